@@ -1,0 +1,257 @@
+//! Desired x observed -> the changes one node needs. Pure; the ownership rule lives here.
+//!
+//! routectl may change or delete only routes it owns: routes in table main that carry its
+//! protocol number and are not default routes. Everything else is foreign: left alone, at most
+//! adopted (when identical to a desired route and the user asks) or reported as a conflict.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+
+use crate::plan::{Action, Change};
+use crate::route::{Destination, Route, TABLE_MAIN};
+use crate::topology::hex;
+
+/// What the diff needs besides the routes.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// routectl's protocol number.
+    pub protocol: u8,
+    /// The cluster's pod ranges: foreign routes inside them are worth a warning.
+    pub pod_ranges: Vec<IpNet>,
+}
+
+/// The ownership rule: the only routes routectl may ever change or delete.
+pub fn is_owned(route: &Route, protocol: u8) -> bool {
+    route.table == TABLE_MAIN && route.protocol == protocol && !route.dst.is_default()
+}
+
+/// The result of diffing one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeDiff {
+    /// Changes, sorted by destination then action.
+    pub changes: Vec<Change>,
+    /// Desired routes already in place (owned, or foreign and identical).
+    pub in_sync: usize,
+    /// Observations worth a human's attention that change nothing.
+    pub warnings: Vec<String>,
+    /// SHA-256 over every observed route the diff depended on.
+    pub fingerprint: String,
+}
+
+/// Diffs a node's desired routes against what it has (`observed` may hold every table).
+pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff {
+    let main: Vec<&Route> = observed.iter().filter(|r| r.table == TABLE_MAIN).collect();
+    let mut by_dst: HashMap<&Destination, Vec<&Route>> = HashMap::with_capacity(main.len());
+    for r in &main {
+        by_dst.entry(&r.dst).or_default().push(r);
+    }
+
+    let mut changes = Vec::new();
+    let mut in_sync = 0;
+    let mut warnings = Vec::new();
+    let mut relevant: Vec<&Route> = Vec::new();
+    // Owned routes that a desired route accounts for (kept or replaced in place).
+    let mut claimed: Vec<&Route> = Vec::new();
+
+    for want in desired {
+        let here = by_dst.get(&want.dst).map(Vec::as_slice).unwrap_or(&[]);
+        relevant.extend(here.iter().copied());
+        let (owned, foreign): (Vec<&Route>, Vec<&Route>) =
+            here.iter().partition(|r| is_owned(r, policy.protocol));
+        if let Some(mine) = owned.iter().find(|r| r.same_key(want)) {
+            claimed.push(mine);
+            if mine.forwards_like(want) {
+                in_sync += 1;
+            } else {
+                changes.push(Change::new(
+                    Action::Replace,
+                    want.clone(),
+                    Some((*mine).clone()),
+                ));
+            }
+            for f in &foreign {
+                warnings.push(format!(
+                    "foreign route `{f}` to the same destination as routectl's `{want}`"
+                ));
+            }
+            continue;
+        }
+        match foreign.as_slice() {
+            [] => changes.push(Change::new(Action::Add, want.clone(), None)),
+            [f] if f.same_key(want) && f.forwards_like(want) => {
+                changes.push(Change::new(Action::Adopt, want.clone(), Some((*f).clone())));
+            }
+            fs => {
+                for f in fs {
+                    changes.push(Change::new(
+                        Action::Conflict,
+                        want.clone(),
+                        Some((*f).clone()),
+                    ));
+                }
+            }
+        }
+    }
+
+    // Owned routes no desired route accounts for: delete.
+    for r in &main {
+        if is_owned(r, policy.protocol) && !claimed.iter().any(|c| std::ptr::eq(*c, *r)) {
+            relevant.push(r);
+            if matches!(r.dst, Destination::Net(_)) {
+                changes.push(Change::new(
+                    Action::Delete,
+                    (*r).clone(),
+                    Some((*r).clone()),
+                ));
+            } else {
+                warnings.push(format!(
+                    "owned route `{r}` has a destination routectl cannot read; left alone"
+                ));
+            }
+        }
+    }
+
+    // Foreign routes inside the pod ranges that no desired route explains.
+    let desired_dsts: BTreeMap<&Destination, ()> = desired.iter().map(|d| (&d.dst, ())).collect();
+    for r in &main {
+        if is_owned(r, policy.protocol) || desired_dsts.contains_key(&r.dst) {
+            continue;
+        }
+        if let Destination::Net(n) = &r.dst
+            && policy.pod_ranges.iter().any(|range| range.contains(n))
+            && r.protocol != 2
+        {
+            warnings.push(format!(
+                "foreign route `{r}` lies inside the cluster's pod range; left alone"
+            ));
+        }
+    }
+
+    changes.sort_by(|a, b| {
+        (&a.route.dst, a.action, &a.current).cmp(&(&b.route.dst, b.action, &b.current))
+    });
+    relevant.sort();
+    relevant.dedup();
+    NodeDiff {
+        changes,
+        in_sync,
+        warnings,
+        fingerprint: fingerprint(&relevant),
+    }
+}
+
+/// A stable digest of routes (their `ip route` rendering, sorted).
+pub fn fingerprint(routes: &[&Route]) -> String {
+    let mut lines: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
+    lines.sort();
+    let mut h = Sha256::new();
+    for l in &lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    hex(&h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iproute::parse_routes;
+
+    fn policy() -> Policy {
+        Policy {
+            protocol: 211,
+            pod_ranges: vec!["10.1.0.0/16".parse().unwrap()],
+        }
+    }
+
+    fn want(dst: &str, gw: &str) -> Route {
+        Route::unicast(dst.parse().unwrap(), gw.parse().unwrap(), "eth1", 211, 0)
+    }
+
+    fn actions(d: &NodeDiff) -> Vec<String> {
+        d.changes
+            .iter()
+            .map(|c| format!("{:?} {}", c.action, c.route))
+            .collect()
+    }
+
+    #[test]
+    fn adds_what_is_missing() {
+        let observed =
+            parse_routes(br#"[{"dst":"10.0.2.0/24","dev":"eth1","protocol":"2","table":"254"}]"#)
+                .unwrap();
+        let d = diff(&[want("10.1.1.0/24", "10.0.2.21")], &observed, &policy());
+        assert_eq!(
+            actions(&d),
+            ["Add 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211"]
+        );
+        assert_eq!(d.in_sync, 0);
+    }
+
+    #[test]
+    fn replaces_deletes_adopts_and_reports_conflicts() {
+        let observed = parse_routes(
+            br#"[
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"3","table":"254"},
+            {"dst":"10.1.3.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"3","table":"254"},
+            {"dst":"10.1.9.0/24","gateway":"10.0.2.29","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.9.0/24","gateway":"10.0.2.29","dev":"eth1","protocol":"211","table":"100"},
+            {"dst":"default","gateway":"10.0.2.1","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.7.0/24","gateway":"10.0.2.1","dev":"eth1","protocol":"3","table":"254"}
+        ]"#,
+        )
+        .unwrap();
+        let desired = [
+            want("10.1.1.0/24", "10.0.2.21"),
+            want("10.1.2.0/24", "10.0.2.22"),
+            want("10.1.3.0/24", "10.0.2.23"),
+        ];
+        let d = diff(&desired, &observed, &policy());
+        assert_eq!(
+            actions(&d),
+            [
+                "Replace 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+                "Adopt 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211",
+                "Conflict 10.1.3.0/24 via 10.0.2.23 dev eth1 proto 211",
+                "Delete 10.1.9.0/24 via 10.0.2.29 dev eth1 proto 211",
+            ]
+        );
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(d.warnings[0].contains("10.1.7.0/24"));
+    }
+
+    #[test]
+    fn in_sync_is_empty_and_fingerprint_tracks_relevant_routes() {
+        let a = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","table":"254"},
+                                   {"dst":"10.0.2.0/24","dev":"eth1","protocol":"2","table":"254"}]"#).unwrap();
+        let b = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","table":"254"},
+                                   {"dst":"10.0.3.0/24","dev":"eth1","protocol":"2","table":"254"}]"#).unwrap();
+        let desired = [want("10.1.1.0/24", "10.0.2.21")];
+        let da = diff(&desired, &a, &policy());
+        let db = diff(&desired, &b, &policy());
+        assert!(da.changes.is_empty());
+        assert_eq!(da.in_sync, 1);
+        assert_eq!(
+            da.fingerprint, db.fingerprint,
+            "unrelated routes do not count"
+        );
+        let c = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"211","table":"254"}]"#).unwrap();
+        assert_ne!(diff(&desired, &c, &policy()).fingerprint, da.fingerprint);
+    }
+
+    #[test]
+    fn owned_route_with_another_metric_is_replaced_by_add_and_delete() {
+        let observed = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","metric":50,"table":"254"}]"#).unwrap();
+        let d = diff(&[want("10.1.1.0/24", "10.0.2.21")], &observed, &policy());
+        assert_eq!(
+            actions(&d),
+            [
+                "Add 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+                "Delete 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211 metric 50",
+            ]
+        );
+    }
+}

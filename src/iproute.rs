@@ -1,0 +1,726 @@
+//! What `ip` prints -> observed routes; and the fixed `ip` invocations routectl reads with.
+//!
+//! Tolerant by design: omitted defaults, `default`, bare host addresses, names or numbers,
+//! duplicate keys, multipath, unknown keys and unknown route types are data, not errors. Only
+//! output that is not JSON at all (or not an array of objects) is refused, because a route table
+//! that cannot be read must never look like an empty one. Nothing here runs a process.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::route::{
+    Destination, Family, Hop, NextHop, Route, TABLE_MAIN, TYPE_UNICAST, protocol_number,
+    table_number, type_number,
+};
+
+/// Global `ip` options for every read: numeric names (`-N`, so that protocol numbers do not
+/// depend on a node's `rt_protos`), details (`-d`, so that defaults are printed), JSON.
+pub const READ_OPTIONS: &[&str] = &["-N", "-d", "-j"];
+
+/// The read itself: both families of every table in one process.
+pub const SHOW_ALL: &[&str] = &["route", "show", "table", "all"];
+
+/// The same read as a line of an `ip -batch` script (so a write can end with its read-back).
+pub const SHOW_ALL_LINE: &str = "route show table all";
+
+/// `ip` arguments for a write: read options, keep going past a failing line, script on stdin.
+pub const BATCH_ARGS: &[&str] = &["-N", "-d", "-j", "-force", "-batch", "-"];
+
+/// The argv (after `ip`) of a full read.
+pub fn read_args() -> Vec<String> {
+    READ_OPTIONS
+        .iter()
+        .chain(SHOW_ALL)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The argv (after `ip`) of a batch write.
+pub fn batch_args() -> Vec<String> {
+    BATCH_ARGS.iter().map(|s| s.to_string()).collect()
+}
+
+/// Why `ip` output could not be read as a route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Nothing at all was printed (`ip -j` always prints at least `[]`).
+    Empty,
+    /// Not JSON, truncated, or not an array of route objects.
+    Invalid {
+        /// serde_json's message (with line and column).
+        message: String,
+        /// The first bytes of the output, for the report.
+        excerpt: String,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Empty => {
+                f.write_str("`ip` printed nothing (an empty read is never an empty table)")
+            }
+            ParseError::Invalid { message, excerpt } => {
+                write!(
+                    f,
+                    "`ip` printed output that is not a JSON route list ({message}); it begins: {excerpt}"
+                )
+            }
+        }
+    }
+}
+
+/// Parses the output of one `ip -j route show`: a JSON array of route objects.
+pub fn parse_routes(output: &[u8]) -> Result<Vec<Route>, ParseError> {
+    let mut all = parse_stream(output)?;
+    match all.len() {
+        1 => Ok(all.pop().unwrap_or_default()),
+        0 => Err(ParseError::Empty),
+        n => Err(invalid(
+            output,
+            format!("expected one JSON array, found {n}"),
+        )),
+    }
+}
+
+/// Parses a stream of JSON arrays (what `ip -batch` prints, one array per `show` line).
+pub fn parse_stream(output: &[u8]) -> Result<Vec<Vec<Route>>, ParseError> {
+    if output.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    let mut tables = Vec::new();
+    let stream = serde_json::Deserializer::from_slice(output).into_iter::<RawTable>();
+    for table in stream {
+        match table {
+            Ok(t) => tables.push(t.0.into_iter().filter_map(RawRoute::into_route).collect()),
+            Err(e) => return Err(invalid(output, e.to_string())),
+        }
+    }
+    Ok(tables)
+}
+
+fn invalid(output: &[u8], message: String) -> ParseError {
+    let text = String::from_utf8_lossy(&output[..output.len().min(80)]);
+    let mut excerpt: String = text.chars().filter(|c| !c.is_control()).collect();
+    if output.len() > 80 {
+        excerpt.push('…');
+    }
+    ParseError::Invalid { message, excerpt }
+}
+
+/// The routes of table main (the only table routectl plans for).
+pub fn main_table(routes: Vec<Route>) -> Vec<Route> {
+    routes
+        .into_iter()
+        .filter(|r| r.table == TABLE_MAIN)
+        .collect()
+}
+
+/// An iproute2 version as `ip -V` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IpVersion {
+    /// `iproute2-6.1.0` and the like.
+    Release(u32, u32),
+    /// `iproute2-ss200127`: a snapshot date (YYMMDD); 5.5 was released as ss200127.
+    Snapshot(u32),
+}
+
+impl IpVersion {
+    /// The oldest iproute2 whose JSON route output is valid (multipath and metrics).
+    pub fn is_supported(self) -> bool {
+        match self {
+            IpVersion::Release(major, minor) => (major, minor) >= (5, 5),
+            IpVersion::Snapshot(date) => date >= 200127,
+        }
+    }
+}
+
+impl fmt::Display for IpVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpVersion::Release(a, b) => write!(f, "{a}.{b}"),
+            IpVersion::Snapshot(d) => write!(f, "ss{d:06}"),
+        }
+    }
+}
+
+/// Parses `ip -V` output (`ip utility, iproute2-6.1.0, libbpf 1.1.2`, `iproute2-ss190107`, or
+/// `ip utility, iproute2-5.15.0, libbpf …`).
+pub fn parse_version(output: &str) -> Option<IpVersion> {
+    let at = output.find("iproute2-")? + "iproute2-".len();
+    let rest = &output[at..];
+    let token: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    if let Some(date) = token.strip_prefix("ss") {
+        return date.get(..6)?.parse().ok().map(IpVersion::Snapshot);
+    }
+    let mut parts = token.trim_start_matches('v').split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some(IpVersion::Release(major, minor))
+}
+
+/// A failing line of an `ip -batch` run, read from its stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFailure {
+    /// 1-based line of the batch script.
+    pub line: usize,
+    /// What `ip` or the kernel said about it.
+    pub message: String,
+}
+
+/// Reads `Command failed -:N` markers from an `ip -batch` stderr; the lines before each marker
+/// (since the previous one) are that line's messages.
+pub fn batch_failures(stderr: &str) -> Vec<BatchFailure> {
+    let mut out = Vec::new();
+    let mut pending: Vec<&str> = Vec::new();
+    for line in stderr.lines() {
+        if let Some(n) = line
+            .strip_prefix("Command failed -:")
+            .or_else(|| line.strip_prefix("Command failed :"))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            out.push(BatchFailure {
+                line: n,
+                message: pending.join("; "),
+            });
+            pending.clear();
+        } else if !line.trim().is_empty() {
+            pending.push(line.trim());
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tolerant raw form.
+
+struct RawTable(Vec<RawRoute>);
+
+impl<'de> Deserialize<'de> for RawTable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawTable;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON array of route objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTable, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(16));
+                while let Some(r) = seq.next_element::<RawRoute>()? {
+                    v.push(r);
+                }
+                Ok(RawTable(v))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// One route object. Unknown keys are skipped; a repeated key keeps its last value.
+#[derive(Default)]
+struct RawRoute {
+    kind: Option<Scalar>,
+    dst: Option<Scalar>,
+    gateway: Option<Scalar>,
+    via: Option<Scalar>,
+    dev: Option<Scalar>,
+    table: Option<Scalar>,
+    protocol: Option<Scalar>,
+    metric: Option<Scalar>,
+    tos: Option<Scalar>,
+    from: Option<Scalar>,
+    flags: Vec<String>,
+    nexthops: Option<Vec<RawHop>>,
+}
+
+#[derive(Default)]
+struct RawHop {
+    gateway: Option<Scalar>,
+    via: Option<Scalar>,
+    dev: Option<Scalar>,
+}
+
+/// A JSON scalar, whatever its JSON type; objects such as `via` keep their `host`.
+#[derive(Debug, Clone)]
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(String::new()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar(String::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                // `"via": {"family": "inet6", "host": "fe80::1"}`: keep the host.
+                let mut host = String::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if k == "host" {
+                        host = map.next_value::<Scalar>()?.0;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Scalar(host))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list of strings; anything else is ignored.
+struct Strings(Vec<String>);
+
+impl<'de> Deserialize<'de> for Strings {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Strings;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strings, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<Scalar>()? {
+                    if !s.0.is_empty() {
+                        v.push(s.0);
+                    }
+                }
+                Ok(Strings(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Strings, E> {
+                Ok(Strings(vec![v.to_string()]))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strings, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Strings(Vec::new()))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Strings, E> {
+                Ok(Strings(Vec::new()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Strings, E> {
+                Ok(Strings(Vec::new()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Strings, E> {
+                Ok(Strings(Vec::new()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Strings, E> {
+                Ok(Strings(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list of next-hop objects; anything else is ignored.
+struct Hops(Vec<RawHop>);
+
+impl<'de> Deserialize<'de> for Hops {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Hops;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of next hops")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Hops, A::Error> {
+                let mut v = Vec::new();
+                while let Some(h) = seq.next_element::<RawHopOrOther>()? {
+                    if let Some(h) = h.0 {
+                        v.push(h);
+                    }
+                }
+                Ok(Hops(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hops, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Hops(Vec::new()))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Hops, E> {
+                Ok(Hops(Vec::new()))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Hops, E> {
+                Ok(Hops(Vec::new()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Hops, E> {
+                Ok(Hops(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+struct RawHopOrOther(Option<RawHop>);
+
+impl<'de> Deserialize<'de> for RawHopOrOther {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawHopOrOther;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a next hop")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHopOrOther, A::Error> {
+                let mut h = RawHop::default();
+                while let Some(k) = map.next_key::<KeyName>()? {
+                    match k.0.as_str() {
+                        "gateway" => h.gateway = Some(map.next_value()?),
+                        "via" => h.via = Some(map.next_value()?),
+                        "dev" => h.dev = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RawHopOrOther(Some(h)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawHopOrOther, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RawHopOrOther(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<RawHopOrOther, E> {
+                Ok(RawHopOrOther(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawHopOrOther, E> {
+                Ok(RawHopOrOther(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawHopOrOther, E> {
+                Ok(RawHopOrOther(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A map key, borrowed when possible.
+struct KeyName(String);
+
+impl<'de> Deserialize<'de> for KeyName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeyName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyName, E> {
+                Ok(KeyName(v.to_string()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawRoute {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawRoute;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a route object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawRoute, A::Error> {
+                let mut r = RawRoute::default();
+                while let Some(k) = map.next_key::<KeyName>()? {
+                    match k.0.as_str() {
+                        "type" => r.kind = Some(map.next_value()?),
+                        "dst" => r.dst = Some(map.next_value()?),
+                        "gateway" => r.gateway = Some(map.next_value()?),
+                        "via" => r.via = Some(map.next_value()?),
+                        "dev" => r.dev = Some(map.next_value()?),
+                        "table" => r.table = Some(map.next_value()?),
+                        "protocol" => r.protocol = Some(map.next_value()?),
+                        "metric" => r.metric = Some(map.next_value()?),
+                        "tos" => r.tos = Some(map.next_value()?),
+                        "from" => r.from = Some(map.next_value()?),
+                        "flags" => r.flags = map.next_value::<Strings>()?.0,
+                        "nexthops" => r.nexthops = Some(map.next_value::<Hops>()?.0),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn addr(s: &Option<Scalar>) -> Option<IpAddr> {
+    s.as_ref().and_then(|s| IpAddr::from_str(&s.0).ok())
+}
+
+fn text(s: &Option<Scalar>) -> Option<String> {
+    s.as_ref().filter(|s| !s.0.is_empty()).map(|s| s.0.clone())
+}
+
+fn number(s: &Option<Scalar>) -> Option<u64> {
+    let s = &s.as_ref()?.0;
+    if let Some(hex) = s.strip_prefix("0x") {
+        u64::from_str_radix(hex, 16).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+impl RawHop {
+    fn into_hop(self) -> Hop {
+        Hop {
+            gateway: addr(&self.gateway).or_else(|| addr(&self.via)),
+            dev: text(&self.dev),
+        }
+    }
+}
+
+impl RawRoute {
+    /// Converts to a [`Route`]. Returns `None` only for objects without a destination.
+    fn into_route(self) -> Option<Route> {
+        let dst_text = text(&self.dst)?;
+        let next_hop = match self.nexthops {
+            Some(hops) if !hops.is_empty() => {
+                NextHop::Multipath(hops.into_iter().map(RawHop::into_hop).collect())
+            }
+            _ => NextHop::Single(Hop {
+                gateway: addr(&self.gateway).or_else(|| addr(&self.via)),
+                dev: text(&self.dev),
+            }),
+        };
+        let gateway_family = match &next_hop {
+            NextHop::Single(h) => h.gateway.as_ref().map(Family::of_addr),
+            NextHop::Multipath(hs) => hs
+                .iter()
+                .find_map(|h| h.gateway.as_ref().map(Family::of_addr)),
+        };
+        let dst = parse_dst(&dst_text, gateway_family);
+        let kind = match &self.kind {
+            None => TYPE_UNICAST,
+            Some(s) => {
+                s.0.parse()
+                    .ok()
+                    .or_else(|| type_number(&s.0))
+                    .unwrap_or(u8::MAX)
+            }
+        };
+        let table = match &self.table {
+            None => TABLE_MAIN,
+            Some(s) => {
+                s.0.parse()
+                    .ok()
+                    .or_else(|| table_number(&s.0))
+                    .unwrap_or(u32::MAX)
+            }
+        };
+        // A protocol we cannot read as a number is foreign: u8 0 ("unspec") is never owned.
+        let protocol = match &self.protocol {
+            None => 3,
+            Some(s) => {
+                s.0.parse()
+                    .ok()
+                    .or_else(|| protocol_number(&s.0))
+                    .unwrap_or(0)
+            }
+        };
+        let metric = number(&self.metric)
+            .and_then(|m| u32::try_from(m).ok())
+            .unwrap_or(0);
+        let tos = number(&self.tos)
+            .and_then(|t| u8::try_from(t).ok())
+            .unwrap_or(0);
+        let from = text(&self.from).and_then(|f| match parse_dst(&f, None) {
+            Destination::Net(n) => Some(n),
+            _ => None,
+        });
+        Some(Route {
+            dst,
+            table,
+            kind,
+            protocol,
+            metric,
+            tos,
+            from,
+            next_hop,
+            flags: self.flags,
+        })
+    }
+}
+
+/// `default`, a bare address (a host route) or `addr/len`.
+fn parse_dst(s: &str, family: Option<Family>) -> Destination {
+    if s == "default" {
+        return match family {
+            Some(Family::Ipv4) => Destination::Net("0.0.0.0/0".parse().expect("valid")),
+            Some(Family::Ipv6) => Destination::Net("::/0".parse().expect("valid")),
+            None => Destination::Default,
+        };
+    }
+    if let Ok(n) = IpNet::from_str(s) {
+        return Destination::Net(n.trunc());
+    }
+    if let Ok(a) = IpAddr::from_str(s) {
+        return Destination::Net(IpNet::from(a));
+    }
+    Destination::Other(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured from a real kernel: `ip -N -d -j route show table all` (iproute2 6.1).
+    const NUMERIC: &str = r#"[{"type":"1","dst":"default","gateway":"10.0.2.1","dev":"br0","table":"254","protocol":"3","scope":"0","flags":[]},{"type":"1","dst":"10.0.2.0/24","dev":"br0","table":"254","protocol":"2","scope":"253","prefsrc":"10.0.2.20","flags":[]},{"type":"1","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"br0","table":"254","protocol":"211","scope":"0","flags":[]},{"type":"1","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"br0","table":"254","protocol":"186","scope":"0","metric":5,"flags":[]},{"type":"6","dst":"10.8.0.0/24","table":"254","protocol":"3","scope":"0","flags":[]},{"type":"1","dst":"10.9.0.0/24","table":"254","protocol":"3","scope":"0","flags":[],"nexthops":[{"gateway":"10.0.2.21","dev":"br0","weight":1,"flags":[]},{"gateway":"10.0.2.22","dev":"br0","weight":1,"flags":[]}]},{"type":"2","dst":"10.0.2.20","dev":"br0","table":"255","protocol":"2","scope":"254","prefsrc":"10.0.2.20","flags":[]},{"type":"1","dst":"default","gateway":"fd00::1","dev":"br0","table":"254","protocol":"3","scope":"0","metric":1024,"flags":[],"pref":"medium"},{"type":"1","dst":"fd01:1::/64","gateway":"fd00::21","dev":"br0","table":"254","protocol":"211","scope":"0","metric":1024,"flags":[],"pref":"medium"},{"type":"2","dst":"::1","dev":"lo","table":"255","protocol":"2","scope":"0","metric":0,"flags":[],"pref":"medium"}]"#;
+
+    #[test]
+    fn parses_numeric_output() {
+        let routes = parse_routes(NUMERIC.as_bytes()).unwrap();
+        assert_eq!(routes.len(), 10);
+        assert_eq!(routes[0].dst.to_string(), "default");
+        assert_eq!(routes[0].family(), Some(Family::Ipv4));
+        assert_eq!(routes[2].protocol, 211);
+        assert_eq!(routes[2].gateway().unwrap().to_string(), "10.0.2.21");
+        assert_eq!(routes[3].metric, 5);
+        assert_eq!(routes[4].kind, 6);
+        assert!(matches!(routes[5].next_hop, NextHop::Multipath(ref h) if h.len() == 2));
+        assert_eq!(routes[6].table, 255);
+        assert_eq!(routes[6].dst.to_string(), "10.0.2.20/32");
+        assert_eq!(routes[7].family(), Some(Family::Ipv6));
+        assert_eq!(routes[9].dst.to_string(), "::1/128");
+        assert_eq!(main_table(routes).len(), 8);
+    }
+
+    #[test]
+    fn names_without_numeric_flag_and_omitted_defaults() {
+        let out = br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"boot","flags":[]},
+                       {"type":"blackhole","dst":"10.5.0.0/16","table":"main","protocol":"static"},
+                       {"dst":"10.6.0.0/16","protocol":"my-daemon","table":"custom"}]"#;
+        let r = parse_routes(out).unwrap();
+        assert_eq!(
+            (r[0].table, r[0].kind, r[0].protocol),
+            (TABLE_MAIN, TYPE_UNICAST, 3)
+        );
+        assert_eq!((r[1].kind, r[1].protocol), (6, 4));
+        assert_eq!(
+            r[2].protocol, 0,
+            "an unknown protocol name is never taken as routectl's"
+        );
+        assert_eq!(
+            r[2].table,
+            u32::MAX,
+            "an unknown table name is never taken as main"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_unknown_keys_and_cross_family_via() {
+        let out = br#"[{"dst":"10.1.0.0/24","encap":{"x":1},"dst":"10.1.0.0/24","protocol":"211",
+                        "via":{"family":"inet6","host":"fe80::1"},"dev":"eth1","weird":[1,{"a":2}]}]"#;
+        let r = parse_routes(out).unwrap();
+        assert_eq!(r[0].gateway().unwrap().to_string(), "fe80::1");
+        assert_eq!(r[0].dst.to_string(), "10.1.0.0/24");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_table() {
+        assert_eq!(parse_routes(b""), Err(ParseError::Empty));
+        assert_eq!(parse_routes(b"  \n"), Err(ParseError::Empty));
+        for bad in [
+            &b"["[..],
+            b"[{\"dst\":",
+            b"garbage",
+            b"{}",
+            b"[1,2]",
+            b"[{\"dst\":\"x\"}] [",
+        ] {
+            assert!(
+                matches!(parse_routes(bad), Err(ParseError::Invalid { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_routes(b"[]"), Ok(vec![]));
+    }
+
+    #[test]
+    fn pre_5_5_invalid_multipath_json_is_refused() {
+        // iproute2 before 5.5 printed nexthops without separating commas.
+        let out = br#"[{"dst":"10.9.0.0/24","nexthops":[{"gateway":"10.0.2.21","dev":"eth1"}{"gateway":"10.0.2.22"}]}]"#;
+        assert!(matches!(parse_routes(out), Err(ParseError::Invalid { .. })));
+    }
+
+    #[test]
+    fn batch_stream() {
+        let out = b"[]\n[{\"dst\":\"10.1.0.0/24\",\"protocol\":\"211\"}]\n";
+        let s = parse_stream(out).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].len(), 1);
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            parse_version("ip utility, iproute2-6.1.0, libbpf 1.1.2"),
+            Some(IpVersion::Release(6, 1))
+        );
+        assert_eq!(
+            parse_version("ip utility, iproute2-ss190107"),
+            Some(IpVersion::Snapshot(190107))
+        );
+        assert_eq!(
+            parse_version("ip utility, iproute2-5.5.0"),
+            Some(IpVersion::Release(5, 5))
+        );
+        assert!(!IpVersion::Release(5, 4).is_supported());
+        assert!(IpVersion::Release(5, 5).is_supported());
+        assert!(!IpVersion::Snapshot(190107).is_supported());
+        assert_eq!(parse_version("nonsense"), None);
+    }
+
+    #[test]
+    fn batch_failures_from_stderr() {
+        let err = "RTNETLINK answers: File exists\nCommand failed -:2\nError: Nexthop has invalid gateway.\nCommand failed -:5\n";
+        let f = batch_failures(err);
+        assert_eq!(
+            f,
+            vec![
+                BatchFailure {
+                    line: 2,
+                    message: "RTNETLINK answers: File exists".into()
+                },
+                BatchFailure {
+                    line: 5,
+                    message: "Error: Nexthop has invalid gateway.".into()
+                },
+            ]
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Reading what nodes have: one `ip` process per node (both families, every table), retried
+//! when a transport returns nothing, diagnosed when `ip` is too old. Also reads snapshots saved
+//! by `routectl show --save`, so plans can be made offline.
+
+use std::path::Path;
+
+use crate::error::NodeError;
+use crate::iproute::{self, ParseError};
+use crate::route::Route;
+use crate::topology::Node;
+use crate::transport::{Invocation, Output, Transport};
+
+/// How often a read that printed nothing is tried (a known `lxc exec` fault under load).
+pub const READ_ATTEMPTS: usize = 3;
+
+/// The command that reads a node's routes.
+pub fn read_invocation() -> Invocation {
+    Invocation::ip(iproute::read_args())
+}
+
+/// Reads every route of a node.
+pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError> {
+    read_raw(t, node).and_then(|out| parse_read(t, node, &out))
+}
+
+/// Runs the read and returns its successful output (stdout not yet parsed).
+pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
+    let inv = read_invocation();
+    let mut last = None;
+    for _ in 0..READ_ATTEMPTS {
+        let out = t.run(&node.instance, &inv)?;
+        if out.status != Some(0) {
+            let err = out.clone().success().expect_err("status is not 0");
+            return Err(diagnose(t, node, NodeError::Command(err)));
+        }
+        if !out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Ok(out);
+        }
+        last = Some(out);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let argv = last.map(|o| o.argv).unwrap_or_default();
+    Err(NodeError::Output {
+        argv,
+        error: ParseError::Empty,
+    })
+}
+
+/// Parses a read's stdout; a refusal is checked against the node's iproute2 version.
+pub fn parse_read(t: &dyn Transport, node: &Node, out: &Output) -> Result<Vec<Route>, NodeError> {
+    iproute::parse_routes(&out.stdout).map_err(|error| {
+        diagnose(
+            t,
+            node,
+            NodeError::Output {
+                argv: out.argv.clone(),
+                error,
+            },
+        )
+    })
+}
+
+/// When `ip` failed or printed garbage, asks for its version: an old iproute2 is the likely
+/// cause and deserves a message that says so.
+fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
+    let argv = match &err {
+        NodeError::Command(c) => c.argv().to_string(),
+        NodeError::Output { argv, .. } => argv.clone(),
+        _ => return err,
+    };
+    let version = t
+        .run(&node.instance, &Invocation::ip(vec!["-V".to_string()]))
+        .ok()
+        .filter(|o| o.status == Some(0))
+        .and_then(|o| iproute::parse_version(&String::from_utf8_lossy(&o.stdout)));
+    match version {
+        Some(v) if !v.is_supported() => NodeError::OldIproute {
+            argv,
+            version: v.to_string(),
+        },
+        _ => err,
+    }
+}
+
+/// Reads a node from a snapshot directory written by `routectl show --save DIR`.
+pub fn read_saved(dir: &Path, node: &Node) -> Result<Vec<Route>, NodeError> {
+    let path = snapshot_path(dir, node);
+    let bytes = std::fs::read(&path).map_err(|e| NodeError::Snapshot {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    iproute::parse_routes(&bytes).map_err(|error| NodeError::Output {
+        argv: format!("(snapshot {})", path.display()),
+        error,
+    })
+}
+
+/// Where a node's snapshot lives.
+pub fn snapshot_path(dir: &Path, node: &Node) -> std::path::PathBuf {
+    dir.join(format!("{}.json", node.name))
+}

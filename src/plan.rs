@@ -1,0 +1,378 @@
+//! The plan: per node, the changes that would converge it. One value that `plan` shows and
+//! `apply` executes, so what is shown and what is done cannot drift apart. The one place that
+//! turns a change into an `ip` command line.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::desired;
+use crate::diff::{self, NodeDiff, Policy};
+use crate::error::NodeError;
+use crate::parallel;
+use crate::route::{Destination, Family, Route, TABLE_MAIN};
+use crate::topology::{Node, Topology};
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// A desired route is missing: `ip route add`.
+    Add,
+    /// An owned route to a desired destination forwards wrongly: `ip route replace`.
+    Replace,
+    /// A foreign route identical to a desired one: taken over (`ip route replace … proto P`)
+    /// only with `--adopt`.
+    Adopt,
+    /// A foreign route to a desired destination differs: shown, never changed.
+    Conflict,
+    /// An owned route that is not desired: `ip route del … proto P`.
+    Delete,
+}
+
+impl Action {
+    /// The name used in text and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Add => "add",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::Adopt => "adopt",
+            Action::Conflict => "conflict",
+        }
+    }
+}
+
+/// One change on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What it does.
+    pub action: Action,
+    /// The route after the change (add, replace, adopt), the route removed (delete), or the
+    /// desired route that a foreign one blocks (conflict).
+    pub route: Route,
+    /// The route in the kernel now, where there is one.
+    pub current: Option<Route>,
+}
+
+impl Change {
+    /// A change.
+    pub fn new(action: Action, route: Route, current: Option<Route>) -> Change {
+        Change {
+            action,
+            route,
+            current,
+        }
+    }
+
+    /// Whether `apply` runs a command for this change.
+    pub fn is_operation(&self, adopt: bool) -> bool {
+        match self.action {
+            Action::Add | Action::Replace | Action::Delete => true,
+            Action::Adopt => adopt,
+            Action::Conflict => false,
+        }
+    }
+
+    /// The `ip -batch` line that performs the change (none for a conflict). Every line names
+    /// table, protocol and metric explicitly, so that it can only ever hit the intended route;
+    /// a delete of a route routectl does not own cannot match because of its protocol.
+    pub fn batch_line(&self) -> Option<String> {
+        let r = &self.route;
+        let Destination::Net(dst) = &r.dst else {
+            return None;
+        };
+        let verb = match self.action {
+            Action::Add => "add",
+            Action::Replace | Action::Adopt => "replace",
+            Action::Delete => "del",
+            Action::Conflict => return None,
+        };
+        let mut line = format!("route {verb} {dst}");
+        if self.action != Action::Delete {
+            let gateway = r.gateway()?;
+            let _ = write!(line, " via {gateway}");
+            if let Some(dev) = r.dev() {
+                let _ = write!(line, " dev {dev}");
+            }
+        }
+        let _ = write!(
+            line,
+            " table {TABLE_MAIN} proto {} metric {}",
+            r.protocol, r.metric
+        );
+        if r.tos != 0 {
+            let _ = write!(line, " tos 0x{:02x}", r.tos);
+        }
+        if let Some(from) = &r.from
+            && Family::of_net(dst) == Family::Ipv6
+        {
+            let _ = write!(line, " from {from}");
+        }
+        Some(line)
+    }
+}
+
+/// Options that shape a plan.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Take over foreign routes identical to desired ones.
+    pub adopt: bool,
+    /// Plan only these nodes (all when empty).
+    pub only: Vec<String>,
+}
+
+/// The plan of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    /// The node's name.
+    pub name: String,
+    /// What the transport addresses.
+    pub instance: String,
+    /// Every route the node should have.
+    pub desired: Vec<Route>,
+    /// The diff, or why the node could not be read.
+    pub state: Result<NodeDiff, NodeError>,
+}
+
+impl NodePlan {
+    /// The changes (none for an unreadable node).
+    pub fn changes(&self) -> &[Change] {
+        match &self.state {
+            Ok(d) => &d.changes,
+            Err(_) => &[],
+        }
+    }
+
+    /// The `ip -batch` lines that `apply` runs on this node: in-place replacements first, then
+    /// additions, then deletions (make before break).
+    pub fn batch_lines(&self, adopt: bool) -> Vec<String> {
+        let mut ops: Vec<&Change> = self
+            .changes()
+            .iter()
+            .filter(|c| c.is_operation(adopt))
+            .collect();
+        ops.sort_by_key(|c| match c.action {
+            Action::Replace | Action::Adopt => 0,
+            Action::Add => 1,
+            _ => 2,
+        });
+        ops.iter().filter_map(|c| c.batch_line()).collect()
+    }
+
+    /// True when the node needs nothing and nothing blocks it.
+    pub fn is_converged(&self, adopt: bool) -> bool {
+        self.state.is_ok()
+            && !self
+                .changes()
+                .iter()
+                .any(|c| c.is_operation(adopt) || c.action == Action::Conflict)
+    }
+}
+
+/// A plan for a set of nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// routectl's protocol number.
+    pub protocol: u8,
+    /// Whether adoptions are operations.
+    pub adopt: bool,
+    /// The nodes planned, in topology order.
+    pub nodes: Vec<NodePlan>,
+    /// Nodes of the topology left out by `--node`.
+    pub skipped: Vec<String>,
+}
+
+/// Counts over a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Routes to add.
+    pub add: usize,
+    /// Routes to replace.
+    pub replace: usize,
+    /// Routes to delete.
+    pub delete: usize,
+    /// Foreign routes identical to desired ones (taken over only with `--adopt`).
+    pub adopt: usize,
+    /// Foreign routes that block desired ones.
+    pub conflict: usize,
+    /// Nodes planned.
+    pub nodes: usize,
+    /// Nodes with at least one operation.
+    pub nodes_changed: usize,
+    /// Nodes that could not be read.
+    pub nodes_unreachable: usize,
+    /// Nodes needing nothing.
+    pub nodes_in_sync: usize,
+}
+
+impl Plan {
+    /// The policy the diff of this topology follows.
+    pub fn policy(topology: &Topology) -> Policy {
+        let mut pod_ranges = topology.cluster.pod_cidrs.clone();
+        if pod_ranges.is_empty() {
+            pod_ranges = topology
+                .nodes
+                .iter()
+                .flat_map(|n| n.pod_cidrs.iter().copied())
+                .collect();
+        }
+        Policy {
+            protocol: topology.cluster.protocol,
+            pod_ranges,
+        }
+    }
+
+    /// The nodes a plan covers.
+    pub fn selected<'t>(topology: &'t Topology, options: &Options) -> Vec<&'t Node> {
+        topology
+            .nodes
+            .iter()
+            .filter(|n| options.only.is_empty() || options.only.contains(&n.name))
+            .collect()
+    }
+
+    /// Builds the plan: `observe` tells what each selected node has (read through a transport,
+    /// or from a snapshot). Nodes are observed and diffed `parallelism` at a time, so a node's
+    /// routes are dropped as soon as its diff is made.
+    pub fn compute(
+        topology: &Topology,
+        options: &Options,
+        parallelism: usize,
+        observe: impl Fn(&Node) -> Result<Vec<Route>, NodeError> + Sync,
+    ) -> Plan {
+        let policy = Plan::policy(topology);
+        let selected = Plan::selected(topology, options);
+        let nodes = parallel::map(&selected, parallelism, |node| {
+            Plan::node(topology, node, &policy, observe(node))
+        });
+        Plan {
+            protocol: topology.cluster.protocol,
+            adopt: options.adopt,
+            nodes,
+            skipped: topology
+                .nodes
+                .iter()
+                .filter(|n| !selected.iter().any(|s| s.name == n.name))
+                .map(|n| n.name.clone())
+                .collect(),
+        }
+    }
+
+    /// Plans one node.
+    pub fn node(
+        topology: &Topology,
+        node: &Node,
+        policy: &Policy,
+        observed: Result<Vec<Route>, NodeError>,
+    ) -> NodePlan {
+        let desired = desired::routes_for(topology, node);
+        let state = observed.map(|routes| diff::diff(&desired, &routes, policy));
+        NodePlan {
+            name: node.name.clone(),
+            instance: node.instance.clone(),
+            desired,
+            state,
+        }
+    }
+
+    /// Counts.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            nodes: self.nodes.len(),
+            ..Summary::default()
+        };
+        for n in &self.nodes {
+            if n.state.is_err() {
+                s.nodes_unreachable += 1;
+                continue;
+            }
+            for c in n.changes() {
+                match c.action {
+                    Action::Add => s.add += 1,
+                    Action::Replace => s.replace += 1,
+                    Action::Delete => s.delete += 1,
+                    Action::Adopt => s.adopt += 1,
+                    Action::Conflict => s.conflict += 1,
+                }
+            }
+            if n.changes().iter().any(|c| c.is_operation(self.adopt)) {
+                s.nodes_changed += 1;
+            }
+            if n.is_converged(self.adopt) {
+                s.nodes_in_sync += 1;
+            }
+        }
+        s
+    }
+
+    /// True when `apply` would run at least one operation, or a conflict stands in the way.
+    pub fn has_pending(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| n.state.is_ok() && !n.is_converged(self.adopt))
+    }
+
+    /// True when some node could not be read.
+    pub fn has_errors(&self) -> bool {
+        self.nodes.iter().any(|n| n.state.is_err())
+    }
+
+    /// Total operations `apply` would run.
+    pub fn operations(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| {
+                n.changes()
+                    .iter()
+                    .filter(|c| c.is_operation(self.adopt))
+                    .count()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_lines_are_explicit() {
+        let r = Route::unicast(
+            "10.1.1.0/24".parse().unwrap(),
+            "10.0.2.21".parse().unwrap(),
+            "eth1",
+            211,
+            0,
+        );
+        let add = Change::new(Action::Add, r.clone(), None);
+        assert_eq!(
+            add.batch_line().unwrap(),
+            "route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0"
+        );
+        let del = Change::new(Action::Delete, r.clone(), Some(r.clone()));
+        assert_eq!(
+            del.batch_line().unwrap(),
+            "route del 10.1.1.0/24 table 254 proto 211 metric 0"
+        );
+        let adopt = Change::new(Action::Adopt, r.clone(), Some(r.clone()));
+        assert!(adopt.batch_line().unwrap().starts_with("route replace "));
+        assert!(!adopt.is_operation(false));
+        assert!(adopt.is_operation(true));
+        assert_eq!(
+            Change::new(Action::Conflict, r.clone(), None).batch_line(),
+            None
+        );
+        let r6 = Route::unicast(
+            "fd01::/64".parse().unwrap(),
+            "fd00::21".parse().unwrap(),
+            "eth1",
+            211,
+            0,
+        );
+        assert_eq!(
+            Change::new(Action::Add, r6, None).batch_line().unwrap(),
+            "route add fd01::/64 via fd00::21 dev eth1 table 254 proto 211 metric 1024"
+        );
+    }
+}

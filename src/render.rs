@@ -1,0 +1,540 @@
+//! Plans and apply reports -> text for people (with colour on a terminal), JSON for programs
+//! (schema in docs/json.md) and Markdown for merge-request comments. `similar` is used here only,
+//! to display what a replacement changes; it never decides anything.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use similar::{ChangeTag, TextDiff};
+
+use crate::apply::{Outcome, Report};
+use crate::plan::{Action, Change, NodePlan, Plan, Summary};
+use crate::route::{Route, protocol_name};
+use crate::topology::Topology;
+
+/// The version of every JSON document routectl prints (see docs/json.md for the policy).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs (documented, versioned).
+    Json,
+    /// For merge-request comments.
+    Markdown,
+}
+
+/// ANSI colours, or none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// Whether to emit colour codes.
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    fn magenta(&self, s: &str) -> String {
+        self.paint("35", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+}
+
+/// The mark of an action in text output.
+pub fn mark(action: Action) -> char {
+    match action {
+        Action::Add => '+',
+        Action::Delete => '-',
+        Action::Replace | Action::Adopt => '~',
+        Action::Conflict => '!',
+    }
+}
+
+fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
+    let m = mark(c.action).to_string();
+    let route = c.route.to_string();
+    match c.action {
+        Action::Add => {
+            let _ = writeln!(out, "  {} {}", style.green(&m), style.green(&route));
+        }
+        Action::Delete => {
+            let _ = writeln!(out, "  {} {}", style.red(&m), style.red(&route));
+        }
+        Action::Replace => {
+            let was = c
+                .current
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                style.yellow(&m),
+                word_diff(&was, &route, style)
+            );
+            let _ = writeln!(out, "      {}", style.dim(&format!("was: {was}")));
+        }
+        Action::Adopt => {
+            let was = c
+                .current
+                .as_ref()
+                .map(|r| protocol_name(r.protocol))
+                .unwrap_or_default();
+            let note = if adopt {
+                format!("(adopt: now proto {was})")
+            } else {
+                format!("(identical foreign route, proto {was}: taken over only with --adopt)")
+            };
+            let _ = writeln!(out, "  {} {} {}", style.yellow(&m), route, style.dim(&note));
+        }
+        Action::Conflict => {
+            let cur = c
+                .current
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                style.magenta(&m),
+                style.magenta(&format!("{route}  (blocked by foreign route: {cur})"))
+            );
+        }
+    }
+}
+
+/// The new line with the words that differ from the old one highlighted.
+fn word_diff(old: &str, new: &str, style: &Style) -> String {
+    if !style.color {
+        return new.to_string();
+    }
+    let d = TextDiff::from_words(old, new);
+    let mut s = String::new();
+    for change in d.iter_all_changes() {
+        match change.tag() {
+            ChangeTag::Equal => s.push_str(change.value()),
+            ChangeTag::Insert => s.push_str(&style.bold(&style.yellow(change.value()))),
+            ChangeTag::Delete => {}
+        }
+    }
+    s
+}
+
+fn node_heading(n: &NodePlan, adopt: bool) -> String {
+    match &n.state {
+        Err(_) => "cannot be read".to_string(),
+        Ok(d) => {
+            let mut parts = Vec::new();
+            for a in [
+                Action::Add,
+                Action::Replace,
+                Action::Delete,
+                Action::Adopt,
+                Action::Conflict,
+            ] {
+                let k = d.changes.iter().filter(|c| c.action == a).count();
+                if k > 0 {
+                    let word = match a {
+                        Action::Adopt if !adopt => "adoptable".to_string(),
+                        Action::Conflict => {
+                            if k == 1 {
+                                "conflict".into()
+                            } else {
+                                "conflicts".into()
+                            }
+                        }
+                        _ => format!("to {}", a.name()),
+                    };
+                    parts.push(format!("{k} {word}"));
+                }
+            }
+            if parts.is_empty() {
+                format!("in sync ({} routes)", d.in_sync)
+            } else {
+                parts.join(", ")
+            }
+        }
+    }
+}
+
+/// The plan as text.
+pub fn plan_text(plan: &Plan, style: &Style) -> String {
+    let mut out = String::new();
+    for n in &plan.nodes {
+        let heading = node_heading(n, plan.adopt);
+        match &n.state {
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "{}: {}",
+                    style.bold(&n.name),
+                    style.red(&format!("error: {e}"))
+                );
+            }
+            Ok(d) => {
+                let _ = writeln!(out, "{}: {}", style.bold(&n.name), heading);
+                for c in &d.changes {
+                    change_lines(c, plan.adopt, style, &mut out);
+                }
+                for w in &d.warnings {
+                    let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
+                }
+            }
+        }
+    }
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.yellow(&format!(
+                "warning: limited to {} of {} nodes with --node; not planned: {}",
+                plan.nodes.len(),
+                plan.nodes.len() + plan.skipped.len(),
+                plan.skipped.join(", ")
+            ))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&summary_line(&plan.summary(), plan.adopt))
+    );
+    out
+}
+
+/// `Plan: 6 to add, 0 to replace, 1 to delete on 3 of 4 nodes; 1 node unreachable`.
+pub fn summary_line(s: &Summary, adopt: bool) -> String {
+    let mut line = format!(
+        "Plan: {} to add, {} to replace, {} to delete",
+        s.add, s.replace, s.delete
+    );
+    if s.adopt > 0 {
+        if adopt {
+            let _ = write!(line, ", {} to adopt", s.adopt);
+        } else {
+            let _ = write!(line, ", {} adoptable with --adopt", s.adopt);
+        }
+    }
+    if s.conflict > 0 {
+        let _ = write!(line, ", {} in conflict", s.conflict);
+    }
+    let _ = write!(line, " on {} of {} nodes", s.nodes_changed, s.nodes);
+    if s.nodes_unreachable > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} unreachable",
+            s.nodes_unreachable,
+            if s.nodes_unreachable == 1 { "" } else { "s" }
+        );
+    }
+    line.push('.');
+    line
+}
+
+/// A route as JSON fields.
+#[derive(Serialize)]
+struct RouteJson {
+    dst: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev: Option<String>,
+    protocol: u8,
+    metric: u32,
+    route: String,
+}
+
+fn route_json(r: &Route) -> RouteJson {
+    RouteJson {
+        dst: r.dst.to_string(),
+        gateway: r.gateway().map(|g| g.to_string()),
+        dev: r.dev().map(str::to_string),
+        protocol: r.protocol,
+        metric: r.metric,
+        route: r.to_string(),
+    }
+}
+
+fn change_json(c: &Change, adopt: bool) -> Value {
+    let mut v = serde_json::to_value(route_json(&c.route)).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("action".into(), json!(c.action.name()));
+        m.insert("operation".into(), json!(c.is_operation(adopt)));
+        m.insert(
+            "current".into(),
+            c.current
+                .as_ref()
+                .map(|r| serde_json::to_value(route_json(r)).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null),
+        );
+        if let Some(line) = c.batch_line().filter(|_| c.is_operation(adopt)) {
+            m.insert("command".into(), json!(format!("ip {line}")));
+        }
+    }
+    v
+}
+
+fn node_json(n: &NodePlan, adopt: bool) -> Value {
+    match &n.state {
+        Ok(d) => json!({
+            "name": n.name,
+            "instance": n.instance,
+            "status": "ok",
+            "in_sync": d.in_sync,
+            "fingerprint": d.fingerprint,
+            "changes": d.changes.iter().map(|c| change_json(c, adopt)).collect::<Vec<_>>(),
+            "warnings": d.warnings,
+        }),
+        Err(e) => json!({
+            "name": n.name,
+            "instance": n.instance,
+            "status": "error",
+            "error": e.to_json(),
+            "changes": [],
+            "warnings": [],
+        }),
+    }
+}
+
+/// The plan as a JSON value.
+pub fn plan_json(plan: &Plan, topology: &Topology) -> Value {
+    let s = plan.summary();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "kind": "plan",
+        "topology": { "path": topology.source, "sha256": topology.sha256 },
+        "protocol": plan.protocol,
+        "adopt": plan.adopt,
+        "nodes": plan.nodes.iter().map(|n| node_json(n, plan.adopt)).collect::<Vec<_>>(),
+        "skipped_nodes": plan.skipped,
+        "summary": {
+            "add": s.add,
+            "replace": s.replace,
+            "delete": s.delete,
+            "adopt": s.adopt,
+            "conflict": s.conflict,
+            "operations": plan.operations(),
+            "nodes": s.nodes,
+            "nodes_changed": s.nodes_changed,
+            "nodes_in_sync": s.nodes_in_sync,
+            "nodes_unreachable": s.nodes_unreachable,
+            "pending": plan.has_pending(),
+        },
+    })
+}
+
+/// The plan as Markdown, summary first, one collapsible section per node.
+pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
+    let s = plan.summary();
+    let mut out = String::new();
+    let _ = writeln!(out, "### routectl plan for `{}`\n", topology.source);
+    let _ = writeln!(out, "**{}**\n", summary_line(&s, plan.adopt));
+    let _ = writeln!(out, "| node | status |\n|---|---|");
+    for n in &plan.nodes {
+        let status = match &n.state {
+            Err(e) => format!("error: {}", e.kind()),
+            Ok(_) => node_heading(n, plan.adopt),
+        };
+        let _ = writeln!(out, "| `{}` | {} |", n.name, status);
+    }
+    let _ = writeln!(out);
+    for n in &plan.nodes {
+        match &n.state {
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "<details><summary><code>{}</code>: cannot be read</summary>\n\n```\n{}\n```\n</details>\n",
+                    n.name, e
+                );
+            }
+            Ok(d) if d.changes.is_empty() && d.warnings.is_empty() => {}
+            Ok(d) => {
+                let _ = writeln!(
+                    out,
+                    "<details><summary><code>{}</code>: {}</summary>\n\n```diff",
+                    n.name,
+                    node_heading(n, plan.adopt)
+                );
+                let mut body = String::new();
+                for c in &d.changes {
+                    change_lines(c, plan.adopt, &Style::default(), &mut body);
+                }
+                for line in body.lines() {
+                    // diff syntax colours lines starting with + and -.
+                    let _ = writeln!(out, "{}", line.trim_start());
+                }
+                for w in &d.warnings {
+                    let _ = writeln!(out, "# warning: {w}");
+                }
+                let _ = writeln!(out, "```\n</details>\n");
+            }
+        }
+    }
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "> Limited with `--node`; not planned: {}\n",
+            plan.skipped.join(", ")
+        );
+    }
+    out
+}
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::InSync => "in_sync",
+        Outcome::Converged => "converged",
+        Outcome::Failed => "failed",
+        Outcome::Unreachable => "unreachable",
+    }
+}
+
+/// Counts of an apply report: (converged, in sync, failed, unreachable).
+fn counts(r: &Report) -> (usize, usize, usize, usize) {
+    let c = |o| r.nodes.iter().filter(|n| n.outcome == o).count();
+    (
+        c(Outcome::Converged),
+        c(Outcome::InSync),
+        c(Outcome::Failed),
+        c(Outcome::Unreachable),
+    )
+}
+
+/// The apply report as text.
+pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
+    let mut out = String::new();
+    for n in &r.nodes {
+        match n.outcome {
+            Outcome::InSync => {
+                let _ = writeln!(out, "{}: in sync", style.bold(&n.name));
+            }
+            Outcome::Converged => {
+                let _ = writeln!(
+                    out,
+                    "{}: {} ({} change{})",
+                    style.bold(&n.name),
+                    style.green("converged"),
+                    n.sent.len(),
+                    if n.sent.len() == 1 { "" } else { "s" }
+                );
+            }
+            Outcome::Unreachable => {
+                let msg = n.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{}: {} nothing was changed: {msg}",
+                    style.bold(&n.name),
+                    style.red("unreachable,")
+                );
+            }
+            Outcome::Failed => {
+                let _ = writeln!(out, "{}: {}", style.bold(&n.name), style.red("FAILED"));
+            }
+        }
+        for f in &n.failures {
+            let _ = writeln!(out, "  {} ip {}: {}", style.red("x"), f.command, f.message);
+        }
+        if n.outcome != Outcome::Unreachable
+            && let Some(e) = &n.error
+        {
+            let _ = writeln!(out, "  {}", style.red(&format!("error: {e}")));
+        }
+        if n.outcome == Outcome::Failed {
+            let pending: Vec<&Change> = n
+                .remaining
+                .iter()
+                .filter(|c| c.is_operation(r.adopt) || c.action == Action::Conflict)
+                .collect();
+            if !pending.is_empty() {
+                let _ = writeln!(out, "  still not as declared (read back from the node):");
+                for c in pending {
+                    let mut s = String::new();
+                    change_lines(c, r.adopt, style, &mut s);
+                    for line in s.lines() {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
+            }
+        }
+    }
+    let (conv, sync, failed, unreach) = counts(r);
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "Apply: {} operation{} applied; {conv} node{} converged, {sync} in sync, {failed} failed, {unreach} unreachable ({commands} node commands, {:.2} s).",
+            r.operations_applied(),
+            if r.operations_applied() == 1 { "" } else { "s" },
+            if conv == 1 { "" } else { "s" },
+            r.elapsed.as_secs_f64()
+        ))
+    );
+    out
+}
+
+/// The apply report as JSON.
+pub fn report_json(r: &Report, plan: &Plan, topology: &Topology, commands: usize) -> Value {
+    let (conv, sync, failed, unreach) = counts(r);
+    json!({
+        "format_version": FORMAT_VERSION,
+        "kind": "apply",
+        "topology": { "path": topology.source, "sha256": topology.sha256 },
+        "protocol": plan.protocol,
+        "adopt": r.adopt,
+        "success": r.success(),
+        "nodes": r.nodes.iter().map(|n| {
+            let mut v = json!({
+                "name": n.name,
+                "status": outcome_name(n.outcome),
+                "sent": n.sent.iter().map(|l| format!("ip {l}")).collect::<Vec<_>>(),
+                "failures": n.failures,
+                "remaining": n.remaining.iter().map(|c| change_json(c, r.adopt)).collect::<Vec<_>>(),
+            });
+            if let (Some(e), Value::Object(m)) = (&n.error, &mut v) {
+                m.insert("error".into(), serde_json::to_value(e.to_json()).unwrap_or(Value::Null));
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "plan": plan_json(plan, topology),
+        "summary": {
+            "operations_planned": plan.operations(),
+            "operations_applied": r.operations_applied(),
+            "nodes": r.nodes.len(),
+            "nodes_converged": conv,
+            "nodes_in_sync": sync,
+            "nodes_failed": failed,
+            "nodes_unreachable": unreach,
+            "node_commands": commands,
+            "elapsed_ms": r.elapsed.as_millis() as u64,
+        },
+    })
+}
+
+/// Pretty JSON text with a final newline.
+pub fn to_json_text(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".to_string());
+    s.push('\n');
+    s
+}

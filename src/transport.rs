@@ -1,0 +1,370 @@
+//! The only code that spawns processes: commands inside nodes (`lxc exec`, `incus exec`,
+//! network namespaces) and the few local commands routectl needs (`lxc list`).
+//!
+//! Arguments are always argv elements, never a shell string. Every command has a timeout after
+//! which its process group is killed. stdin is written from its own thread and stdout/stderr are
+//! drained by their own threads, so a large batch can never deadlock.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::error::CommandError;
+use crate::topology::TransportKind;
+
+/// A command to run inside a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The program inside the node (`ip`, `ping`).
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Bytes for its stdin (stdin is closed when `None`).
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl Invocation {
+    /// `ip ARGS…`.
+    pub fn ip(args: Vec<String>) -> Invocation {
+        Invocation {
+            program: "ip".to_string(),
+            args,
+            stdin: None,
+        }
+    }
+
+    /// Adds stdin.
+    pub fn with_stdin(mut self, stdin: Vec<u8>) -> Invocation {
+        self.stdin = Some(stdin);
+        self
+    }
+}
+
+/// What a finished command produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The full command line, for messages.
+    pub argv: String,
+    /// Exit status (`None` when killed by a signal).
+    pub status: Option<i32>,
+    /// stdout.
+    pub stdout: Vec<u8>,
+    /// stderr (lossily decoded).
+    pub stderr: String,
+}
+
+impl Output {
+    /// The output, or a [`CommandError::Status`] when the command did not exit 0.
+    pub fn success(self) -> Result<Output, CommandError> {
+        if self.status == Some(0) {
+            Ok(self)
+        } else {
+            Err(CommandError::Status {
+                argv: self.argv,
+                status: self.status,
+                stderr: self.stderr,
+            })
+        }
+    }
+}
+
+/// Runs commands inside nodes. The real implementation is [`Process`]; tests use fakes.
+pub trait Transport: Sync {
+    /// Runs `inv` inside the node addressed as `instance`. A non-zero exit is returned as an
+    /// [`Output`], not an error: `ip -batch -force` exits 1 yet prints its read-back.
+    fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError>;
+
+    /// How many commands this transport has run.
+    fn commands_run(&self) -> usize {
+        0
+    }
+}
+
+/// The real transport: spawns `lxc`, `incus` or `ip` found on PATH.
+#[derive(Debug)]
+pub struct Process {
+    kind: TransportKind,
+    timeout: Duration,
+    verbose: bool,
+    count: AtomicUsize,
+}
+
+impl Process {
+    /// A transport of a kind, with a per-command timeout; `verbose` prints every command.
+    pub fn new(kind: TransportKind, timeout: Duration, verbose: bool) -> Process {
+        Process {
+            kind,
+            timeout,
+            verbose,
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    /// The argv that runs `inv` inside `instance`.
+    pub fn argv(&self, instance: &str, inv: &Invocation) -> Vec<String> {
+        let mut argv: Vec<String> = Vec::with_capacity(inv.args.len() + 6);
+        match self.kind {
+            TransportKind::Lxc | TransportKind::Incus => {
+                argv.push(self.kind.name().to_string());
+                argv.extend(
+                    ["exec", instance, "--force-noninteractive", "--"]
+                        .iter()
+                        .map(|s| s.to_string()),
+                );
+                argv.push(inv.program.clone());
+            }
+            // `ip -n NS` costs one exec less than `ip netns exec NS ip`.
+            TransportKind::Netns if inv.program == "ip" => {
+                argv.extend(["ip", "-n", instance].iter().map(|s| s.to_string()));
+            }
+            TransportKind::Netns => {
+                argv.extend(
+                    ["ip", "netns", "exec", instance]
+                        .iter()
+                        .map(|s| s.to_string()),
+                );
+                argv.push(inv.program.clone());
+            }
+        }
+        argv.extend(inv.args.iter().cloned());
+        argv
+    }
+}
+
+impl Transport for Process {
+    fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+        let argv = self.argv(instance, inv);
+        if self.verbose {
+            let mut msg = format!("+ {}\n", argv.join(" "));
+            if let Some(stdin) = &inv.stdin {
+                for line in String::from_utf8_lossy(stdin).lines() {
+                    msg.push_str(&format!("  | {line}\n"));
+                }
+            }
+            eprint!("{msg}");
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        run_process(&argv, inv.stdin.as_deref(), self.timeout)
+    }
+
+    fn commands_run(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs a local command (for example `lxc list --format json`) with a timeout.
+pub fn run_local(argv: &[String], timeout: Duration) -> Result<Output, CommandError> {
+    run_process(argv, None, timeout)
+}
+
+/// Spawns `argv` in its own process group, feeds stdin, collects stdout and stderr, and kills
+/// the group when `timeout` passes.
+fn run_process(
+    argv: &[String],
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output, CommandError> {
+    let line = argv.join(" ");
+    let Some((program, args)) = argv.split_first() else {
+        return Err(CommandError::Spawn {
+            argv: line,
+            message: "empty command".to_string(),
+        });
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|e| CommandError::Spawn {
+        argv: line.clone(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            format!("`{program}` was not found on PATH")
+        } else {
+            e.to_string()
+        },
+    })?;
+    let pid = child.id() as libc::pid_t;
+
+    let writer = match (stdin, child.stdin.take()) {
+        (Some(bytes), Some(mut pipe)) => {
+            let bytes = bytes.to_vec();
+            // A child that exits early closes the pipe: that is its answer, not our error.
+            Some(std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            }))
+        }
+        _ => None,
+    };
+    let mut out_pipe = child.stdout.take();
+    let mut err_pipe = child.stderr.take();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = out_pipe.as_mut() {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = err_pipe.as_mut() {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let _ = tx.send(());
+        status
+    });
+
+    let timed_out = match rx.recv_timeout(timeout) {
+        Ok(()) => false,
+        Err(_) => {
+            kill_group(pid, libc::SIGTERM);
+            if rx.recv_timeout(Duration::from_millis(500)).is_err() {
+                kill_group(pid, libc::SIGKILL);
+            }
+            true
+        }
+    };
+    let status = waiter.join().ok().and_then(|s| s.ok());
+    if timed_out {
+        // Descendants may still hold the pipes: make sure the group is gone before joining.
+        kill_group(pid, libc::SIGKILL);
+    }
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    if timed_out {
+        return Err(CommandError::Timeout {
+            argv: line,
+            millis: timeout.as_millis() as u64,
+        });
+    }
+    let status = status.ok_or_else(|| CommandError::Spawn {
+        argv: line.clone(),
+        message: "could not wait for the process".to_string(),
+    })?;
+    Ok(Output {
+        argv: line,
+        status: status.code(),
+        stdout,
+        stderr,
+    })
+}
+
+fn kill_group(pid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: kill(2) with a negative pid signals the process group we created for the child;
+    // it has no memory-safety preconditions.
+    unsafe {
+        libc::kill(-pid, signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(kind: TransportKind, program: &str) -> String {
+        let p = Process::new(kind, Duration::from_secs(1), false);
+        let inv = Invocation {
+            program: program.to_string(),
+            args: vec!["-j".into(), "route".into()],
+            stdin: None,
+        };
+        p.argv("worker-0", &inv).join(" ")
+    }
+
+    #[test]
+    fn builds_argv_per_transport() {
+        assert_eq!(
+            argv(TransportKind::Lxc, "ip"),
+            "lxc exec worker-0 --force-noninteractive -- ip -j route"
+        );
+        assert_eq!(
+            argv(TransportKind::Incus, "ip"),
+            "incus exec worker-0 --force-noninteractive -- ip -j route"
+        );
+        assert_eq!(argv(TransportKind::Netns, "ip"), "ip -n worker-0 -j route");
+        assert_eq!(
+            argv(TransportKind::Netns, "ping"),
+            "ip netns exec worker-0 ping -j route"
+        );
+    }
+
+    #[test]
+    fn runs_feeds_stdin_and_reports_status() {
+        let out = run_process(
+            &[
+                "sh".into(),
+                "-c".into(),
+                "cat; echo oops >&2; exit 3".into(),
+            ],
+            Some(b"hello"),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(out.stdout, b"hello");
+        assert_eq!(out.stderr.trim(), "oops");
+        assert_eq!(out.status, Some(3));
+        assert!(matches!(
+            out.success(),
+            Err(CommandError::Status {
+                status: Some(3),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn large_stdin_and_stderr_do_not_deadlock() {
+        let input = vec![b'x'; 4 << 20];
+        let out = run_process(
+            &["sh".into(), "-c".into(), "cat >&2; echo done".into()],
+            Some(&input),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        assert_eq!(out.stderr.len(), input.len());
+    }
+
+    #[test]
+    fn kills_on_timeout() {
+        let started = std::time::Instant::now();
+        let err = run_process(
+            &["sh".into(), "-c".into(), "sleep 30 & sleep 30".into()],
+            None,
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn missing_program_is_named() {
+        let err = run_process(
+            &["routectl-no-such-program".into()],
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`routectl-no-such-program` was not found on PATH"),
+            "{err}"
+        );
+    }
+}
