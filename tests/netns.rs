@@ -1,0 +1,378 @@
+//! End-to-end tests against real kernel routing tables: every test builds its own lab of
+//! network namespaces (see tests/support), runs the routectl binary with the netns transport,
+//! and checks the kernel's tables and real pod-to-pod reachability. Needs root and `ping`.
+
+mod support;
+
+use support::{NetnsLab, first_host};
+
+fn assert_code(run: &support::Run, code: i32) {
+    assert_eq!(run.code, code, "{run:?}");
+}
+
+#[test]
+fn plan_from_empty_lists_nine_adds() {
+    let lab = NetnsLab::seed();
+    let run = lab.routectl(&["plan", "--detailed-exitcode"]);
+    assert_code(&run, 3);
+    assert!(
+        run.stdout
+            .contains("Plan: 9 to add, 0 to replace, 0 to delete on 4 of 4 nodes."),
+        "{run:?}"
+    );
+    let json = lab.routectl(&["plan", "--output", "json"]).json();
+    assert_eq!(json["format_version"], 1);
+    let adds: Vec<usize> = json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            n["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["action"] == "add")
+                .count()
+        })
+        .collect();
+    assert_eq!(adds, [3, 2, 2, 2]);
+    // Read-only: nothing changed.
+    assert!(
+        lab.routes("worker-0").is_empty(),
+        "{:?}",
+        lab.routes("worker-0")
+    );
+}
+
+#[test]
+fn apply_converges_pods_reach_each_other_and_second_apply_is_a_no_op() {
+    let lab = NetnsLab::seed();
+    assert!(
+        !lab.unreachable_pairs().is_empty(),
+        "pods must not reach each other before apply"
+    );
+    let run = lab.routectl(&["apply", "--auto-approve"]);
+    assert_code(&run, 0);
+    assert_eq!(
+        lab.routes("worker-0"),
+        [
+            "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+            "10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211",
+        ]
+    );
+    assert_eq!(lab.routes("controller-0").len(), 3);
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+
+    let again = lab.routectl(&["apply", "--auto-approve", "--output", "json"]);
+    assert_code(&again, 0);
+    let j = again.json();
+    assert_eq!(j["summary"]["operations_applied"], 0, "{again:?}");
+    // Only the reads: one command per node, no write.
+    assert_eq!(j["summary"]["node_commands"], 4, "{again:?}");
+    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
+}
+
+#[test]
+fn drift_is_repaired_only_where_routectl_owns_the_route() {
+    let lab = NetnsLab::seed();
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    // Owned route deleted by hand; owned route re-pointed; owned route to a CIDR nobody has;
+    // a foreign route elsewhere; on controller-0 a foreign route identical to a desired one.
+    lab.ip("worker-0", &["route", "del", "10.1.1.0/24", "proto", "211"]);
+    lab.ip(
+        "worker-1",
+        &[
+            "route",
+            "replace",
+            "10.1.0.0/24",
+            "via",
+            "10.0.2.22",
+            "dev",
+            "eth1",
+            "proto",
+            "211",
+        ],
+    );
+    lab.ip(
+        "worker-2",
+        &[
+            "route",
+            "add",
+            "10.1.9.0/24",
+            "via",
+            "10.0.2.20",
+            "dev",
+            "eth1",
+            "proto",
+            "211",
+        ],
+    );
+    lab.ip(
+        "worker-2",
+        &[
+            "route",
+            "add",
+            "192.168.77.0/24",
+            "via",
+            "10.0.2.20",
+            "dev",
+            "eth1",
+        ],
+    );
+    lab.ip(
+        "controller-0",
+        &["route", "del", "10.1.0.0/24", "proto", "211"],
+    );
+    lab.ip(
+        "controller-0",
+        &[
+            "route",
+            "add",
+            "10.1.0.0/24",
+            "via",
+            "10.0.2.20",
+            "dev",
+            "eth1",
+        ],
+    );
+
+    let plan = lab.routectl(&["plan", "--detailed-exitcode"]);
+    assert_code(&plan, 3);
+    assert!(
+        plan.stdout
+            .contains("+ 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211"),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stdout
+            .contains("~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211"),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stdout
+            .contains("- 10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stdout.contains("taken over only with --adopt"),
+        "{plan:?}"
+    );
+
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    assert!(
+        lab.routes("worker-0")
+            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
+    );
+    assert!(
+        lab.routes("worker-1")
+            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string())
+    );
+    let w2 = lab.routes("worker-2");
+    assert!(!w2.iter().any(|l| l.starts_with("10.1.9.0/24")), "{w2:?}");
+    assert!(
+        w2.contains(&"192.168.77.0/24 via 10.0.2.20 dev eth1".to_string()),
+        "foreign route kept: {w2:?}"
+    );
+    // The identical foreign route is left as it is without --adopt …
+    assert!(
+        lab.routes("controller-0")
+            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1".to_string())
+    );
+    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
+    // … and taken over with it.
+    assert_code(
+        &lab.routectl(&["plan", "--detailed-exitcode", "--adopt"]),
+        3,
+    );
+    assert_code(&lab.routectl(&["apply", "--auto-approve", "--adopt"]), 0);
+    assert!(
+        lab.routes("controller-0")
+            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string())
+    );
+    assert_code(
+        &lab.routectl(&["plan", "--detailed-exitcode", "--adopt"]),
+        0,
+    );
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+}
+
+#[test]
+fn a_conflicting_foreign_route_is_reported_and_never_changed() {
+    let lab = NetnsLab::seed();
+    lab.ip(
+        "worker-0",
+        &[
+            "route",
+            "add",
+            "10.1.1.0/24",
+            "via",
+            "10.0.2.22",
+            "dev",
+            "eth1",
+        ],
+    );
+    let plan = lab.routectl(&["plan", "--detailed-exitcode"]);
+    assert_code(&plan, 3);
+    assert!(
+        plan.stdout
+            .contains("! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211"),
+        "{plan:?}"
+    );
+    let run = lab.routectl(&["apply", "--auto-approve", "--adopt"]);
+    assert_code(&run, 1);
+    assert!(run.stdout.contains("worker-0: FAILED"), "{run:?}");
+    assert!(
+        lab.routes("worker-0")
+            .contains(&"10.1.1.0/24 via 10.0.2.22 dev eth1".to_string())
+    );
+    // The other nodes converged.
+    assert_eq!(lab.routes("worker-1").len(), 2);
+}
+
+#[test]
+fn an_unreachable_node_is_reported_others_converge_nothing_is_deleted() {
+    let lab = NetnsLab::seed();
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    // worker-2 loses its routes (like a reboot) and becomes unreachable: its namespace name is
+    // pointed elsewhere in the topology.
+    lab.ip("worker-2", &["route", "flush", "proto", "211"]);
+    lab.ip("worker-0", &["route", "del", "10.1.1.0/24", "proto", "211"]);
+    let text = lab.topology_text().replace(
+        &format!("instance = \"{}\"", lab.ns("worker-2")),
+        &format!("instance = \"{}-gone\"", lab.prefix),
+    );
+    lab.write_topology(&text);
+    let run = lab.routectl(&["apply", "--auto-approve"]);
+    assert_code(&run, 1);
+    assert!(
+        run.stdout
+            .contains("worker-2: unreachable, nothing was changed"),
+        "{run:?}"
+    );
+    // worker-2's pod CIDR stays routed on the others; worker-0 was repaired.
+    assert!(
+        lab.routes("worker-0")
+            .contains(&"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211".to_string())
+    );
+    assert!(
+        lab.routes("worker-0")
+            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
+    );
+    let plan = lab.routectl(&["plan", "--output", "json"]);
+    assert_code(&plan, 1);
+    let j = plan.json();
+    assert_eq!(j["nodes"][3]["status"], "error");
+    assert_eq!(j["summary"]["delete"], 0);
+}
+
+#[test]
+fn a_failing_batch_line_reports_the_kernel_message_and_the_rest_converges() {
+    // worker-2's declared internal IP is not on any node's link: routes via it cannot be added.
+    let lab = NetnsLab::seed();
+    let text = lab
+        .topology_text()
+        .replace("\"10.0.2.22\"", "\"10.0.9.22\"");
+    lab.write_topology(&text);
+    let run = lab.routectl(&["apply", "--auto-approve"]);
+    assert_code(&run, 1);
+    assert!(
+        run.stdout.contains("Nexthop has invalid gateway"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("still not as declared"), "{run:?}");
+    // Routes via reachable gateways are in place everywhere.
+    assert!(
+        lab.routes("worker-0")
+            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
+    );
+    assert_eq!(
+        lab.routes("worker-2").len(),
+        2,
+        "{:?}",
+        lab.routes("worker-2")
+    );
+}
+
+#[test]
+fn dual_stack_routes_both_families() {
+    let lab = NetnsLab::new(
+        "pod_cidr = [\"10.1.0.0/16\", \"fd01::/32\"]",
+        &[
+            ("controller-0", &["10.0.2.10", "fd00::10"], &[]),
+            (
+                "worker-0",
+                &["10.0.2.20", "fd00::20"],
+                &["10.1.0.0/24", "fd01:0:0::/64"],
+            ),
+            (
+                "worker-1",
+                &["10.0.2.21", "fd00::21"],
+                &["10.1.1.0/24", "fd01:0:1::/64"],
+            ),
+        ],
+    );
+    let run = lab.routectl(&["apply", "--auto-approve"]);
+    assert_code(&run, 0);
+    assert!(lab.routes("worker-0").contains(
+        &"fd01:0:1::/64 via fd00::21 dev eth1 proto 211 metric 1024 pref medium".to_string()
+    ));
+    assert_eq!(lab.routes("controller-0").len(), 4);
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
+}
+
+#[test]
+fn routes_lost_like_a_reboot_are_restored() {
+    let lab = NetnsLab::seed();
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    lab.ip("worker-1", &["route", "flush", "proto", "211"]);
+    assert!(lab.routes("worker-1").is_empty());
+    let run = lab.routectl(&["apply", "--auto-approve", "--output", "json"]);
+    assert_code(&run, 0);
+    let j = run.json();
+    assert_eq!(j["summary"]["operations_applied"], 2);
+    assert_eq!(j["summary"]["nodes_converged"], 1);
+    assert_eq!(j["summary"]["nodes_in_sync"], 3);
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+}
+
+#[test]
+fn a_removed_node_and_a_changed_cidr_are_cleaned_up() {
+    let lab = NetnsLab::seed();
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    // worker-2 leaves the topology; worker-1's pod CIDR changes.
+    let text = lab.topology_text();
+    let cut = text.find("[[nodes]]\nname = \"worker-2\"").unwrap();
+    let text = text[..cut].replace("\"10.1.1.0/24\"", "\"10.1.5.0/24\"");
+    lab.write_topology(&text);
+    let run = lab.routectl(&["apply", "--auto-approve"]);
+    assert_code(&run, 0);
+    assert_eq!(
+        lab.routes("worker-0"),
+        ["10.1.5.0/24 via 10.0.2.21 dev eth1 proto 211"]
+    );
+    // worker-2 is not in the topology any more: it is not contacted, its routes stay.
+    assert_eq!(lab.routes("worker-2").len(), 2);
+    let _ = first_host;
+}
+
+#[test]
+fn the_interface_can_be_set_per_node() {
+    let lab = NetnsLab::seed();
+    // Put worker-1's link on eth7 in the kernel and in the topology.
+    let ns = lab.ns("worker-1");
+    support::sh(&["ip", "-n", &ns, "link", "set", "eth1", "down"]);
+    support::sh(&["ip", "-n", &ns, "link", "set", "eth1", "name", "eth7"]);
+    support::sh(&["ip", "-n", &ns, "link", "set", "eth7", "up"]);
+    let text = lab.topology_text().replace(
+        &format!("instance = \"{ns}\"\n"),
+        &format!("instance = \"{ns}\"\ninterface = \"eth7\"\n"),
+    );
+    lab.write_topology(&text);
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    assert!(
+        lab.routes("worker-1")
+            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth7 proto 211".to_string())
+    );
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+}
