@@ -37,16 +37,15 @@ pub struct Cli {
 /// Options of every command.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The topology file.
+    /// The topology file [default: topology.toml].
     #[arg(
         short = 'f',
         long = "topology",
         env = "ROUTECTL_TOPOLOGY",
-        default_value = "topology.toml",
         global = true,
         value_name = "FILE"
     )]
-    pub topology: PathBuf,
+    pub topology: Option<PathBuf>,
 
     /// How to reach the nodes, overriding the topology's `cluster.transport`.
     #[arg(long, global = true, value_enum, value_name = "KIND")]
@@ -76,6 +75,20 @@ pub struct Global {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// The lock that keeps two applies from writing at once.
+    #[arg(
+        long,
+        global = true,
+        env = "ROUTECTL_LOCK_FILE",
+        default_value = DEFAULT_LOCK_FILE,
+        value_name = "FILE"
+    )]
+    pub lock_file: PathBuf,
+
+    /// How long to wait for another routectl holding the lock (0 = fail at once).
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_wait, value_name = "DURATION")]
+    pub lock_timeout: Duration,
+
     /// When to use colour (NO_COLOR and CLICOLOR_FORCE are honoured with `auto`).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
@@ -103,6 +116,9 @@ pub enum ColorChoice {
     Never,
 }
 
+/// The default lock file.
+pub const DEFAULT_LOCK_FILE: &str = "/run/lock/routectl.lock";
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -112,6 +128,19 @@ pub enum Command {
     Plan(PlanArgs),
     /// Converge every node: run only the needed changes, then read back and verify.
     Apply(ApplyArgs),
+    /// Show each node's routes, marked owned / foreign / kernel / desired-missing, and check the
+    /// node's addresses against the topology.
+    Show(ShowArgs),
+    /// Prove pod-network reachability: ping every node's pod gateway from every other node's.
+    Check(CheckArgs),
+    /// Write a topology from what exists (LXD/Incus instances or Kubernetes nodes).
+    Discover(DiscoverArgs),
+    /// Keep routes converged: plan and apply every interval until stopped.
+    Reconcile(ReconcileArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// `routectl validate`.
@@ -140,6 +169,15 @@ pub struct PlanArgs {
     /// Plan only this node (repeatable). Other nodes are neither read nor changed.
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
+
+    /// Also save the plan to FILE, bound to the topology and to the routes it was computed from;
+    /// `routectl apply FILE` applies it only if neither changed.
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Plan from a snapshot written by `routectl show --save DIR` instead of reading the nodes.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub observed: Option<PathBuf>,
 }
 
 /// `routectl apply`.
@@ -160,6 +198,124 @@ pub struct ApplyArgs {
     /// Output format of the result.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
+
+    /// Allow a plan that deletes many owned routes (all of a node's, or more than half of the
+    /// cluster's); without it such a plan is refused.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+
+    /// A plan saved with `routectl plan --out FILE`: applied without a prompt, and only if the
+    /// topology and the nodes' routes are still those it was computed from.
+    #[arg(value_name = "PLAN_FILE", conflicts_with_all = ["adopt", "nodes"])]
+    pub plan_file: Option<PathBuf>,
+}
+
+/// `routectl show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Show only this node (repeatable).
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+
+    /// Also store each node's raw `ip` output in DIR (for `routectl plan --observed DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+}
+
+/// `routectl check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check only paths from or to this node (repeatable).
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// Where `discover` reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiscoverSource {
+    /// `lxc list --format json`.
+    Lxc,
+    /// `incus list --format json`.
+    Incus,
+    /// The output of `kubectl get nodes -o json` (a file, or - for stdin).
+    Kubernetes,
+}
+
+/// `routectl discover`.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Where to discover nodes.
+    #[arg(long, value_enum, default_value_t = DiscoverSource::Lxc)]
+    pub from: DiscoverSource,
+
+    /// With `--from kubernetes`: the file holding `kubectl get nodes -o json` (- for stdin).
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Write the topology to FILE instead of stdout.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// The interface that carries each node's internal IP.
+    #[arg(long, default_value = "eth1", value_name = "IFACE")]
+    pub interface: String,
+
+    /// The bridge whose network is the node's pod CIDR.
+    #[arg(long, default_value = "cnio0", value_name = "IFACE")]
+    pub pod_bridge: String,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per round for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `routectl reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Time between rounds.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// Run one round and exit (0 when converged, 1 otherwise).
+    #[arg(long)]
+    pub once: bool,
+
+    /// Log format (stderr).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Write Prometheus text-format metrics to FILE after every round.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Also take over foreign routes identical to desired ones.
+    #[arg(long)]
+    pub adopt: bool,
+
+    /// Allow rounds that delete many owned routes (see `apply --allow-mass-delete`).
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+}
+
+/// `routectl completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Parses `500ms`, `5s`, `2m`, `1h` or a bare number of seconds.
@@ -191,6 +347,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Like [`parse_duration`], but `0` means "do not wait".
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    if s.trim()
+        .trim_end_matches(['s', 'm', 'h'])
+        .trim_end_matches("ms")
+        == "0"
+    {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +378,8 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
+        assert_eq!(parse_wait("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_wait("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_wait("2s"), Ok(Duration::from_secs(2)));
     }
 }

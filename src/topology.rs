@@ -500,7 +500,7 @@ impl Checker {
         if out.is_empty() && matches!(v.get_ref(), OneOrMany::Many(m) if m.is_empty()) {
             self.problem(&v.span(), format!("{what} is an empty array"));
         }
-        out.sort_by_key(|n| Family::of_net(n));
+        out.sort_by_key(Family::of_net);
         out
     }
 
@@ -626,7 +626,7 @@ impl Checker {
             }
         }
 
-        ok.then(|| Node {
+        ok.then_some(Node {
             name,
             instance,
             interface,

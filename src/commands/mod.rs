@@ -1,0 +1,159 @@
+//! One module per subcommand: load the topology, run the pipeline, print, pick the exit code.
+//! The glue between the command line and the library; no route logic lives here.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::cli::{Cli, ColorChoice, Command, Global, TransportArg};
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::observe;
+use crate::plan::{Options, Plan};
+use crate::render::Style;
+use crate::topology::{self, Topology, TransportKind};
+use crate::transport::{Process, Transport};
+
+mod apply;
+mod check;
+mod discover;
+mod plan;
+mod reconcile;
+mod show;
+mod validate;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Validate(a) => validate::run(g, a),
+        Command::Plan(a) => plan::run(g, a),
+        Command::Apply(a) => apply::run(g, a),
+        Command::Show(a) => show::run(g, a),
+        Command::Check(a) => check::run(g, a),
+        Command::Discover(a) => discover::run(g, a),
+        Command::Reconcile(a) => reconcile::run(g, a),
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "routectl", &mut buf);
+            out(&String::from_utf8_lossy(&buf))?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut buf)
+                .map_err(|e| Error::io("rendering the man page", e))?;
+            out(&String::from_utf8_lossy(&buf))?;
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+impl TransportArg {
+    fn kind(self) -> TransportKind {
+        match self {
+            TransportArg::Lxc => TransportKind::Lxc,
+            TransportArg::Incus => TransportKind::Incus,
+            TransportArg::Netns => TransportKind::Netns,
+        }
+    }
+}
+
+impl Global {
+    /// The topology file's path.
+    pub fn topology_path(&self) -> PathBuf {
+        self.topology
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("topology.toml"))
+    }
+
+    /// Loads and validates the topology file.
+    pub fn load(&self) -> Result<Topology, Error> {
+        topology::load(
+            &self.topology_path(),
+            self.transport.map(TransportArg::kind),
+        )
+    }
+
+    /// The transport for a topology.
+    pub fn transport(&self, t: &Topology) -> Process {
+        Process::new(t.cluster.transport, self.timeout, self.verbose > 0)
+    }
+
+    /// Colours for stdout.
+    pub fn style(&self) -> Style {
+        let env = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0");
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                if env("CLICOLOR_FORCE") {
+                    true
+                } else if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+                    false
+                } else {
+                    std::io::stdout().is_terminal()
+                }
+            }
+        };
+        Style { color }
+    }
+
+    pub(crate) fn parallelism(&self) -> usize {
+        usize::from(self.parallelism)
+    }
+
+    pub(crate) fn info(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+}
+
+pub(crate) fn out(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        // A closed pipe (`routectl plan | head`) is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("writing to stdout", e)),
+    }
+}
+
+pub(crate) fn check_nodes(t: &Topology, nodes: &[String]) -> Result<(), Error> {
+    let unknown: Vec<&str> = nodes
+        .iter()
+        .filter(|n| t.node(n).is_none())
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--node names {} not declared in {}",
+            unknown
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            t.source
+        )))
+    }
+}
+
+/// Reads the selected nodes through `transport` and plans them.
+pub fn live_plan(
+    t: &Topology,
+    options: &Options,
+    transport: &dyn Transport,
+    parallelism: usize,
+) -> Plan {
+    Plan::compute(t, options, parallelism, |node| {
+        observe::read_node(transport, node)
+    })
+}

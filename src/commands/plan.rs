@@ -1,0 +1,54 @@
+//! `routectl plan`: read every node, show what would change.
+
+use crate::cli::Global;
+use crate::cli::PlanArgs;
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::plan::{Options, Plan};
+use crate::render::{self, Format};
+use crate::topology::Topology;
+use crate::transport::Transport;
+
+use super::{check_nodes, live_plan, out};
+
+pub(crate) fn print_plan(
+    g: &Global,
+    t: &Topology,
+    plan: &Plan,
+    format: Format,
+) -> Result<(), Error> {
+    match format {
+        Format::Text => out(&render::plan_text(plan, &g.style())),
+        Format::Json => out(&render::to_json_text(&render::plan_json(plan, t))),
+        Format::Markdown => out(&render::plan_markdown(plan, t)),
+    }
+}
+
+/// Runs `plan`.
+pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
+    let t = g.load()?;
+    check_nodes(&t, &a.nodes)?;
+    let options = Options {
+        adopt: a.adopt,
+        only: a.nodes.clone(),
+    };
+    let transport = g.transport(&t);
+    let started = std::time::Instant::now();
+    let plan = live_plan(&t, &options, &transport, g.parallelism());
+    if g.verbose > 1 {
+        eprintln!(
+            "routectl: read {} nodes with {} node commands in {:.3} s",
+            plan.nodes.len(),
+            transport.commands_run(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    print_plan(g, &t, &plan, a.output)?;
+    Ok(if plan.has_errors() {
+        ExitCode::Error
+    } else if a.detailed_exitcode && plan.has_pending() {
+        ExitCode::Changes
+    } else {
+        ExitCode::Ok
+    })
+}
