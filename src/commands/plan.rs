@@ -7,6 +7,7 @@ use crate::exit::ExitCode;
 use crate::plan::{Options, Plan};
 use crate::render::{self, Format};
 use crate::topology::Topology;
+use crate::observe;
 use crate::transport::Transport;
 
 use super::{check_nodes, live_plan, out};
@@ -32,14 +33,24 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         adopt: a.adopt,
         only: a.nodes.clone(),
     };
-    let transport = g.transport(&t);
     let started = std::time::Instant::now();
-    let plan = live_plan(&t, &options, &transport, g.parallelism());
-    if g.verbose > 1 {
+    let (plan, commands) = match &a.observed {
+        Some(dir) => (
+            Plan::compute(&t, &options, g.parallelism(), |node| {
+                observe::read_saved(dir, node)
+            }),
+            0,
+        ),
+        None => {
+            let transport = g.transport(&t);
+            let plan = live_plan(&t, &options, &transport, g.parallelism());
+            (plan, transport.commands_run())
+        }
+    };
+    if g.verbose > 0 {
         eprintln!(
-            "routectl: read {} nodes with {} node commands in {:.3} s",
+            "routectl: planned {} nodes with {commands} node commands in {:.3} s",
             plan.nodes.len(),
-            transport.commands_run(),
             started.elapsed().as_secs_f64()
         );
     }
