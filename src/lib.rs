@@ -16,11 +16,13 @@ pub mod diff;
 pub mod error;
 pub mod exit;
 pub mod iproute;
+pub mod lock;
 pub mod observe;
 pub mod parallel;
 pub mod plan;
 pub mod render;
 pub mod route;
+pub mod saved;
 pub mod topology;
 pub mod transport;
 

@@ -318,6 +318,34 @@ impl Plan {
         self.nodes.iter().any(|n| n.state.is_err())
     }
 
+    /// Why this plan deletes too much to be applied without `--allow-mass-delete`, if it does:
+    /// a node would lose every one of its owned routes (when it has two or more), or the plan
+    /// deletes more than half of all owned routes of the planned nodes (two or more deletions).
+    pub fn mass_delete(&self) -> Option<String> {
+        let mut reasons = Vec::new();
+        let (mut owned_total, mut deleted_total) = (0usize, 0usize);
+        for n in &self.nodes {
+            let Ok(d) = &n.state else { continue };
+            let count = |a: Action| d.changes.iter().filter(|c| c.action == a).count();
+            let deleted = count(Action::Delete);
+            let owned = d.in_sync + count(Action::Replace) + deleted;
+            owned_total += owned;
+            deleted_total += deleted;
+            if owned >= 2 && deleted == owned {
+                reasons.push(format!(
+                    "node `{}` would lose all {owned} of its routectl routes",
+                    n.name
+                ));
+            }
+        }
+        if deleted_total >= 2 && deleted_total * 2 > owned_total {
+            reasons.push(format!(
+                "the plan deletes {deleted_total} of the {owned_total} routectl routes on the planned nodes"
+            ));
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+
     /// Total operations `apply` would run.
     pub fn operations(&self) -> usize {
         self.nodes
@@ -335,6 +363,60 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diff::NodeDiff;
+
+    fn node(name: &str, in_sync: usize, deletes: usize) -> NodePlan {
+        let r = Route::unicast(
+            "10.1.1.0/24".parse().unwrap(),
+            "10.0.2.21".parse().unwrap(),
+            "eth1",
+            211,
+            0,
+        );
+        NodePlan {
+            name: name.into(),
+            instance: name.into(),
+            desired: vec![],
+            state: Ok(NodeDiff {
+                changes: (0..deletes)
+                    .map(|_| Change::new(Action::Delete, r.clone(), Some(r.clone())))
+                    .collect(),
+                in_sync,
+                warnings: vec![],
+                fingerprint: String::new(),
+            }),
+        }
+    }
+
+    fn plan(nodes: Vec<NodePlan>) -> Plan {
+        Plan {
+            protocol: 211,
+            adopt: false,
+            nodes,
+            skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn mass_delete_guard() {
+        // One stale route among many: fine.
+        assert_eq!(
+            plan(vec![node("a", 3, 1), node("b", 3, 0)]).mass_delete(),
+            None
+        );
+        // A node losing everything it has.
+        let why = plan(vec![node("a", 0, 2), node("b", 9, 0)])
+            .mass_delete()
+            .unwrap();
+        assert!(why.contains("node `a` would lose all 2"), "{why}");
+        // More than half of the cluster's owned routes.
+        let why = plan(vec![node("a", 1, 2), node("b", 1, 2)])
+            .mass_delete()
+            .unwrap();
+        assert!(why.contains("deletes 4 of the 6"), "{why}");
+        // A single owned route going away is not "mass".
+        assert_eq!(plan(vec![node("a", 0, 1)]).mass_delete(), None);
+    }
 
     #[test]
     fn batch_lines_are_explicit() {

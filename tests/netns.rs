@@ -345,7 +345,9 @@ fn a_removed_node_and_a_changed_cidr_are_cleaned_up() {
     let cut = text.find("[[nodes]]\nname = \"worker-2\"").unwrap();
     let text = text[..cut].replace("\"10.1.1.0/24\"", "\"10.1.5.0/24\"");
     lab.write_topology(&text);
-    let run = lab.routectl(&["apply", "--auto-approve"]);
+    // Two of worker-0's two routes go away: that is a mass deletion and needs saying so.
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 1);
+    let run = lab.routectl(&["apply", "--auto-approve", "--allow-mass-delete"]);
     assert_code(&run, 0);
     assert_eq!(
         lab.routes("worker-0"),
@@ -375,4 +377,185 @@ fn the_interface_can_be_set_per_node() {
             .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth7 proto 211".to_string())
     );
     assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+}
+
+#[test]
+fn a_saved_plan_applies_only_while_it_matches_the_nodes_and_the_topology() {
+    let lab = NetnsLab::seed();
+    let file = lab.dir().join("plan.json");
+    let file = file.to_str().unwrap();
+    assert_code(&lab.routectl(&["plan", "--out", file]), 0);
+
+    // Drift after the plan was made: a route to a desired destination appears on worker-1.
+    lab.ip(
+        "worker-1",
+        &[
+            "route",
+            "add",
+            "10.1.0.0/24",
+            "via",
+            "10.0.2.20",
+            "dev",
+            "eth1",
+            "proto",
+            "211",
+        ],
+    );
+    let stale = support::routectl_plain(&["apply", file]);
+    assert_code(&stale, 1);
+    assert!(
+        stale.stderr.contains("the saved plan is stale"),
+        "{stale:?}"
+    );
+    assert!(
+        stale.stderr.contains("node `worker-1`: its routes changed"),
+        "{stale:?}"
+    );
+    assert!(
+        lab.routes("worker-0").is_empty(),
+        "nothing may change: {:?}",
+        lab.routes("worker-0")
+    );
+
+    // A fresh plan applies without a prompt (the file is the approval) and converges.
+    assert_code(&lab.routectl(&["plan", "--out", file]), 0);
+    let run = support::routectl_plain(&["apply", file]);
+    assert_code(&run, 0);
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+
+    // Given a topology file, it must be the one the plan was made from.
+    assert_code(&lab.routectl(&["plan", "--out", file]), 0);
+    lab.write_topology(&lab.topology_text().replace("10.1.2.0/24", "10.1.3.0/24"));
+    let other = lab.routectl(&["apply", file]);
+    assert_code(&other, 1);
+    assert!(
+        other
+            .stderr
+            .contains("differs from the one the plan was made from"),
+        "{other:?}"
+    );
+}
+
+#[test]
+fn a_mass_deletion_is_refused_unless_allowed() {
+    let lab = NetnsLab::seed();
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    // A truncated topology: only controller-0 and worker-0 are left.
+    let text = lab.topology_text();
+    let cut = text.find("[[nodes]]\nname = \"worker-1\"").unwrap();
+    lab.write_topology(&text[..cut]);
+    let run = lab.routectl(&["apply", "--auto-approve"]);
+    assert_code(&run, 1);
+    assert!(run.stderr.contains("refusing a mass deletion"), "{run:?}");
+    assert!(
+        run.stderr.contains("node `worker-0` would lose all 2"),
+        "{run:?}"
+    );
+    assert_eq!(lab.routes("worker-0").len(), 2, "nothing was deleted");
+    assert_code(
+        &lab.routectl(&["apply", "--auto-approve", "--allow-mass-delete"]),
+        0,
+    );
+    assert!(lab.routes("worker-0").is_empty());
+}
+
+#[test]
+fn one_apply_at_a_time_and_a_killed_holder_leaves_no_lock() {
+    let lab = NetnsLab::seed();
+    let lock = lab.dir().join("routectl.lock");
+    let lock_s = lock.to_str().unwrap();
+    let mut holder = std::process::Command::new("flock")
+        // -o: the lock is held by flock itself, not by its child, so killing flock frees it.
+        .args(["-o", lock_s, "sleep", "60"])
+        .spawn()
+        .expect("flock (util-linux)");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let busy = lab.routectl(&[
+        "--lock-file",
+        lock_s,
+        "--lock-timeout",
+        "0",
+        "apply",
+        "--auto-approve",
+    ]);
+    assert_code(&busy, 1);
+    assert!(
+        busy.stderr.contains("another routectl holds the lock"),
+        "{busy:?}"
+    );
+    assert!(lab.routes("worker-0").is_empty());
+    // Killed with SIGKILL: the kernel releases the lock.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let run = lab.routectl(&[
+        "--lock-file",
+        lock_s,
+        "--lock-timeout",
+        "0",
+        "apply",
+        "--auto-approve",
+    ]);
+    assert_code(&run, 0);
+
+    // A waiting apply goes ahead once the holder is done.
+    let mut holder = std::process::Command::new("flock")
+        .args(["-o", lock_s, "sleep", "1"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    lab.ip("worker-0", &["route", "flush", "proto", "211"]);
+    let waited = lab.routectl(&[
+        "--lock-file",
+        lock_s,
+        "--lock-timeout",
+        "20s",
+        "apply",
+        "--auto-approve",
+    ]);
+    assert_code(&waited, 0);
+    assert!(
+        waited.stderr.contains("waiting up to 20 s for the lock"),
+        "{waited:?}"
+    );
+    assert_eq!(lab.routes("worker-0").len(), 2);
+    holder.wait().unwrap();
+}
+
+#[test]
+fn a_hung_node_times_out_and_the_others_proceed() {
+    let lab = NetnsLab::seed();
+    // An `ip` that hangs for one namespace only (as a node whose `ip` never returns would).
+    let bin = lab.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real_ip = support::sh(&["sh", "-c", "command -v ip"])
+        .trim()
+        .to_string();
+    let hung = lab.ns("worker-1");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = \"{hung}\" ] && exec sleep 60; done\nexec {real_ip} \"$@\"\n"
+    );
+    let wrapper = bin.join("ip");
+    std::fs::write(&wrapper, script).unwrap();
+    support::sh(&["chmod", "+x", wrapper.to_str().unwrap()]);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let started = std::time::Instant::now();
+    let run = support::routectl_with(
+        &lab.path,
+        &["--timeout", "1s", "apply", "--auto-approve"],
+        &[("PATH", &path)],
+    );
+    let took = started.elapsed();
+    assert_code(&run, 1);
+    assert!(
+        run.stdout
+            .contains("worker-1: unreachable, nothing was changed"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("did not finish within 1 s and was killed"),
+        "{run:?}"
+    );
+    assert_eq!(lab.routes("worker-0").len(), 2);
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
 }

@@ -1,20 +1,89 @@
-//! `routectl apply`: plan, ask, apply, verify.
+//! `routectl apply`: take the lock, plan (or re-check a saved plan), ask, apply, verify.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::apply;
-use crate::cli::ApplyArgs;
-use crate::cli::Global;
+use crate::cli::{ApplyArgs, Global};
 use crate::error::Error;
 use crate::exit::ExitCode;
+use crate::lock;
 use crate::plan::{Options, Plan};
 use crate::render::{self, Format, Style};
+use crate::saved;
 use crate::topology::Topology;
 use crate::transport::{Process, Transport};
 
 use super::{check_nodes, live_plan, out};
 
-fn confirm(g: &Global) -> Result<bool, Error> {
+/// Runs `apply`.
+pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
+    // Load and validate everything before touching the lock or any node.
+    let (topology, options, binding) = match &a.plan_file {
+        Some(file) => {
+            let (binding, topology, options) = saved::load(file)?;
+            if g.topology.is_some() {
+                saved::check_topology(&binding, &g.load()?)?;
+            }
+            (topology, options, Some(binding))
+        }
+        None => {
+            let t = g.load()?;
+            check_nodes(&t, &a.nodes)?;
+            let options = Options {
+                adopt: a.adopt,
+                only: a.nodes.clone(),
+            };
+            (t, options, None)
+        }
+    };
+    let what = format!("apply -f {}", topology.source);
+    let _lock = lock::acquire(&g.lock_file, g.lock_timeout, &what, |holder| {
+        g.info(&format!(
+            "routectl: waiting up to {:.0} s for the lock `{}` ({holder})",
+            g.lock_timeout.as_secs_f64(),
+            g.lock_file.display()
+        ));
+    })?;
+
+    let transport = g.transport(&topology);
+    let plan = live_plan(&topology, &options, &transport, g.parallelism());
+    if let Some(binding) = &binding {
+        saved::check_fresh(binding, &plan)?;
+    }
+    let style = g.style();
+
+    if plan.operations() > 0 {
+        if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
+            if a.output == Format::Text {
+                eprint!("{}", render::plan_text(&plan, &stderr_style(&style)));
+            }
+            return Err(Error::Refused(format!(
+                "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
+                 topology is the usual cause; if the deletions are intended, run again with \
+                 --allow-mass-delete"
+            )));
+        }
+        if binding.is_none() && !a.auto_approve {
+            eprint!("{}", render::plan_text(&plan, &stderr_style(&style)));
+            if !confirm()? {
+                g.info("Apply cancelled; nothing was changed.");
+                return Ok(ExitCode::Error);
+            }
+        } else if a.output == Format::Text && !g.quiet {
+            out(&render::plan_text(&plan, &style))?;
+        }
+    }
+    let report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    finish(g, a, &topology, &plan, &report, &transport)
+}
+
+fn stderr_style(style: &Style) -> Style {
+    Style {
+        color: style.color && std::io::stderr().is_terminal(),
+    }
+}
+
+fn confirm() -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::Refused(
             "refusing to change routes without approval: stdin is not a terminal. Review the \
@@ -23,7 +92,6 @@ fn confirm(g: &Global) -> Result<bool, Error> {
                 .to_string(),
         ));
     }
-    let _ = g;
     eprint!("\nApply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
@@ -32,43 +100,6 @@ fn confirm(g: &Global) -> Result<bool, Error> {
         .read_line(&mut answer)
         .map_err(|e| Error::io("reading the answer from stdin", e))?;
     Ok(answer.trim() == "yes")
-}
-
-/// Runs `apply`.
-pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
-    let t = g.load()?;
-    check_nodes(&t, &a.nodes)?;
-    let options = Options {
-        adopt: a.adopt,
-        only: a.nodes.clone(),
-    };
-    let transport = g.transport(&t);
-    let plan = live_plan(&t, &options, &transport, g.parallelism());
-    let style = g.style();
-
-    if plan.operations() == 0 {
-        // Nothing to run: report what is, and exit by it.
-        let report = apply::apply(&plan, &t, &transport, g.parallelism());
-        return finish(g, a, &t, &plan, &report, &transport);
-    }
-
-    if !a.auto_approve {
-        let text = render::plan_text(
-            &plan,
-            &Style {
-                color: style.color && std::io::stderr().is_terminal(),
-            },
-        );
-        eprint!("{text}");
-        if !confirm(g)? {
-            g.info("Apply cancelled; nothing was changed.");
-            return Ok(ExitCode::Error);
-        }
-    } else if a.output == Format::Text && !g.quiet {
-        out(&render::plan_text(&plan, &style))?;
-    }
-    let report = apply::apply(&plan, &t, &transport, g.parallelism());
-    finish(g, a, &t, &plan, &report, &transport)
 }
 
 fn finish(

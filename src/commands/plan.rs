@@ -4,10 +4,11 @@ use crate::cli::Global;
 use crate::cli::PlanArgs;
 use crate::error::Error;
 use crate::exit::ExitCode;
+use crate::observe;
 use crate::plan::{Options, Plan};
 use crate::render::{self, Format};
+use crate::saved;
 use crate::topology::Topology;
-use crate::observe;
 use crate::transport::Transport;
 
 use super::{check_nodes, live_plan, out};
@@ -53,6 +54,16 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
             plan.nodes.len(),
             started.elapsed().as_secs_f64()
         );
+    }
+    if let Some(file) = &a.out {
+        let doc = render::to_json_text(&saved::document(&plan, &t, &options));
+        std::fs::write(file, doc)
+            .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
+        g.info(&format!(
+            "routectl: plan saved to {}; apply it with `routectl apply {}`",
+            file.display(),
+            file.display()
+        ));
     }
     print_plan(g, &t, &plan, a.output)?;
     Ok(if plan.has_errors() {

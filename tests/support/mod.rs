@@ -336,13 +336,21 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// Runs the routectl binary without a topology file argument.
+pub fn routectl_plain(args: &[&str]) -> Run {
+    run_routectl(Command::new(env!("CARGO_BIN_EXE_routectl")).args(args), &[])
+}
+
 /// Runs the routectl binary with a topology file and extra environment.
 pub fn routectl_with(topology: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_routectl"));
-    cmd.arg("-f")
-        .arg(topology)
-        .args(args)
-        .env("NO_COLOR", "1")
+    cmd.arg("-f").arg(topology).args(args);
+    run_routectl(&mut cmd, env)
+}
+
+fn run_routectl(cmd: &mut Command, env: &[(&str, &str)]) -> Run {
+    cmd.env("NO_COLOR", "1")
+        .env_remove("ROUTECTL_TOPOLOGY")
         .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
