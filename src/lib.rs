@@ -20,6 +20,7 @@ pub mod lock;
 pub mod observe;
 pub mod parallel;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 pub mod route;
 pub mod saved;

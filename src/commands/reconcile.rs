@@ -1,12 +1,320 @@
-//! `routectl reconcile`: plan and apply every interval until stopped.
+//! `routectl reconcile`: plan and apply every interval until SIGINT/SIGTERM, with every safety
+//! rule of `apply` (lock, mass-delete guard, unknown is not absent, timeouts), per-node back-off,
+//! one log line per round and an optional Prometheus metrics file.
 
-use crate::cli::{Global, ReconcileArgs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::apply::{self, Outcome};
+use crate::cli::{Global, LogFormat, ReconcileArgs};
 use crate::error::Error;
 use crate::exit::ExitCode;
+use crate::lock;
+use crate::plan::Options;
+use crate::reconcile::{State, unix_now};
+
+use super::live_plan;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// What one round did, for the log.
+struct RoundLog {
+    ok: bool,
+    level: &'static str,
+    message: String,
+    fields: serde_json::Value,
+}
 
 /// Runs `reconcile`.
-pub fn run(_g: &Global, _a: &ReconcileArgs) -> Result<ExitCode, Error> {
-    Err(Error::Refused(
-        "`routectl reconcile` is not available in this build".to_string(),
-    ))
+pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
+    install_signal_handlers();
+    let mut state = State::new(a.interval);
+    log(
+        a,
+        "info",
+        &format!(
+            "reconciling {} every {:.1} s (SIGINT or SIGTERM stops)",
+            g.topology_path().display(),
+            a.interval.as_secs_f64()
+        ),
+        json!({"event": "start"}),
+    );
+    loop {
+        let started = Instant::now();
+        state.rounds += 1;
+        let r = round(g, a, &mut state, started);
+        state.last_round = started.elapsed();
+        if r.ok {
+            state.rounds_ok += 1;
+        }
+        let mut fields = r.fields;
+        if let serde_json::Value::Object(m) = &mut fields {
+            m.insert("event".into(), json!("round"));
+            m.insert("round".into(), json!(state.rounds));
+            m.insert("converged".into(), json!(r.ok));
+            m.insert(
+                "duration_ms".into(),
+                json!(state.last_round.as_millis() as u64),
+            );
+        }
+        log(
+            a,
+            r.level,
+            &format!("round {}: {}", state.rounds, r.message),
+            fields,
+        );
+        if let Some(path) = &a.metrics_file {
+            write_metrics(path, &state.metrics())?;
+        }
+        if a.once {
+            return Ok(if r.ok { ExitCode::Ok } else { ExitCode::Error });
+        }
+        while started.elapsed() < a.interval && !STOP.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20).min(a.interval));
+        }
+        if STOP.load(Ordering::SeqCst) {
+            log(
+                a,
+                "info",
+                &format!("stopping after {} rounds", state.rounds),
+                json!({"event": "stop", "rounds": state.rounds}),
+            );
+            return Ok(ExitCode::Ok);
+        }
+    }
+}
+
+fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> RoundLog {
+    let mut notes = Vec::new();
+    let topology = match (g.load(), state.topology.clone()) {
+        (Ok(t), _) => {
+            state.topology_valid = true;
+            state.retain(&t);
+            state.topology = Some(t.clone());
+            t
+        }
+        (Err(e), last) => {
+            state.topology_valid = false;
+            let msg = e.to_string().replace('\n', " | ");
+            let Some(last) = last else {
+                return RoundLog {
+                    ok: false,
+                    level: "error",
+                    message: format!("no valid topology yet, nothing done: {msg}"),
+                    fields: json!({"topology_valid": false, "error": msg}),
+                };
+            };
+            notes.push(format!(
+                "topology invalid, still enforcing the last valid one: {msg}"
+            ));
+            last
+        }
+    };
+    let (due, waiting) = state.due(&topology, now);
+    if due.is_empty() {
+        return RoundLog {
+            ok: false,
+            level: "warn",
+            message: format!(
+                "every node is backing off after failures: {}",
+                waiting.join(", ")
+            ),
+            fields: json!({"topology_valid": state.topology_valid, "waiting": waiting}),
+        };
+    }
+    let _lock = match lock::acquire(
+        &g.lock_file,
+        g.lock_timeout,
+        &format!("reconcile -f {}", topology.source),
+        |_| {},
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            return RoundLog {
+                ok: false,
+                level: "error",
+                message: format!("skipped: {e}"),
+                fields: json!({"topology_valid": state.topology_valid, "error": e.to_string()}),
+            };
+        }
+    };
+    let options = Options {
+        adopt: a.adopt,
+        only: if waiting.is_empty() { Vec::new() } else { due },
+    };
+    let transport = g.transport(&topology);
+    let plan = live_plan(&topology, &options, &transport, g.parallelism());
+    if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
+        return RoundLog {
+            ok: false,
+            level: "error",
+            message: format!(
+                "refused a mass deletion, nothing changed: {why} (--allow-mass-delete allows it)"
+            ),
+            fields: json!({"topology_valid": state.topology_valid, "error": why}),
+        };
+    }
+    let report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    state.record(&report, now);
+
+    let mut changed = Vec::new();
+    let mut failed = Vec::new();
+    let mut in_sync = 0;
+    let mut nodes_json = Vec::new();
+    for n in &report.nodes {
+        let applied = n.sent.len().saturating_sub(n.failures.len());
+        let error = n
+            .error
+            .as_ref()
+            .map(|e| e.to_string())
+            .or_else(|| {
+                n.failures
+                    .first()
+                    .map(|f| format!("ip {}: {}", f.command, f.message))
+            })
+            .or_else(|| {
+                (n.outcome == Outcome::Failed)
+                    .then(|| format!("{} changes still pending", n.remaining.len()))
+            });
+        match n.outcome {
+            Outcome::InSync => in_sync += 1,
+            Outcome::Converged => changed.push(format!("{} ({applied} applied)", n.name)),
+            Outcome::Failed | Outcome::Unreachable => {
+                let retry = state
+                    .nodes
+                    .get(&n.name)
+                    .and_then(|s| s.retry_at)
+                    .map(|at| at.saturating_duration_since(now).as_secs_f64())
+                    .unwrap_or(0.0);
+                failed.push(format!(
+                    "{} {} ({}; next try in {:.0} s)",
+                    n.name,
+                    if n.outcome == Outcome::Unreachable {
+                        "unreachable"
+                    } else {
+                        "failed"
+                    },
+                    error.clone().unwrap_or_default(),
+                    retry
+                ));
+            }
+        }
+        nodes_json.push(json!({
+            "name": n.name,
+            "status": match n.outcome {
+                Outcome::InSync => "in_sync",
+                Outcome::Converged => "converged",
+                Outcome::Failed => "failed",
+                Outcome::Unreachable => "unreachable",
+            },
+            "applied": applied,
+            "error": error,
+        }));
+    }
+    let mut parts = Vec::new();
+    if !changed.is_empty() {
+        parts.push(format!("changed {}", changed.join(", ")));
+    }
+    if !failed.is_empty() {
+        parts.push(format!("FAILED {}", failed.join(", ")));
+    }
+    if !waiting.is_empty() {
+        parts.push(format!("backing off {}", waiting.join(", ")));
+    }
+    let ok = failed.is_empty() && waiting.is_empty() && state.topology_valid;
+    let message = if parts.is_empty() {
+        format!("in sync ({in_sync} nodes)")
+    } else {
+        parts.push(format!("{in_sync} in sync"));
+        parts.join("; ")
+    };
+    notes.push(message);
+    RoundLog {
+        ok,
+        level: if failed.is_empty() && state.topology_valid {
+            "info"
+        } else {
+            "error"
+        },
+        message: notes.join("; "),
+        fields: json!({
+            "topology_valid": state.topology_valid,
+            "nodes": nodes_json,
+            "waiting": waiting,
+            "operations": report.operations_applied(),
+            "node_commands": crate::transport::Transport::commands_run(&transport),
+        }),
+    }
+}
+
+fn log(a: &ReconcileArgs, level: &str, message: &str, fields: serde_json::Value) {
+    let ts = rfc3339(unix_now());
+    match a.log_format {
+        LogFormat::Text => eprintln!("{ts} {level:<5} {message}"),
+        LogFormat::Json => {
+            let mut v = fields;
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("ts".into(), json!(ts));
+                m.insert("level".into(), json!(level));
+                m.insert("message".into(), json!(message));
+            }
+            eprintln!("{}", serde_json::to_string(&v).unwrap_or_default());
+        }
+    }
+}
+
+fn write_metrics(path: &std::path::Path, text: &str) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::io(format!("writing the metrics file `{}`", path.display()), e))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (UTC).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn formats_utc_timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_705_200), "2026-11-26T15:00:00Z");
+    }
 }

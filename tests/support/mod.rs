@@ -71,6 +71,7 @@ pub struct NetnsLab {
     /// Where the topology file is.
     pub path: PathBuf,
     dir: tempfile::TempDir,
+    extra: std::cell::RefCell<Vec<String>>,
 }
 
 impl NetnsLab {
@@ -121,6 +122,7 @@ impl NetnsLab {
             topology,
             path,
             dir,
+            extra: Default::default(),
         };
         sh(&["ip", "netns", "add", &hub]);
         ip_batch(
@@ -187,6 +189,21 @@ impl NetnsLab {
                 &format!("{k}={v}"),
             ]);
         }
+    }
+
+    /// Creates one more node namespace (as a container started later would be) and appends it
+    /// to the topology file.
+    pub fn grow(&self, name: &str, ip: &str, cidr: &str) {
+        let instance = format!("{}-{name}", self.prefix);
+        let block = format!(
+            "\n[[nodes]]\nname = \"{name}\"\ninstance = \"{instance}\"\ninternal_ip = \"{ip}\"\npod_cidr = \"{cidr}\"\n"
+        );
+        let text = self.topology_text() + &block;
+        let t = topology::parse(text.as_bytes(), "topology.toml", None).expect("grown topology");
+        let node = t.node(name).expect("new node").clone();
+        self.extra.borrow_mut().push(instance);
+        self.add_node(100 + self.extra.borrow().len(), &node);
+        self.write_topology(&text);
     }
 
     /// The namespace of a node.

@@ -1,0 +1,182 @@
+//! `routectl reconcile` against real network namespaces: routes come back after a "reboot",
+//! a node appended to the topology is routed, an invalid topology changes nothing, SIGTERM stops
+//! it promptly with exit 0.
+
+mod support;
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::NetnsLab;
+
+fn start(lab: &NetnsLab, extra: &[&str]) -> Child {
+    let lock = lab.dir().join("lock");
+    let metrics = lab.dir().join("metrics.prom");
+    Command::new(env!("CARGO_BIN_EXE_routectl"))
+        .arg("-f")
+        .arg(&lab.path)
+        .arg("--lock-file")
+        .arg(&lock)
+        .args(["reconcile", "--interval", "300ms", "--metrics-file"])
+        .arg(&metrics)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start routectl reconcile")
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop(mut child: Child) -> (i32, String, Duration) {
+    let started = Instant::now();
+    // SAFETY-free: `kill` is the plain command; SIGTERM asks for a clean stop.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    let took = started.elapsed();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    (code, log, took)
+}
+
+#[test]
+fn reconcile_restores_routes_routes_new_nodes_survives_a_bad_file_and_stops_cleanly() {
+    let lab = NetnsLab::seed();
+    let child = start(&lab, &[]);
+    wait_for("first convergence", Duration::from_secs(10), || {
+        lab.unreachable_pairs().is_empty()
+    });
+
+    // A node "reboots": its routes are gone; only it is repaired.
+    let before_w0 = lab.routes("worker-0");
+    lab.ip("worker-1", &["route", "flush", "proto", "211"]);
+    wait_for("worker-1's routes", Duration::from_secs(3), || {
+        lab.routes("worker-1").len() == 2
+    });
+    assert_eq!(lab.routes("worker-0"), before_w0);
+
+    // A node appended to the topology is routed everywhere.
+    lab.grow("worker-3", "10.0.2.23", "10.1.3.0/24");
+    wait_for("routes to worker-3", Duration::from_secs(3), || {
+        lab.routes("worker-0")
+            .iter()
+            .any(|r| r.starts_with("10.1.3.0/24 via 10.0.2.23"))
+            && lab.routes("worker-3").len() == 3
+    });
+    assert!(lab.unreachable_pairs().is_empty());
+
+    // A bad commit: errors are logged, the last valid topology is still enforced, nothing goes.
+    let good = lab.topology_text();
+    lab.write_topology("[cluster\nthis is not toml");
+    lab.ip("worker-2", &["route", "del", "10.1.0.0/24", "proto", "211"]);
+    wait_for(
+        "repair under an invalid file",
+        Duration::from_secs(3),
+        || {
+            lab.routes("worker-2")
+                .iter()
+                .any(|r| r.starts_with("10.1.0.0/24"))
+        },
+    );
+    assert_eq!(lab.routes("worker-0").len(), 3);
+    lab.write_topology(&good);
+
+    let metrics = std::fs::read_to_string(lab.dir().join("metrics.prom")).unwrap();
+    assert!(
+        metrics.contains("routectl_node_converged{node=\"worker-3\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE routectl_rounds_total counter"),
+        "{metrics}"
+    );
+
+    let (code, log, took) = stop(child);
+    assert_eq!(code, 0, "{log}");
+    assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+    assert!(log.contains("changed worker-1 (2 applied)"), "{log}");
+    assert!(
+        log.contains("topology invalid, still enforcing the last valid one"),
+        "{log}"
+    );
+    assert!(log.contains("stopping after"), "{log}");
+    assert!(log.contains("in sync (4 nodes)"), "{log}");
+}
+
+#[test]
+fn an_unreachable_node_backs_off_without_slowing_the_others() {
+    let lab = NetnsLab::seed();
+    // worker-2's namespace is missing: reads fail for it.
+    let text = lab.topology_text().replace(
+        &format!("instance = \"{}\"", lab.ns("worker-2")),
+        &format!("instance = \"{}-missing\"", lab.prefix),
+    );
+    lab.write_topology(&text);
+    let child = start(&lab, &["--log-format", "json"]);
+    wait_for("the others to converge", Duration::from_secs(10), || {
+        lab.routes("worker-0").len() == 2 && lab.routes("controller-0").len() == 3
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let (code, log, _) = stop(child);
+    assert_eq!(code, 0, "{log}");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let rounds = lines.iter().filter(|l| l["event"] == "round").count();
+    let tried = lines
+        .iter()
+        .filter(|l| l["event"] == "round")
+        .filter(|l| {
+            l["nodes"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|n| n["name"] == "worker-2"))
+        })
+        .count();
+    assert!(rounds >= 6, "{rounds} rounds: {log}");
+    assert!(
+        tried < rounds / 2 + 1,
+        "worker-2 tried {tried} of {rounds} rounds: back-off expected\n{log}"
+    );
+    assert!(log.contains("\"status\":\"unreachable\""), "{log}");
+    // Its pod CIDR stays routed on the others.
+    assert!(
+        lab.routes("worker-0")
+            .iter()
+            .any(|r| r.starts_with("10.1.2.0/24"))
+    );
+}
+
+#[test]
+fn once_runs_a_single_round_and_reports_by_exit_code() {
+    let lab = NetnsLab::seed();
+    let run = lab.routectl(&[
+        "--lock-file",
+        lab.dir().join("l").to_str().unwrap(),
+        "reconcile",
+        "--once",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("round 1: changed"), "{run:?}");
+    assert!(lab.unreachable_pairs().is_empty());
+}
