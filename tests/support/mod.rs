@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ipnet::IpNet;
 use routectl::topology::{self, Topology};
 
+pub mod lxd;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs a command, panicking with its stderr when it fails.

@@ -1,0 +1,307 @@
+//! End-to-end tests against the real LXD lab of topology.example.toml (controller-0 and
+//! worker-0/1/2 as containers, eth1 on a private bridge, cnio0 with the pod gateway). They need
+//! the lab, so they are ignored by a plain `cargo test`; scripts/test.sh brings the lab up and
+//! runs them with `--include-ignored`. Without the lab they fail, loudly.
+
+mod support;
+
+use support::lxd::{LxdLab, lxc};
+
+const LAB: &str = "needs the LXD lab (scripts/test.sh brings it up and runs these)";
+
+fn assert_code(run: &support::Run, code: i32) {
+    assert_eq!(run.code, code, "{run:?}");
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn plan_on_a_bare_lab_lists_nine_adds_and_exits_3() {
+    let lab = LxdLab::take();
+    let run = lab.routectl(&["plan", "--detailed-exitcode"]);
+    assert_code(&run, 3);
+    assert!(
+        run.stdout
+            .contains("Plan: 9 to add, 0 to replace, 0 to delete on 4 of 4 nodes."),
+        "{run:?}"
+    );
+    let j = lab.routectl(&["plan", "--output", "json"]).json();
+    assert_eq!(j["format_version"], 1);
+    assert_eq!(j["summary"]["add"], 9);
+    let names: Vec<&str> = j["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["controller-0", "worker-0", "worker-1", "worker-2"]);
+    let c = &j["nodes"][1]["changes"][0];
+    assert_eq!(
+        (
+            c["action"].as_str(),
+            c["dst"].as_str(),
+            c["gateway"].as_str(),
+            c["dev"].as_str()
+        ),
+        (
+            Some("add"),
+            Some("10.1.1.0/24"),
+            Some("10.0.2.21"),
+            Some("eth1")
+        )
+    );
+    let _ = LAB;
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn apply_converges_pods_reach_pods_and_a_second_apply_changes_nothing() {
+    let lab = LxdLab::take();
+    assert!(
+        !lab.unreachable_pairs().is_empty(),
+        "pods reach each other before any route exists?"
+    );
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+    assert_eq!(lab.routes("controller-0").len(), 3);
+    let again = lab.routectl(&["apply", "--auto-approve", "--output", "json"]);
+    assert_code(&again, 0);
+    let j = again.json();
+    assert_eq!(j["summary"]["operations_applied"], 0);
+    assert_eq!(
+        j["summary"]["node_commands"], 4,
+        "one read per node, no write"
+    );
+    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn drift_is_repaired_only_where_owned_and_identical_routes_are_adopted_on_request() {
+    let lab = LxdLab::take();
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    lab.ip("worker-0", &["route", "del", "10.1.1.0/24", "proto", "211"]);
+    lab.ip(
+        "worker-1",
+        &[
+            "route",
+            "replace",
+            "10.1.0.0/24",
+            "via",
+            "10.0.2.22",
+            "dev",
+            "eth1",
+            "proto",
+            "211",
+        ],
+    );
+    lab.ip(
+        "worker-2",
+        &[
+            "route",
+            "add",
+            "10.1.9.0/24",
+            "via",
+            "10.0.2.20",
+            "dev",
+            "eth1",
+            "proto",
+            "211",
+        ],
+    );
+    lab.ip(
+        "worker-2",
+        &[
+            "route",
+            "add",
+            "192.168.77.0/24",
+            "via",
+            "10.0.2.20",
+            "dev",
+            "eth1",
+        ],
+    );
+    lab.ip(
+        "controller-0",
+        &["route", "del", "10.1.0.0/24", "proto", "211"],
+    );
+    lab.ip(
+        "controller-0",
+        &[
+            "route",
+            "add",
+            "10.1.0.0/24",
+            "via",
+            "10.0.2.20",
+            "dev",
+            "eth1",
+        ],
+    );
+    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 3);
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    assert!(
+        lab.routes("worker-0")
+            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
+    );
+    assert!(
+        lab.routes("worker-1")
+            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string())
+    );
+    let w2 = lab.routes("worker-2");
+    assert!(!w2.iter().any(|r| r.starts_with("10.1.9.0/24")), "{w2:?}");
+    assert!(
+        w2.contains(&"192.168.77.0/24 via 10.0.2.20 dev eth1".to_string()),
+        "{w2:?}"
+    );
+    assert!(
+        lab.routes("controller-0")
+            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1".to_string())
+    );
+    assert_code(&lab.routectl(&["apply", "--auto-approve", "--adopt"]), 0);
+    assert!(
+        lab.routes("controller-0")
+            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string())
+    );
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn a_restarted_container_gets_its_routes_back() {
+    let lab = LxdLab::take();
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    lxc(&["restart", "worker-1"]);
+    lab.wait_ready("worker-1");
+    assert!(
+        lab.routes("worker-1").is_empty(),
+        "a restart loses routes: {:?}",
+        lab.routes("worker-1")
+    );
+    let run = lab.routectl(&["apply", "--auto-approve", "--output", "json"]);
+    assert_code(&run, 0);
+    let j = run.json();
+    assert_eq!(j["summary"]["operations_applied"], 2);
+    assert_eq!(j["summary"]["nodes_in_sync"], 3);
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn a_stopped_node_is_reported_the_others_converge_and_nothing_is_deleted() {
+    let lab = LxdLab::take();
+    lxc(&["stop", "worker-2", "--force"]);
+    let plan = lab.routectl(&["plan", "--detailed-exitcode", "--output", "json"]);
+    assert_code(&plan, 1);
+    let j = plan.json();
+    assert_eq!(j["nodes"][3]["status"], "error");
+    assert!(
+        j["nodes"][3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not running"),
+        "{plan:?}"
+    );
+    assert_eq!(j["summary"]["add"], 7, "the others are still planned");
+
+    let run = lab.routectl(&["apply", "--auto-approve"]);
+    assert_code(&run, 1);
+    assert!(
+        run.stdout
+            .contains("worker-2: unreachable, nothing was changed"),
+        "{run:?}"
+    );
+    // worker-2's pod CIDR stays routed on the others.
+    assert!(
+        lab.routes("worker-0")
+            .contains(&"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211".to_string())
+    );
+    assert_eq!(lab.routes("controller-0").len(), 3);
+
+    lxc(&["start", "worker-2"]);
+    lab.wait_ready("worker-2");
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn a_failing_batch_reports_the_kernels_message_and_the_other_routes_converge() {
+    let lab = LxdLab::take();
+    let bad = lab.variant(|t| t.replace("\"10.0.2.22\"", "\"10.0.9.22\""));
+    let run = lab.routectl_file(&bad, &["apply", "--auto-approve"]);
+    assert_code(&run, 1);
+    assert!(
+        run.stdout.contains("Nexthop has invalid gateway"),
+        "{run:?}"
+    );
+    assert!(
+        lab.routes("worker-0")
+            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
+    );
+    assert_eq!(lab.routes("worker-2").len(), 2);
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn a_saved_plan_goes_stale_when_a_node_changes() {
+    let lab = LxdLab::take();
+    let file = lab.dir.path().join("plan.json");
+    let file = file.to_str().unwrap();
+    assert_code(&lab.routectl(&["plan", "--out", file]), 0);
+    lab.ip(
+        "worker-1",
+        &[
+            "route",
+            "add",
+            "10.1.2.0/24",
+            "via",
+            "10.0.2.22",
+            "dev",
+            "eth1",
+            "proto",
+            "211",
+        ],
+    );
+    let stale = lab.routectl(&["apply", file]);
+    assert_code(&stale, 1);
+    assert!(
+        stale.stderr.contains("node `worker-1`: its routes changed"),
+        "{stale:?}"
+    );
+    assert_eq!(lab.routes("worker-0"), Vec::<String>::new());
+    assert_code(&lab.routectl(&["plan", "--out", file]), 0);
+    assert_code(&lab.routectl(&["apply", file]), 0);
+    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn a_hung_ip_times_out_and_a_missing_ip_is_named() {
+    let lab = LxdLab::take();
+    // worker-1's `ip` never returns.
+    lab.exec_ok("worker-1", &["sh", "-c", "mv /usr/bin/ip /usr/bin/ip.real && printf '#!/bin/sh\\nexec sleep 120\\n' > /usr/bin/ip && chmod +x /usr/bin/ip"]);
+    let restore = || {
+        lab.exec_ok(
+            "worker-1",
+            &[
+                "sh",
+                "-c",
+                "[ -e /usr/bin/ip.real ] && mv -f /usr/bin/ip.real /usr/bin/ip || true",
+            ],
+        );
+    };
+    let started = std::time::Instant::now();
+    let run = lab.routectl(&["--timeout", "2s", "plan", "--output", "json"]);
+    let took = started.elapsed();
+    let hung_ok = run.code == 1
+        && run.json()["nodes"][2]["error"]["kind"] == "timeout"
+        && run.json()["nodes"][1]["status"] == "ok";
+    // `ip` missing altogether.
+    lab.exec_ok("worker-1", &["sh", "-c", "rm -f /usr/bin/ip"]);
+    let missing = lab.routectl(&["plan"]);
+    restore();
+    assert!(hung_ok, "{run:?}");
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    assert_code(&missing, 1);
+    assert!(missing.stdout.contains("worker-1: error:"), "{missing:?}");
+    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+}
