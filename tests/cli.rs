@@ -1,0 +1,1583 @@
+//! Black-box tests of the `routectl` binary with a fake `lxc` on PATH.
+//!
+//! Each test builds a [`Lab`]: a temporary directory holding the topology, a `bin/` directory
+//! (prepended to PATH) with the fake `lxc` of `tests/fakes/lxc` (and the same script as
+//! `incus`), and the answers the fake gives per instance. The fake logs every call to
+//! `calls.log` and saves every batch script it is sent, so a test can assert what routectl ran
+//! and exactly what it wrote. The node outputs it replays are real captures from network
+//! namespaces (`tests/cases/*/*.json`, `tests/fakes/captures/`, both rebuilt by
+//! `tests/fakes/capture.sh`); the few answers no kernel here can produce (an LXD error, an old
+//! iproute2, a transport that prints nothing) are written inline, each with where it comes from.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const NODES: [&str; 4] = ["controller-0", "worker-0", "worker-1", "worker-2"];
+
+/// The read routectl runs on every node (after `lxc exec NODE --force-noninteractive --`).
+const READ: &str = "ip -N -d -j route show table all";
+/// The write: a batch script on stdin.
+const BATCH: &str = "ip -N -d -j -force -batch -";
+
+/// What LXD's `lxc exec` prints (exit 1) for a stopped instance (shared/FACTS.md).
+const NOT_RUNNING: &str = "Error: Instance is not running\n";
+/// What LXD's `lxc exec` prints, with exit status 127, when the command does not exist in the
+/// instance (seen with LXD 5.0.2 here: liblxc's attach exits 127 on ENOENT and LXD turns that
+/// status into the error `Command not found`, `ErrExecCommandNotFound` in driver_lxc.go).
+const COMMAND_NOT_FOUND: &str = "Error: Command not found\n";
+
+fn manifest() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A capture of `ip -N -d -j route show table all` from a folder case.
+fn case_json(case: &str, node: &str) -> Vec<u8> {
+    let path = manifest().join(format!("tests/cases/{case}/{node}.json"));
+    fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn case_expected(case: &str) -> String {
+    let path = manifest().join(format!("tests/cases/{case}/expected.txt"));
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn capture_path(scenario: &str, file: &str) -> PathBuf {
+    manifest().join(format!("tests/fakes/captures/{scenario}/{file}"))
+}
+
+fn example_topology() -> String {
+    fs::read_to_string(manifest().join("topology.example.toml")).expect("topology.example.toml")
+}
+
+/// The outcome of one run of the binary.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn code(&self, expected: i32) -> &Run {
+        assert_eq!(
+            self.code, expected,
+            "exit status\n--- stdout\n{}--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n--- stdout\n{}--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    fn stdout_lacks(&self, needle: &str) -> &Run {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}\n--- stdout\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    #[track_caller]
+    fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n--- stdout\n{}--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
+    /// The first line of stdout that starts with `prefix` (after indentation).
+    #[track_caller]
+    fn line(&self, prefix: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starts with {prefix:?}:\n{}", self.stdout))
+    }
+
+    /// The last line of stdout that starts with `prefix` (apply prints the plan, then the
+    /// report).
+    #[track_caller]
+    fn last_line(&self, prefix: &str) -> &str {
+        self.stdout
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starts with {prefix:?}:\n{}", self.stdout))
+    }
+}
+
+/// A temporary directory with a topology, a fake `lxc` on PATH and its answers.
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    /// A lab without a topology file.
+    fn bare() -> Lab {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        let script = fs::read(manifest().join("tests/fakes/lxc")).expect("tests/fakes/lxc");
+        for name in ["lxc", "incus"] {
+            let path = bin.join(name);
+            fs::write(&path, &script).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Lab { dir }
+    }
+
+    /// A lab with `topology.toml` = `text`.
+    fn with_topology(text: &str) -> Lab {
+        let lab = Lab::bare();
+        lab.write("topology.toml", text.as_bytes());
+        lab
+    }
+
+    /// The example lab (topology.example.toml) whose nodes answer with the captures of a case.
+    fn case(case: &str) -> Lab {
+        let lab = Lab::with_topology(&example_topology());
+        for node in NODES {
+            lab.reads(node, &case_json(case, node));
+        }
+        lab
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, bytes: &[u8]) {
+        fs::write(self.path(rel), bytes).unwrap();
+    }
+
+    /// Sets the fake's answer for calls matching `prefix` (`NODE`, `NODE.KIND` or `NODE.KIND.N`).
+    fn answer(&self, prefix: &str, stdout: &[u8], stderr: &str, status: i32) {
+        self.write(&format!("{prefix}.stdout"), stdout);
+        self.write(&format!("{prefix}.stderr"), stderr.as_bytes());
+        self.write(&format!("{prefix}.status"), status.to_string().as_bytes());
+    }
+
+    /// Every read of `node` prints `json` and succeeds.
+    fn reads(&self, node: &str, json: &[u8]) {
+        self.answer(&format!("{node}.read"), json, "", 0);
+    }
+
+    /// Every call to `node` (read, write, `ip -V`) fails as LXD fails: `stderr`, `status`.
+    fn fails(&self, node: &str, stderr: &str, status: i32) {
+        for kind in ["read", "batch", "version"] {
+            self.answer(&format!("{node}.{kind}"), b"", stderr, status);
+        }
+    }
+
+    /// `node`'s batch is answered with a real run captured in `tests/fakes/captures/SCENARIO`.
+    fn batch_capture(&self, node: &str, scenario: &str) {
+        for part in ["stdout", "stderr", "status"] {
+            let from = capture_path(scenario, &format!("{node}.batch.{part}"));
+            fs::copy(&from, self.path(&format!("{node}.batch.{part}")))
+                .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        }
+    }
+
+    /// Every node's batch is answered with the empty lab's converging run.
+    fn batches_converge(&self) {
+        for node in NODES {
+            self.batch_capture(node, "apply-converged");
+        }
+    }
+
+    /// The batch script `node` was sent last, if any.
+    fn sent(&self, node: &str) -> Option<String> {
+        fs::read_to_string(self.path(&format!("{node}.batch.stdin"))).ok()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_routectl"));
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", format!("{}:{path}", self.path("bin").display()))
+            .env("FAKE_DIR", self.dir.path())
+            .env("ROUTECTL_LOCK_FILE", self.path("routectl.lock"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run_cmd(mut cmd: Command) -> Run {
+        let out = cmd.output().expect("run routectl");
+        Run {
+            code: out.status.code().expect("routectl exited by a signal"),
+            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Lab::run_cmd(self.cmd(args))
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.cmd(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Lab::run_cmd(cmd)
+    }
+
+    /// Every call the fake received, one line each: `lxc exec NODE --force-noninteractive -- …`.
+    fn calls(&self) -> Vec<String> {
+        fs::read_to_string(self.path("calls.log"))
+            .map(|s| s.lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// The calls to `node` running `what` (READ, BATCH or "ip -V").
+    fn calls_to(&self, node: &str, what: &str) -> usize {
+        let line = format!("lxc exec {node} --force-noninteractive -- {what}");
+        self.calls().iter().filter(|c| **c == line).count()
+    }
+
+    #[track_caller]
+    fn assert_no_calls(&self) {
+        assert_eq!(
+            self.calls(),
+            Vec::<String>::new(),
+            "no node may be contacted"
+        );
+    }
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+fn has_escape(s: &str) -> bool {
+    s.contains('\x1b')
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line itself.
+
+const GLOBAL_OPTIONS: &[&str] = &[
+    "-f, --topology <FILE>",
+    "--transport <KIND>",
+    "-j, --parallelism <N>",
+    "--timeout <DURATION>",
+    "-v, --verbose",
+    "-q, --quiet",
+    "--color <WHEN>",
+    "-h, --help",
+];
+
+#[test]
+fn help_lists_every_command_and_global_option() {
+    let lab = Lab::bare();
+    let r = lab.run(&["--help"]);
+    r.code(0);
+    for needle in
+        GLOBAL_OPTIONS
+            .iter()
+            .chain(&["-V, --version", "validate", "plan", "apply", "Exit codes"])
+    {
+        r.stdout_has(needle);
+    }
+    r.stdout_has("ROUTECTL_TOPOLOGY");
+    lab.assert_no_calls();
+}
+
+#[test]
+fn plan_help_mentions_every_option() {
+    let lab = Lab::bare();
+    let r = lab.run(&["plan", "--help"]);
+    r.code(0);
+    for needle in GLOBAL_OPTIONS.iter().chain(&[
+        "-o, --output <OUTPUT>",
+        "text",
+        "json",
+        "markdown",
+        "--detailed-exitcode",
+        "--adopt",
+        "--node <NAME>",
+    ]) {
+        r.stdout_has(needle);
+    }
+}
+
+#[test]
+fn apply_help_mentions_every_option() {
+    let lab = Lab::bare();
+    let r = lab.run(&["apply", "--help"]);
+    r.code(0);
+    for needle in GLOBAL_OPTIONS.iter().chain(&[
+        "-y, --auto-approve",
+        "--adopt",
+        "--node <NAME>",
+        "-o, --output <OUTPUT>",
+    ]) {
+        r.stdout_has(needle);
+    }
+}
+
+#[test]
+fn validate_help_mentions_every_option() {
+    let lab = Lab::bare();
+    let r = lab.run(&["validate", "--help"]);
+    r.code(0);
+    for needle in GLOBAL_OPTIONS.iter().chain(&["-o, --output <OUTPUT>"]) {
+        r.stdout_has(needle);
+    }
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let lab = Lab::bare();
+    for flag in ["--version", "-V"] {
+        let r = lab.run(&[flag]);
+        r.code(0);
+        assert_eq!(
+            r.stdout.trim(),
+            format!("routectl {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let lab = Lab::case("empty-lab");
+    for args in [
+        &["--bogus"][..],
+        &["plan", "--bogus"],
+        &["apply", "--bogus", "--auto-approve"],
+        &["validate", "--bogus"],
+    ] {
+        let r = lab.run(args);
+        r.code(2).stderr_has("unexpected argument '--bogus'");
+        assert_eq!(r.stdout, "", "{args:?}");
+    }
+    lab.assert_no_calls();
+}
+
+#[test]
+fn missing_command_and_bad_values_are_usage_errors() {
+    let lab = Lab::case("empty-lab");
+    lab.run(&[]).code(2).stderr_has("Usage: routectl");
+    for (args, needle) in [
+        (&["plan", "--timeout", "5x"][..], "unknown unit"),
+        (&["plan", "--timeout", "0s"], "out of range"),
+        (&["plan", "-j", "0"], "--parallelism"),
+        (&["plan", "--output", "yaml"], "invalid value 'yaml'"),
+        (
+            &["plan", "--color", "sometimes"],
+            "invalid value 'sometimes'",
+        ),
+        (&["plan", "--transport", "ssh"], "invalid value 'ssh'"),
+        (&["plan", "-v", "-q"], "cannot be used with"),
+    ] {
+        lab.run(args).code(2).stderr_has(needle);
+    }
+    lab.assert_no_calls();
+}
+
+/// Every command line shown under "Examples:" in `--help` must be one routectl accepts.
+#[test]
+fn help_examples_are_accepted_command_lines() {
+    let lab = Lab::case("in-sync");
+    let help = lab.run(&["--help"]).stdout;
+    let examples: Vec<Vec<String>> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Examples:"))
+        .filter_map(|l| l.trim_start().strip_prefix("routectl "))
+        .flat_map(|l| l.split("&& routectl "))
+        .map(|cmd| {
+            // The comment, if any, follows two spaces or more.
+            let cmd = cmd.split("  ").next().unwrap().trim();
+            cmd.split_whitespace().map(str::to_string).collect()
+        })
+        .collect();
+    assert!(examples.len() >= 5, "{help}");
+    for args in &examples {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = lab.run(&args);
+        assert_ne!(
+            r.code,
+            2,
+            "`routectl {}` from --help is rejected:\n{}",
+            args.join(" "),
+            r.stderr
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The topology file.
+
+#[test]
+fn validate_accepts_the_example_topology() {
+    let lab = Lab::bare();
+    let example = manifest().join("topology.example.toml");
+    let r = lab.run(&["validate", "-f", example.to_str().unwrap()]);
+    r.code(0).stdout_has(&format!(
+        "{}: valid (4 nodes, 9 desired routes, transport lxc, protocol 211)",
+        example.display()
+    ));
+    let json = lab
+        .run(&["validate", "-f", example.to_str().unwrap(), "-o", "json"])
+        .json();
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["kind"], "validate");
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["nodes"], 4);
+    assert_eq!(json["desired_routes"], 9);
+    lab.assert_no_calls();
+}
+
+/// Invalid topologies, each with the one `FILE:LINE:COL: message` line it must produce.
+const INVALID: &[(&str, &str)] = &[
+    (
+        "[cluster]\ninterface = \"eth1\"\ncolour = 1\n[[nodes]]\nname = \"w\"\ninternal_ip = \"10.0.2.20\"\n",
+        "bad.toml:3:1: unknown field `colour`",
+    ),
+    (
+        "[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w\"\ninternal_ip = \"10.0.2.20\"\npod_cidr = \"10.1.0.1/24\"\n",
+        "bad.toml:6:12: node `w`: pod_cidr `10.1.0.1/24` has host bits set: did you mean 10.1.0.0/24?",
+    ),
+    (
+        "[cluster\ninterface = \"eth1\"\n",
+        "bad.toml:1:9: unclosed table, expected `]`",
+    ),
+    (
+        "[cluster]\ninterface = \"eth1\"\n\n[[nodes]]\ninternal_ip = \"10.0.2.20\"\n",
+        "bad.toml:4:1: missing field `name`",
+    ),
+    (
+        "",
+        "bad.toml:1:1: no nodes declared: add at least one [[nodes]] table",
+    ),
+    (
+        "[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"a\"\ninternal_ip = \"10.0.2.20\"\n[[nodes]]\nname = \"a\"\ninternal_ip = \"10.0.2.21\"\n",
+        "bad.toml:7:8: duplicate node name `a` (first declared on line 3)",
+    ),
+    (
+        "[cluster]\ninterface = \"eth1\"\nprotocol = 3\n[[nodes]]\nname = \"w\"\ninternal_ip = \"10.0.2.20\"\n",
+        "bad.toml:3:12: protocol 3 is the well-known protocol `boot`",
+    ),
+    (
+        "[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w\"\ninternal_ip = \"10.0.2.20/24\"\n",
+        "bad.toml:5:15: node `w`: internal_ip `10.0.2.20/24` is a prefix, not an address",
+    ),
+];
+
+#[test]
+fn validate_reports_each_problem_as_file_line_col() {
+    let lab = Lab::bare();
+    for (text, line) in INVALID {
+        lab.write("bad.toml", text.as_bytes());
+        let r = lab.run(&["validate", "-f", "bad.toml"]);
+        r.code(1).stderr_has(line);
+        assert_eq!(r.stdout, "", "{line}");
+    }
+    lab.assert_no_calls();
+}
+
+#[test]
+fn invalid_topology_stops_plan_and_apply_before_any_node_is_contacted() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    for (text, line) in INVALID {
+        lab.write("bad.toml", text.as_bytes());
+        for args in [
+            &["plan", "-f", "bad.toml"][..],
+            &[
+                "plan",
+                "-f",
+                "bad.toml",
+                "--detailed-exitcode",
+                "-o",
+                "json",
+            ],
+            &["apply", "-f", "bad.toml", "--auto-approve"],
+        ] {
+            lab.run(args).code(1).stderr_has(line);
+        }
+    }
+    lab.assert_no_calls();
+}
+
+#[test]
+fn validate_reports_every_problem_at_once_in_file_order() {
+    let lab = Lab::bare();
+    lab.write(
+        "bad.toml",
+        br#"[cluster]
+interface = "eth1"
+pod_cidr = "10.1.0.0/16"
+[[nodes]]
+name = "-x"
+internal_ip = "10.0.2.20"
+[[nodes]]
+name = "b"
+internal_ip = "10.0.2.21"
+pod_cidr = "10.2.0.0/24"
+[[nodes]]
+name = "c"
+internal_ip = "10.0.2.21"
+pod_cidr = "10.1.2.0/24"
+[[nodes]]
+name = "d"
+internal_ip = "10.0.2.23"
+pod_cidr = "10.1.3.1/24"
+"#,
+    );
+    let r = lab.run(&["validate", "-f", "bad.toml"]);
+    r.code(1);
+    let at: Vec<String> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("bad.toml:"))
+        .map(|l| l.splitn(4, ':').take(3).collect::<Vec<_>>().join(":"))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            "bad.toml:5:8",
+            "bad.toml:10:12",
+            "bad.toml:13:15",
+            "bad.toml:18:12"
+        ],
+        "{}",
+        r.stderr
+    );
+}
+
+/// "Every problem is reported at once": three pod CIDRs nested in a fourth are three overlaps.
+#[test]
+fn validate_reports_every_overlapping_pod_cidr() {
+    let lab = Lab::bare();
+    lab.write(
+        "bad.toml",
+        br#"[cluster]
+interface = "eth1"
+[[nodes]]
+name = "a"
+internal_ip = "10.0.2.20"
+pod_cidr = "10.1.0.0/16"
+[[nodes]]
+name = "b"
+internal_ip = "10.0.2.21"
+pod_cidr = "10.1.1.0/24"
+[[nodes]]
+name = "c"
+internal_ip = "10.0.2.22"
+pod_cidr = "10.1.2.0/24"
+"#,
+    );
+    let r = lab.run(&["validate", "-f", "bad.toml"]);
+    r.code(1)
+        .stderr_has("node `b`: pod_cidr 10.1.1.0/24 overlaps pod_cidr 10.1.0.0/16 of node `a`")
+        .stderr_has("node `c`: pod_cidr 10.1.2.0/24 overlaps pod_cidr 10.1.0.0/16 of node `a`");
+}
+
+/// A node with one invalid value still takes part in the cross-node checks: its duplicate
+/// internal IP is reported in the same run, not only after the first problem is fixed.
+#[test]
+fn validate_reports_cross_node_problems_of_a_node_with_another_problem() {
+    let lab = Lab::bare();
+    lab.write(
+        "bad.toml",
+        br#"[cluster]
+interface = "eth1"
+[[nodes]]
+name = "a"
+internal_ip = "10.0.2.20"
+[[nodes]]
+name = "c"
+internal_ip = "10.0.2.20"
+pod_cidr = "10.1.0.1/24"
+"#,
+    );
+    let r = lab.run(&["validate", "-f", "bad.toml"]);
+    r.code(1)
+        .stderr_has("bad.toml:9:12: node `c`: pod_cidr `10.1.0.1/24` has host bits set")
+        .stderr_has(
+            "bad.toml:8:15: node `c`: internal_ip 10.0.2.20 is already used by the node on line 3",
+        );
+}
+
+#[test]
+fn missing_topology_file_is_named() {
+    let lab = Lab::bare();
+    let r = lab.run(&["validate", "-f", "nowhere/topo.toml"]);
+    r.code(1)
+        .stderr_has("nowhere/topo.toml")
+        .stderr_has("No such file or directory");
+    let r = lab.run(&["plan", "-f", "nowhere/topo.toml"]);
+    r.code(1).stderr_has("nowhere/topo.toml");
+    lab.assert_no_calls();
+}
+
+#[test]
+fn default_topology_path_is_topology_toml() {
+    let lab = Lab::bare();
+    lab.run(&["validate"])
+        .code(1)
+        .stderr_has("`topology.toml`")
+        .stderr_has("No such file or directory");
+    lab.write("topology.toml", example_topology().as_bytes());
+    lab.run(&["validate"])
+        .code(0)
+        .stdout_has("topology.toml: valid (4 nodes, 9 desired routes");
+}
+
+#[test]
+fn routectl_topology_env_is_honoured_and_f_wins() {
+    let lab = Lab::bare();
+    lab.write("from-env.toml", example_topology().as_bytes());
+    lab.write("from-flag.toml", INVALID[0].0.as_bytes());
+    let env = [("ROUTECTL_TOPOLOGY", "from-env.toml")];
+    lab.run_env(&["validate"], &env)
+        .code(0)
+        .stdout_has("from-env.toml: valid");
+    lab.run_env(&["validate", "-f", "from-flag.toml"], &env)
+        .code(1)
+        .stderr_has("from-flag.toml:3:1:");
+    lab.run_env(&["validate"], &[("ROUTECTL_TOPOLOGY", "missing.toml")])
+        .code(1)
+        .stderr_has("missing.toml");
+}
+
+/// An exported but empty ROUTECTL_TOPOLOGY (a CI variable left blank) means "not set", as for
+/// NO_COLOR; routectl must not blame an option the user never typed.
+#[test]
+fn empty_routectl_topology_env_means_the_default_file() {
+    let lab = Lab::with_topology(&example_topology());
+    lab.run_env(&["validate"], &[("ROUTECTL_TOPOLOGY", "")])
+        .code(0)
+        .stdout_has("topology.toml: valid");
+}
+
+// ---------------------------------------------------------------------------------------------
+// plan against the fake.
+
+#[test]
+fn plan_of_the_empty_lab_adds_nine_routes() {
+    let lab = Lab::case("empty-lab");
+    let r = lab.run(&["plan", "--color", "never"]);
+    r.code(0);
+    assert_eq!(r.stdout, case_expected("empty-lab"));
+    r.stdout_has("Plan: 9 to add, 0 to replace, 0 to delete on 4 of 4 nodes.");
+    let adds: Vec<&str> = lines(&r.stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("  + "))
+        .collect();
+    assert_eq!(adds.len(), 9);
+    assert!(
+        adds.iter().all(|l| l.ends_with(" dev eth1 proto 211")),
+        "{adds:?}"
+    );
+}
+
+#[test]
+fn plan_detailed_exitcode_is_3_when_changes_are_pending() {
+    let lab = Lab::case("empty-lab");
+    lab.run(&["plan", "--detailed-exitcode"])
+        .code(3)
+        .stdout_has("Plan: 9 to add, 0 to replace, 0 to delete on 4 of 4 nodes.");
+    lab.run(&["plan", "--detailed-exitcode", "-o", "json"])
+        .code(3);
+}
+
+#[test]
+fn plan_reads_each_node_once_with_the_documented_command() {
+    let lab = Lab::case("empty-lab");
+    lab.run(&["plan"]).code(0);
+    let mut calls = lab.calls();
+    calls.sort();
+    let expected: Vec<String> = NODES
+        .iter()
+        .map(|n| format!("lxc exec {n} --force-noninteractive -- {READ}"))
+        .collect();
+    assert_eq!(calls, expected);
+}
+
+#[test]
+fn plan_in_sync_exits_0_with_detailed_exitcode() {
+    let lab = Lab::case("in-sync");
+    let r = lab.run(&["plan", "--detailed-exitcode", "--color", "never"]);
+    r.code(0);
+    assert_eq!(r.stdout, case_expected("in-sync"));
+    let json = lab
+        .run(&["plan", "--detailed-exitcode", "-o", "json"])
+        .json();
+    assert_eq!(json["summary"]["pending"], false);
+    assert_eq!(json["summary"]["operations"], 0);
+    assert_eq!(json["summary"]["nodes_in_sync"], 4);
+}
+
+#[test]
+fn plan_json_document() {
+    let lab = Lab::case("empty-lab");
+    let r = lab.run(&["plan", "--output", "json"]);
+    r.code(0);
+    let json = r.json();
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["kind"], "plan");
+    assert_eq!(json["protocol"], 211);
+    assert_eq!(json["adopt"], false);
+    assert_eq!(json["topology"]["path"], "topology.toml");
+    assert_eq!(json["topology"]["sha256"].as_str().unwrap().len(), 64);
+    let nodes = json["nodes"].as_array().unwrap();
+    let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, NODES, "topology order");
+    let gateway = |cidr: &str| match cidr {
+        "10.1.0.0/24" => "10.0.2.20",
+        "10.1.1.0/24" => "10.0.2.21",
+        "10.1.2.0/24" => "10.0.2.22",
+        other => panic!("unexpected destination {other}"),
+    };
+    let own = ["", "10.1.0.0/24", "10.1.1.0/24", "10.1.2.0/24"];
+    for (i, n) in nodes.iter().enumerate() {
+        assert_eq!(n["status"], "ok", "{n}");
+        let changes = n["changes"].as_array().unwrap();
+        let dsts: Vec<&str> = changes.iter().map(|c| c["dst"].as_str().unwrap()).collect();
+        let want: Vec<&str> = own[1..].iter().copied().filter(|d| *d != own[i]).collect();
+        assert_eq!(dsts, want, "{}", n["name"]);
+        for c in changes {
+            let dst = c["dst"].as_str().unwrap();
+            assert_eq!(c["action"], "add");
+            assert_eq!(c["gateway"], gateway(dst));
+            assert_eq!(c["dev"], "eth1");
+            assert_eq!(c["protocol"], 211);
+            assert_eq!(c["metric"], 0);
+            assert_eq!(c["operation"], true);
+            assert_eq!(
+                c["command"],
+                format!(
+                    "ip route add {dst} via {} dev eth1 table 254 proto 211 metric 0",
+                    gateway(dst)
+                )
+            );
+        }
+    }
+    let s = &json["summary"];
+    for (key, value) in [
+        ("add", 9),
+        ("replace", 0),
+        ("delete", 0),
+        ("adopt", 0),
+        ("conflict", 0),
+        ("operations", 9),
+        ("nodes", 4),
+        ("nodes_changed", 4),
+        ("nodes_in_sync", 0),
+        ("nodes_unreachable", 0),
+    ] {
+        assert_eq!(s[key], value, "summary.{key}");
+    }
+    assert_eq!(s["pending"], true);
+}
+
+#[test]
+fn plan_markdown_has_a_summary_and_details_per_changed_node() {
+    let lab = Lab::case("conflict");
+    let r = lab.run(&["plan", "--output", "markdown"]);
+    r.code(0);
+    r.stdout_has("**Plan: 2 to add, 0 to replace, 0 to delete, 3 in conflict on 1 of 4 nodes.**");
+    let details: Vec<&str> = lines(&r.stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("<details>"))
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "<details><summary><code>controller-0</code>: 2 to add, 1 conflict</summary>",
+            "<details><summary><code>worker-1</code>: 2 conflicts</summary>",
+            "<details><summary><code>worker-2</code>: in sync (2 routes)</summary>",
+        ],
+        "a node with nothing to show (worker-0) gets no section:\n{}",
+        r.stdout
+    );
+    assert_eq!(r.stdout.matches("</details>").count(), 3);
+    r.stdout_has("| `worker-0` | in sync (2 routes) |");
+    r.stdout_has("+ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211\n");
+    assert!(!has_escape(&r.stdout));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes that cannot be read.
+
+#[test]
+fn stopped_instance_is_a_node_error_and_the_others_are_still_planned() {
+    let lab = Lab::case("empty-lab");
+    lab.fails("worker-1", NOT_RUNNING, 1);
+    for args in [
+        &["plan", "--color", "never"][..],
+        &["plan", "--color", "never", "--detailed-exitcode"],
+    ] {
+        let r = lab.run(args);
+        r.code(1);
+        assert!(
+            r.line("worker-1:").starts_with("worker-1: error: ")
+                && r.line("worker-1:")
+                    .contains("Error: Instance is not running"),
+            "{}",
+            r.stdout
+        );
+        r.stdout_has("controller-0: 3 to add")
+            .stdout_has("worker-0: 2 to add")
+            .stdout_has("worker-2: 2 to add")
+            .stdout_has(
+                "Plan: 7 to add, 0 to replace, 0 to delete on 3 of 4 nodes; 1 node unreachable.",
+            );
+    }
+    let json = lab.run(&["plan", "-o", "json", "--detailed-exitcode"]);
+    json.code(1);
+    let json = json.json();
+    let w1 = &json["nodes"][2];
+    assert_eq!(w1["name"], "worker-1");
+    assert_eq!(w1["status"], "error");
+    assert_eq!(w1["changes"], serde_json::json!([]));
+    assert_eq!(w1["error"]["exit_status"], 1);
+    assert!(
+        w1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Instance is not running"),
+        "{w1}"
+    );
+    assert_eq!(json["nodes"][1]["status"], "ok");
+    assert_eq!(json["summary"]["nodes_unreachable"], 1);
+}
+
+/// The LXD bug: `lxc exec` exits 0 having printed nothing. That is a failed read: retried, and
+/// never planned as an empty table (which would mean adds, and with owned routes, deletes).
+#[test]
+fn empty_read_is_retried_then_reported_never_planned_as_an_empty_table() {
+    let lab = Lab::case("drift");
+    lab.answer("worker-1.read", b"", "", 0);
+    let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
+    r.code(1);
+    assert_eq!(lab.calls_to("worker-1", READ), 3, "{:?}", lab.calls());
+    assert_eq!(lab.calls_to("worker-0", READ), 1);
+    let line = r.line("worker-1:");
+    assert!(
+        line.starts_with("worker-1: error: ") && line.contains("printed nothing"),
+        "{line}"
+    );
+    // worker-1 holds an owned stale route (10.1.9.0/24): nothing may be planned for it.
+    r.stdout_lacks("10.1.9.0/24").stdout_lacks("  - ");
+    let json = lab.run(&["plan", "-o", "json"]).json();
+    assert_eq!(json["nodes"][2]["status"], "error");
+    assert_eq!(json["nodes"][2]["error"]["kind"], "bad_output");
+}
+
+#[test]
+fn empty_read_that_succeeds_on_retry_is_planned() {
+    let lab = Lab::case("drift");
+    lab.answer("worker-1.read.1", b"", "", 0);
+    let r = lab.run(&["plan", "--color", "never"]);
+    r.code(0);
+    assert_eq!(r.stdout, case_expected("drift"));
+    assert_eq!(lab.calls_to("worker-1", READ), 2);
+}
+
+#[track_caller]
+fn assert_not_a_route_list(stdout: &[u8]) {
+    let lab = Lab::case("empty-lab");
+    lab.answer("worker-2.read", stdout, "", 0);
+    let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
+    r.code(1);
+    let line = r.line("worker-2:");
+    assert!(
+        line.starts_with("worker-2: error: ") && line.contains("not a JSON route list"),
+        "{line}"
+    );
+    r.stdout_has("worker-1: 2 to add");
+    let json = lab.run(&["plan", "-o", "json"]).json();
+    assert_eq!(json["nodes"][3]["error"]["kind"], "bad_output");
+    assert_eq!(json["nodes"][3]["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn garbage_output_is_not_a_route_list() {
+    // What an `ip` that ignores -j prints.
+    assert_not_a_route_list(
+        b"default via 10.0.1.1 dev eth0 proto dhcp src 10.0.1.22 metric 100\n\
+          10.0.2.0/24 dev eth1 proto kernel scope link src 10.0.2.22\n",
+    );
+}
+
+#[test]
+fn truncated_json_is_not_a_route_list() {
+    let full = case_json("empty-lab", "worker-2");
+    assert_not_a_route_list(&full[..full.len() / 2]);
+}
+
+#[test]
+fn lone_bracket_is_not_a_route_list() {
+    // iproute2 6.1 prints a lone `[` when a dump fails half-way.
+    assert_not_a_route_list(b"[");
+}
+
+#[test]
+fn old_iproute2_is_diagnosed() {
+    let lab = Lab::case("empty-lab");
+    // iproute2 before 5.5 printed multipath next hops without a comma between them.
+    lab.reads(
+        "worker-0",
+        br#"[{"dst":"default","gateway":"10.0.1.1","dev":"eth0","protocol":"16","metric":100,"flags":[]},{"dst":"10.9.0.0/24","protocol":"3","flags":[],"nexthops":[{"gateway":"10.0.2.21","dev":"eth1","weight":1,"flags":[]}{"gateway":"10.0.2.22","dev":"eth1","weight":1,"flags":[]}]}]"#,
+    );
+    lab.answer(
+        "worker-0.version",
+        b"ip utility, iproute2-ss190107\n",
+        "",
+        0,
+    );
+    let r = lab.run(&["plan", "--color", "never"]);
+    r.code(1);
+    let line = r.line("worker-0:");
+    assert!(
+        line.contains("iproute2 ss190107") && line.contains("iproute2 5.5 or newer"),
+        "{line}"
+    );
+    assert_eq!(lab.calls_to("worker-0", "ip -V"), 1);
+    assert_eq!(lab.calls_to("worker-1", "ip -V"), 0);
+    let json = lab.run(&["plan", "-o", "json"]).json();
+    assert_eq!(json["nodes"][1]["error"]["kind"], "old_iproute");
+}
+
+#[test]
+fn ip_missing_in_the_container_is_a_clear_node_error() {
+    let lab = Lab::case("empty-lab");
+    lab.fails("worker-0", COMMAND_NOT_FOUND, 127);
+    let r = lab.run(&["plan", "--color", "never"]);
+    r.code(1);
+    let line = r.line("worker-0:");
+    assert!(
+        line.starts_with("worker-0: error: ")
+            && line.contains("status 127")
+            && line.contains("Command not found")
+            && line.contains(READ),
+        "{line}"
+    );
+    r.stdout_has("worker-1: 2 to add");
+}
+
+#[test]
+fn lxc_missing_from_path_is_a_node_error_on_every_node() {
+    let lab = Lab::with_topology(&example_topology());
+    let mut cmd = lab.cmd(&["plan", "--color", "never"]);
+    let empty = lab.path("empty-bin");
+    fs::create_dir(&empty).unwrap();
+    cmd.env("PATH", &empty);
+    let r = Lab::run_cmd(cmd);
+    r.code(1);
+    for node in NODES {
+        let line = r.line(&format!("{node}:"));
+        assert!(line.contains("`lxc` was not found on PATH"), "{line}");
+    }
+}
+
+#[test]
+fn a_hung_node_is_killed_after_the_timeout() {
+    let lab = Lab::case("empty-lab");
+    lab.write("worker-2.read.sleep", b"20");
+    let started = Instant::now();
+    let r = lab.run(&["plan", "--color", "never", "--timeout", "300ms"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    r.code(1);
+    let line = r.line("worker-2:");
+    assert!(line.contains("did not finish within 0.3 s"), "{line}");
+    r.stdout_has("worker-1: 2 to add");
+}
+
+#[test]
+fn one_node_at_a_time_plans_the_same() {
+    let lab = Lab::case("drift");
+    let serial = lab.run(&["plan", "--color", "never", "-j", "1"]);
+    serial.code(0);
+    assert_eq!(serial.stdout, case_expected("drift"));
+    let env = lab.run_env(
+        &["plan", "--color", "never"],
+        &[("ROUTECTL_PARALLELISM", "1")],
+    );
+    assert_eq!(env.stdout, serial.stdout);
+}
+
+#[test]
+fn transport_option_overrides_the_topology() {
+    let lab = Lab::case("in-sync");
+    lab.run(&["plan", "--transport", "incus"]).code(0);
+    let calls = lab.calls();
+    assert_eq!(calls.len(), 4);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.starts_with("incus exec ") && c.ends_with(READ)),
+        "{calls:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ownership.
+
+#[test]
+fn owned_route_to_a_pod_cidr_outside_the_topology_is_deleted() {
+    let lab = Lab::case("drift");
+    let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
+    r.code(3);
+    assert_eq!(r.stdout, case_expected("drift"));
+    r.stdout_has("worker-1: 1 to delete\n  - 10.1.9.0/24 via 10.0.2.29 dev eth1 proto 211\n");
+    let json = lab.run(&["plan", "-o", "json"]).json();
+    let change = &json["nodes"][2]["changes"][0];
+    assert_eq!(change["action"], "delete");
+    assert_eq!(change["dst"], "10.1.9.0/24");
+    assert_eq!(
+        change["command"],
+        "ip route del 10.1.9.0/24 table 254 proto 211 metric 0"
+    );
+}
+
+/// A lab where the only difference is one foreign route identical to a desired one.
+fn adoptable_lab() -> Lab {
+    let lab = Lab::case("in-sync");
+    lab.reads("controller-0", &case_json("drift", "controller-0"));
+    lab
+}
+
+#[test]
+fn identical_foreign_route_is_adoptable_and_not_pending_without_adopt() {
+    let lab = adoptable_lab();
+    let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
+    r.code(0);
+    r.stdout_has(
+        "controller-0: 1 adoptable\n  ~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 \
+         (identical foreign route, proto boot: taken over only with --adopt)\n",
+    )
+    .stdout_has(
+        "Plan: 0 to add, 0 to replace, 0 to delete, 1 adoptable with --adopt on 0 of 4 nodes.",
+    );
+    let json = lab.run(&["plan", "-o", "json"]).json();
+    let change = &json["nodes"][0]["changes"][0];
+    assert_eq!(change["action"], "adopt");
+    assert_eq!(change["operation"], false);
+    assert_eq!(change["current"]["protocol"], 3);
+    assert_eq!(json["summary"]["adopt"], 1);
+    assert_eq!(json["summary"]["operations"], 0);
+    assert_eq!(json["summary"]["pending"], false);
+}
+
+#[test]
+fn identical_foreign_route_is_pending_with_adopt() {
+    let lab = adoptable_lab();
+    let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode", "--adopt"]);
+    r.code(3);
+    r.stdout_has("controller-0: 1 to adopt\n")
+        .stdout_has("Plan: 0 to add, 0 to replace, 0 to delete, 1 to adopt on 1 of 4 nodes.");
+    let json = lab.run(&["plan", "-o", "json", "--adopt"]).json();
+    let change = &json["nodes"][0]["changes"][0];
+    assert_eq!(change["operation"], true);
+    assert_eq!(
+        change["command"],
+        "ip route replace 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0"
+    );
+}
+
+#[test]
+fn foreign_route_with_another_gateway_is_a_conflict() {
+    let lab = Lab::case("conflict");
+    let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
+    r.code(3);
+    assert_eq!(r.stdout, case_expected("conflict"));
+    r.stdout_has(
+        "  ! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211  (blocked by foreign route: \
+         10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot)\n",
+    );
+    let json = lab.run(&["plan", "-o", "json"]).json();
+    let conflict = json["nodes"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "conflict")
+        .expect("a conflict on controller-0")
+        .clone();
+    assert_eq!(conflict["dst"], "10.1.1.0/24");
+    assert_eq!(conflict["gateway"], "10.0.2.21");
+    assert_eq!(conflict["current"]["gateway"], "10.0.2.99");
+    assert_eq!(conflict["operation"], false);
+    assert!(conflict.get("command").is_none(), "{conflict}");
+
+    // A conflict alone (nothing to run) still stands in the way: pending.
+    let lab = Lab::case("in-sync");
+    lab.reads("worker-1", &case_json("conflict", "worker-1"));
+    lab.run(&["plan", "--detailed-exitcode"]).code(3);
+    lab.run(&["plan"]).code(0);
+}
+
+#[test]
+fn default_kernel_and_other_table_routes_never_change() {
+    // worker-0 of other-tables: its default route and two routes in table 100 carry protocol
+    // 211; the only changes are the two owned, undesired routes of table main.
+    let lab = Lab::case("other-tables");
+    let r = lab.run(&["plan", "--color", "never"]);
+    r.code(0);
+    assert_eq!(r.stdout, case_expected("other-tables"));
+    let json = lab.run(&["plan", "-o", "json"]).json();
+    for n in json["nodes"].as_array().unwrap() {
+        for c in n["changes"].as_array().unwrap() {
+            assert_eq!(c["action"], "delete", "{c}");
+            assert_ne!(c["dst"], "default", "{c}");
+            assert_eq!(c["protocol"], 211, "{c}");
+            assert!(
+                ["10.1.5.7/32", "10.1.8.0/24"].contains(&c["dst"].as_str().unwrap()),
+                "{c}"
+            );
+        }
+    }
+    // Kernel routes (the connected subnets, cnio0's pod CIDR) are never changes either.
+    for case in ["empty-lab", "drift", "dual-stack"] {
+        let lab = Lab::with_topology(&example_topology());
+        for node in NODES {
+            lab.reads(node, &case_json(case, node));
+        }
+        let text = lab.run(&["plan", "--color", "never"]).stdout;
+        for kernel in ["10.0.1.0/24", "10.0.2.0/24", "fe80::/64", "default"] {
+            assert!(!text.contains(kernel), "{case}: {kernel} in\n{text}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply against the fake.
+
+#[test]
+fn apply_sends_the_expected_batch_and_verifies_the_read_back() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
+    r.code(0);
+    for node in NODES {
+        let expected = fs::read_to_string(capture_path(
+            "apply-converged",
+            &format!("{node}.batch.stdin"),
+        ))
+        .unwrap();
+        assert_eq!(lab.sent(node).as_deref(), Some(expected.as_str()), "{node}");
+        assert!(expected.ends_with("route show table all\n"));
+        assert_eq!(
+            lab.calls_to(node, READ),
+            1,
+            "read once: the batch reads back"
+        );
+        assert_eq!(lab.calls_to(node, BATCH), 1);
+    }
+    assert_eq!(
+        lab.sent("controller-0").unwrap(),
+        "route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0\n\
+         route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0\n\
+         route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0\n\
+         route show table all\n"
+    );
+    r.stdout_has("Plan: 9 to add, 0 to replace, 0 to delete on 4 of 4 nodes.")
+        .stdout_has("controller-0: converged (3 changes)")
+        .stdout_has("worker-2: converged (2 changes)")
+        .stdout_has(
+            "Apply: 9 operations applied; 4 nodes converged, 0 in sync, 0 failed, 0 unreachable",
+        );
+}
+
+#[test]
+fn apply_json_report() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    let r = lab.run(&["apply", "--auto-approve", "-o", "json"]);
+    r.code(0);
+    let json = r.json();
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["kind"], "apply");
+    assert_eq!(json["success"], true);
+    let nodes = json["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 4);
+    for n in nodes {
+        assert_eq!(n["status"], "converged", "{n}");
+        assert_eq!(n["remaining"], serde_json::json!([]), "{n}");
+    }
+    assert_eq!(
+        nodes[1]["sent"],
+        serde_json::json!([
+            "ip route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0",
+            "ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0",
+        ])
+    );
+    assert_eq!(json["summary"]["operations_applied"], 9);
+    assert_eq!(json["summary"]["nodes_converged"], 4);
+}
+
+#[test]
+fn apply_fails_when_the_read_back_still_lacks_a_route() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    lab.batch_capture("worker-1", "apply-incomplete");
+    let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
+    r.code(1);
+    r.stdout_has("worker-1: FAILED\n")
+        .stdout_has("still not as declared (read back from the node):")
+        .stdout_has("+ 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211")
+        .stdout_has("worker-0: converged (2 changes)");
+    let json = lab.run(&["apply", "--auto-approve", "-o", "json"]).json();
+    assert_eq!(json["success"], false);
+    let w1 = &json["nodes"][2];
+    assert_eq!(w1["status"], "failed");
+    assert_eq!(w1["remaining"][0]["action"], "add");
+    assert_eq!(w1["remaining"][0]["dst"], "10.1.2.0/24");
+}
+
+#[test]
+fn apply_reports_the_kernel_message_of_a_failed_line() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    // Real run: a foreign 10.1.1.0/24 appeared on worker-0 between routectl's read and write.
+    lab.batch_capture("worker-0", "apply-file-exists");
+    let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
+    r.code(1);
+    r.stdout_has("worker-0: FAILED\n")
+        .stdout_has(
+            "  x ip route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0: \
+             RTNETLINK answers: File exists\n",
+        )
+        .stdout_has(
+            "! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211  (blocked by foreign route: \
+             10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot)",
+        )
+        .stdout_has("Apply: 8 operations applied; 3 nodes converged, 0 in sync, 1 failed");
+    let json = lab.run(&["apply", "--auto-approve", "-o", "json"]).json();
+    assert_eq!(
+        json["nodes"][1]["failures"],
+        serde_json::json!([{
+            "command": "route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0",
+            "message": "RTNETLINK answers: File exists",
+        }])
+    );
+}
+
+#[test]
+fn apply_without_auto_approve_and_without_a_terminal_refuses() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    let r = lab.run(&["apply", "--color", "never"]);
+    r.code(1)
+        .stderr_has("refusing to change routes without approval: stdin is not a terminal")
+        .stderr_has("--auto-approve");
+    let batches: Vec<String> = lab
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains("-batch"))
+        .collect();
+    assert_eq!(batches, Vec::<String>::new(), "nothing may be written");
+    for node in NODES {
+        assert_eq!(lab.sent(node), None);
+    }
+}
+
+#[test]
+fn apply_never_writes_an_unreachable_node() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    lab.fails("worker-1", NOT_RUNNING, 1);
+    let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
+    r.code(1);
+    assert_eq!(lab.calls_to("worker-1", BATCH), 0);
+    assert_eq!(lab.sent("worker-1"), None);
+    for node in ["controller-0", "worker-0", "worker-2"] {
+        assert_eq!(lab.calls_to(node, BATCH), 1, "{node}");
+    }
+    let line = r.last_line("worker-1:");
+    assert!(
+        line.contains("unreachable")
+            && line.contains("nothing was changed")
+            && line.contains("Instance is not running"),
+        "{line}"
+    );
+    r.stdout_has("worker-0: converged (2 changes)")
+        .stdout_has("3 nodes converged, 0 in sync, 0 failed, 1 unreachable");
+}
+
+#[test]
+fn apply_of_an_in_sync_lab_runs_nothing() {
+    let lab = Lab::case("in-sync");
+    let r = lab.run(&["apply", "--auto-approve"]);
+    r.code(0).stdout_has("No changes: 4 nodes in sync.");
+    // Without --auto-approve and without a terminal there is nothing to approve either.
+    lab.run(&["apply"]).code(0);
+    assert!(
+        lab.calls().iter().all(|c| c.ends_with(READ)),
+        "{:?}",
+        lab.calls()
+    );
+}
+
+/// The LXD bug on the write: the batch "succeeds" printing nothing. What is true must then be
+/// read, not assumed.
+#[test]
+fn apply_reads_again_when_the_batch_prints_nothing() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    lab.answer("worker-0.batch", b"", "", 0);
+    lab.reads("worker-0", &case_json("empty-lab", "worker-0"));
+    lab.answer("worker-0.read.2", &case_json("in-sync", "worker-0"), "", 0);
+    let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
+    r.code(0).stdout_has("worker-0: converged (2 changes)");
+    assert_eq!(lab.calls_to("worker-0", READ), 2);
+
+    // And when that read shows nothing was done, the node failed.
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    lab.answer("worker-0.batch", b"", "", 0);
+    let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
+    r.code(1)
+        .stdout_has("worker-0: FAILED")
+        .stdout_has("+ 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211");
+}
+
+/// A write that hangs is killed; what it did is then read, not guessed.
+#[test]
+fn apply_reads_again_after_a_batch_timeout() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    lab.write("worker-0.batch.sleep", b"20");
+    let started = Instant::now();
+    let r = lab.run(&[
+        "apply",
+        "--auto-approve",
+        "--color",
+        "never",
+        "--timeout",
+        "500ms",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    r.code(1);
+    assert_eq!(lab.calls_to("worker-0", READ), 2, "{:?}", lab.calls());
+    r.stdout_has("worker-0: FAILED")
+        .stdout_has("did not finish within 0.5 s")
+        .stdout_has("+ 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211")
+        .stdout_has("worker-1: converged (2 changes)");
+}
+
+#[test]
+fn apply_to_a_node_stopped_between_read_and_write_fails_that_node() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    lab.fails("worker-0", NOT_RUNNING, 1);
+    lab.answer(
+        "worker-0.read.1",
+        &case_json("empty-lab", "worker-0"),
+        "",
+        0,
+    );
+    let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
+    r.code(1);
+    assert_eq!(lab.calls_to("worker-0", BATCH), 1);
+    r.stdout_has("worker-0: FAILED")
+        .stdout_has("Error: Instance is not running")
+        .stdout_has("3 nodes converged, 0 in sync, 1 failed, 0 unreachable");
+}
+
+#[test]
+fn saved_plan_is_applied_only_while_the_nodes_are_unchanged() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    lab.run(&["plan", "--out", "plan.json"]).code(0);
+    // worker-1 drifts after the plan was saved: the plan is stale, nothing is written.
+    lab.reads("worker-1", &case_json("drift", "worker-1"));
+    lab.run(&["apply", "plan.json"])
+        .code(1)
+        .stderr_has("stale")
+        .stderr_has("worker-1");
+    assert_eq!(
+        lab.calls().iter().filter(|c| c.contains("-batch")).count(),
+        0
+    );
+    // Back as planned: applied without a prompt (stdin is not a terminal here).
+    lab.reads("worker-1", &case_json("empty-lab", "worker-1"));
+    lab.run(&["apply", "plan.json", "--color", "never"])
+        .code(0)
+        .stdout_has("Apply: 9 operations applied; 4 nodes converged");
+}
+
+#[test]
+fn apply_deletes_only_owned_routes_of_table_main() {
+    let lab = Lab::case("other-tables");
+    lab.batch_capture("worker-0", "apply-deletes");
+    let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
+    r.code(0).stdout_has("worker-0: converged (2 changes)");
+    let expected =
+        fs::read_to_string(capture_path("apply-deletes", "worker-0.batch.stdin")).unwrap();
+    assert_eq!(lab.sent("worker-0").as_deref(), Some(expected.as_str()));
+    for node in ["controller-0", "worker-1", "worker-2"] {
+        assert_eq!(lab.calls_to(node, BATCH), 0, "{node} is in sync");
+    }
+}
+
+#[test]
+fn apply_verbose_shows_commands_and_the_script() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    let r = lab.run(&["apply", "--auto-approve", "-v", "--node", "worker-0"]);
+    r.code(0)
+        .stderr_has(&format!(
+            "+ lxc exec worker-0 --force-noninteractive -- {BATCH}"
+        ))
+        .stderr_has("  | route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0")
+        .stderr_has("  | route show table all");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --node
+
+#[test]
+fn node_option_limits_reads_to_that_node() {
+    let lab = Lab::case("empty-lab");
+    let r = lab.run(&["plan", "--color", "never", "--node", "worker-1"]);
+    r.code(0);
+    assert_eq!(
+        lab.calls(),
+        [format!(
+            "lxc exec worker-1 --force-noninteractive -- {READ}"
+        )]
+    );
+    r.stdout_has("worker-1: 2 to add")
+        .stdout_lacks("controller-0:")
+        .stdout_has("not planned: controller-0, worker-0, worker-2")
+        .stdout_has("Plan: 2 to add, 0 to replace, 0 to delete on 1 of 1 nodes.");
+    let json = lab
+        .run(&[
+            "plan", "-o", "json", "--node", "worker-1", "--node", "worker-2",
+        ])
+        .json();
+    let names: Vec<&str> = json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["worker-1", "worker-2"]);
+    assert_eq!(
+        json["skipped_nodes"],
+        serde_json::json!(["controller-0", "worker-0"])
+    );
+}
+
+#[test]
+fn unknown_node_is_a_usage_error() {
+    let lab = Lab::case("empty-lab");
+    for args in [
+        &["plan", "--node", "worker-9"][..],
+        &["apply", "--auto-approve", "--node", "worker-9"],
+    ] {
+        lab.run(args)
+            .code(2)
+            .stderr_has("`worker-9` not declared in topology.toml");
+    }
+    lab.assert_no_calls();
+}
+
+#[test]
+fn apply_node_writes_only_that_node() {
+    let lab = Lab::case("empty-lab");
+    lab.batches_converge();
+    let r = lab.run(&["apply", "--auto-approve", "--node", "worker-2"]);
+    r.code(0);
+    let touched: Vec<String> = lab
+        .calls()
+        .iter()
+        .map(|c| c.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(touched, ["worker-2", "worker-2"], "{:?}", lab.calls());
+    assert!(lab.sent("worker-2").is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Colour.
+
+#[test]
+fn no_color_and_color_never_print_no_escape_codes() {
+    let lab = Lab::case("drift");
+    for (args, env) in [
+        (&["plan"][..], &[("NO_COLOR", "1")][..]),
+        (&["plan", "--color", "auto"], &[("NO_COLOR", "1")]),
+        (&["plan", "--color", "never"], &[("CLICOLOR_FORCE", "1")]),
+        (&["plan", "--color", "never", "-o", "markdown"], &[]),
+    ] {
+        let r = lab.run_env(args, env);
+        r.code(0);
+        assert!(
+            !has_escape(&r.stdout) && !has_escape(&r.stderr),
+            "{args:?} {env:?}:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn color_always_prints_escape_codes() {
+    let lab = Lab::case("drift");
+    for (args, env) in [
+        (&["plan", "--color", "always"][..], &[][..]),
+        (&["plan", "--color", "always"], &[("NO_COLOR", "1")]),
+        (&["plan"], &[("CLICOLOR_FORCE", "1")]),
+    ] {
+        let r = lab.run_env(args, env);
+        r.code(0);
+        r.stdout_has("\x1b[31m-\x1b[0m")
+            .stdout_has("\x1b[1mworker-0\x1b[0m");
+    }
+    // The document formats never carry colour.
+    let r = lab.run(&["plan", "--color", "always", "-o", "json"]);
+    assert!(!has_escape(&r.stdout));
+    r.json();
+}
+
+#[test]
+fn fake_lxc_answers_like_lxd_for_an_unknown_instance() {
+    // Guards the fake itself: an instance without answers is one LXD does not know.
+    let lab = Lab::with_topology(&example_topology());
+    lab.reads("controller-0", &case_json("in-sync", "controller-0"));
+    lab.reads("worker-0", &case_json("in-sync", "worker-0"));
+    lab.reads("worker-1", &case_json("in-sync", "worker-1"));
+    let r = lab.run(&["plan", "--color", "never"]);
+    r.code(1);
+    assert!(
+        r.line("worker-2:").contains("Error: Instance not found"),
+        "{}",
+        r.stdout
+    );
+}
