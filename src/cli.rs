@@ -37,14 +37,8 @@ pub struct Cli {
 /// Options of every command.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The topology file [default: topology.toml].
-    #[arg(
-        short = 'f',
-        long = "topology",
-        env = "ROUTECTL_TOPOLOGY",
-        global = true,
-        value_name = "FILE"
-    )]
+    /// The topology file [default: $ROUTECTL_TOPOLOGY if set and not empty, else topology.toml].
+    #[arg(short = 'f', long = "topology", global = true, value_name = "FILE")]
     pub topology: Option<PathBuf>,
 
     /// How to reach the nodes, overriding the topology's `cluster.transport`.

@@ -89,6 +89,27 @@ pub enum NodeError {
         /// Why.
         message: String,
     },
+    /// Every read printed nothing.
+    #[error(
+        "`{argv}` printed nothing in {attempts} attempts (a known `lxc exec` fault under load); an \
+         empty read is never taken as an empty route table"
+    )]
+    EmptyRead {
+        /// The command line.
+        argv: String,
+        /// How often it was tried.
+        attempts: usize,
+    },
+    /// `ip` is not installed in the node.
+    #[error(
+        "`{argv}`: `ip` was not found in the node ({stderr}); install iproute2 5.5 or newer there"
+    )]
+    MissingIp {
+        /// The command line.
+        argv: String,
+        /// What the transport said.
+        stderr: String,
+    },
     /// The node's iproute2 is older than 5.5.
     #[error(
         "`{argv}`: the node has iproute2 {version}; routectl needs iproute2 5.5 or newer (older \
@@ -112,6 +133,8 @@ impl NodeError {
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",
             NodeError::Snapshot { .. } => "snapshot",
+            NodeError::EmptyRead { .. } => "empty_output",
+            NodeError::MissingIp { .. } => "missing_ip",
         }
     }
 
@@ -128,6 +151,10 @@ impl NodeError {
                 (argv.clone(), None, None)
             }
             NodeError::Snapshot { path, .. } => (path.clone(), None, None),
+            NodeError::EmptyRead { argv, .. } => (argv.clone(), None, None),
+            NodeError::MissingIp { argv, stderr } => {
+                (argv.clone(), Some(127), Some(stderr.trim().to_string()))
+            }
         };
         NodeErrorJson {
             kind: self.kind(),

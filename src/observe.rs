@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use crate::error::NodeError;
-use crate::iproute::{self, ParseError};
+use crate::error::{CommandError, NodeError};
+use crate::iproute;
 use crate::route::Route;
 use crate::topology::Node;
 use crate::transport::{Invocation, Output, Transport};
@@ -40,9 +40,9 @@ pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let argv = last.map(|o| o.argv).unwrap_or_default();
-    Err(NodeError::Output {
+    Err(NodeError::EmptyRead {
         argv,
-        error: ParseError::Empty,
+        attempts: READ_ATTEMPTS,
     })
 }
 
@@ -64,6 +64,17 @@ pub fn parse_read(t: &dyn Transport, node: &Node, out: &Output) -> Result<Vec<Ro
 /// cause and deserves a message that says so.
 fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
     let argv = match &err {
+        // 127: the program is missing (LXD prints "Error: Command not found").
+        NodeError::Command(CommandError::Status {
+            argv,
+            status: Some(127),
+            stderr,
+        }) => {
+            return NodeError::MissingIp {
+                argv: argv.clone(),
+                stderr: stderr.trim().to_string(),
+            };
+        }
         NodeError::Command(c) => c.argv().to_string(),
         NodeError::Output { argv, .. } => argv.clone(),
         _ => return err,

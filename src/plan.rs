@@ -293,9 +293,18 @@ impl Plan {
                     Action::Replace => s.replace += 1,
                     Action::Delete => s.delete += 1,
                     Action::Adopt => s.adopt += 1,
-                    Action::Conflict => s.conflict += 1,
+                    // Counted once per blocked desired route, not per blocking foreign route.
+                    Action::Conflict => {}
                 }
             }
+            let mut blocked: Vec<&Destination> = n
+                .changes()
+                .iter()
+                .filter(|c| c.action == Action::Conflict)
+                .map(|c| &c.route.dst)
+                .collect();
+            blocked.dedup();
+            s.conflict += blocked.len();
             if n.changes().iter().any(|c| c.is_operation(self.adopt)) {
                 s.nodes_changed += 1;
             }

@@ -103,7 +103,7 @@ fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
                 .map(|r| protocol_name(r.protocol))
                 .unwrap_or_default();
             let note = if adopt {
-                format!("(adopt: now proto {was})")
+                format!("(adopt: currently proto {was})")
             } else {
                 format!("(identical foreign route, proto {was}: taken over only with --adopt)")
             };
@@ -436,8 +436,12 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
                     "{}: {} ({} change{})",
                     style.bold(&n.name),
                     style.green("converged"),
-                    n.sent.len(),
-                    if n.sent.len() == 1 { "" } else { "s" }
+                    n.sent.len() - n.failures.len(),
+                    if n.sent.len() - n.failures.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    }
                 );
             }
             Outcome::Unreachable => {

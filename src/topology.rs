@@ -455,9 +455,9 @@ impl Checker {
 
         let mut nodes = Vec::new();
         for rn in &raw.nodes {
-            if let Some(node) = self.node(rn, transport, cluster_interface.as_deref()) {
-                nodes.push((node, rn));
-            }
+            // A node with a bad field still takes part in the checks across nodes (with what
+            // could be read of it), so that every problem is reported at once.
+            nodes.push((self.node(rn, transport, cluster_interface.as_deref()), rn));
         }
 
         self.cross_checks(&nodes, &cluster_cidrs);
@@ -509,14 +509,14 @@ impl Checker {
         rn: &Spanned<RawNode>,
         transport: TransportKind,
         cluster_interface: Option<&str>,
-    ) -> Option<Node> {
+    ) -> Node {
         let n = rn.get_ref();
         let line = line_col(&self.text, rn.span().start).0;
         let name = n.name.get_ref().clone();
-        let mut ok = true;
+        let mut name_ok = true;
         if let Err(why) = check_node_name(&name) {
             self.problem(&n.name.span(), format!("node name `{name}` {why}"));
-            ok = false;
+            name_ok = false;
         }
         let instance = match &n.instance {
             Some(i) => {
@@ -525,12 +525,11 @@ impl Checker {
                         &i.span(),
                         format!("node `{name}`: instance `{}` {why}", i.get_ref()),
                     );
-                    ok = false;
                 }
                 i.get_ref().clone()
             }
             None => {
-                if ok && let Err(why) = check_instance(&name, transport) {
+                if name_ok && let Err(why) = check_instance(&name, transport) {
                     self.problem(
                         &n.name.span(),
                         format!(
@@ -538,7 +537,6 @@ impl Checker {
                              ({why}); set `instance` to the real name"
                         ),
                     );
-                    ok = false;
                 }
                 name.clone()
             }
@@ -550,7 +548,6 @@ impl Checker {
                         &i.span(),
                         format!("node `{name}`: interface `{}` {why}", i.get_ref()),
                     );
-                    ok = false;
                 }
                 i.get_ref().clone()
             }
@@ -564,12 +561,12 @@ impl Checker {
                              this node"
                         ),
                     );
-                    ok = false;
                     String::new()
                 }
             },
         };
 
+        let ips_before = self.problems.len();
         let mut internal_ips: Vec<IpAddr> = Vec::new();
         for (s, span) in items(&n.internal_ip) {
             match parse_addr(&s) {
@@ -586,34 +583,30 @@ impl Checker {
                                 Family::of_addr(&a)
                             ),
                         );
-                        ok = false;
                     } else {
                         internal_ips.push(a);
                     }
                 }
                 Err(why) => {
                     self.problem(&span, format!("node `{name}`: internal_ip `{s}` {why}"));
-                    ok = false;
                 }
             }
         }
-        if internal_ips.is_empty() && ok {
+        let ips_ok = self.problems.len() == ips_before;
+        if internal_ips.is_empty() && ips_ok {
             self.problem(
                 &n.internal_ip.span(),
                 format!("node `{name}`: internal_ip is empty"),
             );
-            ok = false;
         }
         internal_ips.sort_by_key(Family::of_addr);
 
         let mut pod_cidrs = Vec::new();
         if let Some(v) = &n.pod_cidr {
-            let before = self.problems.len();
             pod_cidrs = self.cidrs(v, &format!("node `{name}`: pod_cidr"));
-            ok &= self.problems.len() == before;
             for net in &pod_cidrs {
                 let family = Family::of_net(net);
-                if !internal_ips.iter().any(|a| Family::of_addr(a) == family) {
+                if ips_ok && !internal_ips.iter().any(|a| Family::of_addr(a) == family) {
                     self.problem(
                         &v.span(),
                         format!(
@@ -621,19 +614,18 @@ impl Checker {
                              {family} internal_ip to route it via"
                         ),
                     );
-                    ok = false;
                 }
             }
         }
 
-        ok.then_some(Node {
+        Node {
             name,
             instance,
             interface,
             internal_ips,
             pod_cidrs,
             line,
-        })
+        }
     }
 
     fn cross_checks(&mut self, nodes: &[(Node, &Spanned<RawNode>)], cluster_cidrs: &[IpNet]) {
@@ -708,10 +700,13 @@ impl Checker {
         cidrs.sort_by(|a, b| {
             (a.0.network(), a.0.prefix_len()).cmp(&(b.0.network(), b.0.prefix_len()))
         });
-        for pair in cidrs.windows(2) {
-            let (a, an, _) = &pair[0];
-            let (b, bn, braw) = &pair[1];
-            if Family::of_net(a) == Family::of_net(b) && a.contains(&b.network()) {
+        // Sorted by start, every prefix that contains another comes before it: keep the chain
+        // of prefixes enclosing the current one and report the current one against each.
+        let mut enclosing: Vec<usize> = Vec::new();
+        for (k, (b, bn, braw)) in cidrs.iter().enumerate() {
+            enclosing.retain(|&e| cidrs[e].0.contains(&b.network()));
+            for &e in &enclosing {
+                let (a, an, _) = &cidrs[e];
                 let span = braw
                     .get_ref()
                     .pod_cidr
@@ -726,6 +721,7 @@ impl Checker {
                     ),
                 );
             }
+            enclosing.push(k);
         }
         for (node, raw) in nodes {
             for ip in &node.internal_ips {

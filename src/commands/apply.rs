@@ -21,7 +21,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     let (topology, options, binding) = match &a.plan_file {
         Some(file) => {
             let (binding, topology, options) = saved::load(file)?;
-            if g.topology.is_some() {
+            if g.topology_given().is_some() {
                 saved::check_topology(&binding, &g.load()?)?;
             }
             (topology, options, Some(binding))
@@ -55,7 +55,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     if plan.operations() > 0 {
         if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
             if a.output == Format::Text {
-                eprint!("{}", render::plan_text(&plan, &stderr_style(&style)));
+                eprint!("{}", render::plan_text(&plan, &stderr_style(g, &style)));
             }
             return Err(Error::Refused(format!(
                 "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
@@ -64,7 +64,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             )));
         }
         if binding.is_none() && !a.auto_approve {
-            eprint!("{}", render::plan_text(&plan, &stderr_style(&style)));
+            eprint!("{}", render::plan_text(&plan, &stderr_style(g, &style)));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
                 return Ok(ExitCode::Error);
@@ -77,9 +77,10 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     finish(g, a, &topology, &plan, &report, &transport)
 }
 
-fn stderr_style(style: &Style) -> Style {
+fn stderr_style(g: &Global, style: &Style) -> Style {
     Style {
-        color: style.color && std::io::stderr().is_terminal(),
+        color: style.color
+            && (g.color == crate::cli::ColorChoice::Always || std::io::stderr().is_terminal()),
     }
 }
 

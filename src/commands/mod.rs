@@ -62,10 +62,18 @@ impl TransportArg {
 }
 
 impl Global {
+    /// The topology file named with `-f` or `ROUTECTL_TOPOLOGY` (an empty variable is unset).
+    pub fn topology_given(&self) -> Option<PathBuf> {
+        self.topology.clone().or_else(|| {
+            std::env::var_os("ROUTECTL_TOPOLOGY")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+
     /// The topology file's path.
     pub fn topology_path(&self) -> PathBuf {
-        self.topology
-            .clone()
+        self.topology_given()
             .unwrap_or_else(|| PathBuf::from("topology.toml"))
     }
 
@@ -89,10 +97,10 @@ impl Global {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                if env("CLICOLOR_FORCE") {
-                    true
-                } else if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+                if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
                     false
+                } else if env("CLICOLOR_FORCE") {
+                    true
                 } else {
                     std::io::stdout().is_terminal()
                 }
