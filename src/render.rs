@@ -278,22 +278,23 @@ fn route_json(r: &Route) -> RouteJson {
 }
 
 fn change_json(c: &Change, adopt: bool) -> Value {
-    let mut v = serde_json::to_value(route_json(&c.route)).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("action".into(), json!(c.action.name()));
-        m.insert("operation".into(), json!(c.is_operation(adopt)));
-        m.insert(
-            "current".into(),
-            c.current
-                .as_ref()
-                .map(|r| serde_json::to_value(route_json(r)).unwrap_or(Value::Null))
-                .unwrap_or(Value::Null),
-        );
-        if let Some(line) = c.batch_line().filter(|_| c.is_operation(adopt)) {
-            m.insert("command".into(), json!(format!("ip {line}")));
-        }
-    }
-    v
+    let r = route_json(&c.route);
+    let command = c
+        .batch_line()
+        .filter(|_| c.is_operation(adopt))
+        .map(|line| format!("ip {line}"));
+    json!({
+        "action": c.action.name(),
+        "dst": r.dst,
+        "gateway": r.gateway,
+        "dev": r.dev,
+        "protocol": r.protocol,
+        "metric": r.metric,
+        "route": r.route,
+        "operation": c.is_operation(adopt),
+        "command": command,
+        "current": c.current.as_ref().map(route_json),
+    })
 }
 
 fn node_json(n: &NodePlan, adopt: bool) -> Value {

@@ -1135,7 +1135,7 @@ fn foreign_route_with_another_gateway_is_a_conflict() {
     assert_eq!(conflict["gateway"], "10.0.2.21");
     assert_eq!(conflict["current"]["gateway"], "10.0.2.99");
     assert_eq!(conflict["operation"], false);
-    assert!(conflict.get("command").is_none(), "{conflict}");
+    assert!(conflict["command"].is_null(), "{conflict}");
 
     // A conflict alone (nothing to run) still stands in the way: pending.
     let lab = Lab::case("in-sync");
