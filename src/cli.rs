@@ -117,10 +117,24 @@ pub const DEFAULT_LOCK_FILE: &str = "/run/lock/routectl.lock";
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the topology file without contacting any node.
+    #[command(
+        after_help = "Examples:\n  routectl validate -f topology.toml\n  routectl validate --output json"
+    )]
     Validate(ValidateArgs),
     /// Read every node and show what would change, per node.
+    ///
+    /// Marks: + add, - delete, ~ replace or adopt, ! conflict (a foreign route in the way).
+    #[command(
+        after_help = "Examples:\n  routectl plan\n  routectl plan --detailed-exitcode --output markdown > plan.md\n  routectl plan --node worker-1 --adopt\n  routectl plan --out plan.json            (then: routectl apply plan.json)\n  routectl show --save snap/ && routectl plan --observed snap/"
+    )]
     Plan(PlanArgs),
     /// Converge every node: run only the needed changes, then read back and verify.
+    ///
+    /// Per changed node one `ip -batch` with every change and a read-back; a node is converged
+    /// only when its routes, read back, need nothing more. Exit 0 only when every node is.
+    #[command(
+        after_help = "Examples:\n  routectl apply                       (shows the plan, asks for 'yes')\n  routectl apply --auto-approve --adopt\n  routectl apply plan.json              (a plan saved with `routectl plan --out`)\n  routectl -v apply -y                  (prints every command and batch script)"
+    )]
     Apply(ApplyArgs),
     /// Show each node's routes, marked owned / foreign / kernel / desired-missing, and check the
     /// node's addresses against the topology.
@@ -130,6 +144,13 @@ pub enum Command {
     /// Write a topology from what exists (LXD/Incus instances or Kubernetes nodes).
     Discover(DiscoverArgs),
     /// Keep routes converged: plan and apply every interval until stopped.
+    ///
+    /// Each round re-reads the topology (an invalid file keeps the last valid one enforced),
+    /// then plans and applies with every rule of `apply`. Nodes that fail back off. SIGINT or
+    /// SIGTERM stops it after the current round, with exit 0.
+    #[command(
+        after_help = "Examples:\n  routectl reconcile --interval 30s --metrics-file /var/lib/node_exporter/textfile/routectl.prom\n  routectl reconcile --once --log-format json"
+    )]
     Reconcile(ReconcileArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),

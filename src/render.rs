@@ -489,7 +489,7 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
         out,
         "{}",
         style.bold(&format!(
-            "Apply: {} operation{} applied; {conv} node{} converged, {sync} in sync, {failed} failed, {unreach} unreachable ({commands} node commands, {:.2} s).",
+            "Apply: {} operation{} applied; {conv} node{} converged, {sync} in sync, {failed} failed, {unreach} unreachable ({commands} node commands, {:.3} s).",
             r.operations_applied(),
             if r.operations_applied() == 1 { "" } else { "s" },
             if conv == 1 { "" } else { "s" },

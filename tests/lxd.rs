@@ -305,3 +305,132 @@ fn a_hung_ip_times_out_and_a_missing_ip_is_named() {
     assert!(missing.stdout.contains("worker-1: error:"), "{missing:?}");
     assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
 }
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn reconcile_repairs_a_restart_routes_a_new_container_survives_a_bad_file_and_stops_on_sigterm() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let lab = LxdLab::take();
+    let interval = Duration::from_secs(2);
+    let file = lab.variant(|t| t);
+    let lock = lab.dir.path().join("reconcile.lock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_routectl"))
+        .arg("-f")
+        .arg(&file)
+        .arg("--lock-file")
+        .arg(&lock)
+        .args(["reconcile", "--interval", "2s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, limit: Duration, ok: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !ok() {
+            assert!(
+                started.elapsed() < limit,
+                "timed out after {limit:?} waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        started.elapsed()
+    };
+    wait_for("first convergence", interval * 3, &|| {
+        lab.routes("worker-2").len() == 2
+    });
+
+    // A restarted container loses its routes: they are back within one interval (plus the
+    // container's own start-up), and the other nodes are not touched.
+    let before = lab.routes("worker-0");
+    lxc(&["restart", "worker-1"]);
+    lab.wait_ready("worker-1");
+    let took = wait_for("worker-1's routes", interval * 2, &|| {
+        lab.routes("worker-1").len() == 2
+    });
+    assert!(
+        took <= interval + Duration::from_millis(1500),
+        "took {took:?}"
+    );
+    assert_eq!(lab.routes("worker-0"), before);
+
+    // A fourth worker container is started and appended to the topology.
+    let grown = lab.dir.path().join("grown.toml");
+    let text = std::fs::read_to_string(&file).unwrap()
+        + "\n[[nodes]]\nname = \"worker-3\"\ninternal_ip = \"10.0.2.23\"\npod_cidr = \"10.1.3.0/24\"\n";
+    std::fs::write(&grown, &text).unwrap();
+    let up = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab.sh"))
+        .args(["up", "--lxd"])
+        .arg(&grown)
+        .status()
+        .unwrap();
+    assert!(up.success(), "scripts/lab.sh up with worker-3 failed");
+    std::fs::write(&file, &text).unwrap();
+    let took = wait_for("routes to worker-3", interval * 3, &|| {
+        lab.routes("worker-0")
+            .contains(&"10.1.3.0/24 via 10.0.2.23 dev eth1 proto 211".to_string())
+            && lab.routes("worker-3").len() == 3
+            && lab.routes("controller-0").len() == 4
+    });
+    assert!(
+        took <= interval + Duration::from_millis(1500),
+        "took {took:?}"
+    );
+    assert!(lab.ping(
+        "worker-3",
+        "10.1.3.1".parse().unwrap(),
+        "10.1.0.1".parse().unwrap()
+    ));
+
+    // A bad commit: the file becomes invalid; errors are logged and the routes stay.
+    std::fs::write(
+        &file,
+        "[[nodes]]\nname = \"worker-0\"\ninternal_ip = \"not an address\"\n",
+    )
+    .unwrap();
+    std::thread::sleep(interval * 2);
+    assert_eq!(lab.routes("worker-0").len(), 3);
+    assert_eq!(lab.routes("worker-3").len(), 3);
+
+    // SIGTERM: a clean exit 0 within a second or two.
+    let started = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    let took = started.elapsed();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+
+    // Put the lab back to the example topology (removes worker-3) before asserting further.
+    let down = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab.sh"))
+        .args([
+            "up",
+            "--lxd",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/topology.example.toml"),
+        ])
+        .status()
+        .unwrap();
+    assert!(down.success());
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(log.contains("changed worker-1 (2 applied)"), "{log}");
+    assert!(log.contains("worker-3 (3 applied)"), "{log}");
+    assert!(
+        log.contains("topology invalid, still enforcing the last valid one"),
+        "{log}"
+    );
+    assert!(log.contains("not an address"), "{log}");
+}

@@ -46,7 +46,13 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     })?;
 
     let transport = g.transport(&topology);
-    let plan = live_plan(&topology, &options, &transport, g.parallelism());
+    let plan = live_plan(
+        &topology,
+        &options,
+        &transport,
+        g.parallelism(),
+        g.progress(),
+    );
     if let Some(binding) = &binding {
         saved::check_fresh(binding, &plan)?;
     }

@@ -3,6 +3,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::cli::{Cli, ColorChoice, Command, Global, TransportArg};
 use crate::error::Error;
@@ -113,6 +115,11 @@ impl Global {
         usize::from(self.parallelism)
     }
 
+    /// Whether to show progress (stderr is a terminal and not `--quiet`).
+    pub(crate) fn progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
     pub(crate) fn info(&self, msg: &str) {
         if !self.quiet {
             eprintln!("{msg}");
@@ -154,14 +161,44 @@ pub(crate) fn check_nodes(t: &Topology, nodes: &[String]) -> Result<(), Error> {
     }
 }
 
-/// Reads the selected nodes through `transport` and plans them.
+/// Reads the selected nodes through `transport` and plans them. With `progress`, a line on
+/// stderr counts the nodes read once the reads take longer than a second (for terminals).
 pub fn live_plan(
     t: &Topology,
     options: &Options,
     transport: &dyn Transport,
     parallelism: usize,
+    progress: bool,
 ) -> Plan {
-    Plan::compute(t, options, parallelism, |node| {
-        observe::read_node(transport, node)
+    let total = Plan::selected(t, options).len();
+    let done = AtomicUsize::new(0);
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        if progress {
+            s.spawn(|| {
+                let started = Instant::now();
+                let mut shown = false;
+                while !finished.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if started.elapsed() > Duration::from_secs(1) {
+                        eprint!(
+                            "\rroutectl: read {}/{total} nodes",
+                            done.load(Ordering::Relaxed)
+                        );
+                        shown = true;
+                    }
+                }
+                if shown {
+                    eprint!("\r\x1b[K");
+                }
+            });
+        }
+        let plan = Plan::compute(t, options, parallelism, |node| {
+            let seen = observe::read_node(transport, node);
+            done.fetch_add(1, Ordering::Relaxed);
+            seen
+        });
+        finished.store(true, Ordering::Relaxed);
+        plan
     })
 }

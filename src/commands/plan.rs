@@ -44,7 +44,7 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         ),
         None => {
             let transport = g.transport(&t);
-            let plan = live_plan(&t, &options, &transport, g.parallelism());
+            let plan = live_plan(&t, &options, &transport, g.parallelism(), g.progress());
             (plan, transport.commands_run())
         }
     };

@@ -158,7 +158,7 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
         only: if waiting.is_empty() { Vec::new() } else { due },
     };
     let transport = g.transport(&topology);
-    let plan = live_plan(&topology, &options, &transport, g.parallelism());
+    let plan = live_plan(&topology, &options, &transport, g.parallelism(), false);
     if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
         return RoundLog {
             ok: false,
