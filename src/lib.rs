@@ -21,6 +21,7 @@ pub mod parallel;
 pub mod plan;
 pub mod render;
 pub mod route;
+pub mod show;
 pub mod topology;
 pub mod transport;
 

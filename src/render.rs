@@ -11,6 +11,7 @@ use similar::{ChangeTag, TextDiff};
 use crate::apply::{Outcome, Report};
 use crate::plan::{Action, Change, NodePlan, Plan, Summary};
 use crate::route::{Route, protocol_name};
+use crate::show;
 use crate::topology::Topology;
 
 /// The version of every JSON document routectl prints (see docs/json.md for the policy).
@@ -537,4 +538,158 @@ pub fn to_json_text(v: &Value) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".to_string());
     s.push('\n');
     s
+}
+
+// ---------------------------------------------------------------------------------------------
+// `routectl show`.
+
+fn show_mark(mark: show::Mark, style: &Style) -> String {
+    let name = format!("{:<15}", mark.name());
+    match mark {
+        show::Mark::Owned => style.green(&name),
+        show::Mark::Foreign => style.yellow(&name),
+        show::Mark::Kernel => style.dim(&name),
+        show::Mark::DesiredMissing => style.red(&name),
+    }
+}
+
+fn show_heading(n: &show::NodeShow) -> String {
+    if n.instance == n.name {
+        n.name.clone()
+    } else {
+        format!("{} (instance {})", n.name, n.instance)
+    }
+}
+
+/// `Show: 4 nodes; 6 owned, 1 foreign, 8 kernel, 3 desired-missing routes; 1 warning.`
+pub fn show_summary_line(s: &show::Summary) -> String {
+    let mut line = format!(
+        "Show: {} node{}; {} owned, {} foreign, {} kernel, {} desired-missing routes; {} warning{}",
+        s.nodes,
+        if s.nodes == 1 { "" } else { "s" },
+        s.owned,
+        s.foreign,
+        s.kernel,
+        s.desired_missing,
+        s.warnings,
+        if s.warnings == 1 { "" } else { "s" }
+    );
+    if s.nodes_unreadable > 0 {
+        let _ = write!(line, "; {} unreadable", s.nodes_unreadable);
+    }
+    line.push('.');
+    line
+}
+
+/// The show report as text.
+pub fn show_text(r: &show::Report, style: &Style) -> String {
+    let mut out = String::new();
+    for n in &r.nodes {
+        match &n.state {
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "{}: {}",
+                    style.bold(&show_heading(n)),
+                    style.red(&format!("error: {e}"))
+                );
+            }
+            Ok(v) => {
+                let _ = writeln!(out, "{}:", style.bold(&show_heading(n)));
+                for e in &v.entries {
+                    let note = e
+                        .note
+                        .as_ref()
+                        .map(|n| format!("  {}", style.dim(&format!("({n})"))))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "  {} {}{note}", show_mark(e.mark, style), e.route);
+                }
+                if v.other_tables > 0 {
+                    let _ = writeln!(
+                        out,
+                        "  {}",
+                        style.dim(&format!(
+                            "({} route{} in other tables not listed)",
+                            v.other_tables,
+                            if v.other_tables == 1 { "" } else { "s" }
+                        ))
+                    );
+                }
+                for c in v.checks.iter().filter(|c| c.ok) {
+                    let _ = writeln!(out, "  {} {}", style.green("ok:"), c.message);
+                }
+                for w in &v.warnings {
+                    let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
+                }
+            }
+        }
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim(&format!("(not shown, --node: {})", r.skipped.join(", ")))
+        );
+    }
+    let _ = writeln!(out, "{}", style.bold(&show_summary_line(&r.summary())));
+    out
+}
+
+/// The show report as a JSON value (`kind: "show"`).
+pub fn show_json(r: &show::Report, topology: &Topology) -> Value {
+    let nodes: Vec<Value> = r
+        .nodes
+        .iter()
+        .map(|n| match &n.state {
+            Err(e) => json!({
+                "name": n.name,
+                "instance": n.instance,
+                "status": "error",
+                "error": e.to_json(),
+            }),
+            Ok(v) => json!({
+                "name": n.name,
+                "instance": n.instance,
+                "status": "ok",
+                "routes": v.entries.iter().map(|e| {
+                    let mut r = serde_json::to_value(route_json(&e.route)).unwrap_or(Value::Null);
+                    if let Value::Object(m) = &mut r {
+                        m.insert("mark".into(), json!(e.mark.name()));
+                        m.insert("note".into(), json!(e.note));
+                    }
+                    r
+                }).collect::<Vec<_>>(),
+                "other_tables_routes": v.other_tables,
+                "addresses": v.checks.iter().map(|c| json!({
+                    "check": c.kind,
+                    "address": c.address.to_string(),
+                    "interface": c.interface,
+                    "pod_cidr": c.pod_cidr.map(|n| n.to_string()),
+                    "found": c.found.iter().map(|(i, a)| json!({"interface": i, "address": a})).collect::<Vec<_>>(),
+                    "ok": c.ok,
+                    "message": c.message,
+                })).collect::<Vec<_>>(),
+                "warnings": v.warnings,
+            }),
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "kind": "show",
+        "topology": { "path": topology.source, "sha256": topology.sha256 },
+        "protocol": r.protocol,
+        "nodes": nodes,
+        "skipped_nodes": r.skipped,
+        "summary": r.summary(),
+    })
+}
+
+/// The show report as Markdown (the text report in a code block, under a heading).
+pub fn show_markdown(r: &show::Report, topology: &Topology) -> String {
+    format!(
+        "### routectl show for `{}`\n\n**{}**\n\n```\n{}```\n",
+        topology.source,
+        show_summary_line(&r.summary()),
+        show_text(r, &Style::default())
+    )
 }
