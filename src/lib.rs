@@ -9,6 +9,7 @@
 //! [`transport`] is the only module that spawns processes.
 
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod desired;

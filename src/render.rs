@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
 
 use crate::apply::{Outcome, Report};
+use crate::check;
 use crate::plan::{Action, Change, NodePlan, Plan, Summary};
 use crate::route::{Route, protocol_name};
 use crate::show;
@@ -692,4 +693,240 @@ pub fn show_markdown(r: &show::Report, topology: &Topology) -> String {
         show_summary_line(&r.summary()),
         show_text(r, &Style::default())
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// `routectl check`.
+
+/// The cell of a check matrix: `ok`, `FAIL`, `skip` (not run), `-` (itself), `.` (not probed).
+fn check_cell(
+    r: &check::Report,
+    family: crate::route::Family,
+    from: &str,
+    to: &str,
+) -> &'static str {
+    if from == to {
+        return "-";
+    }
+    match r.path(family, from, to).map(|p| &p.outcome) {
+        Some(check::Outcome::Pass { .. }) => "ok",
+        Some(check::Outcome::Fail { .. }) => "FAIL",
+        Some(check::Outcome::NotRun { .. }) => "skip",
+        None => ".",
+    }
+}
+
+/// `Check: 5 of 6 paths pass, 1 failed (1 asymmetric).`
+pub fn check_summary_line(r: &check::Report) -> String {
+    let s = r.summary();
+    if s.paths == 0 {
+        return "Check: nothing to check: fewer than two nodes with a pod_cidr of the same family."
+            .to_string();
+    }
+    let mut line = format!(
+        "Check: {} of {} path{} pass",
+        s.passed,
+        s.paths,
+        if s.paths == 1 { "" } else { "s" }
+    );
+    if s.failed > 0 {
+        let _ = write!(line, ", {} failed", s.failed);
+        if !r.asymmetric.is_empty() {
+            let _ = write!(line, " ({} asymmetric)", r.asymmetric.len());
+        }
+    }
+    if s.not_run > 0 {
+        let _ = write!(line, ", {} not run", s.not_run);
+    }
+    if s.nodes_unreadable > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} unreadable",
+            s.nodes_unreadable,
+            if s.nodes_unreadable == 1 { "" } else { "s" }
+        );
+    }
+    line.push('.');
+    line
+}
+
+/// The check report as text: a matrix per family, then every failure with its hints.
+pub fn check_text(r: &check::Report, style: &Style) -> String {
+    let mut out = String::new();
+    for (family, names) in &r.families {
+        let label = names.iter().map(|n| n.len()).max().unwrap_or(0);
+        let cell = names.iter().map(|n| n.len()).max().unwrap_or(0).max(4) + 2;
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "{family}: ping from each row's pod gateway to each column's"
+            ))
+        );
+        let mut header = format!("  {:label$}  ", "");
+        for n in names {
+            let _ = write!(header, "{n:cell$}");
+        }
+        let _ = writeln!(out, "{}", header.trim_end());
+        for from in names {
+            let mut line = format!("  {from:label$}  ");
+            for to in names {
+                let c = check_cell(r, *family, from, to);
+                let padded = format!("{c:cell$}");
+                line.push_str(&match c {
+                    "ok" => style.green(&padded),
+                    "FAIL" => style.red(&padded),
+                    "skip" => style.yellow(&padded),
+                    _ => style.dim(&padded),
+                });
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    for p in &r.paths {
+        if let check::Outcome::Fail { attempts, detail } = &p.outcome {
+            let q = &p.probe;
+            let _ = writeln!(
+                out,
+                "{} {} -> {} ({}, {} -> {}, {attempts} ping{}): {detail}",
+                style.red("failed:"),
+                q.from,
+                q.to,
+                q.family,
+                q.source,
+                q.destination,
+                if *attempts == 1 { "" } else { "s" }
+            );
+            for h in &p.hints {
+                let _ = writeln!(out, "  {} {h}", style.yellow("hint:"));
+            }
+        }
+    }
+    for a in &r.asymmetric {
+        let _ = writeln!(
+            out,
+            "{} {} reaches {}, but {} does not reach {} back",
+            style.yellow(&format!("asymmetric ({}):", a.family)),
+            a.reaches,
+            a.not_back,
+            a.not_back,
+            a.reaches
+        );
+    }
+    for (name, e) in &r.unreadable {
+        let _ = writeln!(
+            out,
+            "{}: {} (its paths were not pinged)",
+            style.bold(name),
+            style.red(&format!("error: {e}"))
+        );
+    }
+    let _ = writeln!(out, "{}", style.bold(&check_summary_line(r)));
+    out
+}
+
+/// The check report as a JSON value (`kind: "check"`).
+pub fn check_json(r: &check::Report, topology: &Topology) -> Value {
+    let families: Vec<Value> = r
+        .families
+        .iter()
+        .map(|(family, names)| {
+            let matrix: Vec<Vec<&str>> = names
+                .iter()
+                .map(|from| {
+                    names
+                        .iter()
+                        .map(|to| match check_cell(r, *family, from, to) {
+                            "ok" => "pass",
+                            "FAIL" => "fail",
+                            "skip" => "not_run",
+                            "-" => "self",
+                            _ => "not_probed",
+                        })
+                        .collect()
+                })
+                .collect();
+            json!({ "family": family, "nodes": names, "matrix": matrix })
+        })
+        .collect();
+    let paths: Vec<Value> = r
+        .paths
+        .iter()
+        .map(|p| {
+            let q = &p.probe;
+            let (attempts, detail) = match &p.outcome {
+                check::Outcome::Pass { attempts } => (Some(*attempts), None),
+                check::Outcome::Fail { attempts, detail } => {
+                    (Some(*attempts), Some(detail.clone()))
+                }
+                check::Outcome::NotRun { reason } => (None, Some(reason.clone())),
+            };
+            json!({
+                "family": q.family,
+                "from": q.from,
+                "to": q.to,
+                "source": q.source.to_string(),
+                "destination": q.destination.to_string(),
+                "status": p.outcome.name(),
+                "attempts": attempts,
+                "detail": detail,
+                "hints": p.hints,
+            })
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "kind": "check",
+        "topology": { "path": topology.source, "sha256": topology.sha256 },
+        "families": families,
+        "paths": paths,
+        "asymmetric": r.asymmetric,
+        "errors": r.unreadable.iter().map(|(n, e)| json!({"node": n, "error": e.to_json()})).collect::<Vec<_>>(),
+        "summary": r.summary(),
+    })
+}
+
+/// The check report as Markdown: a table per family, then the failures.
+pub fn check_markdown(r: &check::Report, topology: &Topology) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### routectl check for `{}`\n", topology.source);
+    let _ = writeln!(out, "**{}**\n", check_summary_line(r));
+    for (family, names) in &r.families {
+        let _ = writeln!(out, "{family} (row pings column):\n");
+        let _ = writeln!(
+            out,
+            "| from \\ to | {} |",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
+        for from in names {
+            let cells: Vec<&str> = names
+                .iter()
+                .map(|to| match check_cell(r, *family, from, to) {
+                    "ok" => "✅",
+                    "FAIL" => "❌",
+                    "skip" => "⏭",
+                    c => c,
+                })
+                .collect();
+            let _ = writeln!(out, "| `{from}` | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(out);
+    }
+    let text = check_text(
+        &check::Report {
+            families: Vec::new(),
+            ..r.clone()
+        },
+        &Style::default(),
+    );
+    let details: Vec<&str> = text.lines().filter(|l| !l.starts_with("Check: ")).collect();
+    if !details.is_empty() {
+        let _ = writeln!(out, "```\n{}\n```", details.join("\n"));
+    }
+    out
 }
