@@ -14,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod diff;
+pub mod discover;
 pub mod error;
 pub mod exit;
 pub mod iproute;
