@@ -869,32 +869,9 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
 
     #[test]
     fn kubernetes_nodes_both_families() {
-        // The shape of `kubectl get nodes -o json` (a v1 List of Nodes), trimmed to what matters
-        // plus some of the noise around it.
-        let json = br#"{
-  "apiVersion": "v1",
-  "kind": "List",
-  "items": [
-    {"apiVersion": "v1", "kind": "Node",
-     "metadata": {"name": "worker-1", "labels": {"kubernetes.io/hostname": "worker-1"}},
-     "spec": {"podCIDR": "10.1.1.0/24", "podCIDRs": ["10.1.1.0/24", "fd01:0:1::/64"]},
-     "status": {"addresses": [{"address": "10.0.2.21", "type": "InternalIP"},
-                              {"address": "fd00::21", "type": "InternalIP"},
-                              {"address": "worker-1", "type": "Hostname"}]}},
-    {"apiVersion": "v1", "kind": "Node",
-     "metadata": {"name": "worker-0"},
-     "spec": {"podCIDR": "10.1.0.0/24"},
-     "status": {"addresses": [{"address": "10.0.2.20", "type": "InternalIP"},
-                              {"address": "203.0.113.20", "type": "ExternalIP"}]}},
-    {"apiVersion": "v1", "kind": "Node",
-     "metadata": {"name": "controller-0.lab.example"},
-     "spec": {},
-     "status": {"addresses": [{"address": "10.0.2.10", "type": "InternalIP"}]}},
-    {"apiVersion": "v1", "kind": "Node",
-     "metadata": {"name": "ghost"}, "spec": {}, "status": {}}
-  ],
-  "metadata": {"resourceVersion": ""}
-}"#;
+        // The shape of `kubectl get nodes -o json` (a v1 List of Nodes; no cluster here to
+        // capture one from), with some of the noise around what matters.
+        let json = include_bytes!("../tests/data/kubectl-get-nodes.json");
         let d = from_kubernetes(
             json,
             Options {
