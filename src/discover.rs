@@ -166,11 +166,11 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
             .collect()
     };
     let mut notes = Vec::new();
-    let internal = addrs(&o.interface);
-    let internal_ips: Vec<IpAddr> = first_per_family(&internal, &o.interface, &mut notes)
-        .into_iter()
-        .map(|(a, _)| a)
-        .collect();
+    let (internal, extra) = first_per_family(&addrs(&o.interface), |(a, _)| Family::of_addr(a));
+    let internal_ips: Vec<IpAddr> = internal.into_iter().map(|(a, _)| a).collect();
+    for (a, len) in extra {
+        notes.push(format!("{} also has {a}/{len} (not used)", o.interface));
+    }
     if internal_ips.is_empty() {
         let mut others: Vec<&str> = network
             .keys()
@@ -185,9 +185,12 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
         };
         return skip(format!("no global address on {} ({has})", o.interface));
     }
-    let bridge = addrs(&o.pod_bridge);
+    let (bridge, extra) = first_per_family(&addrs(&o.pod_bridge), |(a, _)| Family::of_addr(a));
+    for (a, len) in extra {
+        notes.push(format!("{} also has {a}/{len} (not used)", o.pod_bridge));
+    }
     let mut pod_cidrs = Vec::new();
-    for (addr, len) in first_per_family(&bridge, &o.pod_bridge, &mut notes) {
+    for (addr, len) in bridge {
         let Some(net) = IpNet::new(addr, len).ok().map(|n| n.trunc()) else {
             continue;
         };
@@ -205,25 +208,19 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
         .map_err(|why| (name.to_string(), why))
 }
 
-/// The first address of each family, noting the others.
-fn first_per_family(
-    addrs: &[(IpAddr, u8)],
-    iface: &str,
-    notes: &mut Vec<String>,
-) -> Vec<(IpAddr, u8)> {
-    let mut out: Vec<(IpAddr, u8)> = Vec::new();
-    for (a, len) in addrs {
-        if out
-            .iter()
-            .any(|(o, _)| Family::of_addr(o) == Family::of_addr(a))
-        {
-            notes.push(format!("{iface} also has {a}/{len} (not used)"));
+/// The first of each family (IPv4 first), and the others.
+fn first_per_family<T: Copy>(items: &[T], family: impl Fn(&T) -> Family) -> (Vec<T>, Vec<T>) {
+    let mut kept: Vec<T> = Vec::new();
+    let mut others = Vec::new();
+    for item in items {
+        if kept.iter().any(|k| family(k) == family(item)) {
+            others.push(*item);
         } else {
-            out.push((*a, *len));
+            kept.push(*item);
         }
     }
-    out.sort_by_key(|(a, _)| Family::of_addr(a));
-    out
+    kept.sort_by_key(|k| family(k));
+    (kept, others)
 }
 
 /// LXD prints the netmask as a prefix length in a string (`"24"`); accept a number or a dotted
@@ -269,7 +266,7 @@ pub fn from_kubernetes(json: &[u8], options: Options) -> Result<Discovery, Strin
 
 fn kube_node(name: &str, node: &Value, o: &Options) -> Result<Candidate, (String, String)> {
     let mut notes = Vec::new();
-    let internal: Vec<(IpAddr, u8)> = node
+    let internal: Vec<IpAddr> = node
         .get("status")
         .and_then(|s| s.get("addresses"))
         .and_then(Value::as_array)
@@ -277,16 +274,10 @@ fn kube_node(name: &str, node: &Value, o: &Options) -> Result<Candidate, (String
         .flatten()
         .filter(|a| a.get("type").and_then(Value::as_str) == Some("InternalIP"))
         .filter_map(|a| IpAddr::from_str(a.get("address")?.as_str()?).ok())
-        .map(|a| (a, if a.is_ipv4() { 32 } else { 128 }))
         .collect();
-    let internal_ips: Vec<IpAddr> = first_per_family(&internal, "status.addresses", &mut notes)
-        .into_iter()
-        .map(|(a, _)| a)
-        .collect();
-    for n in notes.iter_mut() {
-        *n = n
-            .replace("/32 (not used)", " (not used)")
-            .replace("/128 (not used)", " (not used)");
+    let (internal_ips, extra) = first_per_family(&internal, Family::of_addr);
+    for a in extra {
+        notes.push(format!("another InternalIP {a} (not used)"));
     }
     if internal_ips.is_empty() {
         return Err((
@@ -812,6 +803,30 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
         );
         topology::parse(text.as_bytes(), "discovered", None)
             .unwrap_or_else(|p| panic!("{p}\n{text}"));
+    }
+
+    #[test]
+    fn a_second_address_of_a_family_is_noted_not_used() {
+        let list = format!(
+            "[{}]",
+            instance(
+                "w",
+                "Running",
+                &format!(
+                    r#"{{"eth1":{}}}"#,
+                    iface(&[
+                        ("inet", "10.0.2.20", "24", "global"),
+                        ("inet", "10.0.2.99", "24", "global")
+                    ])
+                )
+            )
+        );
+        let text =
+            render(&from_lxc(list.as_bytes(), Source::Lxc, options(TransportKind::Lxc)).unwrap());
+        assert!(
+            text.contains("# eth1 also has 10.0.2.99/24 (not used)\n[[nodes]]\nname = \"w\"\ninternal_ip = \"10.0.2.20\"\n"),
+            "{text}"
+        );
     }
 
     #[test]

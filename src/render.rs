@@ -698,21 +698,60 @@ pub fn show_markdown(r: &show::Report, topology: &Topology) -> String {
 // ---------------------------------------------------------------------------------------------
 // `routectl check`.
 
-/// The cell of a check matrix: `ok`, `FAIL`, `skip` (not run), `-` (itself), `.` (not probed).
-fn check_cell(
-    r: &check::Report,
-    family: crate::route::Family,
-    from: &str,
-    to: &str,
-) -> &'static str {
-    if from == to {
-        return "-";
+/// A cell of a check matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Pass,
+    Fail,
+    NotRun,
+    Itself,
+    NotProbed,
+}
+
+impl Cell {
+    fn of(r: &check::Report, family: crate::route::Family, from: &str, to: &str) -> Cell {
+        if from == to {
+            return Cell::Itself;
+        }
+        match r.path(family, from, to).map(|p| &p.outcome) {
+            Some(check::Outcome::Pass { .. }) => Cell::Pass,
+            Some(check::Outcome::Fail { .. }) => Cell::Fail,
+            Some(check::Outcome::NotRun { .. }) => Cell::NotRun,
+            None => Cell::NotProbed,
+        }
     }
-    match r.path(family, from, to).map(|p| &p.outcome) {
-        Some(check::Outcome::Pass { .. }) => "ok",
-        Some(check::Outcome::Fail { .. }) => "FAIL",
-        Some(check::Outcome::NotRun { .. }) => "skip",
-        None => ".",
+
+    /// In the text matrix.
+    fn text(self) -> &'static str {
+        match self {
+            Cell::Pass => "ok",
+            Cell::Fail => "FAIL",
+            Cell::NotRun => "skip",
+            Cell::Itself => "-",
+            Cell::NotProbed => ".",
+        }
+    }
+
+    /// In the JSON matrix.
+    fn json(self) -> &'static str {
+        match self {
+            Cell::Pass => "pass",
+            Cell::Fail => "fail",
+            Cell::NotRun => "not_run",
+            Cell::Itself => "self",
+            Cell::NotProbed => "not_probed",
+        }
+    }
+
+    /// In the Markdown table.
+    fn markdown(self) -> &'static str {
+        match self {
+            Cell::Pass => "✅",
+            Cell::Fail => "❌",
+            Cell::NotRun => "⏭",
+            Cell::Itself => "-",
+            Cell::NotProbed => ".",
+        }
     }
 }
 
@@ -750,39 +789,9 @@ pub fn check_summary_line(r: &check::Report) -> String {
     line
 }
 
-/// The check report as text: a matrix per family, then every failure with its hints.
-pub fn check_text(r: &check::Report, style: &Style) -> String {
+/// Every failed path with its hints, the asymmetric paths and the unreadable nodes.
+fn check_details(r: &check::Report, style: &Style) -> String {
     let mut out = String::new();
-    for (family, names) in &r.families {
-        let label = names.iter().map(|n| n.len()).max().unwrap_or(0);
-        let cell = names.iter().map(|n| n.len()).max().unwrap_or(0).max(4) + 2;
-        let _ = writeln!(
-            out,
-            "{}",
-            style.bold(&format!(
-                "{family}: ping from each row's pod gateway to each column's"
-            ))
-        );
-        let mut header = format!("  {:label$}  ", "");
-        for n in names {
-            let _ = write!(header, "{n:cell$}");
-        }
-        let _ = writeln!(out, "{}", header.trim_end());
-        for from in names {
-            let mut line = format!("  {from:label$}  ");
-            for to in names {
-                let c = check_cell(r, *family, from, to);
-                let padded = format!("{c:cell$}");
-                line.push_str(&match c {
-                    "ok" => style.green(&padded),
-                    "FAIL" => style.red(&padded),
-                    "skip" => style.yellow(&padded),
-                    _ => style.dim(&padded),
-                });
-            }
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
-    }
     for p in &r.paths {
         if let check::Outcome::Fail { attempts, detail } = &p.outcome {
             let q = &p.probe;
@@ -816,11 +825,48 @@ pub fn check_text(r: &check::Report, style: &Style) -> String {
     for (name, e) in &r.unreadable {
         let _ = writeln!(
             out,
-            "{}: {} (its paths were not pinged)",
+            "{}: {} (paths from it were not pinged)",
             style.bold(name),
             style.red(&format!("error: {e}"))
         );
     }
+    out
+}
+
+/// The check report as text: a matrix per family, then every failure with its hints.
+pub fn check_text(r: &check::Report, style: &Style) -> String {
+    let mut out = String::new();
+    for (family, names) in &r.families {
+        let label = names.iter().map(|n| n.len()).max().unwrap_or(0);
+        let cell = names.iter().map(|n| n.len()).max().unwrap_or(0).max(4) + 2;
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "{family}: ping from each row's pod gateway to each column's"
+            ))
+        );
+        let mut header = format!("  {:label$}  ", "");
+        for n in names {
+            let _ = write!(header, "{n:cell$}");
+        }
+        let _ = writeln!(out, "{}", header.trim_end());
+        for from in names {
+            let mut line = format!("  {from:label$}  ");
+            for to in names {
+                let c = Cell::of(r, *family, from, to);
+                let padded = format!("{:cell$}", c.text());
+                line.push_str(&match c {
+                    Cell::Pass => style.green(&padded),
+                    Cell::Fail => style.red(&padded),
+                    Cell::NotRun => style.yellow(&padded),
+                    Cell::Itself | Cell::NotProbed => style.dim(&padded),
+                });
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    out.push_str(&check_details(r, style));
     let _ = writeln!(out, "{}", style.bold(&check_summary_line(r)));
     out
 }
@@ -836,13 +882,7 @@ pub fn check_json(r: &check::Report, topology: &Topology) -> Value {
                 .map(|from| {
                     names
                         .iter()
-                        .map(|to| match check_cell(r, *family, from, to) {
-                            "ok" => "pass",
-                            "FAIL" => "fail",
-                            "skip" => "not_run",
-                            "-" => "self",
-                            _ => "not_probed",
-                        })
+                        .map(|to| Cell::of(r, *family, from, to).json())
                         .collect()
                 })
                 .collect();
@@ -906,27 +946,15 @@ pub fn check_markdown(r: &check::Report, topology: &Topology) -> String {
         for from in names {
             let cells: Vec<&str> = names
                 .iter()
-                .map(|to| match check_cell(r, *family, from, to) {
-                    "ok" => "✅",
-                    "FAIL" => "❌",
-                    "skip" => "⏭",
-                    c => c,
-                })
+                .map(|to| Cell::of(r, *family, from, to).markdown())
                 .collect();
             let _ = writeln!(out, "| `{from}` | {} |", cells.join(" | "));
         }
         let _ = writeln!(out);
     }
-    let text = check_text(
-        &check::Report {
-            families: Vec::new(),
-            ..r.clone()
-        },
-        &Style::default(),
-    );
-    let details: Vec<&str> = text.lines().filter(|l| !l.starts_with("Check: ")).collect();
+    let details = check_details(r, &Style::default());
     if !details.is_empty() {
-        let _ = writeln!(out, "```\n{}\n```", details.join("\n"));
+        let _ = writeln!(out, "```\n{details}```");
     }
     out
 }

@@ -108,8 +108,7 @@ pub fn read(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
 }
 
 /// How `show` marks a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Mark {
     /// routectl's own (table main, its protocol, not a default route).
     Owned,
