@@ -4,10 +4,10 @@ use crate::cli::Global;
 use crate::cli::PlanArgs;
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::observe;
 use crate::plan::{Options, Plan};
 use crate::render::{self, Format};
 use crate::topology::Topology;
+use crate::observe;
 use crate::transport::Transport;
 
 use super::{check_nodes, live_plan, out};
