@@ -265,19 +265,30 @@ pub enum DiscoverSource {
 }
 
 /// `routectl discover`.
+///
+/// Running instances become nodes (internal IP from --interface, pod CIDR from the network of
+/// the address on --pod-bridge); anything left out gets a `#` comment saying why. The result
+/// passes `routectl validate`. The transport written is the source's (lxc or incus; lxc for
+/// Kubernetes) unless --transport is given.
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
     /// Where to discover nodes.
     #[arg(long, value_enum, default_value_t = DiscoverSource::Lxc)]
     pub from: DiscoverSource,
 
-    /// With `--from kubernetes`: the file holding `kubectl get nodes -o json` (- for stdin).
+    /// A file holding the source's JSON (- for stdin): `kubectl get nodes -o json` (required
+    /// with `--from kubernetes`), or a saved `lxc list --format json` / `incus list --format
+    /// json` (instead of running it).
     #[arg(value_name = "FILE")]
     pub input: Option<PathBuf>,
 
     /// Write the topology to FILE instead of stdout.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// With --out: replace FILE if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
 
     /// The interface that carries each node's internal IP.
     #[arg(long, default_value = "eth1", value_name = "IFACE")]

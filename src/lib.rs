@@ -9,10 +9,12 @@
 //! [`transport`] is the only module that spawns processes.
 
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod diff;
+pub mod discover;
 pub mod error;
 pub mod exit;
 pub mod iproute;
@@ -24,6 +26,7 @@ pub mod reconcile;
 pub mod render;
 pub mod route;
 pub mod saved;
+pub mod show;
 pub mod topology;
 pub mod transport;
 

@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
 
 use crate::apply::{Outcome, Report};
+use crate::check;
 use crate::plan::{Action, Change, NodePlan, Plan, Summary};
 use crate::route::{Route, protocol_name};
+use crate::show;
 use crate::topology::Topology;
 
 /// The version of every JSON document routectl prints (see docs/json.md for the policy).
@@ -542,4 +544,422 @@ pub fn to_json_text(v: &Value) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".to_string());
     s.push('\n');
     s
+}
+
+// ---------------------------------------------------------------------------------------------
+// `routectl show`.
+
+fn show_mark(mark: show::Mark, style: &Style) -> String {
+    let name = format!("{:<15}", mark.name());
+    match mark {
+        show::Mark::Owned => style.green(&name),
+        show::Mark::Foreign => style.yellow(&name),
+        show::Mark::Kernel => style.dim(&name),
+        show::Mark::DesiredMissing => style.red(&name),
+    }
+}
+
+fn show_heading(n: &show::NodeShow) -> String {
+    if n.instance == n.name {
+        n.name.clone()
+    } else {
+        format!("{} (instance {})", n.name, n.instance)
+    }
+}
+
+/// `Show: 4 nodes; 6 owned, 1 foreign, 8 kernel, 3 desired-missing routes; 1 warning.`
+pub fn show_summary_line(s: &show::Summary) -> String {
+    let mut line = format!(
+        "Show: {} node{}; {} owned, {} foreign, {} kernel, {} desired-missing routes; {} warning{}",
+        s.nodes,
+        if s.nodes == 1 { "" } else { "s" },
+        s.owned,
+        s.foreign,
+        s.kernel,
+        s.desired_missing,
+        s.warnings,
+        if s.warnings == 1 { "" } else { "s" }
+    );
+    if s.nodes_unreadable > 0 {
+        let _ = write!(line, "; {} unreadable", s.nodes_unreadable);
+    }
+    line.push('.');
+    line
+}
+
+/// The show report as text.
+pub fn show_text(r: &show::Report, style: &Style) -> String {
+    let mut out = String::new();
+    for n in &r.nodes {
+        match &n.state {
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "{}: {}",
+                    style.bold(&show_heading(n)),
+                    style.red(&format!("error: {e}"))
+                );
+            }
+            Ok(v) => {
+                let _ = writeln!(out, "{}:", style.bold(&show_heading(n)));
+                for e in &v.entries {
+                    let note = e
+                        .note
+                        .as_ref()
+                        .map(|n| format!("  {}", style.dim(&format!("({n})"))))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "  {} {}{note}", show_mark(e.mark, style), e.route);
+                }
+                if v.other_tables > 0 {
+                    let _ = writeln!(
+                        out,
+                        "  {}",
+                        style.dim(&format!(
+                            "({} route{} in other tables not listed)",
+                            v.other_tables,
+                            if v.other_tables == 1 { "" } else { "s" }
+                        ))
+                    );
+                }
+                for c in v.checks.iter().filter(|c| c.ok) {
+                    let _ = writeln!(out, "  {} {}", style.green("ok:"), c.message);
+                }
+                for w in &v.warnings {
+                    let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
+                }
+            }
+        }
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim(&format!("(not shown, --node: {})", r.skipped.join(", ")))
+        );
+    }
+    let _ = writeln!(out, "{}", style.bold(&show_summary_line(&r.summary())));
+    out
+}
+
+/// The show report as a JSON value (`kind: "show"`).
+pub fn show_json(r: &show::Report, topology: &Topology) -> Value {
+    let nodes: Vec<Value> = r
+        .nodes
+        .iter()
+        .map(|n| match &n.state {
+            Err(e) => json!({
+                "name": n.name,
+                "instance": n.instance,
+                "status": "error",
+                "error": e.to_json(),
+            }),
+            Ok(v) => json!({
+                "name": n.name,
+                "instance": n.instance,
+                "status": "ok",
+                "routes": v.entries.iter().map(|e| {
+                    let mut r = serde_json::to_value(route_json(&e.route)).unwrap_or(Value::Null);
+                    if let Value::Object(m) = &mut r {
+                        m.insert("mark".into(), json!(e.mark.name()));
+                        m.insert("note".into(), json!(e.note));
+                    }
+                    r
+                }).collect::<Vec<_>>(),
+                "other_tables_routes": v.other_tables,
+                "addresses": v.checks.iter().map(|c| json!({
+                    "check": c.kind,
+                    "address": c.address.to_string(),
+                    "interface": c.interface,
+                    "pod_cidr": c.pod_cidr.map(|n| n.to_string()),
+                    "found": c.found.iter().map(|(i, a)| json!({"interface": i, "address": a})).collect::<Vec<_>>(),
+                    "ok": c.ok,
+                    "message": c.message,
+                })).collect::<Vec<_>>(),
+                "warnings": v.warnings,
+            }),
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "kind": "show",
+        "topology": { "path": topology.source, "sha256": topology.sha256 },
+        "protocol": r.protocol,
+        "nodes": nodes,
+        "skipped_nodes": r.skipped,
+        "summary": r.summary(),
+    })
+}
+
+/// The show report as Markdown (the text report in a code block, under a heading).
+pub fn show_markdown(r: &show::Report, topology: &Topology) -> String {
+    format!(
+        "### routectl show for `{}`\n\n**{}**\n\n```\n{}```\n",
+        topology.source,
+        show_summary_line(&r.summary()),
+        show_text(r, &Style::default())
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// `routectl check`.
+
+/// A cell of a check matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Pass,
+    Fail,
+    NotRun,
+    Itself,
+    NotProbed,
+}
+
+impl Cell {
+    fn of(r: &check::Report, family: crate::route::Family, from: &str, to: &str) -> Cell {
+        if from == to {
+            return Cell::Itself;
+        }
+        match r.path(family, from, to).map(|p| &p.outcome) {
+            Some(check::Outcome::Pass { .. }) => Cell::Pass,
+            Some(check::Outcome::Fail { .. }) => Cell::Fail,
+            Some(check::Outcome::NotRun { .. }) => Cell::NotRun,
+            None => Cell::NotProbed,
+        }
+    }
+
+    /// In the text matrix.
+    fn text(self) -> &'static str {
+        match self {
+            Cell::Pass => "ok",
+            Cell::Fail => "FAIL",
+            Cell::NotRun => "skip",
+            Cell::Itself => "-",
+            Cell::NotProbed => ".",
+        }
+    }
+
+    /// In the JSON matrix.
+    fn json(self) -> &'static str {
+        match self {
+            Cell::Pass => "pass",
+            Cell::Fail => "fail",
+            Cell::NotRun => "not_run",
+            Cell::Itself => "self",
+            Cell::NotProbed => "not_probed",
+        }
+    }
+
+    /// In the Markdown table.
+    fn markdown(self) -> &'static str {
+        match self {
+            Cell::Pass => "✅",
+            Cell::Fail => "❌",
+            Cell::NotRun => "⏭",
+            Cell::Itself => "-",
+            Cell::NotProbed => ".",
+        }
+    }
+}
+
+/// `Check: 5 of 6 paths pass, 1 failed (1 asymmetric).`
+pub fn check_summary_line(r: &check::Report) -> String {
+    let s = r.summary();
+    if s.paths == 0 {
+        return "Check: nothing to check: fewer than two nodes with a pod_cidr of the same family."
+            .to_string();
+    }
+    let mut line = format!(
+        "Check: {} of {} path{} pass",
+        s.passed,
+        s.paths,
+        if s.paths == 1 { "" } else { "s" }
+    );
+    if s.failed > 0 {
+        let _ = write!(line, ", {} failed", s.failed);
+        if !r.asymmetric.is_empty() {
+            let _ = write!(line, " ({} asymmetric)", r.asymmetric.len());
+        }
+    }
+    if s.not_run > 0 {
+        let _ = write!(line, ", {} not run", s.not_run);
+    }
+    if s.nodes_unreadable > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} unreadable",
+            s.nodes_unreadable,
+            if s.nodes_unreadable == 1 { "" } else { "s" }
+        );
+    }
+    line.push('.');
+    line
+}
+
+/// Every failed path with its hints, the asymmetric paths and the unreadable nodes.
+fn check_details(r: &check::Report, style: &Style) -> String {
+    let mut out = String::new();
+    for p in &r.paths {
+        if let check::Outcome::Fail { attempts, detail } = &p.outcome {
+            let q = &p.probe;
+            let _ = writeln!(
+                out,
+                "{} {} -> {} ({}, {} -> {}, {attempts} ping{}): {detail}",
+                style.red("failed:"),
+                q.from,
+                q.to,
+                q.family,
+                q.source,
+                q.destination,
+                if *attempts == 1 { "" } else { "s" }
+            );
+            for h in &p.hints {
+                let _ = writeln!(out, "  {} {h}", style.yellow("hint:"));
+            }
+        }
+    }
+    for a in &r.asymmetric {
+        let _ = writeln!(
+            out,
+            "{} {} reaches {}, but {} does not reach {} back",
+            style.yellow(&format!("asymmetric ({}):", a.family)),
+            a.reaches,
+            a.not_back,
+            a.not_back,
+            a.reaches
+        );
+    }
+    for (name, e) in &r.unreadable {
+        let _ = writeln!(
+            out,
+            "{}: {} (paths from it were not pinged)",
+            style.bold(name),
+            style.red(&format!("error: {e}"))
+        );
+    }
+    out
+}
+
+/// The check report as text: a matrix per family, then every failure with its hints.
+pub fn check_text(r: &check::Report, style: &Style) -> String {
+    let mut out = String::new();
+    for (family, names) in &r.families {
+        let label = names.iter().map(|n| n.len()).max().unwrap_or(0);
+        let cell = names.iter().map(|n| n.len()).max().unwrap_or(0).max(4) + 2;
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "{family}: ping from each row's pod gateway to each column's"
+            ))
+        );
+        let mut header = format!("  {:label$}  ", "");
+        for n in names {
+            let _ = write!(header, "{n:cell$}");
+        }
+        let _ = writeln!(out, "{}", header.trim_end());
+        for from in names {
+            let mut line = format!("  {from:label$}  ");
+            for to in names {
+                let c = Cell::of(r, *family, from, to);
+                let padded = format!("{:cell$}", c.text());
+                line.push_str(&match c {
+                    Cell::Pass => style.green(&padded),
+                    Cell::Fail => style.red(&padded),
+                    Cell::NotRun => style.yellow(&padded),
+                    Cell::Itself | Cell::NotProbed => style.dim(&padded),
+                });
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    out.push_str(&check_details(r, style));
+    let _ = writeln!(out, "{}", style.bold(&check_summary_line(r)));
+    out
+}
+
+/// The check report as a JSON value (`kind: "check"`).
+pub fn check_json(r: &check::Report, topology: &Topology) -> Value {
+    let families: Vec<Value> = r
+        .families
+        .iter()
+        .map(|(family, names)| {
+            let matrix: Vec<Vec<&str>> = names
+                .iter()
+                .map(|from| {
+                    names
+                        .iter()
+                        .map(|to| Cell::of(r, *family, from, to).json())
+                        .collect()
+                })
+                .collect();
+            json!({ "family": family, "nodes": names, "matrix": matrix })
+        })
+        .collect();
+    let paths: Vec<Value> = r
+        .paths
+        .iter()
+        .map(|p| {
+            let q = &p.probe;
+            let (attempts, detail) = match &p.outcome {
+                check::Outcome::Pass { attempts } => (Some(*attempts), None),
+                check::Outcome::Fail { attempts, detail } => {
+                    (Some(*attempts), Some(detail.clone()))
+                }
+                check::Outcome::NotRun { reason } => (None, Some(reason.clone())),
+            };
+            json!({
+                "family": q.family,
+                "from": q.from,
+                "to": q.to,
+                "source": q.source.to_string(),
+                "destination": q.destination.to_string(),
+                "status": p.outcome.name(),
+                "attempts": attempts,
+                "detail": detail,
+                "hints": p.hints,
+            })
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "kind": "check",
+        "topology": { "path": topology.source, "sha256": topology.sha256 },
+        "families": families,
+        "paths": paths,
+        "asymmetric": r.asymmetric,
+        "errors": r.unreadable.iter().map(|(n, e)| json!({"node": n, "error": e.to_json()})).collect::<Vec<_>>(),
+        "summary": r.summary(),
+    })
+}
+
+/// The check report as Markdown: a table per family, then the failures.
+pub fn check_markdown(r: &check::Report, topology: &Topology) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### routectl check for `{}`\n", topology.source);
+    let _ = writeln!(out, "**{}**\n", check_summary_line(r));
+    for (family, names) in &r.families {
+        let _ = writeln!(out, "{family} (row pings column):\n");
+        let _ = writeln!(
+            out,
+            "| from \\ to | {} |",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
+        for from in names {
+            let cells: Vec<&str> = names
+                .iter()
+                .map(|to| Cell::of(r, *family, from, to).markdown())
+                .collect();
+            let _ = writeln!(out, "| `{from}` | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(out);
+    }
+    let details = check_details(r, &Style::default());
+    if !details.is_empty() {
+        let _ = writeln!(out, "```\n{details}```");
+    }
+    out
 }

@@ -1,12 +1,37 @@
 //! `routectl check`: pod-to-pod reachability matrix.
 
+use crate::check;
 use crate::cli::{CheckArgs, Global};
 use crate::error::Error;
 use crate::exit::ExitCode;
+use crate::render::{self, Format};
+use crate::transport::Transport;
+
+use super::{check_nodes, out};
 
 /// Runs `check`.
-pub fn run(_g: &Global, _a: &CheckArgs) -> Result<ExitCode, Error> {
-    Err(Error::Refused(
-        "`routectl check` is not available in this build".to_string(),
-    ))
+pub fn run(g: &Global, a: &CheckArgs) -> Result<ExitCode, Error> {
+    let t = g.load()?;
+    check_nodes(&t, &a.nodes)?;
+    let transport = g.transport(&t);
+    let started = std::time::Instant::now();
+    let report = check::run(&t, &a.nodes, g.parallelism(), &transport);
+    if g.verbose > 0 {
+        eprintln!(
+            "routectl: checked {} paths with {} node commands in {:.3} s",
+            report.paths.len(),
+            transport.commands_run(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    match a.output {
+        Format::Text => out(&render::check_text(&report, &g.style()))?,
+        Format::Json => out(&render::to_json_text(&render::check_json(&report, &t)))?,
+        Format::Markdown => out(&render::check_markdown(&report, &t))?,
+    }
+    Ok(if report.summary().success {
+        ExitCode::Ok
+    } else {
+        ExitCode::Error
+    })
 }

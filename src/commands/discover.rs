@@ -1,12 +1,152 @@
 //! `routectl discover`: write a topology from what exists.
 
-use crate::cli::{DiscoverArgs, Global};
+use std::io::Read;
+use std::path::Path;
+
+use crate::cli::{DiscoverArgs, DiscoverSource, Global, TransportArg};
+use crate::discover::{self, Options, Source};
 use crate::error::Error;
 use crate::exit::ExitCode;
+use crate::topology::{self, TransportKind};
+use crate::transport;
+
+use super::out;
+
+fn invalid_data(why: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, why)
+}
+
+/// Reads FILE, or stdin for `-`.
+fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("reading the input from stdin", e))?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).map_err(|e| Error::io(format!("reading `{}`", path.display()), e))
+    }
+}
+
+/// Runs `lxc list --format json` (or `incus …`) on this host.
+fn list_instances(program: &str, g: &Global) -> Result<Vec<u8>, Error> {
+    let argv: Vec<String> = [program, "list", "--format", "json"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = transport::run_local(&argv, g.timeout)
+        .and_then(|o| o.success())
+        .map_err(|e| Error::io("listing instances", std::io::Error::other(e.to_string())))?;
+    Ok(out.stdout)
+}
 
 /// Runs `discover`.
-pub fn run(_g: &Global, _a: &DiscoverArgs) -> Result<ExitCode, Error> {
-    Err(Error::Refused(
-        "`routectl discover` is not available in this build".to_string(),
-    ))
+pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
+    discover::check_interface(&a.interface)
+        .map_err(|why| Error::Usage(format!("--interface `{}` {why}", a.interface)))?;
+    let (source, program) = match a.from {
+        DiscoverSource::Lxc => (Source::Lxc, "lxc"),
+        DiscoverSource::Incus => (Source::Incus, "incus"),
+        DiscoverSource::Kubernetes => (Source::Kubernetes, "kubectl"),
+    };
+    let (bytes, origin) = match (&a.input, source) {
+        (Some(path), _) => (read_input(path)?, path.display().to_string()),
+        (None, Source::Kubernetes) => {
+            return Err(Error::Usage(
+                "--from kubernetes needs the output of `kubectl get nodes -o json`: give its \
+                 file, or - to read it from stdin (`kubectl get nodes -o json | routectl \
+                 discover --from kubernetes -`)"
+                    .to_string(),
+            ));
+        }
+        (None, _) => (
+            list_instances(program, g)?,
+            format!("{program} list --format json"),
+        ),
+    };
+    let transport = match (g.transport, source) {
+        (Some(TransportArg::Lxc), _) | (None, Source::Lxc | Source::Kubernetes) => {
+            TransportKind::Lxc
+        }
+        (Some(TransportArg::Incus), _) | (None, Source::Incus) => TransportKind::Incus,
+        (Some(TransportArg::Netns), _) => TransportKind::Netns,
+    };
+    let options = Options {
+        interface: a.interface.clone(),
+        pod_bridge: a.pod_bridge.clone(),
+        transport,
+        origin: origin.clone(),
+    };
+    let discovered = match source {
+        Source::Kubernetes => discover::from_kubernetes(&bytes, options),
+        _ => discover::from_lxc(&bytes, source, options),
+    }
+    .map_err(|why| {
+        let expected = match source {
+            Source::Kubernetes => "kubectl get nodes -o json",
+            Source::Lxc => "lxc list --format json",
+            Source::Incus => "incus list --format json",
+        };
+        Error::io(
+            format!("`{origin}` is not the output of `{expected}`"),
+            invalid_data(why),
+        )
+    })?;
+    let text = discover::render(&discovered);
+    if discovered.nodes().next().is_none() {
+        return Err(Error::Refused(format!(
+            "no usable node found in `{origin}`; what was there and why it was left out:\n{}",
+            text.lines()
+                .filter(|l| l.starts_with("# skipped"))
+                .map(|l| format!("  {}", l.trim_start_matches("# skipped ")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )));
+    }
+    // Every node was checked on its own and against the others; this proves the whole file.
+    topology::parse(text.as_bytes(), "discovered topology", None).map_err(|p| {
+        Error::Refused(format!(
+            "the discovered topology does not validate (a bug in routectl discover):\n{p}\n\n{text}"
+        ))
+    })?;
+    match &a.out {
+        None => out(&text)?,
+        Some(path) => write_out(path, &text, a.force)?,
+    }
+    let nodes = discovered.nodes().count();
+    let skipped = discovered.skipped();
+    g.info(&format!(
+        "Discovered {nodes} node{} from `{origin}`{}{}.",
+        if nodes == 1 { "" } else { "s" },
+        if skipped > 0 {
+            format!("; {skipped} skipped (see the `# skipped` comments)")
+        } else {
+            String::new()
+        },
+        a.out
+            .as_ref()
+            .map(|p| format!("; written to {}", p.display()))
+            .unwrap_or_default()
+    ));
+    Ok(ExitCode::Ok)
+}
+
+/// Writes the topology beside FILE, then renames it over FILE (only with `--force` when FILE
+/// exists), so a half-written topology is never left behind.
+fn write_out(path: &Path, text: &str, force: bool) -> Result<(), Error> {
+    if path.exists() && !force {
+        return Err(Error::Refused(format!(
+            "`{}` exists; refusing to overwrite it (use --force, or write elsewhere and compare)",
+            path.display()
+        )));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "topology.toml".to_string());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let what = format!("writing `{}`", path.display());
+    std::fs::write(&tmp, text).map_err(|e| Error::io(what.clone(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(what, e))
 }

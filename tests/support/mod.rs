@@ -257,6 +257,43 @@ impl NetnsLab {
         sh(&argv);
     }
 
+    /// Exactly what `ip -N -d -j route show table all` prints in a node's namespace.
+    pub fn raw_routes(&self, node: &str) -> Vec<u8> {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &self.ns(node),
+                "-N",
+                "-d",
+                "-j",
+                "route",
+                "show",
+                "table",
+                "all",
+            ])
+            .output()
+            .expect("ip");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Sets a sysctl (`key=value`) in a node's namespace.
+    pub fn sysctl(&self, node: &str, setting: &str) {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns(node),
+            "sysctl",
+            "-qw",
+            setting,
+        ]);
+    }
+
     /// True when `ping` from `from_node`'s pod gateway reaches `to`. The first packet may be
     /// lost to neighbour discovery, so a failure is retried once with a few packets.
     pub fn ping(&self, from_node: &str, source: IpAddr, to: IpAddr) -> bool {
@@ -283,6 +320,20 @@ impl NetnsLab {
                 .unwrap_or(false)
         };
         attempt(&["-c1"]) || attempt(&["-c3", "-i0.2"])
+    }
+
+    /// Waits (up to `secs` seconds) until every pod gateway reaches every other by the tests'
+    /// own pings, and returns the pairs that still do not. A lab younger than a couple of
+    /// seconds may lose IPv6 pings while its links finish duplicate address detection.
+    pub fn wait_until_pods_reach(&self, secs: u64) -> Vec<String> {
+        let started = std::time::Instant::now();
+        loop {
+            let bad = self.unreachable_pairs();
+            if bad.is_empty() || started.elapsed().as_secs() >= secs {
+                return bad;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 
     /// Every (from, to) pair of pod-carrying nodes whose pod gateways cannot reach each other.

@@ -1,0 +1,754 @@
+//! `routectl show`: what each node really has, marked against what the topology wants, and
+//! whether the node's addresses agree with the topology.
+//!
+//! One command per node: an `ip -batch` whose lines read every route and every address, so a
+//! node's routes and addresses are seen at the same moment. Marking routes (owned / foreign /
+//! kernel / desired-missing, with the plan's verdict as a note) and checking addresses are pure;
+//! the marks come from [`diff`], so `show` and `plan` cannot disagree.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::diff::{self, Policy};
+use crate::error::NodeError;
+use crate::iproute::{self, Link, ParseError};
+use crate::observe;
+use crate::parallel;
+use crate::plan::{Action, Plan};
+use crate::route::{Family, Route, TABLE_MAIN};
+use crate::topology::{Node, Topology};
+use crate::transport::{Invocation, Transport};
+
+/// The `ip -batch` script of a show read: routes first (exactly the lone route read), then
+/// addresses.
+pub const SHOW_SCRIPT: &str = "route show table all\naddr show\n";
+
+/// The routing protocol number the kernel gives connected routes (`RTPROT_KERNEL`).
+pub const PROTOCOL_KERNEL: u8 = 2;
+
+/// The command that reads a node's routes and addresses in one process.
+pub fn read_invocation() -> Invocation {
+    let mut args: Vec<String> = iproute::READ_OPTIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["-batch".to_string(), "-".to_string()]);
+    Invocation::ip(args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
+}
+
+/// What one read of a node saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// Every route of every table.
+    pub routes: Vec<Route>,
+    /// Exactly what `ip -N -d -j route show table all` prints on this node (for `--save`).
+    pub raw_routes: Vec<u8>,
+    /// The node's interfaces, or why they could not be read.
+    pub links: Result<Vec<Link>, String>,
+}
+
+/// Splits a show read's output into routes (parsed and raw) and interfaces.
+pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
+    let parts = iproute::split_stream(output)?;
+    let [routes, addrs] = parts.as_slice() else {
+        return Err(ParseError::Invalid {
+            message: format!(
+                "expected two JSON arrays (routes, then addresses), found {}",
+                parts.len()
+            ),
+            excerpt: String::from_utf8_lossy(&output[..output.len().min(80)]).into_owned(),
+        });
+    };
+    Ok(Observation {
+        routes: iproute::parse_routes(routes)?,
+        raw_routes: [routes, &b"\n"[..]].concat(),
+        links: Ok(iproute::parse_addrs(addrs)?),
+    })
+}
+
+/// Reads a node's routes and addresses with one command. An empty output (a known `lxc exec`
+/// fault) is retried. When the combined read fails or prints something unreadable, the plain
+/// route read of [`observe`] is tried instead: it names an old iproute2 when that is the cause,
+/// and when it succeeds the routes are shown and only the address checks are lost.
+pub fn read(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
+    let inv = read_invocation();
+    let mut argv = String::new();
+    for _ in 0..observe::READ_ATTEMPTS {
+        let out = t.run(&node.instance, &inv)?;
+        argv = out.argv.clone();
+        let why = if out.status != Some(0) {
+            out.clone()
+                .success()
+                .expect_err("status is not 0")
+                .to_string()
+        } else if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        } else {
+            match parse_show(&out.stdout) {
+                Ok(obs) => return Ok(obs),
+                Err(e) => format!("`{argv}`: {e}"),
+            }
+        };
+        let plain = observe::read_raw(t, node)?;
+        let routes = observe::parse_read(t, node, &plain)?;
+        return Ok(Observation {
+            routes,
+            raw_routes: plain.stdout,
+            links: Err(why),
+        });
+    }
+    Err(NodeError::EmptyRead {
+        argv,
+        attempts: observe::READ_ATTEMPTS,
+    })
+}
+
+/// How `show` marks a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mark {
+    /// routectl's own (table main, its protocol, not a default route).
+    Owned,
+    /// Someone else's: added by hand, by a daemon, by DHCP or RA.
+    Foreign,
+    /// Made by the kernel for an address (`proto kernel`).
+    Kernel,
+    /// Desired by the topology and absent from the node.
+    DesiredMissing,
+}
+
+impl Mark {
+    /// The name used in text and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mark::Owned => "owned",
+            Mark::Foreign => "foreign",
+            Mark::Kernel => "kernel",
+            Mark::DesiredMissing => "desired-missing",
+        }
+    }
+
+    /// The mark of an observed route.
+    pub fn of(route: &Route, protocol: u8) -> Mark {
+        if diff::is_owned(route, protocol) {
+            Mark::Owned
+        } else if route.protocol == PROTOCOL_KERNEL {
+            Mark::Kernel
+        } else {
+            Mark::Foreign
+        }
+    }
+}
+
+/// One line of a node's table as `show` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The mark.
+    pub mark: Mark,
+    /// The route (observed, or desired for `desired-missing`).
+    pub route: Route,
+    /// What the plan would do about it, when anything.
+    pub note: Option<String>,
+}
+
+/// What an address check is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// A declared `internal_ip`, expected on the node's declared interface.
+    InternalIp,
+    /// The first host of a declared `pod_cidr`, expected on some interface (the pod bridge).
+    PodGateway,
+}
+
+/// One check of the topology against the node's addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrCheck {
+    /// What is checked.
+    pub kind: CheckKind,
+    /// The address the topology implies.
+    pub address: IpAddr,
+    /// For a pod gateway, the pod CIDR it comes from.
+    pub pod_cidr: Option<IpNet>,
+    /// For an internal IP, the interface it must be on.
+    pub interface: Option<String>,
+    /// Where the address really is, as `iface` and `addr/len`.
+    pub found: Vec<(String, String)>,
+    /// True when topology and node agree.
+    pub ok: bool,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// What `show` has to say about one readable node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    /// Routes of table main (and desired routes missing from it), sorted by destination.
+    pub entries: Vec<Entry>,
+    /// Routes in other tables (local, custom), counted but not listed.
+    pub other_tables: usize,
+    /// Address checks (empty when the addresses could not be read).
+    pub checks: Vec<AddrCheck>,
+    /// Disagreements and oddities worth a look; they change nothing.
+    pub warnings: Vec<String>,
+    /// Exactly what `ip -N -d -j route show table all` printed (for `--save`).
+    pub raw_routes: Vec<u8>,
+}
+
+impl NodeView {
+    /// How many entries carry a mark.
+    pub fn count(&self, mark: Mark) -> usize {
+        self.entries.iter().filter(|e| e.mark == mark).count()
+    }
+}
+
+/// One node of a show report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeShow {
+    /// The node's name.
+    pub name: String,
+    /// What the transport addresses.
+    pub instance: String,
+    /// The view, or why the node could not be read.
+    pub state: Result<NodeView, NodeError>,
+}
+
+/// What `show` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// routectl's protocol number.
+    pub protocol: u8,
+    /// The nodes shown, in topology order.
+    pub nodes: Vec<NodeShow>,
+    /// Nodes left out by `--node`.
+    pub skipped: Vec<String>,
+}
+
+/// Counts over a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Nodes shown.
+    pub nodes: usize,
+    /// Nodes that could not be read.
+    pub nodes_unreadable: usize,
+    /// Owned routes.
+    pub owned: usize,
+    /// Foreign routes.
+    pub foreign: usize,
+    /// Kernel routes.
+    pub kernel: usize,
+    /// Desired routes the nodes lack.
+    pub desired_missing: usize,
+    /// Warnings.
+    pub warnings: usize,
+}
+
+impl Report {
+    /// Counts.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            nodes: self.nodes.len(),
+            ..Summary::default()
+        };
+        for n in &self.nodes {
+            match &n.state {
+                Err(_) => s.nodes_unreadable += 1,
+                Ok(v) => {
+                    s.owned += v.count(Mark::Owned);
+                    s.foreign += v.count(Mark::Foreign);
+                    s.kernel += v.count(Mark::Kernel);
+                    s.desired_missing += v.count(Mark::DesiredMissing);
+                    s.warnings += v.warnings.len();
+                }
+            }
+        }
+        s
+    }
+
+    /// True when some node could not be read.
+    pub fn has_errors(&self) -> bool {
+        self.nodes.iter().any(|n| n.state.is_err())
+    }
+}
+
+/// Reads the selected nodes (`only`, or all when empty) `parallelism` at a time through
+/// `observe`, and marks what each has.
+pub fn compute(
+    topology: &Topology,
+    only: &[String],
+    parallelism: usize,
+    observe: impl Fn(&Node) -> Result<Observation, NodeError> + Sync,
+) -> Report {
+    let policy = Plan::policy(topology);
+    let selected: Vec<&Node> = topology
+        .nodes
+        .iter()
+        .filter(|n| only.is_empty() || only.contains(&n.name))
+        .collect();
+    let nodes = parallel::map(&selected, parallelism, |node| NodeShow {
+        name: node.name.clone(),
+        instance: node.instance.clone(),
+        state: observe(node).map(|obs| view(topology, node, &policy, obs)),
+    });
+    Report {
+        protocol: topology.cluster.protocol,
+        nodes,
+        skipped: topology
+            .nodes
+            .iter()
+            .filter(|n| !selected.iter().any(|s| s.name == n.name))
+            .map(|n| n.name.clone())
+            .collect(),
+    }
+}
+
+/// Marks a node's routes and checks its addresses. Pure.
+pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation) -> NodeView {
+    let desired = crate::desired::routes_for(topology, node);
+    let d = diff::diff(&desired, &obs.routes, policy);
+
+    let mut entries: Vec<Entry> = obs
+        .routes
+        .iter()
+        .filter(|r| r.table == TABLE_MAIN)
+        .map(|r| Entry {
+            mark: Mark::of(r, policy.protocol),
+            route: r.clone(),
+            note: None,
+        })
+        .collect();
+    for c in &d.changes {
+        let note_current = |entries: &mut Vec<Entry>, note: String| {
+            if let Some(cur) = &c.current
+                && let Some(e) = entries
+                    .iter_mut()
+                    .find(|e| e.mark != Mark::DesiredMissing && e.route == *cur)
+            {
+                e.note = Some(note);
+            }
+        };
+        match c.action {
+            Action::Add => entries.push(Entry {
+                mark: Mark::DesiredMissing,
+                route: c.route.clone(),
+                note: None,
+            }),
+            Action::Replace => {
+                note_current(&mut entries, format!("plan replaces it with `{}`", c.route))
+            }
+            Action::Delete => note_current(&mut entries, "not desired: plan deletes it".into()),
+            Action::Adopt => note_current(
+                &mut entries,
+                "identical to a desired route: `apply --adopt` takes it over".into(),
+            ),
+            Action::Conflict => {
+                note_current(&mut entries, format!("blocks desired `{}`", c.route));
+                if !entries
+                    .iter()
+                    .any(|e| e.mark == Mark::DesiredMissing && e.route == c.route)
+                {
+                    entries.push(Entry {
+                        mark: Mark::DesiredMissing,
+                        route: c.route.clone(),
+                        note: Some("blocked by a foreign route to the same destination".into()),
+                    });
+                }
+            }
+        }
+    }
+    entries.sort_by(|a, b| (&a.route.dst, a.mark, &a.route).cmp(&(&b.route.dst, b.mark, &b.route)));
+
+    let mut warnings = d.warnings;
+    let checks = match &obs.links {
+        Ok(links) => {
+            let checks = address_checks(node, links);
+            warnings.extend(checks.iter().filter(|c| !c.ok).map(|c| c.message.clone()));
+            warnings.extend(stray_pod_addresses(topology, node, policy, links));
+            checks
+        }
+        Err(why) => {
+            warnings.push(format!("addresses not checked: {why}"));
+            Vec::new()
+        }
+    };
+    NodeView {
+        other_tables: obs.routes.iter().filter(|r| r.table != TABLE_MAIN).count(),
+        entries,
+        checks,
+        warnings,
+        raw_routes: obs.raw_routes,
+    }
+}
+
+/// The pod gateway of a pod CIDR: its first host (`10.1.0.0/24` -> `10.1.0.1`).
+pub fn pod_gateway(net: &IpNet) -> IpAddr {
+    match net {
+        IpNet::V4(n) => IpAddr::V4(u32::from(n.network()).wrapping_add(1).into()),
+        IpNet::V6(n) => IpAddr::V6(u128::from(n.network()).wrapping_add(1).into()),
+    }
+}
+
+/// Where an address is on a node: `(interface, addr/len)` for every interface that has it.
+fn locate(links: &[Link], addr: IpAddr) -> Vec<(String, String, u8)> {
+    links
+        .iter()
+        .flat_map(|l| {
+            l.addresses
+                .iter()
+                .filter(move |a| a.addr == addr)
+                .map(move |a| (l.name.clone(), a.to_string(), a.prefix_len))
+        })
+        .collect()
+}
+
+/// Checks the node's declared internal IPs (on its interface) and pod gateways (anywhere).
+pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
+    let mut checks = Vec::new();
+    for ip in &node.internal_ips {
+        let found = locate(links, *ip);
+        let on_iface = found.iter().any(|(i, _, _)| *i == node.interface);
+        let iface = links.iter().find(|l| l.name == node.interface);
+        let message = if on_iface {
+            format!("internal_ip {ip} is on {}", node.interface)
+        } else if let Some((other, _, _)) = found.first() {
+            format!(
+                "internal_ip {ip} is on {other}, not on the declared interface {}",
+                node.interface
+            )
+        } else {
+            let family = Family::of_addr(ip);
+            let what = match iface {
+                None => format!("the node has no interface {}", node.interface),
+                Some(l) => {
+                    let same: Vec<String> = l
+                        .addresses
+                        .iter()
+                        .filter(|a| Family::of_addr(&a.addr) == family && a.is_global())
+                        .map(|a| a.to_string())
+                        .collect();
+                    if same.is_empty() {
+                        format!("{} has no {family} address", node.interface)
+                    } else {
+                        format!("{} has {}", node.interface, same.join(", "))
+                    }
+                }
+            };
+            format!("internal_ip {ip} is on no interface of the node ({what})")
+        };
+        checks.push(AddrCheck {
+            kind: CheckKind::InternalIp,
+            address: *ip,
+            pod_cidr: None,
+            interface: Some(node.interface.clone()),
+            found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
+            ok: on_iface,
+            message,
+        });
+    }
+    for net in &node.pod_cidrs {
+        let gw = pod_gateway(net);
+        let found = locate(links, gw);
+        let exact = found.iter().find(|(_, _, len)| *len == net.prefix_len());
+        let (ok, message) = match (exact, found.first()) {
+            (Some((iface, _, _)), _) => (true, format!("pod gateway {gw} ({net}) is on {iface}")),
+            (None, Some((iface, shown, _))) => (
+                false,
+                format!(
+                    "pod gateway {gw} is on {iface} as {shown}, but the declared pod_cidr is \
+                     {net}"
+                ),
+            ),
+            (None, None) => (
+                false,
+                format!(
+                    "pod gateway {gw} (first host of pod_cidr {net}) is on no interface of the \
+                     node: is the pod bridge up, and is pod_cidr right?"
+                ),
+            ),
+        };
+        checks.push(AddrCheck {
+            kind: CheckKind::PodGateway,
+            address: gw,
+            pod_cidr: Some(*net),
+            interface: None,
+            found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
+            ok,
+            message,
+        });
+    }
+    checks
+}
+
+/// Addresses of the node inside the cluster's pod ranges but outside its own pod CIDRs: a pod
+/// bridge the topology does not know about (or a pod CIDR declared on the wrong node).
+fn stray_pod_addresses(
+    topology: &Topology,
+    node: &Node,
+    policy: &Policy,
+    links: &[Link],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in links {
+        for a in l.addresses.iter().filter(|a| a.is_global()) {
+            if node.pod_cidrs.iter().any(|n| n.contains(&a.addr)) {
+                continue;
+            }
+            let owner = topology.nodes.iter().find_map(|o| {
+                o.pod_cidrs
+                    .iter()
+                    .find(|n| n.contains(&a.addr))
+                    .map(|n| (o, n))
+            });
+            if let Some((o, n)) = owner {
+                out.push(format!(
+                    "address {a} on {} lies in pod_cidr {n} of node `{}`",
+                    l.name, o.name
+                ));
+            } else if let Some(range) = policy.pod_ranges.iter().find(|r| r.contains(&a.addr)) {
+                let declared = if node.pod_cidrs.is_empty() {
+                    "the node declares no pod_cidr".to_string()
+                } else {
+                    format!(
+                        "outside the node's pod_cidr {}",
+                        node.pod_cidrs
+                            .iter()
+                            .map(|n| n.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                out.push(format!(
+                    "address {a} on {} lies in the cluster pod_cidr {range}, {declared}",
+                    l.name
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Stores a node's raw route read where `routectl plan --observed DIR` looks for it, replacing
+/// any older snapshot atomically (written beside it, then renamed).
+pub fn save_snapshot(dir: &Path, node: &Node, raw_routes: &[u8]) -> std::io::Result<()> {
+    let path = observe::snapshot_path(dir, node);
+    let tmp = dir.join(format!(".{}.json.tmp", node.name));
+    std::fs::write(&tmp, raw_routes)?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// Removes a node's snapshot, so that an unreadable node cannot be planned from an old one.
+pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
+    match std::fs::remove_file(observe::snapshot_path(dir, node)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::parse;
+
+    const LAB: &str = r#"
+[cluster]
+interface = "eth1"
+pod_cidr = "10.1.0.0/16"
+[[nodes]]
+name = "controller-0"
+internal_ip = "10.0.2.10"
+[[nodes]]
+name = "worker-0"
+internal_ip = "10.0.2.20"
+pod_cidr = "10.1.0.0/24"
+[[nodes]]
+name = "worker-1"
+internal_ip = "10.0.2.21"
+pod_cidr = "10.1.1.0/24"
+[[nodes]]
+name = "worker-2"
+internal_ip = "10.0.2.22"
+pod_cidr = "10.1.2.0/24"
+"#;
+
+    /// Captured on the LXD lab before any route was added (see iproute's tests).
+    const WORKER_0: &[u8] = include_bytes!("../tests/data/lab/worker-0.show.json");
+    const CONTROLLER_0: &[u8] = include_bytes!("../tests/data/lab/controller-0.show.json");
+
+    fn lab() -> Topology {
+        parse(LAB.as_bytes(), "t.toml", None).unwrap()
+    }
+
+    fn lines(v: &NodeView) -> Vec<String> {
+        v.entries
+            .iter()
+            .map(|e| {
+                let mut s = format!("{} {}", e.mark.name(), e.route);
+                if let Some(n) = &e.note {
+                    s.push_str(&format!(" # {n}"));
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fresh_lab_node_lacks_every_desired_route() {
+        let t = lab();
+        let obs = parse_show(WORKER_0).unwrap();
+        let v = view(&t, &t.nodes[1], &Plan::policy(&t), obs);
+        assert_eq!(
+            lines(&v),
+            [
+                "kernel 10.0.2.0/24 dev eth1 proto kernel",
+                "kernel 10.1.0.0/24 dev cnio0 proto kernel",
+                "desired-missing 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+                "desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211",
+                "kernel fe80::/64 dev cnio0 proto kernel metric 256",
+                "kernel fe80::/64 dev eth1 proto kernel metric 256",
+            ]
+        );
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+        assert!(v.checks.iter().all(|c| c.ok));
+        assert_eq!(v.checks.len(), 2);
+        assert_eq!(
+            v.checks[1].message,
+            "pod gateway 10.1.0.1 (10.1.0.0/24) is on cnio0"
+        );
+        assert!(v.other_tables > 0);
+        assert!(v.raw_routes.starts_with(b"[{") && v.raw_routes.ends_with(b"]\n"));
+    }
+
+    #[test]
+    fn owned_foreign_and_the_plans_verdict_are_marked() {
+        let t = lab();
+        let mut obs = parse_show(CONTROLLER_0).unwrap();
+        obs.routes.extend(
+            iproute::parse_routes(
+                br#"[
+            {"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"3","table":"254"},
+            {"dst":"10.1.9.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"211","table":"254"}
+        ]"#,
+            )
+            .unwrap(),
+        );
+        let v = view(&t, &t.nodes[0], &Plan::policy(&t), obs);
+        let l = lines(&v);
+        assert_eq!(l[1], "owned 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211");
+        assert_eq!(
+            l[2],
+            "owned 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211 # plan replaces it with `10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211`"
+        );
+        assert_eq!(
+            l[3],
+            "foreign 10.1.2.0/24 via 10.0.2.22 dev eth1 proto boot # identical to a desired route: `apply --adopt` takes it over"
+        );
+        assert_eq!(
+            l[4],
+            "owned 10.1.9.0/24 via 10.0.2.22 dev eth1 proto 211 # not desired: plan deletes it"
+        );
+        assert_eq!(v.count(Mark::DesiredMissing), 0);
+    }
+
+    #[test]
+    fn a_conflict_shows_the_blocked_desired_route() {
+        let t = lab();
+        let mut obs = parse_show(CONTROLLER_0).unwrap();
+        obs.routes.extend(
+            iproute::parse_routes(
+                br#"[{"dst":"10.1.2.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"3","table":"254"}]"#,
+            )
+            .unwrap(),
+        );
+        let v = view(&t, &t.nodes[0], &Plan::policy(&t), obs);
+        let l = lines(&v);
+        assert!(l.contains(&"foreign 10.1.2.0/24 via 10.0.2.21 dev eth1 proto boot # blocks desired `10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211`".to_string()), "{l:#?}");
+        assert!(l.contains(&"desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211 # blocked by a foreign route to the same destination".to_string()), "{l:#?}");
+    }
+
+    #[test]
+    fn address_disagreements_are_warnings() {
+        // worker-0's real addresses checked against a topology that has them wrong.
+        let t = parse(
+            LAB.replace("internal_ip = \"10.0.2.20\"", "internal_ip = \"10.0.2.30\"")
+                .replace("\"10.1.0.0/24\"", "\"10.1.3.0/24\"")
+                .as_bytes(),
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        let obs = parse_show(WORKER_0).unwrap();
+        let v = view(&t, &t.nodes[1], &Plan::policy(&t), obs);
+        assert_eq!(
+            v.warnings,
+            [
+                "internal_ip 10.0.2.30 is on no interface of the node (eth1 has 10.0.2.20/24)",
+                "pod gateway 10.1.3.1 (first host of pod_cidr 10.1.3.0/24) is on no interface of the node: is the pod bridge up, and is pod_cidr right?",
+                "address 10.1.0.1/24 on cnio0 lies in the cluster pod_cidr 10.1.0.0/16, outside the node's pod_cidr 10.1.3.0/24",
+            ]
+        );
+    }
+
+    #[test]
+    fn internal_ip_on_another_interface_and_a_pod_bridge_of_another_node() {
+        let t = lab();
+        let links = iproute::parse_addrs(
+            br#"[{"ifname":"eth7","addr_info":[{"local":"10.0.2.10","prefixlen":24,"scope":"0"}]},
+                 {"ifname":"cnio0","addr_info":[{"local":"10.1.1.1","prefixlen":24,"scope":"0"}]}]"#,
+        )
+        .unwrap();
+        let checks = address_checks(&t.nodes[0], &links);
+        assert_eq!(
+            checks[0].message,
+            "internal_ip 10.0.2.10 is on eth7, not on the declared interface eth1"
+        );
+        assert!(!checks[0].ok);
+        let stray = stray_pod_addresses(&t, &t.nodes[0], &Plan::policy(&t), &links);
+        assert_eq!(
+            stray,
+            ["address 10.1.1.1/24 on cnio0 lies in pod_cidr 10.1.1.0/24 of node `worker-1`"]
+        );
+        let narrow = iproute::parse_addrs(
+            br#"[{"ifname":"eth1","addr_info":[{"local":"10.0.2.21","prefixlen":24,"scope":"0"}]},
+                 {"ifname":"cnio0","addr_info":[{"local":"10.1.1.1","prefixlen":25,"scope":"0"}]}]"#,
+        )
+        .unwrap();
+        let checks = address_checks(&t.nodes[2], &narrow);
+        assert!(checks[0].ok);
+        assert_eq!(
+            checks[1].message,
+            "pod gateway 10.1.1.1 is on cnio0 as 10.1.1.1/25, but the declared pod_cidr is 10.1.1.0/24"
+        );
+    }
+
+    #[test]
+    fn pod_gateways_are_first_hosts() {
+        assert_eq!(
+            pod_gateway(&"10.1.0.0/24".parse().unwrap()).to_string(),
+            "10.1.0.1"
+        );
+        assert_eq!(
+            pod_gateway(&"fd01:0:1::/64".parse().unwrap()).to_string(),
+            "fd01:0:1::1"
+        );
+    }
+
+    #[test]
+    fn a_show_read_must_hold_routes_then_addresses() {
+        assert!(matches!(
+            parse_show(b"[]\n"),
+            Err(ParseError::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse_show(b"[]\n[]\n[]\n"),
+            Err(ParseError::Invalid { .. })
+        ));
+        assert_eq!(parse_show(b""), Err(ParseError::Empty));
+        let o = parse_show(b"[]\n[]\n").unwrap();
+        assert_eq!(o.raw_routes, b"[]\n");
+    }
+}
