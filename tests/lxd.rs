@@ -6,6 +6,7 @@
 mod support;
 
 use support::lxd::{LxdLab, lxc};
+use support::scenarios;
 
 const LAB: &str = "needs the LXD lab (scripts/test.sh brings it up and runs these)";
 
@@ -55,113 +56,13 @@ fn plan_on_a_bare_lab_lists_nine_adds_and_exits_3() {
 #[test]
 #[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
 fn apply_converges_pods_reach_pods_and_a_second_apply_changes_nothing() {
-    let lab = LxdLab::take();
-    assert!(
-        !lab.unreachable_pairs().is_empty(),
-        "pods reach each other before any route exists?"
-    );
-    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
-    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
-    assert_eq!(lab.routes("controller-0").len(), 3);
-    let again = lab.routectl(&["apply", "--auto-approve", "--output", "json"]);
-    assert_code(&again, 0);
-    let j = again.json();
-    assert_eq!(j["summary"]["operations_applied"], 0);
-    assert_eq!(
-        j["summary"]["node_commands"], 4,
-        "one read per node, no write"
-    );
-    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
+    scenarios::apply_converges_then_changes_nothing(&LxdLab::take());
 }
 
 #[test]
 #[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
 fn drift_is_repaired_only_where_owned_and_identical_routes_are_adopted_on_request() {
-    let lab = LxdLab::take();
-    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
-    lab.ip("worker-0", &["route", "del", "10.1.1.0/24", "proto", "211"]);
-    lab.ip(
-        "worker-1",
-        &[
-            "route",
-            "replace",
-            "10.1.0.0/24",
-            "via",
-            "10.0.2.22",
-            "dev",
-            "eth1",
-            "proto",
-            "211",
-        ],
-    );
-    lab.ip(
-        "worker-2",
-        &[
-            "route",
-            "add",
-            "10.1.9.0/24",
-            "via",
-            "10.0.2.20",
-            "dev",
-            "eth1",
-            "proto",
-            "211",
-        ],
-    );
-    lab.ip(
-        "worker-2",
-        &[
-            "route",
-            "add",
-            "192.168.77.0/24",
-            "via",
-            "10.0.2.20",
-            "dev",
-            "eth1",
-        ],
-    );
-    lab.ip(
-        "controller-0",
-        &["route", "del", "10.1.0.0/24", "proto", "211"],
-    );
-    lab.ip(
-        "controller-0",
-        &[
-            "route",
-            "add",
-            "10.1.0.0/24",
-            "via",
-            "10.0.2.20",
-            "dev",
-            "eth1",
-        ],
-    );
-    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 3);
-    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
-    assert!(
-        lab.routes("worker-0")
-            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
-    );
-    assert!(
-        lab.routes("worker-1")
-            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string())
-    );
-    let w2 = lab.routes("worker-2");
-    assert!(!w2.iter().any(|r| r.starts_with("10.1.9.0/24")), "{w2:?}");
-    assert!(
-        w2.contains(&"192.168.77.0/24 via 10.0.2.20 dev eth1".to_string()),
-        "{w2:?}"
-    );
-    assert!(
-        lab.routes("controller-0")
-            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1".to_string())
-    );
-    assert_code(&lab.routectl(&["apply", "--auto-approve", "--adopt"]), 0);
-    assert!(
-        lab.routes("controller-0")
-            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string())
-    );
-    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+    scenarios::drift_is_repaired_only_where_owned(&LxdLab::take());
 }
 
 #[test]

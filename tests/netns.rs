@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{NetnsLab, first_host};
+use support::{NetnsLab, first_host, scenarios};
 
 fn assert_code(run: &support::Run, code: i32) {
     assert_eq!(run.code, code, "{run:?}");
@@ -46,154 +46,12 @@ fn plan_from_empty_lists_nine_adds() {
 
 #[test]
 fn apply_converges_pods_reach_each_other_and_second_apply_is_a_no_op() {
-    let lab = NetnsLab::seed();
-    assert!(
-        !lab.unreachable_pairs().is_empty(),
-        "pods must not reach each other before apply"
-    );
-    let run = lab.routectl(&["apply", "--auto-approve"]);
-    assert_code(&run, 0);
-    assert_eq!(
-        lab.routes("worker-0"),
-        [
-            "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
-            "10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211",
-        ]
-    );
-    assert_eq!(lab.routes("controller-0").len(), 3);
-    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
-
-    let again = lab.routectl(&["apply", "--auto-approve", "--output", "json"]);
-    assert_code(&again, 0);
-    let j = again.json();
-    assert_eq!(j["summary"]["operations_applied"], 0, "{again:?}");
-    // Only the reads: one command per node, no write.
-    assert_eq!(j["summary"]["node_commands"], 4, "{again:?}");
-    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
+    scenarios::apply_converges_then_changes_nothing(&NetnsLab::seed());
 }
 
 #[test]
 fn drift_is_repaired_only_where_routectl_owns_the_route() {
-    let lab = NetnsLab::seed();
-    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
-    // Owned route deleted by hand; owned route re-pointed; owned route to a CIDR nobody has;
-    // a foreign route elsewhere; on controller-0 a foreign route identical to a desired one.
-    lab.ip("worker-0", &["route", "del", "10.1.1.0/24", "proto", "211"]);
-    lab.ip(
-        "worker-1",
-        &[
-            "route",
-            "replace",
-            "10.1.0.0/24",
-            "via",
-            "10.0.2.22",
-            "dev",
-            "eth1",
-            "proto",
-            "211",
-        ],
-    );
-    lab.ip(
-        "worker-2",
-        &[
-            "route",
-            "add",
-            "10.1.9.0/24",
-            "via",
-            "10.0.2.20",
-            "dev",
-            "eth1",
-            "proto",
-            "211",
-        ],
-    );
-    lab.ip(
-        "worker-2",
-        &[
-            "route",
-            "add",
-            "192.168.77.0/24",
-            "via",
-            "10.0.2.20",
-            "dev",
-            "eth1",
-        ],
-    );
-    lab.ip(
-        "controller-0",
-        &["route", "del", "10.1.0.0/24", "proto", "211"],
-    );
-    lab.ip(
-        "controller-0",
-        &[
-            "route",
-            "add",
-            "10.1.0.0/24",
-            "via",
-            "10.0.2.20",
-            "dev",
-            "eth1",
-        ],
-    );
-
-    let plan = lab.routectl(&["plan", "--detailed-exitcode"]);
-    assert_code(&plan, 3);
-    assert!(
-        plan.stdout
-            .contains("+ 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211"),
-        "{plan:?}"
-    );
-    assert!(
-        plan.stdout
-            .contains("~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211"),
-        "{plan:?}"
-    );
-    assert!(
-        plan.stdout
-            .contains("- 10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"),
-        "{plan:?}"
-    );
-    assert!(
-        plan.stdout.contains("taken over only with --adopt"),
-        "{plan:?}"
-    );
-
-    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
-    assert!(
-        lab.routes("worker-0")
-            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
-    );
-    assert!(
-        lab.routes("worker-1")
-            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string())
-    );
-    let w2 = lab.routes("worker-2");
-    assert!(!w2.iter().any(|l| l.starts_with("10.1.9.0/24")), "{w2:?}");
-    assert!(
-        w2.contains(&"192.168.77.0/24 via 10.0.2.20 dev eth1".to_string()),
-        "foreign route kept: {w2:?}"
-    );
-    // The identical foreign route is left as it is without --adopt …
-    assert!(
-        lab.routes("controller-0")
-            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1".to_string())
-    );
-    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
-    // … and taken over with it.
-    assert_code(
-        &lab.routectl(&["plan", "--detailed-exitcode", "--adopt"]),
-        3,
-    );
-    assert_code(&lab.routectl(&["apply", "--auto-approve", "--adopt"]), 0);
-    assert!(
-        lab.routes("controller-0")
-            .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string())
-    );
-    assert_code(
-        &lab.routectl(&["plan", "--detailed-exitcode", "--adopt"]),
-        0,
-    );
-    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+    scenarios::drift_is_repaired_only_where_owned(&NetnsLab::seed());
 }
 
 #[test]

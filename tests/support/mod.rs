@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use routectl::topology::{self, Topology};
 
 pub mod lxd;
+pub mod scenarios;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
