@@ -85,11 +85,7 @@ fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
             let _ = writeln!(out, "  {} {}", style.red(&m), style.red(&route));
         }
         Action::Replace => {
-            let was = c
-                .current
-                .as_ref()
-                .map(|r| r.to_string())
-                .unwrap_or_default();
+            let was = current(c);
             let _ = writeln!(
                 out,
                 "  {} {}",
@@ -112,11 +108,7 @@ fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
             let _ = writeln!(out, "  {} {} {}", style.yellow(&m), route, style.dim(&note));
         }
         Action::Conflict => {
-            let cur = c
-                .current
-                .as_ref()
-                .map(|r| r.to_string())
-                .unwrap_or_default();
+            let cur = current(c);
             let _ = writeln!(
                 out,
                 "  {} {}",
@@ -125,6 +117,14 @@ fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
             );
         }
     }
+}
+
+/// The route a change finds in the kernel, as an `ip route` line.
+fn current(c: &Change) -> String {
+    c.current
+        .as_ref()
+        .map(|r| r.to_string())
+        .unwrap_or_default()
 }
 
 /// The new line with the words that differ from the old one highlighted.

@@ -682,12 +682,7 @@ impl Checker {
             if let Some(range) = cluster_cidrs.iter().find(|c| Family::of_net(c) == family)
                 && !range.contains(net)
             {
-                let span = raw
-                    .get_ref()
-                    .pod_cidr
-                    .as_ref()
-                    .map(|v| v.span())
-                    .unwrap_or(raw.span());
+                let span = pod_cidr_span(raw);
                 self.problem(
                     &span,
                     format!(
@@ -707,12 +702,7 @@ impl Checker {
             enclosing.retain(|&e| cidrs[e].0.contains(&b.network()));
             for &e in &enclosing {
                 let (a, an, _) = &cidrs[e];
-                let span = braw
-                    .get_ref()
-                    .pod_cidr
-                    .as_ref()
-                    .map(|v| v.span())
-                    .unwrap_or(braw.span());
+                let span = pod_cidr_span(braw);
                 self.problem(
                     &span,
                     format!(
@@ -740,6 +730,15 @@ impl Checker {
             }
         }
     }
+}
+
+/// Where a node's pod_cidr is written (the node's table when it has none).
+fn pod_cidr_span(raw: &Spanned<RawNode>) -> Range<usize> {
+    raw.get_ref()
+        .pod_cidr
+        .as_ref()
+        .map(|v| v.span())
+        .unwrap_or(raw.span())
 }
 
 /// 1-based line and column (in characters) of a byte offset.
