@@ -97,7 +97,27 @@ pub fn parse_stream(output: &[u8]) -> Result<Vec<Vec<Route>>, ParseError> {
     let stream = serde_json::Deserializer::from_slice(output).into_iter::<RawTable>();
     for table in stream {
         match table {
-            Ok(t) => tables.push(t.0.into_iter().filter_map(RawRoute::into_route).collect()),
+            Ok(t) => {
+                let mut routes = Vec::with_capacity(t.0.len());
+                for (i, raw) in t.0.into_iter().enumerate() {
+                    // `ip` prints `dst` on every route (`default` when there is none): an object
+                    // without one is not a route, and dropping it would hide a route.
+                    match raw.into_route() {
+                        Some(r) => routes.push(r),
+                        None => {
+                            return Err(invalid(
+                                output,
+                                format!(
+                                    "route object {} of table {} has no `dst`",
+                                    i + 1,
+                                    tables.len() + 1
+                                ),
+                            ));
+                        }
+                    }
+                }
+                tables.push(routes);
+            }
             Err(e) => return Err(invalid(output, e.to_string())),
         }
     }
@@ -505,7 +525,8 @@ impl RawHop {
 }
 
 impl RawRoute {
-    /// Converts to a [`Route`]. Returns `None` only for objects without a destination.
+    /// Converts to a [`Route`]. Returns `None` only for objects without a destination (which
+    /// the caller refuses: every route `ip` prints has one).
     fn into_route(self) -> Option<Route> {
         let dst_text = text(&self.dst)?;
         let next_hop = match self.nexthops {
@@ -668,6 +689,23 @@ mod tests {
             );
         }
         assert_eq!(parse_routes(b"[]"), Ok(vec![]));
+    }
+
+    #[test]
+    fn objects_without_a_destination_are_refused_not_dropped() {
+        // Regression: `[{}]` and `[{"dst":null}]` used to read as an empty table, and a route
+        // object without `dst` among real ones was silently dropped.
+        for bad in [
+            &b"[{}]"[..],
+            b"[{\"dst\":null}]",
+            b"[{\"dst\":\"\"}]",
+            b"[{\"destination\":\"10.1.0.0/24\",\"protocol\":\"211\"}]",
+            b"[{\"dst\":\"10.1.0.0/24\"},{\"gateway\":\"10.0.2.1\"}]",
+            b"[]\n[{}]",
+        ] {
+            let e = parse_stream(bad).unwrap_err();
+            assert!(e.to_string().contains("has no `dst`"), "{e}");
+        }
     }
 
     #[test]
