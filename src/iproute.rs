@@ -244,7 +244,10 @@ impl<'de> Deserialize<'de> for RawTable {
     }
 }
 
-/// One route object. Unknown keys are skipped; a repeated key keeps its last value.
+/// One route object. Unknown keys are skipped. A repeated key keeps its last value, except
+/// `dst`, `from` and `tos`, which keep their first: iproute2 prints the route's own `dst`,
+/// `from` and `tos` before an `encap` block whose keys (`"encap":"ip","id":…,"dst":…,"tos":…`)
+/// repeat them, while every other route key comes after that block.
 #[derive(Default)]
 struct RawRoute {
     kind: Option<Scalar>,
@@ -475,15 +478,21 @@ impl<'de> Deserialize<'de> for RawRoute {
                 while let Some(k) = map.next_key::<KeyName>()? {
                     match k.0.as_str() {
                         "type" => r.kind = Some(map.next_value()?),
-                        "dst" => r.dst = Some(map.next_value()?),
+                        "dst" | "from" | "tos" => {
+                            let v: Scalar = map.next_value()?;
+                            let slot = match k.0.as_str() {
+                                "dst" => &mut r.dst,
+                                "from" => &mut r.from,
+                                _ => &mut r.tos,
+                            };
+                            slot.get_or_insert(v);
+                        }
                         "gateway" => r.gateway = Some(map.next_value()?),
                         "via" => r.via = Some(map.next_value()?),
                         "dev" => r.dev = Some(map.next_value()?),
                         "table" => r.table = Some(map.next_value()?),
                         "protocol" => r.protocol = Some(map.next_value()?),
                         "metric" => r.metric = Some(map.next_value()?),
-                        "tos" => r.tos = Some(map.next_value()?),
-                        "from" => r.from = Some(map.next_value()?),
                         "flags" => r.flags = map.next_value::<Strings>()?.0,
                         "nexthops" => r.nexthops = Some(map.next_value::<Hops>()?.0),
                         _ => {
@@ -689,6 +698,21 @@ mod tests {
             );
         }
         assert_eq!(parse_routes(b"[]"), Ok(vec![]));
+    }
+
+    #[test]
+    fn encap_keys_do_not_replace_the_route_s_dst_and_tos() {
+        // Regression: captured from iproute2 6.1 (`ip route add 10.1.50.0/24 encap ip id 10 dst
+        // 10.0.2.99 dev eth1 proto 211`): the encap's `dst` and `tos` follow the route's own.
+        // The last `dst` used to win, so this owned route read as 10.0.2.99/32.
+        let out = br#"[{"type":"1","dst":"10.1.50.0/24","encap":"ip","id":10,"src":"0.0.0.0","dst":"10.0.2.99","ttl":0,"tos":0,"dev":"eth1","table":"254","protocol":"211","scope":"253","flags":[]},
+                       {"type":"1","dst":"10.1.51.0/24","tos":"0x10","encap":"ip","id":1,"dst":"10.0.2.98","tos":0,"dev":"eth1","table":"254","protocol":"211","scope":"253","flags":[]}]"#;
+        let r = parse_routes(out).unwrap();
+        assert_eq!(r[0].dst.to_string(), "10.1.50.0/24");
+        assert_eq!((r[0].tos, r[0].table, r[0].protocol), (0, TABLE_MAIN, 211));
+        assert_eq!(r[0].dev(), Some("eth1"));
+        assert_eq!(r[1].dst.to_string(), "10.1.51.0/24");
+        assert_eq!(r[1].tos, 0x10);
     }
 
     #[test]
