@@ -103,12 +103,12 @@ pub fn parse_stream(output: &[u8]) -> Result<Vec<Vec<Route>>, ParseError> {
                     // `ip` prints `dst` on every route (`default` when there is none): an object
                     // without one is not a route, and dropping it would hide a route.
                     match raw.into_route() {
-                        Some(r) => routes.push(r),
-                        None => {
+                        Ok(r) => routes.push(r),
+                        Err(why) => {
                             return Err(invalid(
                                 output,
                                 format!(
-                                    "route object {} of table {} has no `dst`",
+                                    "route object {} of table {} {why}",
                                     i + 1,
                                     tables.len() + 1
                                 ),
@@ -534,10 +534,11 @@ impl RawHop {
 }
 
 impl RawRoute {
-    /// Converts to a [`Route`]. Returns `None` only for objects without a destination (which
-    /// the caller refuses: every route `ip` prints has one).
-    fn into_route(self) -> Option<Route> {
-        let dst_text = text(&self.dst)?;
+    /// Converts to a [`Route`]. Refuses (with the reason) an object without a destination, and
+    /// one whose metric, TOS or source prefix (parts of the kernel's key, which decide what a
+    /// `del` or `replace` hits) cannot be read: every route `ip` prints has readable ones.
+    fn into_route(self) -> Result<Route, String> {
+        let dst_text = text(&self.dst).ok_or("has no `dst`")?;
         let next_hop = match self.nexthops {
             Some(hops) if !hops.is_empty() => {
                 NextHop::Multipath(hops.into_iter().map(RawHop::into_hop).collect())
@@ -582,17 +583,26 @@ impl RawRoute {
                     .unwrap_or(0)
             }
         };
-        let metric = number(&self.metric)
-            .and_then(|m| u32::try_from(m).ok())
-            .unwrap_or(0);
-        let tos = number(&self.tos)
-            .and_then(|t| u8::try_from(t).ok())
-            .unwrap_or(0);
-        let from = text(&self.from).and_then(|f| match parse_dst(&f, None) {
-            Destination::Net(n) => Some(n),
-            _ => None,
-        });
-        Some(Route {
+        let metric = match &self.metric {
+            None => 0,
+            Some(m) => number(&self.metric)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("has a metric `{}` that is not a 32-bit number", m.0))?,
+        };
+        let tos = match &self.tos {
+            None => 0,
+            Some(t) => number(&self.tos)
+                .and_then(|n| u8::try_from(n).ok())
+                .ok_or_else(|| format!("has a tos `{}` that is not an 8-bit number", t.0))?,
+        };
+        let from = match text(&self.from) {
+            None => None,
+            Some(f) => match parse_dst(&f, None) {
+                Destination::Net(n) => Some(n),
+                _ => return Err(format!("has a `from` `{f}` that is not a prefix")),
+            },
+        };
+        Ok(Route {
             dst,
             table,
             kind,
@@ -713,6 +723,31 @@ mod tests {
         assert_eq!(r[0].dev(), Some("eth1"));
         assert_eq!(r[1].dst.to_string(), "10.1.51.0/24");
         assert_eq!(r[1].tos, 0x10);
+    }
+
+    #[test]
+    fn unreadable_key_fields_are_refused_not_taken_for_zero() {
+        // Regression: a metric or tos that could not be read (a string, a number too large, an
+        // object) was taken as 0, and an unreadable `from` as none, so a route was planned
+        // under another kernel key (and a `del … metric 0` matches any metric).
+        for bad in [
+            &br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":"x"}]"#[..],
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":4294967296}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":-1}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":1.5}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":{"a":1}}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","tos":"0x100"}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","tos":"high"}]"#,
+            br#"[{"dst":"fd01::/64","protocol":"211","from":"somewhere"}]"#,
+        ] {
+            let e = parse_routes(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("route object 1 of table 1 has a"),
+                "{e}"
+            );
+        }
+        let ok = parse_routes(br#"[{"dst":"10.1.0.0/24","metric":"7","tos":"0x10"}]"#).unwrap();
+        assert_eq!((ok[0].metric, ok[0].tos), (7, 0x10));
     }
 
     #[test]
