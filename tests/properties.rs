@@ -813,6 +813,32 @@ fn replace_never_overwrites_a_foreign_route_sharing_the_key() {
     );
 }
 
+/// Two owned IPv4 routes sharing a key (`ip route append`): the plan replaces the first and
+/// deletes the second, but the delete line names no gateway, so the kernel deletes the first
+/// route of that key with routectl's protocol: the one just replaced.
+#[test]
+#[ignore = "BUG (plan.rs/diff.rs): with two owned IPv4 routes sharing a key, `route del` without \
+            a gateway deletes the route just replaced; apply ends Failed and needs a second run"]
+fn one_apply_converges_two_owned_routes_sharing_a_key() {
+    let first = KRoute::via("10.1.1.0/24", "10.0.2.31", "eth1", 211, 0);
+    let second = KRoute::via("10.1.1.0/24", "10.0.2.32", "eth1", 211, 0);
+    let mut w0 = Node::new(&["lo", "eth1"], vec![connected("eth1")]);
+    w0.insert(first);
+    w0.insert(second);
+    let w1 = Node::new(&["lo", "eth1"], vec![connected("eth1")]);
+    let (t, m) = lab(TWO, vec![("w0", w0), ("w1", w1)]);
+    let plan = Plan::compute(&t, &Options::default(), 1, |n| observe::read_node(&m, n));
+    let report = apply::apply(&plan, &t, &m, 1);
+    let want = KRoute::via("10.1.1.0/24", "10.0.2.21", "eth1", 211, 0);
+    assert_eq!(
+        m.routes("w0"),
+        vec![connected("eth1"), want],
+        "sent {:?}",
+        report.nodes[0].sent
+    );
+    assert_eq!(report.nodes[0].outcome, Outcome::Converged);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The model against the kernel.
 
