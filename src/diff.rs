@@ -60,7 +60,16 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
         relevant.extend(here.iter().copied());
         let (owned, foreign): (Vec<&Route>, Vec<&Route>) =
             here.iter().partition(|r| is_owned(r, policy.protocol));
-        if let Some(mine) = owned.iter().find(|r| r.same_key(want)) {
+        // `ip route replace` rewrites the first route of a key; when a foreign route shares
+        // the key (IPv4 `ip route append`), it could be the one rewritten. Then the owned route
+        // is not replaced: it stays unclaimed (deleted by its gateway) and the foreign route is
+        // handled below like any foreign route in the way.
+        let foreign_shares_key = foreign.iter().any(|f| f.same_key(want));
+        if let Some(mine) = owned
+            .iter()
+            .find(|r| r.same_key(want))
+            .filter(|r| r.forwards_like(want) || !foreign_shares_key)
+        {
             claimed.push(mine);
             if mine.forwards_like(want) {
                 in_sync += 1;

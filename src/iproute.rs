@@ -97,7 +97,27 @@ pub fn parse_stream(output: &[u8]) -> Result<Vec<Vec<Route>>, ParseError> {
     let stream = serde_json::Deserializer::from_slice(output).into_iter::<RawTable>();
     for table in stream {
         match table {
-            Ok(t) => tables.push(t.0.into_iter().filter_map(RawRoute::into_route).collect()),
+            Ok(t) => {
+                let mut routes = Vec::with_capacity(t.0.len());
+                for (i, raw) in t.0.into_iter().enumerate() {
+                    // `ip` prints `dst` on every route (`default` when there is none): an object
+                    // without one is not a route, and dropping it would hide a route.
+                    match raw.into_route() {
+                        Ok(r) => routes.push(r),
+                        Err(why) => {
+                            return Err(invalid(
+                                output,
+                                format!(
+                                    "route object {} of table {} {why}",
+                                    i + 1,
+                                    tables.len() + 1
+                                ),
+                            ));
+                        }
+                    }
+                }
+                tables.push(routes);
+            }
             Err(e) => return Err(invalid(output, e.to_string())),
         }
     }
@@ -224,7 +244,10 @@ impl<'de> Deserialize<'de> for RawTable {
     }
 }
 
-/// One route object. Unknown keys are skipped; a repeated key keeps its last value.
+/// One route object. Unknown keys are skipped. A repeated key keeps its last value, except
+/// `dst`, `from` and `tos`, which keep their first: iproute2 prints the route's own `dst`,
+/// `from` and `tos` before an `encap` block whose keys (`"encap":"ip","id":…,"dst":…,"tos":…`)
+/// repeat them, while every other route key comes after that block.
 #[derive(Default)]
 struct RawRoute {
     kind: Option<Scalar>,
@@ -455,15 +478,21 @@ impl<'de> Deserialize<'de> for RawRoute {
                 while let Some(k) = map.next_key::<KeyName>()? {
                     match k.0.as_str() {
                         "type" => r.kind = Some(map.next_value()?),
-                        "dst" => r.dst = Some(map.next_value()?),
+                        "dst" | "from" | "tos" => {
+                            let v: Scalar = map.next_value()?;
+                            let slot = match k.0.as_str() {
+                                "dst" => &mut r.dst,
+                                "from" => &mut r.from,
+                                _ => &mut r.tos,
+                            };
+                            slot.get_or_insert(v);
+                        }
                         "gateway" => r.gateway = Some(map.next_value()?),
                         "via" => r.via = Some(map.next_value()?),
                         "dev" => r.dev = Some(map.next_value()?),
                         "table" => r.table = Some(map.next_value()?),
                         "protocol" => r.protocol = Some(map.next_value()?),
                         "metric" => r.metric = Some(map.next_value()?),
-                        "tos" => r.tos = Some(map.next_value()?),
-                        "from" => r.from = Some(map.next_value()?),
                         "flags" => r.flags = map.next_value::<Strings>()?.0,
                         "nexthops" => r.nexthops = Some(map.next_value::<Hops>()?.0),
                         _ => {
@@ -505,9 +534,11 @@ impl RawHop {
 }
 
 impl RawRoute {
-    /// Converts to a [`Route`]. Returns `None` only for objects without a destination.
-    fn into_route(self) -> Option<Route> {
-        let dst_text = text(&self.dst)?;
+    /// Converts to a [`Route`]. Refuses (with the reason) an object without a destination, and
+    /// one whose metric, TOS or source prefix (parts of the kernel's key, which decide what a
+    /// `del` or `replace` hits) cannot be read: every route `ip` prints has readable ones.
+    fn into_route(self) -> Result<Route, String> {
+        let dst_text = text(&self.dst).ok_or("has no `dst`")?;
         let next_hop = match self.nexthops {
             Some(hops) if !hops.is_empty() => {
                 NextHop::Multipath(hops.into_iter().map(RawHop::into_hop).collect())
@@ -552,17 +583,26 @@ impl RawRoute {
                     .unwrap_or(0)
             }
         };
-        let metric = number(&self.metric)
-            .and_then(|m| u32::try_from(m).ok())
-            .unwrap_or(0);
-        let tos = number(&self.tos)
-            .and_then(|t| u8::try_from(t).ok())
-            .unwrap_or(0);
-        let from = text(&self.from).and_then(|f| match parse_dst(&f, None) {
-            Destination::Net(n) => Some(n),
-            _ => None,
-        });
-        Some(Route {
+        let metric = match &self.metric {
+            None => 0,
+            Some(m) => number(&self.metric)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("has a metric `{}` that is not a 32-bit number", m.0))?,
+        };
+        let tos = match &self.tos {
+            None => 0,
+            Some(t) => number(&self.tos)
+                .and_then(|n| u8::try_from(n).ok())
+                .ok_or_else(|| format!("has a tos `{}` that is not an 8-bit number", t.0))?,
+        };
+        let from = match text(&self.from) {
+            None => None,
+            Some(f) => match parse_dst(&f, None) {
+                Destination::Net(n) => Some(n),
+                _ => return Err(format!("has a `from` `{f}` that is not a prefix")),
+            },
+        };
+        Ok(Route {
             dst,
             table,
             kind,
@@ -866,6 +906,63 @@ mod tests {
             );
         }
         assert_eq!(parse_routes(b"[]"), Ok(vec![]));
+    }
+
+    #[test]
+    fn encap_keys_do_not_replace_the_route_s_dst_and_tos() {
+        // Regression: captured from iproute2 6.1 (`ip route add 10.1.50.0/24 encap ip id 10 dst
+        // 10.0.2.99 dev eth1 proto 211`): the encap's `dst` and `tos` follow the route's own.
+        // The last `dst` used to win, so this owned route read as 10.0.2.99/32.
+        let out = br#"[{"type":"1","dst":"10.1.50.0/24","encap":"ip","id":10,"src":"0.0.0.0","dst":"10.0.2.99","ttl":0,"tos":0,"dev":"eth1","table":"254","protocol":"211","scope":"253","flags":[]},
+                       {"type":"1","dst":"10.1.51.0/24","tos":"0x10","encap":"ip","id":1,"dst":"10.0.2.98","tos":0,"dev":"eth1","table":"254","protocol":"211","scope":"253","flags":[]}]"#;
+        let r = parse_routes(out).unwrap();
+        assert_eq!(r[0].dst.to_string(), "10.1.50.0/24");
+        assert_eq!((r[0].tos, r[0].table, r[0].protocol), (0, TABLE_MAIN, 211));
+        assert_eq!(r[0].dev(), Some("eth1"));
+        assert_eq!(r[1].dst.to_string(), "10.1.51.0/24");
+        assert_eq!(r[1].tos, 0x10);
+    }
+
+    #[test]
+    fn unreadable_key_fields_are_refused_not_taken_for_zero() {
+        // Regression: a metric or tos that could not be read (a string, a number too large, an
+        // object) was taken as 0, and an unreadable `from` as none, so a route was planned
+        // under another kernel key (and a `del … metric 0` matches any metric).
+        for bad in [
+            &br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":"x"}]"#[..],
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":4294967296}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":-1}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":1.5}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","metric":{"a":1}}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","tos":"0x100"}]"#,
+            br#"[{"dst":"10.1.0.0/24","protocol":"211","tos":"high"}]"#,
+            br#"[{"dst":"fd01::/64","protocol":"211","from":"somewhere"}]"#,
+        ] {
+            let e = parse_routes(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("route object 1 of table 1 has a"),
+                "{e}"
+            );
+        }
+        let ok = parse_routes(br#"[{"dst":"10.1.0.0/24","metric":"7","tos":"0x10"}]"#).unwrap();
+        assert_eq!((ok[0].metric, ok[0].tos), (7, 0x10));
+    }
+
+    #[test]
+    fn objects_without_a_destination_are_refused_not_dropped() {
+        // Regression: `[{}]` and `[{"dst":null}]` used to read as an empty table, and a route
+        // object without `dst` among real ones was silently dropped.
+        for bad in [
+            &b"[{}]"[..],
+            b"[{\"dst\":null}]",
+            b"[{\"dst\":\"\"}]",
+            b"[{\"destination\":\"10.1.0.0/24\",\"protocol\":\"211\"}]",
+            b"[{\"dst\":\"10.1.0.0/24\"},{\"gateway\":\"10.0.2.1\"}]",
+            b"[]\n[{}]",
+        ] {
+            let e = parse_stream(bad).unwrap_err();
+            assert!(e.to_string().contains("has no `dst`"), "{e}");
+        }
     }
 
     #[test]

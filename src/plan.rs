@@ -89,7 +89,14 @@ impl Change {
             Action::Conflict => return None,
         };
         let mut line = format!("route {verb} {dst}");
-        if self.action != Action::Delete {
+        if self.action == Action::Delete {
+            // The gateway makes the deletion exact when several routes share a key (IPv4
+            // `ip route append`); the device is left out so that a route whose device is gone
+            // can still be deleted.
+            if let Some(gateway) = r.gateway() {
+                let _ = write!(line, " via {gateway}");
+            }
+        } else {
             let gateway = r.gateway()?;
             let _ = write!(line, " via {gateway}");
             if let Some(dev) = r.dev() {
@@ -444,7 +451,7 @@ mod tests {
         let del = Change::new(Action::Delete, r.clone(), Some(r.clone()));
         assert_eq!(
             del.batch_line().unwrap(),
-            "route del 10.1.1.0/24 table 254 proto 211 metric 0"
+            "route del 10.1.1.0/24 via 10.0.2.21 table 254 proto 211 metric 0"
         );
         let adopt = Change::new(Action::Adopt, r.clone(), Some(r.clone()));
         assert!(adopt.batch_line().unwrap().starts_with("route replace "));

@@ -347,6 +347,23 @@ struct Checker {
 impl Checker {
     fn problem_at(&mut self, offset: usize, message: String) {
         let (line, column) = line_col(&self.text, offset);
+        // Messages quote what the file says; a control character (a newline in a name) must
+        // not start a line of its own that reads like another problem.
+        let message = if message.chars().any(char::is_control) {
+            message
+                .chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect()
+        } else {
+            message
+        };
         self.problems.push(Problem {
             file: self.source.clone(),
             line,
@@ -1009,6 +1026,20 @@ pod_cidr = "fd01::/64"
         let e = parse(b"[cluster]\ninterface = \"e\xfftestsfile\"", "t.toml", None).unwrap_err();
         assert_eq!(e.0[0].line, 2);
         assert!(e.0[0].message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn control_characters_in_quoted_values_are_escaped() {
+        // Regression: a name with a newline printed a raw newline, so a crafted name could add
+        // a line such as `t.toml:1:1: …` to the report.
+        let e = errs(
+            "[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w0\\nt.toml:1:1: fine\\u001b[2J\"\ninternal_ip = \"10.0.2.20\"\n",
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.starts_with("t.toml:4:8: node name `w0\\nt.toml:1:1: fine\\u{1b}[2J` is not valid"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1064,7 +1064,7 @@ fn owned_route_to_a_pod_cidr_outside_the_topology_is_deleted() {
     assert_eq!(change["dst"], "10.1.9.0/24");
     assert_eq!(
         change["command"],
-        "ip route del 10.1.9.0/24 table 254 proto 211 metric 0"
+        "ip route del 10.1.9.0/24 via 10.0.2.29 table 254 proto 211 metric 0"
     );
 }
 
