@@ -5,6 +5,7 @@
 //! output that is not JSON at all (or not an array of objects) is refused, because a route table
 //! that cannot be read must never look like an empty one. Nothing here runs a process.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -97,7 +98,7 @@ pub fn parse_stream(output: &[u8]) -> Result<Vec<Vec<Route>>, ParseError> {
     let stream = serde_json::Deserializer::from_slice(output).into_iter::<RawTable>();
     for table in stream {
         match table {
-            Ok(t) => tables.push(t.0.into_iter().filter_map(RawRoute::into_route).collect()),
+            Ok(t) => tables.push(t.0),
             Err(e) => return Err(invalid(output, e.to_string())),
         }
     }
@@ -200,9 +201,11 @@ pub fn batch_failures(stderr: &str) -> Vec<BatchFailure> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tolerant raw form.
+// Tolerant raw form. Keys and values borrow from the output where they can (no allocation per
+// key or value: a 1,000-node cluster prints a million routes).
 
-struct RawTable(Vec<RawRoute>);
+/// A table, converted to routes as it is read (objects without a destination are dropped).
+struct RawTable(Vec<Route>);
 
 impl<'de> Deserialize<'de> for RawTable {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -215,7 +218,9 @@ impl<'de> Deserialize<'de> for RawTable {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTable, A::Error> {
                 let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(16));
                 while let Some(r) = seq.next_element::<RawRoute>()? {
-                    v.push(r);
+                    if let Some(route) = r.into_route() {
+                        v.push(route);
+                    }
                 }
                 Ok(RawTable(v))
             }
@@ -226,67 +231,70 @@ impl<'de> Deserialize<'de> for RawTable {
 
 /// One route object. Unknown keys are skipped; a repeated key keeps its last value.
 #[derive(Default)]
-struct RawRoute {
-    kind: Option<Scalar>,
-    dst: Option<Scalar>,
-    gateway: Option<Scalar>,
-    via: Option<Scalar>,
-    dev: Option<Scalar>,
-    table: Option<Scalar>,
-    protocol: Option<Scalar>,
-    metric: Option<Scalar>,
-    tos: Option<Scalar>,
-    from: Option<Scalar>,
+struct RawRoute<'de> {
+    kind: Option<Scalar<'de>>,
+    dst: Option<Scalar<'de>>,
+    gateway: Option<Scalar<'de>>,
+    via: Option<Scalar<'de>>,
+    dev: Option<Scalar<'de>>,
+    table: Option<Scalar<'de>>,
+    protocol: Option<Scalar<'de>>,
+    metric: Option<Scalar<'de>>,
+    tos: Option<Scalar<'de>>,
+    from: Option<Scalar<'de>>,
     flags: Vec<String>,
-    nexthops: Option<Vec<RawHop>>,
+    nexthops: Option<Vec<RawHop<'de>>>,
 }
 
 #[derive(Default)]
-struct RawHop {
-    gateway: Option<Scalar>,
-    via: Option<Scalar>,
-    dev: Option<Scalar>,
+struct RawHop<'de> {
+    gateway: Option<Scalar<'de>>,
+    via: Option<Scalar<'de>>,
+    dev: Option<Scalar<'de>>,
 }
 
 /// A JSON scalar, whatever its JSON type; objects such as `via` keep their `host`.
 #[derive(Debug, Clone)]
-struct Scalar(String);
+struct Scalar<'de>(Cow<'de, str>);
 
-impl<'de> Deserialize<'de> for Scalar {
+impl<'de> Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
+            type Value = Scalar<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a scalar")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Borrowed(v)))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(String::new()))
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Borrowed("")))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar(String::new()))
+                Ok(Scalar(Cow::Borrowed("")))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
                 // `"via": {"family": "inet6", "host": "fe80::1"}`: keep the host.
-                let mut host = String::new();
-                while let Some(k) = map.next_key::<String>()? {
-                    if k == "host" {
+                let mut host = Cow::Borrowed("");
+                while let Some(k) = map.next_key::<Key>()? {
+                    if k == Key::Host {
                         host = map.next_value::<Scalar>()?.0;
                     } else {
                         map.next_value::<IgnoredAny>()?;
@@ -314,7 +322,7 @@ impl<'de> Deserialize<'de> for Strings {
                 let mut v = Vec::new();
                 while let Some(s) = seq.next_element::<Scalar>()? {
                     if !s.0.is_empty() {
-                        v.push(s.0);
+                        v.push(s.0.into_owned());
                     }
                 }
                 Ok(Strings(v))
@@ -344,17 +352,17 @@ impl<'de> Deserialize<'de> for Strings {
 }
 
 /// A list of next-hop objects; anything else is ignored.
-struct Hops(Vec<RawHop>);
+struct Hops<'de>(Vec<RawHop<'de>>);
 
-impl<'de> Deserialize<'de> for Hops {
+impl<'de> Deserialize<'de> for Hops<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Hops;
+            type Value = Hops<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list of next hops")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Hops, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Hops<'de>, A::Error> {
                 let mut v = Vec::new();
                 while let Some(h) = seq.next_element::<RawHopOrOther>()? {
                     if let Some(h) = h.0 {
@@ -363,17 +371,17 @@ impl<'de> Deserialize<'de> for Hops {
                 }
                 Ok(Hops(v))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hops, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hops<'de>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Hops(Vec::new()))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Hops, E> {
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Hops<'de>, E> {
                 Ok(Hops(Vec::new()))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Hops, E> {
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Hops<'de>, E> {
                 Ok(Hops(Vec::new()))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Hops, E> {
+            fn visit_unit<E: de::Error>(self) -> Result<Hops<'de>, E> {
                 Ok(Hops(Vec::new()))
             }
         }
@@ -381,23 +389,26 @@ impl<'de> Deserialize<'de> for Hops {
     }
 }
 
-struct RawHopOrOther(Option<RawHop>);
+struct RawHopOrOther<'de>(Option<RawHop<'de>>);
 
-impl<'de> Deserialize<'de> for RawHopOrOther {
+impl<'de> Deserialize<'de> for RawHopOrOther<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawHopOrOther;
+            type Value = RawHopOrOther<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a next hop")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHopOrOther, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawHopOrOther<'de>, A::Error> {
                 let mut h = RawHop::default();
-                while let Some(k) = map.next_key::<KeyName>()? {
-                    match k.0.as_str() {
-                        "gateway" => h.gateway = Some(map.next_value()?),
-                        "via" => h.via = Some(map.next_value()?),
-                        "dev" => h.dev = Some(map.next_value()?),
+                while let Some(k) = map.next_key::<Key>()? {
+                    match k {
+                        Key::Gateway => h.gateway = Some(map.next_value()?),
+                        Key::Via => h.via = Some(map.next_value()?),
+                        Key::Dev => h.dev = Some(map.next_value()?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -405,17 +416,20 @@ impl<'de> Deserialize<'de> for RawHopOrOther {
                 }
                 Ok(RawHopOrOther(Some(h)))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawHopOrOther, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawHopOrOther<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(RawHopOrOther(None))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<RawHopOrOther, E> {
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<RawHopOrOther<'de>, E> {
                 Ok(RawHopOrOther(None))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawHopOrOther, E> {
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawHopOrOther<'de>, E> {
                 Ok(RawHopOrOther(None))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<RawHopOrOther, E> {
+            fn visit_unit<E: de::Error>(self) -> Result<RawHopOrOther<'de>, E> {
                 Ok(RawHopOrOther(None))
             }
         }
@@ -423,50 +437,81 @@ impl<'de> Deserialize<'de> for RawHopOrOther {
     }
 }
 
-/// A map key, borrowed when possible.
-struct KeyName(String);
+/// The map keys routectl reads, recognised without allocating; every other key is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Type,
+    Dst,
+    Gateway,
+    Via,
+    Dev,
+    Table,
+    Protocol,
+    Metric,
+    Tos,
+    From,
+    Flags,
+    Nexthops,
+    Host,
+    Other,
+}
 
-impl<'de> Deserialize<'de> for KeyName {
+impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = KeyName;
+        impl Visitor<'_> for V {
+            type Value = Key;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a key")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyName, E> {
-                Ok(KeyName(v.to_string()))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "type" => Key::Type,
+                    "dst" => Key::Dst,
+                    "gateway" => Key::Gateway,
+                    "via" => Key::Via,
+                    "dev" => Key::Dev,
+                    "table" => Key::Table,
+                    "protocol" => Key::Protocol,
+                    "metric" => Key::Metric,
+                    "tos" => Key::Tos,
+                    "from" => Key::From,
+                    "flags" => Key::Flags,
+                    "nexthops" => Key::Nexthops,
+                    "host" => Key::Host,
+                    _ => Key::Other,
+                })
             }
         }
         d.deserialize_str(V)
     }
 }
 
-impl<'de> Deserialize<'de> for RawRoute {
+impl<'de> Deserialize<'de> for RawRoute<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawRoute;
+            type Value = RawRoute<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a route object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawRoute, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawRoute<'de>, A::Error> {
                 let mut r = RawRoute::default();
-                while let Some(k) = map.next_key::<KeyName>()? {
-                    match k.0.as_str() {
-                        "type" => r.kind = Some(map.next_value()?),
-                        "dst" => r.dst = Some(map.next_value()?),
-                        "gateway" => r.gateway = Some(map.next_value()?),
-                        "via" => r.via = Some(map.next_value()?),
-                        "dev" => r.dev = Some(map.next_value()?),
-                        "table" => r.table = Some(map.next_value()?),
-                        "protocol" => r.protocol = Some(map.next_value()?),
-                        "metric" => r.metric = Some(map.next_value()?),
-                        "tos" => r.tos = Some(map.next_value()?),
-                        "from" => r.from = Some(map.next_value()?),
-                        "flags" => r.flags = map.next_value::<Strings>()?.0,
-                        "nexthops" => r.nexthops = Some(map.next_value::<Hops>()?.0),
-                        _ => {
+                while let Some(k) = map.next_key::<Key>()? {
+                    match k {
+                        Key::Type => r.kind = Some(map.next_value()?),
+                        Key::Dst => r.dst = Some(map.next_value()?),
+                        Key::Gateway => r.gateway = Some(map.next_value()?),
+                        Key::Via => r.via = Some(map.next_value()?),
+                        Key::Dev => r.dev = Some(map.next_value()?),
+                        Key::Table => r.table = Some(map.next_value()?),
+                        Key::Protocol => r.protocol = Some(map.next_value()?),
+                        Key::Metric => r.metric = Some(map.next_value()?),
+                        Key::Tos => r.tos = Some(map.next_value()?),
+                        Key::From => r.from = Some(map.next_value()?),
+                        Key::Flags => r.flags = map.next_value::<Strings>()?.0,
+                        Key::Nexthops => r.nexthops = Some(map.next_value::<Hops>()?.0),
+                        Key::Host | Key::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
@@ -483,7 +528,9 @@ fn addr(s: &Option<Scalar>) -> Option<IpAddr> {
 }
 
 fn text(s: &Option<Scalar>) -> Option<String> {
-    s.as_ref().filter(|s| !s.0.is_empty()).map(|s| s.0.clone())
+    s.as_ref()
+        .filter(|s| !s.0.is_empty())
+        .map(|s| s.0.to_string())
 }
 
 fn number(s: &Option<Scalar>) -> Option<u64> {
@@ -495,7 +542,7 @@ fn number(s: &Option<Scalar>) -> Option<u64> {
     }
 }
 
-impl RawHop {
+impl RawHop<'_> {
     fn into_hop(self) -> Hop {
         Hop {
             gateway: addr(&self.gateway).or_else(|| addr(&self.via)),
@@ -504,10 +551,10 @@ impl RawHop {
     }
 }
 
-impl RawRoute {
+impl RawRoute<'_> {
     /// Converts to a [`Route`]. Returns `None` only for objects without a destination.
     fn into_route(self) -> Option<Route> {
-        let dst_text = text(&self.dst)?;
+        let dst_text = self.dst.as_ref().map(|s| &*s.0).filter(|s| !s.is_empty())?;
         let next_hop = match self.nexthops {
             Some(hops) if !hops.is_empty() => {
                 NextHop::Multipath(hops.into_iter().map(RawHop::into_hop).collect())
@@ -523,7 +570,7 @@ impl RawRoute {
                 .iter()
                 .find_map(|h| h.gateway.as_ref().map(Family::of_addr)),
         };
-        let dst = parse_dst(&dst_text, gateway_family);
+        let dst = parse_dst(dst_text, gateway_family);
         let kind = match &self.kind {
             None => TYPE_UNICAST,
             Some(s) => {
@@ -558,10 +605,14 @@ impl RawRoute {
         let tos = number(&self.tos)
             .and_then(|t| u8::try_from(t).ok())
             .unwrap_or(0);
-        let from = text(&self.from).and_then(|f| match parse_dst(&f, None) {
-            Destination::Net(n) => Some(n),
-            _ => None,
-        });
+        let from = self
+            .from
+            .as_ref()
+            .filter(|f| !f.0.is_empty())
+            .and_then(|f| match parse_dst(&f.0, None) {
+                Destination::Net(n) => Some(n),
+                _ => None,
+            });
         Some(Route {
             dst,
             table,
