@@ -118,14 +118,19 @@ fn bench_size(b: &Bench, n: usize) {
         (State::Empty, "empty"),
         (State::Drifted, "drifted"),
     ] {
+        let (parse_name, diff_name) = (
+            format!("parse ip -j {word} {n}"),
+            format!("diff {word} {n}"),
+        );
+        if !b.wanted(&parse_name) && !b.wanted(&diff_name) {
+            continue;
+        }
         let capture = common::capture(n, k, state);
-        b.run(&format!("parse ip -j {word} {n}"), n, || {
+        b.run(&parse_name, n, || {
             iproute::parse_routes(&capture).expect("valid")
         });
         let observed = iproute::parse_routes(&capture).expect("valid");
-        b.run(&format!("diff {word} {n}"), n, || {
-            diff::diff(&desired, &observed, &policy)
-        });
+        b.run(&diff_name, n, || diff::diff(&desired, &observed, &policy));
     }
 
     if n > 1000 {
@@ -136,6 +141,15 @@ fn bench_size(b: &Bench, n: usize) {
         (State::Drifted, "drifted"),
         (State::Empty, "empty"),
     ] {
+        let names = [
+            format!("plan cluster {word} {n} (1 thread)"),
+            format!("plan cluster {word} {n} (2 threads)"),
+            format!("render text {word} {n}"),
+            format!("render json {word} {n}"),
+        ];
+        if !names.iter().any(|name| b.wanted(name)) {
+            continue;
+        }
         let captures: Vec<Vec<u8>> = (0..n).map(|i| common::capture(n, i, state)).collect();
         let plan_of = |lanes: usize| {
             Plan::compute(&t, &Options::default(), lanes, |node| {
