@@ -174,7 +174,7 @@ lab_down() {
 check_commands() {
     local n=$1 dir=$2 flush=$3 topo=$4 label=$5
     local log="$OUT/logs/commands-${label}-${n}"
-    eval "$flush"
+    (eval "$flush")
     "$ROUTECTL" -f "$topo" -v plan >"$log-plan-empty.out" 2>"$log-plan-empty.err" || true
     local plan_cmds apply_cmds apply_json sync_cmds sync_json
     plan_cmds=$(grep -c '^+ ' "$log-plan-empty.err" || true)
@@ -229,7 +229,7 @@ bench_netns() {
                 "$ROUTECTL -f $topo -j $j apply --auto-approve"
         done
     fi
-    eval "$flush"
+    (eval "$flush")
     lab_down
 }
 
@@ -262,8 +262,11 @@ bench_lxd() {
     for n in $LXD_NODES; do
         [ "$(lxc list --format json | jq -r --arg n "$n" '.[] | select(.name == $n) | .status')" = Running ] ||
             die "--lxd: $n is not running"
+    done
+    # The lab is shared: routes of protocol 211 on any instance mean someone (a test) is using it.
+    for n in $(lxc list --format json | jq -r '.[] | select(.status == "Running") | .name'); do
         if [ -n "$(lxc exec "$n" -- ip route show proto 211)" ]; then
-            die "--lxd: $n already has routes of protocol 211; refusing to touch a lab in use"
+            die "--lxd: $n has routes of protocol 211: the lab is in use; try again later"
         fi
     done
     local dir="$WORK/lxd" topo n_nodes
@@ -289,8 +292,8 @@ bench_lxd() {
     {
         echo "for n in $LXD_NODES; do lxc exec \$n -- ip -batch - <$dir/batch-\$n & done; wait"
     } >"$dir/ideal.sh"
-    local flush="for n in $LXD_NODES; do lxc exec \$n -- ip route flush proto 211 & done; wait"
-    local reads="for n in $LXD_NODES; do lxc exec \$n -- ip -N -d -j route show table all >/dev/null & done; wait"
+    local flush="for node in $LXD_NODES; do lxc exec \$node -- ip route flush proto 211 & done; wait"
+    local reads="for node in $LXD_NODES; do lxc exec \$node -- ip -N -d -j route show table all >/dev/null & done; wait"
     LXD_TOUCHED=1
     echo "== LXD lab: $LXD_NODES ($(wc -l <"$dir/routes.tsv") routes; load $(load1))"
     hf lxd "$n_nodes" "read round (parallel)" "$RUNS" --warmup 2 -- "$reads"
@@ -314,7 +317,7 @@ bench_lxd() {
     all_nodes=$(lxc list --format json | jq -r '.[] | select(.status == "Running") | .name')
     for _ in $(seq 16); do echo "$all_nodes"; done | head -64 >"$dir/exec-list"
     exec_sweep lxd "$dir/exec-list" "lxc exec {} -- ip -N -d -j route show table all"
-    eval "$flush"
+    (eval "$flush")
 }
 
 bench_ansible() {
@@ -350,7 +353,7 @@ bench_ansible() {
     } >"$dir/playbook.yml"
     local env="ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_STDOUT_CALLBACK=null ANSIBLE_LOCAL_TEMP=$WORK/ansible-tmp"
     # One run by hand, so that a broken setup fails loudly instead of being timed.
-    eval "$flush"
+    (eval "$flush")
     env $env "$venv/bin/ansible-playbook" -i "$dir/inventory.ini" "$dir/playbook.yml" >"$OUT/logs/ansible.log" 2>&1 ||
         { cat "$OUT/logs/ansible.log" >&2; die "ansible-playbook failed"; }
     for n in $LXD_NODES; do
