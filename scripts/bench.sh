@@ -8,7 +8,8 @@
 # netns (default, needs root): for each size N, a lab of N network namespaces (eth1 on a shared
 # bridge in a hub namespace, an internal IP in 10.0.0.0/16, a /24 pod CIDR on an empty cnio0
 # bridge) and a topology with transport = "netns"; then hyperfine times
-#   - one parallel round of reads (`ip -n NS -N -d -j route show table all`, xargs -P 16),
+#   - one parallel round of reads (`ip -n NS -N -d -j route show table all`; xargs -P 4, -P 16
+#     and all at once), from empty and in sync,
 #   - routectl plan (from empty and in sync), routectl apply --auto-approve (from empty, with
 #     `ip route flush proto 211` on every node as hyperfine's --prepare, and in sync),
 #   - the per-route loop (one `ip -n NS route add …` per route),
@@ -196,6 +197,17 @@ check_commands() {
         "$sync_cmds" "$sync_json" "$n" "$verdict" | tee -a "$OUT/commands.tsv"
 }
 
+# One parallel round of reads (no routectl): xargs with 4 and 16 lanes, and every node at once
+# from a shell loop; the fastest is the reference routectl is held to.
+read_rounds() {
+    local n=$1 list=$2 state=$3
+    local read="ip -n {} -N -d -j route show table all"
+    hf netns "$n" "read round $state (4 lanes)" "$RUNS" --warmup 2 -- "xargs -P 4 -I{} $read <$list >/dev/null"
+    hf netns "$n" "read round $state (16 lanes)" "$RUNS" --warmup 2 -- "xargs -P 16 -I{} $read <$list >/dev/null"
+    hf netns "$n" "read round $state (all at once)" "$RUNS" --warmup 2 -- \
+        "for ns in \$(cat $list); do ip -n \$ns -N -d -j route show table all >/dev/null & done; wait"
+}
+
 bench_netns() {
     local n=$1
     local dir="$WORK/n$n"
@@ -208,12 +220,12 @@ bench_netns() {
     local slow=$RUNS
     [ "$n" -ge 100 ] && slow=$SLOW_RUNS
 
-    hf netns "$n" "read round (16 lanes)" "$RUNS" --warmup 2 -- \
-        "xargs -P 16 -I{} ip -n {} -N -d -j route show table all <$ns_list >/dev/null"
+    read_rounds "$n" "$ns_list" "from empty"
     hf netns "$n" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf netns "$n" "apply from empty" "$RUNS" --warmup 1 --prepare "$flush" -- \
         "$ROUTECTL -f $topo apply --auto-approve"
     check_commands "$n" "$dir" "$flush" "$topo" netns
+    read_rounds "$n" "$ns_list" "in sync"
     hf netns "$n" "plan in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf netns "$n" "apply in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo apply --auto-approve"
     hf netns "$n" "per-route loop (ip route add)" "$slow" --prepare "$flush" -- "bash $dir/loop.sh"
@@ -296,10 +308,11 @@ bench_lxd() {
     local reads="for node in $LXD_NODES; do lxc exec \$node -- ip -N -d -j route show table all >/dev/null & done; wait"
     LXD_TOUCHED=1
     echo "== LXD lab: $LXD_NODES ($(wc -l <"$dir/routes.tsv") routes; load $(load1))"
-    hf lxd "$n_nodes" "read round (parallel)" "$RUNS" --warmup 2 -- "$reads"
+    hf lxd "$n_nodes" "read round from empty (parallel)" "$RUNS" --warmup 2 -- "$reads"
     hf lxd "$n_nodes" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf lxd "$n_nodes" "apply from empty" "$RUNS" --warmup 1 --prepare "$flush" -- "$ROUTECTL -f $topo apply --auto-approve"
     check_commands "$n_nodes" "$dir" "$flush" "$topo" lxd
+    hf lxd "$n_nodes" "read round in sync (parallel)" "$RUNS" --warmup 2 -- "$reads"
     hf lxd "$n_nodes" "plan in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf lxd "$n_nodes" "apply in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo apply --auto-approve"
     hf lxd "$n_nodes" "tutorial loop (ip route add)" "$RUNS" --prepare "$flush" -- "bash $dir/loop-add.sh"
