@@ -21,6 +21,8 @@
 # playbook over community.general.lxd (installed from PyPI into a throwaway venv under /tmp).
 # --offline: `routectl plan --observed DIR` of synthetic clusters (hyperfine and /usr/bin/time -v).
 #
+# The Ansible venv is made under the temporary work directory and removed with it (about a
+# minute to install); RTBENCH_VENV=/path/to/venv reuses one with the PyPI package `ansible`.
 # Raw hyperfine JSON, command logs and results.tsv go to --out (default /tmp/rtbench-results-*).
 # Everything created (namespaces, LXD routes of protocol 211, temporary files) is removed on
 # exit, also on failure or Ctrl-C.
@@ -336,15 +338,16 @@ bench_lxd() {
 }
 
 bench_ansible() {
-    local dir=$1 n_nodes=$2 flush=$3 venv="/tmp/${PFX}-venv"
-    if [ -x /tmp/rtbench-venv/bin/ansible-playbook ] &&
-        /tmp/rtbench-venv/bin/ansible-doc -t connection community.general.lxd >/dev/null 2>&1; then
-        venv=/tmp/rtbench-venv # reuse a venv a previous run kept
+    local dir=$1 n_nodes=$2 flush=$3 venv="$WORK/venv"
+    if [ -n "${RTBENCH_VENV:-}" ]; then
+        venv=$RTBENCH_VENV # a venv kept from an earlier run (not removed)
     else
         echo "   installing ansible-core and community.general (PyPI package ansible) into $venv"
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q ansible >"$OUT/logs/pip.log" 2>&1
     fi
+    "$venv/bin/ansible" --version | head -1 >>"$OUT/machine.txt"
+    "$venv/bin/ansible-galaxy" collection list community.general 2>/dev/null | tail -1 >>"$OUT/machine.txt"
     {
         echo "[workers]"
         for n in $LXD_NODES; do echo "$n"; done
