@@ -4,7 +4,8 @@
 //! protocol number and are not default routes. Everything else is foreign: left alone, at most
 //! adopted (when identical to a desired route and the user asks) or reported as a conflict.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
@@ -43,34 +44,39 @@ pub struct NodeDiff {
 /// Diffs a node's desired routes against what it has (`observed` may hold every table).
 pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff {
     let main: Vec<&Route> = observed.iter().filter(|r| r.table == TABLE_MAIN).collect();
-    let mut by_dst: HashMap<&Destination, Vec<&Route>> = HashMap::with_capacity(main.len());
-    for r in &main {
-        by_dst.entry(&r.dst).or_default().push(r);
-    }
+    // Table main grouped by destination (a stable sort keeps `ip`'s order within a group), so
+    // that a destination's routes are found by binary search.
+    let mut by_dst: Vec<&Route> = main.clone();
+    by_dst.sort_by(|a, b| a.dst.cmp(&b.dst));
+    let routes_to = |dst: &Destination| -> &[&Route] {
+        let start = by_dst.partition_point(|r| r.dst < *dst);
+        let end = start + by_dst[start..].partition_point(|r| r.dst == *dst);
+        &by_dst[start..end]
+    };
 
     let mut changes = Vec::new();
     let mut in_sync = 0;
     let mut warnings = Vec::new();
     let mut relevant: Vec<&Route> = Vec::new();
-    // Owned routes that a desired route accounts for (kept or replaced in place).
-    let mut claimed: Vec<&Route> = Vec::new();
+    // Owned routes that a desired route accounts for (kept or replaced in place), by address.
+    let mut claimed: HashSet<*const Route> = HashSet::new();
 
     for want in desired {
-        let here = by_dst.get(&want.dst).map(Vec::as_slice).unwrap_or(&[]);
+        let here = routes_to(&want.dst);
         relevant.extend(here.iter().copied());
-        let (owned, foreign): (Vec<&Route>, Vec<&Route>) =
-            here.iter().partition(|r| is_owned(r, policy.protocol));
+        let owned = here.iter().filter(|r| is_owned(r, policy.protocol));
+        let mut foreign = here.iter().filter(|r| !is_owned(r, policy.protocol));
         // `ip route replace` rewrites the first route of a key; when a foreign route shares
         // the key (IPv4 `ip route append`), it could be the one rewritten. Then the owned route
         // is not replaced: it stays unclaimed (deleted by its gateway) and the foreign route is
         // handled below like any foreign route in the way.
-        let foreign_shares_key = foreign.iter().any(|f| f.same_key(want));
+        let foreign_shares_key = foreign.clone().any(|f| f.same_key(want));
         if let Some(mine) = owned
-            .iter()
+            .clone()
             .find(|r| r.same_key(want))
             .filter(|r| r.forwards_like(want) || !foreign_shares_key)
         {
-            claimed.push(mine);
+            claimed.insert(std::ptr::from_ref::<Route>(mine));
             if mine.forwards_like(want) {
                 in_sync += 1;
             } else {
@@ -80,20 +86,20 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
                     Some((*mine).clone()),
                 ));
             }
-            for f in &foreign {
+            for f in foreign {
                 warnings.push(format!(
                     "foreign route `{f}` to the same destination as routectl's `{want}`"
                 ));
             }
             continue;
         }
-        match foreign.as_slice() {
-            [] => changes.push(Change::new(Action::Add, want.clone(), None)),
-            [f] if f.same_key(want) && f.forwards_like(want) => {
+        match (foreign.next(), foreign.next()) {
+            (None, _) => changes.push(Change::new(Action::Add, want.clone(), None)),
+            (Some(f), None) if f.same_key(want) && f.forwards_like(want) => {
                 changes.push(Change::new(Action::Adopt, want.clone(), Some((*f).clone())));
             }
-            fs => {
-                for f in fs {
+            _ => {
+                for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
                     changes.push(Change::new(
                         Action::Conflict,
                         want.clone(),
@@ -106,7 +112,7 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
 
     // Owned routes no desired route accounts for: delete.
     for r in &main {
-        if is_owned(r, policy.protocol) && !claimed.iter().any(|c| std::ptr::eq(*c, *r)) {
+        if is_owned(r, policy.protocol) && !claimed.contains(&std::ptr::from_ref::<Route>(r)) {
             relevant.push(r);
             if matches!(r.dst, Destination::Net(_)) {
                 changes.push(Change::new(
@@ -153,11 +159,19 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
 
 /// A stable digest of routes (their `ip route` rendering, sorted).
 pub fn fingerprint(routes: &[&Route]) -> String {
-    let mut lines: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
-    lines.sort();
+    // Every line is written into one buffer and the lines are sorted as slices of it: the same
+    // digest as sorting one `String` per route, without an allocation per route.
+    let mut text = String::with_capacity(routes.len() * 64);
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(routes.len());
+    for r in routes {
+        let start = text.len();
+        let _ = write!(text, "{r}");
+        spans.push((start, text.len()));
+    }
+    spans.sort_by(|a, b| text[a.0..a.1].cmp(&text[b.0..b.1]));
     let mut h = Sha256::new();
-    for l in &lines {
-        h.update(l.as_bytes());
+    for (start, end) in spans {
+        h.update(&text.as_bytes()[start..end]);
         h.update(b"\n");
     }
     hex(&h.finalize())

@@ -208,6 +208,7 @@ pub fn parse(
         source: source.to_string(),
         text: String::new(),
         problems: Vec::new(),
+        newlines: None,
     };
     if bytes.len() > MAX_FILE_BYTES {
         checker.problem_at(
@@ -342,9 +343,24 @@ struct Checker {
     source: String,
     text: String,
     problems: Vec<Problem>,
+    /// Byte offsets of the text's newlines, built on first use (a line per node, in O(log n)).
+    newlines: Option<Vec<usize>>,
 }
 
 impl Checker {
+    /// The 1-based line of a byte offset; the same as `line_col(&self.text, offset).0`.
+    fn line_at(&mut self, offset: usize) -> usize {
+        let text = &self.text;
+        let newlines = self
+            .newlines
+            .get_or_insert_with(|| text.match_indices('\n').map(|(i, _)| i).collect());
+        let mut start = offset.min(text.len());
+        while start > 0 && !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        newlines.partition_point(|&nl| nl < start) + 1
+    }
+
     fn problem_at(&mut self, offset: usize, message: String) {
         let (line, column) = line_col(&self.text, offset);
         // Messages quote what the file says; a control character (a newline in a name) must
@@ -528,7 +544,7 @@ impl Checker {
         cluster_interface: Option<&str>,
     ) -> Node {
         let n = rn.get_ref();
-        let line = line_col(&self.text, rn.span().start).0;
+        let line = self.line_at(rn.span().start);
         let name = n.name.get_ref().clone();
         let mut name_ok = true;
         if let Err(why) = check_node_name(&name) {

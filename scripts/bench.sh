@@ -1,0 +1,426 @@
+#!/usr/bin/env bash
+# Benchmarks routectl against the alternatives, on real kernels.
+#
+#   scripts/bench.sh [--sizes "10 40 100 200"] [--runs 10] [--slow-runs 3] [--out DIR]
+#                    [--sweep "4 8 16 32"] [--sweep-sizes "40 200"] [--no-netns]
+#                    [--lxd] [--with-ansible] [--offline "100 300 1000 2000"] [--no-build]
+#
+# netns (default, needs root): for each size N, a lab of N network namespaces (eth1 on a shared
+# bridge in a hub namespace, an internal IP in 10.0.0.0/16, a /24 pod CIDR on an empty cnio0
+# bridge) and a topology with transport = "netns"; then hyperfine times
+#   - one parallel round of reads (`ip -n NS -N -d -j route show table all`; xargs -P 4, -P 16
+#     and all at once), from empty and in sync,
+#   - routectl plan (from empty and in sync), routectl apply --auto-approve (from empty, with
+#     `ip route flush proto 211` on every node as hyperfine's --prepare, and in sync),
+#   - the per-route loop (one `ip -n NS route add …` per route),
+#   - the ideal: one `ip -n NS -batch -` per node, sequential and in 8 parallel lanes;
+# checks the number of node commands routectl runs (`-v` and summary.node_commands); and sweeps
+# routectl's --parallelism and raw exec concurrency.
+# --lxd: the same on the running LXD lab (worker-0..2), against the tutorial-style loop
+# (`lxc exec … ip route add` per route) and `ip route replace`; --with-ansible adds an Ansible
+# playbook over community.general.lxd (installed from PyPI into a throwaway venv under /tmp).
+# --offline: `routectl plan --observed DIR` of synthetic clusters (hyperfine and /usr/bin/time -v).
+#
+# The Ansible venv is made under the temporary work directory and removed with it (about a
+# minute to install); RTBENCH_VENV=/path/to/venv reuses one with the PyPI package `ansible`.
+# Raw hyperfine JSON, command logs and results.tsv go to --out (default /tmp/rtbench-results-*).
+# Everything created (namespaces, LXD routes of protocol 211, temporary files) is removed on
+# exit, also on failure or Ctrl-C.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SIZES="10 40 100 200"
+RUNS=10
+SLOW_RUNS=3
+SWEEP="4 8 16 32"
+SWEEP_SIZES="40 200"
+NETNS=1
+LXD=0
+ANSIBLE=0
+OFFLINE=""
+BUILD=1
+OUT=""
+LXD_NODES="worker-0 worker-1 worker-2"
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --sizes) SIZES=$2; shift ;;
+        --runs) RUNS=$2; shift ;;
+        --slow-runs) SLOW_RUNS=$2; shift ;;
+        --sweep) SWEEP=$2; shift ;;
+        --sweep-sizes) SWEEP_SIZES=$2; shift ;;
+        --no-netns) NETNS=0 ;;
+        --lxd) LXD=1 ;;
+        --with-ansible) LXD=1; ANSIBLE=1 ;;
+        --offline) OFFLINE=$2; shift ;;
+        --no-build) BUILD=0 ;;
+        --out) OUT=$2; shift ;;
+        -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+    shift
+done
+
+command -v hyperfine >/dev/null || die "hyperfine is missing (apt-get install -y hyperfine)"
+command -v jq >/dev/null || die "jq is missing (apt-get install -y jq)"
+[ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install -y time)"
+if [ "$NETNS" = 1 ] && [ "$(id -u)" != 0 ]; then die "the netns lab needs root"; fi
+
+PFX="rtbench$$"
+WORK=$(mktemp -d "/tmp/${PFX}-work.XXXXXX")
+OUT=${OUT:-/tmp/rtbench-results-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT/raw" "$OUT/logs"
+RESULTS="$OUT/results.tsv"
+printf 'scenario\tnodes\tcase\tmedian_ms\tmean_ms\tstddev_ms\tmin_ms\tmax_ms\truns\tload1\n' >"$RESULTS"
+LXD_TOUCHED=0
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${PFX}-"); do
+        ip netns del "$ns" 2>/dev/null
+    done
+    if [ "$LXD_TOUCHED" = 1 ]; then
+        for n in $LXD_NODES; do lxc exec "$n" -- ip route flush proto 211 2>/dev/null; done
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ "$BUILD" = 1 ]; then
+    (cd "$ROOT" && cargo build --release --quiet)
+fi
+ROUTECTL=${ROUTECTL:-$ROOT/target/release/routectl}
+[ -x "$ROUTECTL" ] || die "no routectl binary at $ROUTECTL"
+
+{
+    echo "date: $(date -Is)"
+    echo "routectl: $("$ROUTECTL" --version) ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null))"
+    echo "nproc: $(nproc)"
+    lscpu | head -15
+    echo "kernel: $(uname -r)"
+    echo "iproute2: $(ip -V)"
+    echo "hyperfine: $(hyperfine --version)"
+    command -v lxc >/dev/null && echo "lxd: $(lxc version 2>/dev/null | tr '\n' ' ')"
+    echo "uptime at start: $(uptime)"
+} >"$OUT/machine.txt"
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# hf SCENARIO N CASE RUNS [hyperfine options…] -- COMMAND
+hf() {
+    local scenario=$1 n=$2 name=$3 runs=$4
+    shift 4
+    local opts=()
+    while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+    shift
+    local file="$OUT/raw/${scenario}-${n}-${name// /_}.json" load
+    load=$(load1)
+    hyperfine --style none --runs "$runs" "${opts[@]}" --export-json "$file" "$1" >"$OUT/logs/hyperfine.log" 2>&1 ||
+        { cat "$OUT/logs/hyperfine.log" >&2; die "hyperfine failed: $scenario $n $name"; }
+    jq -r --arg s "$scenario" --arg n "$n" --arg c "$name" --arg l "$load" \
+        '.results[0] | [$s, $n, $c, (.median*1000|.*100|round/100), (.mean*1000|.*100|round/100),
+          (.stddev*1000|.*100|round/100), (.min*1000|.*100|round/100), (.max*1000|.*100|round/100),
+          (.times|length), $l] | @tsv' "$file" | tee -a "$RESULTS"
+}
+
+# ------------------------------------------------------------------------------------------
+# netns lab
+
+# nodes.tsv: namespace, node name, internal IP, pod CIDR, pod gateway (same addressing as
+# benches/common/mod.rs).
+lab_up() {
+    local n=$1 dir=$2
+    mkdir -p "$dir/batch"
+    awk -v n="$n" -v p="$PFX" 'BEGIN { for (i = 0; i < n; i++) { a = i + 10; b = 64 + int(i / 256)
+        printf "%s-%05d\tnode-%05d\t10.0.%d.%d\t10.%d.%d.0/24\t10.%d.%d.1\n", p, i, i, int(a / 256), a % 256, b, i % 256, b, i % 256 } }' \
+        >"$dir/nodes.tsv"
+    cut -f1 "$dir/nodes.tsv" >"$dir/namespaces"
+    {
+        printf '[cluster]\ninterface = "eth1"\ntransport = "netns"\npod_cidr = "10.64.0.0/10"\n'
+        awk -F'\t' '{ printf "\n[[nodes]]\nname = \"%s\"\ninstance = \"%s\"\ninternal_ip = \"%s\"\npod_cidr = \"%s\"\n", $2, $1, $3, $4 }' "$dir/nodes.tsv"
+    } >"$dir/topology.toml"
+    # Per node, the routes to every other node: a batch file, and the per-route loop.
+    awk -F'\t' -v dir="$dir" '{ ns[NR] = $1; ip[NR] = $3; pod[NR] = $4 }
+        END { for (i = 1; i <= NR; i++) { f = dir "/batch/" ns[i]
+            for (j = 1; j <= NR; j++) if (j != i) {
+                printf "route add %s via %s dev eth1 proto 211\n", pod[j], ip[j] > f
+                printf "ip -n %s route add %s via %s dev eth1 proto 211\n", ns[i], pod[j], ip[j] > (dir "/loop.sh") }
+            close(f) } }' "$dir/nodes.tsv"
+    local hub="$PFX-hub"
+    ip netns add "$hub"
+    printf 'link set lo up\nlink add br0 type bridge\nlink set br0 up\n' | ip -n "$hub" -batch -
+    local i=0 hubscript=""
+    while IFS=$'\t' read -r ns _ addr _ gw; do
+        ip netns add "$ns"
+        hubscript+="link add v$i type veth peer name eth1 netns $ns"$'\n'"link set v$i master br0"$'\n'"link set v$i up"$'\n'
+        i=$((i + 1))
+    done <"$dir/nodes.tsv"
+    printf '%s' "$hubscript" | ip -n "$hub" -batch -
+    while IFS=$'\t' read -r ns _ addr _ gw; do
+        printf 'link set lo up\nlink set eth1 up\naddr add %s/16 dev eth1\nlink add cnio0 type bridge\nlink set cnio0 up\naddr add %s/24 dev cnio0\n' \
+            "$addr" "$gw" | ip -n "$ns" -batch -
+    done <"$dir/nodes.tsv"
+}
+
+lab_down() {
+    for ns in $(ip netns list | awk '{print $1}' | grep "^${PFX}-"); do ip netns del "$ns"; done
+}
+
+# Count the node commands of a routectl run: `-v` lines on stderr and summary.node_commands.
+check_commands() {
+    local n=$1 dir=$2 flush=$3 topo=$4 label=$5
+    local log="$OUT/logs/commands-${label}-${n}"
+    (eval "$flush")
+    "$ROUTECTL" -f "$topo" -v plan >"$log-plan-empty.out" 2>"$log-plan-empty.err" || true
+    local plan_cmds apply_cmds apply_json sync_cmds sync_json
+    plan_cmds=$(grep -c '^+ ' "$log-plan-empty.err" || true)
+    "$ROUTECTL" -f "$topo" -v apply --auto-approve -o json >"$log-apply-empty.json" 2>"$log-apply-empty.err" || true
+    apply_cmds=$(grep -c '^+ ' "$log-apply-empty.err" || true)
+    apply_json=$(jq '.summary.node_commands' "$log-apply-empty.json")
+    local batches readbacks
+    batches=$(grep -c -- '-batch -$' "$log-apply-empty.err" || true)
+    readbacks=$(grep -c '^  | route show table all$' "$log-apply-empty.err" || true)
+    "$ROUTECTL" -f "$topo" -v apply --auto-approve -o json >"$log-apply-sync.json" 2>"$log-apply-sync.err" || true
+    sync_cmds=$(grep -c '^+ ' "$log-apply-sync.err" || true)
+    sync_json=$(jq '.summary.node_commands' "$log-apply-sync.json")
+    local verdict=ok
+    [ "$plan_cmds" = "$n" ] && [ "$apply_cmds" = $((2 * n)) ] && [ "$apply_json" = $((2 * n)) ] &&
+        [ "$batches" = "$n" ] && [ "$readbacks" = "$n" ] && [ "$sync_cmds" = "$n" ] && [ "$sync_json" = "$n" ] ||
+        verdict=DEVIATION
+    printf '%s\t%s\tplan=%s (want %s)\tapply-from-empty=%s -v lines, node_commands=%s, batches=%s, batches ending in a read-back=%s (want %s, %s, %s, %s)\tapply-in-sync=%s -v lines, node_commands=%s (want %s)\t%s\n' \
+        "$label" "$n" "$plan_cmds" "$n" "$apply_cmds" "$apply_json" "$batches" "$readbacks" $((2 * n)) $((2 * n)) "$n" "$n" \
+        "$sync_cmds" "$sync_json" "$n" "$verdict" | tee -a "$OUT/commands.tsv"
+}
+
+# One parallel round of reads (no routectl): xargs with 4 and 16 lanes, and every node at once
+# from a shell loop; the fastest is the reference routectl is held to.
+read_rounds() {
+    local n=$1 list=$2 state=$3
+    local read="ip -n {} -N -d -j route show table all"
+    hf netns "$n" "read round $state (4 lanes)" "$RUNS" --warmup 2 -- "xargs -P 4 -I{} $read <$list >/dev/null"
+    hf netns "$n" "read round $state (16 lanes)" "$RUNS" --warmup 2 -- "xargs -P 16 -I{} $read <$list >/dev/null"
+    hf netns "$n" "read round $state (all at once)" "$RUNS" --warmup 2 -- \
+        "for ns in \$(cat $list); do ip -n \$ns -N -d -j route show table all >/dev/null & done; wait"
+}
+
+bench_netns() {
+    local n=$1
+    local dir="$WORK/n$n"
+    echo "== netns lab, $n nodes (load $(load1))"
+    local t0=$SECONDS
+    lab_up "$n" "$dir"
+    echo "   lab up in $((SECONDS - t0)) s"
+    local topo="$dir/topology.toml" ns_list="$dir/namespaces"
+    local flush="xargs -P 8 -I{} sh -c 'ip -n {} route flush proto 211 2>/dev/null || true' <$ns_list"
+    local slow=$RUNS
+    [ "$n" -ge 100 ] && slow=$SLOW_RUNS
+
+    read_rounds "$n" "$ns_list" "from empty"
+    hf netns "$n" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
+    hf netns "$n" "apply from empty" "$RUNS" --warmup 1 --prepare "$flush" -- \
+        "$ROUTECTL -f $topo apply --auto-approve"
+    check_commands "$n" "$dir" "$flush" "$topo" netns
+    read_rounds "$n" "$ns_list" "in sync"
+    hf netns "$n" "plan in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
+    hf netns "$n" "apply in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo apply --auto-approve"
+    hf netns "$n" "per-route loop (ip route add)" "$slow" --prepare "$flush" -- "bash $dir/loop.sh"
+    hf netns "$n" "batch per node, sequential" "$RUNS" --warmup 1 --prepare "$flush" -- \
+        "for ns in \$(cat $ns_list); do ip -n \$ns -batch - <$dir/batch/\$ns; done"
+    hf netns "$n" "batch per node, 8 lanes" "$RUNS" --warmup 1 --prepare "$flush" -- \
+        "xargs -P 8 -I{} sh -c 'ip -n {} -batch - <$dir/batch/{}' <$ns_list"
+    if [[ " $SWEEP_SIZES " == *" $n "* ]]; then
+        for j in $SWEEP; do
+            "$ROUTECTL" -f "$topo" apply -y -q
+            hf netns-sweep "$n" "plan in sync -j $j" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo -j $j plan"
+            hf netns-sweep "$n" "apply from empty -j $j" "$RUNS" --warmup 1 --prepare "$flush" -- \
+                "$ROUTECTL -f $topo -j $j apply --auto-approve"
+        done
+    fi
+    (eval "$flush")
+    lab_down
+}
+
+# Raw exec concurrency: 64 reads through a transport with J at once, for J in 1 2 4 … 32.
+# COMMAND has {} where the node goes. `lxc exec` was seen to hang for good under concurrency
+# (2 of 8 concurrent calls, once), so each call is killed after 15 s and failures are timed,
+# not fatal: a run near or over 15 s in the raw JSON is such a hang.
+exec_sweep() {
+    local label=$1 list=$2 command=$3
+    for j in 1 2 4 8 16 32; do
+        hf "exec-sweep-$label" 64 "64 reads, $j at once" "$RUNS" --warmup 1 -i -- \
+            "xargs -P $j -I{} timeout -s KILL 15 $command <$list >/dev/null"
+    done
+}
+
+# ------------------------------------------------------------------------------------------
+# LXD lab
+
+lxd_topology() {
+    lxc list --format json | jq -r --arg nodes "$LXD_NODES" '
+        ($nodes | split(" ")) as $want
+        | [.[] | select(.name as $n | $want | index($n))] | sort_by(.name)
+        | "[cluster]\ninterface = \"eth1\"\ntransport = \"lxc\"\n",
+          (.[] | . as $i
+            | ($i.state.network.eth1.addresses[] | select(.family == "inet") | .address) as $ip
+            | ($i.state.network.cnio0.addresses[] | select(.family == "inet")) as $pod
+            | "[[nodes]]\nname = \"\($i.name)\"\ninternal_ip = \"\($ip)\"\npod_cidr = \"\($pod.address | split(".") | .[0:3] | join(".")).0/\($pod.netmask)\"\n")'
+}
+
+bench_lxd() {
+    command -v lxc >/dev/null || die "--lxd: lxc is not installed"
+    for n in $LXD_NODES; do
+        [ "$(lxc list --format json | jq -r --arg n "$n" '.[] | select(.name == $n) | .status')" = Running ] ||
+            die "--lxd: $n is not running"
+    done
+    # The lab is shared: routes of protocol 211 on any instance mean someone (a test) is using it.
+    for n in $(lxc list --format json | jq -r '.[] | select(.status == "Running") | .name'); do
+        if [ -n "$(lxc exec "$n" -- ip route show proto 211)" ]; then
+            die "--lxd: $n has routes of protocol 211: the lab is in use; try again later"
+        fi
+    done
+    local dir="$WORK/lxd" topo n_nodes
+    mkdir -p "$dir"
+    lxd_topology >"$dir/topology.toml"
+    topo="$dir/topology.toml"
+    "$ROUTECTL" -f "$topo" validate >/dev/null
+    n_nodes=$(echo $LXD_NODES | wc -w)
+    # The routes every node gets, as (node, pod CIDR, gateway).
+    lxc list --format json | jq -r --arg nodes "$LXD_NODES" '
+        ($nodes | split(" ")) as $want
+        | [.[] | select(.name as $n | $want | index($n))
+           | {name, ip: (.state.network.eth1.addresses[] | select(.family == "inet") | .address),
+              pod: (.state.network.cnio0.addresses[] | select(.family == "inet")
+                    | "\(.address | split(".") | .[0:3] | join(".")).0/\(.netmask)")}] as $all
+        | $all[] as $a | $all[] | select(.name != $a.name) | "\($a.name)\t\(.pod)\t\(.ip)"' >"$dir/routes.tsv"
+    awk -F'\t' '{ printf "lxc exec %s -- ip route add %s via %s dev eth1 proto 211\n", $1, $2, $3 }' "$dir/routes.tsv" >"$dir/loop-add.sh"
+    awk -F'\t' '{ printf "lxc exec %s -- ip route replace %s via %s dev eth1 proto 211\n", $1, $2, $3 }' "$dir/routes.tsv" >"$dir/loop-replace.sh"
+    for n in $LXD_NODES; do
+        awk -F'\t' -v n="$n" '$1 == n { printf "route add %s via %s dev eth1 proto 211\n", $2, $3 }' "$dir/routes.tsv" >"$dir/batch-$n"
+        echo "$n"
+    done >"$dir/namespaces"
+    {
+        echo "for n in $LXD_NODES; do lxc exec \$n -- ip -batch - <$dir/batch-\$n & done; wait"
+    } >"$dir/ideal.sh"
+    local flush="for node in $LXD_NODES; do lxc exec \$node -- ip route flush proto 211 & done; wait"
+    local reads="for node in $LXD_NODES; do lxc exec \$node -- ip -N -d -j route show table all >/dev/null & done; wait"
+    LXD_TOUCHED=1
+    echo "== LXD lab: $LXD_NODES ($(wc -l <"$dir/routes.tsv") routes; load $(load1))"
+    hf lxd "$n_nodes" "read round from empty (parallel)" "$RUNS" --warmup 2 -- "$reads"
+    hf lxd "$n_nodes" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
+    hf lxd "$n_nodes" "apply from empty" "$RUNS" --warmup 1 --prepare "$flush" -- "$ROUTECTL -f $topo apply --auto-approve"
+    check_commands "$n_nodes" "$dir" "$flush" "$topo" lxd
+    hf lxd "$n_nodes" "read round in sync (parallel)" "$RUNS" --warmup 2 -- "$reads"
+    hf lxd "$n_nodes" "plan in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
+    hf lxd "$n_nodes" "apply in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo apply --auto-approve"
+    hf lxd "$n_nodes" "tutorial loop (ip route add)" "$RUNS" --prepare "$flush" -- "bash $dir/loop-add.sh"
+    hf lxd "$n_nodes" "tutorial loop (ip route replace)" "$RUNS" --prepare "$flush" -- "bash $dir/loop-replace.sh"
+    hf lxd "$n_nodes" "batch per node, parallel (ideal)" "$RUNS" --warmup 1 --prepare "$flush" -- "bash $dir/ideal.sh"
+    for j in 1 2 3; do
+        hf lxd-sweep "$n_nodes" "apply from empty -j $j" "$RUNS" --warmup 1 --prepare "$flush" -- \
+            "$ROUTECTL -f $topo -j $j apply --auto-approve"
+    done
+    if [ "$ANSIBLE" = 1 ]; then
+        bench_ansible "$dir" "$n_nodes" "$flush"
+    fi
+    # 64 reads spread over the lab's containers, J at once.
+    local all_nodes
+    all_nodes=$(lxc list --format json | jq -r '.[] | select(.status == "Running") | .name')
+    for _ in $(seq 16); do echo "$all_nodes"; done | head -64 >"$dir/exec-list"
+    exec_sweep lxd "$dir/exec-list" "lxc exec {} -- ip -N -d -j route show table all"
+    (eval "$flush")
+}
+
+bench_ansible() {
+    local dir=$1 n_nodes=$2 flush=$3 venv="$WORK/venv"
+    if [ -n "${RTBENCH_VENV:-}" ]; then
+        venv=$RTBENCH_VENV # a venv kept from an earlier run (not removed)
+    else
+        echo "   installing ansible-core and community.general (PyPI package ansible) into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q ansible >"$OUT/logs/pip.log" 2>&1
+    fi
+    "$venv/bin/ansible" --version | head -1 >>"$OUT/machine.txt"
+    "$venv/bin/ansible-galaxy" collection list community.general 2>/dev/null | tail -1 >>"$OUT/machine.txt"
+    {
+        echo "[workers]"
+        for n in $LXD_NODES; do echo "$n"; done
+        echo "[workers:vars]"
+        echo "ansible_connection=community.general.lxd"
+        echo "ansible_python_interpreter=/usr/bin/false"
+    } >"$dir/inventory.ini"
+    {
+        echo "- hosts: workers"
+        echo "  gather_facts: false"
+        echo "  tasks:"
+        echo "    - name: pod routes"
+        echo "      raw: ip route replace {{ item }} dev eth1 proto 211"
+        echo "      loop: \"{{ routes[inventory_hostname] }}\""
+        echo "  vars:"
+        echo "    routes:"
+        for n in $LXD_NODES; do
+            echo "      $n:"
+            awk -F'\t' -v n="$n" '$1 == n { printf "        - \"%s via %s\"\n", $2, $3 }' "$dir/routes.tsv"
+        done
+    } >"$dir/playbook.yml"
+    local env="ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_STDOUT_CALLBACK=null ANSIBLE_LOCAL_TEMP=$WORK/ansible-tmp"
+    # One run by hand, so that a broken setup fails loudly instead of being timed.
+    (eval "$flush")
+    env $env "$venv/bin/ansible-playbook" -i "$dir/inventory.ini" "$dir/playbook.yml" >"$OUT/logs/ansible.log" 2>&1 ||
+        { cat "$OUT/logs/ansible.log" >&2; die "ansible-playbook failed"; }
+    for n in $LXD_NODES; do
+        [ "$(lxc exec "$n" -- ip route show proto 211 | wc -l)" -gt 0 ] || die "ansible added no route on $n"
+    done
+    hf lxd "$n_nodes" "ansible playbook (raw: ip route replace)" "$SLOW_RUNS" --warmup 1 --prepare "$flush" -- \
+        "env $env $venv/bin/ansible-playbook -i $dir/inventory.ini $dir/playbook.yml"
+}
+
+# ------------------------------------------------------------------------------------------
+# Offline: routectl plan --observed
+
+bench_offline() {
+    local n=$1
+    local dir="$WORK/offline-$n"
+    echo "== offline plan --observed, $n nodes (load $(load1))"
+    for state in in-sync empty; do
+        (cd "$ROOT" && cargo bench --quiet --bench gen_observed -- --out "$dir-$state" --nodes "$n" --state "$state") >/dev/null
+        local cmd="$ROUTECTL -f $dir-$state/topology.toml plan --observed $dir-$state/observed"
+        hf offline "$n" "plan --observed $state" "$SLOW_RUNS" --warmup 1 -- "$cmd"
+        local rss=()
+        for _ in 1 2 3; do
+            /usr/bin/time -f '%M' -o "$WORK/rss" $cmd >/dev/null
+            rss+=("$(cat "$WORK/rss")")
+        done
+        local med
+        med=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n 2p)
+        printf 'offline\t%s\tpeak RSS %s (KB, median of 3)\t%s\n' "$n" "$state" "$med" | tee -a "$OUT/rss.tsv"
+        rm -rf "$dir-$state"
+    done
+}
+
+# ------------------------------------------------------------------------------------------
+
+if [ "$NETNS" = 1 ]; then
+    for n in $SIZES; do bench_netns "$n"; done
+    # 64 reads over 16 namespaces, J at once (no routectl involved).
+    lab_up 16 "$WORK/exec"
+    for _ in 1 2 3 4; do cat "$WORK/exec/namespaces"; done >"$WORK/exec/list"
+    exec_sweep netns "$WORK/exec/list" "ip -n {} -N -d -j route show table all"
+    lab_down
+fi
+if [ "$LXD" = 1 ]; then bench_lxd; fi
+for n in $OFFLINE; do bench_offline "$n"; done
+
+echo "uptime at end: $(uptime)" >>"$OUT/machine.txt"
+echo
+echo "Medians in ms (raw hyperfine JSON in $OUT/raw):"
+column -t -s $'\t' "$RESULTS"
+[ -f "$OUT/commands.tsv" ] && { echo; echo "Node commands:"; cat "$OUT/commands.tsv"; }
+[ -f "$OUT/rss.tsv" ] && { echo; echo "Peak memory:"; cat "$OUT/rss.tsv"; }
+exit 0
