@@ -5,6 +5,7 @@
 //! output that is not JSON at all (or not an array of objects) is refused, because a route table
 //! that cannot be read must never look like an empty one. Nothing here runs a process.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -222,17 +223,17 @@ pub fn batch_failures(stderr: &str) -> Vec<BatchFailure> {
 // ---------------------------------------------------------------------------------------------
 // Tolerant raw form.
 
-struct RawTable(Vec<RawRoute>);
+struct RawTable<'de>(Vec<RawRoute<'de>>);
 
-impl<'de> Deserialize<'de> for RawTable {
+impl<'de> Deserialize<'de> for RawTable<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawTable;
+            type Value = RawTable<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON array of route objects")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTable, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTable<'de>, A::Error> {
                 let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(16));
                 while let Some(r) = seq.next_element::<RawRoute>()? {
                     v.push(r);
@@ -249,68 +250,71 @@ impl<'de> Deserialize<'de> for RawTable {
 /// `from` and `tos` before an `encap` block whose keys (`"encap":"ip","id":…,"dst":…,"tos":…`)
 /// repeat them, while every other route key comes after that block.
 #[derive(Default)]
-struct RawRoute {
-    kind: Option<Scalar>,
-    dst: Option<Scalar>,
-    gateway: Option<Scalar>,
-    via: Option<Scalar>,
-    dev: Option<Scalar>,
-    table: Option<Scalar>,
-    protocol: Option<Scalar>,
-    metric: Option<Scalar>,
-    tos: Option<Scalar>,
-    from: Option<Scalar>,
+struct RawRoute<'de> {
+    kind: Option<Scalar<'de>>,
+    dst: Option<Scalar<'de>>,
+    gateway: Option<Scalar<'de>>,
+    via: Option<Scalar<'de>>,
+    dev: Option<Scalar<'de>>,
+    table: Option<Scalar<'de>>,
+    protocol: Option<Scalar<'de>>,
+    metric: Option<Scalar<'de>>,
+    tos: Option<Scalar<'de>>,
+    from: Option<Scalar<'de>>,
     flags: Vec<String>,
-    nexthops: Option<Vec<RawHop>>,
+    nexthops: Option<Vec<RawHop<'de>>>,
 }
 
 #[derive(Default)]
-struct RawHop {
-    gateway: Option<Scalar>,
-    via: Option<Scalar>,
-    dev: Option<Scalar>,
+struct RawHop<'de> {
+    gateway: Option<Scalar<'de>>,
+    via: Option<Scalar<'de>>,
+    dev: Option<Scalar<'de>>,
 }
 
 /// A JSON scalar, whatever its JSON type; objects such as `via` keep their `host`.
 #[derive(Debug, Clone)]
-struct Scalar(String);
+struct Scalar<'a>(Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Scalar {
+impl<'de> Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
+            type Value = Scalar<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a scalar")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Borrowed(v)))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(String::new()))
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(v.to_string())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Borrowed("")))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar(String::new()))
+                Ok(Scalar(Cow::Borrowed("")))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
                 // `"via": {"family": "inet6", "host": "fe80::1"}`: keep the host.
-                let mut host = String::new();
+                let mut host = Cow::Borrowed("");
                 while let Some(k) = map.next_key::<String>()? {
                     if k == "host" {
-                        host = map.next_value::<Scalar>()?.0;
+                        host = map.next_value::<Scalar<'de>>()?.0;
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -335,9 +339,9 @@ impl<'de> Deserialize<'de> for Strings {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strings, A::Error> {
                 let mut v = Vec::new();
-                while let Some(s) = seq.next_element::<Scalar>()? {
+                while let Some(s) = seq.next_element::<Scalar<'de>>()? {
                     if !s.0.is_empty() {
-                        v.push(s.0);
+                        v.push(s.0.into_owned());
                     }
                 }
                 Ok(Strings(v))
@@ -367,17 +371,17 @@ impl<'de> Deserialize<'de> for Strings {
 }
 
 /// A list of next-hop objects; anything else is ignored.
-struct Hops(Vec<RawHop>);
+struct Hops<'de>(Vec<RawHop<'de>>);
 
-impl<'de> Deserialize<'de> for Hops {
+impl<'de> Deserialize<'de> for Hops<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Hops;
+            type Value = Hops<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list of next hops")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Hops, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Hops<'de>, A::Error> {
                 let mut v = Vec::new();
                 while let Some(h) = seq.next_element::<RawHopOrOther>()? {
                     if let Some(h) = h.0 {
@@ -386,17 +390,17 @@ impl<'de> Deserialize<'de> for Hops {
                 }
                 Ok(Hops(v))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hops, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hops<'de>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Hops(Vec::new()))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Hops, E> {
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Hops<'de>, E> {
                 Ok(Hops(Vec::new()))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Hops, E> {
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Hops<'de>, E> {
                 Ok(Hops(Vec::new()))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Hops, E> {
+            fn visit_unit<E: de::Error>(self) -> Result<Hops<'de>, E> {
                 Ok(Hops(Vec::new()))
             }
         }
@@ -404,20 +408,23 @@ impl<'de> Deserialize<'de> for Hops {
     }
 }
 
-struct RawHopOrOther(Option<RawHop>);
+struct RawHopOrOther<'de>(Option<RawHop<'de>>);
 
-impl<'de> Deserialize<'de> for RawHopOrOther {
+impl<'de> Deserialize<'de> for RawHopOrOther<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawHopOrOther;
+            type Value = RawHopOrOther<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a next hop")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHopOrOther, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawHopOrOther<'de>, A::Error> {
                 let mut h = RawHop::default();
                 while let Some(k) = map.next_key::<KeyName>()? {
-                    match k.0.as_str() {
+                    match &*k.0 {
                         "gateway" => h.gateway = Some(map.next_value()?),
                         "via" => h.via = Some(map.next_value()?),
                         "dev" => h.dev = Some(map.next_value()?),
@@ -428,17 +435,20 @@ impl<'de> Deserialize<'de> for RawHopOrOther {
                 }
                 Ok(RawHopOrOther(Some(h)))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawHopOrOther, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawHopOrOther<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(RawHopOrOther(None))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<RawHopOrOther, E> {
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<RawHopOrOther<'de>, E> {
                 Ok(RawHopOrOther(None))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawHopOrOther, E> {
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawHopOrOther<'de>, E> {
                 Ok(RawHopOrOther(None))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<RawHopOrOther, E> {
+            fn visit_unit<E: de::Error>(self) -> Result<RawHopOrOther<'de>, E> {
                 Ok(RawHopOrOther(None))
             }
         }
@@ -447,40 +457,43 @@ impl<'de> Deserialize<'de> for RawHopOrOther {
 }
 
 /// A map key, borrowed when possible.
-struct KeyName(String);
+struct KeyName<'a>(Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for KeyName {
+impl<'de> Deserialize<'de> for KeyName<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = KeyName;
+            type Value = KeyName<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a key")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyName, E> {
-                Ok(KeyName(v.to_string()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<KeyName<'de>, E> {
+                Ok(KeyName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyName<'de>, E> {
+                Ok(KeyName(Cow::Owned(v.to_string())))
             }
         }
         d.deserialize_str(V)
     }
 }
 
-impl<'de> Deserialize<'de> for RawRoute {
+impl<'de> Deserialize<'de> for RawRoute<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawRoute;
+            type Value = RawRoute<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a route object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawRoute, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawRoute<'de>, A::Error> {
                 let mut r = RawRoute::default();
                 while let Some(k) = map.next_key::<KeyName>()? {
-                    match k.0.as_str() {
+                    match &*k.0 {
                         "type" => r.kind = Some(map.next_value()?),
                         "dst" | "from" | "tos" => {
-                            let v: Scalar = map.next_value()?;
-                            let slot = match k.0.as_str() {
+                            let v: Scalar<'de> = map.next_value()?;
+                            let slot = match &*k.0 {
                                 "dst" => &mut r.dst,
                                 "from" => &mut r.from,
                                 _ => &mut r.tos,
@@ -507,15 +520,17 @@ impl<'de> Deserialize<'de> for RawRoute {
     }
 }
 
-fn addr(s: &Option<Scalar>) -> Option<IpAddr> {
+fn addr(s: &Option<Scalar<'_>>) -> Option<IpAddr> {
     s.as_ref().and_then(|s| IpAddr::from_str(&s.0).ok())
 }
 
-fn text(s: &Option<Scalar>) -> Option<String> {
-    s.as_ref().filter(|s| !s.0.is_empty()).map(|s| s.0.clone())
+fn text(s: &Option<Scalar<'_>>) -> Option<String> {
+    s.as_ref()
+        .filter(|s| !s.0.is_empty())
+        .map(|s| s.0.to_string())
 }
 
-fn number(s: &Option<Scalar>) -> Option<u64> {
+fn number(s: &Option<Scalar<'_>>) -> Option<u64> {
     let s = &s.as_ref()?.0;
     if let Some(hex) = s.strip_prefix("0x") {
         u64::from_str_radix(hex, 16).ok()
@@ -524,7 +539,7 @@ fn number(s: &Option<Scalar>) -> Option<u64> {
     }
 }
 
-impl RawHop {
+impl RawHop<'_> {
     fn into_hop(self) -> Hop {
         Hop {
             gateway: addr(&self.gateway).or_else(|| addr(&self.via)),
@@ -533,7 +548,7 @@ impl RawHop {
     }
 }
 
-impl RawRoute {
+impl RawRoute<'_> {
     /// Converts to a [`Route`]. Refuses (with the reason) an object without a destination, and
     /// one whose metric, TOS or source prefix (parts of the kernel's key, which decide what a
     /// `del` or `replace` hits) cannot be read: every route `ip` prints has readable ones.
