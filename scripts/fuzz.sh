@@ -53,7 +53,7 @@ for t in "${targets[@]}"; do
     echo "== $t"
     grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "logs/$t.log" | tail -n 1 || true
     grep -E 'stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "logs/$t.log" || true
-    echo "corpus: $(find "corpus/$t" -type f | wc -l) inputs"
+    echo "corpus directory: $(find "corpus/$t" -type f | wc -l) files (libFuzzer keeps superseded inputs; corp: above is the live corpus)"
     if compgen -G "artifacts/$t/*" >/dev/null; then
         echo "FINDINGS:"
         ls -l "artifacts/$t/"

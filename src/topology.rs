@@ -191,10 +191,29 @@ pub fn load(path: &Path, transport: Option<TransportKind>) -> Result<Topology, c
             ),
         }])));
     }
-    let bytes = std::fs::read(path).map_err(|e| crate::Error::TopologyRead {
-        path: source.clone(),
-        source: e,
-    })?;
+    // The size above is 0 for a device or a pipe (`/dev/zero`, `/dev/stdin`): never read more
+    // than the limit, whatever the file is.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            use std::io::Read;
+            f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)
+        })
+        .map_err(|e| crate::Error::TopologyRead {
+            path: source.clone(),
+            source: e,
+        })?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(crate::Error::Topology(Problems(vec![Problem {
+            file: source,
+            line: 1,
+            column: 1,
+            message: format!(
+                "file holds more than {MAX_FILE_BYTES} bytes; a topology may be at most \
+                 {MAX_FILE_BYTES} bytes"
+            ),
+        }])));
+    }
     parse(&bytes, &source, transport).map_err(crate::Error::Topology)
 }
 
@@ -1054,6 +1073,17 @@ pod_cidr = "fd01::/64"
         assert_eq!(e.lines().count(), 1, "{e}");
         assert!(
             e.starts_with("t.toml:4:8: node name `w0\\nt.toml:1:1: fine\\u{1b}[2J` is not valid"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_endless_file_is_read_no_further_than_the_limit() {
+        // Regression: `routectl validate -f /dev/zero` read until memory ran out (the size of a
+        // device or pipe is 0, so the size check let it through).
+        let e = load(Path::new("/dev/zero"), None).unwrap_err().to_string();
+        assert!(
+            e.contains("/dev/zero:1:1: file holds more than 16777216 bytes"),
             "{e}"
         );
     }

@@ -76,6 +76,8 @@ fn reach() -> impl Strategy<Value = Reach> {
         2 => (0usize..5).prop_map(Reach::EmptyFor),
         1 => Just(Reach::Garbage),
         1 => Just(Reach::OldIproute),
+        1 => Just(Reach::Timeout),
+        2 => Just(Reach::WriteTimesOut),
     ]
 }
 
@@ -759,6 +761,7 @@ fn unreadable_nodes_get_no_command_and_lose_no_route_elsewhere() {
         Reach::EmptyFor(3),
         Reach::Garbage,
         Reach::OldIproute,
+        Reach::Timeout,
     ] {
         let mine = KRoute::via("10.1.0.0/24", "10.0.2.20", "eth1", 211, 0);
         let mut w0 = Node::new(&["lo", "eth1"], vec![connected("eth1")]);

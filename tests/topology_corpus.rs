@@ -200,3 +200,15 @@ fn names_a_shell_or_lxc_could_misread_are_rejected_at_load_time() {
     }
     assert_eq!(fake.calls(), "", "a node command ran");
 }
+
+#[test]
+fn an_endless_device_is_refused_not_read_until_memory_runs_out() {
+    let fake = FakeBin::new();
+    refused(
+        &fake,
+        Path::new("/dev/zero"),
+        1,
+        1,
+        "a topology may be at most 16777216 bytes",
+    );
+}

@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
         (Ok(_), Err(e)) => panic!("parse_routes accepted what parse_stream refused: {e}"),
     }
     if let Ok(tables) = &stream {
-        assert!(!tables.is_empty(), "a stream that parses holds at least one table");
+        assert!(
+            !tables.is_empty(),
+            "a stream that parses holds at least one table"
+        );
     }
     // Non-empty output that is not a JSON array is never read as an empty table.
     if let Ok(routes) = &one
@@ -39,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
             .copied()
             .filter(|b| !b.is_ascii_whitespace())
             .collect();
-        assert_eq!(trimmed, b"[]", "an empty table from output that is not `[]`");
+        assert_eq!(
+            trimmed, b"[]",
+            "an empty table from output that is not `[]`"
+        );
     }
     let _ = iproute::batch_failures(&String::from_utf8_lossy(data));
     let _ = iproute::parse_version(&String::from_utf8_lossy(data));

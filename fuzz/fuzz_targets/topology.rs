@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Err(problems) => {
-                assert!(!problems.0.is_empty(), "a refusal names at least one problem");
+                assert!(
+                    !problems.0.is_empty(),
+                    "a refusal names at least one problem"
+                );
                 for p in &problems.0 {
                     assert!(p.line >= 1 && p.column >= 1);
                     let _ = p.to_string();

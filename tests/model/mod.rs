@@ -17,7 +17,8 @@
 //!     failed -:N` on stderr, exit 1); an argument error aborts the batch (exit 255);
 //! - `ip -V`.
 //!
-//! Nodes can be made unreachable in several ways (`lxc`-like errors, empty output, garbage).
+//! Nodes can be made unreachable in several ways (`lxc`-like errors, empty output, garbage,
+//! timeouts), or time out after a write has run.
 //! Every call is recorded. [`Model::compare_with_kernel`] style tests check this model against a
 //! real network namespace (tests/properties.rs, `model_matches_the_kernel`).
 
@@ -258,12 +259,19 @@ pub enum Reach {
     Garbage,
     /// iproute2 before 5.5: invalid JSON for multipath.
     OldIproute,
+    /// Every command times out (the transport kills it).
+    Timeout,
+    /// Reads answer; a batch runs to its end, then the transport reports a timeout.
+    WriteTimesOut,
 }
 
 impl Reach {
     /// True when routectl can read the node.
     pub fn readable(self) -> bool {
-        matches!(self, Reach::Up | Reach::EmptyFor(0..=2))
+        matches!(
+            self,
+            Reach::Up | Reach::EmptyFor(0..=2) | Reach::WriteTimesOut
+        )
     }
 }
 
@@ -632,7 +640,13 @@ impl Transport for Model {
         let is_read = inv.args == routectl::iproute::read_args();
         let is_version = inv.args == ["-V"];
         match node.reach {
-            Reach::Up => {}
+            Reach::Up | Reach::WriteTimesOut => {}
+            Reach::Timeout => {
+                return Err(CommandError::Timeout {
+                    argv,
+                    millis: 30_000,
+                });
+            }
             Reach::NotFound => return answer(1, "", "Error: Instance not found\n"),
             Reach::Stopped => return answer(1, "", "Error: Instance is not running\n"),
             Reach::Empty => return answer(0, "", ""),
@@ -669,6 +683,12 @@ impl Transport for Model {
             && let Some(stdin) = &inv.stdin
         {
             let (out, err, status) = node.batch(&String::from_utf8_lossy(stdin));
+            if node.reach == Reach::WriteTimesOut {
+                return Err(CommandError::Timeout {
+                    argv,
+                    millis: 30_000,
+                });
+            }
             return answer(status, &out, &err);
         }
         answer(255, "", "model: unexpected command\n")
