@@ -2,7 +2,9 @@
 //!
 //! Every node gets, for every *other* node's pod CIDR, `POD_CIDR via THAT_NODE_INTERNAL_IP dev
 //! IFACE`, where the gateway is the other node's internal address of the CIDR's family and IFACE
-//! is this node's interface. Nodes without a pod CIDR (controllers) still receive routes.
+//! is this node's interface. Nodes without a pod CIDR (controllers) still receive routes. A node
+//! with no internal IP of a family receives no routes of that family: it has no address on the
+//! node network to reach such a gateway, and the kernel would refuse them.
 
 use crate::route::{Family, Route};
 use crate::topology::{Node, Topology};
@@ -17,6 +19,7 @@ pub fn routes_for(topology: &Topology, node: &Node) -> Vec<Route> {
         .flat_map(|other| {
             other.pod_cidrs.iter().filter_map(move |cidr| {
                 let family = Family::of_net(cidr);
+                node.internal_ip(family)?;
                 // The topology guarantees a gateway of the CIDR's family on its owner.
                 let gateway = other.internal_ip(family)?;
                 Some(Route::unicast(
@@ -46,7 +49,7 @@ mod tests {
 interface = "eth1"
 [[nodes]]
 name = "controller-0"
-internal_ip = "10.0.2.10"
+internal_ip = ["10.0.2.10", "fd00::10"]
 [[nodes]]
 name = "worker-0"
 internal_ip = ["10.0.2.20", "fd00::20"]
@@ -76,7 +79,8 @@ pod_cidr = "10.1.1.0/24"
             ]
         );
         assert_eq!(lines(1), ["10.1.1.0/24 via 10.0.2.21 dev eth9 proto 211"]);
-        assert_eq!(lines(2).len(), 2);
+        // worker-1 has no IPv6 internal IP: it gets no IPv6 route.
+        assert_eq!(lines(2), ["10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211",]);
         assert_eq!(routes_for(&t, &t.nodes[0])[2].metric, 1024);
     }
 }

@@ -28,6 +28,14 @@ pub enum CommandError {
         /// The timeout in milliseconds.
         millis: u64,
     },
+    /// The command printed more than routectl reads from one command.
+    #[error("`{argv}` printed more than {limit_mib} MiB and was not read further")]
+    OutputTooLarge {
+        /// The full command line.
+        argv: String,
+        /// The limit in MiB.
+        limit_mib: usize,
+    },
     /// The command exited unsuccessfully.
     #[error("`{argv}` {}{}", describe_status(*.status), stderr_suffix(.stderr))]
     Status {
@@ -62,6 +70,7 @@ impl CommandError {
         match self {
             CommandError::Spawn { argv, .. }
             | CommandError::Timeout { argv, .. }
+            | CommandError::OutputTooLarge { argv, .. }
             | CommandError::Status { argv, .. } => argv,
         }
     }
@@ -130,6 +139,7 @@ impl NodeError {
             NodeError::Command(CommandError::Spawn { .. }) => "spawn_failed",
             NodeError::Command(CommandError::Timeout { .. }) => "timeout",
             NodeError::Command(CommandError::Status { .. }) => "command_failed",
+            NodeError::Command(CommandError::OutputTooLarge { .. }) => "output_too_large",
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",
             NodeError::Snapshot { .. } => "snapshot",

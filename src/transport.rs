@@ -206,20 +206,8 @@ fn run_process(
     };
     let mut out_pipe = child.stdout.take();
     let mut err_pipe = child.stderr.take();
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = out_pipe.as_mut() {
-            let _ = p.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = err_pipe.as_mut() {
-            let _ = p.read_to_end(&mut buf);
-        }
-        buf
-    });
+    let out_reader = std::thread::spawn(move || read_bounded(out_pipe.as_mut(), MAX_OUTPUT));
+    let err_reader = std::thread::spawn(move || read_bounded(err_pipe.as_mut(), MAX_OUTPUT));
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
         let status = child.wait();
@@ -242,8 +230,9 @@ fn run_process(
         // Descendants may still hold the pipes: make sure the group is gone before joining.
         kill_group(pid, libc::SIGKILL);
     }
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    let (stdout, out_cut) = out_reader.join().unwrap_or_default();
+    let (stderr, err_cut) = err_reader.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
     if let Some(w) = writer {
         let _ = w.join();
     }
@@ -251,6 +240,12 @@ fn run_process(
         return Err(CommandError::Timeout {
             argv: line,
             millis: timeout.as_millis() as u64,
+        });
+    }
+    if out_cut || err_cut {
+        return Err(CommandError::OutputTooLarge {
+            argv: line,
+            limit_mib: MAX_OUTPUT >> 20,
         });
     }
     let status = status.ok_or_else(|| CommandError::Spawn {
@@ -263,6 +258,22 @@ fn run_process(
         stdout,
         stderr,
     })
+}
+
+/// The most routectl reads from one command's stdout or stderr (a node with 100,000 routes
+/// prints about 12 MiB).
+pub const MAX_OUTPUT: usize = 256 << 20;
+
+/// Reads a pipe to its end, keeping at most `limit` bytes (the rest is drained, so the child
+/// never blocks on a full pipe); says whether anything was cut.
+fn read_bounded(pipe: Option<&mut impl Read>, limit: usize) -> (Vec<u8>, bool) {
+    let mut buf = Vec::new();
+    let Some(p) = pipe else {
+        return (buf, false);
+    };
+    let _ = p.take(limit as u64).read_to_end(&mut buf);
+    let rest = std::io::copy(p, &mut std::io::sink()).unwrap_or(0);
+    (buf, rest > 0)
 }
 
 fn kill_group(pid: libc::pid_t, signal: libc::c_int) {
@@ -351,6 +362,14 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn output_beyond_the_limit_is_cut_and_drained() {
+        let mut big = std::io::Cursor::new(vec![b'x'; 10]);
+        assert_eq!(read_bounded(Some(&mut big), 4), (b"xxxx".to_vec(), true));
+        let mut small = std::io::Cursor::new(vec![b'x'; 4]);
+        assert_eq!(read_bounded(Some(&mut small), 4), (b"xxxx".to_vec(), false));
     }
 
     #[test]

@@ -221,18 +221,20 @@ fn topology_text(c: &Case) -> String {
 }
 
 /// The routes node `i` should have, computed here independently of routectl.
+/// Every other node's pod CIDRs, of the families this node has an internal IP of.
 fn desired(c: &Case, i: usize) -> Vec<KRoute> {
     let dev = iface(&c.nodes[i]);
     let metric = c.metric.unwrap_or(0);
+    let mine = c.nodes[i].families;
     let mut out = Vec::new();
     for (j, n) in c.nodes.iter().enumerate() {
         if j == i {
             continue;
         }
-        if n.families & 1 != 0 && n.pod4 {
+        if mine & n.families & 1 != 0 && n.pod4 {
             out.push(KRoute::via(&pod4(j), &v4(j), dev, c.protocol, metric));
         }
-        if n.families & 2 != 0 && n.pod6 {
+        if mine & n.families & 2 != 0 && n.pod6 {
             out.push(KRoute::via(&pod6(j), &v6(j), dev, c.protocol, metric));
         }
     }
