@@ -51,7 +51,7 @@ pub struct Global {
         long,
         global = true,
         env = "ROUTECTL_PARALLELISM",
-        default_value_t = 16,
+        default_value_t = 8,
         value_parser = clap::value_parser!(u16).range(1..=1024),
         value_name = "N"
     )]

@@ -27,8 +27,17 @@ pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError
 pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
     let inv = read_invocation();
     let mut last = None;
+    let mut timed_out = false;
     for _ in 0..READ_ATTEMPTS {
-        let out = t.run(&node.instance, &inv)?;
+        let out = match t.run(&node.instance, &inv) {
+            // A read is safe to repeat, and an `lxc exec` that hangs under load (seen with many
+            // at once) usually answers the second time: one retry, then it is the node's error.
+            Err(CommandError::Timeout { .. }) if !timed_out => {
+                timed_out = true;
+                continue;
+            }
+            other => other?,
+        };
         if out.status != Some(0) {
             let err = out.clone().success().expect_err("status is not 0");
             return Err(diagnose(t, node, NodeError::Command(err)));
