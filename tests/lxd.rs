@@ -5,14 +5,9 @@
 
 mod support;
 
+use support::assert_code;
 use support::lxd::{LxdLab, lxc};
 use support::scenarios;
-
-const LAB: &str = "needs the LXD lab (scripts/test.sh brings it up and runs these)";
-
-fn assert_code(run: &support::Run, code: i32) {
-    assert_eq!(run.code, code, "{run:?}");
-}
 
 #[test]
 #[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
@@ -50,7 +45,6 @@ fn plan_on_a_bare_lab_lists_nine_adds_and_exits_3() {
             Some("eth1")
         )
     );
-    let _ = LAB;
 }
 
 #[test]

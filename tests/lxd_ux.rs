@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use support::{Run, routectl_with};
+use support::{Run, assert_code, routectl_with};
 
 static LAB: Mutex<()> = Mutex::new(());
 
@@ -96,10 +96,6 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.reset();
     }
-}
-
-fn assert_code(run: &Run, code: i32) {
-    assert_eq!(run.code, code, "{run:?}");
 }
 
 fn topology(text: &str) -> routectl::topology::Topology {

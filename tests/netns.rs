@@ -4,11 +4,7 @@
 
 mod support;
 
-use support::{NetnsLab, first_host, scenarios};
-
-fn assert_code(run: &support::Run, code: i32) {
-    assert_eq!(run.code, code, "{run:?}");
-}
+use support::{NetnsLab, assert_code, scenarios};
 
 #[test]
 fn plan_from_empty_lists_nine_adds() {
@@ -213,7 +209,6 @@ fn a_removed_node_and_a_changed_cidr_are_cleaned_up() {
     );
     // worker-2 is not in the topology any more: it is not contacted, its routes stay.
     assert_eq!(lab.routes("worker-2").len(), 2);
-    let _ = first_host;
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{Run, routectl_with};
+use support::{Run, assert_code, routectl_with};
 
 /// The fake `lxc`: `list` prints list.json (or fails as list.status/list.stderr say); `exec NODE
 /// -- ip …` prints NODE.show.json for the batch read and NODE.route.json for the plain read
@@ -138,10 +138,6 @@ impl Fake {
             .map(str::to_string)
             .collect()
     }
-}
-
-fn assert_code(run: &Run, code: i32) {
-    assert_eq!(run.code, code, "{run:?}");
 }
 
 fn example() -> PathBuf {

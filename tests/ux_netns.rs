@@ -7,11 +7,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use support::{NetnsLab, Run};
-
-fn assert_code(run: &Run, code: i32) {
-    assert_eq!(run.code, code, "{run:?}");
-}
+use support::{NetnsLab, assert_code};
 
 fn add_route(lab: &NetnsLab, node: &str, route: &str) {
     let mut args = vec!["route", "add"];

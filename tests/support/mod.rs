@@ -385,6 +385,11 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Asserts a run's exit code, showing its output when it differs.
+pub fn assert_code(run: &Run, code: i32) {
+    assert_eq!(run.code, code, "{run:?}");
+}
+
 impl Run {
     /// Parses stdout as JSON.
     pub fn json(&self) -> serde_json::Value {

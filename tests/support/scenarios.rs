@@ -2,6 +2,7 @@
 //! backend proves the same behaviour with one text of the test.
 
 use super::Run;
+use super::assert_code as code;
 
 /// What a scenario needs from a lab of topology.example.toml's four nodes.
 pub trait Lab {
@@ -13,10 +14,6 @@ pub trait Lab {
     fn ip_words(&self, node: &str, words: &str);
     /// Pairs of workers whose pod gateways cannot reach each other.
     fn broken_paths(&self) -> Vec<String>;
-}
-
-fn code(run: &Run, code: i32) {
-    assert_eq!(run.code, code, "{run:?}");
 }
 
 fn has(lab: &dyn Lab, node: &str, route: &str) -> bool {
