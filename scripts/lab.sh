@@ -7,7 +7,10 @@
 
 set -euo pipefail
 
-readonly LAB_BRIDGE=rtlab0                        # the shared L2 segment (host bridge / hub bridge)
+LAB_BRIDGE=rtlab0                                 # the shared L2 segment (host bridge / hub bridge)
+LAB_CLI=lxc                                       # --lxd: the client (lxc, or incus for --lab incus)
+LAB_PROJECT=''                                    # --lxd: the LXD project (--lab project), empty: default
+LAB_NAME=default                                  # which lab (--lab NAME)
 readonly HUB_NS=routectl-lab-hub                  # --netns: namespace holding the shared bridge
 readonly IMAGE_ALIAS=routectl-lab                 # --lxd: image the nodes are created from
 readonly MARK_KEY=user.routectl-lab               # --lxd: "true" on every lab container
@@ -19,6 +22,12 @@ readonly NODE_INIT=/usr/sbin/init                 # /sbin/init (/sbin -> usr/sbi
 readonly NODE_LOG=/run/routectl-lab.log
 readonly STATE_DIR=/var/lib/routectl-lab
 readonly LXD_LOG=/var/log/lxd-lab.log
+readonly INCUS_LOG=/var/log/incus-lab.log
+readonly INCUSD=/usr/libexec/incus/incusd
+readonly INCUS_DIR=/var/lib/incus
+readonly PROJECT_NAME=routectl-lab-proj           # --lab project
+readonly REMOTE_NAME=routectl-lab-loop            # `remote`: a loopback HTTPS remote of the local LXD
+readonly REMOTE_ADDR=127.0.0.1:8443
 readonly LXD_DIR_DEFAULT=/var/lib/lxd
 readonly DEAD_PROXY=http://127.0.0.1:9            # closed port: the daemon must not reach out
 readonly POOL=default
@@ -37,7 +46,7 @@ die() {
 
 usage() {
 	cat <<EOF
-Usage: scripts/lab.sh COMMAND [--lxd|--netns] [TOPOLOGY]
+Usage: scripts/lab.sh COMMAND [--lxd|--netns] [--lab NAME] [TOPOLOGY]
 
 Builds the nodes of a routectl topology as a test lab: each node gets its node interface
 (cluster.interface or the node's own 'interface', default eth1) on one shared L2 segment
@@ -50,6 +59,8 @@ Commands:
   status        show what exists; exit 0 if the lab is fully up, 1 otherwise
   install       (--lxd) install packages, start the daemon, create the storage pool and the image
   reset-routes  delete every route of table main (IPv4 and IPv6) whose protocol is not 'kernel'
+  remote        (--lxd) make the local LXD reachable as the loopback remote '$REMOTE_NAME'
+                (HTTPS on $REMOTE_ADDR, a trust token), for topologies naming "$REMOTE_NAME:NODE"
 
 Backends:
   --lxd         (default) one LXD container per node, image '$IMAGE_ALIAS', host bridge
@@ -57,8 +68,15 @@ Backends:
   --netns       one network namespace per node, the bridge '$LAB_BRIDGE' lives in namespace
                 '$HUB_NS'; lab namespaces carry the alias '$NETNS_MARK' on lo
 
-TOPOLOGY defaults to $REPO_ROOT/topology.example.toml; a relative path is taken
-from the current directory.
+Labs besides the default one (--lxd only; each has its own bridge and topology):
+  --lab incus   the nodes as Incus containers (Incus 6.0 from bookworm-backports, installed
+                next to LXD; its own daemon incusd), bridge rtlab3, tests/labs/incus.toml
+  --lab project the nodes in the LXD project '$PROJECT_NAME' (features.images=false,
+                features.profiles=false; the same instance names as the default lab),
+                bridge rtlab4, tests/labs/project.toml
+
+TOPOLOGY defaults to $REPO_ROOT/topology.example.toml (or the --lab's file); a relative
+path is taken from the current directory.
 
 Environment:
   ROUTECTL_LAB_IMAGE_SOURCE=host|debootstrap   how to build the image (default: host, which
@@ -745,9 +763,23 @@ netns_reset_routes() {
 
 LXD_DIR=${LXD_DIR:-$LXD_DIR_DEFAULT}
 
-lxd_alive() { timeout 10 lxc query /1.0 >/dev/null 2>&1; }
+# Every `lxc` below is the lab's client: lxc, or incus for the Incus lab, with --project for the
+# project lab (`lxc query` refuses --project; the lab queries only project-less URLs).
+lxc() {
+	if [ -n "$LAB_PROJECT" ] && [ "$1" != query ]; then
+		command "$LAB_CLI" --project "$LAB_PROJECT" "$@"
+	else
+		command "$LAB_CLI" "$@"
+	fi
+}
+
+lxd_alive() { timeout 10 "$LAB_CLI" query /1.0 >/dev/null 2>&1; }
 
 lxd_ensure_installed() {
+	if [ "$LAB_CLI" = incus ]; then
+		incus_ensure_installed
+		return
+	fi
 	if ! command -v lxd >/dev/null || ! command -v lxc >/dev/null || ! type -P ping >/dev/null; then
 		ensure_packages lxd iputils-ping
 	fi
@@ -773,6 +805,10 @@ lxd_pids() { # live lxd daemon processes (not zombies, not the [lxc monitor] or 
 
 lxd_ensure_daemon() {
 	lxd_alive && return 0
+	if [ "$LAB_CLI" = incus ]; then
+		incus_ensure_daemon
+		return
+	fi
 	local pids p
 	pids=$(lxd_pids | tr '\n' ' ')
 	pids=${pids% }
@@ -806,6 +842,124 @@ lxd_ensure_daemon() {
 		die "the LXD daemon (pid $pid) did not become ready within 60 s; see $LXD_LOG"
 	fi
 	echo "$pid" >"$STATE_DIR/lxd.pid"
+}
+
+# --lab incus: Incus from bookworm-backports beside LXD, its daemon started by hand (no systemd).
+incus_ensure_installed() {
+	if type -P incus >/dev/null && [ -x "$INCUSD" ] && type -P ping >/dev/null; then
+		return 0
+	fi
+	if ! grep -hqsE '^(Suites:.*|deb .*)bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
+		local mirror
+		mirror=$(debian_mirror) || die "no Debian mirror in /etc/apt/sources.list(.d) to take bookworm-backports from"
+		log "adding the bookworm-backports source ($mirror)"
+		printf '%s\n' "# Added by routectl's scripts/lab.sh --lab incus: Incus 6.0 from bookworm-backports." \
+			"Types: deb" "URIs: ${mirror%/}" "Suites: bookworm-backports" "Components: main" \
+			"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" >/etc/apt/sources.list.d/routectl-bookworm-backports.sources ||
+			die "cannot add the bookworm-backports source"
+		APT_UPDATED=0
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	log "apt-get update"
+	quiet apt-get update -qq -o DPkg::Lock::Timeout=300 || die "apt-get update failed"
+	APT_UPDATED=1
+	log "installing incus (bookworm-backports) and iputils-ping"
+	quiet apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends -t bookworm-backports incus iputils-ping ||
+		die "apt-get install incus failed"
+	[ -x "$INCUSD" ] && type -P incus >/dev/null || die "incus/incusd not found after installation"
+}
+
+incus_pids() { # live incusd processes (not zombies)
+	local p st
+	for p in $(pgrep -x incusd || true); do
+		st=$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' "/proc/$p/stat" 2>/dev/null || true)
+		[ -n "$st" ] && [ "$st" != Z ] && printf '%s\n' "$p"
+	done
+	return 0
+}
+
+incus_ensure_daemon() {
+	local pids p
+	pids=$(incus_pids | tr '\n' ' ')
+	pids=${pids% }
+	if [ -n "$pids" ]; then
+		log "an incusd exists (pid $pids) but does not answer; waiting for it"
+		if timeout 70 incus admin waitready --timeout=60 >/dev/null 2>&1 && lxd_alive; then
+			return 0
+		fi
+		die "incusd (pid $pids) does not answer; stop it and run again"
+	fi
+	for p in "$INCUS_DIR/unix.socket" "$STATE_DIR/incusd.pid"; do
+		if [ -e "$p" ]; then
+			log "removing stale $p"
+			rm -f "$p" || die "cannot remove $p"
+		fi
+	done
+	getent group incus-admin >/dev/null || die "group incus-admin is missing (is the incus package installed?)"
+	log "starting incusd (log $INCUS_LOG)"
+	(
+		export http_proxy=$DEAD_PROXY https_proxy=$DEAD_PROXY HTTP_PROXY=$DEAD_PROXY HTTPS_PROXY=$DEAD_PROXY
+		unset no_proxy NO_PROXY
+		ulimit -n 65536 2>/dev/null || true
+		cd /
+		exec 9>&-
+		exec setsid nohup "$INCUSD" --group incus-admin --logfile "$INCUS_LOG" </dev/null >>"$INCUS_LOG.out" 2>&1
+	) &
+	local pid=$!
+	if ! timeout 70 incus admin waitready --timeout=60 >/dev/null 2>&1; then
+		tail -n 20 "$INCUS_LOG" >&2 || true
+		die "incusd (pid $pid) did not become ready within 60 s; see $INCUS_LOG"
+	fi
+	echo "$pid" >"$STATE_DIR/incusd.pid"
+}
+
+# `remote`: the local LXD as an HTTPS remote over loopback (what a remote cluster member looks like
+# to lxc), so that `instance = "REMOTE:NAME"` is tested against the real thing.
+lxd_remote() {
+	[ "$LAB_CLI" = lxc ] && [ -z "$LAB_PROJECT" ] || die "remote is for the default lab"
+	lxd_ensure_daemon
+	local addr token
+	addr=$(lxc config get core.https_address) || die "cannot read core.https_address"
+	if [ -z "$addr" ]; then
+		log "LXD: listening on $REMOTE_ADDR (core.https_address)"
+		lxc config set core.https_address "$REMOTE_ADDR" || die "cannot set core.https_address"
+		addr=$REMOTE_ADDR
+	fi
+	case $addr in
+	127.0.0.1:* | "[::1]:"*) ;;
+	*) log "note: LXD already listens on $addr (left as it is); the remote uses it" ;;
+	esac
+	case $addr in :*) addr=127.0.0.1$addr ;; 0.0.0.0:*) addr=127.0.0.1:${addr##*:} ;; esac
+	if lxc remote list --format csv 2>/dev/null | grep -q "^$REMOTE_NAME,"; then
+		if timeout 20 lxc query "$REMOTE_NAME:/1.0" 2>/dev/null | grep -q '"auth": *"trusted"'; then
+			log "remote $REMOTE_NAME ready"
+			return 0
+		fi
+		log "remote $REMOTE_NAME is not trusted any more; adding it again"
+		lxc remote remove "$REMOTE_NAME" || die "cannot remove remote $REMOTE_NAME"
+	fi
+	lxc config trust remove "$REMOTE_NAME" >/dev/null 2>&1 || true
+	token=$(lxc config trust add --name "$REMOTE_NAME" --quiet 2>/dev/null) || token=''
+	[ -n "$token" ] || token=$(lxc config trust add --name "$REMOTE_NAME" | tail -n1)
+	[ -n "$token" ] || die "cannot make a trust token"
+	quiet lxc remote add "$REMOTE_NAME" "$token" --accept-certificate ||
+		quiet lxc remote add "$REMOTE_NAME" "https://$addr" --token "$token" --accept-certificate ||
+		die "cannot add remote $REMOTE_NAME"
+	timeout 20 lxc query "$REMOTE_NAME:/1.0" | grep -q '"auth": *"trusted"' || die "remote $REMOTE_NAME is not trusted"
+	log "remote $REMOTE_NAME added ($addr)"
+}
+
+lxd_ensure_project() {
+	[ -n "$LAB_PROJECT" ] || return 0
+	local feats
+	if ! command "$LAB_CLI" project show "$LAB_PROJECT" >/dev/null 2>&1; then
+		log "creating project $LAB_PROJECT (sharing the default project's images and profiles)"
+		quiet command "$LAB_CLI" project create "$LAB_PROJECT" -c features.images=false -c features.profiles=false ||
+			die "cannot create project $LAB_PROJECT"
+	fi
+	feats=$(command "$LAB_CLI" project get "$LAB_PROJECT" features.images)/$(command "$LAB_CLI" project get "$LAB_PROJECT" features.profiles)
+	[ "$feats" = false/false ] ||
+		die "project $LAB_PROJECT has features.images/features.profiles = $feats; the lab needs false/false"
 }
 
 lxd_ensure_server() {
@@ -915,6 +1069,19 @@ lxd_ensure_image() {
 	# shellcheck disable=SC2064
 	trap "rm -rf '$work'" EXIT
 	how=''
+	if [ "$LAB_CLI" = incus ] && type -P lxc >/dev/null && timeout 10 lxc query /1.0 >/dev/null 2>&1 &&
+		command lxc image info "$IMAGE_ALIAS" >/dev/null 2>&1; then
+		# The LXD lab's image, as it is (an LXD export imports into Incus unchanged).
+		local f
+		if quiet command lxc image export "$IMAGE_ALIAS" "$work/export" && f=$(ls "$work"/export*.tar.gz 2>/dev/null | head -n1) &&
+			[ -n "$f" ] && quiet incus image import -q "$f" --alias "$IMAGE_ALIAS"; then
+			rm -rf "$work"
+			trap - EXIT
+			log "image $IMAGE_ALIAS imported from LXD in $(elapsed "$t0") s"
+			return 0
+		fi
+		log "image: importing LXD's $IMAGE_ALIAS failed; building it"
+	fi
 	if [ "$src" = host ]; then
 		if build_rootfs_host "$work/rootfs"; then
 			how='host binaries'
@@ -973,6 +1140,7 @@ lxd_setup() { # everything but the containers
 	mkdir -p "$STATE_DIR"
 	lxd_ensure_installed
 	lxd_ensure_daemon
+	lxd_ensure_project
 	lxd_ensure_server
 	lxd_ensure_image
 }
@@ -1174,14 +1342,14 @@ lxd_up() {
 		wait "${pids[i]}" || failed=1
 	done
 	[ "$failed" = 0 ] || die "the lab is not up (see the messages above)"
-	log "lxd lab up (${#N_NAME[@]} containers, image $IMAGE_ALIAS, bridge $LAB_BRIDGE) in $(elapsed "$T_START") s"
+	log "$LAB_NAME $LAB_CLI lab up (${#N_NAME[@]} containers${LAB_PROJECT:+ in project $LAB_PROJECT}, image $IMAGE_ALIAS, bridge $LAB_BRIDGE) in $(elapsed "$T_START") s"
 	summary
 }
 
 lxd_down() {
 	need_root
 	local j n=0
-	if command -v lxc >/dev/null 2>&1 && command -v lxd >/dev/null 2>&1; then
+	if type -P "$LAB_CLI" >/dev/null 2>&1 && { [ "$LAB_CLI" = incus ] || type -P lxd >/dev/null 2>&1; }; then
 		lxd_ensure_daemon
 		lxd_read_list
 		local pids=() failed=0 p
@@ -1204,7 +1372,7 @@ lxd_down() {
 		ip link del dev "$LAB_BRIDGE" || die "cannot delete bridge $LAB_BRIDGE"
 		br="bridge $LAB_BRIDGE"
 	fi
-	log "lxd lab down: removed $n container(s) and $br; image and daemon kept"
+	log "$LAB_NAME $LAB_CLI lab down${LAB_PROJECT:+ (project $LAB_PROJECT)}: removed $n container(s) and $br; image and daemon kept"
 }
 
 lxd_status_probe() { # INDEX (see check_nodes)
@@ -1226,15 +1394,15 @@ lxd_status_probe() { # INDEX (see check_nodes)
 
 lxd_status() {
 	local ok=0 j res
-	if ! command -v lxc >/dev/null 2>&1; then
-		echo "lxd: not installed"
+	if ! type -P "$LAB_CLI" >/dev/null 2>&1; then
+		echo "$LAB_CLI: not installed"
 		return 1
 	fi
 	if ! lxd_alive; then
-		echo "lxd: daemon not running"
+		echo "$LAB_CLI: daemon not running"
 		return 1
 	fi
-	echo "lxd: daemon running"
+	echo "$LAB_CLI: daemon running${LAB_PROJECT:+ (project $LAB_PROJECT)}"
 	if lxc image info "$IMAGE_ALIAS" >/dev/null 2>&1; then
 		echo "image: $IMAGE_ALIAS present"
 	else
@@ -1286,9 +1454,15 @@ lxd_reset_routes() {
 # ---------------------------------------------------------------------------------------------
 
 main() {
-	local cmd='' backend=lxd topo='' a
+	local cmd='' backend=lxd topo='' a lab='' want_lab=0
 	for a in "$@"; do
+		if [ "$want_lab" = 1 ]; then
+			lab=$a want_lab=0
+			continue
+		fi
 		case $a in
+		--lab) want_lab=1 ;;
+		--lab=*) lab=${a#--lab=} ;;
 		-h | --help | help)
 			usage
 			exit 0
@@ -1307,21 +1481,35 @@ main() {
 			;;
 		esac
 	done
+	[ "$want_lab" = 0 ] || die "--lab wants a name (incus, project)"
 	[ -n "$cmd" ] || {
 		usage >&2
 		exit 2
 	}
 	case $cmd in
-	up | down | status | install | reset-routes) ;;
+	up | down | status | install | reset-routes | remote) ;;
 	*) die "unknown command $cmd (see --help)" ;;
 	esac
-	topo=${topo:-$REPO_ROOT/topology.example.toml}
+	local default_topo=$REPO_ROOT/topology.example.toml
+	case $lab in
+	'' | default) ;;
+	incus)
+		LAB_NAME=incus LAB_CLI=incus LAB_BRIDGE=rtlab3 default_topo=$REPO_ROOT/tests/labs/incus.toml
+		;;
+	project)
+		LAB_NAME=project LAB_PROJECT=$PROJECT_NAME LAB_BRIDGE=rtlab4 default_topo=$REPO_ROOT/tests/labs/project.toml
+		;;
+	*) die "unknown lab $lab (incus, project)" ;;
+	esac
+	[ -z "$lab" ] || [ "$backend" = lxd ] || die "--lab is for --lxd only"
+	readonly LAB_NAME LAB_CLI LAB_BRIDGE LAB_PROJECT
+	topo=${topo:-$default_topo}
 	case $topo in /*) ;; *) topo=$PWD/$topo ;; esac
 
 	need_root
 	find_python
 	case $cmd in
-	install) ;;
+	install | remote) ;;
 	down) load_topology "$topo" "$backend" || log "removing every lab $backend node anyway" ;;
 	*) load_topology "$topo" "$backend" || exit 1 ;;
 	esac
@@ -1334,9 +1522,11 @@ main() {
 	case $backend/$cmd in
 	lxd/install)
 		lxd_setup
-		log "LXD ready (daemon, storage pool $POOL, image $IMAGE_ALIAS) in $(elapsed "$T_START") s"
+		log "$LAB_CLI ready (daemon, storage pool $POOL, image $IMAGE_ALIAS) in $(elapsed "$T_START") s"
 		;;
 	netns/install) die "install is for --lxd only (--netns needs nothing but iproute2)" ;;
+	lxd/remote) lxd_remote ;;
+	netns/remote) die "remote is for --lxd only" ;;
 	lxd/up) lxd_up ;;
 	lxd/down) lxd_down ;;
 	lxd/status) lxd_status ;;
