@@ -6,7 +6,7 @@
 
 set -euo pipefail
 
-readonly STATE=/var/lib/routectl-lab/ssh     # keys, sshd configs and logs, ssh_config, machines.txt
+readonly STATE=/var/lib/routectl-lab/ssh-lab # keys, sshd configs and logs, ssh_config, machines.txt
 readonly HUB_NS=ssh-hub                      # namespace holding the lab bridge
 readonly BRIDGE=rtlab2                       # the machines' L2 segment
 readonly HOST_IF=rtlab2-host                 # host end of the veth into the hub (the ssh client side)
