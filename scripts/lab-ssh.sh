@@ -409,9 +409,16 @@ cmd_up() {
 	for i in "${!H_NAME[@]}"; do
 		wait_ssh "$i"
 	done
-	local others
-	others=$(pgrep -a -x sshd 2>/dev/null | grep -F '[listener]' | grep -v -F -- " -f $STATE/" || true)
-	[ -z "$others" ] || log "warning: an sshd that is not the lab's listens on this host: $others"
+	# An sshd listening in the host's own namespace (the package's) is not the lab's business,
+	# but worth knowing about.
+	local p others='' host_ns
+	host_ns=$(stat -L -c %i /proc/self/ns/net)
+	for p in $(pgrep -x sshd || true); do
+		[ "$(stat -L -c %i "/proc/$p/ns/net" 2>/dev/null)" = "$host_ns" ] || continue
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -F '[listener]' || continue
+		others+="$p "
+	done
+	[ -z "$others" ] || log "warning: an sshd that is not the lab's listens in the host's namespace (pid $others)"
 	log "ssh lab up (${#H_NAME[@]} machines on $BRIDGE, ssh_config $STATE/ssh_config) in $(elapsed "$T_START") s"
 	cat "$STATE/machines.txt"
 }
