@@ -97,6 +97,8 @@ pub enum TransportArg {
     Incus,
     /// Network namespaces on this host.
     Netns,
+    /// `ssh ADDRESS` (machines reached over SSH).
+    Ssh,
 }
 
 /// Colour choice.
@@ -262,6 +264,9 @@ pub enum DiscoverSource {
     Incus,
     /// The output of `kubectl get nodes -o json` (a file, or - for stdin).
     Kubernetes,
+    /// The upstream tutorial's machines.txt (`IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]` per
+    /// line; a file, or - for stdin); the nodes are reached over ssh.
+    Machines,
 }
 
 /// `routectl discover`.
@@ -269,16 +274,20 @@ pub enum DiscoverSource {
 /// Running instances become nodes (internal IP from --interface, pod CIDR from the network of
 /// the address on --pod-bridge); anything left out gets a `#` comment saying why. The result
 /// passes `routectl validate`. The transport written is the source's (lxc or incus; lxc for
-/// Kubernetes) unless --transport is given.
+/// Kubernetes; ssh for machines) unless --transport is given.
+///
+/// From machines.txt no interface is written unless --interface is given: routes then carry no
+/// `dev` and the kernel picks the device that reaches each gateway, as the tutorial's own `ip
+/// route add` lines do.
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
     /// Where to discover nodes.
     #[arg(long, value_enum, default_value_t = DiscoverSource::Lxc)]
     pub from: DiscoverSource,
 
-    /// A file holding the source's JSON (- for stdin): `kubectl get nodes -o json` (required
-    /// with `--from kubernetes`), or a saved `lxc list --format json` / `incus list --format
-    /// json` (instead of running it).
+    /// A file holding the source (- for stdin): machines.txt (required with `--from
+    /// machines`), `kubectl get nodes -o json` (required with `--from kubernetes`), or a saved
+    /// `lxc list --format json` / `incus list --format json` (instead of running it).
     #[arg(value_name = "FILE")]
     pub input: Option<PathBuf>,
 
@@ -290,13 +299,36 @@ pub struct DiscoverArgs {
     #[arg(long, requires = "out")]
     pub force: bool,
 
-    /// The interface that carries each node's internal IP.
-    #[arg(long, default_value = "eth1", value_name = "IFACE")]
-    pub interface: String,
+    /// The interface that carries each node's internal IP [default: eth1; none for machines].
+    #[arg(long, value_name = "IFACE")]
+    pub interface: Option<String>,
 
     /// The bridge whose network is the node's pod CIDR.
     #[arg(long, default_value = "cnio0", value_name = "IFACE")]
     pub pod_bridge: String,
+
+    /// lxc/incus: list this project's instances (`--project`) and write it as
+    /// `cluster.project`.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+
+    /// lxc/incus: take only instances whose name matches this glob (`*`, `?`), e.g.
+    /// 'worker-*'.
+    #[arg(long = "name", value_name = "GLOB")]
+    pub name_pattern: Option<String>,
+
+    /// lxc/incus: take only instances that use this profile.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// ssh: write `cluster.ssh_config = FILE` (relative to where the topology will be).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<String>,
+
+    /// ssh: write each node's address as USER@INTERNAL_IP (else ssh's configuration picks
+    /// the user).
+    #[arg(long, value_name = "USER")]
+    pub ssh_user: Option<String>,
 }
 
 /// Log formats.

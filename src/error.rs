@@ -91,6 +91,16 @@ pub enum CommandError {
         /// The limit in MiB.
         limit_mib: usize,
     },
+    /// ssh itself failed (exit 255): the node is unknown.
+    #[error("`{argv}`: {}{}", .failure.describe(), stderr_suffix(.stderr))]
+    Ssh {
+        /// The full command line.
+        argv: String,
+        /// What went wrong.
+        failure: SshFailure,
+        /// What ssh printed on stderr.
+        stderr: String,
+    },
     /// The command exited unsuccessfully.
     #[error("`{argv}` {}{}", describe_status(*.status), stderr_suffix(.stderr))]
     Status {
@@ -101,6 +111,73 @@ pub enum CommandError {
         /// What it printed on stderr.
         stderr: String,
     },
+}
+
+/// Why ssh could not run a command on a node (it exited 255), as told by its stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SshFailure {
+    /// The node's host key differs from the one in known_hosts.
+    HostKeyChanged,
+    /// known_hosts has no key for the node (and the configuration does not allow adding one).
+    HostKeyUnknown,
+    /// The node refused every key offered (or BatchMode forbade a password prompt).
+    AuthRefused,
+    /// Nothing listens on the port (sshd stopped).
+    ConnectionRefused,
+    /// The address cannot be reached in time (no route, no answer, no such name).
+    Unreachable,
+    /// Anything else ssh reported (including a remote command that itself exited 255).
+    Other,
+}
+
+impl SshFailure {
+    /// Tells what happened from ssh's stderr.
+    pub fn classify(stderr: &str) -> SshFailure {
+        let has = |s: &str| stderr.contains(s);
+        if has("REMOTE HOST IDENTIFICATION HAS CHANGED")
+            || has("Host key for") && has("has changed")
+        {
+            SshFailure::HostKeyChanged
+        } else if has("Host key verification failed")
+            || has("No ED25519 host key is known")
+            || has("host key is known for")
+        {
+            SshFailure::HostKeyUnknown
+        } else if has("Permission denied") {
+            SshFailure::AuthRefused
+        } else if has("Connection refused") {
+            SshFailure::ConnectionRefused
+        } else if has("No route to host")
+            || has("timed out")
+            || has("Could not resolve hostname")
+            || has("Network is unreachable")
+        {
+            SshFailure::Unreachable
+        } else {
+            SshFailure::Other
+        }
+    }
+
+    /// What to tell the user.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SshFailure::HostKeyChanged => {
+                "the node's host key is not the one in known_hosts, so ssh refused to connect; \
+                 routectl never accepts a changed key: if the machine was rebuilt, check its new \
+                 key and replace the old one (ssh-keygen -R HOST), else something is \
+                 impersonating it"
+            }
+            SshFailure::HostKeyUnknown => {
+                "ssh has no host key for the node in known_hosts and BatchMode forbids asking; \
+                 add the node's key to known_hosts (check it first)"
+            }
+            SshFailure::AuthRefused => "the node refused the ssh login (key not authorized?)",
+            SshFailure::ConnectionRefused => "nothing accepts ssh connections there (sshd down?)",
+            SshFailure::Unreachable => "the address cannot be reached",
+            SshFailure::Other => "ssh failed",
+        }
+    }
 }
 
 fn describe_status(status: Option<i32>) -> String {
@@ -126,6 +203,7 @@ impl CommandError {
             CommandError::Spawn { argv, .. }
             | CommandError::Timeout { argv, .. }
             | CommandError::OutputTooLarge { argv, .. }
+            | CommandError::Ssh { argv, .. }
             | CommandError::Status { argv, .. } => argv,
         }
     }
@@ -194,6 +272,11 @@ impl NodeError {
             NodeError::Command(CommandError::Spawn { .. }) => "spawn_failed",
             NodeError::Command(CommandError::Timeout { .. }) => "timeout",
             NodeError::Command(CommandError::Status { .. }) => "command_failed",
+            NodeError::Command(CommandError::Ssh {
+                failure: SshFailure::HostKeyChanged | SshFailure::HostKeyUnknown,
+                ..
+            }) => "ssh_host_key",
+            NodeError::Command(CommandError::Ssh { .. }) => "ssh_failed",
             NodeError::Command(CommandError::OutputTooLarge { .. }) => "output_too_large",
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",
@@ -211,6 +294,9 @@ impl NodeError {
                 status,
                 stderr,
             }) => (argv.clone(), *status, Some(stderr.trim().to_string())),
+            NodeError::Command(CommandError::Ssh { argv, stderr, .. }) => {
+                (argv.clone(), Some(255), Some(stderr.trim().to_string()))
+            }
             NodeError::Command(c) => (c.argv().to_string(), None, None),
             NodeError::Output { argv, .. } | NodeError::OldIproute { argv, .. } => {
                 (argv.clone(), None, None)

@@ -396,7 +396,7 @@ fn missing_command_and_bad_values_are_usage_errors() {
             &["plan", "--color", "sometimes"],
             "invalid value 'sometimes'",
         ),
-        (&["plan", "--transport", "ssh"], "invalid value 'ssh'"),
+        (&["plan", "--transport", "telnet"], "invalid value 'telnet'"),
         (&["plan", "-v", "-q"], "cannot be used with"),
     ] {
         lab.run(args).code(2).stderr_has(needle);

@@ -116,7 +116,7 @@ fn discover_from_lxc_reproduces_the_example_topology() {
             .iter()
             .map(|n| {
                 format!(
-                    "{} {} {} {:?} {:?}",
+                    "{} {} {:?} {:?} {:?}",
                     n.name, n.instance, n.interface, n.internal_ips, n.pod_cidrs
                 )
             })

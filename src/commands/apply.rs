@@ -45,7 +45,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
         ));
     })?;
 
-    let transport = g.transport(&topology);
+    let transport = g.transport(&topology)?;
     let plan = live_plan(
         &topology,
         &options,

@@ -12,7 +12,7 @@ use super::{check_nodes, out};
 pub fn run(g: &Global, a: &CheckArgs) -> Result<ExitCode, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
-    let transport = g.transport(&t);
+    let transport = g.transport(&t)?;
     let started = std::time::Instant::now();
     let report = crate::node::probe::run(&t, &a.nodes, g.parallelism(), &transport);
     if g.verbose > 0 {

@@ -30,11 +30,15 @@ fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Runs `lxc list --format json` (or `incus …`) on this host.
-fn list_instances(program: &str, g: &Global) -> Result<Vec<u8>, Error> {
-    let argv: Vec<String> = [program, "list", "--format", "json"]
+fn list_instances(program: &str, project: Option<&str>, g: &Global) -> Result<Vec<u8>, Error> {
+    let mut argv: Vec<String> = [program, "list", "--format", "json"]
         .iter()
         .map(|s| s.to_string())
         .collect();
+    if let Some(p) = project {
+        argv.push("--project".to_string());
+        argv.push(p.to_string());
+    }
     let out = transport::run_local(&argv, g.timeout)
         .and_then(|o| o.success())
         .map_err(|e| Error::io("listing instances", std::io::Error::other(e.to_string())))?;
@@ -43,15 +47,44 @@ fn list_instances(program: &str, g: &Global) -> Result<Vec<u8>, Error> {
 
 /// Runs `discover`.
 pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
-    discover::check_interface(&a.interface)
-        .map_err(|why| Error::Usage(format!("--interface `{}` {why}", a.interface)))?;
+    if let Some(i) = &a.interface {
+        discover::check_interface(i)
+            .map_err(|why| Error::Usage(format!("--interface `{i}` {why}")))?;
+    }
     let (source, program) = match a.from {
         DiscoverSource::Lxc => (Source::Lxc, "lxc"),
         DiscoverSource::Incus => (Source::Incus, "incus"),
         DiscoverSource::Kubernetes => (Source::Kubernetes, "kubectl"),
+        DiscoverSource::Machines => (Source::Machines, "machines"),
     };
+    let lxd_like = matches!(source, Source::Lxc | Source::Incus);
+    for (given, flag) in [
+        (a.project.is_some(), "--project"),
+        (a.name_pattern.is_some(), "--name"),
+        (a.profile.is_some(), "--profile"),
+    ] {
+        if given && !lxd_like {
+            return Err(Error::Usage(format!(
+                "{flag} is for --from lxc or --from incus"
+            )));
+        }
+    }
+    if let Some(p) = &a.project
+        && (p.is_empty() || p.starts_with('-') || p.contains(char::is_whitespace))
+    {
+        return Err(Error::Usage(format!(
+            "--project `{p}` is not a project name"
+        )));
+    }
     let (bytes, origin) = match (&a.input, source) {
         (Some(path), _) => (read_input(path)?, path.display().to_string()),
+        (None, Source::Machines) => {
+            return Err(Error::Usage(
+                "--from machines needs the machines file: `routectl discover --from machines \
+                 machines.txt`"
+                    .to_string(),
+            ));
+        }
         (None, Source::Kubernetes) => {
             return Err(Error::Usage(
                 "--from kubernetes needs the output of `kubectl get nodes -o json`: give its \
@@ -61,8 +94,11 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
             ));
         }
         (None, _) => (
-            list_instances(program, g)?,
-            format!("{program} list --format json"),
+            list_instances(program, a.project.as_deref(), g)?,
+            match &a.project {
+                Some(p) => format!("{program} list --format json --project {p}"),
+                None => format!("{program} list --format json"),
+            },
         ),
     };
     let transport = match (g.transport, source) {
@@ -71,15 +107,36 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
         }
         (Some(TransportArg::Incus), _) | (None, Source::Incus) => TransportKind::Incus,
         (Some(TransportArg::Netns), _) => TransportKind::Netns,
+        (Some(TransportArg::Ssh), _) | (None, Source::Machines) => TransportKind::Ssh,
+    };
+    if a.project.is_some() && !transport.is_lxd_like() {
+        return Err(Error::Usage(format!(
+            "--project needs transport lxc or incus, not {transport}"
+        )));
+    }
+    if (a.ssh_config.is_some() || a.ssh_user.is_some()) && transport != TransportKind::Ssh {
+        return Err(Error::Usage(format!(
+            "--ssh-config and --ssh-user are for transport ssh, not {transport}"
+        )));
+    }
+    let interface = match (&a.interface, source) {
+        (Some(i), _) => Some(i.clone()),
+        (None, Source::Machines) => None,
+        (None, _) => Some("eth1".to_string()),
     };
     let options = Options {
-        interface: a.interface.clone(),
+        interface,
         pod_bridge: a.pod_bridge.clone(),
-        transport,
-        origin: origin.clone(),
+        project: a.project.clone(),
+        name_pattern: a.name_pattern.clone(),
+        profile: a.profile.clone(),
+        ssh_config: a.ssh_config.clone(),
+        ssh_user: a.ssh_user.clone(),
+        ..Options::new(transport, &origin)
     };
     let discovered = match source {
         Source::Kubernetes => discover::from_kubernetes(&bytes, options),
+        Source::Machines => discover::from_machines(&bytes, options),
         _ => discover::from_lxc(&bytes, source, options),
     }
     .map_err(|why| {
@@ -87,11 +144,17 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
             Source::Kubernetes => "kubectl get nodes -o json",
             Source::Lxc => "lxc list --format json",
             Source::Incus => "incus list --format json",
+            Source::Machines => "",
         };
-        Error::io(
-            format!("`{origin}` is not the output of `{expected}`"),
-            invalid_data(why),
-        )
+        let what = if source == Source::Machines {
+            format!(
+                "`{origin}` is not a machines file (`IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]` \
+                 per line)"
+            )
+        } else {
+            format!("`{origin}` is not the output of `{expected}`")
+        };
+        Error::io(what, invalid_data(why))
     })?;
     let text = discover::render(&discovered);
     if discovered.nodes().next().is_none() {

@@ -12,7 +12,7 @@ use crate::core::topology::{Topology, TransportKind};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::node::observe;
-use crate::node::transport::{Process, Transport};
+use crate::node::transport::{Process, Reach, Transport};
 use crate::report::Style;
 
 mod apply;
@@ -59,6 +59,7 @@ impl TransportArg {
             TransportArg::Lxc => TransportKind::Lxc,
             TransportArg::Incus => TransportKind::Incus,
             TransportArg::Netns => TransportKind::Netns,
+            TransportArg::Ssh => TransportKind::Ssh,
         }
     }
 }
@@ -87,9 +88,18 @@ impl Global {
         )
     }
 
-    /// The transport for a topology.
-    pub fn transport(&self, t: &Topology) -> Process {
-        Process::new(t.cluster.transport, self.timeout, self.verbose > 0)
+    /// The transport for a topology: its projects and, for ssh, its client configuration and
+    /// routectl's private directory of connection masters.
+    pub fn transport(&self, t: &Topology) -> Result<Process, Error> {
+        let mut reach = Reach {
+            projects: Reach::projects_of(t),
+            ..Reach::default()
+        };
+        if t.cluster.transport == TransportKind::Ssh {
+            reach.ssh_config = t.cluster.ssh_config.as_ref().map(PathBuf::from);
+            reach.control_dir = Some(crate::local::runtime::ssh_control_dir()?);
+        }
+        Ok(Process::new(t.cluster.transport, self.timeout, self.verbose > 0).with_reach(reach))
     }
 
     /// Colours for stdout.

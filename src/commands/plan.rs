@@ -42,7 +42,7 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
             0,
         ),
         None => {
-            let transport = g.transport(&t);
+            let transport = g.transport(&t)?;
             let plan = live_plan(&t, &options, &transport, g.parallelism(), g.progress());
             (plan, transport.commands_run())
         }

@@ -157,7 +157,17 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
         adopt: a.adopt,
         only: if waiting.is_empty() { Vec::new() } else { due },
     };
-    let transport = g.transport(&topology);
+    let transport = match g.transport(&topology) {
+        Ok(t) => t,
+        Err(e) => {
+            return RoundLog {
+                ok: false,
+                level: "error",
+                message: format!("skipped: {e}"),
+                fields: json!({"topology_valid": state.topology_valid, "error": e.to_string()}),
+            };
+        }
+    };
     let plan = live_plan(&topology, &options, &transport, g.parallelism(), false);
     if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
         return RoundLog {

@@ -22,7 +22,7 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
             )
         })?;
     }
-    let transport = g.transport(&t);
+    let transport = g.transport(&t)?;
     let started = std::time::Instant::now();
     let report = show::compute(&t, &a.nodes, g.parallelism(), |node| {
         observe::read_show(&transport, node)

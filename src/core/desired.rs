@@ -2,7 +2,7 @@
 //!
 //! Every node gets, for every *other* node's pod CIDR, `POD_CIDR via THAT_NODE_INTERNAL_IP dev
 //! IFACE`, where the gateway is the other node's internal address of the CIDR's family and IFACE
-//! is this node's interface. Nodes without a pod CIDR (controllers) still receive routes. A node
+//! is this node's interface (no `dev` when the node names none: the kernel picks it). Nodes without a pod CIDR (controllers) still receive routes. A node
 //! with no internal IP of a family receives no routes of that family: it has no address on the
 //! node network to reach such a gateway, and the kernel would refuse them.
 
@@ -25,7 +25,7 @@ pub fn routes_for(topology: &Topology, node: &Node) -> Vec<Route> {
                 Some(Route::unicast(
                     *cidr,
                     gateway,
-                    &node.interface,
+                    node.interface.as_deref(),
                     protocol,
                     topology.metric(family),
                 ))

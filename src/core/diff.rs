@@ -74,10 +74,10 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
         if let Some(mine) = owned
             .clone()
             .find(|r| r.same_key(want))
-            .filter(|r| r.forwards_like(want) || !foreign_shares_key)
+            .filter(|r| r.satisfies(want) || !foreign_shares_key)
         {
             claimed.insert(std::ptr::from_ref::<Route>(mine));
-            if mine.forwards_like(want) {
+            if mine.satisfies(want) {
                 in_sync += 1;
             } else {
                 changes.push(Change::new(
@@ -95,7 +95,7 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
         }
         match (foreign.next(), foreign.next()) {
             (None, _) => changes.push(Change::new(Action::Add, want.clone(), None)),
-            (Some(f), None) if f.same_key(want) && f.forwards_like(want) => {
+            (Some(f), None) if f.same_key(want) && f.satisfies(want) => {
                 changes.push(Change::new(Action::Adopt, want.clone(), Some((*f).clone())));
             }
             _ => {
@@ -190,7 +190,13 @@ mod tests {
     }
 
     fn want(dst: &str, gw: &str) -> Route {
-        Route::unicast(dst.parse().unwrap(), gw.parse().unwrap(), "eth1", 211, 0)
+        Route::unicast(
+            dst.parse().unwrap(),
+            gw.parse().unwrap(),
+            Some("eth1"),
+            211,
+            0,
+        )
     }
 
     fn actions(d: &NodeDiff) -> Vec<String> {

@@ -1,6 +1,6 @@
 //! `routectl discover`: a topology written from what already exists. Pure: it reads the JSON of
 //! `lxc list --format json` / `incus list --format json` or `kubectl get nodes -o json` (the
-//! command module runs them) and writes TOML text.
+//! command module runs them), or the upstream tutorial's `machines.txt`, and writes TOML text.
 //!
 //! Every node it writes is checked with routectl's own topology parser, one node at a time and
 //! then against the nodes before it (names, instances, addresses, overlapping pod CIDRs); what
@@ -26,20 +26,53 @@ pub enum Source {
     Incus,
     /// `kubectl get nodes -o json`.
     Kubernetes,
+    /// The upstream tutorial's `machines.txt`: `IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]`.
+    Machines,
 }
 
 /// What discovery needs besides the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The interface that carries each node's internal IP (LXD/Incus), written as
-    /// `cluster.interface`.
-    pub interface: String,
+    /// `cluster.interface`; `None` writes none (machines: the kernel picks the device).
+    pub interface: Option<String>,
     /// The bridge whose network is a node's pod CIDR (LXD/Incus).
     pub pod_bridge: String,
     /// The transport written into the topology.
     pub transport: TransportKind,
     /// How the input was obtained, for the header comment (`lxc list --format json`).
     pub origin: String,
+    /// The LXD/Incus project listed, written as `cluster.project`.
+    pub project: Option<String>,
+    /// Only instances whose name matches this glob (`*`, `?`) are taken.
+    pub name_pattern: Option<String>,
+    /// Only instances that use this profile are taken.
+    pub profile: Option<String>,
+    /// ssh: written as `cluster.ssh_config`.
+    pub ssh_config: Option<String>,
+    /// ssh: each node's address becomes `USER@INTERNAL_IP`.
+    pub ssh_user: Option<String>,
+}
+
+impl Options {
+    /// Options for a source with everything else at its default.
+    pub fn new(transport: TransportKind, origin: &str) -> Options {
+        Options {
+            interface: None,
+            pod_bridge: "cnio0".to_string(),
+            transport,
+            origin: origin.to_string(),
+            project: None,
+            name_pattern: None,
+            profile: None,
+            ssh_config: None,
+            ssh_user: None,
+        }
+    }
+
+    fn lxc_interface(&self) -> &str {
+        self.interface.as_deref().unwrap_or("eth1")
+    }
 }
 
 /// A node as discovered, before it is checked.
@@ -82,6 +115,8 @@ pub struct Discovery {
     pub items: Vec<Item>,
     /// The cluster pod ranges found (one per family at most).
     pub cluster_cidrs: Vec<IpNet>,
+    /// Instances left out because they do not match `--name` / `--profile`.
+    pub filtered_out: usize,
 }
 
 impl Discovery {
@@ -121,13 +156,114 @@ pub fn from_lxc(json: &[u8], source: Source, options: Options) -> Result<Discove
         .as_array()
         .ok_or("expected a JSON array of instances")?;
     let mut found = Vec::new();
+    let mut filtered_out = 0;
     for inst in list {
         let Some(name) = inst.get("name").and_then(Value::as_str) else {
             continue;
         };
+        let name_ok = options
+            .name_pattern
+            .as_deref()
+            .is_none_or(|p| glob_match(p, name));
+        let profile_ok = options.profile.as_deref().is_none_or(|want| {
+            inst.get("profiles")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| p.as_str() == Some(want)))
+        });
+        if !(name_ok && profile_ok) {
+            filtered_out += 1;
+            continue;
+        }
         found.push(lxc_instance(name, inst, &options));
     }
-    Ok(finish(source, options, found))
+    let mut d = finish(source, options, found);
+    d.filtered_out = filtered_out;
+    Ok(d)
+}
+
+/// A shell-style glob: `*` any run of characters, `?` one character, anything else itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Iterative matching with one backtrack point (the last `*`).
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// Reads the upstream tutorial's `machines.txt`: one machine per line, `IPV4_ADDRESS FQDN
+/// HOSTNAME [POD_SUBNET]` separated by white space (the server's row has no subnet); `#`
+/// comments and blank lines are ignored. A malformed row is an error naming its line.
+pub fn from_machines(text: &[u8], options: Options) -> Result<Discovery, String> {
+    let text = std::str::from_utf8(text).map_err(|e| {
+        let line = text[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        format!("line {line}: not UTF-8 text")
+    })?;
+    let mut found = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let content = raw.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = content.split_whitespace().collect();
+        let bad = |why: String| format!("line {line}: {why}: `{}`", content.replace('\t', " "));
+        if !(3..=4).contains(&fields.len()) {
+            return Err(bad(format!(
+                "expected `IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]`, found {} field{}",
+                fields.len(),
+                if fields.len() == 1 { "" } else { "s" }
+            )));
+        }
+        let addr = IpAddr::from_str(fields[0])
+            .map_err(|_| bad(format!("`{}` is not an IP address", fields[0])))?;
+        let fqdn = fields[1];
+        let host = fields[2];
+        let mut notes = vec![format!("{fqdn}, line {line} of the machines file")];
+        let mut pod_cidrs = Vec::new();
+        if let Some(subnet) = fields.get(3) {
+            let net = IpNet::from_str(subnet)
+                .map_err(|_| bad(format!("`{subnet}` is not a CIDR such as 10.200.0.0/24")))?;
+            if net.trunc() != net {
+                return Err(bad(format!(
+                    "pod subnet `{subnet}` has host bits set (did you mean {}?)",
+                    net.trunc()
+                )));
+            }
+            if Family::of_net(&net) != Family::of_addr(&addr) {
+                return Err(bad(format!(
+                    "pod subnet {net} and address {addr} are not of the same family"
+                )));
+            }
+            pod_cidrs.push(net);
+        } else {
+            notes.push("no pod subnet: receives routes, runs no pods".to_string());
+        }
+        found.push(
+            candidate(host, vec![addr], pod_cidrs, notes, options.transport)
+                .map_err(|why| (host.to_string(), why)),
+        );
+    }
+    Ok(finish(Source::Machines, options, found))
 }
 
 /// One `lxc list` entry -> a candidate, or why it is skipped.
@@ -166,10 +302,11 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
             .collect()
     };
     let mut notes = Vec::new();
-    let (internal, extra) = first_per_family(&addrs(&o.interface), |(a, _)| Family::of_addr(a));
+    let iface = o.lxc_interface();
+    let (internal, extra) = first_per_family(&addrs(iface), |(a, _)| Family::of_addr(a));
     let internal_ips: Vec<IpAddr> = internal.into_iter().map(|(a, _)| a).collect();
     for (a, len) in extra {
-        notes.push(format!("{} also has {a}/{len} (not used)", o.interface));
+        notes.push(format!("{iface} also has {a}/{len} (not used)"));
     }
     if internal_ips.is_empty() {
         let mut others: Vec<&str> = network
@@ -183,7 +320,7 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
         } else {
             format!("it has addresses on {}", others.join(", "))
         };
-        return skip(format!("no global address on {} ({has})", o.interface));
+        return skip(format!("no global address on {iface} ({has})"));
     }
     let (bridge, extra) = first_per_family(&addrs(&o.pod_bridge), |(a, _)| Family::of_addr(a));
     for (a, len) in extra {
@@ -199,8 +336,8 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
             pod_cidrs.push(net);
         } else {
             notes.push(format!(
-                "{} has {addr}/{len}, but {} has no {family} address: pod_cidr {net} left out",
-                o.pod_bridge, o.interface
+                "{} has {addr}/{len}, but {iface} has no {family} address: pod_cidr {net} left out",
+                o.pod_bridge
             ));
         }
     }
@@ -339,9 +476,13 @@ fn candidate(
     if clean != name {
         notes.push(format!("node name made from `{name}`"));
     }
+    // ssh reaches a node at its address (the internal IP), never an instance.
+    if transport == TransportKind::Ssh {
+        instance = None;
+    }
     // A node name such as `worker-0.example.org` is not an LXD/Incus instance name; its first
     // label usually is.
-    if transport != TransportKind::Netns && name.contains('.') {
+    if transport.is_lxd_like() && name.contains('.') {
         let label = name.split('.').next().unwrap_or(name).to_string();
         notes.push(format!(
             "instance `{label}` guessed from the node name: check it"
@@ -414,6 +555,7 @@ fn finish(
         options,
         items,
         cluster_cidrs,
+        filtered_out: 0,
     }
 }
 
@@ -427,7 +569,7 @@ fn key(f: &Result<Candidate, (String, String)>) -> &str {
 /// The node as a one-node topology, through the real parser.
 fn check_alone(c: &Candidate, o: &Options) -> Result<(), String> {
     let mut text = cluster_text(o, &[]);
-    node_text(c, &mut text);
+    node_text(c, o, &mut text);
     topology::parse(text.as_bytes(), "discovered", None)
         .map(|_| ())
         .map_err(|p| {
@@ -546,24 +688,38 @@ fn one_or_many<T: ToString>(values: &[T]) -> String {
 }
 
 fn cluster_text(o: &Options, cidrs: &[IpNet]) -> String {
-    let mut s = format!(
-        "[cluster]\ninterface = {}\ntransport = {}\n",
-        quote(&o.interface),
-        quote(o.transport.name())
-    );
+    let mut s = "[cluster]\n".to_string();
+    if let Some(i) = &o.interface {
+        let _ = writeln!(s, "interface = {}", quote(i));
+    }
+    let _ = writeln!(s, "transport = {}", quote(o.transport.name()));
+    cluster_extra(o, &mut s);
     if !cidrs.is_empty() {
         let _ = writeln!(s, "pod_cidr = {}", one_or_many(cidrs));
     }
     s
 }
 
-fn node_text(c: &Candidate, out: &mut String) {
+/// `project`, `ssh_config`: the keys that follow `transport`.
+fn cluster_extra(o: &Options, s: &mut String) {
+    if let Some(p) = &o.project {
+        let _ = writeln!(s, "project = {}", quote(p));
+    }
+    if let Some(c) = &o.ssh_config {
+        let _ = writeln!(s, "ssh_config = {}", quote(c));
+    }
+}
+
+fn node_text(c: &Candidate, o: &Options, out: &mut String) {
     for n in &c.notes {
         let _ = writeln!(out, "# {n}");
     }
     let _ = writeln!(out, "[[nodes]]\nname = {}", quote(&c.name));
     if let Some(i) = &c.instance {
         let _ = writeln!(out, "instance = {}", quote(i));
+    }
+    if let (Some(user), Some(ip)) = (&o.ssh_user, c.internal_ips.first()) {
+        let _ = writeln!(out, "address = {}", quote(&format!("{user}@{ip}")));
     }
     let _ = writeln!(out, "internal_ip = {}", one_or_many(&c.internal_ips));
     if !c.pod_cidrs.is_empty() {
@@ -589,8 +745,33 @@ pub fn render(d: &Discovery) -> String {
         out,
         "# Review it, then: routectl validate -f FILE && routectl plan -f FILE\n"
     );
+    if d.filtered_out > 0 {
+        let _ = writeln!(
+            out,
+            "# {} instance{} not matching {} left out.\n",
+            d.filtered_out,
+            if d.filtered_out == 1 { "" } else { "s" },
+            match (&o.name_pattern, &o.profile) {
+                (Some(p), Some(f)) => format!("--name {p} and --profile {f}"),
+                (Some(p), None) => format!("--name {p}"),
+                (None, Some(f)) => format!("--profile {f}"),
+                (None, None) => String::new(),
+            }
+        );
+    }
     let _ = writeln!(out, "[cluster]");
-    let _ = writeln!(out, "interface = {}", quote(&o.interface));
+    match &o.interface {
+        Some(i) => {
+            let _ = writeln!(out, "interface = {}", quote(i));
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "# No interface: routes are written without `dev` and the kernel picks the \
+                 device that reaches each gateway (as the tutorial's `ip route add` does)."
+            );
+        }
+    }
     match d.source {
         Source::Kubernetes => {
             let _ = writeln!(
@@ -600,10 +781,11 @@ pub fn render(d: &Discovery) -> String {
             );
             let _ = writeln!(out, "transport = {}", quote(o.transport.name()));
         }
-        Source::Lxc | Source::Incus => {
+        Source::Lxc | Source::Incus | Source::Machines => {
             let _ = writeln!(out, "transport = {}", quote(o.transport.name()));
         }
     }
+    cluster_extra(o, &mut out);
     if d.cluster_cidrs.is_empty() {
         if with_pods > 1 {
             let _ = writeln!(
@@ -618,7 +800,7 @@ pub fn render(d: &Discovery) -> String {
     for item in &d.items {
         out.push('\n');
         match item {
-            Item::Node(c) => node_text(c, &mut out),
+            Item::Node(c) => node_text(c, o, &mut out),
             Item::Skipped { name, reason } => {
                 let _ = writeln!(out, "# skipped `{}`: {reason}", name.replace('\n', " "));
             }
@@ -640,10 +822,8 @@ mod tests {
 
     fn options(transport: TransportKind) -> Options {
         Options {
-            interface: "eth1".into(),
-            pod_bridge: "cnio0".into(),
-            transport,
-            origin: "lxc list --format json".into(),
+            interface: Some("eth1".into()),
+            ..Options::new(transport, "lxc list --format json")
         }
     }
 

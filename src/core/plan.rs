@@ -277,7 +277,7 @@ mod tests {
         let r = Route::unicast(
             "10.1.1.0/24".parse().unwrap(),
             "10.0.2.21".parse().unwrap(),
-            "eth1",
+            Some("eth1"),
             211,
             0,
         );
@@ -331,7 +331,7 @@ mod tests {
         let r = Route::unicast(
             "10.1.1.0/24".parse().unwrap(),
             "10.0.2.21".parse().unwrap(),
-            "eth1",
+            Some("eth1"),
             211,
             0,
         );
@@ -356,7 +356,7 @@ mod tests {
         let r6 = Route::unicast(
             "fd01::/64".parse().unwrap(),
             "fd00::21".parse().unwrap(),
-            "eth1",
+            Some("eth1"),
             211,
             0,
         );

@@ -171,8 +171,15 @@ pub struct Route {
 }
 
 impl Route {
-    /// The unicast route routectl writes: `DST via GATEWAY dev DEV proto PROTOCOL metric METRIC`.
-    pub fn unicast(dst: IpNet, gateway: IpAddr, dev: &str, protocol: u8, metric: u32) -> Route {
+    /// The unicast route routectl writes: `DST via GATEWAY [dev DEV] proto PROTOCOL metric
+    /// METRIC`. Without a device the kernel picks it from the gateway.
+    pub fn unicast(
+        dst: IpNet,
+        gateway: IpAddr,
+        dev: Option<&str>,
+        protocol: u8,
+        metric: u32,
+    ) -> Route {
         Route {
             dst: Destination::Net(dst),
             table: TABLE_MAIN,
@@ -183,7 +190,7 @@ impl Route {
             from: None,
             next_hop: NextHop::Single(Hop {
                 gateway: Some(gateway),
-                dev: Some(dev.to_string()),
+                dev: dev.map(str::to_string),
             }),
             flags: Vec::new(),
         }
@@ -197,6 +204,18 @@ impl Route {
     /// True when both routes forward the same way (type, next hops), whatever their protocol.
     pub fn forwards_like(&self, other: &Route) -> bool {
         self.kind == other.kind && self.next_hop == other.next_hop
+    }
+
+    /// True when this (observed) route does what the desired route `want` asks: it forwards like
+    /// it, except that a desired route without a device accepts whatever device the kernel
+    /// picked for the gateway.
+    pub fn satisfies(&self, want: &Route) -> bool {
+        match (&self.next_hop, &want.next_hop) {
+            (NextHop::Single(have), NextHop::Single(w)) if w.dev.is_none() => {
+                self.kind == want.kind && have.gateway == w.gateway
+            }
+            _ => self.forwards_like(want),
+        }
     }
 
     /// True when both routes occupy the same slot in the kernel (table, dst, metric, tos, from).
@@ -378,7 +397,7 @@ mod tests {
         let r = Route::unicast(
             "10.1.1.0/24".parse().unwrap(),
             "10.0.2.21".parse().unwrap(),
-            "eth1",
+            Some("eth1"),
             211,
             0,
         );
@@ -389,7 +408,7 @@ mod tests {
         let r6 = Route::unicast(
             "fd00:1:1::/64".parse().unwrap(),
             "fd00::21".parse().unwrap(),
-            "eth1",
+            Some("eth1"),
             211,
             5,
         );

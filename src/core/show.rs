@@ -336,19 +336,33 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
     let mut checks = Vec::new();
     for ip in &node.internal_ips {
         let found = locate(links, *ip);
-        let on_iface = found.iter().any(|(i, _, _)| *i == node.interface);
-        let iface = links.iter().find(|l| l.name == node.interface);
+        let Some(declared) = node.interface.as_deref() else {
+            // No declared interface (ssh): the address must simply be on the node.
+            let message = match found.first() {
+                Some((i, _, _)) => format!("internal_ip {ip} is on {i}"),
+                None => format!("internal_ip {ip} is on no interface of the node"),
+            };
+            checks.push(AddrCheck {
+                kind: CheckKind::InternalIp,
+                address: *ip,
+                pod_cidr: None,
+                interface: None,
+                ok: !found.is_empty(),
+                found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
+                message,
+            });
+            continue;
+        };
+        let on_iface = found.iter().any(|(i, _, _)| i == declared);
+        let iface = links.iter().find(|l| l.name == declared);
         let message = if on_iface {
-            format!("internal_ip {ip} is on {}", node.interface)
+            format!("internal_ip {ip} is on {declared}")
         } else if let Some((other, _, _)) = found.first() {
-            format!(
-                "internal_ip {ip} is on {other}, not on the declared interface {}",
-                node.interface
-            )
+            format!("internal_ip {ip} is on {other}, not on the declared interface {declared}")
         } else {
             let family = Family::of_addr(ip);
             let what = match iface {
-                None => format!("the node has no interface {}", node.interface),
+                None => format!("the node has no interface {declared}"),
                 Some(l) => {
                     let same: Vec<String> = l
                         .addresses
@@ -357,9 +371,9 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
                         .map(|a| a.to_string())
                         .collect();
                     if same.is_empty() {
-                        format!("{} has no {family} address", node.interface)
+                        format!("{declared} has no {family} address")
                     } else {
-                        format!("{} has {}", node.interface, same.join(", "))
+                        format!("{declared} has {}", same.join(", "))
                     }
                 }
             };
@@ -369,7 +383,7 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
             kind: CheckKind::InternalIp,
             address: *ip,
             pod_cidr: None,
-            interface: Some(node.interface.clone()),
+            interface: Some(declared.to_string()),
             found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
             ok: on_iface,
             message,

@@ -46,7 +46,17 @@ pub fn load_topology(path: &Path, transport: Option<TransportKind>) -> Result<To
             ),
         }])));
     }
-    topology::parse(&bytes, &source, transport).map_err(Error::Topology)
+    let mut t = topology::parse(&bytes, &source, transport).map_err(Error::Topology)?;
+    t.resolve_relative_to(&base_dir(path));
+    Ok(t)
+}
+
+/// The directory a topology file's relative paths are taken from.
+fn base_dir(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
 }
 
 /// Reads a saved plan file (`routectl plan --out FILE`): its binding, the topology it carries,
@@ -64,7 +74,9 @@ pub fn load_saved_plan(
     let shown = path.display().to_string();
     let bytes = std::fs::read(path)
         .map_err(|e| Error::io(format!("reading the plan file `{shown}`"), e))?;
-    crate::core::saved::parse(&bytes, &shown)
+    let (binding, mut topology, options) = crate::core::saved::parse(&bytes, &shown)?;
+    topology.resolve_relative_to(&base_dir(Path::new(&binding.topology_path)));
+    Ok((binding, topology, options))
 }
 
 #[cfg(test)]

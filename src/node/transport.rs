@@ -1,19 +1,32 @@
 //! The only code that spawns processes: commands inside nodes (`lxc exec`, `incus exec`,
-//! network namespaces) and the few local commands routectl needs (`lxc list`).
+//! network namespaces, `ssh`) and the few local commands routectl needs (`lxc list`).
 //!
 //! Arguments are always argv elements, never a shell string. Every command has a timeout after
 //! which its process group is killed. stdin is written from its own thread and stdout/stderr are
 //! drained by their own threads, so a large batch can never deadlock.
+//!
+//! ssh is the one exception it cannot avoid: ssh hands the remote side one command line, which
+//! the remote user's shell splits again. routectl's remote commands are fixed `ip`/`ping`
+//! arguments and validated addresses, and each word is quoted for a POSIX shell
+//! ([`remote_command`]), so the remote side sees exactly the argv routectl meant.
+//!
+//! ssh runs with `BatchMode=yes` (never a prompt) and routectl's own connection sharing
+//! (`ControlMaster=auto`, `ControlPersist`, a `ControlPath` in its private runtime directory), so
+//! that one handshake per node serves plan, apply and the plan after it. Host-key checking is
+//! never touched: the user's ssh configuration decides, and a changed key is an error.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::core::topology::Topology;
 use crate::core::topology::TransportKind;
-use crate::error::CommandError;
+use crate::error::{CommandError, SshFailure};
 
 /// A command to run inside a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,12 +96,38 @@ pub trait Transport: Sync {
     }
 }
 
-/// The real transport: spawns `lxc`, `incus` or `ip` found on PATH.
+/// How long an idle ssh connection master stays up for the next command (Ansible's default).
+pub const SSH_CONTROL_PERSIST_SECS: u64 = 60;
+
+/// What the real transport needs to know besides its kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// ssh: the client configuration file (`ssh -F FILE`); ssh's defaults without it.
+    pub ssh_config: Option<PathBuf>,
+    /// ssh: the private directory of connection masters; `None` runs without sharing.
+    pub control_dir: Option<PathBuf>,
+    /// lxc/incus: the project of every instance that has one (`--project`).
+    pub projects: BTreeMap<String, String>,
+}
+
+impl Reach {
+    /// The projects of a topology's nodes (the ssh settings are added by the caller, which
+    /// knows where the topology file is and owns the runtime directory).
+    pub fn projects_of(t: &Topology) -> BTreeMap<String, String> {
+        t.nodes
+            .iter()
+            .filter_map(|n| n.project.clone().map(|p| (n.instance.clone(), p)))
+            .collect()
+    }
+}
+
+/// The real transport: spawns `lxc`, `incus`, `ip` or `ssh` found on PATH.
 #[derive(Debug)]
 pub struct Process {
     kind: TransportKind,
     timeout: Duration,
     verbose: bool,
+    reach: Reach,
     count: AtomicUsize,
 }
 
@@ -99,8 +138,42 @@ impl Process {
             kind,
             timeout,
             verbose,
+            reach: Reach::default(),
             count: AtomicUsize::new(0),
         }
+    }
+
+    /// The same transport with projects and ssh settings.
+    pub fn with_reach(mut self, reach: Reach) -> Process {
+        self.reach = reach;
+        self
+    }
+
+    /// The ssh options routectl always passes (before the destination).
+    fn ssh_options(&self) -> Vec<String> {
+        let mut argv = Vec::with_capacity(16);
+        if let Some(f) = &self.reach.ssh_config {
+            argv.push("-F".to_string());
+            argv.push(f.display().to_string());
+        }
+        let connect = self.timeout.as_secs().max(1);
+        let mut opt = |o: String| {
+            argv.push("-o".to_string());
+            argv.push(o);
+        };
+        opt("BatchMode=yes".to_string());
+        opt(format!("ConnectTimeout={connect}"));
+        match &self.reach.control_dir {
+            Some(dir) => {
+                opt("ControlMaster=auto".to_string());
+                opt(format!("ControlPersist={SSH_CONTROL_PERSIST_SECS}"));
+                // %C: a hash of local host, remote host, port and user (short, no path tricks).
+                opt(format!("ControlPath={}/%C", dir.display()));
+            }
+            None => opt("ControlMaster=no".to_string()),
+        }
+        argv.push("-T".to_string());
+        argv
     }
 
     /// The argv that runs `inv` inside `instance`.
@@ -109,12 +182,25 @@ impl Process {
         match self.kind {
             TransportKind::Lxc | TransportKind::Incus => {
                 argv.push(self.kind.name().to_string());
+                argv.push("exec".to_string());
+                if let Some(p) = self.reach.projects.get(instance) {
+                    argv.push("--project".to_string());
+                    argv.push(p.clone());
+                }
                 argv.extend(
-                    ["exec", instance, "--force-noninteractive", "--"]
+                    [instance, "--force-noninteractive", "--"]
                         .iter()
                         .map(|s| s.to_string()),
                 );
                 argv.push(inv.program.clone());
+            }
+            TransportKind::Ssh => {
+                argv.push("ssh".to_string());
+                argv.extend(self.ssh_options());
+                argv.push("--".to_string());
+                argv.push(instance.to_string());
+                argv.push(remote_command(&inv.program, &inv.args));
+                return argv;
             }
             // `ip -n NS` costs one exec less than `ip netns exec NS ip`.
             TransportKind::Netns if inv.program == "ip" => {
@@ -147,11 +233,43 @@ impl Transport for Process {
             eprint!("{msg}");
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        run_process(&argv, inv.stdin.as_deref(), self.timeout)
+        let out = run_process(&argv, inv.stdin.as_deref(), self.timeout)?;
+        if self.kind == TransportKind::Ssh && out.status == Some(255) {
+            // ssh's own failures exit 255 (so does `ip` for a bad argument, which routectl does
+            // not write): the node is unknown, never an empty table.
+            return Err(CommandError::Ssh {
+                argv: out.argv,
+                failure: SshFailure::classify(&out.stderr),
+                stderr: out.stderr,
+            });
+        }
+        Ok(out)
     }
 
     fn commands_run(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// One remote command line for ssh: every word quoted for a POSIX shell unless it is made only
+/// of characters no shell treats specially.
+pub fn remote_command(program: &str, args: &[String]) -> String {
+    let mut line = shell_word(program);
+    for a in args {
+        line.push(' ');
+        line.push_str(&shell_word(a));
+    }
+    line
+}
+
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
     }
 }
 
@@ -312,6 +430,57 @@ mod tests {
         assert_eq!(
             argv(TransportKind::Netns, "ping"),
             "ip netns exec worker-0 ping -j route"
+        );
+    }
+
+    #[test]
+    fn projects_and_ssh_options() {
+        let inv = Invocation::ip(vec!["-j".into(), "route".into()]);
+        let mut projects = BTreeMap::new();
+        projects.insert("worker-0".to_string(), "team-a".to_string());
+        let p = Process::new(TransportKind::Lxc, Duration::from_secs(5), false).with_reach(Reach {
+            projects,
+            ..Reach::default()
+        });
+        assert_eq!(
+            p.argv("worker-0", &inv).join(" "),
+            "lxc exec --project team-a worker-0 --force-noninteractive -- ip -j route"
+        );
+        assert_eq!(
+            p.argv("worker-1", &inv).join(" "),
+            "lxc exec worker-1 --force-noninteractive -- ip -j route"
+        );
+        let ssh =
+            Process::new(TransportKind::Ssh, Duration::from_secs(5), false).with_reach(Reach {
+                ssh_config: Some("/lab/ssh_config".into()),
+                control_dir: Some("/run/routectl/ssh".into()),
+                ..Reach::default()
+            });
+        assert_eq!(
+            ssh.argv("root@10.0.4.20", &inv).join(" "),
+            "ssh -F /lab/ssh_config -o BatchMode=yes -o ConnectTimeout=5 -o ControlMaster=auto \
+             -o ControlPersist=60 -o ControlPath=/run/routectl/ssh/%C -T -- root@10.0.4.20 \
+             ip -j route"
+        );
+        let plain = Process::new(TransportKind::Ssh, Duration::from_millis(300), false);
+        assert_eq!(
+            plain.argv("n0", &inv).join(" "),
+            "ssh -o BatchMode=yes -o ConnectTimeout=1 -o ControlMaster=no -T -- n0 ip -j route"
+        );
+    }
+
+    #[test]
+    fn remote_words_are_quoted_for_the_remote_shell() {
+        assert_eq!(
+            remote_command("ip", &["-batch".into(), "-".into()]),
+            "ip -batch -"
+        );
+        assert_eq!(
+            remote_command(
+                "echo",
+                &["a b".into(), "it's".into(), "".into(), "$x;y".into()]
+            ),
+            "echo 'a b' 'it'\\''s' '' '$x;y'"
         );
     }
 

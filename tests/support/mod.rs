@@ -140,24 +140,23 @@ impl NetnsLab {
 
     fn add_node(&self, i: usize, node: &routectl::core::topology::Node) {
         let ns = &node.instance;
+        let iface = node
+            .interface
+            .as_deref()
+            .expect("a netns lab node names its interface");
         sh(&["ip", "netns", "add", ns]);
         let v = format!("v{i}");
         ip_batch(
             &self.hub,
             &format!(
-                "link add {v} type veth peer name {} netns {ns}\nlink set {v} master br0\nlink set {v} up\n",
-                node.interface
+                "link add {v} type veth peer name {iface} netns {ns}\nlink set {v} master br0\nlink set {v} up\n",
             ),
         );
-        let mut script = format!("link set lo up\nlink set {} up\n", node.interface);
+        let mut script = format!("link set lo up\nlink set {iface} up\n");
         for ip in &node.internal_ips {
             match ip {
-                IpAddr::V4(_) => {
-                    script.push_str(&format!("addr add {ip}/24 dev {}\n", node.interface))
-                }
-                IpAddr::V6(_) => {
-                    script.push_str(&format!("addr add {ip}/64 dev {} nodad\n", node.interface))
-                }
+                IpAddr::V4(_) => script.push_str(&format!("addr add {ip}/24 dev {iface}\n")),
+                IpAddr::V6(_) => script.push_str(&format!("addr add {ip}/64 dev {iface} nodad\n")),
             }
         }
         if !node.pod_cidrs.is_empty() {

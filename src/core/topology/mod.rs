@@ -32,11 +32,13 @@ pub enum TransportKind {
     Incus,
     /// Network namespaces on this host (`ip -n NS …`, `ip netns exec NS …`).
     Netns,
+    /// `ssh ADDRESS …` (machines reached over SSH, e.g. the upstream tutorial's).
+    Ssh,
 }
 
 impl TransportKind {
     /// The names accepted in the topology and on the command line.
-    pub const NAMES: &'static [&'static str] = &["lxc", "incus", "netns"];
+    pub const NAMES: &'static [&'static str] = &["lxc", "incus", "netns", "ssh"];
 
     /// Parses a transport name.
     pub fn from_name(s: &str) -> Option<TransportKind> {
@@ -44,6 +46,7 @@ impl TransportKind {
             "lxc" => Some(TransportKind::Lxc),
             "incus" => Some(TransportKind::Incus),
             "netns" => Some(TransportKind::Netns),
+            "ssh" => Some(TransportKind::Ssh),
             _ => None,
         }
     }
@@ -54,7 +57,13 @@ impl TransportKind {
             TransportKind::Lxc => "lxc",
             TransportKind::Incus => "incus",
             TransportKind::Netns => "netns",
+            TransportKind::Ssh => "ssh",
         }
+    }
+
+    /// Whether the transport talks to LXD or Incus (which know projects).
+    pub fn is_lxd_like(self) -> bool {
+        matches!(self, TransportKind::Lxc | TransportKind::Incus)
     }
 }
 
@@ -90,6 +99,9 @@ pub struct Cluster {
     pub protocol: u8,
     /// The metric of routectl's routes, if set (else 0 for IPv4, 1024 for IPv6).
     pub metric: Option<u32>,
+    /// `ssh_config`: the ssh client configuration file (`ssh -F`); relative to the topology
+    /// file's directory once [`Topology::resolve_relative_to`] ran.
+    pub ssh_config: Option<String>,
 }
 
 /// One node of the cluster.
@@ -97,10 +109,14 @@ pub struct Cluster {
 pub struct Node {
     /// The node's name in the topology.
     pub name: String,
-    /// What the transport addresses: the instance (possibly `remote:instance`) or namespace.
+    /// What the transport addresses: the instance (possibly `remote:instance`), the namespace,
+    /// or for ssh the destination (`address`: `host` or `user@host`, default the internal IP).
     pub instance: String,
-    /// The device that carries node-to-node traffic on this node.
-    pub interface: String,
+    /// The LXD/Incus project of the instance (`--project`), when not the default one.
+    pub project: Option<String>,
+    /// The device that carries node-to-node traffic on this node. `None` (only with the ssh
+    /// transport) writes routes without `dev`: the kernel picks the device from the gateway.
+    pub interface: Option<String>,
     /// Internal addresses, at most one per family, IPv4 first.
     pub internal_ips: Vec<IpAddr>,
     /// Pod CIDRs, at most one per family, IPv4 first.
@@ -123,6 +139,16 @@ impl Topology {
     /// Finds a node by name.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Takes a relative `ssh_config` from `dir` (the topology file's directory), as the file
+    /// means it; called by whoever read the file, which knows where it was.
+    pub fn resolve_relative_to(&mut self, dir: &std::path::Path) {
+        if let Some(c) = &self.cluster.ssh_config
+            && std::path::Path::new(c).is_relative()
+        {
+            self.cluster.ssh_config = Some(dir.join(c).display().to_string());
+        }
     }
 
     /// The metric routectl uses for routes of a family.
@@ -223,6 +249,8 @@ struct RawCluster {
     pod_cidr: Option<Spanned<OneOrMany>>,
     protocol: Option<Spanned<i64>>,
     metric: Option<Spanned<i64>>,
+    ssh_config: Option<Spanned<String>>,
+    project: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +261,8 @@ struct RawNode {
     pod_cidr: Option<Spanned<OneOrMany>>,
     interface: Option<Spanned<String>>,
     instance: Option<Spanned<String>>,
+    address: Option<Spanned<String>>,
+    project: Option<Spanned<String>>,
 }
 
 /// A string, or an array of strings (each with its own position).
@@ -339,6 +369,8 @@ impl Checker {
             pod_cidr: None,
             protocol: None,
             metric: None,
+            ssh_config: None,
+            project: None,
         });
 
         let mut transport = TransportKind::Lxc;
@@ -358,6 +390,24 @@ impl Checker {
         if let Some(t) = transport_override {
             transport = t;
         }
+
+        let mut ssh_config = None;
+        if let Some(c) = &rc.ssh_config {
+            if transport != TransportKind::Ssh {
+                self.problem(
+                    &c.span(),
+                    format!("ssh_config is for transport `ssh`, not `{transport}`"),
+                );
+            } else if c.get_ref().is_empty() || c.get_ref().contains('\0') {
+                self.problem(&c.span(), "ssh_config must name a file".to_string());
+            } else {
+                ssh_config = Some(c.get_ref().clone());
+            }
+        }
+        let cluster_project = rc
+            .project
+            .as_ref()
+            .and_then(|p| self.project(p, transport, "[cluster]"));
 
         let cluster_interface = rc.interface.as_ref().and_then(|i| {
             let ok = check_interface(i.get_ref());
@@ -426,18 +476,53 @@ impl Checker {
         for rn in &raw.nodes {
             // A node with a bad field still takes part in the checks across nodes (with what
             // could be read of it), so that every problem is reported at once.
-            nodes.push((self.node(rn, transport, cluster_interface.as_deref()), rn));
+            nodes.push((
+                self.node(
+                    rn,
+                    transport,
+                    cluster_interface.as_deref(),
+                    cluster_project.as_deref(),
+                ),
+                rn,
+            ));
         }
 
-        self.cross_checks(&nodes, &cluster_cidrs);
+        self.cross_checks(&nodes, &cluster_cidrs, transport);
 
         let cluster = Cluster {
             transport,
             pod_cidrs: cluster_cidrs,
             protocol,
             metric,
+            ssh_config,
         };
         Some((cluster, nodes.into_iter().map(|(n, _)| n).collect()))
+    }
+
+    /// A `project` (LXD/Incus only).
+    fn project(
+        &mut self,
+        p: &Spanned<String>,
+        transport: TransportKind,
+        what: &str,
+    ) -> Option<String> {
+        if !transport.is_lxd_like() {
+            self.problem(
+                &p.span(),
+                format!("{what}: project is for transports `lxc` and `incus`, not `{transport}`"),
+            );
+            return None;
+        }
+        match check_project(p.get_ref()) {
+            Ok(()) => Some(p.get_ref().clone()),
+            Err(why) => {
+                self.problem(
+                    &p.span(),
+                    format!("{what}: project `{}` {why}", p.get_ref()),
+                );
+                None
+            }
+        }
     }
 
     /// Parses a one-or-many list of CIDRs (at most one per family).
@@ -478,6 +563,7 @@ impl Checker {
         rn: &Spanned<RawNode>,
         transport: TransportKind,
         cluster_interface: Option<&str>,
+        cluster_project: Option<&str>,
     ) -> Node {
         let n = rn.get_ref();
         let line = self.line_at(rn.span().start);
@@ -487,8 +573,44 @@ impl Checker {
             self.problem(&n.name.span(), format!("node name `{name}` {why}"));
             name_ok = false;
         }
-        let instance = match &n.instance {
-            Some(i) => {
+        let project = match &n.project {
+            Some(p) => self.project(p, transport, &format!("node `{name}`")),
+            None => cluster_project.map(str::to_string),
+        };
+        if let Some(a) = &n.address
+            && transport != TransportKind::Ssh
+        {
+            self.problem(
+                &a.span(),
+                format!(
+                    "node `{name}`: address is for transport `ssh`, not `{transport}` (use \
+                     `instance`)"
+                ),
+            );
+        }
+        let instance = match (&n.instance, &n.address) {
+            (Some(i), _) if transport == TransportKind::Ssh => {
+                self.problem(
+                    &i.span(),
+                    format!(
+                        "node `{name}`: transport `ssh` reaches a node at its `address` (host \
+                         or user@host), not an `instance`"
+                    ),
+                );
+                String::new()
+            }
+            (_, Some(a)) if transport == TransportKind::Ssh => {
+                if let Err(why) = check_address(a.get_ref()) {
+                    self.problem(
+                        &a.span(),
+                        format!("node `{name}`: address `{}` {why}", a.get_ref()),
+                    );
+                }
+                a.get_ref().clone()
+            }
+            // Filled in below from the internal IP.
+            (_, None) if transport == TransportKind::Ssh => String::new(),
+            (Some(i), _) => {
                 if let Err(why) = check_instance(i.get_ref(), transport) {
                     self.problem(
                         &i.span(),
@@ -497,7 +619,7 @@ impl Checker {
                 }
                 i.get_ref().clone()
             }
-            None => {
+            (None, _) => {
                 if name_ok && let Err(why) = check_instance(&name, transport) {
                     self.problem(
                         &n.name.span(),
@@ -518,10 +640,13 @@ impl Checker {
                         format!("node `{name}`: interface `{}` {why}", i.get_ref()),
                     );
                 }
-                i.get_ref().clone()
+                Some(i.get_ref().clone())
             }
             None => match cluster_interface {
-                Some(i) => i.to_string(),
+                Some(i) => Some(i.to_string()),
+                // A machine reached over ssh need not name its device: routes then carry none
+                // and the kernel picks it from the gateway, as the upstream tutorial's do.
+                None if transport == TransportKind::Ssh => None,
                 None => {
                     self.problem(
                         &rn.span(),
@@ -530,7 +655,7 @@ impl Checker {
                              this node"
                         ),
                     );
-                    String::new()
+                    None
                 }
             },
         };
@@ -587,9 +712,20 @@ impl Checker {
             }
         }
 
+        // ssh: the default address is the internal IP (IPv4 first).
+        let instance = if transport == TransportKind::Ssh && n.address.is_none() {
+            internal_ips
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        } else {
+            instance
+        };
+
         Node {
             name,
             instance,
+            project,
             interface,
             internal_ips,
             pod_cidrs,
@@ -597,9 +733,14 @@ impl Checker {
         }
     }
 
-    fn cross_checks(&mut self, nodes: &[(Node, &Spanned<RawNode>)], cluster_cidrs: &[IpNet]) {
+    fn cross_checks(
+        &mut self,
+        nodes: &[(Node, &Spanned<RawNode>)],
+        cluster_cidrs: &[IpNet],
+        transport: TransportKind,
+    ) {
         let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut instances: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut instances: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         let mut ips: BTreeMap<IpAddr, usize> = BTreeMap::new();
         for (node, raw) in nodes {
             let r = raw.get_ref();
@@ -611,16 +752,27 @@ impl Checker {
                         node.name
                     ),
                 );
-            } else if let Some(first) = instances.insert(&node.instance, node.line) {
+            } else if node.instance.is_empty() {
+                // Already reported (an ssh node without a usable address).
+            } else if let Some(first) = instances.insert(
+                (node.project.as_deref().unwrap_or(""), &node.instance),
+                node.line,
+            ) {
                 let span = r
                     .instance
                     .as_ref()
+                    .or(r.address.as_ref())
                     .map(|i| i.span())
                     .unwrap_or(r.name.span());
+                let what = if transport == TransportKind::Ssh {
+                    "address"
+                } else {
+                    "instance"
+                };
                 self.problem(
                     &span,
                     format!(
-                        "node `{}` uses instance `{}`, already used by the node on line {first}",
+                        "node `{}` uses {what} `{}`, already used by the node on line {first}",
                         node.name, node.instance
                     ),
                 );
@@ -794,6 +946,7 @@ fn check_instance(s: &str, transport: TransportKind) -> Result<(), String> {
             }
             check_token(s, 63)
         }
+        TransportKind::Ssh => check_address(s),
         TransportKind::Lxc | TransportKind::Incus => {
             let (remote, name) = match s.split_once(':') {
                 Some((r, n)) => (Some(r), n),
@@ -816,6 +969,52 @@ fn check_instance(s: &str, transport: TransportKind) -> Result<(), String> {
                 ))
             }
         }
+    }
+}
+
+/// An LXD/Incus project name: a token that cannot be read as an option.
+fn check_project(s: &str) -> Result<(), String> {
+    check_token(s, 63).map_err(|why| why.replace("is not valid", "is not a valid project name"))
+}
+
+/// An ssh destination: `host` or `user@host`, where host is an IP address or a DNS name. It can
+/// never start with `-` (ssh would read an option), and holds nothing a shell or ssh's own
+/// `%` expansion could misread.
+fn check_address(s: &str) -> Result<(), String> {
+    let (user, host) = match s.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, s),
+    };
+    if let Some(u) = user {
+        let ok = !u.is_empty()
+            && u.len() <= 32
+            && u.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && u.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return Err(
+                "has a user name that is not valid: letters, digits, `_`, `-` and `.`, starting \
+                 with a letter or `_`, at most 32 characters"
+                    .to_string(),
+            );
+        }
+    }
+    if host.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let labels_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        });
+    if labels_ok {
+        Ok(())
+    } else {
+        Err("is not `host` or `user@host` (host: an IP address or a DNS name)".to_string())
     }
 }
 
@@ -872,7 +1071,7 @@ pod_cidr = "10.1.0.0/24"
             t.nodes[1].pod_cidrs,
             vec!["10.1.0.0/24".parse::<IpNet>().unwrap()]
         );
-        assert_eq!(t.nodes[0].interface, "eth1");
+        assert_eq!(t.nodes[0].interface.as_deref(), Some("eth1"));
         assert_eq!(t.nodes[1].line, 10);
         assert_eq!(t.sha256.len(), 64);
     }
