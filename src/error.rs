@@ -403,3 +403,43 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_failures_are_told_apart_from_what_ssh_prints() {
+        for (stderr, want) in [
+            (
+                "@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+                 Host key verification failed.\n",
+                SshFailure::HostKeyChanged,
+            ),
+            (
+                "No ED25519 host key is known for 10.0.4.20 and you have requested strict \
+                 checking.\nHost key verification failed.\n",
+                SshFailure::HostKeyUnknown,
+            ),
+            (
+                "root@10.0.4.20: Permission denied (publickey).\n",
+                SshFailure::AuthRefused,
+            ),
+            (
+                "ssh: connect to host 10.0.4.21 port 22: Connection refused\n",
+                SshFailure::ConnectionRefused,
+            ),
+            (
+                "ssh: connect to host 10.0.4.99 port 22: No route to host\n",
+                SshFailure::Unreachable,
+            ),
+            (
+                "ssh: connect to host 10.0.4.99 port 22: Connection timed out\n",
+                SshFailure::Unreachable,
+            ),
+            ("Error: ??? prefix is expected.\n", SshFailure::Other),
+        ] {
+            assert_eq!(SshFailure::classify(stderr), want, "{stderr}");
+        }
+    }
+}

@@ -207,6 +207,39 @@ mod tests {
     }
 
     #[test]
+    fn a_route_without_dev_is_satisfied_by_any_device_and_replaced_by_gateway_only() {
+        let no_dev = |dst: &str, gw: &str| {
+            Route::unicast(dst.parse().unwrap(), gw.parse().unwrap(), None, 211, 0)
+        };
+        let observed = parse_routes(
+            br#"[
+            {"dst":"10.3.1.0/24","gateway":"10.0.4.21","dev":"ens160","protocol":"211","table":"254"},
+            {"dst":"10.3.2.0/24","gateway":"10.0.4.99","dev":"ens160","protocol":"211","table":"254"},
+            {"dst":"10.3.3.0/24","gateway":"10.0.4.23","dev":"ens192","protocol":"3","table":"254"}
+        ]"#,
+        )
+        .unwrap();
+        let desired = [
+            no_dev("10.3.1.0/24", "10.0.4.21"),
+            no_dev("10.3.2.0/24", "10.0.4.22"),
+            no_dev("10.3.3.0/24", "10.0.4.23"),
+        ];
+        let d = diff(&desired, &observed, &policy());
+        assert_eq!(d.in_sync, 1);
+        assert_eq!(
+            actions(&d),
+            [
+                "Replace 10.3.2.0/24 via 10.0.4.22 proto 211",
+                "Adopt 10.3.3.0/24 via 10.0.4.23 proto 211",
+            ]
+        );
+        assert_eq!(
+            d.changes[0].batch_line().unwrap(),
+            "route replace 10.3.2.0/24 via 10.0.4.22 table 254 proto 211 metric 0"
+        );
+    }
+
+    #[test]
     fn adds_what_is_missing() {
         let observed =
             parse_routes(br#"[{"dst":"10.0.2.0/24","dev":"eth1","protocol":"2","table":"254"}]"#)

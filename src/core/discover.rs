@@ -1119,4 +1119,191 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
                 .contains("not a valid interface name")
         );
     }
+
+    const UPSTREAM: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/machines/upstream.txt"
+    ));
+
+    fn machines(text: &[u8]) -> Result<Discovery, String> {
+        from_machines(text, Options::new(TransportKind::Ssh, "machines.txt"))
+    }
+
+    #[test]
+    fn the_upstream_machines_file_becomes_an_ssh_topology_without_devices() {
+        let d = machines(UPSTREAM).unwrap();
+        let text = render(&d);
+        let t = topology::parse(text.as_bytes(), "discovered", None)
+            .unwrap_or_else(|p| panic!("{p}\n{text}"));
+        assert_eq!(t.cluster.transport, TransportKind::Ssh);
+        assert_eq!(
+            t.cluster.pod_cidrs,
+            ["10.3.0.0/16".parse::<IpNet>().unwrap()]
+        );
+        let nodes: Vec<(&str, &str, Option<&str>, usize)> = t
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.name.as_str(),
+                    n.instance.as_str(),
+                    n.interface.as_deref(),
+                    n.pod_cidrs.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                ("node-0", "10.0.4.20", None, 1),
+                ("node-1", "10.0.4.21", None, 1),
+                ("server", "10.0.4.10", None, 0),
+            ]
+        );
+        assert!(!text.contains("interface ="), "{text}");
+        assert!(text.contains("# server.kubernetes.local, line 1 of the machines file"));
+        // The server has no pod subnet and still gets a route to every node's.
+        let server = t.node("server").unwrap();
+        let routes: Vec<String> = crate::core::desired::routes_for(&t, server)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                "10.3.0.0/24 via 10.0.4.20 proto 211",
+                "10.3.1.0/24 via 10.0.4.21 proto 211"
+            ]
+        );
+    }
+
+    #[test]
+    fn machines_comments_blank_lines_tabs_user_and_ssh_config() {
+        let text = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/machines/commented.txt"
+        ));
+        let d = from_machines(
+            text,
+            Options {
+                ssh_user: Some("root".into()),
+                ssh_config: Some("ssh_config".into()),
+                ..Options::new(TransportKind::Ssh, "machines.txt")
+            },
+        )
+        .unwrap();
+        let out = render(&d);
+        let t = topology::parse(out.as_bytes(), "discovered", None)
+            .unwrap_or_else(|p| panic!("{p}\n{out}"));
+        assert_eq!(t.nodes.len(), 2, "{out}");
+        assert_eq!(t.node("server").unwrap().instance, "root@10.0.4.10");
+        assert_eq!(t.cluster.ssh_config.as_deref(), Some("ssh_config"));
+        // One pod CIDR: no cluster range can be told from it.
+        assert!(t.cluster.pod_cidrs.is_empty());
+    }
+
+    #[test]
+    fn a_malformed_machines_row_is_an_error_naming_its_line() {
+        for (text, want) in [
+            (
+                "10.0.4.10 server.kubernetes.local\n",
+                "line 1: expected `IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]`, found 2 fields",
+            ),
+            (
+                "# ok\n10.0.4.10 s.k s\n10.0.4.20 n.k n 10.3.0.0/24 extra\n",
+                "line 3: expected `IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]`, found 5 fields",
+            ),
+            (
+                "XXX.XXX.XXX.XXX server.kubernetes.local server\n",
+                "line 1: `XXX.XXX.XXX.XXX` is not an IP address",
+            ),
+            (
+                "10.0.4.20 n.k n 10.3.0.0\n",
+                "line 1: `10.3.0.0` is not a CIDR such as 10.200.0.0/24",
+            ),
+            (
+                "10.0.4.20 n.k n 10.3.0.1/24\n",
+                "line 1: pod subnet `10.3.0.1/24` has host bits set (did you mean 10.3.0.0/24?)",
+            ),
+            (
+                "10.0.4.20 n.k n fd00::/64\n",
+                "line 1: pod subnet fd00::/64 and address 10.0.4.20 are not of the same family",
+            ),
+        ] {
+            let e = machines(text.as_bytes()).unwrap_err();
+            assert!(e.starts_with(want), "{text:?}: {e}");
+        }
+        let e = machines(b"10.0.4.10 s.k s\n\xff\n").unwrap_err();
+        assert_eq!(e, "line 2: not UTF-8 text");
+    }
+
+    #[test]
+    fn a_duplicate_machine_is_left_out_with_the_reason() {
+        let d = machines(b"10.0.4.20 a.k node-0 10.3.0.0/24\n10.0.4.21 b.k node-0 10.3.1.0/24\n")
+            .unwrap();
+        assert_eq!(d.nodes().count(), 1);
+        assert!(render(&d).contains("# skipped `node-0`: its node name `node-0` is already taken"));
+    }
+
+    #[test]
+    fn instances_are_picked_by_name_glob_and_profile() {
+        let list = r#"[
+ {"name":"worker-0","status":"Running","profiles":["default","k8s"],
+  "state":{"network":{"eth1":{"addresses":[{"family":"inet","address":"10.0.2.20","netmask":"24","scope":"global"}]}}}},
+ {"name":"worker-1","status":"Running","profiles":["default"],
+  "state":{"network":{"eth1":{"addresses":[{"family":"inet","address":"10.0.2.21","netmask":"24","scope":"global"}]}}}},
+ {"name":"other-0","status":"Running","profiles":["default","k8s"],
+  "state":{"network":{"eth1":{"addresses":[{"family":"inet","address":"10.0.9.20","netmask":"24","scope":"global"}]}}}}
+]"#;
+        let names = |o: Options| -> (Vec<String>, usize) {
+            let d = from_lxc(list.as_bytes(), Source::Lxc, o).unwrap();
+            (d.nodes().map(|n| n.name.clone()).collect(), d.filtered_out)
+        };
+        let by_name = Options {
+            name_pattern: Some("worker-*".into()),
+            ..options(TransportKind::Lxc)
+        };
+        assert_eq!(
+            names(by_name),
+            (vec!["worker-0".into(), "worker-1".into()], 1)
+        );
+        let by_profile = Options {
+            profile: Some("k8s".into()),
+            ..options(TransportKind::Lxc)
+        };
+        assert_eq!(
+            names(by_profile),
+            (vec!["other-0".into(), "worker-0".into()], 1)
+        );
+        let both = Options {
+            name_pattern: Some("worker-?".into()),
+            profile: Some("k8s".into()),
+            project: Some("team-a".into()),
+            ..options(TransportKind::Lxc)
+        };
+        let d = from_lxc(list.as_bytes(), Source::Lxc, both).unwrap();
+        let text = render(&d);
+        assert!(
+            text.contains("# 2 instances not matching --name worker-? and --profile k8s left out.")
+        );
+        let t = topology::parse(text.as_bytes(), "discovered", None).unwrap();
+        assert_eq!(t.nodes[0].project.as_deref(), Some("team-a"));
+    }
+
+    #[test]
+    fn globs() {
+        for (p, n, want) in [
+            ("worker-*", "worker-0", true),
+            ("worker-*", "worker-", true),
+            ("worker-*", "xworker-0", false),
+            ("*-0", "controller-0", true),
+            ("w?rker-1", "worker-1", true),
+            ("w?rker-1", "worker-10", false),
+            ("*", "", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+        ] {
+            assert_eq!(glob_match(p, n), want, "{p} {n}");
+        }
+    }
 }

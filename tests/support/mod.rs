@@ -15,6 +15,7 @@ use routectl::core::topology::{self, Topology};
 
 pub mod lxd;
 pub mod scenarios;
+pub mod ssh;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
