@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ipnet::IpNet;
 use routectl::core::topology::{self, Topology};
 
+pub mod labs;
 pub mod lxd;
 pub mod scenarios;
 pub mod ssh;
