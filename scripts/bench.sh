@@ -4,6 +4,7 @@
 #   scripts/bench.sh [--sizes "10 40 100 200"] [--runs 10] [--slow-runs 3] [--out DIR]
 #                    [--sweep "4 8 16 32"] [--sweep-sizes "40 200"] [--no-netns]
 #                    [--lxd] [--with-ansible] [--offline "100 300 1000 2000"] [--no-build]
+#                    [--ssh] [--ssh-nodes "2 8"]
 #
 # netns (default, needs root): for each size N, a lab of N network namespaces (eth1 on a shared
 # bridge in a hub namespace, an internal IP in 10.0.0.0/16, a /24 pod CIDR on an empty cnio0
@@ -20,6 +21,12 @@
 # (`lxc exec … ip route add` per route) and `ip route replace`; --with-ansible adds an Ansible
 # playbook over community.general.lxd (installed from PyPI into a throwaway venv under /tmp).
 # --offline: `routectl plan --observed DIR` of synthetic clusters (hyperfine and /usr/bin/time -v).
+# --ssh: on the SSH lab (scripts/lab-ssh.sh: real sshd in namespaces; for each --ssh-nodes N,
+# N workers and the server), one plain parallel ssh read round without multiplexing (a new
+# connection and handshake per node, xargs -P 0) against routectl plan: the first one (no
+# connection master yet: hyperfine --prepare ends them) and the second one (masters kept by
+# ControlPersist), routectl apply in sync, and the multiplexed read round; the sshd logs count
+# the handshakes of 10 plans. The lab is left with 2 workers, as the tests expect.
 #
 # The Ansible venv is made under the temporary work directory and removed with it (about a
 # minute to install); RTBENCH_VENV=/path/to/venv reuses one with the PyPI package `ansible`.
@@ -42,6 +49,8 @@ OFFLINE=""
 BUILD=1
 OUT=""
 LXD_NODES="worker-0 worker-1 worker-2"
+SSH=0
+SSH_NODES="2 8"
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -55,6 +64,8 @@ while [ $# -gt 0 ]; do
         --lxd) LXD=1 ;;
         --with-ansible) LXD=1; ANSIBLE=1 ;;
         --offline) OFFLINE=$2; shift ;;
+        --ssh) SSH=1 ;;
+        --ssh-nodes) SSH=1; SSH_NODES=$2; shift ;;
         --no-build) BUILD=0 ;;
         --out) OUT=$2; shift ;;
         -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -75,6 +86,7 @@ mkdir -p "$OUT/raw" "$OUT/logs"
 RESULTS="$OUT/results.tsv"
 printf 'scenario\tnodes\tcase\tmedian_ms\tmean_ms\tstddev_ms\tmin_ms\tmax_ms\truns\tload1\n' >"$RESULTS"
 LXD_TOUCHED=0
+SSH_TOUCHED=0
 
 cleanup() {
     local rc=$?
@@ -85,6 +97,11 @@ cleanup() {
     done
     if [ "$LXD_TOUCHED" = 1 ]; then
         for n in $LXD_NODES; do lxc exec "$n" -- ip route flush proto 211 2>/dev/null; done
+    fi
+    if [ "$SSH_TOUCHED" = 1 ]; then
+        ssh_masters_exit
+        "$ROOT/scripts/lab-ssh.sh" up --nodes 2 >/dev/null 2>&1
+        "$ROOT/scripts/lab-ssh.sh" reset-routes >/dev/null 2>&1
     fi
     rm -rf "$WORK"
     exit $rc
@@ -412,6 +429,61 @@ bench_offline() {
 }
 
 # ------------------------------------------------------------------------------------------
+# SSH lab
+
+SSH_STATE=/var/lib/routectl-lab/ssh-lab
+SSH_ADDRS=""
+ssh_masters_exit() {
+    local a
+    for a in $SSH_ADDRS; do
+        ssh -F "$SSH_STATE/ssh_config" -o "ControlPath=$WORK/rt/ssh/%C" -O exit "$a" >/dev/null 2>&1
+    done
+    return 0
+}
+
+ssh_logins() { cat "$SSH_STATE"/nodes/*/sshd.log 2>/dev/null | grep -c 'Accepted publickey' || true; }
+
+bench_ssh() {
+    local workers=$1 n topo="$WORK/ssh/topology.toml"
+    [ "$(id -u)" = 0 ] || die "the SSH lab needs root"
+    SSH_TOUCHED=1
+    mkdir -p "$WORK/ssh"
+    "$ROOT/scripts/lab-ssh.sh" up --nodes "$workers" >"$OUT/logs/lab-ssh.log" 2>&1 ||
+        { cat "$OUT/logs/lab-ssh.log" >&2; die "scripts/lab-ssh.sh up failed"; }
+    "$ROOT/scripts/lab-ssh.sh" reset-routes >>"$OUT/logs/lab-ssh.log" 2>&1
+    "$ROUTECTL" discover --from machines "$SSH_STATE/machines.txt" \
+        --ssh-config "$SSH_STATE/ssh_config" --out "$topo" --force -q
+    SSH_ADDRS=$(awk '{print $1}' "$SSH_STATE/machines.txt")
+    n=$(wc -w <<<"$SSH_ADDRS")
+    printf '%s\n' $SSH_ADDRS >"$WORK/ssh/addrs"
+    export ROUTECTL_RUNTIME_DIR=$WORK/rt
+    local rc="$ROUTECTL -q -f $topo"
+    local read="ip -N -d -j route show table all"
+    local cfg="-F $SSH_STATE/ssh_config -o BatchMode=yes"
+    hf ssh "$n" "plain parallel ssh read round (no multiplexing)" "$RUNS" -- \
+        "xargs -P 0 -I{} ssh $cfg -o ControlMaster=no -o ControlPath=none -T {} $read <$WORK/ssh/addrs >/dev/null"
+    hf ssh "$n" "routectl plan, first (no master)" "$RUNS" --prepare "bash -c 'for a in $SSH_ADDRS; do ssh -F $SSH_STATE/ssh_config -o ControlPath=$WORK/rt/ssh/%C -O exit \$a >/dev/null 2>&1; done; true'" -- \
+        "$rc plan"
+    $rc apply --auto-approve >/dev/null
+    hf ssh "$n" "routectl plan, second (masters kept)" "$RUNS" --warmup 1 -- "$rc plan"
+    hf ssh "$n" "routectl apply in sync (masters kept)" "$RUNS" --warmup 1 -- "$rc apply --auto-approve"
+    hf ssh "$n" "multiplexed parallel ssh read round" "$RUNS" --warmup 1 -- \
+        "xargs -P 0 -I{} ssh $cfg -o ControlMaster=auto -o ControlPath=$WORK/rt/ssh/%C -T {} $read <$WORK/ssh/addrs >/dev/null"
+    # Handshakes: a cold start, then 10 plans and an apply.
+    ssh_masters_exit
+    local before after
+    before=$(ssh_logins)
+    for _ in 1 2 3 4 5 6 7 8 9 10; do $rc plan >/dev/null; done
+    $rc apply --auto-approve >/dev/null
+    after=$(ssh_logins)
+    printf 'ssh\t%s\thandshakes for 10 plans and an apply (from no master)\t%s\n' "$n" "$((after - before))" |
+        tee -a "$OUT/commands.tsv"
+    ssh_masters_exit
+    "$ROOT/scripts/lab-ssh.sh" reset-routes >>"$OUT/logs/lab-ssh.log" 2>&1
+    unset ROUTECTL_RUNTIME_DIR
+}
+
+# ------------------------------------------------------------------------------------------
 
 if [ "$NETNS" = 1 ]; then
     for n in $SIZES; do bench_netns "$n"; done
@@ -422,6 +494,7 @@ if [ "$NETNS" = 1 ]; then
     lab_down
 fi
 if [ "$LXD" = 1 ]; then bench_lxd; fi
+if [ "$SSH" = 1 ]; then for w in $SSH_NODES; do bench_ssh "$w"; done; fi
 for n in $OFFLINE; do bench_offline "$n"; done
 
 echo "uptime at end: $(uptime)" >>"$OUT/machine.txt"

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, from a fresh Debian 12 machine with Rust, as root:
-#   1. installs what the tests need (iproute2, ping, flock, python3; LXD via scripts/lab.sh),
-#   2. brings the LXD lab of topology.example.toml up (starting the daemon and any stopped
-#      container, repairing a half-built lab) and removes every non-kernel route from it,
+#   1. installs what the tests need (iproute2, ping, flock, python3, openssh-server and
+#      openssh-client; LXD, and Incus from bookworm-backports, via scripts/lab.sh),
+#   2. brings the labs up (each idempotent: starting daemons and stopped containers, repairing
+#      a half-built lab) and removes every non-kernel route from them:
+#        - the LXD lab of topology.example.toml (bridge rtlab0),
+#        - the Incus lab (tests/labs/incus.toml, bridge rtlab3),
+#        - the LXD project lab (tests/labs/project.toml, project routectl-lab-proj, rtlab4),
+#        - the loopback LXD remote routectl-lab-loop,
+#        - the SSH lab (scripts/lab-ssh.sh: sshd in namespaces on rtlab2),
 #   3. runs every test: unit tests, folder cases, black-box tests of the binary, end-to-end
-#      tests on network namespaces and on the real LXD lab (the LXD ones are marked ignored for
-#      a plain `cargo test` and are included here).
+#      tests on network namespaces, the real LXD and Incus labs and real sshd (those are
+#      marked ignored for a plain `cargo test` and are included here).
 # Extra arguments go to the test binaries (e.g. scripts/test.sh drift).
 set -euo pipefail
 
@@ -22,7 +28,8 @@ command -v cargo >/dev/null || die "cargo is not on PATH: install Rust first"
 
 # Debian packages the tests use directly (LXD itself is installed by scripts/lab.sh).
 missing=()
-for pair in ip:iproute2 ping:iputils-ping flock:util-linux python3:python3 pgrep:procps; do
+for pair in ip:iproute2 ping:iputils-ping flock:util-linux python3:python3 pgrep:procps \
+	ssh:openssh-client /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client; do
 	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -38,5 +45,18 @@ say "bringing up the LXD lab"
 scripts/lab.sh up --lxd topology.example.toml
 scripts/lab.sh reset-routes --lxd topology.example.toml
 
-say "running every test (including the LXD lab tests)"
+say "bringing up the Incus lab (installs Incus from bookworm-backports when missing)"
+scripts/lab.sh up --lab incus
+scripts/lab.sh reset-routes --lab incus
+
+say "bringing up the LXD project lab and the loopback remote"
+scripts/lab.sh up --lab project
+scripts/lab.sh reset-routes --lab project
+scripts/lab.sh remote
+
+say "bringing up the SSH lab"
+scripts/lab-ssh.sh up
+scripts/lab-ssh.sh reset-routes
+
+say "running every test (including the LXD, Incus and SSH lab tests)"
 cargo test --locked -- --include-ignored "$@"

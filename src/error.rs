@@ -320,7 +320,7 @@ impl NodeError {
 /// A node error as JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeErrorJson {
-    /// `spawn_failed`, `timeout`, `command_failed`, `bad_output` or `old_iproute`.
+    /// `spawn_failed`, `timeout`, `command_failed`, `ssh_failed`, `ssh_host_key`, `bad_output`, …
     pub kind: &'static str,
     /// The whole message.
     pub message: String,
