@@ -453,7 +453,15 @@ bench_ssh() {
     "$ROOT/scripts/lab-ssh.sh" reset-routes >>"$OUT/logs/lab-ssh.log" 2>&1
     "$ROUTECTL" discover --from machines "$SSH_STATE/machines.txt" \
         --ssh-config "$SSH_STATE/ssh_config" --out "$topo" --force -q
-    SSH_ADDRS=$(awk '{print $1}' "$SSH_STATE/machines.txt")
+    SSH_ADDRS=$(awk '{print $1}' "$SSH_STATE/machines.txt" | tr '\n' ' ')
+    {
+        echo '#!/bin/sh'
+        for a in $SSH_ADDRS; do
+            echo "ssh -F $SSH_STATE/ssh_config -o ControlPath=$WORK/rt/ssh/%C -O exit $a >/dev/null 2>&1"
+        done
+        echo 'exit 0'
+    } >"$WORK/ssh/drop-masters"
+    chmod +x "$WORK/ssh/drop-masters"
     n=$(wc -w <<<"$SSH_ADDRS")
     printf '%s\n' $SSH_ADDRS >"$WORK/ssh/addrs"
     export ROUTECTL_RUNTIME_DIR=$WORK/rt
@@ -462,7 +470,7 @@ bench_ssh() {
     local cfg="-F $SSH_STATE/ssh_config -o BatchMode=yes"
     hf ssh "$n" "plain parallel ssh read round (no multiplexing)" "$RUNS" -- \
         "xargs -P 0 -I{} ssh $cfg -o ControlMaster=no -o ControlPath=none -T {} $read <$WORK/ssh/addrs >/dev/null"
-    hf ssh "$n" "routectl plan, first (no master)" "$RUNS" --prepare "bash -c 'for a in $SSH_ADDRS; do ssh -F $SSH_STATE/ssh_config -o ControlPath=$WORK/rt/ssh/%C -O exit \$a >/dev/null 2>&1; done; true'" -- \
+    hf ssh "$n" "routectl plan, first (no master)" "$RUNS" --prepare "$WORK/ssh/drop-masters" -- \
         "$rc plan"
     $rc apply --auto-approve >/dev/null
     hf ssh "$n" "routectl plan, second (masters kept)" "$RUNS" --warmup 1 -- "$rc plan"
