@@ -556,6 +556,8 @@ main() {
 		if [ "$cmd" = stop-sshd ]; then
 			sshd_stop "$i"
 			log "${H_NAME[i]}: sshd stopped"
+		elif sshd_pid "$i" >/dev/null; then
+			log "${H_NAME[i]}: sshd already running"
 		else
 			sshd_start "$i"
 			wait_ssh "$i"

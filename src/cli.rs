@@ -313,9 +313,9 @@ pub struct DiscoverArgs {
     pub project: Option<String>,
 
     /// lxc/incus: take only instances whose name matches this glob (`*`, `?`), e.g.
-    /// 'worker-*'.
+    /// 'worker-*'; repeat it to take instances matching any of them.
     #[arg(long = "name", value_name = "GLOB")]
-    pub name_pattern: Option<String>,
+    pub name_patterns: Vec<String>,
 
     /// lxc/incus: take only instances that use this profile.
     #[arg(long, value_name = "PROFILE")]

@@ -107,7 +107,17 @@ fn topology(text: &str) -> routectl::core::topology::Topology {
 #[ignore = "needs the LXD lab (scripts/test.sh runs it)"]
 fn discover_from_lxc_reproduces_the_example_topology() {
     let lab = Lab::take();
-    let run = lab.routectl(&["discover", "--from", "lxc"]);
+    // Only the lab's instances: the same LXD may hold other labs (other projects' names, other
+    // prefixes).
+    let run = lab.routectl(&[
+        "discover",
+        "--from",
+        "lxc",
+        "--name",
+        "controller-*",
+        "--name",
+        "worker-*",
+    ]);
     assert_code(&run, 0);
     let found = topology(&run.stdout);
     let example = topology(&std::fs::read_to_string(lab.example()).unwrap());

@@ -60,7 +60,7 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
     let lxd_like = matches!(source, Source::Lxc | Source::Incus);
     for (given, flag) in [
         (a.project.is_some(), "--project"),
-        (a.name_pattern.is_some(), "--name"),
+        (!a.name_patterns.is_empty(), "--name"),
         (a.profile.is_some(), "--profile"),
     ] {
         if given && !lxd_like {
@@ -128,7 +128,7 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
         interface,
         pod_bridge: a.pod_bridge.clone(),
         project: a.project.clone(),
-        name_pattern: a.name_pattern.clone(),
+        name_patterns: a.name_patterns.clone(),
         profile: a.profile.clone(),
         ssh_config: a.ssh_config.clone(),
         ssh_user: a.ssh_user.clone(),

@@ -44,8 +44,9 @@ pub struct Options {
     pub origin: String,
     /// The LXD/Incus project listed, written as `cluster.project`.
     pub project: Option<String>,
-    /// Only instances whose name matches this glob (`*`, `?`) are taken.
-    pub name_pattern: Option<String>,
+    /// Only instances whose name matches one of these globs (`*`, `?`) are taken (all when
+    /// empty).
+    pub name_patterns: Vec<String>,
     /// Only instances that use this profile are taken.
     pub profile: Option<String>,
     /// ssh: written as `cluster.ssh_config`.
@@ -63,7 +64,7 @@ impl Options {
             transport,
             origin: origin.to_string(),
             project: None,
-            name_pattern: None,
+            name_patterns: Vec::new(),
             profile: None,
             ssh_config: None,
             ssh_user: None,
@@ -161,10 +162,8 @@ pub fn from_lxc(json: &[u8], source: Source, options: Options) -> Result<Discove
         let Some(name) = inst.get("name").and_then(Value::as_str) else {
             continue;
         };
-        let name_ok = options
-            .name_pattern
-            .as_deref()
-            .is_none_or(|p| glob_match(p, name));
+        let name_ok = options.name_patterns.is_empty()
+            || options.name_patterns.iter().any(|p| glob_match(p, name));
         let profile_ok = options.profile.as_deref().is_none_or(|want| {
             inst.get("profiles")
                 .and_then(Value::as_array)
@@ -751,11 +750,19 @@ pub fn render(d: &Discovery) -> String {
             "# {} instance{} not matching {} left out.\n",
             d.filtered_out,
             if d.filtered_out == 1 { "" } else { "s" },
-            match (&o.name_pattern, &o.profile) {
-                (Some(p), Some(f)) => format!("--name {p} and --profile {f}"),
-                (Some(p), None) => format!("--name {p}"),
-                (None, Some(f)) => format!("--profile {f}"),
-                (None, None) => String::new(),
+            {
+                let names = o
+                    .name_patterns
+                    .iter()
+                    .map(|p| format!("--name {p}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                match (names.is_empty(), &o.profile) {
+                    (false, Some(f)) => format!("{names} and --profile {f}"),
+                    (false, None) => names,
+                    (true, Some(f)) => format!("--profile {f}"),
+                    (true, None) => String::new(),
+                }
             }
         );
     }
@@ -1260,7 +1267,7 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
             (d.nodes().map(|n| n.name.clone()).collect(), d.filtered_out)
         };
         let by_name = Options {
-            name_pattern: Some("worker-*".into()),
+            name_patterns: vec!["worker-*".into()],
             ..options(TransportKind::Lxc)
         };
         assert_eq!(
@@ -1276,7 +1283,7 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
             (vec!["other-0".into(), "worker-0".into()], 1)
         );
         let both = Options {
-            name_pattern: Some("worker-?".into()),
+            name_patterns: vec!["worker-?".into()],
             profile: Some("k8s".into()),
             project: Some("team-a".into()),
             ..options(TransportKind::Lxc)

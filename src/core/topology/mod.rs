@@ -1198,4 +1198,74 @@ pod_cidr = "fd01::/64"
         assert_eq!(line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(line_col("", 0), (1, 1));
     }
+
+    #[test]
+    fn ssh_nodes_default_to_their_internal_ip_and_may_have_no_interface() {
+        let mut t = ok(r#"
+[cluster]
+transport = "ssh"
+ssh_config = "lab/ssh_config"
+[[nodes]]
+name = "server"
+internal_ip = ["fd00::10", "10.0.4.10"]
+[[nodes]]
+name = "node-0"
+address = "root@node-0.kubernetes.local"
+internal_ip = "10.0.4.20"
+pod_cidr = "10.3.0.0/24"
+interface = "ens160"
+"#);
+        assert_eq!(t.nodes[0].instance, "10.0.4.10");
+        assert_eq!(t.nodes[0].interface, None);
+        assert_eq!(t.nodes[1].instance, "root@node-0.kubernetes.local");
+        assert_eq!(t.nodes[1].interface.as_deref(), Some("ens160"));
+        t.resolve_relative_to(std::path::Path::new("/etc/routectl"));
+        assert_eq!(
+            t.cluster.ssh_config.as_deref(),
+            Some("/etc/routectl/lab/ssh_config")
+        );
+    }
+
+    #[test]
+    fn ssh_addresses_and_projects_are_checked() {
+        let e = errs(
+            r#"
+[cluster]
+transport = "ssh"
+project = "p"
+[[nodes]]
+name = "a"
+address = "root@-x"
+internal_ip = "10.0.4.20"
+[[nodes]]
+name = "b"
+address = "r oot@h"
+internal_ip = "10.0.4.21"
+"#,
+        );
+        assert!(
+            e.contains("project is for transports `lxc` and `incus`, not `ssh`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("address `root@-x` is not `host` or `user@host`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("address `r oot@h` has a user name that is not valid"),
+            "{e}"
+        );
+        let e = errs(
+            "[cluster]\ninterface = \"eth1\"\nproject = \"--all\"\n[[nodes]]\nname = \"a\"\ninternal_ip = \"10.0.2.20\"\n",
+        );
+        assert!(
+            e.contains("project `--all` is not a valid project name"),
+            "{e}"
+        );
+        let t = ok(
+            "[cluster]\ninterface = \"eth1\"\nproject = \"team-a\"\n[[nodes]]\nname = \"a\"\ninternal_ip = \"10.0.2.20\"\n[[nodes]]\nname = \"b\"\nproject = \"team-b\"\ninternal_ip = \"10.0.2.21\"\n",
+        );
+        assert_eq!(t.nodes[0].project.as_deref(), Some("team-a"));
+        assert_eq!(t.nodes[1].project.as_deref(), Some("team-b"));
+    }
 }
