@@ -112,3 +112,70 @@ fn discover_from_real_incus_gives_the_lab_topology() {
     assert_eq!(strip(&found), strip(&want));
     assert_eq!(found.cluster, want.cluster);
 }
+
+#[test]
+#[ignore = "needs root and the Incus lab (scripts/test.sh brings it up and runs these)"]
+fn on_incus_a_conflicting_route_is_left_alone_and_an_identical_one_is_adopted_only_when_asked() {
+    let lab = ContainerLab::take("incus");
+    // worker-0: a hand-made route to worker-1's pods via the wrong gateway (a conflict);
+    // controller-0: a hand-made route identical to a desired one (adoptable).
+    lab.client(&[
+        "exec",
+        "worker-0",
+        "--",
+        "ip",
+        "route",
+        "add",
+        "10.4.1.0/24",
+        "via",
+        "10.0.5.10",
+        "dev",
+        "eth1",
+        "proto",
+        "boot",
+    ]);
+    lab.client(&[
+        "exec",
+        "controller-0",
+        "--",
+        "ip",
+        "route",
+        "add",
+        "10.4.1.0/24",
+        "via",
+        "10.0.5.21",
+        "dev",
+        "eth1",
+        "proto",
+        "boot",
+    ]);
+    let plan = lab.routectl(&["plan", "--output", "json"]);
+    let j = plan.json();
+    assert_eq!(j["summary"]["conflict"], 1, "{plan:?}");
+    assert_eq!(j["summary"]["adopt"], 1, "{plan:?}");
+    let apply = lab.routectl(&["apply", "--auto-approve"]);
+    assert_ne!(apply.code, 0, "a conflict stands: {apply:?}");
+    assert_eq!(
+        lab.table("worker-0"),
+        ["10.4.1.0/24 via 10.0.5.10 dev eth1"],
+        "the foreign route is never changed"
+    );
+    assert!(
+        lab.table("controller-0")
+            .contains(&"10.4.1.0/24 via 10.0.5.21 dev eth1".to_string()),
+        "not adopted without --adopt"
+    );
+    let run = lab.routectl(&[
+        "apply",
+        "--auto-approve",
+        "--adopt",
+        "--node",
+        "controller-0",
+    ]);
+    assert_code(&run, 0);
+    assert!(
+        lab.table("controller-0")
+            .contains(&"10.4.1.0/24 via 10.0.5.21 dev eth1 proto 211".to_string()),
+        "{run:?}"
+    );
+}
