@@ -93,6 +93,17 @@ impl Discovery {
         })
     }
 
+    /// Each entry left out (its name in the source) and why.
+    pub fn skipped_entries(&self) -> Vec<(String, String)> {
+        self.items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Skipped { name, reason } => Some((name.clone(), reason.clone())),
+                Item::Node(_) => None,
+            })
+            .collect()
+    }
+
     /// How many entries were left out.
     pub fn skipped(&self) -> usize {
         self.items

@@ -125,6 +125,32 @@ impl Topology {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// The nodes a command covers, in topology order: those named in `only` (`--node`, which
+    /// may repeat), or every node when `only` is empty. The one definition of `--node`.
+    pub fn selected(&self, only: &[String]) -> Vec<&Node> {
+        self.nodes
+            .iter()
+            .filter(|n| is_selected(only, &n.name))
+            .collect()
+    }
+
+    /// The names of the nodes `only` leaves out, in topology order.
+    pub fn unselected(&self, only: &[String]) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| !is_selected(only, &n.name))
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// The names in `only` that are not nodes of this topology.
+    pub fn undeclared<'a>(&self, only: &'a [String]) -> Vec<&'a str> {
+        only.iter()
+            .filter(|n| self.node(n).is_none())
+            .map(String::as_str)
+            .collect()
+    }
+
     /// The metric routectl uses for routes of a family.
     pub fn metric(&self, family: Family) -> u32 {
         match self.cluster.metric {
@@ -132,6 +158,12 @@ impl Topology {
             None => family.default_metric(),
         }
     }
+}
+
+/// Whether `--node` names (`only`) cover the node `name`: every node is covered when none is
+/// named.
+pub fn is_selected(only: &[String], name: &str) -> bool {
+    only.is_empty() || only.iter().any(|n| n == name)
 }
 
 /// Validates topology bytes read from `source` (a file name, used in messages).
@@ -717,10 +749,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     while start > 0 && !text.is_char_boundary(start) {
         start -= 1;
     }
-    let before = &text[..start];
+    let before = text.get(..start).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = before[line_start..].chars().count() + 1;
+    let last_line = before.rsplit('\n').next().unwrap_or(before);
+    let column = last_line.chars().count() + 1;
     (line, column)
 }
 
