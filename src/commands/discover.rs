@@ -39,7 +39,7 @@ fn list_instances(program: &str, g: &Global) -> Result<Vec<u8>, Error> {
 
 /// Runs `discover`.
 pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
-    discover::check_interface(&a.interface).map_err(|why| Error::BadOption {
+    topology::check_interface(&a.interface).map_err(|why| Error::BadOption {
         option: "--interface",
         value: a.interface.clone(),
         why,

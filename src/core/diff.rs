@@ -11,8 +11,8 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
 use crate::core::change::{Action, Change};
+use crate::core::hex;
 use crate::core::route::{Destination, Route, TABLE_MAIN};
-use crate::core::topology::hex;
 
 /// What the diff needs besides the routes.
 #[derive(Debug, Clone)]

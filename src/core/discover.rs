@@ -2,10 +2,12 @@
 //! `lxc list --format json` / `incus list --format json` or `kubectl get nodes -o json` (the
 //! command module runs them) and writes TOML text.
 //!
-//! Every node it writes is checked with routectl's own topology parser, one node at a time and
-//! then against the nodes before it (names, instances, addresses, overlapping pod CIDRs); what
-//! the parser would refuse is left out with a `#` comment saying why, so the result always
-//! passes `routectl validate`. Nodes are sorted by name, so the output is stable.
+//! Candidates are built as values, and every node it writes is checked with the topology's own
+//! rules ([`topology::node_problems`], [`topology::cross_check`]), alone and then against the
+//! nodes before it (names, instances, addresses, overlapping pod CIDRs); what they refuse is
+//! left out with a `#` comment saying why, so the result always passes `routectl validate`. The
+//! TOML is written once, at the end ([`render`]). Nodes are sorted by name, so the output is
+//! stable.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -15,7 +17,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use crate::core::route::Family;
-use crate::core::topology::{self, TransportKind};
+use crate::core::topology::{self, Node, TransportKind};
 
 /// Where the nodes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,18 +112,6 @@ impl Discovery {
             .iter()
             .filter(|i| matches!(i, Item::Skipped { .. }))
             .count()
-    }
-}
-
-/// Checks an interface name with the topology's own rule.
-pub fn check_interface(interface: &str) -> Result<(), String> {
-    let text = format!(
-        "[cluster]\ninterface = {}\n[[nodes]]\nname = \"probe\"\ninternal_ip = \"192.0.2.1\"\n",
-        quote(interface)
-    );
-    match topology::parse(text.as_bytes(), "--interface", None) {
-        Ok(_) => Ok(()),
-        Err(p) => Err(p.0.first().map(|p| p.message.clone()).unwrap_or_default()),
     }
 }
 
@@ -385,7 +375,7 @@ fn sanitize(name: &str) -> String {
     trimmed.chars().take(63).collect()
 }
 
-/// Sorts, checks every candidate with the topology parser, drops what conflicts with a node
+/// Sorts, checks every candidate with the topology's rules, drops what conflicts with a node
 /// before it, and finds the cluster range.
 fn finish(
     source: Source,
@@ -396,6 +386,7 @@ fn finish(
     found.sort_by(|a, b| key(a).cmp(key(b)));
     let mut items: Vec<Item> = Vec::new();
     let mut accepted: Vec<Candidate> = Vec::new();
+    let mut accepted_nodes: Vec<Node> = Vec::new();
     for f in found {
         let c = match f {
             Err((name, reason)) => {
@@ -404,14 +395,15 @@ fn finish(
             }
             Ok(c) => c,
         };
-        let original = c.instance.clone().unwrap_or_else(|| c.name.clone());
-        match check_alone(&c, &options).and_then(|_| check_against(&c, &accepted)) {
-            Ok(()) => {
+        let node = c.node(&options);
+        match refusal(&node, &accepted_nodes, &options) {
+            None => {
+                accepted_nodes.push(node);
                 accepted.push(c.clone());
                 items.push(Item::Node(c));
             }
-            Err(reason) => items.push(Item::Skipped {
-                name: original,
+            Some(reason) => items.push(Item::Skipped {
+                name: node.instance,
                 reason,
             }),
         }
@@ -435,67 +427,36 @@ fn key(f: &Result<Candidate, (String, String)>) -> &str {
     }
 }
 
-/// The node as a one-node topology, through the real parser.
-fn check_alone(c: &Candidate, o: &Options) -> Result<(), String> {
-    let mut text = cluster_text(o, &[]);
-    node_text(c, &mut text);
-    topology::parse(text.as_bytes(), "discovered", None)
-        .map(|_| ())
-        .map_err(|p| {
-            p.0.iter()
-                .map(|p| p.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-}
-
-/// What the topology's cross-checks would refuse against the nodes already accepted.
-fn check_against(c: &Candidate, accepted: &[Candidate]) -> Result<(), String> {
-    let instance = |x: &Candidate| x.instance.clone().unwrap_or_else(|| x.name.clone());
-    for a in accepted {
-        if a.name == c.name {
-            return Err(format!("its node name `{}` is already taken", c.name));
-        }
-        if instance(a) == instance(c) {
-            return Err(format!(
-                "instance `{}` is already node `{}`",
-                instance(c),
-                a.name
-            ));
-        }
-        if let Some(ip) = c.internal_ips.iter().find(|ip| a.internal_ips.contains(ip)) {
-            return Err(format!("internal IP {ip} is already node `{}`'s", a.name));
-        }
-        for net in &c.pod_cidrs {
-            if let Some(other) = a
-                .pod_cidrs
-                .iter()
-                .find(|o| o.contains(&net.network()) || net.contains(&o.network()))
-            {
-                return Err(format!(
-                    "pod CIDR {net} overlaps pod CIDR {other} of node `{}`",
-                    a.name
-                ));
-            }
-            if let Some(ip) = a.internal_ips.iter().find(|ip| net.contains(*ip)) {
-                return Err(format!(
-                    "pod CIDR {net} holds internal IP {ip} of node `{}`",
-                    a.name
-                ));
-            }
-        }
-        if let Some((ip, net)) = c
-            .internal_ips
-            .iter()
-            .find_map(|ip| a.pod_cidrs.iter().find(|n| n.contains(ip)).map(|n| (ip, n)))
-        {
-            return Err(format!(
-                "internal IP {ip} lies in pod CIDR {net} of node `{}`",
-                a.name
-            ));
+impl Candidate {
+    /// The node this candidate would be in the topology written (`line` 0: not from a file).
+    pub fn node(&self, o: &Options) -> Node {
+        Node {
+            name: self.name.clone(),
+            instance: self.instance.clone().unwrap_or_else(|| self.name.clone()),
+            interface: o.interface.clone(),
+            internal_ips: self.internal_ips.clone(),
+            pod_cidrs: self.pod_cidrs.clone(),
+            line: 0,
         }
     }
-    Ok(())
+}
+
+/// What the topology's rules refuse in a candidate alone, or against the nodes already
+/// accepted (the same checks `routectl validate` makes, on values).
+fn refusal(node: &Node, accepted: &[Node], o: &Options) -> Option<String> {
+    let alone = topology::node_problems(node, o.transport);
+    if !alone.is_empty() {
+        return Some(alone.join("; "));
+    }
+    let mut all: Vec<&Node> = accepted.iter().collect();
+    all.push(node);
+    let new = accepted.len();
+    let against: Vec<String> = topology::cross_check(&all, &[])
+        .into_iter()
+        .filter(|p| p.node == new || p.other == new)
+        .map(|p| p.message)
+        .collect();
+    (!against.is_empty()).then(|| against.join("; "))
 }
 
 /// The one obvious range covering every pod CIDR of a family: the common prefix of at least two
@@ -554,18 +515,6 @@ fn one_or_many<T: ToString>(values: &[T]) -> String {
                 .join(", ")
         ),
     }
-}
-
-fn cluster_text(o: &Options, cidrs: &[IpNet]) -> String {
-    let mut s = format!(
-        "[cluster]\ninterface = {}\ntransport = {}\n",
-        quote(&o.interface),
-        quote(o.transport.name())
-    );
-    if !cidrs.is_empty() {
-        let _ = writeln!(s, "pod_cidr = {}", one_or_many(cidrs));
-    }
-    s
 }
 
 fn node_text(c: &Candidate, out: &mut String) {
@@ -809,7 +758,7 @@ name = "w-b"
 internal_ip = ["10.0.2.21", "fd00::21"]
 pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
 
-# skipped `w-copy`: pod CIDR 10.1.0.0/24 overlaps pod CIDR 10.1.0.0/24 of node `w-a`
+# skipped `w-copy`: node `w-copy`: pod_cidr 10.1.0.0/24 overlaps pod_cidr 10.1.0.0/24 of node `w-a`
 
 # skipped `wéird name`: "#;
         assert!(text.contains(expected), "{text}");
@@ -942,12 +891,39 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
     }
 
     #[test]
-    fn interface_names_follow_the_topology_rule() {
-        assert!(check_interface("eth1").is_ok());
+    fn candidates_are_held_to_the_topologys_rules() {
+        let o = options(TransportKind::Lxc);
+        let c = |name: &str, ip: &str, cidr: &str| Candidate {
+            name: name.into(),
+            instance: None,
+            internal_ips: vec![ip.parse().unwrap()],
+            pod_cidrs: vec![cidr.parse().unwrap()],
+            notes: vec![],
+        };
+        let a = c("a", "10.0.2.20", "10.1.0.0/24").node(&o);
+        assert_eq!(refusal(&a, &[], &o), None);
+        // A prefix enclosing an accepted node's is refused, although the problem is found on
+        // the accepted node (it sorts after).
+        let wide = c("b", "10.0.2.21", "10.1.0.0/16").node(&o);
+        assert_eq!(
+            refusal(&wide, std::slice::from_ref(&a), &o).as_deref(),
+            Some("node `a`: pod_cidr 10.1.0.0/24 overlaps pod_cidr 10.1.0.0/16 of node `b`")
+        );
+        let same_ip = c("c", "10.0.2.20", "10.1.2.0/24").node(&o);
+        assert_eq!(
+            refusal(&same_ip, std::slice::from_ref(&a), &o).as_deref(),
+            Some("node `c`: internal_ip 10.0.2.20 is already used by node `a`")
+        );
+        let inside = c("d", "10.1.0.9", "10.1.3.0/24").node(&o);
+        assert_eq!(
+            refusal(&inside, std::slice::from_ref(&a), &o).as_deref(),
+            Some("node `d`: internal_ip 10.1.0.9 lies inside pod_cidr 10.1.0.0/24 of node `a`")
+        );
+        let bad = c("under_score", "10.0.2.30", "10.1.4.0/24").node(&o);
         assert!(
-            check_interface("eth 1")
-                .unwrap_err()
-                .contains("not a valid interface name")
+            refusal(&bad, &[], &o)
+                .unwrap()
+                .contains("cannot be used as a lxc instance name")
         );
     }
 }
