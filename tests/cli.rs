@@ -1029,6 +1029,37 @@ fn a_hung_node_is_killed_after_the_timeout() {
 }
 
 #[test]
+fn show_retries_a_timed_out_read_as_plan_does() {
+    // Regression: plan retried a read that timed out, show did not, so with a short --timeout
+    // and a node slow once, show failed where plan succeeded.
+    let lab = Lab::case("empty-lab");
+    for node in NODES {
+        // show's one command prints the routes, then the addresses.
+        let mut both = case_json("empty-lab", node);
+        both.extend_from_slice(b"\n[]\n");
+        lab.answer(&format!("{node}.batch"), &both, "", 0);
+    }
+    lab.write("worker-2.batch.1.sleep", b"20");
+    lab.write("worker-2.read.1.sleep", b"20");
+    let show = lab.run(&["show", "--color", "never", "--timeout", "500ms"]);
+    show.code(0);
+    let line = show.line("worker-2");
+    assert!(!line.contains("did not finish"), "{show:?}");
+    assert_eq!(
+        lab.calls()
+            .iter()
+            .filter(|c| c.starts_with("lxc exec worker-2 ") && c.contains("-batch -"))
+            .count(),
+        2,
+        "{:?}",
+        lab.calls()
+    );
+    let plan = lab.run(&["plan", "--color", "never", "--timeout", "500ms"]);
+    plan.code(0);
+    plan.stdout_has("worker-2: 2 to add");
+}
+
+#[test]
 fn one_node_at_a_time_plans_the_same() {
     let lab = Lab::case("drift");
     let serial = lab.run(&["plan", "--color", "never", "-j", "1"]);
