@@ -19,6 +19,8 @@ pub enum Key {
     Name,
     /// `instance` (or `name`, when the instance is the name).
     Instance,
+    /// `interface`.
+    Interface,
     /// `internal_ip`.
     InternalIp,
     /// `pod_cidr`.
@@ -193,80 +195,111 @@ pub fn cross_check(nodes: &[&Node], cluster_cidrs: &[IpNet]) -> Vec<NodeProblem>
 }
 
 /// The checks of one node given as values (as `routectl discover` builds it), with the rules a
-/// file's node is held to: every problem's message (none when the node is valid).
+/// file's node is held to: every problem's message (none when the node is valid). A node
+/// whose instance differs from its name is taken to have `instance` set.
 pub fn node_problems(node: &Node, transport: TransportKind) -> Vec<String> {
+    node_rules(node, node.instance != node.name, transport)
+        .into_iter()
+        .map(|(_, message)| message)
+        .collect()
+}
+
+/// The rules for one node's values, each problem with the key it is about. The file's checker
+/// uses them too, after reading the values (it reports what cannot be read itself), so a node
+/// is held to the same rules and messages wherever it comes from. Whether two nodes clash is
+/// [`cross_check`]'s business.
+pub(super) fn node_rules(
+    node: &Node,
+    instance_given: bool,
+    transport: TransportKind,
+) -> Vec<(Key, String)> {
     let name = &node.name;
     let mut out = Vec::new();
     let name_ok = match names::check_node_name(name) {
         Ok(()) => true,
         Err(why) => {
-            out.push(format!("node name `{name}` {why}"));
+            out.push((Key::Name, format!("node name `{name}` {why}")));
             false
         }
     };
-    if node.instance != *name {
+    if instance_given {
         if let Err(why) = names::check_instance(&node.instance, transport) {
-            out.push(format!("node `{name}`: instance `{}` {why}", node.instance));
+            out.push((
+                Key::Instance,
+                format!("node `{name}`: instance `{}` {why}", node.instance),
+            ));
         }
     } else if name_ok && let Err(why) = names::check_instance(name, transport) {
-        out.push(format!(
-            "node name `{name}` cannot be used as a {transport} instance name ({why}); set \
-             `instance` to the real name"
+        out.push((
+            Key::Name,
+            format!(
+                "node name `{name}` cannot be used as a {transport} instance name ({why}); set \
+                 `instance` to the real name"
+            ),
         ));
     }
     if let Err(why) = names::check_interface(&node.interface) {
-        out.push(format!(
-            "node `{name}`: interface `{}` {why}",
-            node.interface
+        out.push((
+            Key::Interface,
+            format!("node `{name}`: interface `{}` {why}", node.interface),
         ));
-    }
-    if node.internal_ips.is_empty() {
-        out.push(format!("node `{name}`: internal_ip is empty"));
     }
     for (i, a) in node.internal_ips.iter().enumerate() {
         if let Err(why) = names::check_addr(*a) {
-            out.push(format!("node `{name}`: internal_ip `{a}` {why}"));
+            out.push((
+                Key::InternalIp,
+                format!("node `{name}`: internal_ip `{a}` {why}"),
+            ));
         }
-        if node
-            .internal_ips
-            .get(..i)
-            .unwrap_or_default()
+        let before = node.internal_ips.get(..i).unwrap_or_default();
+        if before
             .iter()
             .any(|o| Family::of_addr(o) == Family::of_addr(a))
         {
-            out.push(format!(
-                "node `{name}`: internal_ip lists more than one {} address (at most one per \
-                 family)",
-                Family::of_addr(a)
+            out.push((
+                Key::InternalIp,
+                format!(
+                    "node `{name}`: internal_ip lists more than one {} address (at most one per \
+                     family)",
+                    Family::of_addr(a)
+                ),
             ));
         }
+    }
+    if node.internal_ips.is_empty() {
+        out.push((
+            Key::InternalIp,
+            format!("node `{name}`: internal_ip is empty"),
+        ));
     }
     for (i, net) in node.pod_cidrs.iter().enumerate() {
         let family = Family::of_net(net);
         if let Err(why) = names::check_cidr(*net) {
-            out.push(format!("node `{name}`: pod_cidr `{net}` {why}"));
+            out.push((
+                Key::PodCidr,
+                format!("node `{name}`: pod_cidr `{net}` {why}"),
+            ));
         }
-        if node
-            .pod_cidrs
-            .get(..i)
-            .unwrap_or_default()
-            .iter()
-            .any(|o| Family::of_net(o) == family)
-        {
-            out.push(format!(
-                "node `{name}`: pod_cidr lists more than one {family} prefix (at most one per \
-                 family)"
+        let before = node.pod_cidrs.get(..i).unwrap_or_default();
+        if before.iter().any(|o| Family::of_net(o) == family) {
+            out.push((
+                Key::PodCidr,
+                format!(
+                    "node `{name}`: pod_cidr lists more than one {family} prefix (at most one per \
+                     family)"
+                ),
             ));
         }
         if node.internal_ip(family).is_none() {
-            out.push(format!(
-                "node `{name}`: pod_cidr {net} is {family} but the node has no {family} \
-                 internal_ip to route it via"
+            out.push((
+                Key::PodCidr,
+                format!(
+                    "node `{name}`: pod_cidr {net} is {family} but the node has no {family} \
+                     internal_ip to route it via"
+                ),
             ));
         }
     }
-    // A node's own addresses against its own prefixes.
-    out.extend(cross_check(&[node], &[]).into_iter().map(|p| p.message));
     out
 }
 
@@ -321,6 +354,9 @@ mod tests {
                 &["10.1.0.0/24", "fd01::/64"],
             ),
             node("w0", "w0", &["10.1.0.9"], &["10.1.0.0/24"]),
+            node("w0", "w0", &["10.0.2.20"], &["10.1.0.0/24"]),
+            node("w0", "w_0", &["10.0.2.20"], &[]),
+            node("_w", "w_0", &["10.0.2.20", "fd00::1"], &["fd01::/64"]),
         ];
         for n in cases {
             let text = file(&n);
@@ -328,7 +364,9 @@ mod tests {
                 Ok(_) => vec![],
                 Err(p) => p.0.into_iter().map(|p| p.message).collect(),
             };
-            assert_eq!(node_problems(&n, TransportKind::Lxc), from_file, "{text}");
+            let mut from_values = node_problems(&n, TransportKind::Lxc);
+            from_values.extend(cross_check(&[&n], &[]).into_iter().map(|p| p.message));
+            assert_eq!(from_values, from_file, "{text}");
         }
     }
 }

@@ -10,8 +10,8 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use super::across::{Key, cross_check};
-use super::names::{check_instance, check_interface, check_node_name, parse_addr, parse_cidr};
+use super::across::{Key, cross_check, node_rules};
+use super::names::{check_interface, parse_addr, parse_cidr};
 use super::raw::{OneOrMany, RawFile, RawNode, items};
 use super::{Cluster, MAX_FILE_BYTES, Node, Topology, TransportKind};
 use crate::core::route::{DEFAULT_PROTOCOL, Family, WELL_KNOWN_PROTOCOLS};
@@ -278,59 +278,24 @@ impl Checker {
         let n = rn.get_ref();
         let line = self.line_at(rn.span().start);
         let name = n.name.get_ref().clone();
-        let mut name_ok = true;
-        if let Err(why) = check_node_name(&name) {
-            self.problem(&n.name.span(), format!("node name `{name}` {why}"));
-            name_ok = false;
-        }
-        let instance = match &n.instance {
-            Some(i) => {
-                if let Err(why) = check_instance(i.get_ref(), transport) {
-                    self.problem(
-                        &i.span(),
-                        format!("node `{name}`: instance `{}` {why}", i.get_ref()),
-                    );
-                }
-                i.get_ref().clone()
+        let instance = n.instance.as_ref().map(|i| i.get_ref().clone());
+        let interface = match (&n.interface, cluster_interface) {
+            (Some(i), _) => i.get_ref().clone(),
+            (None, Some(i)) => i.to_string(),
+            (None, None) => {
+                self.problem(
+                    &rn.span(),
+                    format!(
+                        "node `{name}` has no interface: set `interface` in [cluster] or on this \
+                         node"
+                    ),
+                );
+                String::new()
             }
-            None => {
-                if name_ok && let Err(why) = check_instance(&name, transport) {
-                    self.problem(
-                        &n.name.span(),
-                        format!(
-                            "node name `{name}` cannot be used as a {transport} instance name \
-                             ({why}); set `instance` to the real name"
-                        ),
-                    );
-                }
-                name.clone()
-            }
-        };
-        let interface = match &n.interface {
-            Some(i) => {
-                if let Err(why) = check_interface(i.get_ref()) {
-                    self.problem(
-                        &i.span(),
-                        format!("node `{name}`: interface `{}` {why}", i.get_ref()),
-                    );
-                }
-                i.get_ref().clone()
-            }
-            None => match cluster_interface {
-                Some(i) => i.to_string(),
-                None => {
-                    self.problem(
-                        &rn.span(),
-                        format!(
-                            "node `{name}` has no interface: set `interface` in [cluster] or on \
-                             this node"
-                        ),
-                    );
-                    String::new()
-                }
-            },
         };
 
+        // What cannot be read as an address or prefix is reported here, at the item; the rules
+        // for the values read are [`node_rules`], shared with nodes built in code.
         let ips_before = self.problems.len();
         let mut internal_ips: Vec<IpAddr> = Vec::new();
         for (s, span) in items(&n.internal_ip) {
@@ -358,39 +323,37 @@ impl Checker {
             }
         }
         let ips_ok = self.problems.len() == ips_before;
-        if internal_ips.is_empty() && ips_ok {
-            self.problem(
-                &n.internal_ip.span(),
-                format!("node `{name}`: internal_ip is empty"),
-            );
-        }
         internal_ips.sort_by_key(Family::of_addr);
+        let pod_cidrs = match &n.pod_cidr {
+            Some(v) => self.cidrs(v, &format!("node `{name}`: pod_cidr")),
+            None => Vec::new(),
+        };
 
-        let mut pod_cidrs = Vec::new();
-        if let Some(v) = &n.pod_cidr {
-            pod_cidrs = self.cidrs(v, &format!("node `{name}`: pod_cidr"));
-            for net in &pod_cidrs {
-                let family = Family::of_net(net);
-                if ips_ok && !internal_ips.iter().any(|a| Family::of_addr(a) == family) {
-                    self.problem(
-                        &v.span(),
-                        format!(
-                            "node `{name}`: pod_cidr {net} is {family} but the node has no \
-                             {family} internal_ip to route it via"
-                        ),
-                    );
-                }
-            }
-        }
-
-        Node {
+        let node = Node {
+            instance: instance.clone().unwrap_or_else(|| name.clone()),
             name,
-            instance,
             interface,
             internal_ips,
             pod_cidrs,
             line,
+        };
+        for (key, message) in node_rules(&node, instance.is_some(), transport) {
+            let span = match key {
+                Key::Name => n.name.span(),
+                Key::Instance => n.instance.as_ref().map_or(n.name.span(), |i| i.span()),
+                // A cluster-wide interface was checked once, in [cluster].
+                Key::Interface => match &n.interface {
+                    Some(i) => i.span(),
+                    None => continue,
+                },
+                // An address that could not be read must not also count as missing.
+                Key::InternalIp | Key::PodCidr if !ips_ok => continue,
+                Key::InternalIp => n.internal_ip.span(),
+                Key::PodCidr => pod_cidr_span(rn),
+            };
+            self.problem(&span, message);
         }
+        node
     }
 
     fn cross_checks(&mut self, nodes: &[(Node, &Spanned<RawNode>)], cluster_cidrs: &[IpNet]) {
@@ -407,6 +370,7 @@ impl Checker {
                     .as_ref()
                     .map(|i| i.span())
                     .unwrap_or(r.name.span()),
+                Key::Interface => r.interface.as_ref().map_or(raw.span(), |i| i.span()),
                 Key::InternalIp => r.internal_ip.span(),
                 Key::PodCidr => pod_cidr_span(raw),
             };
