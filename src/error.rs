@@ -1,5 +1,6 @@
-//! Errors, as values with context (which file, node, command, status and stderr). The exit code
-//! of each is decided in one place: [`Error::exit_code`].
+//! Errors, as values with context (which file, node, command, status and stderr): one variant
+//! per situation, never a formatted string. The exit code of each is decided in one place:
+//! [`crate::exit::exit_code`].
 
 use std::fmt;
 

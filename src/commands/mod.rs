@@ -1,5 +1,6 @@
-//! One module per subcommand: load the topology, run the pipeline, print, pick the exit code.
-//! The glue between the command line and the library; no route logic lives here.
+//! One module per subcommand: load the topology, run the pipeline, print, return the outcome
+//! ([`crate::exit::Outcome`]; its exit code is chosen in [`crate::exit::exit_code`]). The glue
+//! between the command line and the library; no route logic lives here.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //!
 //! - this module: the types ([`Topology`], [`Cluster`], [`Node`], [`TransportKind`]) and the
 //!   one definition of `--node` selection;
-//! - [`raw`]: the file as TOML gives it (with positions);
+//! - `raw`: the file as TOML gives it (with positions);
 //! - [`check`]: the checker (TOML text -> [`Topology`], every problem with file, line and
 //!   column);
 //! - [`across`]: the checks across nodes, on values (the checker's, and `routectl discover`'s);
