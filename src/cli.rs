@@ -365,10 +365,12 @@ fn parse_any(s: &str) -> Result<Duration, String> {
         }
         humantime::DurationError::Empty => format!("a duration is needed ({DURATION_EXAMPLES})"),
         // `humantime` keeps nanoseconds: a longer fraction, or a huge number, overflows.
-        humantime::DurationError::NumberOverflow => format!(
-            "`{t}` is out of range: more than a week, or finer than 1 ms, the smallest duration \
-             routectl can use"
-        ),
+        humantime::DurationError::NumberOverflow if has_long_fraction(t) => {
+            format!("`{t}` is finer than 1 ms, the smallest duration routectl can use")
+        }
+        humantime::DurationError::NumberOverflow => {
+            format!("`{t}` is more than a week, the longest accepted")
+        }
         other => format!("`{t}` is not a duration: {other} ({DURATION_EXAMPLES})"),
     })?;
     if d > MAX_DURATION {
@@ -389,6 +391,13 @@ fn parse_any(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// Whether a number in `s` has more decimals than nanoseconds hold.
+fn has_long_fraction(s: &str) -> bool {
+    s.split('.')
+        .skip(1)
+        .any(|f| f.chars().take_while(char::is_ascii_digit).count() > 9)
 }
 
 /// A duration where zero makes no sense (a timeout, an interval): more than 0, at most a week.
