@@ -328,8 +328,12 @@ pub enum Error {
         /// The plan file.
         file: String,
     },
-    /// The saved part of the plan does not read as routectl writes it.
-    #[error("`{file}`: the saved plan is damaged ({message})")]
+    /// The saved part of the plan does not read as routectl writes it, or does not agree with
+    /// itself.
+    #[error(
+        "`{file}`: the saved plan is damaged or was edited ({message}); make a new plan with \
+         `routectl plan --out FILE` and review it"
+    )]
     DamagedPlan {
         /// The plan file.
         file: String,
@@ -381,6 +385,39 @@ pub enum Error {
         holder: String,
         /// How long routectl waited.
         waited: std::time::Duration,
+    },
+
+    /// The lock file is not one routectl may use (a symlink, not a regular file, not the user's).
+    #[error(
+        "refusing the lock file `{path}`: {why}. A lock file must be a regular file owned by you \
+         that routectl created (or an empty one); name another with --lock-file"
+    )]
+    BadLockFile {
+        /// The lock file.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Not root, and no `XDG_RUNTIME_DIR` to keep a private lock in.
+    #[error(
+        "routectl is not running as root and XDG_RUNTIME_DIR is not set (or not absolute), so it \
+         has no private runtime directory for its lock ({root_dir} is root's): name a lock file in \
+         a directory only you can write with --lock-file or ROUTECTL_LOCK_FILE"
+    )]
+    NoRuntimeDir {
+        /// root's runtime directory.
+        root_dir: String,
+    },
+    /// The runtime directory is not private.
+    #[error(
+        "refusing the runtime directory `{path}`: it {why}. Remove it (routectl creates it again, \
+         mode 0700) or name a lock file with --lock-file"
+    )]
+    BadRuntimeDir {
+        /// The directory.
+        path: String,
+        /// What is wrong with it.
+        why: String,
     },
 
     // --- discover.

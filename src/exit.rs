@@ -80,6 +80,9 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
             | Error::MassDelete { .. }
             | Error::NoApproval
             | Error::Locked { .. }
+            | Error::BadLockFile { .. }
+            | Error::NoRuntimeDir { .. }
+            | Error::BadRuntimeDir { .. }
             | Error::ListInstances(_)
             | Error::NotSourceOutput { .. }
             | Error::NothingDiscovered { .. }
