@@ -1,5 +1,5 @@
-//! Property tests of plan + apply against an in-memory kernel model (tests/it/support/model.rs): random
-//! topologies (1-8 nodes, IPv4 and IPv6, nodes without pod CIDRs, per-node interfaces, several
+//! Property tests of plan + apply against an in-memory kernel model (tests/it/support/model.rs):
+//! random topologies (1-8 nodes, IPv4 and IPv6, nodes without pod CIDRs, per-node interfaces, several
 //! protocols and metrics) and random starting route tables (foreign routes of many protocols,
 //! owned routes with wrong gateways, metrics, types or TOS, owned routes to undeclared CIDRs,
 //! multipath, blackholes, IPv6, other tables, default routes carrying routectl's protocol),
