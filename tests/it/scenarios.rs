@@ -253,8 +253,10 @@ pub fn a_restarted_node_gets_its_routes_back(lab: &dyn Lab) {
 /// worker-2's declared internal IP is on no node's link: routes via it cannot be added. The
 /// kernel's message is reported, the node is still not as declared, the other routes are in.
 pub fn a_failing_batch_reports_the_kernels_message_and_the_rest_converges(lab: &dyn Lab) {
-    let bad = lab.variant(&|t| t.replace("\"10.0.2.22\"", "\"10.0.9.22\""));
-    let run = lab.run_file(&bad, &["apply", "--auto-approve"]);
+    let run = lab.run_variant(
+        &|t| t.replace("\"10.0.2.22\"", "\"10.0.9.22\""),
+        &["apply", "--auto-approve"],
+    );
     code(&run, 1);
     assert!(
         run.stdout.contains("Nexthop has invalid gateway"),
@@ -321,8 +323,10 @@ pub fn a_saved_plan_applies_only_while_it_matches_the_nodes_and_the_topology(lab
 
     // Given a topology file, it must be the one the plan was made from.
     code(&lab.run(&["plan", "--out", file]), 0);
-    let other = lab.variant(&|t| t.replace("10.1.2.0/24", "10.1.3.0/24"));
-    let other = lab.run_file(&other, &["apply", file]);
+    let other = lab.run_variant(
+        &|t| t.replace("10.1.2.0/24", "10.1.3.0/24"),
+        &["apply", file],
+    );
     code(&other, 1);
     assert!(
         other

@@ -2,19 +2,23 @@
 //! (tests/it/scenarios.rs) and runs on every lab.
 //!
 //! A lab is: a topology file (topology.example.toml's four nodes: controller-0, worker-0/1/2
-//! with the same addresses and pod CIDRs, whatever their instance names), a transport (how
+//! with the same internal IPs, pod CIDRs and interface `eth1`, whatever their instance names; a
+//! lab on its own bridge or in its own namespaces may reuse those addresses), a transport (how
 //! routectl reaches a node), and four things a test does to a node from outside routectl: run a
 //! command in it, delete a route, restart it, and reset every node's routes. Everything else a
 //! scenario needs (its tables, `ip` commands, pings between pod gateways) is written once here on
-//! top of [`Lab::command`].
+//! top of [`Lab::command`]. The scenarios spell out the example's names and addresses (that is
+//! what makes them readable), so a lab with other addresses runs them only through a topology
+//! of its own with the example's.
 //!
 //! # Adding a lab (a real-node lab over SSH, Incus, …)
 //!
 //! 1. Write `tests/it/support/NAME.rs` with a type holding the lab (its topology file and a
 //!    temporary directory) and a constructor that takes the lab for one test: if the lab is
-//!    shared (not built per test, like the LXD one), take a process-wide `Mutex` so tests never
-//!    use it at once, check it is up (panic with how to bring it up: a missing lab is a
-//!    failure, never a skip), and call [`Lab::reset_routes`]; reset again on drop.
+//!    shared (not built per test, like the LXD one), take a process-wide `Mutex` and a file
+//!    lock in /tmp so tests (of this and of other checkouts) never use it at once, check it is
+//!    up (panic with how to bring it up: a missing lab is a failure, never a skip), and call
+//!    [`Lab::reset_routes`]; reset again on drop (support/lxd.rs does all of this).
 //! 2. `impl Lab` for it: [`Lab::name`], [`Lab::topology_path`], [`Lab::topology`],
 //!    [`Lab::transport`], [`Lab::dir`], [`Lab::command`] (argv elements, never a shell string
 //!    built from topology values), [`Lab::restart`], and override [`Lab::reset_routes`] or
@@ -22,7 +26,9 @@
 //! 3. Add one line to the `every_lab!` call at the end of tests/it/scenarios.rs:
 //!    `NAME: "needs root: …" => NameLab::take(),` (the reason the tests are ignored by a plain
 //!    `cargo test`). Every scenario then runs on it, as `scenarios::NAME::SCENARIO`.
-//! 4. Make scripts/test.sh bring the lab up before `cargo test -- --include-ignored`.
+//! 4. A new transport: say how `routectl -v` shows a command over it in
+//!    `scenarios::verbose_line` (the match is exhaustive, so the build says where).
+//! 5. Make scripts/test.sh bring the lab up before `cargo test -- --include-ignored`.
 //!
 //! Tests only one lab can run (stopping an LXD container, a hung `ip` in a namespace) go in
 //! that lab's own module (tests/it/netns.rs, tests/it/lxd.rs, …), still through this trait
@@ -110,6 +116,12 @@ pub trait Lab {
     /// The binary with the lab's topology file and a private lock file.
     fn routectl(&self) -> Routectl {
         self.routectl_bare().topology(self.topology_path())
+    }
+
+    /// Runs routectl with a variant of the lab's topology ([`Lab::variant`]).
+    fn run_variant(&self, edit: &dyn Fn(String) -> String, args: &[&str]) -> Run {
+        let file = self.variant(edit);
+        self.run_file(&file, args)
     }
 
     /// The test's private lock file (every run through the lab uses it).

@@ -16,6 +16,24 @@ use super::repo;
 
 static LAB: Mutex<()> = Mutex::new(());
 
+/// Where the test processes of every checkout on this machine lock the shared LXD lab (the
+/// mutex only serializes the tests of one process).
+const LAB_LOCK: &str = "/tmp/routectl-test-lxd-lab.lock";
+
+/// Takes the lab across processes: an exclusive `flock` on [`LAB_LOCK`], held until the file
+/// is closed (a killed test process releases it).
+fn lock_across_processes() -> std::fs::File {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LAB_LOCK)
+        .unwrap_or_else(|e| panic!("cannot open {LAB_LOCK}: {e}"));
+    f.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {LAB_LOCK}: {e}"));
+    f
+}
+
 /// The LXD lab of topology.example.toml.
 pub struct LxdLab {
     /// The example topology.
@@ -24,6 +42,7 @@ pub struct LxdLab {
     pub path: PathBuf,
     /// The test's own directory (saved plans, edited topologies, lock file).
     pub dir: tempfile::TempDir,
+    _file_lock: std::fs::File,
     _guard: MutexGuard<'static, ()>,
 }
 
@@ -46,6 +65,7 @@ impl LxdLab {
     /// Takes the lab for one test and removes every non-kernel route from every node.
     pub fn take() -> LxdLab {
         let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let file_lock = lock_across_processes();
         let path = repo().join("topology.example.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let topology = topology::parse(text.as_bytes(), "topology.example.toml", None).unwrap();
@@ -53,6 +73,7 @@ impl LxdLab {
             topology,
             path,
             dir: tempfile::tempdir().unwrap(),
+            _file_lock: file_lock,
             _guard: guard,
         };
         for n in &lab.topology.nodes {

@@ -2,8 +2,6 @@
 //! one fake `lxc`/`incus` ([`fake::Fake`]), the labs behind one trait ([`lab::Lab`]: network
 //! namespaces, LXD), the in-memory kernel model of the property tests, and small helpers.
 
-#![allow(dead_code)]
-
 pub mod fake;
 pub mod lab;
 pub mod lxd;
