@@ -10,9 +10,11 @@
 #        - the loopback LXD remote routectl-lab-loop,
 #        - the SSH lab (scripts/lab-ssh.sh: sshd in namespaces on rtlab2),
 #   3. runs every test: unit tests, folder cases, black-box tests of the binary, end-to-end
-#      tests on network namespaces, the real LXD and Incus labs and real sshd (those are
-#      marked ignored for a plain `cargo test` and are included here).
-# Extra arguments go to the test binaries (e.g. scripts/test.sh drift).
+#      tests on network namespaces, the real LXD and Incus labs and real sshd (those that need
+#      root or a lab are `#[ignore = "needs root: …"]` for a plain `cargo test`, and are
+#      included here; a missing lab makes them fail, never skip).
+# Extra arguments go to the test binaries (e.g. scripts/test.sh drift, scripts/test.sh
+# scenarios::lxd::).
 set -euo pipefail
 
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."

@@ -7,14 +7,10 @@ use crate::cli::{DiscoverArgs, DiscoverSource, Global, TransportArg};
 use crate::core::discover::{self, Options, Source};
 use crate::core::topology::{self, TransportKind};
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::node::transport;
 
 use super::out;
-
-fn invalid_data(why: String) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, why)
-}
 
 /// Reads FILE, or stdin for `-`.
 fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
@@ -41,15 +37,25 @@ fn list_instances(program: &str, project: Option<&str>, g: &Global) -> Result<Ve
     }
     let out = transport::run_local(&argv, g.timeout)
         .and_then(|o| o.success())
-        .map_err(|e| Error::io("listing instances", std::io::Error::other(e.to_string())))?;
+        .map_err(Error::ListInstances)?;
     Ok(out.stdout)
 }
 
 /// Runs `discover`.
-pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
     if let Some(i) = &a.interface {
-        discover::check_interface(i)
-            .map_err(|why| Error::Usage(format!("--interface `{i}` {why}")))?;
+        topology::check_interface(i).map_err(|why| Error::BadOption {
+            option: "--interface",
+            value: i.clone(),
+            why,
+        })?;
+    }
+    if let Some(p) = &a.project {
+        topology::check_project(p).map_err(|why| Error::BadOption {
+            option: "--project",
+            value: p.clone(),
+            why,
+        })?;
     }
     let (source, program) = match a.from {
         DiscoverSource::Lxc => (Source::Lxc, "lxc"),
@@ -57,42 +63,27 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
         DiscoverSource::Kubernetes => (Source::Kubernetes, "kubectl"),
         DiscoverSource::Machines => (Source::Machines, "machines"),
     };
-    let lxd_like = matches!(source, Source::Lxc | Source::Incus);
-    for (given, flag) in [
-        (a.project.is_some(), "--project"),
-        (!a.name_patterns.is_empty(), "--name"),
-        (a.profile.is_some(), "--profile"),
-    ] {
-        if given && !lxd_like {
-            return Err(Error::Usage(format!(
-                "{flag} is for --from lxc or --from incus"
-            )));
+    if !matches!(source, Source::Lxc | Source::Incus) {
+        for (given, option) in [
+            (a.project.is_some(), "--project"),
+            (!a.name_patterns.is_empty(), "--name"),
+            (a.profile.is_some(), "--profile"),
+        ] {
+            if given {
+                return Err(Error::OptionNotApplicable {
+                    option,
+                    applies_to: "--from lxc or --from incus",
+                    given: format!("--from {program}"),
+                });
+            }
         }
-    }
-    if let Some(p) = &a.project
-        && (p.is_empty() || p.starts_with('-') || p.contains(char::is_whitespace))
-    {
-        return Err(Error::Usage(format!(
-            "--project `{p}` is not a project name"
-        )));
     }
     let (bytes, origin) = match (&a.input, source) {
         (Some(path), _) => (read_input(path)?, path.display().to_string()),
-        (None, Source::Machines) => {
-            return Err(Error::Usage(
-                "--from machines needs the machines file: `routectl discover --from machines \
-                 machines.txt`"
-                    .to_string(),
-            ));
-        }
         (None, Source::Kubernetes) => {
-            return Err(Error::Usage(
-                "--from kubernetes needs the output of `kubectl get nodes -o json`: give its \
-                 file, or - to read it from stdin (`kubectl get nodes -o json | routectl \
-                 discover --from kubernetes -`)"
-                    .to_string(),
-            ));
+            return Err(Error::KubernetesInputMissing);
         }
+        (None, Source::Machines) => return Err(Error::MachinesInputMissing),
         (None, _) => (
             list_instances(program, a.project.as_deref(), g)?,
             match &a.project {
@@ -110,14 +101,23 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
         (Some(TransportArg::Ssh), _) | (None, Source::Machines) => TransportKind::Ssh,
     };
     if a.project.is_some() && !transport.is_lxd_like() {
-        return Err(Error::Usage(format!(
-            "--project needs transport lxc or incus, not {transport}"
-        )));
+        return Err(Error::OptionNotApplicable {
+            option: "--project",
+            applies_to: "transport lxc or incus",
+            given: format!("transport {transport}"),
+        });
     }
-    if (a.ssh_config.is_some() || a.ssh_user.is_some()) && transport != TransportKind::Ssh {
-        return Err(Error::Usage(format!(
-            "--ssh-config and --ssh-user are for transport ssh, not {transport}"
-        )));
+    for (given, option) in [
+        (a.ssh_config.is_some(), "--ssh-config"),
+        (a.ssh_user.is_some(), "--ssh-user"),
+    ] {
+        if given && transport != TransportKind::Ssh {
+            return Err(Error::OptionNotApplicable {
+                option,
+                applies_to: "transport ssh",
+                given: format!("transport {transport}"),
+            });
+        }
     }
     let interface = match (&a.interface, source) {
         (Some(i), _) => Some(i.clone()),
@@ -144,34 +144,32 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
             Source::Kubernetes => "kubectl get nodes -o json",
             Source::Lxc => "lxc list --format json",
             Source::Incus => "incus list --format json",
-            Source::Machines => "",
+            Source::Machines => {
+                return Error::NotMachinesFile {
+                    origin: origin.clone(),
+                    message: why.clone(),
+                };
+            }
         };
-        let what = if source == Source::Machines {
-            format!(
-                "`{origin}` is not a machines file (`IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]` \
-                 per line)"
-            )
-        } else {
-            format!("`{origin}` is not the output of `{expected}`")
-        };
-        Error::io(what, invalid_data(why))
+        Error::NotSourceOutput {
+            origin: origin.clone(),
+            expected,
+            message: why,
+        }
     })?;
     let text = discover::render(&discovered);
     if discovered.nodes().next().is_none() {
-        return Err(Error::Refused(format!(
-            "no usable node found in `{origin}`; what was there and why it was left out:\n{}",
-            text.lines()
-                .filter(|l| l.starts_with("# skipped"))
-                .map(|l| format!("  {}", l.trim_start_matches("# skipped ")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )));
+        return Err(Error::NothingDiscovered {
+            origin,
+            skipped: discovered.skipped_entries(),
+        });
     }
     // Every node was checked on its own and against the others; this proves the whole file.
-    topology::parse(text.as_bytes(), "discovered topology", None).map_err(|p| {
-        Error::Refused(format!(
-            "the discovered topology does not validate (a bug in routectl discover):\n{p}\n\n{text}"
-        ))
+    topology::parse(text.as_bytes(), "discovered topology", None).map_err(|problems| {
+        Error::DiscoveredInvalid {
+            problems,
+            text: text.clone(),
+        }
     })?;
     match &a.out {
         None => out(&text)?,
@@ -192,17 +190,16 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
             .map(|p| format!("; written to {}", p.display()))
             .unwrap_or_default()
     ));
-    Ok(ExitCode::Ok)
+    Ok(Outcome::Done)
 }
 
 /// Writes the topology beside FILE, then renames it over FILE (only with `--force` when FILE
 /// exists), so a half-written topology is never left behind.
 fn write_out(path: &Path, text: &str, force: bool) -> Result<(), Error> {
     if path.exists() && !force {
-        return Err(Error::Refused(format!(
-            "`{}` exists; refusing to overwrite it (use --force, or write elsewhere and compare)",
-            path.display()
-        )));
+        return Err(Error::OutputExists {
+            path: path.display().to_string(),
+        });
     }
     let name = path
         .file_name()

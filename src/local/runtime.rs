@@ -40,20 +40,15 @@ pub fn ssh_control_dir() -> Result<PathBuf, Error> {
 }
 
 fn euid() -> u32 {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Makes sure `dir` is a directory of ours that nobody else can enter, creating it (0700, not
 /// its parents) when it is missing.
 pub fn private_dir(dir: &Path) -> Result<(), Error> {
-    let refuse = |why: String| {
-        Error::Refused(format!(
-            "the runtime directory `{}` {why}; routectl keeps ssh connection sockets there and \
-             uses only a directory of its own user with mode 0700 (remove it, or set \
-             ROUTECTL_RUNTIME_DIR to another directory)",
-            dir.display()
-        ))
+    let refuse = |why: String| Error::BadSshRuntimeDir {
+        path: dir.display().to_string(),
+        why,
     };
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}

@@ -3,11 +3,9 @@
 //! same names as the default lab's containers) and the loopback remote (scripts/lab.sh
 //! remote). Ignored by a plain `cargo test`; scripts/test.sh brings both up.
 
-mod support;
-
-use support::assert_code;
-use support::labs::{ContainerLab, PROJECT, REMOTE, lab_script};
-use support::lxd::lxc;
+use crate::support::assert_code;
+use crate::support::labs::{ContainerLab, PROJECT, REMOTE, lab_script};
+use crate::support::lxd::lxc;
 
 fn default_lab_tables() -> Vec<String> {
     ["controller-0", "worker-0", "worker-1"]

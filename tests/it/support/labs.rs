@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Run, routectl_with};
+use super::{Routectl, Run};
 
 static LAB: Mutex<()> = Mutex::new(());
 
@@ -18,7 +18,16 @@ pub const PROJECT: &str = "routectl-lab-proj";
 pub const REMOTE: &str = "routectl-lab-loop";
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    super::repo().to_path_buf()
+}
+
+/// Runs routectl with a topology and extra environment.
+pub fn routectl_with(topology: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    Routectl::new()
+        .topology(topology)
+        .args(args)
+        .envs(env)
+        .run()
 }
 
 /// Runs scripts/lab.sh; panics (the lab is required) when it fails.

@@ -2,10 +2,8 @@
 //! machines as network namespaces). They need root and the lab, so they are ignored by a plain
 //! `cargo test`; scripts/test.sh installs openssh and runs them with `--include-ignored`.
 
-mod support;
-
-use support::assert_code;
-use support::ssh::{MACHINES, STATE, SshLab, lab_script};
+use crate::support::assert_code;
+use crate::support::ssh::{MACHINES, STATE, SshLab, lab_script};
 
 #[test]
 #[ignore = "needs root and the SSH lab (scripts/test.sh brings it up and runs these)"]
@@ -280,7 +278,7 @@ fn a_runtime_directory_of_someone_else_or_a_symlink_is_refused() {
     let lab = SshLab::take();
     let base = lab.dir.path();
     let plan = |rt: &std::path::Path| {
-        support::routectl_with(
+        crate::support::ssh::routectl_with(
             &lab.topology,
             &["plan"],
             &[("ROUTECTL_RUNTIME_DIR", rt.to_str().unwrap())],

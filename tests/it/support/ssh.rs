@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, Once};
 
-use super::{Run, routectl_with};
+use super::{Routectl, Run};
 
 static LAB: Mutex<()> = Mutex::new(());
 static UP: Once = Once::new();
@@ -22,7 +22,16 @@ pub const MACHINES: [(&str, &str, &str, Option<&str>); 3] = [
 ];
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    super::repo().to_path_buf()
+}
+
+/// Runs routectl with a topology and extra environment.
+pub fn routectl_with(topology: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    Routectl::new()
+        .topology(topology)
+        .args(args)
+        .envs(env)
+        .run()
 }
 
 /// Runs scripts/lab-ssh.sh; panics (the lab is required) when it fails.

@@ -3,10 +3,8 @@
 //! Ignored by a plain `cargo test`; scripts/test.sh installs Incus, brings the lab up and runs
 //! them with `--include-ignored`.
 
-mod support;
-
-use support::assert_code;
-use support::labs::ContainerLab;
+use crate::support::assert_code;
+use crate::support::labs::ContainerLab;
 
 #[test]
 #[ignore = "needs root and the Incus lab (scripts/test.sh brings it up and runs these)"]
