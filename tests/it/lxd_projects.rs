@@ -5,7 +5,7 @@
 
 use crate::support::assert_code;
 use crate::support::labs::{ContainerLab, PROJECT, REMOTE, lab_script};
-use crate::support::lxd::lxc;
+use crate::support::lxd::{LxdLab, lxc};
 
 fn default_lab_tables() -> Vec<String> {
     ["controller-0", "worker-0", "worker-1"]
@@ -18,6 +18,8 @@ fn default_lab_tables() -> Vec<String> {
 #[ignore = "needs root and the LXD project lab (scripts/test.sh brings it up and runs these)"]
 fn a_project_is_passed_to_every_lxc_call_and_the_default_projects_namesakes_are_untouched() {
     let lab = ContainerLab::take("project");
+    // The default project's namesakes belong to the LXD lab: hold it so nobody changes them.
+    let _default = LxdLab::take();
     let before = default_lab_tables();
     let apply = lab.routectl(&["-v", "apply", "--auto-approve"]);
     assert_code(&apply, 0);
@@ -60,6 +62,7 @@ fn a_per_node_project_overrides_the_clusters() {
                 &format!("project = \"{PROJECT}\"\ninternal_ip = \"10.0.6."),
             )
     });
+    let _default = LxdLab::take();
     let before = default_lab_tables();
     assert_code(&lab.routectl_file(&topo, &["apply", "--auto-approve"]), 0);
     assert_eq!(lab.table("controller-0").len(), 2);

@@ -698,4 +698,6 @@ every_lab!(
         netns: "needs root: network namespaces" => crate::support::netns::NetnsLab::seed(),
         lxd: "needs root: the LXD lab (scripts/test.sh brings it up and runs these)"
             => crate::support::lxd::LxdLab::take(),
+        incus: "needs root: the Incus lab (scripts/test.sh brings it up and runs these)"
+            => crate::support::incus::IncusLab::take(),
 );

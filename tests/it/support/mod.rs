@@ -3,6 +3,7 @@
 //! namespaces, LXD), the in-memory kernel model of the property tests, and small helpers.
 
 pub mod fake;
+pub mod incus;
 pub mod lab;
 pub mod labs;
 pub mod lxd;
