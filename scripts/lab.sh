@@ -71,6 +71,7 @@ Backends:
 Labs besides the default one (--lxd only; each has its own bridge and topology):
   --lab incus   the nodes as Incus containers (Incus 6.0 from bookworm-backports, installed
                 next to LXD; its own daemon incusd), bridge rtlab3, tests/labs/incus.toml
+                (topology.example.toml's nodes and addresses, transport incus)
   --lab project the nodes in the LXD project '$PROJECT_NAME' (features.images=false,
                 features.profiles=false; the same instance names as the default lab),
                 bridge rtlab4, tests/labs/project.toml
