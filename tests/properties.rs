@@ -407,7 +407,7 @@ fn conflicts(plan: &Plan, name: &str) -> Vec<String> {
             n.changes()
                 .iter()
                 .filter(|c| c.action == Action::Conflict)
-                .map(|c| format!("{} / {:?}", c.route, c.current))
+                .map(|c| format!("{} / {:?}", c.route, c.current()))
                 .collect()
         })
         .unwrap_or_default();

@@ -11,9 +11,9 @@ use crate::exit::ExitCode;
 use crate::local::lock;
 use crate::node::apply;
 use crate::node::transport::{Process, Transport};
-use crate::report::{self, Format, Style};
+use crate::report::{self, Format};
 
-use super::{check_nodes, live_plan, out};
+use super::{check_nodes, live_plan, out, out_json};
 
 /// Runs `apply`.
 pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
@@ -61,7 +61,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     if plan.operations() > 0 {
         if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
             if a.output == Format::Text {
-                eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
+                eprint!("{}", report::plan_text(&plan, &g.stderr_style()));
             }
             return Err(Error::Refused(format!(
                 "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
@@ -70,7 +70,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             )));
         }
         if binding.is_none() && !a.auto_approve {
-            eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
+            eprint!("{}", report::plan_text(&plan, &g.stderr_style()));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
                 return Ok(ExitCode::Error);
@@ -81,13 +81,6 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     }
     let report = apply::apply(&plan, &topology, &transport, g.parallelism());
     finish(g, a, &topology, &plan, &report, &transport)
-}
-
-fn stderr_style(g: &Global, style: &Style) -> Style {
-    Style {
-        color: style.color
-            && (g.color == crate::cli::ColorChoice::Always || std::io::stderr().is_terminal()),
-    }
 }
 
 fn confirm() -> Result<bool, Error> {
@@ -119,9 +112,7 @@ fn finish(
 ) -> Result<ExitCode, Error> {
     let commands = transport.commands_run();
     match a.output {
-        Format::Json => out(&report::to_json_text(&report::report_json(
-            report, plan, t, commands,
-        )))?,
+        Format::Json => out_json(&report::report_json(report, plan, t, commands))?,
         Format::Text | Format::Markdown => {
             if plan.operations() == 0 && report.success() {
                 if !g.quiet {

@@ -6,7 +6,7 @@ use crate::exit::ExitCode;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, out};
+use super::{check_nodes, out, out_json};
 
 /// Runs `check`.
 pub fn run(g: &Global, a: &CheckArgs) -> Result<ExitCode, Error> {
@@ -25,7 +25,7 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<ExitCode, Error> {
     }
     match a.output {
         Format::Text => out(&report::check_text(&report, &g.style()))?,
-        Format::Json => out(&report::to_json_text(&report::check_json(&report, &t)))?,
+        Format::Json => out_json(&report::check_json(&report, &t))?,
         Format::Markdown => out(&report::check_markdown(&report, &t))?,
     }
     Ok(if report.summary().success {

@@ -10,7 +10,7 @@ use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, live_plan, out};
+use super::{check_nodes, live_plan, out, out_json, out_with};
 
 pub(crate) fn print_plan(
     g: &Global,
@@ -19,8 +19,8 @@ pub(crate) fn print_plan(
     format: Format,
 ) -> Result<(), Error> {
     match format {
-        Format::Text => out(&report::plan_text(plan, &g.style())),
-        Format::Json => out(&report::to_json_text(&report::plan_json(plan, t))),
+        Format::Text => out_with(|w| report::write_plan_text(w, plan, &g.style())),
+        Format::Json => out_json(&report::plan_json(plan, t)),
         Format::Markdown => out(&report::plan_markdown(plan, t)),
     }
 }
@@ -55,8 +55,8 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         );
     }
     if let Some(file) = &a.out {
-        let doc = report::to_json_text(&report::saved_plan_json(&plan, &t, &options));
-        std::fs::write(file, doc)
+        let doc = report::saved_plan_json(&plan, &t, &options);
+        write_file(file, &doc)
             .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
         g.info(&format!(
             "routectl: plan saved to {}; apply it with `routectl apply {}`",
@@ -72,4 +72,11 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::Ok
     })
+}
+
+/// Streams a document into a file.
+fn write_file<T: serde::Serialize>(path: &std::path::Path, doc: &T) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    report::write_json(&mut w, doc)?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()
 }

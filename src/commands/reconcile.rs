@@ -5,8 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::cli::{Global, LogFormat, ReconcileArgs};
 use crate::core::plan::Options;
 use crate::core::reconcile::{State, unix_now};
@@ -14,6 +12,7 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::local::lock;
 use crate::node::apply::{self, Outcome};
+use crate::report::reconcile::{LogLine, Round, RoundDetail, RoundNode, Start, Stop};
 
 use super::live_plan;
 
@@ -37,7 +36,7 @@ struct RoundLog {
     ok: bool,
     level: &'static str,
     message: String,
-    fields: serde_json::Value,
+    fields: RoundDetail,
 }
 
 /// Runs `reconcile`.
@@ -52,7 +51,7 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
             g.topology_path().display(),
             a.interval.as_secs_f64()
         ),
-        json!({"event": "start"}),
+        Start { event: "start" },
     );
     loop {
         let started = Instant::now();
@@ -62,16 +61,13 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
         if r.ok {
             state.rounds_ok += 1;
         }
-        let mut fields = r.fields;
-        if let serde_json::Value::Object(m) = &mut fields {
-            m.insert("event".into(), json!("round"));
-            m.insert("round".into(), json!(state.rounds));
-            m.insert("converged".into(), json!(r.ok));
-            m.insert(
-                "duration_ms".into(),
-                json!(state.last_round.as_millis() as u64),
-            );
-        }
+        let fields = Round {
+            detail: r.fields,
+            event: "round",
+            round: state.rounds,
+            converged: r.ok,
+            duration_ms: u64::try_from(state.last_round.as_millis()).unwrap_or(u64::MAX),
+        };
         log(
             a,
             r.level,
@@ -92,7 +88,10 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
                 a,
                 "info",
                 &format!("stopping after {} rounds", state.rounds),
-                json!({"event": "stop", "rounds": state.rounds}),
+                Stop {
+                    event: "stop",
+                    rounds: state.rounds,
+                },
             );
             return Ok(ExitCode::Ok);
         }
@@ -116,7 +115,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                     ok: false,
                     level: "error",
                     message: format!("no valid topology yet, nothing done: {msg}"),
-                    fields: json!({"topology_valid": false, "error": msg}),
+                    fields: RoundDetail::Error {
+                        topology_valid: false,
+                        error: msg,
+                    },
                 };
             };
             notes.push(format!(
@@ -134,7 +136,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                 "every node is backing off after failures: {}",
                 waiting.join(", ")
             ),
-            fields: json!({"topology_valid": state.topology_valid, "waiting": waiting}),
+            fields: RoundDetail::Waiting {
+                topology_valid: state.topology_valid,
+                waiting,
+            },
         };
     }
     let _lock = match lock::acquire(
@@ -149,7 +154,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                 ok: false,
                 level: "error",
                 message: format!("skipped: {e}"),
-                fields: json!({"topology_valid": state.topology_valid, "error": e.to_string()}),
+                fields: RoundDetail::Error {
+                    topology_valid: state.topology_valid,
+                    error: e.to_string(),
+                },
             };
         }
     };
@@ -166,7 +174,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             message: format!(
                 "refused a mass deletion, nothing changed: {why} (--allow-mass-delete allows it)"
             ),
-            fields: json!({"topology_valid": state.topology_valid, "error": why}),
+            fields: RoundDetail::Error {
+                topology_valid: state.topology_valid,
+                error: why.to_string(),
+            },
         };
     }
     let report = apply::apply(&plan, &topology, &transport, g.parallelism());
@@ -214,17 +225,17 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                 ));
             }
         }
-        nodes_json.push(json!({
-            "name": n.name,
-            "status": match n.outcome {
+        nodes_json.push(RoundNode {
+            name: n.name.clone(),
+            status: match n.outcome {
                 Outcome::InSync => "in_sync",
                 Outcome::Converged => "converged",
                 Outcome::Failed => "failed",
                 Outcome::Unreachable => "unreachable",
             },
-            "applied": applied,
-            "error": error,
-        }));
+            applied,
+            error,
+        });
     }
     let mut parts = Vec::new();
     if !changed.is_empty() {
@@ -252,28 +263,34 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             "error"
         },
         message: notes.join("; "),
-        fields: json!({
-            "topology_valid": state.topology_valid,
-            "nodes": nodes_json,
-            "waiting": waiting,
-            "operations": report.operations_applied(),
-            "node_commands": crate::node::transport::Transport::commands_run(&transport),
-        }),
+        fields: RoundDetail::Applied {
+            topology_valid: state.topology_valid,
+            nodes: nodes_json,
+            waiting,
+            operations: report.operations_applied(),
+            node_commands: crate::node::transport::Transport::commands_run(&transport),
+        },
     }
 }
 
-fn log(a: &ReconcileArgs, level: &str, message: &str, fields: serde_json::Value) {
+fn log<F: serde::Serialize>(a: &ReconcileArgs, level: &str, message: &str, fields: F) {
     let ts = rfc3339(unix_now());
     match a.log_format {
         LogFormat::Text => eprintln!("{ts} {level:<5} {message}"),
         LogFormat::Json => {
-            let mut v = fields;
-            if let serde_json::Value::Object(m) = &mut v {
-                m.insert("ts".into(), json!(ts));
-                m.insert("level".into(), json!(level));
-                m.insert("message".into(), json!(message));
+            let line = LogLine {
+                fields,
+                ts: &ts,
+                level,
+                message,
+            };
+            if let Err(e) = crate::report::reconcile::write_line(std::io::stderr().lock(), &line)
+                && e.kind() == std::io::ErrorKind::InvalidData
+            {
+                // Not a closed stderr (nothing to report that to) but a document that cannot
+                // be written: say so in plain text rather than dropping the line.
+                eprintln!("{ts} error cannot write the JSON log line: {e}");
             }
-            eprintln!("{}", serde_json::to_string(&v).unwrap_or_default());
         }
     }
 }

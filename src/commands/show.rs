@@ -8,7 +8,7 @@ use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, out};
+use super::{check_nodes, out, out_json};
 
 /// Runs `show`.
 pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
@@ -58,7 +58,7 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
     }
     match a.output {
         Format::Text => out(&report::show_text(&report, &g.style()))?,
-        Format::Json => out(&report::to_json_text(&report::show_json(&report, &t)))?,
+        Format::Json => out_json(&report::show_json(&report, &t))?,
         Format::Markdown => out(&report::show_markdown(&report, &t))?,
     }
     Ok(if report.has_errors() {

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::report::{self, Format};
 
-use super::out;
+use super::{out, out_json};
 use crate::cli::ValidateArgs;
 
 /// Runs `validate`.
@@ -17,14 +17,7 @@ pub fn run(g: &Global, a: &ValidateArgs) -> Result<ExitCode, Error> {
         .map(|n| crate::core::desired::routes_for(&t, n).len())
         .sum();
     match a.output {
-        Format::Json => out(&report::to_json_text(&serde_json::json!({
-            "format_version": report::FORMAT_VERSION,
-            "kind": "validate",
-            "valid": true,
-            "topology": { "path": t.source, "sha256": t.sha256 },
-            "nodes": t.nodes.len(),
-            "desired_routes": routes,
-        })))?,
+        Format::Json => out_json(&report::validate_json(&t, routes))?,
         _ => {
             if !g.quiet {
                 out(&format!(

@@ -38,6 +38,10 @@ impl Action {
 }
 
 /// One change on one node.
+///
+/// Kept small, because a plan of a new cluster holds one per route (a million at 1,000
+/// nodes): the route the kernel has now is stored only when it differs from `route` (a
+/// delete's is the route itself), and boxed, since most changes (additions) have none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// What it does.
@@ -45,17 +49,50 @@ pub struct Change {
     /// The route after the change (add, replace, adopt), the route removed (delete), or the
     /// desired route that a foreign one blocks (conflict).
     pub route: Route,
-    /// The route in the kernel now, where there is one.
-    pub current: Option<Route>,
+    current: Current,
+}
+
+/// The route in the kernel now, relative to the change's route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Current {
+    /// No route there.
+    None,
+    /// Exactly the change's route (a delete).
+    Same,
+    /// Another route.
+    Other(Box<Route>),
 }
 
 impl Change {
-    /// A change.
+    /// A change; `current` is the route in the kernel now, where there is one.
     pub fn new(action: Action, route: Route, current: Option<Route>) -> Change {
+        let current = match current {
+            None => Current::None,
+            Some(c) if c == route => Current::Same,
+            Some(c) => Current::Other(Box::new(c)),
+        };
         Change {
             action,
             route,
             current,
+        }
+    }
+
+    /// Deleting `route` (the kernel has exactly it).
+    pub fn delete(route: Route) -> Change {
+        Change {
+            action: Action::Delete,
+            route,
+            current: Current::Same,
+        }
+    }
+
+    /// The route in the kernel now, where there is one.
+    pub fn current(&self) -> Option<&Route> {
+        match &self.current {
+            Current::None => None,
+            Current::Same => Some(&self.route),
+            Current::Other(r) => Some(r),
         }
     }
 

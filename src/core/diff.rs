@@ -115,11 +115,7 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
         if is_owned(r, policy.protocol) && !claimed.contains(&std::ptr::from_ref::<Route>(r)) {
             relevant.push(r);
             if matches!(r.dst, Destination::Net(_)) {
-                changes.push(Change::new(
-                    Action::Delete,
-                    (*r).clone(),
-                    Some((*r).clone()),
-                ));
+                changes.push(Change::delete((*r).clone()));
             } else {
                 warnings.push(format!(
                     "owned route `{r}` has a destination routectl cannot read; left alone"
@@ -145,7 +141,7 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
     }
 
     changes.sort_by(|a, b| {
-        (&a.route.dst, a.action, &a.current).cmp(&(&b.route.dst, b.action, &b.current))
+        (&a.route.dst, a.action, a.current()).cmp(&(&b.route.dst, b.action, b.current()))
     });
     relevant.sort();
     relevant.dedup();

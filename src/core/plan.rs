@@ -28,8 +28,6 @@ pub struct NodePlan {
     pub name: String,
     /// What the transport addresses.
     pub instance: String,
-    /// Every route the node should have.
-    pub desired: Vec<Route>,
     /// The diff, or why the node could not be read.
     pub state: Result<NodeDiff, NodeError>,
 }
@@ -167,10 +165,11 @@ impl Plan {
     ) -> NodePlan {
         let desired = desired::routes_for(topology, node);
         let state = observed.map(|routes| diff::diff(&desired, &routes, policy));
+        // The desired routes are not kept: at a million routes they would double the plan's
+        // size, and `desired::routes_for` gives them again where needed (apply's read-back).
         NodePlan {
             name: node.name.clone(),
             instance: node.instance.clone(),
-            desired,
             state,
         }
     }
@@ -284,11 +283,8 @@ mod tests {
         NodePlan {
             name: name.into(),
             instance: name.into(),
-            desired: vec![],
             state: Ok(NodeDiff {
-                changes: (0..deletes)
-                    .map(|_| Change::new(Action::Delete, r.clone(), Some(r.clone())))
-                    .collect(),
+                changes: (0..deletes).map(|_| Change::delete(r.clone())).collect(),
                 in_sync,
                 warnings: vec![],
                 fingerprint: String::new(),

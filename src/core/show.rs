@@ -249,7 +249,7 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         .collect();
     for c in &d.changes {
         let note_current = |entries: &mut Vec<Entry>, note: String| {
-            if let Some(cur) = &c.current
+            if let Some(cur) = c.current()
                 && let Some(e) = entries
                     .iter_mut()
                     .find(|e| e.mark != Mark::DesiredMissing && e.route == *cur)

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crate::core::desired;
 use crate::core::diff::{self, Policy};
 use crate::core::plan::{NodePlan, Plan};
 use crate::core::route::Route;
@@ -125,7 +126,11 @@ fn apply_node(
 
     match readback {
         Ok(routes) => {
-            let d = diff::diff(&np.desired, &routes, policy);
+            let desired = topology
+                .node(&np.name)
+                .map(|n| desired::routes_for(topology, n))
+                .unwrap_or_default();
+            let d = diff::diff(&desired, &routes, policy);
             let converged = !d.changes.iter().any(|c| {
                 c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict
             });

@@ -1,0 +1,227 @@
+//! The apply report: text and the `apply` JSON document.
+
+use std::fmt::Write as _;
+
+use serde::{Serialize, Serializer};
+
+use super::plan::{ChangesDoc, PlanDoc, change_lines, plan_json};
+use super::style::Style;
+use super::{FORMAT_VERSION, Text, TopologyDoc, plural};
+use crate::core::applied::{LineFailure, NodeResult, Outcome, Report};
+use crate::core::change::{Action, Change};
+use crate::core::plan::Plan;
+use crate::core::topology::Topology;
+use crate::error::NodeErrorJson;
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::InSync => "in_sync",
+        Outcome::Converged => "converged",
+        Outcome::Failed => "failed",
+        Outcome::Unreachable => "unreachable",
+    }
+}
+
+/// Counts of an apply report.
+struct Counts {
+    converged: usize,
+    in_sync: usize,
+    failed: usize,
+    unreachable: usize,
+}
+
+fn counts(r: &Report) -> Counts {
+    let c = |o| r.nodes.iter().filter(|n| n.outcome == o).count();
+    Counts {
+        converged: c(Outcome::Converged),
+        in_sync: c(Outcome::InSync),
+        failed: c(Outcome::Failed),
+        unreachable: c(Outcome::Unreachable),
+    }
+}
+
+/// The apply report as text.
+pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
+    let mut out = String::new();
+    for n in &r.nodes {
+        node_text(n, r.adopt, style, &mut out);
+    }
+    let c = counts(r);
+    let applied = r.operations_applied();
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "Apply: {applied} operation{} applied; {} node{} converged, {} in sync, {} failed, {} unreachable ({commands} node commands, {:.3} s).",
+            plural(applied),
+            c.converged,
+            plural(c.converged),
+            c.in_sync,
+            c.failed,
+            c.unreachable,
+            r.elapsed.as_secs_f64()
+        ))
+    );
+    out
+}
+
+fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
+    match n.outcome {
+        Outcome::InSync => {
+            let _ = writeln!(out, "{}: in sync", style.bold(&n.name));
+        }
+        Outcome::Converged => {
+            let done = n.sent.len().saturating_sub(n.failures.len());
+            let _ = writeln!(
+                out,
+                "{}: {} ({done} change{})",
+                style.bold(&n.name),
+                style.green("converged"),
+                plural(done)
+            );
+        }
+        Outcome::Unreachable => {
+            let msg = n.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{}: {} nothing was changed: {msg}",
+                style.bold(&n.name),
+                style.red("unreachable,")
+            );
+        }
+        Outcome::Failed => {
+            let _ = writeln!(out, "{}: {}", style.bold(&n.name), style.red("FAILED"));
+        }
+    }
+    for f in &n.failures {
+        let _ = writeln!(out, "  {} ip {}: {}", style.red("x"), f.command, f.message);
+    }
+    if n.outcome != Outcome::Unreachable
+        && let Some(e) = &n.error
+    {
+        let _ = writeln!(out, "  {}", style.red(&format!("error: {e}")));
+    }
+    if n.outcome == Outcome::Failed {
+        let pending: Vec<&Change> = n
+            .remaining
+            .iter()
+            .filter(|c| c.is_operation(adopt) || c.action == Action::Conflict)
+            .collect();
+        if !pending.is_empty() {
+            let _ = writeln!(out, "  still not as declared (read back from the node):");
+            for c in pending {
+                let mut s = String::new();
+                change_lines(c, adopt, style, &mut s);
+                for line in s.lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+        }
+    }
+}
+
+/// `ip ` and a batch line.
+struct Sent<'a>(&'a str);
+
+impl std::fmt::Display for Sent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ip {}", self.0)
+    }
+}
+
+struct SentDoc<'a>(&'a [String]);
+
+impl Serialize for SentDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|l| Text(Sent(l))))
+    }
+}
+
+/// One entry of the report's `nodes`.
+#[derive(Serialize)]
+struct NodeDoc<'a> {
+    name: &'a str,
+    status: &'static str,
+    sent: SentDoc<'a>,
+    failures: &'a [LineFailure],
+    remaining: ChangesDoc<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<NodeErrorJson>,
+}
+
+struct NodesDoc<'a>(&'a Report);
+
+impl Serialize for NodesDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.nodes.iter().map(|n| NodeDoc {
+            name: &n.name,
+            status: outcome_name(n.outcome),
+            sent: SentDoc(&n.sent),
+            failures: &n.failures,
+            remaining: ChangesDoc {
+                changes: &n.remaining,
+                adopt: self.0.adopt,
+            },
+            error: n.error.as_ref().map(|e| e.to_json()),
+        }))
+    }
+}
+
+/// The report's `summary`.
+#[derive(Serialize)]
+struct SummaryDoc {
+    operations_planned: usize,
+    operations_applied: usize,
+    nodes: usize,
+    nodes_converged: usize,
+    nodes_in_sync: usize,
+    nodes_failed: usize,
+    nodes_unreachable: usize,
+    node_commands: usize,
+    elapsed_ms: u64,
+}
+
+/// The `apply` document (docs/json.md).
+#[derive(Serialize)]
+pub struct ApplyDoc<'a> {
+    format_version: u32,
+    kind: &'static str,
+    topology: TopologyDoc<'a>,
+    protocol: u8,
+    adopt: bool,
+    success: bool,
+    nodes: NodesDoc<'a>,
+    plan: PlanDoc<'a>,
+    summary: SummaryDoc,
+}
+
+/// The apply report as its JSON document.
+pub fn report_json<'a>(
+    r: &'a Report,
+    plan: &'a Plan,
+    topology: &'a Topology,
+    commands: usize,
+) -> ApplyDoc<'a> {
+    let c = counts(r);
+    ApplyDoc {
+        format_version: FORMAT_VERSION,
+        kind: "apply",
+        topology: TopologyDoc::of(topology),
+        protocol: plan.protocol,
+        adopt: r.adopt,
+        success: r.success(),
+        nodes: NodesDoc(r),
+        plan: plan_json(plan, topology),
+        summary: SummaryDoc {
+            operations_planned: plan.operations(),
+            operations_applied: r.operations_applied(),
+            nodes: r.nodes.len(),
+            nodes_converged: c.converged,
+            nodes_in_sync: c.in_sync,
+            nodes_failed: c.failed,
+            nodes_unreachable: c.unreachable,
+            node_commands: commands,
+            elapsed_ms: u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
+        },
+    }
+}

@@ -1,0 +1,487 @@
+//! The plan: text, the `plan` JSON document, Markdown, and the saved plan (`plan --out`).
+
+use std::fmt::Write as _;
+use std::io;
+use std::net::IpAddr;
+
+use serde::{Serialize, Serializer};
+use similar::{ChangeTag, TextDiff};
+
+use super::style::Style;
+use super::{FORMAT_VERSION, RouteDoc, Text, TopologyDoc};
+use crate::core::change::{Action, Change};
+use crate::core::plan::{NodePlan, Options, Plan, Summary};
+use crate::core::route::{Destination, Route, protocol_name};
+use crate::core::saved::Binding;
+use crate::core::topology::Topology;
+use crate::error::NodeErrorJson;
+
+/// The mark of an action in text output.
+pub fn mark(action: Action) -> char {
+    match action {
+        Action::Add => '+',
+        Action::Delete => '-',
+        Action::Replace | Action::Adopt => '~',
+        Action::Conflict => '!',
+    }
+}
+
+/// The lines of one change (indented by two), as in the plan and the apply report.
+pub(crate) fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
+    let m = mark(c.action).to_string();
+    let route = c.route.to_string();
+    match c.action {
+        Action::Add => {
+            let _ = writeln!(out, "  {} {}", style.green(&m), style.green(&route));
+        }
+        Action::Delete => {
+            let _ = writeln!(out, "  {} {}", style.red(&m), style.red(&route));
+        }
+        Action::Replace => {
+            let was = current(c);
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                style.yellow(&m),
+                word_diff(&was, &route, style)
+            );
+            let _ = writeln!(out, "      {}", style.dim(&format!("was: {was}")));
+        }
+        Action::Adopt => {
+            let was = c
+                .current()
+                .map(|r| protocol_name(r.protocol))
+                .unwrap_or_default();
+            let note = if adopt {
+                format!("(adopt: currently proto {was})")
+            } else {
+                format!("(identical foreign route, proto {was}: taken over only with --adopt)")
+            };
+            let _ = writeln!(out, "  {} {} {}", style.yellow(&m), route, style.dim(&note));
+        }
+        Action::Conflict => {
+            let cur = current(c);
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                style.magenta(&m),
+                style.magenta(&format!("{route}  (blocked by foreign route: {cur})"))
+            );
+        }
+    }
+}
+
+/// The route a change finds in the kernel, as an `ip route` line.
+fn current(c: &Change) -> String {
+    c.current().map(|r| r.to_string()).unwrap_or_default()
+}
+
+/// The new line with the words that differ from the old one highlighted.
+fn word_diff(old: &str, new: &str, style: &Style) -> String {
+    if !style.color {
+        return new.to_string();
+    }
+    let d = TextDiff::from_words(old, new);
+    let mut s = String::new();
+    for change in d.iter_all_changes() {
+        match change.tag() {
+            ChangeTag::Equal => s.push_str(change.value()),
+            ChangeTag::Insert => s.push_str(&style.bold(&style.yellow(change.value()))),
+            ChangeTag::Delete => {}
+        }
+    }
+    s
+}
+
+/// `2 to add, 1 conflict`, `in sync (4 routes)` or `cannot be read`.
+pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
+    match &n.state {
+        Err(_) => "cannot be read".to_string(),
+        Ok(d) => {
+            let mut parts = Vec::new();
+            for a in [
+                Action::Add,
+                Action::Replace,
+                Action::Delete,
+                Action::Adopt,
+                Action::Conflict,
+            ] {
+                let k = d.changes.iter().filter(|c| c.action == a).count();
+                if k > 0 {
+                    let word = match a {
+                        Action::Adopt if !adopt => "adoptable".to_string(),
+                        Action::Conflict if k == 1 => "conflict".to_string(),
+                        Action::Conflict => "conflicts".to_string(),
+                        _ => format!("to {}", a.name()),
+                    };
+                    parts.push(format!("{k} {word}"));
+                }
+            }
+            if parts.is_empty() {
+                format!("in sync ({} routes)", d.in_sync)
+            } else {
+                parts.join(", ")
+            }
+        }
+    }
+}
+
+/// The plan as text.
+pub fn plan_text(plan: &Plan, style: &Style) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_plan_text(&mut out, plan, style);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the plan as text, a node at a time (a plan of a million changes is never held as
+/// one string).
+pub fn write_plan_text<W: io::Write + ?Sized>(
+    w: &mut W,
+    plan: &Plan,
+    style: &Style,
+) -> io::Result<()> {
+    let mut out = String::new();
+    for n in &plan.nodes {
+        out.clear();
+        match &n.state {
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "{}: {}",
+                    style.bold(&n.name),
+                    style.red(&format!("error: {e}"))
+                );
+            }
+            Ok(d) => {
+                let heading = node_heading(n, plan.adopt);
+                let _ = writeln!(out, "{}: {}", style.bold(&n.name), heading);
+                for c in &d.changes {
+                    change_lines(c, plan.adopt, style, &mut out);
+                }
+                for w in &d.warnings {
+                    let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
+                }
+            }
+        }
+        w.write_all(out.as_bytes())?;
+    }
+    out.clear();
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.yellow(&format!(
+                "warning: limited to {} of {} nodes with --node; not planned: {}",
+                plan.nodes.len(),
+                plan.nodes.len() + plan.skipped.len(),
+                plan.skipped.join(", ")
+            ))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&summary_line(&plan.summary(), plan.adopt))
+    );
+    w.write_all(out.as_bytes())
+}
+
+/// `Plan: 6 to add, 0 to replace, 1 to delete on 3 of 4 nodes; 1 node unreachable`.
+pub fn summary_line(s: &Summary, adopt: bool) -> String {
+    let mut line = format!(
+        "Plan: {} to add, {} to replace, {} to delete",
+        s.add, s.replace, s.delete
+    );
+    if s.adopt > 0 {
+        if adopt {
+            let _ = write!(line, ", {} to adopt", s.adopt);
+        } else {
+            let _ = write!(line, ", {} adoptable with --adopt", s.adopt);
+        }
+    }
+    if s.conflict > 0 {
+        let _ = write!(line, ", {} in conflict", s.conflict);
+    }
+    let _ = write!(line, " on {} of {} nodes", s.nodes_changed, s.nodes);
+    if s.nodes_unreachable > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} unreachable",
+            s.nodes_unreachable,
+            super::plural(s.nodes_unreachable)
+        );
+    }
+    line.push('.');
+    line
+}
+
+/// One entry of `changes` (and of apply's `remaining`): the route after the change with
+/// `gateway`/`dev` always present (`null` when the route has none).
+#[derive(Serialize)]
+pub(crate) struct ChangeDoc<'a> {
+    action: &'static str,
+    dst: Text<&'a Destination>,
+    gateway: Option<IpAddr>,
+    dev: Option<&'a str>,
+    protocol: u8,
+    metric: u32,
+    route: Text<&'a Route>,
+    operation: bool,
+    command: Option<Text<CommandLine>>,
+    current: Option<RouteDoc<'a>>,
+}
+
+/// `ip ` and a batch line.
+pub(crate) struct CommandLine(String);
+
+impl std::fmt::Display for CommandLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ip {}", self.0)
+    }
+}
+
+impl<'a> ChangeDoc<'a> {
+    pub(crate) fn of(c: &'a Change, adopt: bool) -> Self {
+        let r = &c.route;
+        let operation = c.is_operation(adopt);
+        ChangeDoc {
+            action: c.action.name(),
+            dst: Text(&r.dst),
+            gateway: r.gateway(),
+            dev: r.dev(),
+            protocol: r.protocol,
+            metric: r.metric,
+            route: Text(r),
+            operation,
+            command: c
+                .batch_line()
+                .filter(|_| operation)
+                .map(|l| Text(CommandLine(l))),
+            current: c.current().map(RouteDoc::of),
+        }
+    }
+}
+
+/// A list of changes, serialised one at a time.
+pub(crate) struct ChangesDoc<'a> {
+    pub(crate) changes: &'a [Change],
+    pub(crate) adopt: bool,
+}
+
+impl Serialize for ChangesDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.changes.iter().map(|c| ChangeDoc::of(c, self.adopt)))
+    }
+}
+
+/// One entry of the plan's `nodes`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum NodeDoc<'a> {
+    Ok {
+        name: &'a str,
+        instance: &'a str,
+        status: &'static str,
+        in_sync: usize,
+        fingerprint: &'a str,
+        changes: ChangesDoc<'a>,
+        warnings: &'a [String],
+    },
+    Error {
+        name: &'a str,
+        instance: &'a str,
+        status: &'static str,
+        error: NodeErrorJson,
+        changes: [(); 0],
+        warnings: [(); 0],
+    },
+}
+
+impl<'a> NodeDoc<'a> {
+    fn of(n: &'a NodePlan, adopt: bool) -> Self {
+        match &n.state {
+            Ok(d) => NodeDoc::Ok {
+                name: &n.name,
+                instance: &n.instance,
+                status: "ok",
+                in_sync: d.in_sync,
+                fingerprint: &d.fingerprint,
+                changes: ChangesDoc {
+                    changes: &d.changes,
+                    adopt,
+                },
+                warnings: &d.warnings,
+            },
+            Err(e) => NodeDoc::Error {
+                name: &n.name,
+                instance: &n.instance,
+                status: "error",
+                error: e.to_json(),
+                changes: [],
+                warnings: [],
+            },
+        }
+    }
+}
+
+/// The plan's nodes, serialised one at a time.
+struct NodesDoc<'a>(&'a Plan);
+
+impl Serialize for NodesDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.nodes.iter().map(|n| NodeDoc::of(n, self.0.adopt)))
+    }
+}
+
+/// The plan's `summary`.
+#[derive(Serialize)]
+struct SummaryDoc {
+    add: usize,
+    replace: usize,
+    delete: usize,
+    adopt: usize,
+    conflict: usize,
+    operations: usize,
+    nodes: usize,
+    nodes_changed: usize,
+    nodes_in_sync: usize,
+    nodes_unreachable: usize,
+    pending: bool,
+}
+
+/// The `plan` document (docs/json.md), borrowing from the plan.
+#[derive(Serialize)]
+pub struct PlanDoc<'a> {
+    format_version: u32,
+    kind: &'static str,
+    topology: TopologyDoc<'a>,
+    protocol: u8,
+    adopt: bool,
+    nodes: NodesDoc<'a>,
+    skipped_nodes: &'a [String],
+    summary: SummaryDoc,
+}
+
+/// The plan as its JSON document.
+pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
+    let s = plan.summary();
+    PlanDoc {
+        format_version: FORMAT_VERSION,
+        kind: "plan",
+        topology: TopologyDoc::of(topology),
+        protocol: plan.protocol,
+        adopt: plan.adopt,
+        nodes: NodesDoc(plan),
+        skipped_nodes: &plan.skipped,
+        summary: SummaryDoc {
+            add: s.add,
+            replace: s.replace,
+            delete: s.delete,
+            adopt: s.adopt,
+            conflict: s.conflict,
+            operations: plan.operations(),
+            nodes: s.nodes,
+            nodes_changed: s.nodes_changed,
+            nodes_in_sync: s.nodes_in_sync,
+            nodes_unreachable: s.nodes_unreachable,
+            pending: plan.has_pending(),
+        },
+    }
+}
+
+/// The saved plan (`plan --out`): the plan document, then `saved` (what `apply FILE` checks;
+/// read by `core::saved`).
+#[derive(Serialize)]
+pub struct SavedPlanDoc<'a> {
+    #[serde(flatten)]
+    plan: PlanDoc<'a>,
+    saved: Binding,
+}
+
+/// The saved plan document.
+pub fn saved_plan_json<'a>(
+    plan: &'a Plan,
+    topology: &'a Topology,
+    options: &Options,
+) -> SavedPlanDoc<'a> {
+    SavedPlanDoc {
+        plan: plan_json(plan, topology),
+        saved: Binding {
+            routectl_version: env!("CARGO_PKG_VERSION").to_string(),
+            transport: topology.cluster.transport,
+            topology_path: topology.source.clone(),
+            topology_sha256: topology.sha256.clone(),
+            topology_text: topology.text.clone(),
+            adopt: options.adopt,
+            nodes: options.only.clone(),
+            fingerprints: plan
+                .nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n.name.clone(),
+                        n.state.as_ref().ok().map(|d| d.fingerprint.clone()),
+                    )
+                })
+                .collect(),
+        },
+    }
+}
+
+/// The plan as Markdown, summary first, one collapsible section per node.
+pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
+    let s = plan.summary();
+    let mut out = String::new();
+    let _ = writeln!(out, "### routectl plan for `{}`\n", topology.source);
+    let _ = writeln!(out, "**{}**\n", summary_line(&s, plan.adopt));
+    let _ = writeln!(out, "| node | status |\n|---|---|");
+    for n in &plan.nodes {
+        let status = match &n.state {
+            Err(e) => format!("error: {}", e.kind()),
+            Ok(_) => node_heading(n, plan.adopt),
+        };
+        let _ = writeln!(out, "| `{}` | {} |", n.name, status);
+    }
+    let _ = writeln!(out);
+    for n in &plan.nodes {
+        match &n.state {
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "<details><summary><code>{}</code>: cannot be read</summary>\n\n```\n{}\n```\n</details>\n",
+                    n.name, e
+                );
+            }
+            Ok(d) if d.changes.is_empty() && d.warnings.is_empty() => {}
+            Ok(d) => {
+                let _ = writeln!(
+                    out,
+                    "<details><summary><code>{}</code>: {}</summary>\n\n```diff",
+                    n.name,
+                    node_heading(n, plan.adopt)
+                );
+                let mut body = String::new();
+                for c in &d.changes {
+                    change_lines(c, plan.adopt, &Style::default(), &mut body);
+                }
+                for line in body.lines() {
+                    // diff syntax colours lines starting with + and -.
+                    let _ = writeln!(out, "{}", line.trim_start());
+                }
+                for w in &d.warnings {
+                    let _ = writeln!(out, "# warning: {w}");
+                }
+                let _ = writeln!(out, "```\n</details>\n");
+            }
+        }
+    }
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "> Limited with `--node`; not planned: {}\n",
+            plan.skipped.join(", ")
+        );
+    }
+    out
+}
