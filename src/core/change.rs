@@ -1,11 +1,13 @@
 //! One change on one node, and the one place that turns it into an `ip -batch` line. Both the
 //! diff (which makes changes) and the plan (which holds them) use it.
 
-use std::fmt::Write as _;
+use std::fmt;
+
+use ipnet::IpNet;
 
 use serde::Serialize;
 
-use crate::core::route::{Destination, Family, Route, TABLE_MAIN};
+use crate::core::route::{AddrText, Destination, Family, NetText, Route, TABLE_MAIN};
 
 /// What a change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -109,6 +111,11 @@ impl Change {
     /// table, protocol and metric explicitly, so that it can only ever hit the intended route;
     /// a delete of a route routectl does not own cannot match because of its protocol.
     pub fn batch_line(&self) -> Option<String> {
+        self.batch().map(|b| b.to_string())
+    }
+
+    /// The batch line as a value that writes itself (no string until one is needed).
+    pub fn batch(&self) -> Option<BatchLine<'_>> {
         let r = &self.route;
         let Destination::Net(dst) = &r.dst else {
             return None;
@@ -119,34 +126,54 @@ impl Change {
             Action::Delete => "del",
             Action::Conflict => return None,
         };
-        let mut line = format!("route {verb} {dst}");
-        if self.action == Action::Delete {
-            // The gateway makes the deletion exact when several routes share a key (IPv4
-            // `ip route append`); the device is left out so that a route whose device is gone
-            // can still be deleted.
-            if let Some(gateway) = r.gateway() {
-                let _ = write!(line, " via {gateway}");
-            }
-        } else {
-            let gateway = r.gateway()?;
-            let _ = write!(line, " via {gateway}");
+        // Only a delete may do without a gateway.
+        if self.action != Action::Delete && r.gateway().is_none() {
+            return None;
+        }
+        Some(BatchLine {
+            verb,
+            dst: *dst,
+            route: r,
+        })
+    }
+}
+
+/// An `ip -batch` line (see [`Change::batch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLine<'a> {
+    verb: &'static str,
+    dst: IpNet,
+    route: &'a Route,
+}
+
+impl fmt::Display for BatchLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.route;
+        write!(f, "route {} {}", self.verb, NetText(self.dst))?;
+        if let Some(gateway) = r.gateway() {
+            write!(f, " via {}", AddrText(gateway))?;
+        }
+        if self.verb != "del" {
+            // The gateway makes a deletion exact when several routes share a key (IPv4 `ip
+            // route append`); the device is left out of a delete so that a route whose device
+            // is gone can still be deleted.
             if let Some(dev) = r.dev() {
-                let _ = write!(line, " dev {dev}");
+                write!(f, " dev {dev}")?;
             }
         }
-        let _ = write!(
-            line,
+        write!(
+            f,
             " table {TABLE_MAIN} proto {} metric {}",
             r.protocol, r.metric
-        );
+        )?;
         if r.tos != 0 {
-            let _ = write!(line, " tos 0x{:02x}", r.tos);
+            write!(f, " tos 0x{:02x}", r.tos)?;
         }
         if let Some(from) = &r.from
-            && Family::of_net(dst) == Family::Ipv6
+            && Family::of_net(&self.dst) == Family::Ipv6
         {
-            let _ = write!(line, " from {from}");
+            write!(f, " from {}", NetText(*from))?;
         }
-        Some(line)
+        Ok(())
     }
 }

@@ -8,11 +8,10 @@
 
 use std::fmt::Display;
 use std::io::{self, Write};
-use std::net::IpAddr;
 
 use serde::{Serialize, Serializer};
 
-use crate::core::route::Route;
+use crate::core::route::{AddrText, Route};
 use crate::core::topology::Topology;
 
 pub mod apply;
@@ -92,7 +91,7 @@ impl<'a> TopologyDoc<'a> {
 pub(crate) struct RouteDoc<'a> {
     dst: Text<&'a crate::core::route::Destination>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    gateway: Option<IpAddr>,
+    gateway: Option<Text<AddrText>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dev: Option<&'a str>,
     protocol: u8,
@@ -104,7 +103,7 @@ impl<'a> RouteDoc<'a> {
     pub(crate) fn of(r: &'a Route) -> Self {
         RouteDoc {
             dst: Text(&r.dst),
-            gateway: r.gateway(),
+            gateway: r.gateway().map(|g| Text(AddrText(g))),
             dev: r.dev(),
             protocol: r.protocol,
             metric: r.metric,

@@ -2,16 +2,15 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::net::IpAddr;
 
 use serde::{Serialize, Serializer};
 use similar::{ChangeTag, TextDiff};
 
 use super::style::Style;
 use super::{FORMAT_VERSION, RouteDoc, Text, TopologyDoc};
-use crate::core::change::{Action, Change};
+use crate::core::change::{Action, BatchLine, Change};
 use crate::core::plan::{NodePlan, Options, Plan, Summary};
-use crate::core::route::{Destination, Route, protocol_name};
+use crate::core::route::{AddrText, Destination, Route, protocol_name};
 use crate::core::saved::Binding;
 use crate::core::topology::Topology;
 use crate::error::NodeErrorJson;
@@ -222,20 +221,20 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
 pub(crate) struct ChangeDoc<'a> {
     action: &'static str,
     dst: Text<&'a Destination>,
-    gateway: Option<IpAddr>,
+    gateway: Option<Text<AddrText>>,
     dev: Option<&'a str>,
     protocol: u8,
     metric: u32,
     route: Text<&'a Route>,
     operation: bool,
-    command: Option<Text<CommandLine>>,
+    command: Option<Text<CommandLine<'a>>>,
     current: Option<RouteDoc<'a>>,
 }
 
 /// `ip ` and a batch line.
-pub(crate) struct CommandLine(String);
+pub(crate) struct CommandLine<'a>(BatchLine<'a>);
 
-impl std::fmt::Display for CommandLine {
+impl std::fmt::Display for CommandLine<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ip {}", self.0)
     }
@@ -248,14 +247,14 @@ impl<'a> ChangeDoc<'a> {
         ChangeDoc {
             action: c.action.name(),
             dst: Text(&r.dst),
-            gateway: r.gateway(),
+            gateway: r.gateway().map(|g| Text(AddrText(g))),
             dev: r.dev(),
             protocol: r.protocol,
             metric: r.metric,
             route: Text(r),
             operation,
             command: c
-                .batch_line()
+                .batch()
                 .filter(|_| operation)
                 .map(|l| Text(CommandLine(l))),
             current: c.current().map(RouteDoc::of),
