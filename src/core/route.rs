@@ -483,11 +483,22 @@ mod tests {
 
     #[test]
     fn fast_address_text_is_std_text() {
-        for a in ["0.0.0.0", "10.0.2.21", "255.255.255.255", "192.168.100.9", "fd00::21"] {
+        for a in [
+            "0.0.0.0",
+            "10.0.2.21",
+            "255.255.255.255",
+            "192.168.100.9",
+            "fd00::21",
+        ] {
             let ip: IpAddr = a.parse().unwrap();
             assert_eq!(AddrText(ip).to_string(), ip.to_string());
         }
-        for n in ["0.0.0.0/0", "10.64.255.0/24", "255.255.255.255/32", "fd01::/64"] {
+        for n in [
+            "0.0.0.0/0",
+            "10.64.255.0/24",
+            "255.255.255.255/32",
+            "fd01::/64",
+        ] {
             let net: IpNet = n.parse().unwrap();
             assert_eq!(NetText(net).to_string(), net.to_string());
         }

@@ -225,3 +225,51 @@ pub fn report_json<'a>(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples::fixtures::topology;
+    use crate::report::samples::sample_reports;
+
+    #[test]
+    fn text_has_a_line_per_node_and_the_failures() {
+        let r = sample_reports::applied();
+        assert_eq!(
+            report_text(&r, 9, &Style::default()),
+            r#"worker-0: converged (2 changes)
+worker-1: FAILED
+  x ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0: Nexthop has invalid gateway.
+  still not as declared (read back from the node):
+    + 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211
+worker-2: unreachable, nothing was changed: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running
+worker-3: in sync
+Apply: 2 operations applied; 1 node converged, 1 in sync, 1 failed, 1 unreachable (9 node commands, 1.234 s).
+"#
+        );
+    }
+
+    #[test]
+    fn json_has_every_field_in_the_documented_order() {
+        let t = topology();
+        let r = sample_reports::applied();
+        let p = crate::report::samples::sample::plan(&t, false);
+        let fp = |i: usize| p.nodes[i].state.as_ref().unwrap().fingerprint.clone();
+        let expected: String = [
+            r#"{"format_version":1,"kind":"apply","topology":{"path":"t.toml","sha256":""#,
+            &t.sha256,
+            r#""},"protocol":211,"adopt":false,"success":false,"nodes":[{"name":"worker-0","status":"converged","sent":["ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","ip route show table all"],"failures":[],"remaining":[]},{"name":"worker-1","status":"failed","sent":["ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0"],"failures":[{"command":"route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0","message":"Nexthop has invalid gateway."}],"remaining":[{"action":"add","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0","current":null}]},{"name":"worker-2","status":"unreachable","sent":[],"failures":[],"remaining":[],"error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}},{"name":"worker-3","status":"in_sync","sent":[],"failures":[],"remaining":[]}],"plan":{"format_version":1,"kind":"plan","topology":{"path":"t.toml","sha256":""#,
+            &t.sha256,
+            r#""},"protocol":211,"adopt":false,"nodes":[{"name":"worker-0","instance":"worker-0","status":"ok","in_sync":0,"fingerprint":""#,
+            &fp(0),
+            r#"","changes":[{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"}},{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null},{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"}}],"warnings":[]},{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
+            &fp(1),
+            r#"","changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"}},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"}}],"warnings":[]},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[]}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"pending":true}},"summary":{"operations_planned":3,"operations_applied":2,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234}}"#,
+        ]
+        .concat();
+        assert_eq!(
+            serde_json::to_string(&report_json(&r, &p, &t, 9)).unwrap(),
+            expected
+        );
+    }
+}

@@ -358,3 +358,71 @@ pub fn check_markdown(r: &Report, topology: &Topology) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples::fixtures::topology;
+    use crate::report::samples::sample_reports;
+
+    #[test]
+    fn text_has_the_matrix_and_every_failure() {
+        let r = sample_reports::checked();
+        assert_eq!(
+            check_text(&r, &Style::default()),
+            r#"IPv4: ping from each row's pod gateway to each column's
+            worker-0  worker-1  worker-2
+  worker-0  -         ok        FAIL
+  worker-1  ok        -         .
+  worker-2  skip      .         -
+failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1, 2 pings): 100% packet loss
+  hint: worker-2 has no route to 10.1.0.0/24
+worker-2: error: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running (paths from it were not pinged)
+Check: 2 of 4 paths pass, 1 failed, 1 not run; 1 node unreadable.
+"#
+        );
+    }
+
+    #[test]
+    fn json_has_every_field_in_the_documented_order() {
+        let t = topology();
+        let r = sample_reports::checked();
+        let expected: String = [
+            r#"{"format_version":1,"kind":"check","topology":{"path":"t.toml","sha256":""#,
+            &t.sha256,
+            r#""},"families":[{"family":"ipv4","nodes":["worker-0","worker-1","worker-2"],"matrix":[["self","pass","fail"],["pass","self","not_probed"],["not_run","not_probed","self"]]}],"paths":[{"family":"ipv4","from":"worker-0","to":"worker-1","source":"10.1.0.1","destination":"10.1.1.1","status":"pass","attempts":1,"detail":null,"hints":[]},{"family":"ipv4","from":"worker-0","to":"worker-2","source":"10.1.0.1","destination":"10.1.2.1","status":"fail","attempts":2,"detail":"100% packet loss","hints":["worker-2 has no route to 10.1.0.0/24"]},{"family":"ipv4","from":"worker-1","to":"worker-0","source":"10.1.1.1","destination":"10.1.0.1","status":"pass","attempts":2,"detail":null,"hints":[]},{"family":"ipv4","from":"worker-2","to":"worker-0","source":"10.1.2.1","destination":"10.1.0.1","status":"not_run","attempts":null,"detail":"worker-2 could not be read","hints":[]}],"asymmetric":[],"errors":[{"node":"worker-2","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}}],"summary":{"paths":4,"passed":2,"failed":1,"not_run":1,"nodes_unreadable":1,"success":false}}"#,
+        ]
+        .concat();
+        assert_eq!(
+            serde_json::to_string(&check_json(&r, &t)).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn markdown_has_a_table_per_family() {
+        let t = topology();
+        let r = sample_reports::checked();
+        assert_eq!(
+            check_markdown(&r, &t),
+            r#"### routectl check for `t.toml`
+
+**Check: 2 of 4 paths pass, 1 failed, 1 not run; 1 node unreadable.**
+
+IPv4 (row pings column):
+
+| from \ to | `worker-0` | `worker-1` | `worker-2` |
+|---|---|---|---|
+| `worker-0` | - | ✅ | ❌ |
+| `worker-1` | ✅ | - | . |
+| `worker-2` | ⏭ | . | - |
+
+```
+failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1, 2 pings): 100% packet loss
+  hint: worker-2 has no route to 10.1.0.0/24
+worker-2: error: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running (paths from it were not pinged)
+```
+"#
+        );
+    }
+}

@@ -118,33 +118,4 @@ pub(crate) fn plural(n: usize) -> &'static str {
 }
 
 #[cfg(test)]
-pub(crate) mod fixtures {
-    //! Plain values for the renderers' tests.
-
-    use crate::core::topology::{self, Topology};
-
-    /// A three-node topology.
-    pub fn topology() -> Topology {
-        topology::parse(
-            br#"
-[cluster]
-interface = "eth1"
-[[nodes]]
-name = "worker-0"
-internal_ip = "10.0.2.20"
-pod_cidr = "10.1.0.0/24"
-[[nodes]]
-name = "worker-1"
-internal_ip = "10.0.2.21"
-pod_cidr = "10.1.1.0/24"
-[[nodes]]
-name = "worker-2"
-internal_ip = "10.0.2.22"
-pod_cidr = "10.1.2.0/24"
-"#,
-            "t.toml",
-            None,
-        )
-        .expect("topology")
-    }
-}
+pub(crate) mod samples;

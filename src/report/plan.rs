@@ -484,3 +484,185 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples::fixtures::topology;
+    use crate::report::samples::sample;
+
+    const TEXT: &str = "\
+worker-0: 1 to add, 1 to replace, 1 to delete
+  ~ 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211
+      was: 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211
+  + 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211
+  - 10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211
+worker-1: 1 adoptable, 1 conflict
+  ~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (identical foreign route, proto boot: taken over only with --adopt)
+  ! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot)
+worker-2: error: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running
+warning: limited to 3 of 4 nodes with --node; not planned: worker-3
+Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in conflict on 1 of 3 nodes; 1 node unreachable.
+";
+
+    #[test]
+    fn text_lists_every_change_under_its_node() {
+        let t = topology();
+        assert_eq!(plan_text(&sample::plan(&t, false), &Style::default()), TEXT);
+        let adopt = plan_text(&sample::plan(&t, true), &Style::default());
+        assert!(
+            adopt.contains("worker-1: 1 to adopt, 1 conflict\n"),
+            "{adopt}"
+        );
+        assert!(adopt.contains(
+            "  ~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (adopt: currently proto boot)\n"
+        ));
+        assert!(adopt.ends_with(
+            "Plan: 1 to add, 1 to replace, 1 to delete, 1 to adopt, 1 in conflict on 2 of 3 nodes; 1 node unreachable.\n"
+        ));
+    }
+
+    #[test]
+    fn colour_marks_the_words_that_change() {
+        let t = topology();
+        let text = plan_text(&sample::plan(&t, false), &Style { color: true });
+        assert!(text.starts_with(
+            "\x1b[1mworker-0\x1b[0m: 1 to add, 1 to replace, 1 to delete\n  \x1b[33m~\x1b[0m 10.1.1.0/24 via \x1b[1m\x1b[33m10.0.2.21\x1b[0m\x1b[0m dev eth1 proto 211\n"
+        ), "{text:?}");
+        assert!(text.contains(
+            "  \x1b[31m-\x1b[0m \x1b[31m10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211\x1b[0m\n"
+        ));
+        assert!(text.contains("  \x1b[35m!\x1b[0m \x1b[35m10.1.2.0/24"));
+    }
+
+    #[test]
+    fn streaming_text_is_the_same_text() {
+        let t = topology();
+        let p = sample::plan(&t, false);
+        let mut out = Vec::new();
+        write_plan_text(&mut out, &p, &Style::default()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), TEXT);
+    }
+
+    fn plan_document(t: &Topology, p: &Plan) -> String {
+        let fp = |i: usize| p.nodes[i].state.as_ref().unwrap().fingerprint.clone();
+        [
+            r#"{"format_version":1,"kind":"plan","topology":{"path":"t.toml","sha256":""#,
+            &t.sha256,
+            r#""},"protocol":211,"adopt":false,"nodes":["#,
+            r#"{"name":"worker-0","instance":"worker-0","status":"ok","in_sync":0,"fingerprint":""#,
+            &fp(0),
+            r#"","changes":["#,
+            r#"{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"}},"#,
+            r#"{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null},"#,
+            r#"{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"}}"#,
+            r#"],"warnings":[]},"#,
+            r#"{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
+            &fp(1),
+            r#"","changes":["#,
+            r#"{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"}},"#,
+            r#"{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"}}"#,
+            r#"],"warnings":[]},"#,
+            r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[]}"#,
+            r#"],"skipped_nodes":["worker-3"],"#,
+            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"pending":true}}"#,
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn json_has_every_field_in_the_documented_order() {
+        let t = topology();
+        let p = sample::plan(&t, false);
+        let doc = serde_json::to_string(&plan_json(&p, &t)).unwrap();
+        assert_eq!(doc, plan_document(&t, &p));
+    }
+
+    #[test]
+    fn pretty_json_ends_with_a_newline() {
+        let t = topology();
+        let p = sample::plan(&t, false);
+        let text = crate::report::to_json_text(&plan_json(&p, &t)).unwrap();
+        assert!(text.starts_with("{\n  \"format_version\": 1,\n  \"kind\": \"plan\",\n"));
+        assert!(text.ends_with("}\n") && !text.ends_with("}\n\n"));
+    }
+
+    #[test]
+    fn saved_plan_is_the_plan_then_its_binding_and_reads_back() {
+        let t = topology();
+        let p = sample::plan(&t, false);
+        let options = Options {
+            adopt: false,
+            only: vec!["worker-0".into(), "worker-1".into(), "worker-2".into()],
+        };
+        let doc = serde_json::to_string(&saved_plan_json(&p, &t, &options)).unwrap();
+        let plan = plan_document(&t, &p);
+        let binding = doc
+            .strip_prefix(&plan[..plan.len() - 1])
+            .expect("the plan document comes first");
+        let fp = |i: usize| p.nodes[i].state.as_ref().unwrap().fingerprint.clone();
+        assert_eq!(
+            binding,
+            format!(
+                r#","saved":{{"routectl_version":"{}","transport":"lxc","topology_path":"t.toml","topology_sha256":"{}","topology_text":{},"adopt":false,"nodes":["worker-0","worker-1","worker-2"],"fingerprints":[["worker-0","{}"],["worker-1","{}"],["worker-2",null]]}}}}"#,
+                env!("CARGO_PKG_VERSION"),
+                t.sha256,
+                serde_json::to_string(&t.text).unwrap(),
+                fp(0),
+                fp(1)
+            )
+        );
+        let (read, topology, read_options) =
+            crate::core::saved::parse(doc.as_bytes(), "plan.json").expect("a saved plan");
+        assert_eq!(read.fingerprints.len(), 3);
+        assert_eq!(topology.sha256, t.sha256);
+        assert_eq!(read_options.only, options.only);
+    }
+
+    #[test]
+    fn markdown_has_a_table_and_a_section_per_node_with_something_to_show() {
+        let t = topology();
+        let md = plan_markdown(&sample::plan(&t, false), &t);
+        assert_eq!(
+            md,
+            "### routectl plan for `t.toml`
+
+**Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in conflict on 1 of 3 nodes; 1 node unreachable.**
+
+| node | status |
+|---|---|
+| `worker-0` | 1 to add, 1 to replace, 1 to delete |
+| `worker-1` | 1 adoptable, 1 conflict |
+| `worker-2` | error: command_failed |
+
+<details><summary><code>worker-0</code>: 1 to add, 1 to replace, 1 to delete</summary>
+
+```diff
+~ 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211
+was: 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211
++ 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211
+- 10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211
+```
+</details>
+
+<details><summary><code>worker-1</code>: 1 adoptable, 1 conflict</summary>
+
+```diff
+~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (identical foreign route, proto boot: taken over only with --adopt)
+! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot)
+```
+</details>
+
+<details><summary><code>worker-2</code>: cannot be read</summary>
+
+```
+`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running
+```
+</details>
+
+> Limited with `--node`; not planned: worker-3
+
+"
+        );
+    }
+}

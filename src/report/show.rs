@@ -265,3 +265,68 @@ pub fn show_markdown(r: &Report, topology: &Topology) -> String {
         show_text(r, &Style::default())
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples::fixtures::topology;
+    use crate::report::samples::sample_reports;
+
+    #[test]
+    fn text_marks_every_route() {
+        let r = sample_reports::shown();
+        assert_eq!(
+            show_text(&r, &Style::default()),
+            r#"worker-0 (instance lab-worker-0):
+  kernel          10.0.2.0/24 dev eth1 proto kernel
+  owned           10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211
+  desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (plan adds it)
+  (3 routes in other tables not listed)
+  ok: internal_ip 10.0.2.20 is on eth1
+  warning: pod gateway 10.1.0.1 is on no interface
+worker-1: error: `lxc exec worker-1 -- ip route` exited with status 1: Error: Instance is not running
+(not shown, --node: worker-2)
+Show: 2 nodes; 1 owned, 0 foreign, 1 kernel, 1 desired-missing routes; 1 warning; 1 unreadable.
+"#
+        );
+    }
+
+    #[test]
+    fn json_has_every_field_in_the_documented_order() {
+        let t = topology();
+        let r = sample_reports::shown();
+        let expected: String = [
+            r#"{"format_version":1,"kind":"show","topology":{"path":"t.toml","sha256":""#,
+            &t.sha256,
+            r#""},"protocol":211,"nodes":[{"name":"worker-0","instance":"lab-worker-0","status":"ok","routes":[{"dst":"10.0.2.0/24","dev":"eth1","protocol":2,"metric":0,"route":"10.0.2.0/24 dev eth1 proto kernel","mark":"kernel","note":null},{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","mark":"owned","note":null},{"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","mark":"desired-missing","note":"plan adds it"}],"other_tables_routes":3,"addresses":[{"check":"internal_ip","address":"10.0.2.20","interface":"eth1","pod_cidr":null,"found":[{"interface":"eth1","address":"10.0.2.20/24"}],"ok":true,"message":"internal_ip 10.0.2.20 is on eth1"},{"check":"pod_gateway","address":"10.1.0.1","interface":null,"pod_cidr":"10.1.0.0/24","found":[],"ok":false,"message":"pod gateway 10.1.0.1 is on no interface"}],"warnings":["pod gateway 10.1.0.1 is on no interface"]},{"name":"worker-1","instance":"worker-1","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-1 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-1 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}}],"skipped_nodes":["worker-2"],"summary":{"nodes":2,"nodes_unreadable":1,"owned":1,"foreign":0,"kernel":1,"desired_missing":1,"warnings":1}}"#,
+        ]
+        .concat();
+        assert_eq!(serde_json::to_string(&show_json(&r, &t)).unwrap(), expected);
+    }
+
+    #[test]
+    fn markdown_wraps_the_text() {
+        let t = topology();
+        let r = sample_reports::shown();
+        assert_eq!(
+            show_markdown(&r, &t),
+            r#"### routectl show for `t.toml`
+
+**Show: 2 nodes; 1 owned, 0 foreign, 1 kernel, 1 desired-missing routes; 1 warning; 1 unreadable.**
+
+```
+worker-0 (instance lab-worker-0):
+  kernel          10.0.2.0/24 dev eth1 proto kernel
+  owned           10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211
+  desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (plan adds it)
+  (3 routes in other tables not listed)
+  ok: internal_ip 10.0.2.20 is on eth1
+  warning: pod gateway 10.1.0.1 is on no interface
+worker-1: error: `lxc exec worker-1 -- ip route` exited with status 1: Error: Instance is not running
+(not shown, --node: worker-2)
+Show: 2 nodes; 1 owned, 0 foreign, 1 kernel, 1 desired-missing routes; 1 warning; 1 unreadable.
+```
+"#
+        );
+    }
+}

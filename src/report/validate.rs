@@ -32,7 +32,7 @@ pub fn validate_json(topology: &Topology, desired_routes: usize) -> ValidateDoc<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::topology;
+    use crate::report::samples::fixtures::topology;
 
     #[test]
     fn document_fields_in_order() {
