@@ -48,8 +48,89 @@ pub enum Format {
 /// Writes a document as pretty JSON with a final newline. A value that cannot be serialised
 /// is an error like a failed write (`InvalidData`), never a silently different document.
 pub fn write_json<W: Write, T: Serialize + ?Sized>(mut w: W, doc: &T) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut w, doc).map_err(io::Error::from)?;
+    let mut ser = serde_json::Serializer::with_formatter(&mut w, Pretty::default());
+    doc.serialize(&mut ser).map_err(io::Error::from)?;
     w.write_all(b"\n")
+}
+
+/// serde_json's pretty format (two spaces), with each line break and its indentation written
+/// at once rather than one write per level: a plan of a million changes has some fifteen
+/// million of them.
+#[derive(Default)]
+struct Pretty {
+    depth: usize,
+    has_value: bool,
+}
+
+/// `,` then a line break and the indentation of 31 levels.
+const BREAK: &[u8; 64] = b",\n                                                              ";
+
+impl Pretty {
+    fn line<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        let start = usize::from(!comma);
+        match BREAK.get(start..2 + 2 * self.depth) {
+            Some(bytes) => w.write_all(bytes),
+            None => {
+                w.write_all(&BREAK[start..2])?;
+                for _ in 0..self.depth {
+                    w.write_all(b"  ")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl serde_json::ser::Formatter for Pretty {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.line(w, !first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.line(w, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// A document as pretty JSON text with a final newline (for tests and benchmarks; commands
@@ -119,3 +200,31 @@ pub(crate) fn plural(n: usize) -> &'static str {
 
 #[cfg(test)]
 pub(crate) mod samples;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_is_serde_json_pretty() {
+        let t = samples::fixtures::topology();
+        let p = samples::sample::plan(&t, false);
+        let mut deep = serde_json::json!(1);
+        for _ in 0..40 {
+            deep = serde_json::json!({ "a": [deep, [], {}], "b": [] });
+        }
+        let docs = [
+            serde_json::to_value(plan_json(&p, &t)).unwrap(),
+            deep,
+            serde_json::json!([]),
+            serde_json::json!({}),
+        ];
+        for doc in docs {
+            let mut ours = Vec::new();
+            write_json(&mut ours, &doc).unwrap();
+            let mut theirs = serde_json::to_vec_pretty(&doc).unwrap();
+            theirs.push(b'\n');
+            assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+        }
+    }
+}
