@@ -8,7 +8,7 @@ use super::plan::{ChangesDoc, PlanDoc, change_lines, plan_json};
 use super::style::Style;
 use super::{FORMAT_VERSION, Text, TopologyDoc, plural};
 use crate::core::applied::{LineFailure, NodeResult, Outcome, Report};
-use crate::core::change::{Action, Change};
+use crate::core::change::Change;
 use crate::core::plan::Plan;
 use crate::core::topology::Topology;
 use crate::error::NodeErrorJson;
@@ -102,11 +102,7 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
         let _ = writeln!(out, "  {}", style.red(&format!("error: {e}")));
     }
     if n.outcome == Outcome::Failed {
-        let pending: Vec<&Change> = n
-            .remaining
-            .iter()
-            .filter(|c| c.is_operation(adopt) || c.action == Action::Conflict)
-            .collect();
+        let pending: Vec<&Change> = n.remaining.iter().filter(|c| c.is_pending(adopt)).collect();
         if !pending.is_empty() {
             let _ = writeln!(out, "  still not as declared (read back from the node):");
             for c in pending {

@@ -224,7 +224,10 @@ mod tests {
             write_json(&mut ours, &doc).unwrap();
             let mut theirs = serde_json::to_vec_pretty(&doc).unwrap();
             theirs.push(b'\n');
-            assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(theirs).unwrap()
+            );
         }
     }
 }
