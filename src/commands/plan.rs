@@ -10,7 +10,7 @@ use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, live_plan, out, out_json, out_with};
+use super::{check_nodes, live_plan, out, out_with};
 
 pub(crate) fn print_plan(
     g: &Global,
@@ -20,7 +20,7 @@ pub(crate) fn print_plan(
 ) -> Result<(), Error> {
     match format {
         Format::Text => out_with(|w| report::write_plan_text(w, plan, &g.style())),
-        Format::Json => out_json(&report::plan_json(plan, t)),
+        Format::Json => out_with(|w| report::write_plan_json(w, plan, t, g.parallelism())),
         Format::Markdown => out(&report::plan_markdown(plan, t)),
     }
 }

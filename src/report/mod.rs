@@ -25,7 +25,8 @@ pub mod validate;
 pub use apply::{report_json, report_text};
 pub use check::{check_json, check_markdown, check_summary_line, check_text};
 pub use plan::{
-    mark, plan_json, plan_markdown, plan_text, saved_plan_json, summary_line, write_plan_text,
+    mark, plan_json, plan_markdown, plan_text, saved_plan_json, summary_line, write_plan_json,
+    write_plan_text,
 };
 pub use show::{show_json, show_markdown, show_summary_line, show_text};
 pub use style::Style;
@@ -51,6 +52,21 @@ pub fn write_json<W: Write, T: Serialize + ?Sized>(mut w: W, doc: &T) -> io::Res
     let mut ser = serde_json::Serializer::with_formatter(&mut w, Pretty::default());
     doc.serialize(&mut ser).map_err(io::Error::from)?;
     w.write_all(b"\n")
+}
+
+/// A value as it appears `depth` levels deep in a document written by [`write_json`] (no
+/// final newline), for documents whose parts are rendered separately.
+pub(crate) fn write_fragment<W: Write + ?Sized, T: Serialize + ?Sized>(
+    mut w: &mut W,
+    value: &T,
+    depth: usize,
+) -> io::Result<()> {
+    let formatter = Pretty {
+        depth,
+        has_value: false,
+    };
+    let mut ser = serde_json::Serializer::with_formatter(&mut w, formatter);
+    value.serialize(&mut ser).map_err(io::Error::from)
 }
 
 /// serde_json's pretty format (two spaces), with each line break and its indentation written
