@@ -149,6 +149,7 @@ fn bench_size(b: &Bench, n: usize) {
             format!("plan cluster {word} {n} (2 threads)"),
             format!("render text {word} {n}"),
             format!("render json {word} {n}"),
+            format!("render json in parallel {word} {n}"),
         ];
         if !names.iter().any(|name| b.wanted(name)) {
             continue;
@@ -179,6 +180,9 @@ fn bench_size(b: &Bench, n: usize) {
         });
         b.run(&format!("render json {word} {n}"), 1, || {
             report::write_json(std::io::sink(), &report::plan_json(&plan, &t)).expect("rendered")
+        });
+        b.run(&format!("render json in parallel {word} {n}"), 1, || {
+            report::write_plan_json(&mut std::io::sink(), &plan, &t, 2).expect("rendered")
         });
     }
 }

@@ -405,18 +405,33 @@ pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
 /// [`plan_json`] would, with the nodes rendered `lanes` at a time: the document of a new
 /// cluster is some 400 bytes per change, and one core turning a million changes into text
 /// would take longer than planning them. At most `lanes` (and no more than the machine's
-/// cores) times four nodes are held rendered at a time, and written in order.
+/// cores) times four nodes are held rendered at a time, and written in order (more in flight
+/// only costs page faults: measured).
 pub fn write_plan_json<W: io::Write + ?Sized>(
     w: &mut W,
     plan: &Plan,
     topology: &Topology,
     lanes: usize,
 ) -> io::Result<()> {
+    // Below some 100,000 changes the document takes a few tens of milliseconds at most: not
+    // worth the threads.
+    write_plan_json_from(w, plan, topology, lanes, 100_000)
+}
+
+/// [`write_plan_json`], in parallel from `min_changes` changes on.
+fn write_plan_json_from<W: io::Write + ?Sized>(
+    w: &mut W,
+    plan: &Plan,
+    topology: &Topology,
+    lanes: usize,
+    min_changes: usize,
+) -> io::Result<()> {
     const KEY: &[u8] = b"\n  \"nodes\": []";
     // Rendering is CPU work: more lanes than cores only hold more nodes in memory.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let lanes = lanes.min(cores);
-    if plan.nodes.is_empty() || lanes <= 1 {
+    let changes: usize = plan.nodes.iter().map(|n| n.changes().len()).sum();
+    if plan.nodes.is_empty() || lanes <= 1 || changes < min_changes {
         return crate::report::write_json(w, &plan_json(plan, topology));
     }
     // The document around the nodes: the same type with no nodes, cut where they go. The cut
@@ -651,7 +666,7 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
             crate::report::write_json(&mut one, &plan_json(&p, &t)).unwrap();
             for lanes in [1, 2, 3, 8] {
                 let mut parallel = Vec::new();
-                write_plan_json(&mut parallel, &p, &t, lanes).unwrap();
+                write_plan_json_from(&mut parallel, &p, &t, lanes, 0).unwrap();
                 assert_eq!(
                     String::from_utf8(parallel).unwrap(),
                     String::from_utf8(one.clone()).unwrap(),
