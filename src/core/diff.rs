@@ -21,12 +21,30 @@ pub struct Policy {
     pub protocol: u8,
     /// The cluster's pod ranges: foreign routes inside them are worth a warning.
     pub pod_ranges: Vec<IpNet>,
+    /// `--take-over`: foreign routes in a desired route's way are replaced by it instead of
+    /// being reported as conflicts.
+    pub take_over: bool,
 }
 
-/// The ownership rule: the only routes routectl may ever change or delete.
+/// The ownership rule: the only routes routectl may ever change or delete on its own.
 pub fn is_owned(route: &Route, protocol: u8) -> bool {
     route.table == TABLE_MAIN && route.protocol == protocol && !route.dst.is_default()
 }
+
+/// The one exception to the ownership rule, granted only by `--take-over`: a foreign route in
+/// table main at a desired route's destination that is not that route (a conflict) may be
+/// removed so that the desired route can take its place. Routes the kernel made (`proto
+/// kernel`, from an address) are never taken over.
+pub fn may_take_over(foreign: &Route, want: &Route, policy: &Policy) -> bool {
+    policy.take_over
+        && !is_owned(foreign, policy.protocol)
+        && foreign.table == TABLE_MAIN
+        && foreign.dst == want.dst
+        && foreign.protocol != PROTOCOL_KERNEL
+}
+
+/// `RTPROT_KERNEL`.
+const PROTOCOL_KERNEL: u8 = 2;
 
 /// The result of diffing one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +116,35 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
             (Some(f), None) if f.same_key(want) && f.forwards_like(want) => {
                 changes.push(Change::new(Action::Adopt, want.clone(), Some((*f).clone())));
             }
+            _ if here
+                .iter()
+                .filter(|r| !is_owned(r, policy.protocol))
+                .all(|f| may_take_over(f, want, policy)) =>
+            {
+                // Exactly the routes in the way go: one alone in the desired route's key is
+                // rewritten in place (`ip route replace` hits the first route of a key, and it
+                // is the only one); otherwise each is deleted by its identity and the desired
+                // route added after them.
+                let same_key: Vec<&&Route> = here.iter().filter(|r| r.same_key(want)).collect();
+                let alone = match same_key.as_slice() {
+                    [only] if !is_owned(only, policy.protocol) => Some(**only),
+                    _ => None,
+                };
+                for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
+                    let in_place = alone.is_some_and(|a| std::ptr::eq(a, *f));
+                    changes.push(Change::take_over(want.clone(), (*f).clone(), in_place));
+                }
+                if alone.is_none() {
+                    changes.push(Change::new(Action::Add, want.clone(), None));
+                }
+            }
             _ => {
+                if policy.take_over {
+                    warnings.push(format!(
+                        "a route the kernel made stands at {}: never taken over",
+                        want.dst
+                    ));
+                }
                 for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
                     changes.push(Change::new(
                         Action::Conflict,
@@ -186,6 +232,7 @@ mod tests {
         Policy {
             protocol: 211,
             pod_ranges: vec!["10.1.0.0/16".parse().unwrap()],
+            take_over: false,
         }
     }
 

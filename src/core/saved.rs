@@ -25,6 +25,9 @@ pub struct Binding {
     pub topology_text: String,
     /// `--adopt`.
     pub adopt: bool,
+    /// `--take-over`.
+    #[serde(default)]
+    pub take_over: bool,
     /// `--node` (empty: all nodes).
     pub nodes: Vec<String>,
     /// Per planned node: its fingerprint, or `null` when it could not be read.
@@ -64,6 +67,7 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<(Binding, Topology, Options), 
     .map_err(Error::Topology)?;
     let options = Options {
         adopt: binding.adopt,
+        take_over: binding.take_over,
         only: binding.nodes.clone(),
     };
     Ok((binding, topology, options))

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::core::plan::Observed;
+use crate::core::record::{self, LastApplied};
 use crate::core::route::Route;
 use crate::core::show::Observation;
 use crate::core::topology::Node;
@@ -15,19 +17,83 @@ use crate::node::transport::{Invocation, Output, Transport};
 /// How often a read that printed nothing is tried (a known `lxc exec` fault under load).
 pub const READ_ATTEMPTS: usize = 3;
 
-/// The command that reads a node's routes.
-pub fn read_invocation() -> Invocation {
-    Invocation::ip(iproute::read_args())
+/// The line between the parts of a read's output (no `ip -j` output contains it).
+pub const SEPARATOR: &str = "--routectl-read-part--";
+
+/// The one read script: `ip ARGS…` (the routes, or the show batch on stdin), then the binding
+/// of the last-applied record (`lo`'s alias), then the record itself (nothing when there is
+/// none), separated by [`SEPARATOR`] lines. `$1` is the record's path; values reach the script
+/// only as arguments. `ip`'s status is the script's.
+pub const READ_SCRIPT: &str = "f=$1; shift; ip \"$@\" || exit; \
+echo; echo --routectl-read-part--; cat /sys/class/net/lo/ifalias 2>/dev/null; \
+echo --routectl-read-part--; cat -- \"$f\" 2>/dev/null; exit 0";
+
+/// The command that reads a node: `ip_args` in one `sh -c` with the record's read.
+pub fn script_invocation(node: &Node, ip_args: Vec<String>) -> Invocation {
+    let mut args = vec![
+        "-c".to_string(),
+        READ_SCRIPT.to_string(),
+        "sh".to_string(),
+        record::record_path(&node.instance),
+    ];
+    args.extend(ip_args);
+    Invocation {
+        program: "sh".to_string(),
+        args,
+        stdin: None,
+    }
+}
+
+/// A read's output split into `ip`'s part, the record's binding, and the record's bytes. An
+/// output without separators (a read that is `ip` alone) is all `ip`'s.
+pub fn split_read(stdout: &[u8]) -> (&[u8], Option<String>, &[u8]) {
+    let marker = format!("\n{SEPARATOR}\n");
+    let find = |hay: &[u8]| {
+        hay.windows(marker.len())
+            .position(|w| w == marker.as_bytes())
+    };
+    let Some(first) = find(stdout) else {
+        return (stdout, None, &[]);
+    };
+    let ip = &stdout[..first];
+    let rest = &stdout[first + marker.len()..];
+    // The binding is one line (possibly empty), then the second separator.
+    let (binding, record) = match rest
+        .windows(SEPARATOR.len() + 1)
+        .position(|w| w == format!("{SEPARATOR}\n").as_bytes())
+    {
+        Some(i) => (&rest[..i], &rest[i + SEPARATOR.len() + 1..]),
+        None => (rest, &[][..]),
+    };
+    let binding = String::from_utf8_lossy(binding).trim().to_string();
+    (ip, (!binding.is_empty()).then_some(binding), record)
+}
+
+/// The command that reads a node's routes (and its last-applied record).
+pub fn read_invocation(node: &Node) -> Invocation {
+    script_invocation(node, iproute::read_args())
 }
 
 /// Reads every route of a node.
 pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError> {
-    read_raw(t, node).and_then(|out| parse_read(t, node, &out))
+    read_observed(t, node).map(|o| o.routes)
+}
+
+/// Reads every route of a node and its last-applied record, in one command.
+pub fn read_observed(t: &dyn Transport, node: &Node) -> Result<Observed, NodeError> {
+    let out = read_raw(t, node)?;
+    let (ip, binding, record) = split_read(&out.stdout);
+    let routes = parse_bytes(t, node, &out.argv, ip)?;
+    Ok(Observed {
+        routes,
+        last_applied: record::parse(record, binding.as_deref()),
+        binding,
+    })
 }
 
 /// Runs the read and returns its successful output (stdout not yet parsed).
 pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
-    let inv = read_invocation();
+    let inv = read_invocation(node);
     let mut last = None;
     let mut timed_out = false;
     for _ in 0..READ_ATTEMPTS {
@@ -44,7 +110,11 @@ pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
             let err = out.clone().success().expect_err("status is not 0");
             return Err(diagnose(t, node, NodeError::Command(err)));
         }
-        if !out.stdout.iter().all(u8::is_ascii_whitespace) {
+        if !split_read(&out.stdout)
+            .0
+            .iter()
+            .all(u8::is_ascii_whitespace)
+        {
             return Ok(out);
         }
         last = Some(out);
@@ -57,14 +127,24 @@ pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
     })
 }
 
-/// Parses a read's stdout; a refusal is checked against the node's iproute2 version.
+/// Parses a read's stdout (its `ip` part); a refusal is checked against the node's iproute2
+/// version.
 pub fn parse_read(t: &dyn Transport, node: &Node, out: &Output) -> Result<Vec<Route>, NodeError> {
-    iproute::parse_routes(&out.stdout).map_err(|error| {
+    parse_bytes(t, node, &out.argv, split_read(&out.stdout).0)
+}
+
+fn parse_bytes(
+    t: &dyn Transport,
+    node: &Node,
+    argv: &str,
+    ip: &[u8],
+) -> Result<Vec<Route>, NodeError> {
+    iproute::parse_routes(ip).map_err(|error| {
         diagnose(
             t,
             node,
             NodeError::Output {
-                argv: out.argv.clone(),
+                argv: argv.to_string(),
                 error,
             },
         )
@@ -126,18 +206,19 @@ pub fn snapshot_path(dir: &Path, node: &Node) -> std::path::PathBuf {
 /// addresses.
 pub const SHOW_SCRIPT: &str = "route show table all\naddr show\n";
 
-/// The command that reads a node's routes and addresses in one process.
-pub fn show_invocation() -> Invocation {
+/// The command that reads a node's routes, addresses and last-applied record in one process.
+pub fn show_invocation(node: &Node) -> Invocation {
     let mut args: Vec<String> = iproute::READ_OPTIONS
         .iter()
         .map(|s| s.to_string())
         .collect();
     args.extend(["-batch".to_string(), "-".to_string()]);
-    Invocation::ip(args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
+    script_invocation(node, args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
 }
 
-/// Splits a show read's output into routes (parsed and raw) and interfaces.
+/// Splits a show read's output into routes (parsed and raw), interfaces and the record.
 pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
+    let (output, binding, record) = split_read(output);
     let parts = iproute::split_stream(output)?;
     let [routes, addrs] = parts.as_slice() else {
         return Err(ParseError::Invalid {
@@ -152,6 +233,7 @@ pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
         routes: iproute::parse_routes(routes)?,
         raw_routes: [routes, &b"\n"[..]].concat(),
         links: Ok(iproute::parse_addrs(addrs)?),
+        last_applied: record::parse(record, binding.as_deref()),
     })
 }
 
@@ -160,7 +242,7 @@ pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
 /// route read of [`read_raw`] is tried instead: it names an old iproute2 when that is the cause,
 /// and when it succeeds the routes are shown and only the address checks are lost.
 pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
-    let inv = show_invocation();
+    let inv = show_invocation(node);
     let mut argv = String::new();
     for _ in 0..READ_ATTEMPTS {
         let out = t.run(&node.instance, &inv)?;
@@ -170,7 +252,11 @@ pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeErro
                 .success()
                 .expect_err("status is not 0")
                 .to_string()
-        } else if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        } else if split_read(&out.stdout)
+            .0
+            .iter()
+            .all(u8::is_ascii_whitespace)
+        {
             std::thread::sleep(std::time::Duration::from_millis(20));
             continue;
         } else {
@@ -179,18 +265,33 @@ pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeErro
                 Err(e) => format!("`{argv}`: {e}"),
             }
         };
-        let plain = read_raw(t, node)?;
-        let routes = parse_read(t, node, &plain)?;
+        let plain = read_observed_raw(t, node)?;
         return Ok(Observation {
-            routes,
-            raw_routes: plain.stdout,
+            routes: plain.0.routes,
+            raw_routes: plain.1,
             links: Err(why),
+            last_applied: plain.0.last_applied,
         });
     }
     Err(NodeError::EmptyRead {
         argv,
         attempts: READ_ATTEMPTS,
     })
+}
+
+/// [`read_observed`], also returning the raw `ip` part of the output.
+fn read_observed_raw(t: &dyn Transport, node: &Node) -> Result<(Observed, Vec<u8>), NodeError> {
+    let out = read_raw(t, node)?;
+    let (ip, binding, record) = split_read(&out.stdout);
+    let routes = parse_bytes(t, node, &out.argv, ip)?;
+    Ok((
+        Observed {
+            routes,
+            last_applied: record::parse(record, binding.as_deref()),
+            binding,
+        },
+        ip.to_vec(),
+    ))
 }
 
 /// Stores a node's raw route read where `routectl plan --observed DIR` looks for it, replacing
@@ -207,5 +308,134 @@ pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
     match std::fs::remove_file(snapshot_path(dir, node)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// The script that stores a node's last-applied record, given on stdin: `$1` the record's path,
+/// `$2` a temporary name routectl chose (random), `$3` the binding to put in `lo`'s alias (left
+/// alone when it holds something that is not routectl's). The directory must be a real
+/// directory owned by the user the script runs as; the temporary file is created with O_EXCL
+/// (`set -C`) and renamed over the record. With no stdin content, the record is removed.
+pub const WRITE_SCRIPT: &str = "set -eu; f=$1; d=${f%/*}; t=$d/.$2; umask 077; \
+for x in \"${d%/*}\" \"$d\"; do [ -d \"$x\" ] || mkdir -m 0700 \"$x\"; \
+if [ -L \"$x\" ] || [ ! -O \"$x\" ]; then echo \"routectl: $x is not a directory of mine\" >&2; exit 1; fi; done; \
+set -C; cat >\"$t\"; set +C; \
+if [ ! -s \"$t\" ]; then rm -f -- \"$t\" \"$f\"; exit 0; fi; \
+a=$(cat /sys/class/net/lo/ifalias 2>/dev/null || true); \
+case $a in ''|routectl*) ip link set dev lo alias \"$3\" ;; esac; \
+mv -f -- \"$t\" \"$f\"";
+
+/// Stores `record` (or removes the node's record, with `None`) inside the node through the
+/// transport: one command, the record as data on stdin.
+pub fn write_record(
+    t: &dyn Transport,
+    node: &Node,
+    record: Option<&LastApplied>,
+) -> Result<(), NodeError> {
+    let body = match record {
+        Some(r) => {
+            let mut b = serde_json::to_vec_pretty(r).unwrap_or_default();
+            b.push(b'\n');
+            b
+        }
+        None => Vec::new(),
+    };
+    let binding = record.and_then(|r| r.binding.clone()).unwrap_or_default();
+    let inv = Invocation {
+        program: "sh".to_string(),
+        args: vec![
+            "-c".to_string(),
+            WRITE_SCRIPT.to_string(),
+            "sh".to_string(),
+            record::record_path(&node.instance),
+            format!("last-applied.{}", temp_suffix()),
+            binding,
+        ],
+        stdin: Some(body),
+    };
+    let out = t.run(&node.instance, &inv)?;
+    out.success().map(|_| ()).map_err(NodeError::Command)
+}
+
+/// A random-enough temporary suffix: the clock, the process and a counter, hashed.
+fn temp_suffix() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    crate::core::topology::hex(&h.finalize()[..8])
+}
+
+/// A fresh binding for a record: `routectl` and a random nonce, kept in `lo`'s alias, which
+/// dies with the node's network namespace (and so with its routes).
+pub fn new_binding() -> String {
+    format!("routectl {}", temp_suffix())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_splits_into_routes_binding_and_record() {
+        let out = b"[{\"dst\":\"10.1.1.0/24\"}]\n\n--routectl-read-part--\nroutectl ab12\n--routectl-read-part--\n{\"x\":1}\n";
+        let (ip, binding, record) = split_read(out);
+        assert_eq!(ip, b"[{\"dst\":\"10.1.1.0/24\"}]\n");
+        assert_eq!(binding.as_deref(), Some("routectl ab12"));
+        assert_eq!(record, b"{\"x\":1}\n");
+        let (ip, binding, record) = split_read(b"[]\n\n--routectl-read-part--\n\n--routectl-read-part--\n");
+        assert_eq!((ip, binding, record), (&b"[]\n"[..], None, &b""[..]));
+        // `ip` alone (an older fake, a snapshot): all routes.
+        assert_eq!(split_read(b"[]").0, b"[]");
+    }
+
+    /// The scripts run in the real shell: the record is written, read back in the same command
+    /// as the routes, and removed; nothing is written through a planted link.
+    #[test]
+    fn scripts_write_and_read_a_record_in_a_private_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("routectl/last-applied/n.json");
+        let run = |script: &str, args: &[&str], stdin: &[u8]| {
+            let mut c = std::process::Command::new("sh");
+            c.arg("-c").arg(script).arg("sh").args(args);
+            c.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = c.spawn().unwrap();
+            use std::io::Write;
+            let _ = child.stdin.take().unwrap().write_all(stdin);
+            child.wait_with_output().unwrap()
+        };
+        let fs = f.to_str().unwrap();
+        // The alias write fails without root and outside a namespace: `set -e` must not stop
+        // the record for that, so the test runs the script with `ip` replaced by `true`.
+        let script = WRITE_SCRIPT.replace("ip link set", "true");
+        let out = run(&script, &[fs, "t1", "routectl x"], b"{\"a\":1}\n");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read(&f).unwrap(), b"{\"a\":1}\n");
+        let read = READ_SCRIPT.replace("ip \"$@\"", "echo \"[]\"");
+        let out = run(&read, &[fs], b"");
+        let (ip, _, record) = split_read(&out.stdout);
+        assert_eq!(ip, b"[]\n");
+        assert_eq!(record, b"{\"a\":1}\n");
+        let out = run(&script, &[fs, "t2", ""], b"");
+        assert!(out.status.success());
+        assert!(!f.exists());
+        // A directory that is a symlink is refused.
+        let evil = tempfile::tempdir().unwrap();
+        let d2 = dir.path().join("other");
+        std::fs::create_dir(&d2).unwrap();
+        std::os::unix::fs::symlink(evil.path(), d2.join("last-applied")).unwrap();
+        let f2 = d2.join("last-applied/n.json");
+        let out = run(&script, &[f2.to_str().unwrap(), "t3", ""], b"{}");
+        assert!(!out.status.success());
+        assert_eq!(std::fs::read_dir(evil.path()).unwrap().count(), 0);
     }
 }
