@@ -15,12 +15,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use routectl::node::observe;
 use serde_json::Value;
 
 const NODES: [&str; 4] = ["controller-0", "worker-0", "worker-1", "worker-2"];
 
 /// The read routectl runs on every node (after `lxc exec NODE --force-noninteractive --`).
 const READ: &str = "ip -N -d -j route show table all";
+/// How `calls()` shows a write of the last-applied record.
+const RECORD: &str = "(write last-applied record)";
+
+/// A call as the fake logged it, with routectl's read script shown as the `ip` command it runs
+/// (`sh -c SCRIPT sh RECORD_PATH ip ARGS…` -> `ip ARGS…`) and a record write as [`RECORD`].
+fn normalize_call(line: &str) -> String {
+    let read = format!(" -- sh -c {} sh /run/routectl/last-applied/", observe::READ_SCRIPT);
+    if let Some(i) = line.find(&read) {
+        let rest = &line[i + read.len()..];
+        let args = rest.split_once(' ').map(|(_, a)| a).unwrap_or("");
+        return format!("{} -- {args}", &line[..i]);
+    }
+    let write = format!(" -- sh -c {} sh ", observe::WRITE_SCRIPT);
+    if let Some(i) = line.find(&write) {
+        return format!("{} -- {RECORD}", &line[..i]);
+    }
+    line.to_string()
+}
 /// The write: a batch script on stdin.
 const BATCH: &str = "ip -N -d -j -force -batch -";
 
@@ -253,7 +272,7 @@ impl Lab {
     /// Every call the fake received, one line each: `lxc exec NODE --force-noninteractive -- …`.
     fn calls(&self) -> Vec<String> {
         fs::read_to_string(self.path("calls.log"))
-            .map(|s| s.lines().map(str::to_string).collect())
+            .map(|s| s.lines().map(normalize_call).collect())
             .unwrap_or_default()
     }
 
@@ -1121,7 +1140,7 @@ fn foreign_route_with_another_gateway_is_a_conflict() {
     assert_eq!(r.stdout, case_expected("conflict"));
     r.stdout_has(
         "  ! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211  (blocked by foreign route: \
-         10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot)\n",
+         10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot; --take-over replaces it)\n",
     );
     let json = lab.run(&["plan", "-o", "json"]).json();
     let conflict = json["nodes"][0]["changes"]
@@ -1277,7 +1296,7 @@ fn apply_reports_the_kernel_message_of_a_failed_line() {
         )
         .stdout_has(
             "! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211  (blocked by foreign route: \
-             10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot)",
+             10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot; --take-over replaces it)",
         )
         .stdout_has("Apply: 8 operations applied; 3 nodes converged, 0 in sync, 1 failed");
     let json = lab.run(&["apply", "--auto-approve", "-o", "json"]).json();
@@ -1522,7 +1541,13 @@ fn apply_node_writes_only_that_node() {
         .iter()
         .map(|c| c.split_whitespace().nth(2).unwrap().to_string())
         .collect();
-    assert_eq!(touched, ["worker-2", "worker-2"], "{:?}", lab.calls());
+    // The read, the batch, and the last-applied record.
+    assert_eq!(
+        touched,
+        ["worker-2", "worker-2", "worker-2"],
+        "{:?}",
+        lab.calls()
+    );
     assert!(lab.sent("worker-2").is_some());
 }
 

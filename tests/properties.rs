@@ -397,6 +397,7 @@ fn options(c: &Case) -> Options {
     Options {
         adopt: c.adopt,
         only,
+        ..Options::default()
     }
 }
 
@@ -703,6 +704,7 @@ fn adoption_happens_only_with_adopt() {
         let opts = Options {
             adopt,
             only: vec!["w0".into()],
+            ..Options::default()
         };
         let plan = Plan::compute(&t, &opts, 1, |n| observe::read_node(&m, n));
         let report = apply::apply(&plan, &t, &m, 1);

@@ -144,17 +144,6 @@ pub fn after_apply(
     }
 }
 
-/// True when `record` already says what a new record would (same routes, binding and
-/// protocol): writing it again would only move the time (and the topology digest, when the
-/// topology changed elsewhere).
-pub fn unchanged(record: Option<&LastApplied>, new: &LastApplied) -> bool {
-    record.is_some_and(|r| {
-        r.routes == new.routes
-            && r.binding == new.binding
-            && r.protocol == new.protocol
-    })
-}
-
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339(unix: u64) -> String {
     let days = (unix / 86_400) as i64;
@@ -240,7 +229,6 @@ mod tests {
         let why = parse(&text, Some("routectl 2")).unwrap_err();
         assert!(why.contains("recreated"), "{why}");
         assert!(parse(b"{not json", None).unwrap_err().contains("damaged"));
-        assert!(unchanged(Some(&rec), &rec));
         assert_eq!(
             record_path("remote:worker-0"),
             "/run/routectl/last-applied/worker-0.json"

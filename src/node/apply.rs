@@ -158,10 +158,9 @@ fn apply_node(
     result
 }
 
-/// After a node was applied and read back (or found in sync), stores what routectl installed
-/// there in its last-applied record: always after a write, and for a node in sync only when its
-/// record is missing or says otherwise. Nothing is written to a node that could not be read or
-/// whose read-back failed.
+/// After routectl wrote to a node and read it back, stores what it installed there in the
+/// node's last-applied record. A node in sync is not touched (an apply that changes nothing
+/// writes nothing); a node that could not be read, or whose read-back failed, gets no record.
 fn keep_record(
     np: &NodePlan,
     result: &NodeResult,
@@ -173,6 +172,10 @@ fn keep_record(
         Outcome::InSync | Outcome::Converged | Outcome::Failed
     ) || (result.outcome == Outcome::Failed && result.error.is_some())
     {
+        return Ok(());
+    }
+    if result.sent.is_empty() {
+        // Nothing was written: the node and its record stay as they are.
         return Ok(());
     }
     let Some(node) = topology.node(&np.name) else {
@@ -196,9 +199,7 @@ fn keep_record(
         Some(binding),
         now,
     );
-    if result.sent.is_empty() && record::unchanged(np.last_applied.as_ref(), &new) {
-        return Ok(());
-    }
+
     observe::write_record(transport, node, Some(&new)).map_err(|e| e.to_string())
 }
 

@@ -20,11 +20,12 @@ pub const READ_ATTEMPTS: usize = 3;
 /// The line between the parts of a read's output (no `ip -j` output contains it).
 pub const SEPARATOR: &str = "--routectl-read-part--";
 
-/// The one read script: `ip ARGS…` (the routes, or the show batch on stdin), then the binding
+/// The one read script: `ip ARGS…` (given as its arguments after the record's path: the routes,
+/// or the show batch on stdin), then the binding
 /// of the last-applied record (`lo`'s alias), then the record itself (nothing when there is
 /// none), separated by [`SEPARATOR`] lines. `$1` is the record's path; values reach the script
 /// only as arguments. `ip`'s status is the script's.
-pub const READ_SCRIPT: &str = "f=$1; shift; ip \"$@\" || exit; \
+pub const READ_SCRIPT: &str = "f=$1; shift; \"$@\" || exit; \
 echo; echo --routectl-read-part--; cat /sys/class/net/lo/ifalias 2>/dev/null; \
 echo --routectl-read-part--; cat -- \"$f\" 2>/dev/null; exit 0";
 
@@ -35,6 +36,7 @@ pub fn script_invocation(node: &Node, ip_args: Vec<String>) -> Invocation {
         READ_SCRIPT.to_string(),
         "sh".to_string(),
         record::record_path(&node.instance),
+        "ip".to_string(),
     ];
     args.extend(ip_args);
     Invocation {
@@ -420,8 +422,7 @@ mod tests {
         let out = run(&script, &[fs, "t1", "routectl x"], b"{\"a\":1}\n");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(std::fs::read(&f).unwrap(), b"{\"a\":1}\n");
-        let read = READ_SCRIPT.replace("ip \"$@\"", "echo \"[]\"");
-        let out = run(&read, &[fs], b"");
+        let out = run(READ_SCRIPT, &[fs, "echo", "[]"], b"");
         let (ip, _, record) = split_read(&out.stdout);
         assert_eq!(ip, b"[]\n");
         assert_eq!(record, b"{\"a\":1}\n");

@@ -131,7 +131,7 @@ fn change_lines(
                 "  {} {}",
                 style.magenta(&m),
                 style.magenta(&format!(
-                    "{route}  (blocked by foreign route: {cur}; replaced with --take-over)"
+                    "{route}  (blocked by foreign route: {cur}; --take-over replaces it)"
                 ))
             );
         }
