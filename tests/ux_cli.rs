@@ -26,6 +26,8 @@ exec)
     node="$2"
     shift 4
     if [ ! -f "$d/$node.show.json" ]; then echo "Error: Instance not found" >&2; exit 1; fi
+    # routectl's read script: sh -c SCRIPT sh RECORD_PATH ip ARGS… runs `ip ARGS…`.
+    if [ "$1" = sh ]; then shift 5; fi
     case "$1" in
     ip)
         case "$*" in
