@@ -329,3 +329,21 @@ fn reconcile_repairs_a_restart_routes_a_new_container_survives_a_bad_file_and_st
     );
     assert!(log.contains("not an address"), "{log}");
 }
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn take_over_replaces_exactly_the_conflicting_foreign_routes() {
+    scenarios::take_over_replaces_exactly_the_routes_in_the_way(&LxdLab::take());
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn drift_is_told_apart_from_a_topology_change() {
+    scenarios::drift_is_told_from_topology_changes(&LxdLab::take());
+}
+
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn a_canary_stops_a_bad_topology_and_a_good_one_rolls_out() {
+    scenarios::canary_stops_a_bad_topology_and_rolls_out_a_good_one(&LxdLab::take());
+}

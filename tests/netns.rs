@@ -412,3 +412,21 @@ fn a_hung_node_times_out_and_the_others_proceed() {
     assert_eq!(lab.routes("worker-0").len(), 2);
     assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
 }
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn take_over_replaces_exactly_the_conflicting_foreign_routes() {
+    scenarios::take_over_replaces_exactly_the_routes_in_the_way(&NetnsLab::seed());
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn drift_is_told_apart_from_a_topology_change() {
+    scenarios::drift_is_told_from_topology_changes(&NetnsLab::seed());
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_canary_stops_a_bad_topology_and_a_good_one_rolls_out() {
+    scenarios::canary_stops_a_bad_topology_and_rolls_out_a_good_one(&NetnsLab::seed());
+}

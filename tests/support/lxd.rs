@@ -64,10 +64,13 @@ impl LxdLab {
         lab
     }
 
-    /// Removes every route of table main that the kernel did not make, on every node.
+    /// Removes every route of table main that the kernel did not make, and routectl's
+    /// last-applied record, on every node.
     pub fn reset(&self) {
+        // Also forgets routectl's last-applied record and its binding (lo's alias).
         const FLUSH: &str = "for f in -4 -6; do for p in 211 boot static; do \
-                             ip $f route flush table main proto $p || exit 1; done; done";
+                             ip $f route flush table main proto $p || exit 1; done; done; \
+                             rm -rf /run/routectl && ip link set dev lo alias ''";
         for n in &self.topology.nodes {
             self.exec_ok(&n.name, &["sh", "-c", FLUSH]);
         }
