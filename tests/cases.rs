@@ -137,7 +137,7 @@ fn every_case_plans_as_expected() {
             failures.extend(check(
                 dir,
                 "expected-take-over.txt",
-                &plan_case(dir, false, true),
+                &plan_case(dir, true, true),
             ));
         }
         if dir.join("expected-adopt.txt").is_file() {

@@ -23,6 +23,26 @@ pub struct LxdLab {
     /// The test's own directory (saved plans, edited topologies, lock file).
     pub dir: tempfile::TempDir,
     _guard: MutexGuard<'static, ()>,
+    /// The lab is shared by every checkout's test runs on this machine: an `flock` keeps two
+    /// test processes from using it at once (the mutex only serializes one process's tests).
+    _file_lock: std::fs::File,
+}
+
+/// Where test processes of every checkout lock the shared LXD lab.
+const LAB_LOCK: &str = "/tmp/routectl-test-lxd-lab.lock";
+
+fn lock_lab_across_processes() -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LAB_LOCK)
+        .unwrap_or_else(|e| panic!("cannot open {LAB_LOCK}: {e}"));
+    // SAFETY: flock(2) on a file descriptor we own; it has no memory-safety preconditions.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock {LAB_LOCK}: {}", std::io::Error::last_os_error());
+    f
 }
 
 fn repo() -> PathBuf {
@@ -48,6 +68,7 @@ impl LxdLab {
     /// Takes the lab for one test and removes every non-kernel route from every node.
     pub fn take() -> LxdLab {
         let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let file_lock = lock_lab_across_processes();
         let path = repo().join("topology.example.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let topology = topology::parse(text.as_bytes(), "topology.example.toml", None).unwrap();
@@ -56,6 +77,7 @@ impl LxdLab {
             path,
             dir: tempfile::tempdir().unwrap(),
             _guard: guard,
+            _file_lock: file_lock,
         };
         for n in &lab.topology.nodes {
             lab.ensure_running(&n.name);
