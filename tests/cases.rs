@@ -141,7 +141,11 @@ fn every_case_plans_as_expected() {
             ));
         }
         if dir.join("expected-adopt.txt").is_file() {
-            failures.extend(check(dir, "expected-adopt.txt", &plan_case(dir, true, false)));
+            failures.extend(check(
+                dir,
+                "expected-adopt.txt",
+                &plan_case(dir, true, false),
+            ));
         }
     }
     assert!(

@@ -28,7 +28,10 @@ const RECORD: &str = "(write last-applied record)";
 /// A call as the fake logged it, with routectl's read script shown as the `ip` command it runs
 /// (`sh -c SCRIPT sh RECORD_PATH ip ARGS…` -> `ip ARGS…`) and a record write as [`RECORD`].
 fn normalize_call(line: &str) -> String {
-    let read = format!(" -- sh -c {} sh /run/routectl/last-applied/", observe::READ_SCRIPT);
+    let read = format!(
+        " -- sh -c {} sh /run/routectl/last-applied/",
+        observe::READ_SCRIPT
+    );
     if let Some(i) = line.find(&read) {
         let rest = &line[i + read.len()..];
         let args = rest.split_once(' ').map(|(_, a)| a).unwrap_or("");

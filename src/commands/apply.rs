@@ -11,8 +11,8 @@ use crate::core::topology::Topology;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::local::lock;
-use crate::node::{apply, probe};
 use crate::node::transport::{Process, Transport};
+use crate::node::{apply, probe};
 use crate::report::{self, Format, Style};
 
 use super::{check_nodes, live_plan, out};
@@ -170,7 +170,9 @@ fn canary_rollout(
             transport,
             Some(&verdict),
         )?;
-        let mut msg = String::from("routectl: the canary failed; the rollout stopped and no other node was changed");
+        let mut msg = String::from(
+            "routectl: the canary failed; the rollout stopped and no other node was changed",
+        );
         if !verdict.not_converged.is_empty() {
             msg.push_str(&format!(
                 "\n  not converged: {}",
@@ -209,7 +211,10 @@ fn canary_rollout(
     let rest_report = apply::apply(&rest, topology, transport, g.parallelism());
     // One report in plan order.
     let mut nodes = Vec::with_capacity(plan.nodes.len());
-    let (mut c, mut r) = (first_report.nodes.into_iter(), rest_report.nodes.into_iter());
+    let (mut c, mut r) = (
+        first_report.nodes.into_iter(),
+        rest_report.nodes.into_iter(),
+    );
     let (mut next_c, mut next_r) = (c.next(), r.next());
     for n in &plan.nodes {
         if next_c.as_ref().is_some_and(|x| x.name == n.name) {

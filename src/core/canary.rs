@@ -39,11 +39,7 @@ pub fn paths(topology: &Topology, canaries: &[String]) -> Vec<Path> {
                 continue;
             };
             for other in topology.nodes.iter().filter(|n| n.name != canary.name) {
-                if let Some(cidr) = other
-                    .pod_cidrs
-                    .iter()
-                    .find(|c| Family::of_net(c) == family)
-                {
+                if let Some(cidr) = other.pod_cidrs.iter().find(|c| Family::of_net(c) == family) {
                     out.push(Path {
                         family,
                         from: canary.name.clone(),
@@ -142,7 +138,12 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:0:1::/64"]
             let c: Vec<String> = c.iter().map(|s| s.to_string()).collect();
             paths(&t, &c)
                 .iter()
-                .map(|p| format!("{} {}->{} {}->{}", p.family, p.from, p.to, p.source, p.destination))
+                .map(|p| {
+                    format!(
+                        "{} {}->{} {}->{}",
+                        p.family, p.from, p.to, p.source, p.destination
+                    )
+                })
                 .collect()
         };
         assert_eq!(

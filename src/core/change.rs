@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::core::route::{Destination, Family, NextHop, Route, TABLE_MAIN, TYPE_UNICAST, type_name};
+use crate::core::route::{
+    Destination, Family, NextHop, Route, TABLE_MAIN, TYPE_UNICAST, type_name,
+};
 
 /// What a change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -312,6 +312,136 @@ mod tests {
         assert_ne!(diff(&desired, &c, &policy()).fingerprint, da.fingerprint);
     }
 
+    fn take_over_policy() -> Policy {
+        Policy {
+            take_over: true,
+            ..policy()
+        }
+    }
+
+    fn lines(d: &NodeDiff) -> Vec<String> {
+        d.changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{:?}{} {}",
+                    c.action,
+                    if c.in_place { "(in place)" } else { "" },
+                    c.batch_line().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn take_over_hits_exactly_the_routes_in_the_way() {
+        let observed = parse_routes(
+            br#"[
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"3","table":"254"},
+            {"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":"4","metric":10,"table":"254"},
+            {"dst":"10.1.3.0/24","nexthops":[{"gateway":"10.0.2.23","dev":"eth1"},{"gateway":"10.0.2.24","dev":"eth1"}],"protocol":"3","table":"254"},
+            {"dst":"10.1.4.0/24","dev":"cnio0","protocol":"2","scope":"253","table":"254"},
+            {"type":"6","dst":"10.1.5.0/24","protocol":"3","table":"254"},
+            {"dst":"10.1.6.0/24","gateway":"10.0.2.96","dev":"eth1","protocol":"3","table":"254"},
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"3","table":"100"}
+        ]"#,
+        )
+        .unwrap();
+        let desired = [
+            want("10.1.1.0/24", "10.0.2.21"),
+            want("10.1.2.0/24", "10.0.2.22"),
+            want("10.1.3.0/24", "10.0.2.23"),
+            want("10.1.4.0/24", "10.0.2.24"),
+            want("10.1.5.0/24", "10.0.2.25"),
+        ];
+        let d = diff(&desired, &observed, &take_over_policy());
+        assert_eq!(
+            lines(&d),
+            [
+                // Alone in the key: rewritten in place.
+                "TakeOver(in place) route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0",
+                // Another key: deleted by its identity, then the add.
+                "Add route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0",
+                "TakeOver route del 10.1.2.0/24 via 10.0.2.98 dev eth1 table 254 proto 4 metric 10",
+                // A multipath route alone in the key is rewritten in place too.
+                "TakeOver(in place) route replace 10.1.3.0/24 via 10.0.2.23 dev eth1 table 254 proto 211 metric 0",
+                // A route the kernel made is never taken over.
+                "Conflict ",
+                "TakeOver(in place) route replace 10.1.5.0/24 via 10.0.2.25 dev eth1 table 254 proto 211 metric 0",
+            ]
+        );
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("10.1.4.0/24") && w.contains("never taken over")),
+            "{:?}",
+            d.warnings
+        );
+        // 10.1.6.0/24 is in no desired route's way: only a warning; table 100 is not looked at.
+        assert!(d.warnings.iter().any(|w| w.contains("10.1.6.0/24")));
+        // Without the flag the same routes are conflicts.
+        let plain = diff(&desired, &observed, &policy());
+        assert!(plain.changes.iter().all(|c| c.action == Action::Conflict));
+    }
+
+    #[test]
+    fn take_over_deletes_a_multipath_route_by_its_next_hops_and_ipv6_by_its_source() {
+        let observed = parse_routes(
+            br#"[
+            {"dst":"10.1.3.0/24","nexthops":[{"gateway":"10.0.2.23","dev":"eth1"},{"gateway":"10.0.2.24","dev":"eth1"}],"protocol":"3","metric":5,"table":"254"},
+            {"dst":"fd01:1::/64","from":"fd00:9::/64","gateway":"fd00::99","dev":"eth1","protocol":"3","metric":1024,"table":"254"}
+        ]"#,
+        )
+        .unwrap();
+        let v6 = Route::unicast(
+            "fd01:1::/64".parse().unwrap(),
+            "fd00::21".parse().unwrap(),
+            "eth1",
+            211,
+            0,
+        );
+        let d = diff(
+            &[want("10.1.3.0/24", "10.0.2.23"), v6],
+            &observed,
+            &take_over_policy(),
+        );
+        assert_eq!(
+            lines(&d),
+            [
+                "Add route add 10.1.3.0/24 via 10.0.2.23 dev eth1 table 254 proto 211 metric 0",
+                "TakeOver route del 10.1.3.0/24 table 254 proto 3 metric 5 nexthop via 10.0.2.23 dev eth1 nexthop via 10.0.2.24 dev eth1",
+                // Another source prefix is another key in IPv6: deleted with its `from`.
+                "Add route add fd01:1::/64 via fd00::21 dev eth1 table 254 proto 211 metric 1024",
+                "TakeOver route del fd01:1::/64 from fd00:9::/64 via fd00::99 dev eth1 table 254 proto 3 metric 1024",
+            ]
+        );
+    }
+
+    #[test]
+    fn take_over_beside_an_owned_route_sharing_the_key_deletes_both_then_adds() {
+        // IPv4 `ip route append`: an owned and a foreign route in the desired route's key.
+        let observed = parse_routes(
+            br#"[
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"3","table":"254"}
+        ]"#,
+        )
+        .unwrap();
+        let d = diff(
+            &[want("10.1.1.0/24", "10.0.2.21")],
+            &observed,
+            &take_over_policy(),
+        );
+        assert_eq!(
+            lines(&d),
+            [
+                "Add route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0",
+                "TakeOver route del 10.1.1.0/24 via 10.0.2.99 dev eth1 table 254 proto 3 metric 0",
+                "Delete route del 10.1.1.0/24 via 10.0.2.98 table 254 proto 211 metric 0",
+            ]
+        );
+    }
+
     #[test]
     fn owned_route_with_another_metric_is_replaced_by_add_and_delete() {
         let observed = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","metric":50,"table":"254"}]"#).unwrap();

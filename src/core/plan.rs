@@ -413,6 +413,49 @@ mod tests {
     }
 
     #[test]
+    fn deletions_that_make_room_come_before_the_add() {
+        let desired = Route::unicast(
+            "10.1.1.0/24".parse().unwrap(),
+            "10.0.2.21".parse().unwrap(),
+            "eth1",
+            211,
+            0,
+        );
+        let mut foreign = desired.clone();
+        foreign.protocol = 3;
+        foreign.metric = 10;
+        let mut owned_same_key = desired.clone();
+        owned_same_key.next_hop = crate::core::route::NextHop::Single(crate::core::route::Hop {
+            gateway: Some("10.0.2.98".parse().unwrap()),
+            dev: Some("eth1".into()),
+        });
+        let mut stale = desired.clone();
+        stale.dst = Destination::Net("10.1.9.0/24".parse().unwrap());
+        let mut np = node("a", 0, 0);
+        if let Ok(d) = &mut np.state {
+            d.changes = vec![
+                Change::new(Action::Add, desired.clone(), None),
+                Change::take_over(desired.clone(), foreign, false),
+                Change::new(Action::Delete, owned_same_key.clone(), Some(owned_same_key)),
+                Change::new(Action::Delete, stale.clone(), Some(stale)),
+            ];
+        }
+        let lines = np.batch_lines(false);
+        assert!(
+            lines[0].starts_with(
+                "route del 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 3 metric 10"
+            ),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("route del 10.1.1.0/24 via 10.0.2.98"),
+            "{lines:?}"
+        );
+        assert!(lines[2].starts_with("route add 10.1.1.0/24"), "{lines:?}");
+        assert!(lines[3].starts_with("route del 10.1.9.0/24"), "{lines:?}");
+    }
+
+    #[test]
     fn batch_lines_are_explicit() {
         let r = Route::unicast(
             "10.1.1.0/24".parse().unwrap(),

@@ -100,11 +100,9 @@ pub fn mark_causes(changes: &mut [Change], record: Option<&LastApplied>) {
     for c in changes {
         let drift = match c.action {
             Action::Delete => !had(&c.route),
-            Action::Add
-            | Action::Replace
-            | Action::Adopt
-            | Action::Conflict
-            | Action::TakeOver => had(&c.route),
+            Action::Add | Action::Replace | Action::Adopt | Action::Conflict | Action::TakeOver => {
+                had(&c.route)
+            }
         };
         c.cause = if drift { Cause::Drift } else { Cause::Topology };
     }

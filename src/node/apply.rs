@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use crate::core::change::{self, Action};
 use crate::core::diff::{self, Policy};
-use crate::core::record;
 use crate::core::plan::{NodePlan, Plan};
+use crate::core::record;
 use crate::core::route::Route;
 use crate::core::topology::Topology;
 use crate::error::ParseError;
@@ -218,7 +218,10 @@ pub fn rollback(
         ..Plan::policy(topology)
     };
     parallel::map(&plan.nodes, parallelism, |np| {
-        (np.name.clone(), rollback_node(np, plan.adopt, topology, &policy, transport))
+        (
+            np.name.clone(),
+            rollback_node(np, plan.adopt, topology, &policy, transport),
+        )
     })
 }
 
@@ -240,7 +243,9 @@ fn rollback_node(
         let mut script = lines.join("\n");
         script.push('\n');
         let inv = Invocation::ip(iproute::batch_args()).with_stdin(script.into_bytes());
-        transport.run(&node.instance, &inv).map_err(|e| e.to_string())?;
+        transport
+            .run(&node.instance, &inv)
+            .map_err(|e| e.to_string())?;
     }
     let routes = observe::read_node(transport, node).map_err(|e| e.to_string())?;
     let now = diff::diff(&np.desired, &routes, policy);
@@ -291,4 +296,57 @@ pub fn undo_lines(np: &NodePlan, adopt: bool) -> Vec<String> {
     removes.dedup();
     removes.extend(restores);
     removes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::change::Change;
+    use crate::core::diff::NodeDiff;
+
+    fn route(dst: &str, gw: &str, protocol: u8) -> Route {
+        Route::unicast(
+            dst.parse().unwrap(),
+            gw.parse().unwrap(),
+            "eth1",
+            protocol,
+            0,
+        )
+    }
+
+    #[test]
+    fn undo_puts_back_what_each_change_replaced() {
+        let want = route("10.1.1.0/24", "10.0.2.21", 211);
+        let foreign = route("10.1.1.0/24", "10.0.2.99", 3);
+        let old = route("10.1.2.0/24", "10.0.2.98", 211);
+        let new = route("10.1.2.0/24", "10.0.2.22", 211);
+        let gone = route("10.1.9.0/24", "10.0.2.29", 211);
+        let np = NodePlan {
+            name: "w".into(),
+            instance: "w".into(),
+            desired: vec![],
+            state: Ok(NodeDiff {
+                changes: vec![
+                    Change::take_over(want.clone(), foreign, true),
+                    Change::new(Action::Replace, new, Some(old)),
+                    Change::new(Action::Delete, gone.clone(), Some(gone)),
+                    Change::new(Action::Add, route("10.1.3.0/24", "10.0.2.23", 211), None),
+                ],
+                in_sync: 0,
+                warnings: vec![],
+                fingerprint: String::new(),
+            }),
+            last_applied: None,
+            binding: None,
+        };
+        assert_eq!(
+            undo_lines(&np, false),
+            [
+                "route del 10.1.3.0/24 via 10.0.2.23 dev eth1 table 254 proto 211 metric 0",
+                "route replace 10.1.1.0/24 via 10.0.2.99 dev eth1 table 254 proto 3 metric 0",
+                "route replace 10.1.2.0/24 via 10.0.2.98 dev eth1 table 254 proto 211 metric 0",
+                "route add 10.1.9.0/24 via 10.0.2.29 dev eth1 table 254 proto 211 metric 0",
+            ]
+        );
+    }
 }

@@ -392,7 +392,8 @@ mod tests {
         assert_eq!(ip, b"[{\"dst\":\"10.1.1.0/24\"}]\n");
         assert_eq!(binding.as_deref(), Some("routectl ab12"));
         assert_eq!(record, b"{\"x\":1}\n");
-        let (ip, binding, record) = split_read(b"[]\n\n--routectl-read-part--\n\n--routectl-read-part--\n");
+        let (ip, binding, record) =
+            split_read(b"[]\n\n--routectl-read-part--\n\n--routectl-read-part--\n");
         assert_eq!((ip, binding, record), (&b"[]\n"[..], None, &b""[..]));
         // `ip` alone (an older fake, a snapshot): all routes.
         assert_eq!(split_read(b"[]").0, b"[]");
@@ -420,7 +421,11 @@ mod tests {
         // the record for that, so the test runs the script with `ip` replaced by `true`.
         let script = WRITE_SCRIPT.replace("ip link set", "true");
         let out = run(&script, &[fs, "t1", "routectl x"], b"{\"a\":1}\n");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(std::fs::read(&f).unwrap(), b"{\"a\":1}\n");
         let out = run(READ_SCRIPT, &[fs, "echo", "[]"], b"");
         let (ip, _, record) = split_read(&out.stdout);

@@ -153,7 +153,10 @@ fn change_lines(
     }
     if c.cause == Cause::Drift {
         // On the change's first line, after a newline is stripped.
-        let first_end = out[start..].find('\n').map(|i| start + i).unwrap_or(out.len());
+        let first_end = out[start..]
+            .find('\n')
+            .map(|i| start + i)
+            .unwrap_or(out.len());
         let note = format!("  [{}]", drift_note(applied_at));
         out.insert_str(first_end, &style.red(&note));
     }
@@ -660,7 +663,10 @@ pub fn canary_text(v: &crate::core::canary::Verdict, style: &Style) -> String {
     }
     if let Some(rb) = &v.rollback {
         for n in &rb.restored {
-            let _ = writeln!(out, "  rolled back: {n} is as it was before the apply (read back)");
+            let _ = writeln!(
+                out,
+                "  rolled back: {n} is as it was before the apply (read back)"
+            );
         }
         for (n, why) in &rb.failed {
             let _ = writeln!(out, "  {} {n}: {why}", style.red("rollback FAILED:"));
@@ -747,8 +753,9 @@ fn show_heading(n: &show::NodeShow) -> String {
 /// `last applied: 2026-12-01T19:00:00Z by routectl 0.1.0, topology sha256 abcdef012345…, 3 routes`.
 fn last_applied_line(r: Option<&crate::core::record::LastApplied>) -> String {
     match r {
-        None => "last applied: no record (never applied by routectl since the node started)"
-            .to_string(),
+        None => {
+            "last applied: no record (never applied by routectl since the node started)".to_string()
+        }
         Some(r) => format!(
             "last applied: {} by routectl {}, topology sha256 {}…, {} route{}",
             r.applied_at,
@@ -795,7 +802,11 @@ pub fn show_text(r: &show::Report, style: &Style) -> String {
             }
             Ok(v) => {
                 let _ = writeln!(out, "{}:", style.bold(&show_heading(n)));
-                let _ = writeln!(out, "  {}", style.dim(&last_applied_line(v.last_applied.as_ref())));
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    style.dim(&last_applied_line(v.last_applied.as_ref()))
+                );
                 for e in &v.entries {
                     let note = e
                         .note

@@ -41,7 +41,12 @@ fn lock_lab_across_processes() -> std::fs::File {
         .unwrap_or_else(|e| panic!("cannot open {LAB_LOCK}: {e}"));
     // SAFETY: flock(2) on a file descriptor we own; it has no memory-safety preconditions.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock {LAB_LOCK}: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "flock {LAB_LOCK}: {}",
+        std::io::Error::last_os_error()
+    );
     f
 }
 

@@ -369,10 +369,8 @@ impl Drop for NetnsLab {
                 .args(["netns", "del", &node.instance])
                 .status();
             // routectl keeps a namespace's last-applied record on this host.
-            let _ = std::fs::remove_file(format!(
-                "/run/routectl/last-applied/{}.json",
-                node.instance
-            ));
+            let _ =
+                std::fs::remove_file(format!("/run/routectl/last-applied/{}.json", node.instance));
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.hub])

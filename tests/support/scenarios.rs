@@ -218,8 +218,7 @@ pub fn take_over_replaces_exactly_the_routes_in_the_way(lab: &dyn Lab) {
         ),
         "{text:?}"
     );
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(saved["saved"]["take_over"], true);
     code(&lab.run(&["apply", file.to_str().unwrap()]), 0);
 
@@ -235,7 +234,12 @@ pub fn take_over_replaces_exactly_the_routes_in_the_way(lab: &dyn Lab) {
         "controller-0",
         "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211"
     ));
-    assert_eq!(lab.table("controller-0").len(), 3, "{:?}", lab.table("controller-0"));
+    assert_eq!(
+        lab.table("controller-0").len(),
+        3,
+        "{:?}",
+        lab.table("controller-0")
+    );
     assert!(has(lab, "worker-0", kept), "{:?}", lab.table("worker-0"));
     assert_eq!(lab.broken_paths(), Vec::<String>::new());
     code(&lab.run(&["plan", "--detailed-exitcode", "--take-over"]), 0);
@@ -250,7 +254,11 @@ pub fn drift_is_told_from_topology_changes(lab: &dyn Lab) {
     let rec = &shown["nodes"][1]["last_applied"];
     assert_eq!(rec["routes"].as_array().map(Vec::len), Some(2), "{shown:#}");
     let at = rec["applied_at"].as_str().unwrap().to_string();
-    assert!(lab.run(&["show"]).stdout.contains(&format!("last applied: {at} by routectl")));
+    assert!(
+        lab.run(&["show"])
+            .stdout
+            .contains(&format!("last applied: {at} by routectl"))
+    );
 
     lab.ip_words("worker-0", "route del 10.1.1.0/24 proto 211");
     lab.ip_words("worker-1", "route del 10.1.0.0/24 proto 211");
@@ -263,7 +271,14 @@ pub fn drift_is_told_from_topology_changes(lab: &dyn Lab) {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| format!("{} {} {}", c["action"].as_str().unwrap(), c["dst"].as_str().unwrap(), c["cause"].as_str().unwrap()))
+            .map(|c| {
+                format!(
+                    "{} {} {}",
+                    c["action"].as_str().unwrap(),
+                    c["dst"].as_str().unwrap(),
+                    c["cause"].as_str().unwrap()
+                )
+            })
             .collect()
     };
     assert_eq!(
@@ -276,7 +291,11 @@ pub fn drift_is_told_from_topology_changes(lab: &dyn Lab) {
         "{j:#}"
     );
     assert_eq!(j["nodes"][2]["last_applied"], serde_json::Value::Null);
-    assert!(causes(2).iter().all(|c| c.ends_with(" topology")), "{:?}", causes(2));
+    assert!(
+        causes(2).iter().all(|c| c.ends_with(" topology")),
+        "{:?}",
+        causes(2)
+    );
     assert!(causes(2).contains(&"add 10.1.0.0/24 topology".to_string()));
     assert_eq!(j["summary"]["drift"], 1);
     let text = lab.run_variant(&moved, &["plan"]);
@@ -293,7 +312,10 @@ pub fn drift_is_told_from_topology_changes(lab: &dyn Lab) {
         "{line}"
     );
     assert!(
-        !text.stdout.lines().any(|l| l.contains("10.1.3.0/24") && l.contains("drift")),
+        !text
+            .stdout
+            .lines()
+            .any(|l| l.contains("10.1.3.0/24") && l.contains("drift")),
         "{text:?}"
     );
     // Applying repairs the drift; the new record leaves nothing to call drift.
@@ -334,7 +356,10 @@ pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
             .contains("failed path: worker-0 -> worker-2 (10.0.2.20 -> 10.1.2.1)"),
         "{failed:?}"
     );
-    assert!(failed.stderr.contains("put back as it was: worker-0"), "{failed:?}");
+    assert!(
+        failed.stderr.contains("put back as it was: worker-0"),
+        "{failed:?}"
+    );
     assert!(failed.stdout.contains("Canary FAILED"), "{failed:?}");
     assert_eq!(lab.table("worker-0"), Vec::<String>::new());
     let after: Vec<Vec<String>> = others.iter().map(|n| lab.table(n)).collect();
@@ -372,10 +397,7 @@ impl Lab for super::NetnsLab {
     }
     fn forget_record(&self, node: &str) {
         // For a namespace the record is on this host, keyed by the namespace's name.
-        let _ = std::fs::remove_file(format!(
-            "/run/routectl/last-applied/{}.json",
-            self.ns(node)
-        ));
+        let _ = std::fs::remove_file(format!("/run/routectl/last-applied/{}.json", self.ns(node)));
     }
     fn table(&self, node: &str) -> Vec<String> {
         self.routes(node)
@@ -393,11 +415,18 @@ impl Lab for super::lxd::LxdLab {
         self.routectl(args)
     }
     fn run_variant(&self, edit: &dyn Fn(String) -> String, args: &[&str]) -> Run {
-        let p = self.variant(|t| edit(t));
+        let p = self.variant(edit);
         self.routectl_file(&p, args)
     }
     fn forget_record(&self, node: &str) {
-        self.exec_ok(node, &["rm", "-f", &format!("/run/routectl/last-applied/{node}.json")]);
+        self.exec_ok(
+            node,
+            &[
+                "rm",
+                "-f",
+                &format!("/run/routectl/last-applied/{node}.json"),
+            ],
+        );
     }
     fn table(&self, node: &str) -> Vec<String> {
         self.routes(node)
