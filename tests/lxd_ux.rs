@@ -62,8 +62,10 @@ impl Lab {
 
     /// Removes every route of table main the kernel did not make, on every node.
     fn reset(&self) {
+        // Also forgets routectl's last-applied record and its binding (lo's alias).
         const FLUSH: &str = "for f in -4 -6; do for p in 211 boot static; do \
-                             ip $f route flush table main proto $p || exit 1; done; done";
+                             ip $f route flush table main proto $p || exit 1; done; done; \
+                             rm -rf /run/routectl && ip link set dev lo alias ''";
         for n in NODES {
             lxc(&["exec", n, "--", "sh", "-c", FLUSH]);
         }

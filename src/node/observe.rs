@@ -186,22 +186,46 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
     }
 }
 
-/// Reads a node from a snapshot directory written by `routectl show --save DIR`.
-pub fn read_saved(dir: &Path, node: &Node) -> Result<Vec<Route>, NodeError> {
+/// Reads a node from a snapshot directory written by `routectl show --save DIR`: its routes,
+/// and its last-applied record when the snapshot has one.
+pub fn read_saved(dir: &Path, node: &Node) -> Result<Observed, NodeError> {
     let path = snapshot_path(dir, node);
     let bytes = std::fs::read(&path).map_err(|e| NodeError::Snapshot {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    iproute::parse_routes(&bytes).map_err(|error| NodeError::Output {
+    let routes = iproute::parse_routes(&bytes).map_err(|error| NodeError::Output {
         argv: format!("(snapshot {})", path.display()),
         error,
+    })?;
+    let record_path = snapshot_record_path(dir, node);
+    let last_applied = match std::fs::read(&record_path) {
+        // The record was checked against the node when the snapshot was taken.
+        Ok(b) => serde_json::from_slice::<LastApplied>(&b)
+            .map(Some)
+            .map_err(|e| {
+                format!(
+                    "snapshot `{}` is damaged ({e}); ignored",
+                    record_path.display()
+                )
+            }),
+        Err(_) => Ok(None),
+    };
+    Ok(Observed {
+        routes,
+        last_applied,
+        binding: None,
     })
 }
 
 /// Where a node's snapshot lives.
 pub fn snapshot_path(dir: &Path, node: &Node) -> std::path::PathBuf {
     dir.join(format!("{}.json", node.name))
+}
+
+/// Where a node's last-applied record is kept beside its snapshot.
+pub fn snapshot_record_path(dir: &Path, node: &Node) -> std::path::PathBuf {
+    dir.join(format!("{}.last-applied.json", node.name))
 }
 
 /// The `ip -batch` script of a show read: routes first (exactly the lone route read), then
@@ -296,18 +320,37 @@ fn read_observed_raw(t: &dyn Transport, node: &Node) -> Result<(Observed, Vec<u8
     ))
 }
 
-/// Stores a node's raw route read where `routectl plan --observed DIR` looks for it, replacing
-/// any older snapshot atomically (written beside it, then renamed).
-pub fn save_snapshot(dir: &Path, node: &Node, raw_routes: &[u8]) -> std::io::Result<()> {
+/// Stores a node's raw route read (and its last-applied record, if it has one) where
+/// `routectl plan --observed DIR` looks for them, replacing any older snapshot atomically
+/// (written beside it, then renamed).
+pub fn save_snapshot(
+    dir: &Path,
+    node: &Node,
+    raw_routes: &[u8],
+    record: Option<&LastApplied>,
+) -> std::io::Result<()> {
     let path = snapshot_path(dir, node);
     let tmp = dir.join(format!(".{}.json.tmp", node.name));
     std::fs::write(&tmp, raw_routes)?;
-    std::fs::rename(&tmp, &path)
+    std::fs::rename(&tmp, &path)?;
+    match record {
+        Some(r) => {
+            let tmp = dir.join(format!(".{}.last-applied.json.tmp", node.name));
+            std::fs::write(&tmp, serde_json::to_vec_pretty(r).unwrap_or_default())?;
+            std::fs::rename(&tmp, snapshot_record_path(dir, node))
+        }
+        None => remove_if_present(&snapshot_record_path(dir, node)),
+    }
 }
 
 /// Removes a node's snapshot, so that an unreadable node cannot be planned from an old one.
 pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
-    match std::fs::remove_file(snapshot_path(dir, node)) {
+    remove_if_present(&snapshot_path(dir, node))?;
+    remove_if_present(&snapshot_record_path(dir, node))
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
