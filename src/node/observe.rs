@@ -24,10 +24,13 @@ pub const SEPARATOR: &str = "--routectl-read-part--";
 /// or the show batch on stdin), then the binding
 /// of the last-applied record (`lo`'s alias), then the record itself (nothing when there is
 /// none), separated by [`SEPARATOR`] lines. `$1` is the record's path; values reach the script
-/// only as arguments. `ip`'s status is the script's.
-pub const READ_SCRIPT: &str = "f=$1; shift; \"$@\" || exit; \
-echo; echo --routectl-read-part--; cat /sys/class/net/lo/ifalias 2>/dev/null; \
-echo --routectl-read-part--; cat -- \"$f\" 2>/dev/null; exit 0";
+/// only as arguments. `ip`'s status is the script's. Beyond `ip` it forks nothing (`read` and
+/// `printf` are shell builtins): measured on the LXD lab, it costs what `ip` alone does.
+pub const READ_SCRIPT: &str = "f=$1; shift; \"$@\" || exit; a=; \
+{ IFS= read -r a; } 2>/dev/null </sys/class/net/lo/ifalias; \
+echo; echo --routectl-read-part--; printf %s \"$a\"; echo; echo --routectl-read-part--; \
+if [ -r \"$f\" ]; then while IFS= read -r l || [ -n \"$l\" ]; do printf %s \"$l\"; echo; done <\"$f\"; fi; \
+exit 0";
 
 /// The command that reads a node: `ip_args` in one `sh -c` with the record's read.
 pub fn script_invocation(node: &Node, ip_args: Vec<String>) -> Invocation {
@@ -427,6 +430,13 @@ pub fn new_binding() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_read_script_prints_the_separator_split_read_looks_for() {
+        assert_eq!(READ_SCRIPT.matches(SEPARATOR).count(), 2);
+        // One line without backslashes, as `-v` and the fakes (`echo`) log it.
+        assert!(!READ_SCRIPT.contains('\n') && !READ_SCRIPT.contains('\\'));
+    }
 
     #[test]
     fn a_read_splits_into_routes_binding_and_record() {
