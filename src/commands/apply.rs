@@ -168,7 +168,7 @@ fn canary_rollout(
             &first,
             &first_report,
             transport,
-            Some(&verdict),
+            Some((&verdict, None)),
         )?;
         let mut msg = String::from(
             "routectl: the canary failed; the rollout stopped and no other node was changed",
@@ -230,11 +230,16 @@ fn canary_rollout(
         adopt: plan.adopt,
         elapsed: first_report.elapsed + rest_report.elapsed,
     };
-    let code = finish(g, a, topology, plan, &report, transport, Some(&verdict))?;
     let check = probe::run(topology, &options_nodes(plan), g.parallelism(), transport);
-    if a.output == Format::Text && !g.quiet {
-        out(&report::check_text(&check, &g.style()))?;
-    }
+    let code = finish(
+        g,
+        a,
+        topology,
+        plan,
+        &report,
+        transport,
+        Some((&verdict, Some(&check))),
+    )?;
     Ok(if code == ExitCode::Ok && check.summary().success {
         ExitCode::Ok
     } else {
@@ -284,19 +289,22 @@ fn finish(
     plan: &Plan,
     report: &apply::Report,
     transport: &Process,
-    canary: Option<&canary::Verdict>,
+    canary: Option<(&canary::Verdict, Option<&crate::core::check::Report>)>,
 ) -> Result<ExitCode, Error> {
     let commands = transport.commands_run();
     match a.output {
         Format::Json => {
             let mut doc = report::report_json(report, plan, t, commands);
-            if let (Some(v), serde_json::Value::Object(m)) = (canary, &mut doc) {
+            if let (Some((v, check)), serde_json::Value::Object(m)) = (canary, &mut doc) {
                 m.insert("canary".into(), report::canary_json(v));
+                if let Some(c) = check {
+                    m.insert("check".into(), report::check_json(c, t));
+                }
             }
             out(&report::to_json_text(&doc))?
         }
         Format::Text | Format::Markdown => {
-            if let Some(v) = canary {
+            if let Some((v, _)) = canary {
                 out(&report::canary_text(v, &g.style()))?;
             }
             if plan.operations() == 0 && report.success() {
@@ -309,6 +317,11 @@ fn finish(
                 }
             } else {
                 out(&report::report_text(report, commands, &g.style()))?;
+            }
+            if let Some((_, Some(c))) = canary
+                && !g.quiet
+            {
+                out(&report::check_text(c, &g.style()))?;
             }
         }
     }
