@@ -181,11 +181,13 @@ fn keep_record(
     let Some(node) = topology.node(&np.name) else {
         return Ok(());
     };
-    let binding = np
-        .binding
-        .clone()
-        .filter(|b| b.starts_with("routectl "))
-        .unwrap_or_else(observe::new_binding);
+    // routectl's own binding is kept; an empty alias gets a new one; an alias someone else set
+    // is left alone, and the record is then not bound (it is trusted as found).
+    let binding = match np.binding.as_deref() {
+        Some(b) if b.starts_with("routectl ") => Some(b.to_string()),
+        Some(_) => None,
+        None => Some(observe::new_binding()),
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -196,7 +198,7 @@ fn keep_record(
         &result.remaining,
         &topology.sha256,
         topology.cluster.protocol,
-        Some(binding),
+        binding,
         now,
     );
 
