@@ -363,14 +363,15 @@ fn remove_if_present(path: &Path) -> std::io::Result<()> {
 /// `$2` a temporary name routectl chose (random), `$3` the binding to put in `lo`'s alias (left
 /// alone when it holds something that is not routectl's). The directory must be a real
 /// directory owned by the user the script runs as; the temporary file is created with O_EXCL
-/// (`set -C`) and renamed over the record. With no stdin content, the record is removed.
+/// (`set -C`) and renamed over the record (removed on any failure). With no stdin content, the
+/// record is removed.
 pub const WRITE_SCRIPT: &str = "set -eu; f=$1; d=${f%/*}; t=$d/.$2; umask 077; \
 for x in \"${d%/*}\" \"$d\"; do [ -d \"$x\" ] || mkdir -m 0700 \"$x\"; \
 if [ -L \"$x\" ] || [ ! -O \"$x\" ]; then echo \"routectl: $x is not a directory of mine\" >&2; exit 1; fi; done; \
-set -C; cat >\"$t\"; set +C; \
-if [ ! -s \"$t\" ]; then rm -f -- \"$t\" \"$f\"; exit 0; fi; \
+set -C; cat >\"$t\"; set +C; trap 'rm -f -- \"$t\"' EXIT; \
+if [ ! -s \"$t\" ]; then rm -f -- \"$f\"; exit 0; fi; \
 a=$(cat /sys/class/net/lo/ifalias 2>/dev/null || true); \
-case $a in ''|routectl*) ip link set dev lo alias \"$3\" ;; esac; \
+case $a in ''|routectl*) ip link set dev lo alias \"$3\" || echo \"routectl: lo's alias not set\" >&2 ;; esac; \
 mv -f -- \"$t\" \"$f\"";
 
 /// Stores `record` (or removes the node's record, with `None`) inside the node through the
