@@ -3,13 +3,13 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::{ApplyArgs, Global};
-use crate::core::applied::Outcome;
+use crate::core::applied::Outcome as NodeOutcome;
 use crate::core::canary;
 use crate::core::plan::{Options, Plan};
 use crate::core::saved;
 use crate::core::topology::Topology;
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::local::lock;
 use crate::node::transport::{Process, Transport};
 use crate::node::{apply, probe};
@@ -18,7 +18,7 @@ use crate::report::{self, Format, Style};
 use super::{check_nodes, live_plan, out};
 
 /// Runs `apply`.
-pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     // Load and validate everything before touching the lock or any node.
     let (topology, options, binding) = match &a.plan_file {
         Some(file) => {
@@ -39,15 +39,19 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             (t, options, None)
         }
     };
-    check_nodes(&topology, &a.canaries)?;
-    if let Some(c) = a
-        .canaries
-        .iter()
-        .find(|c| !options.only.is_empty() && !options.only.contains(c))
-    {
-        return Err(Error::Usage(format!(
-            "--canary `{c}` is not among the nodes planned with --node"
-        )));
+    for c in &a.canaries {
+        let why = if topology.node(c).is_none() {
+            format!("is not declared in {}", topology.source)
+        } else if !options.only.is_empty() && !options.only.contains(c) {
+            "is not among the nodes planned with --node".to_string()
+        } else {
+            continue;
+        };
+        return Err(Error::BadOption {
+            option: "--canary",
+            value: c.clone(),
+            why,
+        });
     }
     let what = format!("apply -f {}", topology.source);
     let _lock = lock::acquire(&g.lock_file, g.lock_timeout, &what, |holder| {
@@ -76,17 +80,13 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             if a.output == Format::Text {
                 eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
             }
-            return Err(Error::Refused(format!(
-                "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
-                 topology is the usual cause; if the deletions are intended, run again with \
-                 --allow-mass-delete"
-            )));
+            return Err(Error::MassDelete { why });
         }
         if binding.is_none() && !a.auto_approve {
             eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
-                return Ok(ExitCode::Error);
+                return Ok(Outcome::Declined);
             }
         } else if a.output == Format::Text && !g.quiet {
             out(&report::plan_text(&plan, &style))?;
@@ -120,7 +120,7 @@ fn canary_rollout(
     topology: &Topology,
     plan: &Plan,
     transport: &Process,
-) -> Result<ExitCode, Error> {
+) -> Result<Outcome, Error> {
     let is_canary = |n: &str| a.canaries.iter().any(|c| c == n);
     let first = part(plan, is_canary);
     let rest = part(plan, |n| !is_canary(n));
@@ -133,7 +133,7 @@ fn canary_rollout(
     let not_converged: Vec<String> = first_report
         .nodes
         .iter()
-        .filter(|n| !matches!(n.outcome, Outcome::InSync | Outcome::Converged))
+        .filter(|n| !matches!(n.outcome, NodeOutcome::InSync | NodeOutcome::Converged))
         .map(|n| n.name.clone())
         .collect();
     let proofs = if not_converged.is_empty() {
@@ -199,7 +199,7 @@ fn canary_rollout(
             ),
         }
         eprintln!("{msg}");
-        return Ok(ExitCode::Error);
+        return Ok(Outcome::Failed);
     }
     g.info(&format!(
         "routectl: canary passed ({} path{}); applying the other {} node{}",
@@ -240,10 +240,10 @@ fn canary_rollout(
         transport,
         Some((&verdict, Some(&check))),
     )?;
-    Ok(if code == ExitCode::Ok && check.summary().success {
-        ExitCode::Ok
+    Ok(if code == Outcome::Done && check.summary().success {
+        Outcome::Done
     } else {
-        ExitCode::Error
+        Outcome::Failed
     })
 }
 
@@ -265,12 +265,7 @@ fn stderr_style(g: &Global, style: &Style) -> Style {
 
 fn confirm() -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Refused(
-            "refusing to change routes without approval: stdin is not a terminal. Review the \
-             plan with `routectl plan`, then run `routectl apply --auto-approve` (or save it with \
-             `routectl plan --out FILE` and run `routectl apply FILE`)"
-                .to_string(),
-        ));
+        return Err(Error::NoApproval);
     }
     eprint!("\nApply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
@@ -290,7 +285,7 @@ fn finish(
     report: &apply::Report,
     transport: &Process,
     canary: Option<(&canary::Verdict, Option<&crate::core::check::Report>)>,
-) -> Result<ExitCode, Error> {
+) -> Result<Outcome, Error> {
     let commands = transport.commands_run();
     match a.output {
         Format::Json => {
@@ -326,8 +321,8 @@ fn finish(
         }
     }
     Ok(if report.success() {
-        ExitCode::Ok
+        Outcome::Done
     } else {
-        ExitCode::Error
+        Outcome::Failed
     })
 }

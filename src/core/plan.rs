@@ -109,11 +109,7 @@ impl NodePlan {
 
     /// True when the node needs nothing and nothing blocks it.
     pub fn is_converged(&self, adopt: bool) -> bool {
-        self.state.is_ok()
-            && !self
-                .changes()
-                .iter()
-                .any(|c| c.is_operation(adopt) || c.action == Action::Conflict)
+        self.state.as_ref().is_ok_and(|d| d.is_converged(adopt))
     }
 }
 
@@ -185,15 +181,6 @@ impl Plan {
         }
     }
 
-    /// The nodes a plan covers.
-    pub fn selected<'t>(topology: &'t Topology, options: &Options) -> Vec<&'t Node> {
-        topology
-            .nodes
-            .iter()
-            .filter(|n| options.only.is_empty() || options.only.contains(&n.name))
-            .collect()
-    }
-
     /// Builds the plan: `observe` tells what each selected node has (read through a transport,
     /// or from a snapshot: its routes, and its last-applied record where one is read). Nodes are
     /// observed and diffed `parallelism` at a time, so a node's routes are dropped as soon as
@@ -205,7 +192,7 @@ impl Plan {
         observe: impl Fn(&Node) -> Result<R, NodeError> + Sync,
     ) -> Plan {
         let policy = Plan::policy_with(topology, options);
-        let selected = Plan::selected(topology, options);
+        let selected = topology.selected(&options.only);
         let nodes = parallel::map(&selected, parallelism, |node| {
             Plan::node(topology, node, &policy, observe(node).map(Into::into))
         });
@@ -214,12 +201,7 @@ impl Plan {
             adopt: options.adopt,
             take_over: options.take_over,
             nodes,
-            skipped: topology
-                .nodes
-                .iter()
-                .filter(|n| !selected.iter().any(|s| s.name == n.name))
-                .map(|n| n.name.clone())
-                .collect(),
+            skipped: topology.unselected(&options.only),
         }
     }
 

@@ -47,7 +47,7 @@ pub fn ping_between(
     for attempt in 1..=PING_ATTEMPTS {
         match t.run(&node.instance, &inv) {
             Ok(out) if out.status == Some(0) => return Outcome::Pass { attempts: attempt },
-            Ok(out) => detail = ping_failure(&out.stdout, out.clone().success().err()),
+            Ok(out) => detail = ping_failure(&out.stdout, Some(out.status_error())),
             Err(e) => detail = e.to_string(),
         }
     }

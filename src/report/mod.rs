@@ -152,13 +152,17 @@ fn change_lines(
         }
     }
     if c.cause == Cause::Drift {
-        // On the change's first line, after a newline is stripped.
-        let first_end = out[start..]
-            .find('\n')
-            .map(|i| start + i)
-            .unwrap_or(out.len());
-        let note = format!("  [{}]", drift_note(applied_at));
-        out.insert_str(first_end, &style.red(&note));
+        // At the end of the change's first line.
+        let lines = out.split_off(start);
+        let note = style.red(&format!("  [{}]", drift_note(applied_at)));
+        match lines.split_once('\n') {
+            Some((first, rest)) => {
+                let _ = write!(out, "{first}{note}\n{rest}");
+            }
+            None => {
+                let _ = write!(out, "{lines}{note}");
+            }
+        }
     }
 }
 
@@ -561,7 +565,7 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
             let pending: Vec<&Change> = n
                 .remaining
                 .iter()
-                .filter(|c| c.is_operation(r.adopt) || c.action == Action::Conflict)
+                .filter(|c| c.is_pending(r.adopt))
                 .collect();
             if !pending.is_empty() {
                 let _ = writeln!(out, "  still not as declared (read back from the node):");
@@ -760,7 +764,7 @@ fn last_applied_line(r: Option<&crate::core::record::LastApplied>) -> String {
             "last applied: {} by routectl {}, topology sha256 {}…, {} route{}",
             r.applied_at,
             r.routectl_version,
-            &r.topology_sha256[..12.min(r.topology_sha256.len())],
+            r.topology_sha256.get(..12).unwrap_or(&r.topology_sha256),
             r.routes.len(),
             if r.routes.len() == 1 { "" } else { "s" }
         ),

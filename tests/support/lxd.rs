@@ -32,21 +32,15 @@ pub struct LxdLab {
 const LAB_LOCK: &str = "/tmp/routectl-test-lxd-lab.lock";
 
 fn lock_lab_across_processes() -> std::fs::File {
-    use std::os::fd::AsRawFd;
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(LAB_LOCK)
         .unwrap_or_else(|e| panic!("cannot open {LAB_LOCK}: {e}"));
-    // SAFETY: flock(2) on a file descriptor we own; it has no memory-safety preconditions.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(
-        rc,
-        0,
-        "flock {LAB_LOCK}: {}",
-        std::io::Error::last_os_error()
-    );
+    // An `flock`: released by the kernel when the holder exits, however it exits.
+    f.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {LAB_LOCK}: {e}"));
     f
 }
 
