@@ -186,7 +186,7 @@ pub fn live_plan(
             });
         }
         let plan = Plan::compute(t, options, parallelism, |node| {
-            let seen = observe::read_node(transport, node);
+            let seen = observe::read_observed(transport, node);
             done.fetch_add(1, Ordering::Relaxed);
             seen
         });

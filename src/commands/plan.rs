@@ -31,6 +31,7 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     check_nodes(&t, &a.nodes)?;
     let options = Options {
         adopt: a.adopt,
+        take_over: a.take_over,
         only: a.nodes.clone(),
     };
     let started = std::time::Instant::now();

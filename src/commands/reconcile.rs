@@ -157,6 +157,7 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     };
     let options = Options {
         adopt: a.adopt,
+        take_over: false,
         only: if waiting.is_empty() { Vec::new() } else { due },
     };
     let transport = g.transport(&topology);

@@ -42,7 +42,7 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
             };
             let path = crate::node::observe::snapshot_path(dir, node);
             let result = match &n.state {
-                Ok(v) => observe::save_snapshot(dir, node, &v.raw_routes),
+                Ok(v) => observe::save_snapshot(dir, node, &v.raw_routes, v.last_applied.as_ref()),
                 // An old snapshot of a node that cannot be read now must not be planned from.
                 Err(_) => observe::remove_snapshot(dir, node),
             };

@@ -491,6 +491,7 @@ pod_cidr = "10.1.2.0/24"
             routes,
             raw_routes: Vec::new(),
             links: Ok(Vec::new()),
+            last_applied: Ok(None),
         }
     }
 

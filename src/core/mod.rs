@@ -2,6 +2,7 @@
 //! values and captured `ip -j` output.
 
 pub mod applied;
+pub mod canary;
 pub mod change;
 pub mod check;
 pub mod desired;
@@ -10,6 +11,7 @@ pub mod discover;
 pub mod link;
 pub mod plan;
 pub mod reconcile;
+pub mod record;
 pub mod route;
 pub mod saved;
 pub mod show;

@@ -25,6 +25,9 @@ pub struct Binding {
     pub topology_text: String,
     /// `--adopt`.
     pub adopt: bool,
+    /// `--take-over`.
+    #[serde(default)]
+    pub take_over: bool,
     /// `--node` (empty: all nodes).
     pub nodes: Vec<String>,
     /// Per planned node: its fingerprint, or `null` when it could not be read.
@@ -69,6 +72,7 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<(Binding, Topology, Options), 
     .map_err(Error::Topology)?;
     let options = Options {
         adopt: binding.adopt,
+        take_over: binding.take_over,
         only: binding.nodes.clone(),
     };
     Ok((binding, topology, options))
@@ -138,6 +142,7 @@ mod tests {
             topology_sha256: format!("x{}", "é".repeat(20)),
             topology_text: text.to_string(),
             adopt: false,
+            take_over: false,
             nodes: vec![],
             fingerprints: vec![],
         };

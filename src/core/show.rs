@@ -15,6 +15,7 @@ use crate::core::change::Action;
 use crate::core::diff::{self, Policy};
 use crate::core::link::Link;
 use crate::core::plan::Plan;
+use crate::core::record::LastApplied;
 use crate::core::route::{Family, Route, TABLE_MAIN};
 use crate::core::topology::{Node, Topology};
 use crate::error::NodeError;
@@ -32,6 +33,8 @@ pub struct Observation {
     pub raw_routes: Vec<u8>,
     /// The node's interfaces, or why they could not be read.
     pub links: Result<Vec<Link>, String>,
+    /// The node's last-applied record (none, one, or why the one found is not used).
+    pub last_applied: Result<Option<LastApplied>, String>,
 }
 
 /// How `show` marks a route.
@@ -123,6 +126,8 @@ pub struct NodeView {
     pub warnings: Vec<String>,
     /// Exactly what `ip -N -d -j route show table all` printed (for `--save`).
     pub raw_routes: Vec<u8>,
+    /// What routectl last applied on the node, when a usable record exists.
+    pub last_applied: Option<LastApplied>,
 }
 
 impl NodeView {
@@ -262,6 +267,23 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
                 &mut entries,
                 "identical to a desired route: `apply --adopt` takes it over".into(),
             ),
+            Action::TakeOver => {
+                note_current(
+                    &mut entries,
+                    format!("in the way of desired `{}`: plan takes it over", c.route),
+                );
+                if !c.in_place
+                    && !entries
+                        .iter()
+                        .any(|e| e.mark == Mark::DesiredMissing && e.route == c.route)
+                {
+                    entries.push(Entry {
+                        mark: Mark::DesiredMissing,
+                        route: c.route.clone(),
+                        note: None,
+                    });
+                }
+            }
             Action::Conflict => {
                 note_current(&mut entries, format!("blocks desired `{}`", c.route));
                 if !entries
@@ -280,6 +302,13 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
     entries.sort_by(|a, b| (&a.route.dst, a.mark, &a.route).cmp(&(&b.route.dst, b.mark, &b.route)));
 
     let mut warnings = d.warnings;
+    let last_applied = match obs.last_applied {
+        Ok(r) => r,
+        Err(why) => {
+            warnings.push(why);
+            None
+        }
+    };
     let checks = match &obs.links {
         Ok(links) => {
             let checks = address_checks(node, links);
@@ -296,8 +325,9 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         other_tables: obs.routes.iter().filter(|r| r.table != TABLE_MAIN).count(),
         entries,
         checks,
-        warnings,
         raw_routes: obs.raw_routes,
+        warnings,
+        last_applied,
     }
 }
 

@@ -145,6 +145,23 @@ impl Process {
     }
 }
 
+/// A command line for messages: routectl's own fixed scripts are named, not spelled out (`-v`
+/// prints them in full).
+fn shown(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if a == crate::node::observe::READ_SCRIPT {
+                "'<read script>'"
+            } else if a == crate::node::observe::WRITE_SCRIPT {
+                "'<record script>'"
+            } else {
+                a.as_str()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Transport for Process {
     fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
         let argv = self.argv(instance, inv);
@@ -178,7 +195,7 @@ fn run_process(
     stdin: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<Output, CommandError> {
-    let line = argv.join(" ");
+    let line = shown(argv);
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandError::Spawn {
             argv: line,
