@@ -11,6 +11,9 @@ pub enum ExitCode {
     Usage = 2,
     /// Changes are pending (only with `--detailed-exitcode`).
     Changes = 3,
+    /// `apply` was interrupted by SIGINT or SIGTERM while writing: the running commands were
+    /// stopped and waited for, the nodes read back; changes may be half applied.
+    Interrupted = 130,
 }
 
 impl ExitCode {
@@ -36,5 +39,6 @@ mod tests {
         assert_eq!(ExitCode::Error.code(), 1);
         assert_eq!(ExitCode::Usage.code(), 2);
         assert_eq!(ExitCode::Changes.code(), 3);
+        assert_eq!(ExitCode::Interrupted.code(), 130);
     }
 }

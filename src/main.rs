@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
     match routectl::commands::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("routectl: error: {e}");
+            routectl::console::errln(&format!("routectl: error: {e}"));
             e.exit_code().into()
         }
     }

@@ -20,11 +20,11 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     // Load and validate everything before touching the lock or any node.
     let (topology, options, binding) = match &a.plan_file {
         Some(file) => {
-            let (binding, topology, options) = crate::local::files::load_saved_plan(file)?;
+            let s = crate::local::files::load_saved_plan(file)?;
             if g.topology_given().is_some() {
-                saved::check_topology(&binding, &g.load()?)?;
+                saved::check_topology(&s.binding, &g.load()?)?;
             }
-            (topology, options, Some(binding))
+            (s.topology, s.options, Some((s.binding, s.doc)))
         }
         None => {
             let t = g.load()?;
@@ -37,11 +37,12 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
         }
     };
     let what = format!("apply -f {}", topology.source);
-    let _lock = lock::acquire(&g.lock_file, g.lock_timeout, &what, |holder| {
+    let lock_path = g.lock_path()?;
+    let _lock = lock::acquire(&lock_path, g.lock_timeout, &what, |holder| {
         g.info(&format!(
             "routectl: waiting up to {:.0} s for the lock `{}` ({holder})",
             g.lock_timeout.as_secs_f64(),
-            g.lock_file.display()
+            lock_path.display()
         ));
     })?;
 
@@ -53,15 +54,16 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
         g.parallelism(),
         g.progress(),
     );
-    if let Some(binding) = &binding {
+    if let Some((binding, doc)) = &binding {
         saved::check_fresh(binding, &plan)?;
+        saved::check_changes(doc, &report::plan_json(&plan, &topology))?;
     }
     let style = g.style();
 
     if plan.operations() > 0 {
         if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
             if a.output == Format::Text {
-                eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
+                crate::console::err(&format!("{}", report::plan_text(&plan, &stderr_style(g, &style))));
             }
             return Err(Error::Refused(format!(
                 "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
@@ -70,7 +72,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             )));
         }
         if binding.is_none() && !a.auto_approve {
-            eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
+            crate::console::err(&format!("{}", report::plan_text(&plan, &stderr_style(g, &style))));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
                 return Ok(ExitCode::Error);
@@ -79,7 +81,36 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             out(&report::plan_text(&plan, &style))?;
         }
     }
-    let report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    // From here on a SIGINT/SIGTERM does not end routectl at once: no new command starts, the
+    // running ones get the signal and are waited for (the lock is held until they are gone),
+    // and the touched nodes are read back and reported.
+    crate::interrupt::install()
+        .map_err(|e| Error::io("installing the SIGINT/SIGTERM handlers", e))?;
+    let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    if crate::interrupt::requested() {
+        apply::read_back_interrupted(&mut report, &plan, &topology, &transport, g.parallelism());
+        let _ = finish(g, a, &topology, &plan, &report, &transport);
+        let cut: Vec<&str> = report
+            .nodes
+            .iter()
+            .filter(|n| n.interrupted() && !n.sent.is_empty())
+            .map(|n| n.name.as_str())
+            .collect();
+        crate::console::errln(&format!(
+            "routectl: interrupted by {}: no new command was started and the running ones were \
+             stopped and waited for; {}. Run `routectl apply` again to finish.",
+            crate::interrupt::signal_name(),
+            if cut.is_empty() {
+                "no node's write had started".to_string()
+            } else {
+                format!(
+                    "the writes to {} were cut short and may be half applied (read back above)",
+                    cut.join(", ")
+                )
+            }
+        ));
+        return Ok(ExitCode::Interrupted);
+    }
     finish(g, a, &topology, &plan, &report, &transport)
 }
 
@@ -99,7 +130,7 @@ fn confirm() -> Result<bool, Error> {
                 .to_string(),
         ));
     }
-    eprint!("\nApply these changes? Only 'yes' is accepted: ");
+    crate::console::err(&format!("\nApply these changes? Only 'yes' is accepted: "));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

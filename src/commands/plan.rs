@@ -48,15 +48,16 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         }
     };
     if g.verbose > 0 {
-        eprintln!(
-            "routectl: planned {} nodes with {commands} node commands in {:.3} s",
-            plan.nodes.len(),
+        crate::console::errln(&format!(
+            "routectl: planned {} with {commands} node commands in {:.3} s",
+            crate::core::text::nodes(plan.nodes.len()),
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     if let Some(file) = &a.out {
         let doc = report::to_json_text(&report::saved_plan_json(&plan, &t, &options));
-        std::fs::write(file, doc)
+        // Atomic: a full disk or a crash leaves the old file (or none), never a part of one.
+        crate::local::files::write_atomic(file, doc.as_bytes(), true)
             .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
         g.info(&format!(
             "routectl: plan saved to {}; apply it with `routectl apply {}`",

@@ -115,11 +115,11 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
         if is_owned(r, policy.protocol) && !claimed.contains(&std::ptr::from_ref::<Route>(r)) {
             relevant.push(r);
             if matches!(r.dst, Destination::Net(_)) {
-                changes.push(Change::new(
-                    Action::Delete,
-                    (*r).clone(),
-                    Some((*r).clone()),
-                ));
+                let mut c = Change::new(Action::Delete, (*r).clone(), Some((*r).clone()));
+                c.key_shared = routes_to(&r.dst)
+                    .iter()
+                    .any(|o| !std::ptr::eq(*o, *r) && o.same_key(r));
+                changes.push(c);
             } else {
                 warnings.push(format!(
                     "owned route `{r}` has a destination routectl cannot read; left alone"

@@ -313,6 +313,10 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
 /// The pod gateway of a pod CIDR: its first host (`10.1.0.0/24` -> `10.1.0.1`).
 pub fn pod_gateway(net: &IpNet) -> IpAddr {
     match net {
+        // A single-address pod CIDR (/32, /128) has no "first host" after the network: the
+        // address itself is the only one inside it.
+        IpNet::V4(n) if n.prefix_len() == 32 => IpAddr::V4(n.network()),
+        IpNet::V6(n) if n.prefix_len() == 128 => IpAddr::V6(n.network()),
         IpNet::V4(n) => IpAddr::V4(u32::from(n.network()).wrapping_add(1).into()),
         IpNet::V6(n) => IpAddr::V6(u128::from(n.network()).wrapping_add(1).into()),
     }

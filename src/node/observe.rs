@@ -107,7 +107,11 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
 /// Reads a node from a snapshot directory written by `routectl show --save DIR`.
 pub fn read_saved(dir: &Path, node: &Node) -> Result<Vec<Route>, NodeError> {
     let path = snapshot_path(dir, node);
-    let bytes = std::fs::read(&path).map_err(|e| NodeError::Snapshot {
+    let bytes = crate::local::files::read_bounded(
+        &path,
+        crate::local::files::MAX_SNAPSHOT_BYTES,
+    )
+    .map_err(|e| NodeError::Snapshot {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
@@ -191,21 +195,4 @@ pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeErro
         argv,
         attempts: READ_ATTEMPTS,
     })
-}
-
-/// Stores a node's raw route read where `routectl plan --observed DIR` looks for it, replacing
-/// any older snapshot atomically (written beside it, then renamed).
-pub fn save_snapshot(dir: &Path, node: &Node, raw_routes: &[u8]) -> std::io::Result<()> {
-    let path = snapshot_path(dir, node);
-    let tmp = dir.join(format!(".{}.json.tmp", node.name));
-    std::fs::write(&tmp, raw_routes)?;
-    std::fs::rename(&tmp, &path)
-}
-
-/// Removes a node's snapshot, so that an unreadable node cannot be planned from an old one.
-pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
-    match std::fs::remove_file(snapshot_path(dir, node)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }

@@ -8,9 +8,10 @@
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use crate::core::topology::TransportKind;
 use crate::error::CommandError;
@@ -144,7 +145,7 @@ impl Transport for Process {
                     msg.push_str(&format!("  | {line}\n"));
                 }
             }
-            eprint!("{msg}");
+            crate::console::err(&format!("{msg}"));
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         run_process(&argv, inv.stdin.as_deref(), self.timeout)
@@ -168,6 +169,12 @@ fn run_process(
     timeout: Duration,
 ) -> Result<Output, CommandError> {
     let line = argv.join(" ");
+    if !crate::interrupt::may_start() {
+        return Err(CommandError::Interrupted {
+            argv: line,
+            signal: crate::interrupt::signal_name().to_string(),
+        });
+    }
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandError::Spawn {
             argv: line,
@@ -193,6 +200,7 @@ fn run_process(
         },
     })?;
     let pid = child.id() as libc::pid_t;
+    let _live = Registered::new(pid);
 
     let writer = match (stdin, child.stdin.take()) {
         (Some(bytes), Some(mut pipe)) => {
@@ -215,18 +223,40 @@ fn run_process(
         status
     });
 
-    let timed_out = match rx.recv_timeout(timeout) {
-        Ok(()) => false,
-        Err(_) => {
+    // Wait in short steps: a SIGINT/SIGTERM to routectl is passed on to the child's group
+    // (also here, in case it came between spawn and registration) and the child gets
+    // `interrupt::GRACE` to end before SIGKILL. routectl never leaves a child running behind.
+    let started = Instant::now();
+    let mut interrupted_at: Option<Instant> = None;
+    let mut timed_out = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(sig) = crate::interrupt::signal() {
+            match interrupted_at {
+                None => {
+                    kill_group(pid, sig);
+                    interrupted_at = Some(Instant::now());
+                }
+                Some(at) if at.elapsed() >= crate::interrupt::GRACE => {
+                    kill_group(pid, libc::SIGKILL);
+                }
+                Some(_) => {}
+            }
+        }
+        if started.elapsed() >= timeout && interrupted_at.is_none() {
             kill_group(pid, libc::SIGTERM);
             if rx.recv_timeout(Duration::from_millis(500)).is_err() {
                 kill_group(pid, libc::SIGKILL);
             }
-            true
+            timed_out = true;
+            break;
         }
-    };
+    }
     let status = waiter.join().ok().and_then(|s| s.ok());
-    if timed_out {
+    if timed_out || interrupted_at.is_some() {
         // Descendants may still hold the pipes: make sure the group is gone before joining.
         kill_group(pid, libc::SIGKILL);
     }
@@ -274,6 +304,43 @@ fn read_bounded(pipe: Option<&mut impl Read>, limit: usize) -> (Vec<u8>, bool) {
     let _ = p.take(limit as u64).read_to_end(&mut buf);
     let rest = std::io::copy(p, &mut std::io::sink()).unwrap_or(0);
     (buf, rest > 0)
+}
+
+/// The process groups of the children running now (each child leads its own group).
+static LIVE: Mutex<BTreeSet<libc::pid_t>> = Mutex::new(BTreeSet::new());
+
+/// A child's group in [`LIVE`] while it runs.
+struct Registered(libc::pid_t);
+
+impl Registered {
+    fn new(pid: libc::pid_t) -> Registered {
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+        Registered(pid)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
+    }
+}
+
+/// Sends `signal` to the process group of every running child (see [`crate::interrupt`]).
+pub fn forward(signal: libc::c_int) {
+    let groups: Vec<libc::pid_t> = LIVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    for pid in groups {
+        kill_group(pid, signal);
+    }
+}
+
+/// How many children are running now.
+pub fn live_children() -> usize {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
 fn kill_group(pid: libc::pid_t, signal: libc::c_int) {
