@@ -11,7 +11,10 @@ pub static STDERR_LOST: AtomicUsize = AtomicUsize::new(0);
 /// Writes `text` to stderr; a failure is counted, never an error or a panic.
 pub fn err(text: &str) {
     let mut e = std::io::stderr().lock();
-    if e.write_all(text.as_bytes()).and_then(|_| e.flush()).is_err() {
+    if e.write_all(text.as_bytes())
+        .and_then(|_| e.flush())
+        .is_err()
+    {
         STDERR_LOST.fetch_add(1, Ordering::Relaxed);
     }
 }

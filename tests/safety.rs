@@ -14,6 +14,7 @@ use support::{NetnsLab, Run};
 
 fn bin() -> PathBuf {
     std::env::var_os("ROUTECTL_TEST_BIN")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_routectl")))
 }
@@ -79,13 +80,7 @@ fn unreachable_topology(dir: &Path) -> PathBuf {
 }
 
 fn mkfifo(path: &Path) {
-    assert!(
-        Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }
 
 /// A directory on PATH with an `ip` wrapper script (`body` runs with `$real` the real ip).
@@ -188,8 +183,7 @@ fn a_lock_held_by_another_routectl_names_it() {
     let _ = holder.wait();
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr
-            .contains(&format!("pid {} since", holder.id()))
+        r.stderr.contains(&format!("pid {} since", holder.id()))
             && r.stderr.contains("routectl apply -f"),
         "{r:?}"
     );
@@ -200,12 +194,20 @@ fn a_lock_held_by_another_routectl_names_it() {
 fn the_default_lock_lives_in_a_private_root_directory() {
     let dir = tempfile::tempdir().unwrap();
     let topo = unreachable_topology(dir.path());
-    let r = run(cmd(&["-f", topo.to_str().unwrap(), "apply", "--auto-approve"]));
+    // Whatever an earlier run left: this run must make it.
+    let _ = std::fs::remove_file("/run/routectl/routectl.lock");
+    let r = run(cmd(&[
+        "-f",
+        topo.to_str().unwrap(),
+        "apply",
+        "--auto-approve",
+    ]));
     assert_eq!(r.code, 1, "{r:?}");
     let meta = std::fs::symlink_metadata("/run/routectl").unwrap();
     assert!(meta.is_dir());
     assert_eq!(meta.permissions().mode() & 0o777, 0o700);
-    assert!(Path::new("/run/routectl/routectl.lock").is_file());
+    let lock = std::fs::read_to_string("/run/routectl/routectl.lock").unwrap();
+    assert!(lock.starts_with("routectl lock file\n"), "{lock:?}");
 }
 
 #[test]
@@ -229,7 +231,15 @@ fn an_interrupted_apply_stops_its_children_and_reports_with_its_own_code() {
     lab.ip(
         "worker-0",
         &[
-            "route", "add", "10.1.9.0/24", "via", "10.0.2.21", "dev", "eth1", "proto", "211",
+            "route",
+            "add",
+            "10.1.9.0/24",
+            "via",
+            "10.0.2.21",
+            "dev",
+            "eth1",
+            "proto",
+            "211",
         ],
     );
     let before: Vec<Vec<String>> = ["worker-0", "worker-1"]
@@ -303,7 +313,10 @@ fn an_interrupted_apply_stops_its_children_and_reports_with_its_own_code() {
         .iter()
         .map(|n| lab.routes(n))
         .collect();
-    assert_eq!(before, after, "an orphaned batch changed routes after routectl exited");
+    assert_eq!(
+        before, after,
+        "an orphaned batch changed routes after routectl exited"
+    );
     // The report is what the read-back shows: nothing applied.
     assert!(stdout.contains("0 operations applied"), "{stdout}");
 }
@@ -311,8 +324,7 @@ fn an_interrupted_apply_stops_its_children_and_reports_with_its_own_code() {
 // ---- 3. saved plans ----------------------------------------------------------------------
 
 fn edited(plan: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap();
     edit(&mut v);
     let p = plan.with_extension(format!("{}.json", rand_suffix()));
     std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
@@ -333,7 +345,15 @@ fn an_edited_saved_plan_is_refused() {
     // A foreign route identical to a desired one: adoptable only with --adopt.
     lab.ip(
         "worker-0",
-        &["route", "add", "10.1.2.0/24", "via", "10.0.2.22", "dev", "eth1"],
+        &[
+            "route",
+            "add",
+            "10.1.2.0/24",
+            "via",
+            "10.0.2.22",
+            "dev",
+            "eth1",
+        ],
     );
     let plan = lab.dir().join("plan.json");
     let lock = lab.dir().join("lock");
@@ -363,7 +383,9 @@ fn an_edited_saved_plan_is_refused() {
         ),
         (
             "no fingerprints",
-            edited(&plan, |v| v["saved"]["fingerprints"] = serde_json::json!([])),
+            edited(&plan, |v| {
+                v["saved"]["fingerprints"] = serde_json::json!([])
+            }),
         ),
         (
             "adopt",
@@ -377,7 +399,8 @@ fn an_edited_saved_plan_is_refused() {
             edited(&plan, |v| {
                 v["saved"]["nodes"] = serde_json::json!(["worker-0", "worker-1"]);
                 let fp = v["saved"]["fingerprints"][0][1].clone();
-                v["saved"]["fingerprints"] = serde_json::json!([["worker-0", fp], ["worker-1", fp]]);
+                v["saved"]["fingerprints"] =
+                    serde_json::json!([["worker-0", fp], ["worker-1", fp]]);
             }),
         ),
         (
@@ -414,7 +437,14 @@ fn an_edited_saved_plan_is_refused() {
     // The plan as made applies.
     let r = rc(&["apply", plan.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(lab.routes("worker-0").len(), 3, "{:?}", lab.routes("worker-0"));
+    assert_eq!(
+        lab.routes("worker-0"),
+        [
+            "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+            "10.1.2.0/24 via 10.0.2.22 dev eth1"
+        ],
+        "the reviewed plan adopts nothing"
+    );
 }
 
 // ---- 4. output errors never stop reconcile -----------------------------------------------
@@ -671,7 +701,16 @@ fn an_owned_route_through_a_nexthop_object_is_shown_and_deleted() {
     assert_eq!(rc(&["apply", "--auto-approve"]).code, 0);
     lab.ip(
         "worker-0",
-        &["nexthop", "add", "id", "7", "via", "10.0.2.22", "dev", "eth1"],
+        &[
+            "nexthop",
+            "add",
+            "id",
+            "7",
+            "via",
+            "10.0.2.22",
+            "dev",
+            "eth1",
+        ],
     );
     lab.ip(
         "worker-0",
@@ -679,13 +718,16 @@ fn an_owned_route_through_a_nexthop_object_is_shown_and_deleted() {
     );
     let plan = rc(&["plan"]);
     assert!(
-        plan.stdout.contains("10.1.9.0/24 nhid 7 via 10.0.2.22 dev eth1"),
+        plan.stdout
+            .contains("10.1.9.0/24 nhid 7 via 10.0.2.22 dev eth1"),
         "{plan:?}"
     );
     let r = rc(&["apply", "--auto-approve"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        !lab.routes("worker-0").iter().any(|l| l.contains("10.1.9.0")),
+        !lab.routes("worker-0")
+            .iter()
+            .any(|l| l.contains("10.1.9.0")),
         "{:?}",
         lab.routes("worker-0")
     );
@@ -717,7 +759,15 @@ fn a_delete_removes_exactly_the_route_it_names() {
     lab.ip(
         "worker-0",
         &[
-            "route", "append", "10.1.1.0/24", "via", "10.0.2.21", "dev", "x0", "onlink", "proto",
+            "route",
+            "append",
+            "10.1.1.0/24",
+            "via",
+            "10.0.2.21",
+            "dev",
+            "x0",
+            "onlink",
+            "proto",
             "211",
         ],
     );
@@ -787,8 +837,9 @@ fn applied_counts_what_the_read_back_shows() {
     assert_eq!(rec.code, 1, "{rec:?}");
     let m = std::fs::read_to_string(&metrics).unwrap();
     assert!(
-        m.lines()
-            .any(|l| l.contains("node=\"worker-1\"") && l.starts_with("routectl_node_changes") && l.ends_with(" 0")),
+        m.lines().any(|l| l.contains("node=\"worker-1\"")
+            && l.starts_with("routectl_node_changes")
+            && l.ends_with(" 0")),
         "{m}"
     );
 }
@@ -804,7 +855,10 @@ fn discover_out_never_writes_through_a_planted_temp_symlink() {
     let out = dir.path().join("topology.toml");
     // The temp name the old code used, planted.
     std::os::unix::fs::symlink(&precious, dir.path().join(".topology.toml.tmp")).unwrap();
-    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kubectl-get-nodes.json");
+    let input = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/kubectl-get-nodes.json"
+    );
     let r = run(cmd(&[
         "discover",
         "--from",
@@ -825,13 +879,25 @@ impl FullFs {
     fn new(dir: &Path) -> FullFs {
         let m = dir.join("small");
         std::fs::create_dir(&m).unwrap();
-        support::sh(&["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", m.to_str().unwrap()]);
+        support::sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=256k",
+            "tmpfs",
+            m.to_str().unwrap(),
+        ]);
         FullFs(m)
     }
 
     fn fill(&self) {
         let _ = Command::new("dd")
-            .args(["if=/dev/zero", &format!("of={}/fill", self.0.display()), "bs=4k"])
+            .args([
+                "if=/dev/zero",
+                &format!("of={}/fill", self.0.display()),
+                "bs=4k",
+            ])
             .stderr(Stdio::null())
             .status();
     }
@@ -850,12 +916,24 @@ fn plan_out_on_a_full_disk_keeps_the_reviewed_plan() {
     let topo = unreachable_topology(dir.path());
     let fs = FullFs::new(dir.path());
     let plan = fs.0.join("plan.json");
-    let r = run(cmd(&["-f", topo.to_str().unwrap(), "plan", "--out", plan.to_str().unwrap()]));
+    let r = run(cmd(&[
+        "-f",
+        topo.to_str().unwrap(),
+        "plan",
+        "--out",
+        plan.to_str().unwrap(),
+    ]));
     assert_eq!(r.code, 1, "{r:?}");
     let reviewed = std::fs::read(&plan).unwrap();
     assert!(!reviewed.is_empty());
     fs.fill();
-    let r = run(cmd(&["-f", topo.to_str().unwrap(), "plan", "--out", plan.to_str().unwrap()]));
+    let r = run(cmd(&[
+        "-f",
+        topo.to_str().unwrap(),
+        "plan",
+        "--out",
+        plan.to_str().unwrap(),
+    ]));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("writing the plan file"), "{r:?}");
     assert_eq!(std::fs::read(&plan).unwrap(), reviewed);
@@ -899,24 +977,33 @@ fn a_failed_show_save_leaves_the_old_snapshot_whole() {
         .code,
         0
     );
-    // Leave room for about one snapshot file.
+    // worker-2's snapshot grows by several pages; then leave room for two pages only. The
+    // first nodes' snapshots fit (each replaces its old page), worker-2's cannot.
+    let mut script = String::new();
+    for i in 0..150 {
+        script.push_str(&format!(
+            "route add 10.200.{i}.0/24 via 10.0.2.20 dev eth1 proto 4\n"
+        ));
+    }
+    support::ip_batch(&lab.ns("worker-2"), &script);
     fs.fill();
     let _ = std::fs::remove_file(fs.0.join("fill"));
+    let avail = support::sh(&["stat", "-f", "-c", "%a", fs.0.to_str().unwrap()]);
+    let pages: u64 = avail.trim().parse().unwrap();
     let _ = Command::new("dd")
         .args([
             "if=/dev/zero",
             &format!("of={}/fill", fs.0.display()),
-            "bs=1k",
-            "count=50",
+            "bs=4k",
+            &format!("count={}", pages.saturating_sub(2)),
         ])
         .stderr(Stdio::null())
         .status();
     let r = save();
     assert_eq!(r.code, 1, "{r:?}");
     for (n, bytes) in &old {
-        assert_eq!(
-            &std::fs::read(snap.join(format!("{n}.json"))).unwrap(),
-            bytes,
+        assert!(
+            &std::fs::read(snap.join(format!("{n}.json"))).unwrap() == bytes,
             "{n}'s snapshot changed: old and new mixed"
         );
     }
@@ -952,7 +1039,7 @@ fn validate_and_reconcile_count_one_node_as_one_node() {
 fn backing_off_rounds_are_not_logged_at_info() {
     let dir = tempfile::tempdir().unwrap();
     let topo = unreachable_topology(dir.path());
-    let mut child = cmd(&[
+    let child = cmd(&[
         "-f",
         topo.to_str().unwrap(),
         "--lock-file",
@@ -988,7 +1075,9 @@ fn a_device_name_with_a_newline_cannot_forge_plan_lines() {
     let path = ip_wrapper(dir.path(), &format!("printf '%s\\n' '{route}'"));
     let r = run(cmd(&["-f", topo.to_str().unwrap(), "plan"]).env("PATH", &path));
     assert!(
-        !r.stdout.lines().any(|l| l.trim_start().starts_with("+ route add 0.0.0.0")),
+        !r.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("+ route add 0.0.0.0")),
         "{r:?}"
     );
     assert!(r.stdout.contains("eth1\\n+ route add"), "{r:?}");
@@ -1000,14 +1089,26 @@ fn an_interface_name_with_esc_is_named_as_the_reason() {
     let lab = NetnsLab::seed();
     lab.ip(
         "worker-0",
-        &["link", "add", "e\u{1b}x", "type", "veth", "peer", "name", "ex1"],
+        &[
+            "link", "add", "e\u{1b}x", "type", "veth", "peer", "name", "ex1",
+        ],
     );
     lab.ip("worker-0", &["link", "set", "e\u{1b}x", "up"]);
-    lab.ip("worker-0", &["addr", "add", "192.168.77.1/24", "dev", "e\u{1b}x"]);
-    let r = run(cmd(&["-f", lab.path.to_str().unwrap(), "plan", "--node", "worker-0"]));
+    lab.ip(
+        "worker-0",
+        &["addr", "add", "192.168.77.1/24", "dev", "e\u{1b}x"],
+    );
+    let r = run(cmd(&[
+        "-f",
+        lab.path.to_str().unwrap(),
+        "plan",
+        "--node",
+        "worker-0",
+    ]));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stdout.contains("holding a control character") || r.stderr.contains("holding a control character"),
+        r.stdout.contains("holding a control character")
+            || r.stderr.contains("holding a control character"),
         "{r:?}"
     );
 }

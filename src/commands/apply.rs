@@ -63,7 +63,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     if plan.operations() > 0 {
         if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
             if a.output == Format::Text {
-                crate::console::err(&format!("{}", report::plan_text(&plan, &stderr_style(g, &style))));
+                crate::console::err(&report::plan_text(&plan, &stderr_style(g, &style)));
             }
             return Err(Error::Refused(format!(
                 "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
@@ -72,7 +72,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             )));
         }
         if binding.is_none() && !a.auto_approve {
-            crate::console::err(&format!("{}", report::plan_text(&plan, &stderr_style(g, &style))));
+            crate::console::err(&report::plan_text(&plan, &stderr_style(g, &style)));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
                 return Ok(ExitCode::Error);
@@ -130,7 +130,7 @@ fn confirm() -> Result<bool, Error> {
                 .to_string(),
         ));
     }
-    crate::console::err(&format!("\nApply these changes? Only 'yes' is accepted: "));
+    crate::console::err("\nApply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

@@ -6,8 +6,8 @@ use crate::cli::{DiscoverArgs, DiscoverSource, Global, TransportArg};
 use crate::core::discover::{self, Options, Source};
 use crate::core::topology::{self, TransportKind};
 use crate::error::Error;
-use crate::local::files;
 use crate::exit::ExitCode;
+use crate::local::files;
 use crate::node::transport;
 
 use super::out;

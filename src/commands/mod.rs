@@ -204,7 +204,7 @@ pub fn live_plan(
                     }
                 }
                 if shown {
-                    crate::console::err(&format!("\r\x1b[K"));
+                    crate::console::err("\r\x1b[K");
                 }
             });
         }

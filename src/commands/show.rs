@@ -43,9 +43,8 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
                 Some((name, v.raw_routes.clone()))
             })
             .collect();
-        crate::local::files::replace_dir(dir, &files).map_err(|e| {
-            Error::io(format!("writing the snapshot `{}`", dir.display()), e)
-        })?;
+        crate::local::files::replace_dir(dir, &files)
+            .map_err(|e| Error::io(format!("writing the snapshot `{}`", dir.display()), e))?;
         let saved = report.nodes.iter().filter(|n| n.state.is_ok()).count();
         g.info(&format!(
             "Saved the routes of {saved} node{} in {} (plan from them with `routectl plan --observed {}`).",

@@ -11,7 +11,7 @@ pub mod link;
 pub mod plan;
 pub mod reconcile;
 pub mod route;
-pub mod text;
 pub mod saved;
 pub mod show;
+pub mod text;
 pub mod topology;

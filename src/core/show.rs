@@ -649,6 +649,20 @@ pod_cidr = "10.1.2.0/24"
     }
 
     #[test]
+    fn a_single_address_pod_cidr_is_its_own_gateway() {
+        // Regression: network + 1 lies outside a /32 or /128, so `check` pinged an address no
+        // node has and blamed a route that exists.
+        assert_eq!(
+            pod_gateway(&"10.1.7.9/32".parse().unwrap()).to_string(),
+            "10.1.7.9"
+        );
+        assert_eq!(
+            pod_gateway(&"fd01::7/128".parse().unwrap()).to_string(),
+            "fd01::7"
+        );
+    }
+
+    #[test]
     fn pod_gateways_are_first_hosts() {
         assert_eq!(
             pod_gateway(&"10.1.0.0/24".parse().unwrap()).to_string(),

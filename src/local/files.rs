@@ -35,7 +35,10 @@ impl fmt::Display for ReadError {
             ReadError::Io(e) => write!(f, "{e}"),
             ReadError::NotRegular(kind) => write!(f, "it is {kind}, not a regular file"),
             ReadError::TooLarge(limit) => {
-                write!(f, "it holds more than {limit} bytes (the most routectl reads)")
+                write!(
+                    f,
+                    "it holds more than {limit} bytes (the most routectl reads)"
+                )
             }
         }
     }
@@ -329,7 +332,12 @@ mod tests {
         write_atomic(&out, b"new\n", true).unwrap();
         assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep\n");
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "new\n");
-        assert!(!std::fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+        assert!(
+            !std::fs::symlink_metadata(&out)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         // No temp file left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -86,7 +86,12 @@ fn open(path: &Path) -> Result<(File, bool), Error> {
                     Error::io(format!("opening the lock file `{}`", shown()), e)
                 }
             })?,
-        Err(e) => return Err(Error::io(format!("creating the lock file `{}`", shown()), e)),
+        Err(e) => {
+            return Err(Error::io(
+                format!("creating the lock file `{}`", shown()),
+                e,
+            ));
+        }
     };
     let meta = file
         .metadata()

@@ -107,11 +107,8 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
 /// Reads a node from a snapshot directory written by `routectl show --save DIR`.
 pub fn read_saved(dir: &Path, node: &Node) -> Result<Vec<Route>, NodeError> {
     let path = snapshot_path(dir, node);
-    let bytes = crate::local::files::read_bounded(
-        &path,
-        crate::local::files::MAX_SNAPSHOT_BYTES,
-    )
-    .map_err(|e| NodeError::Snapshot {
+    let bytes = crate::local::files::read_bounded(&path, crate::local::files::MAX_SNAPSHOT_BYTES)
+        .map_err(|e| NodeError::Snapshot {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;

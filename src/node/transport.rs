@@ -5,10 +5,10 @@
 //! which its process group is killed. stdin is written from its own thread and stdout/stderr are
 //! drained by their own threads, so a large batch can never deadlock.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -145,7 +145,7 @@ impl Transport for Process {
                     msg.push_str(&format!("  | {line}\n"));
                 }
             }
-            crate::console::err(&format!("{msg}"));
+            crate::console::err(&msg);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         run_process(&argv, inv.stdin.as_deref(), self.timeout)
@@ -321,7 +321,9 @@ impl Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
     }
 }
 

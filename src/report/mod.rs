@@ -446,11 +446,7 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
                     style.bold(&n.name),
                     style.green("converged"),
                     n.applied,
-                    if n.applied == 1 {
-                        ""
-                    } else {
-                        "s"
-                    }
+                    if n.applied == 1 { "" } else { "s" }
                 );
             }
             Outcome::Unreachable => {
