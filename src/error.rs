@@ -123,7 +123,14 @@ fn stderr_suffix(stderr: &str) -> String {
     if s.is_empty() {
         String::new()
     } else {
-        format!(": {}", s.lines().collect::<Vec<_>>().join(" / "))
+        // What a node printed: its control characters are escaped, never printed raw.
+        format!(
+            ": {}",
+            s.lines()
+                .map(crate::core::text::escape)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        )
     }
 }
 

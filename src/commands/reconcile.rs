@@ -179,7 +179,12 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             fields: json!({"topology_valid": state.topology_valid, "error": why}),
         };
     }
-    let report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    if crate::interrupt::requested() {
+        // Stopped mid-round: the cut writes were stopped and waited for; read back what is
+        // in place so the last log line tells it (the lock is still held).
+        apply::read_back_interrupted(&mut report, &plan, &topology, &transport, g.parallelism());
+    }
     state.record(&report, now);
 
     let mut changed = Vec::new();

@@ -310,3 +310,77 @@ pub fn check_topology(binding: &Binding, given: &Topology) -> Result<(), Error> 
         )])))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan saved by `routectl plan --out` (2 nodes, one adoptable route), made current.
+    fn seed() -> Vec<u8> {
+        let mut v: Value =
+            serde_json::from_slice(include_bytes!("../../fuzz/seeds/saved_plan/seed-all.json"))
+                .unwrap();
+        v["saved"]["routectl_version"] = Value::String(env!("CARGO_PKG_VERSION").to_string());
+        serde_json::to_vec_pretty(&v).unwrap()
+    }
+
+    fn edit(f: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut v: Value = serde_json::from_slice(&seed()).unwrap();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn refused(bytes: &[u8]) -> String {
+        parse(bytes, "p.json").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_saved_plan_as_made_is_accepted() {
+        let s = parse(&seed(), "p.json").unwrap();
+        assert_eq!(s.binding.fingerprints.len(), 2);
+    }
+
+    #[test]
+    fn edits_that_skip_a_check_are_refused() {
+        // Regressions: each of these was applied.
+        let e = refused(&edit(|v| {
+            v["saved"]["topology_text"] = Value::String(
+                v["saved"]["topology_text"]
+                    .as_str()
+                    .unwrap()
+                    .replace("10.1.1.0/24", "10.1.7.0/24"),
+            )
+        }));
+        assert!(e.contains("its topology text has SHA-256"), "{e}");
+        let e = refused(&edit(|v| {
+            v["saved"]["fingerprints"] = serde_json::json!([])
+        }));
+        assert!(
+            e.contains("node `worker-0` is planned but has no fingerprint"),
+            "{e}"
+        );
+        let e = refused(&edit(|v| v["saved"]["adopt"] = Value::Bool(true)));
+        assert!(e.contains("`adopt` differs"), "{e}");
+        let e = refused(&edit(|v| {
+            v["saved"]["nodes"] = serde_json::json!(["worker-1"])
+        }));
+        assert!(e.contains("which it does not plan"), "{e}");
+        let text = String::from_utf8_lossy(&seed()).replacen(
+            "\"adopt\": false,",
+            "\"adopt\": false, \"adopt\": true,",
+            1,
+        );
+        let e = refused(text.as_bytes());
+        assert!(e.contains("duplicate key `adopt`"), "{e}");
+    }
+
+    #[test]
+    fn changed_changes_are_refused() {
+        let saved: Value = serde_json::from_slice(&seed()).unwrap();
+        assert!(check_changes(&saved, &saved).is_ok());
+        let mut fewer = saved.clone();
+        fewer["nodes"][0]["changes"].as_array_mut().unwrap().pop();
+        let e = check_changes(&fewer, &saved).unwrap_err().to_string();
+        assert!(e.contains("node `worker-0`: the saved changes"), "{e}");
+    }
+}

@@ -346,7 +346,8 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
             format!("internal_ip {ip} is on {}", node.interface)
         } else if let Some((other, _, _)) = found.first() {
             format!(
-                "internal_ip {ip} is on {other}, not on the declared interface {}",
+                "internal_ip {ip} is on {}, not on the declared interface {}",
+                crate::core::text::escape(other),
                 node.interface
             )
         } else {
@@ -384,12 +385,18 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
         let found = locate(links, gw);
         let exact = found.iter().find(|(_, _, len)| *len == net.prefix_len());
         let (ok, message) = match (exact, found.first()) {
-            (Some((iface, _, _)), _) => (true, format!("pod gateway {gw} ({net}) is on {iface}")),
+            (Some((iface, _, _)), _) => (
+                true,
+                format!(
+                    "pod gateway {gw} ({net}) is on {}",
+                    crate::core::text::escape(iface)
+                ),
+            ),
             (None, Some((iface, shown, _))) => (
                 false,
                 format!(
-                    "pod gateway {gw} is on {iface} as {shown}, but the declared pod_cidr is \
-                     {net}"
+                    "pod gateway {gw} is on {} as {shown}, but the declared pod_cidr is {net}",
+                    crate::core::text::escape(iface)
                 ),
             ),
             (None, None) => (
@@ -436,7 +443,8 @@ fn stray_pod_addresses(
             if let Some((o, n)) = owner {
                 out.push(format!(
                     "address {a} on {} lies in pod_cidr {n} of node `{}`",
-                    l.name, o.name
+                    crate::core::text::escape(&l.name),
+                    o.name
                 ));
             } else if let Some(range) = policy.pod_ranges.iter().find(|r| r.contains(&a.addr)) {
                 let declared = if node.pod_cidrs.is_empty() {
@@ -453,7 +461,7 @@ fn stray_pod_addresses(
                 };
                 out.push(format!(
                     "address {a} on {} lies in the cluster pod_cidr {range}, {declared}",
-                    l.name
+                    crate::core::text::escape(&l.name)
                 ));
             }
         }
