@@ -3,8 +3,9 @@
 //!
 //! [`install`] starts a thread that receives the signals through `signal-hook` (no handler code
 //! of our own runs in signal context). On a signal it records it and forwards it to the process
-//! group of every running child ([`crate::node::transport::forward`]); a second signal forwards
-//! SIGKILL. From then on [`crate::node::transport`] starts no new command, except the reads
+//! group of every running child (through the function it is given:
+//! [`crate::node::transport::forward`], which keeps the registry of live children); a second
+//! signal forwards SIGKILL. From then on [`crate::node::transport`] starts no new command, except the reads
 //! allowed again by [`allow_reads`] for the final read-back. Each running command is waited for
 //! (bounded: [`GRACE`], then SIGKILL to its group), so routectl exits, and releases its lock, only
 //! after every child it started is gone.
@@ -21,8 +22,10 @@ static READS: AtomicBool = AtomicBool::new(false);
 static INSTALL: Once = Once::new();
 
 /// Starts handling SIGINT and SIGTERM (idempotent). Until this is called the default actions
-/// apply (a read-only command may simply die: nothing it started writes).
-pub fn install() -> std::io::Result<()> {
+/// apply (a read-only command may simply die: nothing it started writes). `forward` passes a
+/// signal on to the running children (the caller gives [`crate::node::transport::forward`], so
+/// this module depends on no layer).
+pub fn install(forward: fn(i32)) -> std::io::Result<()> {
     let mut result = Ok(());
     INSTALL.call_once(|| {
         match signal_hook::iterator::Signals::new([
@@ -35,7 +38,7 @@ pub fn install() -> std::io::Result<()> {
                         let first = SIGNAL
                             .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
                             .is_ok();
-                        crate::node::transport::forward(if first {
+                        forward(if first {
                             sig
                         } else {
                             signal_hook::consts::SIGKILL

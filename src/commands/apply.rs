@@ -84,7 +84,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     // From here on a SIGINT/SIGTERM does not end routectl at once: no new command starts, the
     // running ones get the signal and are waited for (the lock is held until they are gone),
     // and the touched nodes are read back and reported.
-    crate::interrupt::install()
+    crate::interrupt::install(crate::node::transport::forward)
         .map_err(|e| Error::io("installing the SIGINT/SIGTERM handlers", e))?;
     let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
     if crate::interrupt::requested() {

@@ -37,7 +37,16 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     let (plan, commands) = match &a.observed {
         Some(dir) => (
             Plan::compute(&t, &options, g.parallelism(), |node| {
-                observe::read_saved(dir, node)
+                let path = observe::snapshot_path(dir, node);
+                let bytes = crate::local::files::read_bounded(
+                    &path,
+                    crate::local::files::MAX_SNAPSHOT_BYTES,
+                )
+                .map_err(|e| crate::error::NodeError::Snapshot {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                observe::parse_saved(&path, &bytes)
             }),
             0,
         ),

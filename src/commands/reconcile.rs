@@ -26,7 +26,7 @@ struct RoundLog {
 
 /// Runs `reconcile`.
 pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
-    crate::interrupt::install()
+    crate::interrupt::install(crate::node::transport::forward)
         .map_err(|e| Error::io("installing the SIGINT/SIGTERM handlers", e))?;
     DEBUG.store(g.verbose > 0, std::sync::atomic::Ordering::Relaxed);
     let mut state = State::new(a.interval);

@@ -16,7 +16,7 @@ pub const MAX_PLAN_BYTES: u64 = 64 << 20;
 /// The most routectl reads from a `discover` input (a file or stdin).
 pub const MAX_INPUT_BYTES: u64 = 256 << 20;
 /// The most routectl reads from one snapshot file (the same bound as a node command's output).
-pub const MAX_SNAPSHOT_BYTES: u64 = crate::node::transport::MAX_OUTPUT as u64;
+pub const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
 
 /// Why a bounded read failed.
 #[derive(Debug)]

@@ -104,15 +104,10 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
     }
 }
 
-/// Reads a node from a snapshot directory written by `routectl show --save DIR`.
-pub fn read_saved(dir: &Path, node: &Node) -> Result<Vec<Route>, NodeError> {
-    let path = snapshot_path(dir, node);
-    let bytes = crate::local::files::read_bounded(&path, crate::local::files::MAX_SNAPSHOT_BYTES)
-        .map_err(|e| NodeError::Snapshot {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    iproute::parse_routes(&bytes).map_err(|error| NodeError::Output {
+/// Reads a node from the bytes of its snapshot file (written by `routectl show --save DIR`;
+/// the file is read, bounded, by `local::files`).
+pub fn parse_saved(path: &Path, bytes: &[u8]) -> Result<Vec<Route>, NodeError> {
+    iproute::parse_routes(bytes).map_err(|error| NodeError::Output {
         argv: format!("(snapshot {})", path.display()),
         error,
     })
