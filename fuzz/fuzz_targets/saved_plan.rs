@@ -20,10 +20,10 @@ fn check(data: &[u8]) {
     let Ok(s) = saved::parse(data, "fuzz.json") else {
         return;
     };
-    let sha = routectl::core::topology::hex(&Sha256::digest(s.binding.topology_text.as_bytes()));
+    let sha = routectl::core::hex(&Sha256::digest(s.binding.topology_text.as_bytes()));
     assert_eq!(sha, s.binding.topology_sha256, "a plan whose text does not match its hash");
     assert_eq!(sha, s.topology.sha256);
-    let selected = Plan::selected(&s.topology, &s.options);
+    let selected = s.topology.selected(&s.options.only);
     assert_eq!(selected.len(), s.binding.fingerprints.len());
     for n in &selected {
         assert_eq!(
@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
             .and_then(|t| t.as_str())
             .map(str::to_owned)
     {
-        let sha = routectl::core::topology::hex(&Sha256::digest(text.as_bytes()));
+        let sha = routectl::core::hex(&Sha256::digest(text.as_bytes()));
         if let Some(slot) = v.pointer_mut("/saved/topology_sha256") {
             *slot = serde_json::Value::String(sha);
             if let Ok(bytes) = serde_json::to_vec(&v) {

@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use sha2::{Digest, Sha256};
 
+use crate::core::hex;
 use crate::core::plan::{Options, Plan};
-use crate::core::topology::{self, Topology, TransportKind, hex};
+use crate::core::topology::{self, Topology, TransportKind};
 use crate::error::{Error, StaleReasons};
 
 /// What a saved plan carries besides the plan document.
@@ -122,42 +123,42 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
 /// duplicate keys, the topology text matches its SHA-256, and every node the options select
 /// has exactly one fingerprint (a missing one would skip the staleness check).
 pub fn parse(bytes: &[u8], shown: &str) -> Result<Saved, Error> {
-    let doc: Value = strict_json(bytes)
-        .map_err(|e| Error::Refused(format!("`{shown}` is not a saved plan: not JSON ({e})")))?;
+    let doc: Value = strict_json(bytes).map_err(|message| Error::PlanNotJson {
+        file: shown.to_string(),
+        message,
+    })?;
     if doc.get("kind").and_then(Value::as_str) != Some("plan") {
-        return Err(Error::Refused(format!(
-            "`{shown}` is not a saved plan (no `\"kind\": \"plan\"`); write one with `routectl plan --out FILE`"
-        )));
+        return Err(Error::NotAPlan {
+            file: shown.to_string(),
+        });
     }
     let Some(saved) = doc.get("saved") else {
-        return Err(Error::Refused(format!(
-            "`{shown}` is a plan printed with --output json, not a saved plan: write one with `routectl plan --out FILE`"
-        )));
+        return Err(Error::PrintedPlan {
+            file: shown.to_string(),
+        });
     };
-    let binding: Binding = serde_json::from_value(saved.clone())
-        .map_err(|e| Error::Refused(format!("`{shown}`: the saved plan is damaged ({e})")))?;
+    let binding: Binding =
+        serde_json::from_value(saved.clone()).map_err(|e| Error::DamagedPlan {
+            file: shown.to_string(),
+            message: e.to_string(),
+        })?;
     if binding.routectl_version != env!("CARGO_PKG_VERSION") {
-        return Err(Error::Refused(format!(
-            "`{shown}` was made by routectl {}, this is routectl {}: make the plan again",
-            binding.routectl_version,
-            env!("CARGO_PKG_VERSION")
-        )));
+        return Err(Error::PlanVersion {
+            file: shown.to_string(),
+            made_by: binding.routectl_version,
+            running: env!("CARGO_PKG_VERSION"),
+        });
     }
-    let damaged = |why: String| {
-        Error::Refused(format!(
-            "`{shown}`: the saved plan is damaged or was edited ({why}); make a new plan with \
-             `routectl plan --out FILE` and review it"
-        ))
+    let damaged = |message: String| Error::DamagedPlan {
+        file: shown.to_string(),
+        message,
     };
     let text_sha = hex(&Sha256::digest(binding.topology_text.as_bytes()));
     if text_sha != binding.topology_sha256 {
         return Err(damaged(format!(
             "its topology text has SHA-256 {}…, not the {}… it records",
-            &text_sha[..12],
-            binding
-                .topology_sha256
-                .get(..12)
-                .unwrap_or(&binding.topology_sha256)
+            text_sha.chars().take(12).collect::<String>(),
+            binding.topology_sha256.chars().take(12).collect::<String>()
         )));
     }
     let source = format!("{} (as saved in {shown})", binding.topology_path);
@@ -178,7 +179,7 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<Saved, Error> {
             )));
         }
     }
-    let selected = Plan::selected(&topology, &options);
+    let selected = topology.selected(&options.only);
     let mut seen = std::collections::BTreeSet::new();
     for (name, _) in &binding.fingerprints {
         if !seen.insert(name.as_str()) {
@@ -306,7 +307,7 @@ pub fn check_topology(binding: &Binding, given: &Topology) -> Result<(), Error> 
             "topology `{}` differs from the one the plan was made from (`{}`, sha256 {}…)",
             given.source,
             binding.topology_path,
-            &binding.topology_sha256[..12.min(binding.topology_sha256.len())]
+            binding.topology_sha256.chars().take(12).collect::<String>()
         )])))
     }
 }
@@ -314,6 +315,30 @@ pub fn check_topology(binding: &Binding, given: &Topology) -> Result<(), Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multibyte_topology_hash_is_stale_not_a_panic() {
+        // Regression: `apply -f T PLAN` sliced the saved hash at byte 12 for the message, and
+        // panicked when an edited plan put a multibyte character across that byte.
+        let text = "[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w0\"\ninternal_ip = \"10.0.2.20\"\n";
+        let given = topology::parse(text.as_bytes(), "topology.toml", None).unwrap();
+        let binding = Binding {
+            routectl_version: env!("CARGO_PKG_VERSION").to_string(),
+            transport: TransportKind::Lxc,
+            topology_path: "topology.toml".to_string(),
+            // Byte 12 falls inside a two-byte `é`.
+            topology_sha256: format!("x{}", "é".repeat(20)),
+            topology_text: text.to_string(),
+            adopt: false,
+            nodes: vec![],
+            fingerprints: vec![],
+        };
+        let e = check_topology(&binding, &given).unwrap_err().to_string();
+        assert!(
+            e.contains("differs from the one the plan was made from (`topology.toml`, sha256 xééééééééééé…)"),
+            "{e}"
+        );
+    }
 
     /// A plan saved by `routectl plan --out` (2 nodes, one adoptable route), made current.
     fn seed() -> Vec<u8> {

@@ -144,11 +144,10 @@ fn open(path: &Path) -> Result<(File, bool), Error> {
 }
 
 fn refused(path: &Path, why: &str) -> Error {
-    Error::Refused(format!(
-        "refusing the lock file `{}`: {why}. A lock file must be a regular file owned by you \
-         that routectl created (or an empty one); name another with --lock-file",
-        path.display()
-    ))
+    Error::BadLockFile {
+        path: path.display().to_string(),
+        why: why.to_string(),
+    }
 }
 
 /// Takes the lock at `path`, waiting up to `wait` for another holder; `what` describes the
@@ -169,12 +168,11 @@ pub fn acquire(
             Err(TryLockError::WouldBlock) => {
                 let holder = holder(&mut file);
                 if started.elapsed() >= wait {
-                    return Err(Error::Locked(format!(
-                        "another routectl holds the lock `{}` ({holder}); gave up after {:.1} s \
-                         (raise --lock-timeout to wait longer)",
-                        path.display(),
-                        wait.as_secs_f64()
-                    )));
+                    return Err(Error::Locked {
+                        path: path.display().to_string(),
+                        holder,
+                        waited: wait,
+                    });
                 }
                 if let Some(f) = on_wait.take() {
                     f(&holder);

@@ -17,8 +17,7 @@ pub const ROOT_RUNTIME_DIR: &str = "/run/routectl";
 
 /// The effective user id of this process.
 pub fn euid() -> u32 {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Where the private runtime directory is for this user (not created).
@@ -28,12 +27,9 @@ pub fn runtime_dir_path() -> Result<PathBuf, Error> {
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(dir) if Path::new(&dir).is_absolute() => Ok(PathBuf::from(dir).join("routectl")),
-        _ => Err(Error::Refused(format!(
-            "routectl is not running as root and XDG_RUNTIME_DIR is not set (or not absolute), \
-             so it has no private runtime directory for its lock ({ROOT_RUNTIME_DIR} is root's): \
-             name a lock file in a directory only you can write with --lock-file or \
-             ROUTECTL_LOCK_FILE"
-        ))),
+        _ => Err(Error::NoRuntimeDir {
+            root_dir: ROOT_RUNTIME_DIR.to_string(),
+        }),
     }
 }
 
@@ -85,11 +81,10 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
     };
     match why {
         None => Ok(()),
-        Some(why) => Err(Error::Refused(format!(
-            "refusing the runtime directory `{}`: it {why}. Remove it (routectl creates it \
-             again, mode 0700) or name a lock file with --lock-file",
-            dir.display()
-        ))),
+        Some(why) => Err(Error::BadRuntimeDir {
+            path: dir.display().to_string(),
+            why,
+        }),
     }
 }
 

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal};
+
 use crate::core::topology::TransportKind;
 use crate::error::CommandError;
 
@@ -68,6 +70,15 @@ impl Output {
                 status: self.status,
                 stderr: self.stderr,
             })
+        }
+    }
+
+    /// The [`CommandError::Status`] that describes this output (for one that did not exit 0).
+    pub fn status_error(&self) -> CommandError {
+        CommandError::Status {
+            argv: self.argv.clone(),
+            status: self.status,
+            stderr: self.stderr.clone(),
         }
     }
 }
@@ -199,8 +210,8 @@ fn run_process(
             e.to_string()
         },
     })?;
-    let pid = child.id() as libc::pid_t;
-    let _live = Registered::new(pid);
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    let _live = pid.map(Registered::new);
 
     let writer = match (stdin, child.stdin.take()) {
         (Some(bytes), Some(mut pipe)) => {
@@ -237,19 +248,21 @@ fn run_process(
         if let Some(sig) = crate::interrupt::signal() {
             match interrupted_at {
                 None => {
-                    kill_group(pid, sig);
+                    if let Some(sig) = Signal::from_named_raw(sig) {
+                        kill_group(pid, sig);
+                    }
                     interrupted_at = Some(Instant::now());
                 }
                 Some(at) if at.elapsed() >= crate::interrupt::GRACE => {
-                    kill_group(pid, libc::SIGKILL);
+                    kill_group(pid, Signal::KILL);
                 }
                 Some(_) => {}
             }
         }
         if started.elapsed() >= timeout && interrupted_at.is_none() {
-            kill_group(pid, libc::SIGTERM);
+            kill_group(pid, Signal::TERM);
             if rx.recv_timeout(Duration::from_millis(500)).is_err() {
-                kill_group(pid, libc::SIGKILL);
+                kill_group(pid, Signal::KILL);
             }
             timed_out = true;
             break;
@@ -258,7 +271,7 @@ fn run_process(
     let status = waiter.join().ok().and_then(|s| s.ok());
     if timed_out || interrupted_at.is_some() {
         // Descendants may still hold the pipes: make sure the group is gone before joining.
-        kill_group(pid, libc::SIGKILL);
+        kill_group(pid, Signal::KILL);
     }
     let (stdout, out_cut) = out_reader.join().unwrap_or_default();
     let (stderr, err_cut) = err_reader.join().unwrap_or_default();
@@ -307,15 +320,16 @@ fn read_bounded(pipe: Option<&mut impl Read>, limit: usize) -> (Vec<u8>, bool) {
 }
 
 /// The process groups of the children running now (each child leads its own group).
-static LIVE: Mutex<BTreeSet<libc::pid_t>> = Mutex::new(BTreeSet::new());
+static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
 /// A child's group in [`LIVE`] while it runs.
-struct Registered(libc::pid_t);
+struct Registered(i32);
 
 impl Registered {
-    fn new(pid: libc::pid_t) -> Registered {
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
-        Registered(pid)
+    fn new(pid: Pid) -> Registered {
+        let raw = pid.as_raw_nonzero().get();
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).insert(raw);
+        Registered(raw)
     }
 }
 
@@ -327,16 +341,20 @@ impl Drop for Registered {
     }
 }
 
-/// Sends `signal` to the process group of every running child (see [`crate::interrupt`]).
-pub fn forward(signal: libc::c_int) {
-    let groups: Vec<libc::pid_t> = LIVE
+/// Sends signal number `signal` to the process group of every running child (see
+/// [`crate::interrupt`]).
+pub fn forward(signal: i32) {
+    let Some(signal) = Signal::from_named_raw(signal) else {
+        return;
+    };
+    let groups: Vec<i32> = LIVE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
         .copied()
         .collect();
-    for pid in groups {
-        kill_group(pid, signal);
+    for raw in groups {
+        kill_group(Pid::from_raw(raw), signal);
     }
 }
 
@@ -345,11 +363,11 @@ pub fn live_children() -> usize {
     LIVE.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
-fn kill_group(pid: libc::pid_t, signal: libc::c_int) {
-    // SAFETY: kill(2) with a negative pid signals the process group we created for the child;
-    // it has no memory-safety preconditions.
-    unsafe {
-        libc::kill(-pid, signal);
+/// Signals the process group made for a child (its pid is the group's id). The group may be
+/// gone already: that is the goal, not an error.
+fn kill_group(pid: Option<Pid>, signal: Signal) {
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process_group(pid, signal);
     }
 }
 

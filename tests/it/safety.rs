@@ -2,15 +2,15 @@
 //! binary against real files, symlinks, FIFOs, /dev/full, signals and network namespaces.
 //! `ROUTECTL_TEST_BIN` runs them against another build (to see them fail before a fix).
 
-mod support;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{NetnsLab, Run};
+use crate::support::lab::Lab;
+use crate::support::netns::NetnsLab;
+use crate::support::{self, Run};
 
 fn bin() -> PathBuf {
     std::env::var_os("ROUTECTL_TEST_BIN")
@@ -230,21 +230,11 @@ fn an_interrupted_apply_stops_its_children_and_reports_with_its_own_code() {
     // A stale owned route the apply will delete, and missing routes it will add.
     lab.ip(
         "worker-0",
-        &[
-            "route",
-            "add",
-            "10.1.9.0/24",
-            "via",
-            "10.0.2.21",
-            "dev",
-            "eth1",
-            "proto",
-            "211",
-        ],
+        "route add 10.1.9.0/24 via 10.0.2.21 dev eth1 proto 211",
     );
     let before: Vec<Vec<String>> = ["worker-0", "worker-1"]
         .iter()
-        .map(|n| lab.routes(n))
+        .map(|n| lab.table(n))
         .collect();
     // Every batch (the writes) takes 2 s to start; reads are immediate.
     let path = ip_wrapper(
@@ -311,7 +301,7 @@ fn an_interrupted_apply_stops_its_children_and_reports_with_its_own_code() {
     std::thread::sleep(Duration::from_secs(3));
     let after: Vec<Vec<String>> = ["worker-0", "worker-1"]
         .iter()
-        .map(|n| lab.routes(n))
+        .map(|n| lab.table(n))
         .collect();
     assert_eq!(
         before, after,
@@ -343,18 +333,7 @@ fn rand_suffix() -> u128 {
 fn an_edited_saved_plan_is_refused() {
     let lab = NetnsLab::seed();
     // A foreign route identical to a desired one: adoptable only with --adopt.
-    lab.ip(
-        "worker-0",
-        &[
-            "route",
-            "add",
-            "10.1.2.0/24",
-            "via",
-            "10.0.2.22",
-            "dev",
-            "eth1",
-        ],
-    );
+    lab.ip("worker-0", "route add 10.1.2.0/24 via 10.0.2.22 dev eth1");
     let plan = lab.dir().join("plan.json");
     let lock = lab.dir().join("lock");
     let lock_s = lock.to_str().unwrap().to_string();
@@ -431,14 +410,14 @@ fn an_edited_saved_plan_is_refused() {
                 || r.stderr.contains("the saved plan is stale"),
             "{what}: {r:?}"
         );
-        assert_eq!(lab.routes("worker-0").len(), 1, "{what}: routes changed");
-        assert!(lab.routes("worker-1").is_empty(), "{what}: routes changed");
+        assert_eq!(lab.table("worker-0").len(), 1, "{what}: routes changed");
+        assert!(lab.table("worker-1").is_empty(), "{what}: routes changed");
     }
     // The plan as made applies.
     let r = rc(&["apply", plan.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
-        lab.routes("worker-0"),
+        lab.table("worker-0"),
         [
             "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
             "10.1.2.0/24 via 10.0.2.22 dev eth1"
@@ -699,23 +678,8 @@ fn an_owned_route_through_a_nexthop_object_is_shown_and_deleted() {
         run(&mut cmd(&all))
     };
     assert_eq!(rc(&["apply", "--auto-approve"]).code, 0);
-    lab.ip(
-        "worker-0",
-        &[
-            "nexthop",
-            "add",
-            "id",
-            "7",
-            "via",
-            "10.0.2.22",
-            "dev",
-            "eth1",
-        ],
-    );
-    lab.ip(
-        "worker-0",
-        &["route", "add", "10.1.9.0/24", "nhid", "7", "proto", "211"],
-    );
+    lab.ip("worker-0", "nexthop add id 7 via 10.0.2.22 dev eth1");
+    lab.ip("worker-0", "route add 10.1.9.0/24 nhid 7 proto 211");
     let plan = rc(&["plan"]);
     assert!(
         plan.stdout
@@ -725,11 +689,9 @@ fn an_owned_route_through_a_nexthop_object_is_shown_and_deleted() {
     let r = rc(&["apply", "--auto-approve"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        !lab.routes("worker-0")
-            .iter()
-            .any(|l| l.contains("10.1.9.0")),
+        !lab.table("worker-0").iter().any(|l| l.contains("10.1.9.0")),
         "{:?}",
-        lab.routes("worker-0")
+        lab.table("worker-0")
     );
     assert_eq!(rc(&["plan", "--detailed-exitcode"]).code, 0);
 }
@@ -751,29 +713,15 @@ fn a_delete_removes_exactly_the_route_it_names() {
     };
     assert_eq!(rc(&["apply", "--auto-approve"]).code, 0);
     // A second owned route on the key of a desired one, onlink through another device.
+    lab.ip("worker-0", "link add x0 type veth peer name x1");
+    lab.ip("worker-0", "link set x0 up");
     lab.ip(
         "worker-0",
-        &["link", "add", "x0", "type", "veth", "peer", "name", "x1"],
-    );
-    lab.ip("worker-0", &["link", "set", "x0", "up"]);
-    lab.ip(
-        "worker-0",
-        &[
-            "route",
-            "append",
-            "10.1.1.0/24",
-            "via",
-            "10.0.2.21",
-            "dev",
-            "x0",
-            "onlink",
-            "proto",
-            "211",
-        ],
+        "route append 10.1.1.0/24 via 10.0.2.21 dev x0 onlink proto 211",
     );
     let r = rc(&["apply", "--auto-approve"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let routes = lab.routes("worker-0");
+    let routes = lab.table("worker-0");
     assert!(
         routes.contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
             && !routes.iter().any(|l| l.contains("dev x0")),
@@ -1087,17 +1035,9 @@ fn a_device_name_with_a_newline_cannot_forge_plan_lines() {
 #[ignore = "needs root: network namespaces"]
 fn an_interface_name_with_esc_is_named_as_the_reason() {
     let lab = NetnsLab::seed();
-    lab.ip(
-        "worker-0",
-        &[
-            "link", "add", "e\u{1b}x", "type", "veth", "peer", "name", "ex1",
-        ],
-    );
-    lab.ip("worker-0", &["link", "set", "e\u{1b}x", "up"]);
-    lab.ip(
-        "worker-0",
-        &["addr", "add", "192.168.77.1/24", "dev", "e\u{1b}x"],
-    );
+    lab.ip("worker-0", "link add e\u{1b}x type veth peer name ex1");
+    lab.ip("worker-0", "link set e\u{1b}x up");
+    lab.ip("worker-0", "addr add 192.168.77.1/24 dev e\u{1b}x");
     let r = run(cmd(&[
         "-f",
         lab.path.to_str().unwrap(),

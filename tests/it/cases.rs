@@ -10,7 +10,7 @@
 //! - optionally `expected-adopt.txt`: the same plan made with `--adopt`.
 //!
 //! Each expected file is written and reviewed by hand. When a change of the text format is
-//! intended, run `ROUTECTL_BLESS=1 cargo test --test cases` to rewrite them from what the code
+//! intended, run `ROUTECTL_BLESS=1 cargo test --test it cases::` to rewrite them from what the code
 //! prints, then read every diff in `git diff tests/cases` before keeping it: blessing accepts
 //! whatever the code does, bugs included.
 
