@@ -22,11 +22,11 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     // Load and validate everything before touching the lock or any node.
     let (topology, options, binding) = match &a.plan_file {
         Some(file) => {
-            let (binding, topology, options) = crate::local::files::load_saved_plan(file)?;
+            let s = crate::local::files::load_saved_plan(file)?;
             if g.topology_given().is_some() {
-                saved::check_topology(&binding, &g.load()?)?;
+                saved::check_topology(&s.binding, &g.load()?)?;
             }
-            (topology, options, Some(binding))
+            (s.topology, s.options, Some((s.binding, s.doc)))
         }
         None => {
             let t = g.load()?;
@@ -54,11 +54,12 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         });
     }
     let what = format!("apply -f {}", topology.source);
-    let _lock = lock::acquire(&g.lock_file, g.lock_timeout, &what, |holder| {
+    let lock_path = g.lock_path()?;
+    let _lock = lock::acquire(&lock_path, g.lock_timeout, &what, |holder| {
         g.info(&format!(
             "routectl: waiting up to {:.0} s for the lock `{}` ({holder})",
             g.lock_timeout.as_secs_f64(),
-            g.lock_file.display()
+            lock_path.display()
         ));
     })?;
 
@@ -70,20 +71,21 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         g.parallelism(),
         g.progress(),
     );
-    if let Some(binding) = &binding {
+    if let Some((binding, doc)) = &binding {
         saved::check_fresh(binding, &plan)?;
+        saved::check_changes(doc, &report::plan_json(&plan, &topology))?;
     }
     let style = g.style();
 
     if plan.operations() > 0 {
         if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
             if a.output == Format::Text {
-                eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
+                crate::console::err(&report::plan_text(&plan, &stderr_style(g, &style)));
             }
             return Err(Error::MassDelete { why });
         }
         if binding.is_none() && !a.auto_approve {
-            eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
+            crate::console::err(&report::plan_text(&plan, &stderr_style(g, &style)));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
                 return Ok(Outcome::Declined);
@@ -92,10 +94,39 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
             out(&report::plan_text(&plan, &style))?;
         }
     }
+    // From here on a SIGINT/SIGTERM does not end routectl at once: no new command starts, the
+    // running ones get the signal and are waited for (the lock is held until they are gone),
+    // and the touched nodes are read back and reported.
+    crate::interrupt::install(crate::node::transport::forward)
+        .map_err(|e| Error::io("installing the SIGINT/SIGTERM handlers", e))?;
     if !a.canaries.is_empty() {
         return canary_rollout(g, a, &topology, &plan, &transport);
     }
-    let report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    if crate::interrupt::requested() {
+        apply::read_back_interrupted(&mut report, &plan, &topology, &transport, g.parallelism());
+        let _ = finish(g, a, &topology, &plan, &report, &transport, None);
+        let cut: Vec<&str> = report
+            .nodes
+            .iter()
+            .filter(|n| n.interrupted() && !n.sent.is_empty())
+            .map(|n| n.name.as_str())
+            .collect();
+        crate::console::errln(&format!(
+            "routectl: interrupted by {}: no new command was started and the running ones were \
+             stopped and waited for; {}. Run `routectl apply` again to finish.",
+            crate::interrupt::signal_name(),
+            if cut.is_empty() {
+                "no node's write had started".to_string()
+            } else {
+                format!(
+                    "the writes to {} were cut short and may be half applied (read back above)",
+                    cut.join(", ")
+                )
+            }
+        ));
+        return Ok(Outcome::Interrupted);
+    }
     finish(g, a, &topology, &plan, &report, &transport, None)
 }
 
@@ -267,7 +298,7 @@ fn confirm() -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::NoApproval);
     }
-    eprint!("\nApply these changes? Only 'yes' is accepted: ");
+    crate::console::err("\nApply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

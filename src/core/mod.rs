@@ -15,6 +15,7 @@ pub mod record;
 pub mod route;
 pub mod saved;
 pub mod show;
+pub mod text;
 pub mod topology;
 
 /// Lower-case hex of bytes (of a SHA-256 digest, for example).

@@ -59,8 +59,10 @@ fn apply_node(
         sent: Vec::new(),
         failures: Vec::new(),
         remaining: Vec::new(),
+        applied: 0,
         error: None,
         record_error: None,
+        interrupted_write: false,
     };
     match &np.state {
         Err(e) => {
@@ -99,7 +101,18 @@ fn apply_node(
     result.sent = lines.clone();
 
     let inv = Invocation::ip(iproute::batch_args()).with_stdin(script.into_bytes());
-    let readback: Result<Vec<Route>, NodeError> = match transport.run(&node.instance, &inv) {
+    let ran = transport.run(&node.instance, &inv);
+    if crate::interrupt::requested() {
+        // Cut short (or never started): what is true is read once reads are allowed again.
+        result.interrupted_write = true;
+    }
+    if let Err(e @ CommandError::Interrupted { .. }) = &ran {
+        result.sent.clear();
+        result.error = Some(NodeError::Command(e.clone()));
+        result.remaining = np.changes().to_vec();
+        return result;
+    }
+    let readback: Result<Vec<Route>, NodeError> = match ran {
         Err(e) => {
             // Timed out or could not start: what is true now must be read, not guessed.
             result.error = Some(NodeError::Command(e));
@@ -132,8 +145,26 @@ fn apply_node(
         }
     };
 
+    judge(&mut result, np, adopt, policy, readback);
+    result
+}
+
+/// Sets a node's outcome, remaining changes and verified count from a read-back.
+fn judge(
+    result: &mut NodeResult,
+    np: &NodePlan,
+    adopt: bool,
+    policy: &Policy,
+    readback: Result<Vec<Route>, NodeError>,
+) {
     match readback {
         Ok(routes) => {
+            let ops: Vec<&crate::core::change::Change> = np
+                .changes()
+                .iter()
+                .filter(|c| c.is_operation(adopt))
+                .collect();
+            result.applied = crate::core::applied::verified(&ops, &routes);
             let d = diff::diff(&np.desired, &routes, policy);
             let converged = d.is_converged(adopt);
             result.remaining = d.changes;
@@ -147,12 +178,44 @@ fn apply_node(
         }
         Err(e) => {
             result.outcome = Outcome::Failed;
+            result.applied = 0;
             if result.error.is_none() {
                 result.error = Some(e);
             }
         }
     }
-    result
+}
+
+/// After an interruption: reads back every node whose write was cut short (reads are allowed
+/// again for this), so the report shows what is in place, possibly half applied. A node whose
+/// write never started keeps its planned changes as remaining.
+pub fn read_back_interrupted(
+    report: &mut Report,
+    plan: &Plan,
+    topology: &Topology,
+    transport: &dyn Transport,
+    parallelism: usize,
+) {
+    crate::interrupt::allow_reads();
+    let policy = Plan::policy(topology);
+    let todo: Vec<(usize, &NodePlan)> = report
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.interrupted_write && !n.sent.is_empty())
+        .filter_map(|(i, n)| plan.nodes.iter().find(|p| p.name == n.name).map(|p| (i, p)))
+        .collect();
+    let reads = parallel::map(&todo, parallelism, |(_, np)| {
+        topology
+            .node(&np.name)
+            .map(|node| observe::read_node(transport, node))
+    });
+    for ((i, np), read) in todo.iter().zip(reads) {
+        if let Some(read) = read {
+            let r = &mut report.nodes[*i];
+            judge(r, np, report.adopt, &policy, read);
+        }
+    }
 }
 
 /// After routectl wrote to a node and read it back, stores what it installed there in the

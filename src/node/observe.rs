@@ -238,22 +238,21 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
     }
 }
 
-/// Reads a node from a snapshot directory written by `routectl show --save DIR`: its routes,
-/// and its last-applied record when the snapshot has one.
-pub fn read_saved(dir: &Path, node: &Node) -> Result<Observed, NodeError> {
-    let path = snapshot_path(dir, node);
-    let bytes = std::fs::read(&path).map_err(|e| NodeError::Snapshot {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let routes = iproute::parse_routes(&bytes).map_err(|error| NodeError::Output {
+/// Reads a node from the bytes of its snapshot (written by `routectl show --save DIR`; the
+/// files are read, bounded, by `local::files`): its routes, and its last-applied record when the
+/// snapshot has one (`record`: the record file's path and bytes).
+pub fn parse_saved(
+    path: &Path,
+    bytes: &[u8],
+    record: Option<(&Path, &[u8])>,
+) -> Result<Observed, NodeError> {
+    let routes = iproute::parse_routes(bytes).map_err(|error| NodeError::Output {
         argv: format!("(snapshot {})", path.display()),
         error,
     })?;
-    let record_path = snapshot_record_path(dir, node);
-    let last_applied = match std::fs::read(&record_path) {
+    let last_applied = match record {
         // The record was checked against the node when the snapshot was taken.
-        Ok(b) => serde_json::from_slice::<LastApplied>(&b)
+        Some((record_path, b)) => serde_json::from_slice::<LastApplied>(b)
             .map(Some)
             .map_err(|e| {
                 format!(
@@ -261,7 +260,7 @@ pub fn read_saved(dir: &Path, node: &Node) -> Result<Observed, NodeError> {
                     record_path.display()
                 )
             }),
-        Err(_) => Ok(None),
+        None => Ok(None),
     };
     Ok(Observed {
         routes,
@@ -335,42 +334,6 @@ pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeErro
         links: Err(why),
         last_applied: plain.last_applied,
     })
-}
-
-/// Stores a node's raw route read (and its last-applied record, if it has one) where
-/// `routectl plan --observed DIR` looks for them, replacing any older snapshot atomically
-/// (written beside it, then renamed).
-pub fn save_snapshot(
-    dir: &Path,
-    node: &Node,
-    raw_routes: &[u8],
-    record: Option<&LastApplied>,
-) -> std::io::Result<()> {
-    let path = snapshot_path(dir, node);
-    let tmp = dir.join(format!(".{}.json.tmp", node.name));
-    std::fs::write(&tmp, raw_routes)?;
-    std::fs::rename(&tmp, &path)?;
-    match record {
-        Some(r) => {
-            let tmp = dir.join(format!(".{}.last-applied.json.tmp", node.name));
-            std::fs::write(&tmp, serde_json::to_vec_pretty(r).unwrap_or_default())?;
-            std::fs::rename(&tmp, snapshot_record_path(dir, node))
-        }
-        None => remove_if_present(&snapshot_record_path(dir, node)),
-    }
-}
-
-/// Removes a node's snapshot, so that an unreadable node cannot be planned from an old one.
-pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
-    remove_if_present(&snapshot_path(dir, node))?;
-    remove_if_present(&snapshot_record_path(dir, node))
-}
-
-fn remove_if_present(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// The script that stores a node's last-applied record, given on stdin: `$1` the record's path,

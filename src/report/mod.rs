@@ -299,7 +299,12 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     if s.conflict > 0 {
         let _ = write!(line, ", {} in conflict", s.conflict);
     }
-    let _ = write!(line, " on {} of {} nodes", s.nodes_changed, s.nodes);
+    let _ = write!(
+        line,
+        " on {} of {}",
+        s.nodes_changed,
+        crate::core::text::nodes(s.nodes)
+    );
     if s.drift > 0 {
         let _ = write!(
             line,
@@ -525,12 +530,8 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
                     "{}: {} ({} change{})",
                     style.bold(&n.name),
                     style.green("converged"),
-                    n.sent.len() - n.failures.len(),
-                    if n.sent.len() - n.failures.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    }
+                    n.applied,
+                    if n.applied == 1 { "" } else { "s" }
                 );
             }
             Outcome::Unreachable => {

@@ -1281,7 +1281,7 @@ fn node_option_limits_reads_to_that_node() {
     r.stdout_has("worker-1: 2 to add")
         .stdout_lacks("controller-0:")
         .stdout_has("not planned: controller-0, worker-0, worker-2")
-        .stdout_has("Plan: 2 to add, 0 to replace, 0 to delete on 1 of 1 nodes.");
+        .stdout_has("Plan: 2 to add, 0 to replace, 0 to delete on 1 of 1 node.");
     let json = lab
         .run(&[
             "plan", "-o", "json", "--node", "worker-1", "--node", "worker-2",
