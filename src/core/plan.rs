@@ -61,11 +61,7 @@ impl NodePlan {
 
     /// True when the node needs nothing and nothing blocks it.
     pub fn is_converged(&self, adopt: bool) -> bool {
-        self.state.is_ok()
-            && !self
-                .changes()
-                .iter()
-                .any(|c| c.is_operation(adopt) || c.action == Action::Conflict)
+        self.state.as_ref().is_ok_and(|d| d.is_converged(adopt))
     }
 }
 
@@ -122,15 +118,6 @@ impl Plan {
         }
     }
 
-    /// The nodes a plan covers.
-    pub fn selected<'t>(topology: &'t Topology, options: &Options) -> Vec<&'t Node> {
-        topology
-            .nodes
-            .iter()
-            .filter(|n| options.only.is_empty() || options.only.contains(&n.name))
-            .collect()
-    }
-
     /// Builds the plan: `observe` tells what each selected node has (read through a transport,
     /// or from a snapshot). Nodes are observed and diffed `parallelism` at a time, so a node's
     /// routes are dropped as soon as its diff is made.
@@ -141,7 +128,7 @@ impl Plan {
         observe: impl Fn(&Node) -> Result<Vec<Route>, NodeError> + Sync,
     ) -> Plan {
         let policy = Plan::policy(topology);
-        let selected = Plan::selected(topology, options);
+        let selected = topology.selected(&options.only);
         let nodes = parallel::map(&selected, parallelism, |node| {
             Plan::node(topology, node, &policy, observe(node))
         });
@@ -149,12 +136,7 @@ impl Plan {
             protocol: topology.cluster.protocol,
             adopt: options.adopt,
             nodes,
-            skipped: topology
-                .nodes
-                .iter()
-                .filter(|n| !selected.iter().any(|s| s.name == n.name))
-                .map(|n| n.name.clone())
-                .collect(),
+            skipped: topology.unselected(&options.only),
         }
     }
 
