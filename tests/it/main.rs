@@ -37,6 +37,7 @@
 //!
 //! A new file is a module declared here, never a new file directly under tests/ (`layout`
 //! fails if one appears).
+
 // A test may panic: that is how it reports a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
