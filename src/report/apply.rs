@@ -8,7 +8,9 @@ use super::plan::{ChangesDoc, PlanDoc, change_lines, plan_json};
 use super::style::Style;
 use super::{FORMAT_VERSION, Text, TopologyDoc, plural};
 use crate::core::applied::{LineFailure, NodeResult, Outcome, Report};
+use crate::core::canary::Verdict;
 use crate::core::change::Change;
+use crate::core::check;
 use crate::core::plan::Plan;
 use crate::core::topology::Topology;
 use crate::error::NodeErrorJson;
@@ -71,7 +73,7 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
             let _ = writeln!(out, "{}: in sync", style.bold(&n.name));
         }
         Outcome::Converged => {
-            let done = n.sent.len().saturating_sub(n.failures.len());
+            let done = n.applied;
             let _ = writeln!(
                 out,
                 "{}: {} ({done} change{})",
@@ -96,6 +98,13 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
     for f in &n.failures {
         let _ = writeln!(out, "  {} ip {}: {}", style.red("x"), f.command, f.message);
     }
+    if let Some(e) = &n.record_error {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.yellow(&format!("warning: last-applied record not written: {e}"))
+        );
+    }
     if n.outcome != Outcome::Unreachable
         && let Some(e) = &n.error
     {
@@ -107,7 +116,7 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
             let _ = writeln!(out, "  still not as declared (read back from the node):");
             for c in pending {
                 let mut s = String::new();
-                change_lines(c, adopt, style, &mut s);
+                change_lines(c, adopt, None, style, &mut s);
                 for line in s.lines() {
                     let _ = writeln!(out, "  {line}");
                 }
@@ -142,6 +151,8 @@ struct NodeDoc<'a> {
     failures: &'a [LineFailure],
     remaining: ChangesDoc<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    record_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<NodeErrorJson>,
 }
 
@@ -158,6 +169,7 @@ impl Serialize for NodesDoc<'_> {
                 changes: &n.remaining,
                 adopt: self.0.adopt,
             },
+            record_error: n.record_error.as_deref(),
             error: n.error.as_ref().map(|e| e.to_json()),
         }))
     }
@@ -189,6 +201,12 @@ pub struct ApplyDoc<'a> {
     nodes: NodesDoc<'a>,
     plan: PlanDoc<'a>,
     summary: SummaryDoc,
+    /// `apply --canary`: the canary stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary: Option<super::canary::CanaryDoc<'a>>,
+    /// `apply --canary`: the check after the rollout, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<super::check::CheckDoc<'a>>,
 }
 
 /// The apply report as its JSON document.
@@ -197,6 +215,17 @@ pub fn report_json<'a>(
     plan: &'a Plan,
     topology: &'a Topology,
     commands: usize,
+) -> ApplyDoc<'a> {
+    report_json_with(r, plan, topology, commands, None)
+}
+
+/// The apply report with the canary stage of `apply --canary` (and the check after it).
+pub fn report_json_with<'a>(
+    r: &'a Report,
+    plan: &'a Plan,
+    topology: &'a Topology,
+    commands: usize,
+    canary: Option<(&'a Verdict, Option<&'a check::Report>)>,
 ) -> ApplyDoc<'a> {
     let c = counts(r);
     ApplyDoc {
@@ -219,6 +248,10 @@ pub fn report_json<'a>(
             node_commands: commands,
             elapsed_ms: u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
         },
+        canary: canary.map(|(v, _)| super::canary::CanaryDoc::of(v)),
+        check: canary
+            .and_then(|(_, c)| c)
+            .map(|c| super::check::check_json(c, topology)),
     }
 }
 
@@ -233,14 +266,14 @@ mod tests {
         let r = sample_reports::applied();
         assert_eq!(
             report_text(&r, 9, &Style::default()),
-            r#"worker-0: converged (2 changes)
+            r#"worker-0: converged (1 change)
 worker-1: FAILED
   x ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0: Nexthop has invalid gateway.
   still not as declared (read back from the node):
     + 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211
 worker-2: unreachable, nothing was changed: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running
 worker-3: in sync
-Apply: 2 operations applied; 1 node converged, 1 in sync, 1 failed, 1 unreachable (9 node commands, 1.234 s).
+Apply: 1 operation applied; 1 node converged, 1 in sync, 1 failed, 1 unreachable (9 node commands, 1.234 s).
 "#
         );
     }
@@ -254,13 +287,13 @@ Apply: 2 operations applied; 1 node converged, 1 in sync, 1 failed, 1 unreachabl
         let expected: String = [
             r#"{"format_version":1,"kind":"apply","topology":{"path":"t.toml","sha256":""#,
             &t.sha256,
-            r#""},"protocol":211,"adopt":false,"success":false,"nodes":[{"name":"worker-0","status":"converged","sent":["ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","ip route show table all"],"failures":[],"remaining":[]},{"name":"worker-1","status":"failed","sent":["ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0"],"failures":[{"command":"route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0","message":"Nexthop has invalid gateway."}],"remaining":[{"action":"add","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0","current":null}]},{"name":"worker-2","status":"unreachable","sent":[],"failures":[],"remaining":[],"error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}},{"name":"worker-3","status":"in_sync","sent":[],"failures":[],"remaining":[]}],"plan":{"format_version":1,"kind":"plan","topology":{"path":"t.toml","sha256":""#,
+            r#""},"protocol":211,"adopt":false,"success":false,"nodes":[{"name":"worker-0","status":"converged","sent":["ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","ip route show table all"],"failures":[],"remaining":[]},{"name":"worker-1","status":"failed","sent":["ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0"],"failures":[{"command":"route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0","message":"Nexthop has invalid gateway."}],"remaining":[{"action":"add","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false}]},{"name":"worker-2","status":"unreachable","sent":[],"failures":[],"remaining":[],"error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}},{"name":"worker-3","status":"in_sync","sent":[],"failures":[],"remaining":[]}],"plan":{"format_version":1,"kind":"plan","topology":{"path":"t.toml","sha256":""#,
             &t.sha256,
-            r#""},"protocol":211,"adopt":false,"nodes":[{"name":"worker-0","instance":"worker-0","status":"ok","in_sync":0,"fingerprint":""#,
+            r#""},"protocol":211,"adopt":false,"take_over":false,"nodes":[{"name":"worker-0","instance":"worker-0","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(0),
-            r#"","changes":[{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"}},{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null},{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"}}],"warnings":[]},{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
+            r#"","last_applied":null,"changes":[{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"},"cause":"topology","in_place":false},{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false},{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"},"cause":"topology","in_place":false}],"warnings":[]},{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(1),
-            r#"","changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"}},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"}}],"warnings":[]},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[]}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"pending":true}},"summary":{"operations_planned":3,"operations_applied":2,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234}}"#,
+            r#"","last_applied":null,"changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}],"warnings":[]},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[]}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"pending":true}},"summary":{"operations_planned":3,"operations_applied":1,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234}}"#,
         ]
         .concat();
         assert_eq!(

@@ -15,6 +15,7 @@ use crate::core::route::{AddrText, Route};
 use crate::core::topology::Topology;
 
 pub mod apply;
+pub mod canary;
 pub mod check;
 pub mod plan;
 pub mod reconcile;
@@ -22,11 +23,12 @@ pub mod show;
 pub mod style;
 pub mod validate;
 
-pub use apply::{report_json, report_text};
+pub use apply::{report_json, report_json_with, report_text};
+pub use canary::canary_text;
 pub use check::{check_json, check_markdown, check_summary_line, check_text};
 pub use plan::{
-    mark, plan_json, plan_markdown, plan_text, saved_plan_json, summary_line, write_plan_json,
-    write_plan_text,
+    drift_note, mark, plan_json, plan_markdown, plan_text, saved_plan_json, summary_line,
+    write_plan_json, write_plan_text,
 };
 pub use show::{show_json, show_markdown, show_summary_line, show_text};
 pub use style::Style;

@@ -8,8 +8,9 @@ use similar::{ChangeTag, TextDiff};
 
 use super::style::Style;
 use super::{FORMAT_VERSION, RouteDoc, Text, TopologyDoc};
-use crate::core::change::{Action, BatchLine, Change};
+use crate::core::change::{Action, Cause, Change};
 use crate::core::plan::{NodePlan, Options, Plan, Summary};
+use crate::core::record::LastApplied;
 use crate::core::route::{AddrText, Destination, Route, protocol_name};
 use crate::core::saved::Binding;
 use crate::core::topology::Topology;
@@ -22,13 +23,29 @@ pub fn mark(action: Action) -> char {
         Action::Delete => '-',
         Action::Replace | Action::Adopt => '~',
         Action::Conflict => '!',
+        Action::TakeOver => '>',
+    }
+}
+
+/// What a drift change says in text and Markdown.
+pub fn drift_note(applied_at: Option<&str>) -> String {
+    match applied_at {
+        Some(t) => format!("drift: changed outside routectl since the last apply at {t}"),
+        None => "drift: changed outside routectl since the last apply".to_string(),
     }
 }
 
 /// The lines of one change (indented by two), as in the plan and the apply report.
-pub(crate) fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
+pub(crate) fn change_lines(
+    c: &Change,
+    adopt: bool,
+    applied_at: Option<&str>,
+    style: &Style,
+    out: &mut String,
+) {
     let m = mark(c.action).to_string();
     let route = c.route.to_string();
+    let start = out.len();
     match c.action {
         Action::Add => {
             let _ = writeln!(out, "  {} {}", style.green(&m), style.green(&route));
@@ -48,7 +65,8 @@ pub(crate) fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut Str
         }
         Action::Adopt => {
             let was = c
-                .current()
+                .current
+                .as_ref()
                 .map(|r| protocol_name(r.protocol))
                 .unwrap_or_default();
             let note = if adopt {
@@ -64,15 +82,48 @@ pub(crate) fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut Str
                 out,
                 "  {} {}",
                 style.magenta(&m),
-                style.magenta(&format!("{route}  (blocked by foreign route: {cur})"))
+                style.magenta(&format!(
+                    "{route}  (blocked by foreign route: {cur}; --take-over replaces it)"
+                ))
             );
+        }
+        Action::TakeOver => {
+            let cur = current(c);
+            let note = if c.in_place {
+                format!("(takes over foreign route `{cur}` in place)")
+            } else {
+                format!("(takes over: deletes foreign route `{cur}`)")
+            };
+            let _ = writeln!(
+                out,
+                "  {} {} {}",
+                style.yellow(&m),
+                style.bold(&route),
+                style.dim(&note)
+            );
+        }
+    }
+    if c.cause == Cause::Drift {
+        // At the end of the change's first line.
+        let lines = out.split_off(start);
+        let note = style.red(&format!("  [{}]", drift_note(applied_at)));
+        match lines.split_once('\n') {
+            Some((first, rest)) => {
+                let _ = write!(out, "{first}{note}\n{rest}");
+            }
+            None => {
+                let _ = write!(out, "{lines}{note}");
+            }
         }
     }
 }
 
 /// The route a change finds in the kernel, as an `ip route` line.
 fn current(c: &Change) -> String {
-    c.current().map(|r| r.to_string()).unwrap_or_default()
+    c.current
+        .as_ref()
+        .map(|r| r.to_string())
+        .unwrap_or_default()
 }
 
 /// The new line with the words that differ from the old one highlighted.
@@ -103,6 +154,7 @@ pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
                 Action::Replace,
                 Action::Delete,
                 Action::Adopt,
+                Action::TakeOver,
                 Action::Conflict,
             ] {
                 let k = d.changes.iter().filter(|c| c.action == a).count();
@@ -111,10 +163,15 @@ pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
                         Action::Adopt if !adopt => "adoptable".to_string(),
                         Action::Conflict if k == 1 => "conflict".to_string(),
                         Action::Conflict => "conflicts".to_string(),
+                        Action::TakeOver => "to take over".to_string(),
                         _ => format!("to {}", a.name()),
                     };
                     parts.push(format!("{k} {word}"));
                 }
+            }
+            let drift = d.changes.iter().filter(|c| c.cause == Cause::Drift).count();
+            if drift > 0 {
+                parts.push(format!("{drift} from drift"));
             }
             if parts.is_empty() {
                 format!("in sync ({} routes)", d.in_sync)
@@ -155,8 +212,9 @@ pub fn write_plan_text<W: io::Write + ?Sized>(
             Ok(d) => {
                 let heading = node_heading(n, plan.adopt);
                 let _ = writeln!(out, "{}: {}", style.bold(&n.name), heading);
+                let at = n.last_applied.as_ref().map(|r| r.applied_at.as_str());
                 for c in &d.changes {
-                    change_lines(c, plan.adopt, style, &mut out);
+                    change_lines(c, plan.adopt, at, style, &mut out);
                 }
                 for w in &d.warnings {
                     let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
@@ -199,10 +257,26 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
             let _ = write!(line, ", {} adoptable with --adopt", s.adopt);
         }
     }
+    if s.take_over > 0 {
+        let _ = write!(line, ", {} to take over", s.take_over);
+    }
     if s.conflict > 0 {
         let _ = write!(line, ", {} in conflict", s.conflict);
     }
-    let _ = write!(line, " on {} of {} nodes", s.nodes_changed, s.nodes);
+    let _ = write!(
+        line,
+        " on {} of {}",
+        s.nodes_changed,
+        crate::core::text::nodes(s.nodes)
+    );
+    if s.drift > 0 {
+        let _ = write!(
+            line,
+            "; {} change{} from drift",
+            s.drift,
+            super::plural(s.drift)
+        );
+    }
     if s.nodes_unreachable > 0 {
         let _ = write!(
             line,
@@ -227,14 +301,16 @@ pub(crate) struct ChangeDoc<'a> {
     metric: u32,
     route: Text<&'a Route>,
     operation: bool,
-    command: Option<Text<CommandLine<'a>>>,
+    command: Option<Text<CommandLine>>,
     current: Option<RouteDoc<'a>>,
+    cause: &'static str,
+    in_place: bool,
 }
 
 /// `ip ` and a batch line.
-pub(crate) struct CommandLine<'a>(BatchLine<'a>);
+pub(crate) struct CommandLine(String);
 
-impl std::fmt::Display for CommandLine<'_> {
+impl std::fmt::Display for CommandLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ip {}", self.0)
     }
@@ -254,10 +330,12 @@ impl<'a> ChangeDoc<'a> {
             route: Text(r),
             operation,
             command: c
-                .batch()
+                .batch_line()
                 .filter(|_| operation)
                 .map(|l| Text(CommandLine(l))),
-            current: c.current().map(RouteDoc::of),
+            current: c.current.as_ref().map(RouteDoc::of),
+            cause: c.cause.name(),
+            in_place: c.in_place,
         }
     }
 }
@@ -284,6 +362,7 @@ enum NodeDoc<'a> {
         status: &'static str,
         in_sync: usize,
         fingerprint: &'a str,
+        last_applied: Option<LastAppliedDoc<'a>>,
         changes: ChangesDoc<'a>,
         warnings: &'a [String],
     },
@@ -306,6 +385,7 @@ impl<'a> NodeDoc<'a> {
                 status: "ok",
                 in_sync: d.in_sync,
                 fingerprint: &d.fingerprint,
+                last_applied: n.last_applied.as_ref().map(LastAppliedDoc::of),
                 changes: ChangesDoc {
                     changes: &d.changes,
                     adopt,
@@ -320,6 +400,30 @@ impl<'a> NodeDoc<'a> {
                 changes: [],
                 warnings: [],
             },
+        }
+    }
+}
+
+/// `last_applied`: what routectl last applied on a node (`null` without a usable record).
+#[derive(Serialize)]
+pub(crate) struct LastAppliedDoc<'a> {
+    applied_at: &'a str,
+    applied_at_unix: u64,
+    routectl_version: &'a str,
+    topology_sha256: &'a str,
+    protocol: u8,
+    routes: &'a [String],
+}
+
+impl<'a> LastAppliedDoc<'a> {
+    pub(crate) fn of(r: &'a LastApplied) -> Self {
+        LastAppliedDoc {
+            applied_at: &r.applied_at,
+            applied_at_unix: r.applied_at_unix,
+            routectl_version: &r.routectl_version,
+            topology_sha256: &r.topology_sha256,
+            protocol: r.protocol,
+            routes: &r.routes,
         }
     }
 }
@@ -350,6 +454,8 @@ struct SummaryDoc {
     delete: usize,
     adopt: usize,
     conflict: usize,
+    take_over: usize,
+    drift: usize,
     operations: usize,
     nodes: usize,
     nodes_changed: usize,
@@ -366,6 +472,7 @@ pub struct PlanDoc<'a> {
     topology: TopologyDoc<'a>,
     protocol: u8,
     adopt: bool,
+    take_over: bool,
     nodes: NodesDoc<'a>,
     skipped_nodes: &'a [String],
     summary: SummaryDoc,
@@ -380,6 +487,7 @@ pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
         topology: TopologyDoc::of(topology),
         protocol: plan.protocol,
         adopt: plan.adopt,
+        take_over: plan.take_over,
         nodes: NodesDoc {
             plan,
             frame_only: false,
@@ -391,6 +499,8 @@ pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
             delete: s.delete,
             adopt: s.adopt,
             conflict: s.conflict,
+            take_over: s.take_over,
+            drift: s.drift,
             operations: plan.operations(),
             nodes: s.nodes,
             nodes_changed: s.nodes_changed,
@@ -490,6 +600,7 @@ pub fn saved_plan_json<'a>(
             topology_sha256: topology.sha256.clone(),
             topology_text: topology.text.clone(),
             adopt: options.adopt,
+            take_over: options.take_over,
             nodes: options.only.clone(),
             fingerprints: plan
                 .nodes
@@ -538,8 +649,9 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
                     node_heading(n, plan.adopt)
                 );
                 let mut body = String::new();
+                let at = n.last_applied.as_ref().map(|r| r.applied_at.as_str());
                 for c in &d.changes {
-                    change_lines(c, plan.adopt, &Style::default(), &mut body);
+                    change_lines(c, plan.adopt, at, &Style::default(), &mut body);
                 }
                 for line in body.lines() {
                     // diff syntax colours lines starting with + and -.
@@ -576,7 +688,7 @@ worker-0: 1 to add, 1 to replace, 1 to delete
   - 10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211
 worker-1: 1 adoptable, 1 conflict
   ~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (identical foreign route, proto boot: taken over only with --adopt)
-  ! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot)
+  ! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot; --take-over replaces it)
 worker-2: error: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running
 warning: limited to 3 of 4 nodes with --node; not planned: worker-3
 Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in conflict on 1 of 3 nodes; 1 node unreachable.
@@ -626,23 +738,23 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
         [
             r#"{"format_version":1,"kind":"plan","topology":{"path":"t.toml","sha256":""#,
             &t.sha256,
-            r#""},"protocol":211,"adopt":false,"nodes":["#,
+            r#""},"protocol":211,"adopt":false,"take_over":false,"nodes":["#,
             r#"{"name":"worker-0","instance":"worker-0","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(0),
-            r#"","changes":["#,
-            r#"{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"}},"#,
-            r#"{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null},"#,
-            r#"{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"}}"#,
+            r#"","last_applied":null,"changes":["#,
+            r#"{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"},"cause":"topology","in_place":false},"#,
+            r#"{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false},"#,
+            r#"{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"},"cause":"topology","in_place":false}"#,
             r#"],"warnings":[]},"#,
             r#"{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(1),
-            r#"","changes":["#,
-            r#"{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"}},"#,
-            r#"{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"}}"#,
+            r#"","last_applied":null,"changes":["#,
+            r#"{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},"#,
+            r#"{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}"#,
             r#"],"warnings":[]},"#,
             r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[]}"#,
             r#"],"skipped_nodes":["worker-3"],"#,
-            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"pending":true}}"#,
+            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"pending":true}}"#,
         ]
         .concat()
     }
@@ -692,6 +804,7 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
         let p = sample::plan(&t, false);
         let options = Options {
             adopt: false,
+            take_over: false,
             only: vec!["worker-0".into(), "worker-1".into(), "worker-2".into()],
         };
         let doc = serde_json::to_string(&saved_plan_json(&p, &t, &options)).unwrap();
@@ -703,7 +816,7 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
         assert_eq!(
             binding,
             format!(
-                r#","saved":{{"routectl_version":"{}","transport":"lxc","topology_path":"t.toml","topology_sha256":"{}","topology_text":{},"adopt":false,"nodes":["worker-0","worker-1","worker-2"],"fingerprints":[["worker-0","{}"],["worker-1","{}"],["worker-2",null]]}}}}"#,
+                r#","saved":{{"routectl_version":"{}","transport":"lxc","topology_path":"t.toml","topology_sha256":"{}","topology_text":{},"adopt":false,"take_over":false,"nodes":["worker-0","worker-1","worker-2"],"fingerprints":[["worker-0","{}"],["worker-1","{}"],["worker-2",null]]}}}}"#,
                 env!("CARGO_PKG_VERSION"),
                 t.sha256,
                 serde_json::to_string(&t.text).unwrap(),
@@ -711,11 +824,10 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
                 fp(1)
             )
         );
-        let (read, topology, read_options) =
-            crate::core::saved::parse(doc.as_bytes(), "plan.json").expect("a saved plan");
-        assert_eq!(read.fingerprints.len(), 3);
-        assert_eq!(topology.sha256, t.sha256);
-        assert_eq!(read_options.only, options.only);
+        let read = crate::core::saved::parse(doc.as_bytes(), "plan.json").expect("a saved plan");
+        assert_eq!(read.binding.fingerprints.len(), 3);
+        assert_eq!(read.topology.sha256, t.sha256);
+        assert_eq!(read.options.only, options.only);
     }
 
     #[test]
@@ -748,7 +860,7 @@ was: 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211
 
 ```diff
 ~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (identical foreign route, proto boot: taken over only with --adopt)
-! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot)
+! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot; --take-over replaces it)
 ```
 </details>
 

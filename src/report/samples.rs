@@ -72,11 +72,12 @@ pub(crate) mod sample {
         Plan {
             protocol: 211,
             adopt,
+            take_over: false,
             nodes: t
                 .nodes
                 .iter()
                 .zip(observed)
-                .map(|(n, o)| Plan::node(t, n, &policy, o))
+                .map(|(n, o)| Plan::node(t, n, &policy, o.map(Into::into)))
                 .collect(),
             skipped: vec!["worker-3".into()],
         }
@@ -104,6 +105,9 @@ pub(crate) mod sample_reports {
             failures: vec![],
             remaining: vec![],
             error: None,
+            applied: 0,
+            interrupted_write: false,
+            record_error: None,
         };
         Report {
             nodes: vec![
@@ -113,6 +117,7 @@ pub(crate) mod sample_reports {
                             .into(),
                         "route show table all".into(),
                     ],
+                    applied: 1,
                     ..node("worker-0", Outcome::Converged)
                 },
                 NodeResult {
@@ -198,6 +203,7 @@ pub(crate) mod sample_reports {
                         ],
                         warnings: vec!["pod gateway 10.1.0.1 is on no interface".into()],
                         raw_routes: vec![],
+                        last_applied: None,
                     }),
                 },
                 NodeShow {

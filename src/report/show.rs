@@ -29,6 +29,23 @@ fn show_heading(n: &NodeShow) -> String {
     }
 }
 
+/// `last applied: 2026-12-01T19:00:00Z by routectl 0.1.0, topology sha256 abcdef012345…, 3 routes`.
+fn last_applied_line(r: Option<&crate::core::record::LastApplied>) -> String {
+    match r {
+        None => {
+            "last applied: no record (never applied by routectl since the node started)".to_string()
+        }
+        Some(r) => format!(
+            "last applied: {} by routectl {}, topology sha256 {}…, {} route{}",
+            r.applied_at,
+            r.routectl_version,
+            r.topology_sha256.get(..12).unwrap_or(&r.topology_sha256),
+            r.routes.len(),
+            if r.routes.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
 /// `Show: 4 nodes; 6 owned, 1 foreign, 8 kernel, 3 desired-missing routes; 1 warning.`
 pub fn show_summary_line(s: &show::Summary) -> String {
     let mut line = format!(
@@ -64,6 +81,11 @@ pub fn show_text(r: &Report, style: &Style) -> String {
             }
             Ok(v) => {
                 let _ = writeln!(out, "{}:", style.bold(&show_heading(n)));
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    style.dim(&last_applied_line(v.last_applied.as_ref()))
+                );
                 view_text(v, style, &mut out);
             }
         }
@@ -190,6 +212,7 @@ enum NodeDoc<'a> {
         status: &'static str,
         routes: RoutesDoc<'a>,
         other_tables_routes: usize,
+        last_applied: Option<super::plan::LastAppliedDoc<'a>>,
         addresses: AddressesDoc<'a>,
         warnings: &'a [String],
     },
@@ -210,6 +233,7 @@ impl<'a> NodeDoc<'a> {
                 status: "ok",
                 routes: RoutesDoc(&v.entries),
                 other_tables_routes: v.other_tables,
+                last_applied: v.last_applied.as_ref().map(super::plan::LastAppliedDoc::of),
                 addresses: AddressesDoc(&v.checks),
                 warnings: &v.warnings,
             },
@@ -278,6 +302,7 @@ mod tests {
         assert_eq!(
             show_text(&r, &Style::default()),
             r#"worker-0 (instance lab-worker-0):
+  last applied: no record (never applied by routectl since the node started)
   kernel          10.0.2.0/24 dev eth1 proto kernel
   owned           10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211
   desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (plan adds it)
@@ -298,7 +323,7 @@ Show: 2 nodes; 1 owned, 0 foreign, 1 kernel, 1 desired-missing routes; 1 warning
         let expected: String = [
             r#"{"format_version":1,"kind":"show","topology":{"path":"t.toml","sha256":""#,
             &t.sha256,
-            r#""},"protocol":211,"nodes":[{"name":"worker-0","instance":"lab-worker-0","status":"ok","routes":[{"dst":"10.0.2.0/24","dev":"eth1","protocol":2,"metric":0,"route":"10.0.2.0/24 dev eth1 proto kernel","mark":"kernel","note":null},{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","mark":"owned","note":null},{"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","mark":"desired-missing","note":"plan adds it"}],"other_tables_routes":3,"addresses":[{"check":"internal_ip","address":"10.0.2.20","interface":"eth1","pod_cidr":null,"found":[{"interface":"eth1","address":"10.0.2.20/24"}],"ok":true,"message":"internal_ip 10.0.2.20 is on eth1"},{"check":"pod_gateway","address":"10.1.0.1","interface":null,"pod_cidr":"10.1.0.0/24","found":[],"ok":false,"message":"pod gateway 10.1.0.1 is on no interface"}],"warnings":["pod gateway 10.1.0.1 is on no interface"]},{"name":"worker-1","instance":"worker-1","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-1 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-1 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}}],"skipped_nodes":["worker-2"],"summary":{"nodes":2,"nodes_unreadable":1,"owned":1,"foreign":0,"kernel":1,"desired_missing":1,"warnings":1}}"#,
+            r#""},"protocol":211,"nodes":[{"name":"worker-0","instance":"lab-worker-0","status":"ok","routes":[{"dst":"10.0.2.0/24","dev":"eth1","protocol":2,"metric":0,"route":"10.0.2.0/24 dev eth1 proto kernel","mark":"kernel","note":null},{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","mark":"owned","note":null},{"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","mark":"desired-missing","note":"plan adds it"}],"other_tables_routes":3,"last_applied":null,"addresses":[{"check":"internal_ip","address":"10.0.2.20","interface":"eth1","pod_cidr":null,"found":[{"interface":"eth1","address":"10.0.2.20/24"}],"ok":true,"message":"internal_ip 10.0.2.20 is on eth1"},{"check":"pod_gateway","address":"10.1.0.1","interface":null,"pod_cidr":"10.1.0.0/24","found":[],"ok":false,"message":"pod gateway 10.1.0.1 is on no interface"}],"warnings":["pod gateway 10.1.0.1 is on no interface"]},{"name":"worker-1","instance":"worker-1","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-1 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-1 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}}],"skipped_nodes":["worker-2"],"summary":{"nodes":2,"nodes_unreadable":1,"owned":1,"foreign":0,"kernel":1,"desired_missing":1,"warnings":1}}"#,
         ]
         .concat();
         assert_eq!(serde_json::to_string(&show_json(&r, &t)).unwrap(), expected);
@@ -316,6 +341,7 @@ Show: 2 nodes; 1 owned, 0 foreign, 1 kernel, 1 desired-missing routes; 1 warning
 
 ```
 worker-0 (instance lab-worker-0):
+  last applied: no record (never applied by routectl since the node started)
   kernel          10.0.2.0/24 dev eth1 proto kernel
   owned           10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211
   desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (plan adds it)

@@ -395,6 +395,7 @@ fn options(c: &Case) -> Options {
     Options {
         adopt: c.adopt,
         only,
+        ..Options::default()
     }
 }
 
@@ -405,7 +406,7 @@ fn conflicts(plan: &Plan, name: &str) -> Vec<String> {
             n.changes()
                 .iter()
                 .filter(|c| c.action == Action::Conflict)
-                .map(|c| format!("{} / {:?}", c.route, c.current()))
+                .map(|c| format!("{} / {:?}", c.route, c.current))
                 .collect()
         })
         .unwrap_or_default();
@@ -701,6 +702,7 @@ fn adoption_happens_only_with_adopt() {
         let opts = Options {
             adopt,
             only: vec!["w0".into()],
+            ..Options::default()
         };
         let plan = Plan::compute(&t, &opts, 1, |n| observe::read_node(&m, n));
         let report = apply::apply(&plan, &t, &m, 1);
