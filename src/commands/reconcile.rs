@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::cli::{Global, LogFormat, ReconcileArgs};
 use crate::core::plan::Options;
 use crate::core::reconcile::State;
@@ -13,6 +11,7 @@ use crate::error::Error;
 use crate::exit::Outcome;
 use crate::local::lock;
 use crate::node::apply::{self, Outcome as NodeOutcome};
+use crate::report::reconcile::{LogLine, Metrics, Round, RoundDetail, RoundNode, Start, Stop};
 
 use super::live_plan;
 
@@ -21,7 +20,7 @@ struct RoundLog {
     ok: bool,
     level: &'static str,
     message: String,
-    fields: serde_json::Value,
+    fields: RoundDetail,
 }
 
 /// Runs `reconcile`.
@@ -38,7 +37,7 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
             g.topology_path().display(),
             a.interval.as_secs_f64()
         ),
-        json!({"event": "start"}),
+        Start { event: "start" },
     );
     loop {
         let started = Instant::now();
@@ -48,16 +47,13 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
         if r.ok {
             state.rounds_ok += 1;
         }
-        let mut fields = r.fields;
-        if let serde_json::Value::Object(m) = &mut fields {
-            m.insert("event".into(), json!("round"));
-            m.insert("round".into(), json!(state.rounds));
-            m.insert("converged".into(), json!(r.ok));
-            m.insert(
-                "duration_ms".into(),
-                json!(state.last_round.as_millis() as u64),
-            );
-        }
+        let fields = Round {
+            detail: r.fields,
+            event: "round",
+            round: state.rounds,
+            converged: r.ok,
+            duration_ms: u64::try_from(state.last_round.as_millis()).unwrap_or(u64::MAX),
+        };
         log(
             a,
             r.level,
@@ -72,7 +68,10 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
                     a,
                     "error",
                     &e.to_string(),
-                    json!({"event": "metrics", "error": e.to_string()}),
+                    Metrics {
+                        event: "metrics",
+                        error: e.to_string(),
+                    },
                 );
             }
         }
@@ -91,7 +90,10 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
                     crate::core::text::count(state.rounds as usize, "round", "rounds"),
                     crate::interrupt::signal_name()
                 ),
-                json!({"event": "stop", "rounds": state.rounds}),
+                Stop {
+                    event: "stop",
+                    rounds: state.rounds,
+                },
             );
             return Ok(Outcome::Done);
         }
@@ -115,7 +117,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                     ok: false,
                     level: "error",
                     message: format!("no valid topology yet, nothing done: {msg}"),
-                    fields: json!({"topology_valid": false, "error": msg}),
+                    fields: RoundDetail::Error {
+                        topology_valid: false,
+                        error: msg,
+                    },
                 };
             };
             notes.push(format!(
@@ -133,7 +138,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                 "every node is backing off after failures: {}",
                 waiting.join(", ")
             ),
-            fields: json!({"topology_valid": state.topology_valid, "waiting": waiting}),
+            fields: RoundDetail::Waiting {
+                topology_valid: state.topology_valid,
+                waiting,
+            },
         };
     }
     let lock_path = match g.lock_path() {
@@ -143,7 +151,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                 ok: false,
                 level: "error",
                 message: format!("skipped: {e}"),
-                fields: json!({"topology_valid": state.topology_valid, "error": e.to_string()}),
+                fields: RoundDetail::Error {
+                    topology_valid: state.topology_valid,
+                    error: e.to_string(),
+                },
             };
         }
     };
@@ -159,7 +170,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                 ok: false,
                 level: "error",
                 message: format!("skipped: {e}"),
-                fields: json!({"topology_valid": state.topology_valid, "error": e.to_string()}),
+                fields: RoundDetail::Error {
+                    topology_valid: state.topology_valid,
+                    error: e.to_string(),
+                },
             };
         }
     };
@@ -177,7 +191,10 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             message: format!(
                 "refused a mass deletion, nothing changed: {why} (--allow-mass-delete allows it)"
             ),
-            fields: json!({"topology_valid": state.topology_valid, "error": why}),
+            fields: RoundDetail::Error {
+                topology_valid: state.topology_valid,
+                error: why.to_string(),
+            },
         };
     }
     let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
@@ -230,17 +247,17 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                 ));
             }
         }
-        nodes_json.push(json!({
-            "name": n.name,
-            "status": match n.outcome {
+        nodes_json.push(RoundNode {
+            name: n.name.clone(),
+            status: match n.outcome {
                 NodeOutcome::InSync => "in_sync",
                 NodeOutcome::Converged => "converged",
                 NodeOutcome::Failed => "failed",
                 NodeOutcome::Unreachable => "unreachable",
             },
-            "applied": applied,
-            "error": error,
-        }));
+            applied,
+            error,
+        });
     }
     let mut parts = Vec::new();
     if !changed.is_empty() {
@@ -271,13 +288,13 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             "info"
         },
         message: notes.join("; "),
-        fields: json!({
-            "topology_valid": state.topology_valid,
-            "nodes": nodes_json,
-            "waiting": waiting,
-            "operations": report.operations_applied(),
-            "node_commands": crate::node::transport::Transport::commands_run(&transport),
-        }),
+        fields: RoundDetail::Applied {
+            topology_valid: state.topology_valid,
+            nodes: nodes_json,
+            waiting,
+            operations: report.operations_applied(),
+            node_commands: crate::node::transport::Transport::commands_run(&transport),
+        },
     }
 }
 
@@ -293,7 +310,7 @@ fn next_try(secs: f64) -> String {
 }
 
 /// The levels a log line can have; `debug` lines are written only with -v.
-fn log(a: &ReconcileArgs, level: &str, message: &str, fields: serde_json::Value) {
+fn log<F: serde::Serialize>(a: &ReconcileArgs, level: &str, message: &str, fields: F) {
     if level == "debug" && !DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
@@ -301,13 +318,17 @@ fn log(a: &ReconcileArgs, level: &str, message: &str, fields: serde_json::Value)
     let line = match a.log_format {
         LogFormat::Text => format!("{ts} {level:<5} {message}\n"),
         LogFormat::Json => {
-            let mut v = fields;
-            if let serde_json::Value::Object(m) = &mut v {
-                m.insert("ts".into(), json!(ts));
-                m.insert("level".into(), json!(level));
-                m.insert("message".into(), json!(message));
+            let line = LogLine {
+                fields,
+                ts: &ts,
+                level,
+                message,
+            };
+            match crate::report::reconcile::line(&line) {
+                Ok(text) => text,
+                // Not expected of these types; said in plain text rather than dropped.
+                Err(e) => format!("{ts} error cannot write the JSON log line: {e}\n"),
             }
-            format!("{}\n", serde_json::to_string(&v).unwrap_or_default())
         }
     };
     // A closed or full stderr (`| head -1`, `2>/dev/full`) must not stop the enforcer: the

@@ -33,6 +33,15 @@ pub struct Stop {
     pub rounds: u64,
 }
 
+/// `{"event": "metrics", "error"}`: the metrics file could not be written.
+#[derive(Serialize)]
+pub struct Metrics {
+    /// `metrics`.
+    pub event: &'static str,
+    /// Why.
+    pub error: String,
+}
+
 /// What a round found, before the round's counters.
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -93,6 +102,13 @@ pub struct Round {
     pub converged: bool,
     /// How long it took.
     pub duration_ms: u64,
+}
+
+/// One log line as text, with its newline.
+pub fn line<F: Serialize>(line: &LogLine<'_, F>) -> serde_json::Result<String> {
+    let mut text = serde_json::to_string(line)?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// Writes one log line (and its newline) in a single write. A serialisation error is returned;
