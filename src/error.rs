@@ -100,6 +100,14 @@ pub enum CommandError {
         /// What ssh printed on stderr.
         stderr: String,
     },
+    /// routectl was interrupted (SIGINT/SIGTERM) and started no new command.
+    #[error("`{argv}` was not started: routectl received {signal}")]
+    Interrupted {
+        /// The full command line.
+        argv: String,
+        /// The signal's name.
+        signal: String,
+    },
     /// The command exited unsuccessfully.
     #[error("`{argv}` {}{}", describe_status(*.status), stderr_suffix(.stderr))]
     Status {
@@ -191,7 +199,14 @@ fn stderr_suffix(stderr: &str) -> String {
     if s.is_empty() {
         String::new()
     } else {
-        format!(": {}", s.lines().collect::<Vec<_>>().join(" / "))
+        // What a node printed: its control characters are escaped, never printed raw.
+        format!(
+            ": {}",
+            s.lines()
+                .map(crate::core::text::escape)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        )
     }
 }
 
@@ -203,6 +218,7 @@ impl CommandError {
             | CommandError::Timeout { argv, .. }
             | CommandError::OutputTooLarge { argv, .. }
             | CommandError::Ssh { argv, .. }
+            | CommandError::Interrupted { argv, .. }
             | CommandError::Status { argv, .. } => argv,
         }
     }
@@ -277,6 +293,7 @@ impl NodeError {
             }) => "ssh_host_key",
             NodeError::Command(CommandError::Ssh { .. }) => "ssh_failed",
             NodeError::Command(CommandError::OutputTooLarge { .. }) => "output_too_large",
+            NodeError::Command(CommandError::Interrupted { .. }) => "interrupted",
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",
             NodeError::Snapshot { .. } => "snapshot",
@@ -499,35 +516,26 @@ pub enum Error {
         /// What is wrong with it.
         why: String,
     },
-    /// Not root, and no `XDG_RUNTIME_DIR` to keep a private lock in.
+    /// No private runtime directory: not root and no `XDG_RUNTIME_DIR`, or a relative
+    /// `ROUTECTL_RUNTIME_DIR`.
     #[error(
-        "routectl is not running as root and XDG_RUNTIME_DIR is not set (or not absolute), so it \
-         has no private runtime directory for its lock ({root_dir} is root's): name a lock file in \
-         a directory only you can write with --lock-file or ROUTECTL_LOCK_FILE"
+        "routectl has no private runtime directory for its lock and ssh's shared connections: \
+         ROUTECTL_RUNTIME_DIR is relative, or routectl is not running as root and XDG_RUNTIME_DIR \
+         is not set (or not absolute) ({root_dir} is root's). Set ROUTECTL_RUNTIME_DIR to an \
+         absolute directory only you can use, or name a lock file in a directory only you can \
+         write with --lock-file or ROUTECTL_LOCK_FILE"
     )]
     NoRuntimeDir {
         /// root's runtime directory.
         root_dir: String,
     },
-    /// The runtime directory is not private.
+    /// The runtime directory (or its `ssh/` for connection sockets) is not private.
     #[error(
-        "refusing the runtime directory `{path}`: it {why}. Remove it (routectl creates it again, \
-         mode 0700) or name a lock file with --lock-file"
+        "refusing the runtime directory `{path}`: it {why}. routectl keeps its lock and ssh's \
+         connection sockets there: remove it (routectl creates it again, mode 0700), set \
+         ROUTECTL_RUNTIME_DIR to another directory or name a lock file with --lock-file"
     )]
     BadRuntimeDir {
-        /// The directory.
-        path: String,
-        /// What is wrong with it.
-        why: String,
-    },
-
-    /// The directory for ssh's connection sockets is not private.
-    #[error(
-        "refusing the runtime directory `{path}`: it {why}. routectl keeps ssh connection sockets \
-         there and uses only a directory of its own user with mode 0700: remove it (routectl \
-         creates it again) or set ROUTECTL_RUNTIME_DIR to another directory"
-    )]
-    BadSshRuntimeDir {
         /// The directory.
         path: String,
         /// What is wrong with it.

@@ -87,7 +87,6 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
             | Error::BadLockFile { .. }
             | Error::NoRuntimeDir { .. }
             | Error::BadRuntimeDir { .. }
-            | Error::BadSshRuntimeDir { .. }
             | Error::NotMachinesFile { .. }
             | Error::ListInstances(_)
             | Error::NotSourceOutput { .. }

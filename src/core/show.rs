@@ -15,6 +15,7 @@ use crate::core::change::Action;
 use crate::core::diff::{self, Policy};
 use crate::core::link::Link;
 use crate::core::plan::Plan;
+use crate::core::record::LastApplied;
 use crate::core::route::{Family, Route, TABLE_MAIN};
 use crate::core::topology::{Node, Topology};
 use crate::error::NodeError;
@@ -32,6 +33,8 @@ pub struct Observation {
     pub raw_routes: Vec<u8>,
     /// The node's interfaces, or why they could not be read.
     pub links: Result<Vec<Link>, String>,
+    /// The node's last-applied record (none, one, or why the one found is not used).
+    pub last_applied: Result<Option<LastApplied>, String>,
 }
 
 /// How `show` marks a route.
@@ -123,6 +126,8 @@ pub struct NodeView {
     pub warnings: Vec<String>,
     /// Exactly what `ip -N -d -j route show table all` printed (for `--save`).
     pub raw_routes: Vec<u8>,
+    /// What routectl last applied on the node, when a usable record exists.
+    pub last_applied: Option<LastApplied>,
 }
 
 impl NodeView {
@@ -262,6 +267,23 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
                 &mut entries,
                 "identical to a desired route: `apply --adopt` takes it over".into(),
             ),
+            Action::TakeOver => {
+                note_current(
+                    &mut entries,
+                    format!("in the way of desired `{}`: plan takes it over", c.route),
+                );
+                if !c.in_place
+                    && !entries
+                        .iter()
+                        .any(|e| e.mark == Mark::DesiredMissing && e.route == c.route)
+                {
+                    entries.push(Entry {
+                        mark: Mark::DesiredMissing,
+                        route: c.route.clone(),
+                        note: None,
+                    });
+                }
+            }
             Action::Conflict => {
                 note_current(&mut entries, format!("blocks desired `{}`", c.route));
                 if !entries
@@ -280,6 +302,13 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
     entries.sort_by(|a, b| (&a.route.dst, a.mark, &a.route).cmp(&(&b.route.dst, b.mark, &b.route)));
 
     let mut warnings = d.warnings;
+    let last_applied = match obs.last_applied {
+        Ok(r) => r,
+        Err(why) => {
+            warnings.push(why);
+            None
+        }
+    };
     let checks = match &obs.links {
         Ok(links) => {
             let checks = address_checks(node, links);
@@ -296,14 +325,19 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         other_tables: obs.routes.iter().filter(|r| r.table != TABLE_MAIN).count(),
         entries,
         checks,
-        warnings,
         raw_routes: obs.raw_routes,
+        warnings,
+        last_applied,
     }
 }
 
 /// The pod gateway of a pod CIDR: its first host (`10.1.0.0/24` -> `10.1.0.1`).
 pub fn pod_gateway(net: &IpNet) -> IpAddr {
     match net {
+        // A single-address pod CIDR (/32, /128) has no "first host" after the network: the
+        // address itself is the only one inside it.
+        IpNet::V4(n) if n.prefix_len() == 32 => IpAddr::V4(n.network()),
+        IpNet::V6(n) if n.prefix_len() == 128 => IpAddr::V6(n.network()),
         IpNet::V4(n) => IpAddr::V4(u32::from(n.network()).wrapping_add(1).into()),
         IpNet::V6(n) => IpAddr::V6(u128::from(n.network()).wrapping_add(1).into()),
     }
@@ -349,7 +383,10 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
         let message = if on_iface {
             format!("internal_ip {ip} is on {declared}")
         } else if let Some((other, _, _)) = found.first() {
-            format!("internal_ip {ip} is on {other}, not on the declared interface {declared}")
+            format!(
+                "internal_ip {ip} is on {}, not on the declared interface {declared}",
+                crate::core::text::escape(other),
+            )
         } else {
             let family = Family::of_addr(ip);
             let what = match iface {
@@ -385,12 +422,18 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
         let found = locate(links, gw);
         let exact = found.iter().find(|(_, _, len)| *len == net.prefix_len());
         let (ok, message) = match (exact, found.first()) {
-            (Some((iface, _, _)), _) => (true, format!("pod gateway {gw} ({net}) is on {iface}")),
+            (Some((iface, _, _)), _) => (
+                true,
+                format!(
+                    "pod gateway {gw} ({net}) is on {}",
+                    crate::core::text::escape(iface)
+                ),
+            ),
             (None, Some((iface, shown, _))) => (
                 false,
                 format!(
-                    "pod gateway {gw} is on {iface} as {shown}, but the declared pod_cidr is \
-                     {net}"
+                    "pod gateway {gw} is on {} as {shown}, but the declared pod_cidr is {net}",
+                    crate::core::text::escape(iface)
                 ),
             ),
             (None, None) => (
@@ -437,7 +480,8 @@ fn stray_pod_addresses(
             if let Some((o, n)) = owner {
                 out.push(format!(
                     "address {a} on {} lies in pod_cidr {n} of node `{}`",
-                    l.name, o.name
+                    crate::core::text::escape(&l.name),
+                    o.name
                 ));
             } else if let Some(range) = policy.pod_ranges.iter().find(|r| r.contains(&a.addr)) {
                 let declared = if node.pod_cidrs.is_empty() {
@@ -454,7 +498,7 @@ fn stray_pod_addresses(
                 };
                 out.push(format!(
                     "address {a} on {} lies in the cluster pod_cidr {range}, {declared}",
-                    l.name
+                    crate::core::text::escape(&l.name)
                 ));
             }
         }
@@ -526,6 +570,20 @@ pod_cidr = "10.1.2.0/24"
         assert_eq!(
             checks[1].message,
             "pod gateway 10.1.1.1 is on cnio0 as 10.1.1.1/25, but the declared pod_cidr is 10.1.1.0/24"
+        );
+    }
+
+    #[test]
+    fn a_single_address_pod_cidr_is_its_own_gateway() {
+        // Regression: network + 1 lies outside a /32 or /128, so `check` pinged an address no
+        // node has and blamed a route that exists.
+        assert_eq!(
+            pod_gateway(&"10.1.7.9/32".parse().unwrap()).to_string(),
+            "10.1.7.9"
+        );
+        assert_eq!(
+            pod_gateway(&"fd01::7/128".parse().unwrap()).to_string(),
+            "fd01::7"
         );
     }
 

@@ -1,58 +1,70 @@
-//! routectl's private runtime directory, where ssh keeps its connection masters (`ControlPath`).
+//! routectl's private runtime directory: where the lock lives by default, and where other local
+//! state that no one else may touch belongs (for example ssh `ControlPath` sockets).
 //!
-//! A control socket lets whoever can open it run commands as the user on every node the
-//! master reaches, so the directory must belong to routectl's user alone: it is created with
-//! mode 0700, and an existing one is refused when it is a symlink, not a directory, owned by
-//! someone else or open to group or others. Nothing here follows a symlink.
-//!
-//! Where: `$ROUTECTL_RUNTIME_DIR` when set; else `/run/routectl` for root; else
-//! `$XDG_RUNTIME_DIR/routectl`; else `/tmp/routectl-UID`. ssh's masters live in `ssh/` inside it.
+//! `$ROUTECTL_RUNTIME_DIR` when set (an absolute path); else, as root, `/run/routectl`; for
+//! another user `$XDG_RUNTIME_DIR/routectl` (a user without `XDG_RUNTIME_DIR` is told to set
+//! `ROUTECTL_RUNTIME_DIR` or name a lock file). ssh's connection masters live in `ssh/` inside it. The directory is created with mode 0700 and,
+//! whether new or old, must be a real directory (not a symlink) owned by the effective user with
+//! no access for group or others; anything else is refused, never repaired or followed.
 
-use std::io::ErrorKind;
+use std::fs::DirBuilder;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
-/// The runtime directory routectl would use (not created).
-pub fn runtime_dir() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(d) = env("ROUTECTL_RUNTIME_DIR") {
-        return PathBuf::from(d);
-    }
-    let uid = euid();
-    if uid == 0 {
-        return PathBuf::from("/run/routectl");
-    }
-    match env("XDG_RUNTIME_DIR") {
-        Some(d) => PathBuf::from(d).join("routectl"),
-        None => PathBuf::from(format!("/tmp/routectl-{uid}")),
-    }
-}
+/// The root user's runtime directory.
+pub const ROOT_RUNTIME_DIR: &str = "/run/routectl";
 
-/// The directory for ssh's control sockets, created (0700) if needed and checked.
-pub fn ssh_control_dir() -> Result<PathBuf, Error> {
-    let base = runtime_dir();
-    private_dir(&base)?;
-    let ssh = base.join("ssh");
-    private_dir(&ssh)?;
-    Ok(ssh)
-}
-
-fn euid() -> u32 {
+/// The effective user id of this process.
+pub fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-/// Makes sure `dir` is a directory of ours that nobody else can enter, creating it (0700, not
-/// its parents) when it is missing.
-pub fn private_dir(dir: &Path) -> Result<(), Error> {
-    let refuse = |why: String| Error::BadSshRuntimeDir {
-        path: dir.display().to_string(),
-        why,
-    };
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+/// Where the private runtime directory is for this user (not created).
+pub fn runtime_dir_path() -> Result<PathBuf, Error> {
+    if let Some(dir) = std::env::var_os("ROUTECTL_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        if Path::new(&dir).is_absolute() {
+            return Ok(PathBuf::from(dir));
+        }
+        return Err(Error::NoRuntimeDir {
+            root_dir: ROOT_RUNTIME_DIR.to_string(),
+        });
+    }
+    if euid() == 0 {
+        return Ok(PathBuf::from(ROOT_RUNTIME_DIR));
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) if Path::new(&dir).is_absolute() => Ok(PathBuf::from(dir).join("routectl")),
+        _ => Err(Error::NoRuntimeDir {
+            root_dir: ROOT_RUNTIME_DIR.to_string(),
+        }),
+    }
+}
+
+/// The private runtime directory, created 0700 when missing, and checked: a directory (not a
+/// symlink) owned by the effective user, without group or other permissions.
+pub fn private_dir() -> Result<PathBuf, Error> {
+    let dir = runtime_dir_path()?;
+    ensure_private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// The directory for ssh's control sockets (`ssh/` in the runtime directory), both created
+/// (0700) when missing and checked like the runtime directory.
+pub fn ssh_control_dir() -> Result<PathBuf, Error> {
+    let dir = private_dir()?;
+    let ssh = dir.join("ssh");
+    ensure_private_dir(&ssh)?;
+    Ok(ssh)
+}
+
+/// Creates `dir` (mode 0700) when missing; then refuses it unless it is a directory that is not
+/// a symlink, owned by the effective user, with no permissions for group or others.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
+    match DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => {
             return Err(Error::io(
                 format!("creating the runtime directory `{}`", dir.display()),
@@ -60,32 +72,38 @@ pub fn private_dir(dir: &Path) -> Result<(), Error> {
             ));
         }
     }
+    // lstat: a symlink is judged as itself, never followed.
     let meta = std::fs::symlink_metadata(dir).map_err(|e| {
         Error::io(
-            format!("reading the runtime directory `{}`", dir.display()),
+            format!("checking the runtime directory `{}`", dir.display()),
             e,
         )
     })?;
-    if meta.file_type().is_symlink() {
-        return Err(refuse("is a symbolic link".to_string()));
-    }
-    if !meta.is_dir() {
-        return Err(refuse("is not a directory".to_string()));
-    }
-    if meta.uid() != euid() {
-        return Err(refuse(format!(
-            "belongs to user {} (routectl runs as {})",
+    let why = if meta.file_type().is_symlink() {
+        Some("is a symlink".to_string())
+    } else if !meta.is_dir() {
+        Some("is not a directory".to_string())
+    } else if meta.uid() != euid() {
+        Some(format!(
+            "is owned by uid {}, not by this user (uid {})",
             meta.uid(),
             euid()
-        )));
+        ))
+    } else if meta.permissions().mode() & 0o077 != 0 {
+        Some(format!(
+            "has mode {:04o}; it must be accessible to its owner only (0700)",
+            meta.permissions().mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::BadRuntimeDir {
+            path: dir.display().to_string(),
+            why,
+        }),
     }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(refuse(format!(
-            "has mode {mode:04o}: group or others can reach it"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -93,37 +111,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn creates_a_private_directory_and_accepts_it_again() {
-        let t = tempfile::tempdir().unwrap();
-        let d = t.path().join("rt");
-        private_dir(&d).unwrap();
-        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
-        private_dir(&d).unwrap();
-    }
+    fn creates_a_private_directory_and_refuses_others() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("rt");
+        ensure_private_dir(&dir).unwrap();
+        let meta = std::fs::symlink_metadata(&dir).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        // Again: an existing private directory is fine.
+        ensure_private_dir(&dir).unwrap();
 
-    #[test]
-    fn refuses_a_symlink_an_open_directory_and_a_file() {
-        let t = tempfile::tempdir().unwrap();
-        let real = t.path().join("real");
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&real)
-            .unwrap();
-        let link = t.path().join("link");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
-        let e = private_dir(&link).unwrap_err().to_string();
-        assert!(e.contains("is a symbolic link"), "{e}");
-
-        let open = t.path().join("open");
+        let open = base.path().join("open");
         std::fs::create_dir(&open).unwrap();
-        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let e = private_dir(&open).unwrap_err().to_string();
-        assert!(e.contains("has mode 0755"), "{e}");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = ensure_private_dir(&open).unwrap_err().to_string();
+        assert!(e.contains("has mode 1777"), "{e}");
 
-        let file = t.path().join("file");
-        std::fs::write(&file, b"").unwrap();
-        let e = private_dir(&file).unwrap_err().to_string();
-        assert!(e.contains("is not a directory"), "{e}");
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let e = ensure_private_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("is a symlink"), "{e}");
     }
 }

@@ -15,14 +15,14 @@
 //! that one handshake per node serves plan, apply and the plan after it. Host-key checking is
 //! never touched: the user's ssh configuration decides, and a changed key is an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
@@ -231,6 +231,23 @@ impl Process {
     }
 }
 
+/// A command line for messages: routectl's own fixed scripts are named, not spelled out (`-v`
+/// prints them in full).
+fn shown(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if a == crate::node::observe::READ_SCRIPT {
+                "'<read script>'"
+            } else if a == crate::node::observe::WRITE_SCRIPT {
+                "'<record script>'"
+            } else {
+                a.as_str()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Transport for Process {
     fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
         let argv = self.argv(instance, inv);
@@ -241,7 +258,7 @@ impl Transport for Process {
                     msg.push_str(&format!("  | {line}\n"));
                 }
             }
-            eprint!("{msg}");
+            crate::console::err(&msg);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         let out = run_process(&argv, inv.stdin.as_deref(), self.timeout)?;
@@ -296,7 +313,13 @@ fn run_process(
     stdin: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<Output, CommandError> {
-    let line = argv.join(" ");
+    let line = shown(argv);
+    if !crate::interrupt::may_start() {
+        return Err(CommandError::Interrupted {
+            argv: line,
+            signal: crate::interrupt::signal_name().to_string(),
+        });
+    }
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandError::Spawn {
             argv: line,
@@ -322,6 +345,7 @@ fn run_process(
         },
     })?;
     let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    let _live = pid.map(Registered::new);
 
     let writer = match (stdin, child.stdin.take()) {
         (Some(bytes), Some(mut pipe)) => {
@@ -344,18 +368,42 @@ fn run_process(
         status
     });
 
-    let timed_out = match rx.recv_timeout(timeout) {
-        Ok(()) => false,
-        Err(_) => {
+    // Wait in short steps: a SIGINT/SIGTERM to routectl is passed on to the child's group
+    // (also here, in case it came between spawn and registration) and the child gets
+    // `interrupt::GRACE` to end before SIGKILL. routectl never leaves a child running behind.
+    let started = Instant::now();
+    let mut interrupted_at: Option<Instant> = None;
+    let mut timed_out = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(sig) = crate::interrupt::signal() {
+            match interrupted_at {
+                None => {
+                    if let Some(sig) = Signal::from_named_raw(sig) {
+                        kill_group(pid, sig);
+                    }
+                    interrupted_at = Some(Instant::now());
+                }
+                Some(at) if at.elapsed() >= crate::interrupt::GRACE => {
+                    kill_group(pid, Signal::KILL);
+                }
+                Some(_) => {}
+            }
+        }
+        if started.elapsed() >= timeout && interrupted_at.is_none() {
             kill_group(pid, Signal::TERM);
             if rx.recv_timeout(Duration::from_millis(500)).is_err() {
                 kill_group(pid, Signal::KILL);
             }
-            true
+            timed_out = true;
+            break;
         }
-    };
+    }
     let status = waiter.join().ok().and_then(|s| s.ok());
-    if timed_out {
+    if timed_out || interrupted_at.is_some() {
         // Descendants may still hold the pipes: make sure the group is gone before joining.
         kill_group(pid, Signal::KILL);
     }
@@ -403,6 +451,50 @@ fn read_bounded(pipe: Option<&mut impl Read>, limit: usize) -> (Vec<u8>, bool) {
     let _ = p.take(limit as u64).read_to_end(&mut buf);
     let rest = std::io::copy(p, &mut std::io::sink()).unwrap_or(0);
     (buf, rest > 0)
+}
+
+/// The process groups of the children running now (each child leads its own group).
+static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// A child's group in [`LIVE`] while it runs.
+struct Registered(i32);
+
+impl Registered {
+    fn new(pid: Pid) -> Registered {
+        let raw = pid.as_raw_nonzero().get();
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).insert(raw);
+        Registered(raw)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Sends signal number `signal` to the process group of every running child (see
+/// [`crate::interrupt`]).
+pub fn forward(signal: i32) {
+    let Some(signal) = Signal::from_named_raw(signal) else {
+        return;
+    };
+    let groups: Vec<i32> = LIVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    for raw in groups {
+        kill_group(Pid::from_raw(raw), signal);
+    }
+}
+
+/// How many children are running now.
+pub fn live_children() -> usize {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
 /// Signals the process group made for a child (its pid is the group's id). The group may be

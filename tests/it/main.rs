@@ -16,6 +16,7 @@
 //! | `incus` | real Incus containers (scripts/lab.sh --lab incus) | root, the Incus lab |
 //! | `lxd_projects` | LXD projects and a loopback remote (scripts/lab.sh --lab project, remote) | root, the project lab |
 //! | `ssh` | the ssh transport against real sshd (scripts/lab-ssh.sh) | root, the SSH lab |
+//! | `safety` | the holes of issue 12: lock, signals, saved plans, bounded reads, atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
 //! | `layout` | this crate stays the only integration-test target | nothing |
 //!
 //! `support` holds what they share: the one way to run the binary (`support::Routectl`,
@@ -39,6 +40,7 @@
 //!
 //! A new file is a module declared here, never a new file directly under tests/ (`layout`
 //! fails if one appears).
+
 // A test may panic: that is how it reports a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
@@ -59,6 +61,7 @@ mod netns_show_check;
 mod node_output;
 mod perf_equivalence;
 mod properties;
+mod safety;
 mod scenarios;
 mod ssh;
 mod topology_corpus;

@@ -10,6 +10,7 @@
 //! transport that prints nothing) are written inline by the tests, each with where it comes
 //! from.
 
+use routectl::node::observe;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,28 @@ pub const NODES: [&str; 4] = ["controller-0", "worker-0", "worker-1", "worker-2"
 /// A fake lab: a temporary directory with the fake on PATH and its answers.
 pub struct Fake {
     dir: tempfile::TempDir,
+}
+
+/// How `calls()` shows a write of the last-applied record.
+pub const RECORD: &str = "(write last-applied record)";
+
+/// A call as the fake logged it, with routectl's read script shown as the `ip` command it runs
+/// (`sh -c SCRIPT sh RECORD_PATH ip ARGS…` -> `ip ARGS…`) and a record write as [`RECORD`].
+pub fn normalize_call(line: &str) -> String {
+    let read = format!(
+        " -- sh -c {} sh /run/routectl/last-applied/",
+        observe::READ_SCRIPT
+    );
+    if let Some(i) = line.find(&read) {
+        let rest = &line[i + read.len()..];
+        let args = rest.split_once(' ').map(|(_, a)| a).unwrap_or("");
+        return format!("{} -- {args}", &line[..i]);
+    }
+    let write = format!(" -- sh -c {} sh ", observe::WRITE_SCRIPT);
+    if let Some(i) = line.find(&write) {
+        return format!("{} -- {RECORD}", &line[..i]);
+    }
+    line.to_string()
 }
 
 /// A capture of `ip -N -d -j route show table all` from a folder case.
@@ -203,7 +226,7 @@ impl Fake {
     /// Every call the fake received, one line each: `lxc exec NODE --force-noninteractive -- …`.
     pub fn calls(&self) -> Vec<String> {
         fs::read_to_string(self.path("calls.log"))
-            .map(|s| s.lines().map(str::to_string).collect())
+            .map(|s| s.lines().map(normalize_call).collect())
             .unwrap_or_default()
     }
 
