@@ -23,9 +23,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::State;
-use routectl::plan::{Options, Plan};
-use routectl::render::{self, Style};
-use routectl::{desired, diff, iproute, topology};
+use routectl::core::plan::{Options, Plan};
+use routectl::core::{desired, diff, topology};
+use routectl::node::iproute;
+use routectl::report::{self, Style};
 
 const MIN_RUNS: usize = 5;
 const MAX_RUNS: usize = 200;
@@ -170,10 +171,10 @@ fn bench_size(b: &Bench, n: usize) {
         });
         let plan = plan_of(2);
         b.run(&format!("render text {word} {n}"), 1, || {
-            render::plan_text(&plan, &Style { color: false })
+            report::plan_text(&plan, &Style { color: false })
         });
         b.run(&format!("render json {word} {n}"), 1, || {
-            render::to_json_text(&render::plan_json(&plan, &t))
+            report::to_json_text(&report::plan_json(&plan, &t))
         });
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::render::Format;
+use crate::report::Format;
 
 const EXAMPLES: &str = "\
 Examples:

@@ -1,33 +1,27 @@
 //! routectl: declarative pod-network routes for Kubernetes nodes on LXD, Incus or network
 //! namespaces.
 //!
-//! The pipeline reads from the module names:
-//! [`topology`] (TOML -> validated topology) -> [`desired`] (routes each node should have) ->
-//! [`observe`] (what each node has, through [`transport`], parsed by [`iproute`]) -> [`diff`]
-//! (the ownership rule, desired x observed) -> [`plan`] (per-node changes, `ip` lines) ->
-//! [`apply`] (one batch per node, read back, verify) -> [`render`] (text, JSON, Markdown).
-//! [`transport`] is the only module that spawns processes.
+//! The crate is layered; dependencies point one way, `commands -> report / node / local -> core`:
+//!
+//! - [`core`]: pure values and decisions. The topology (TOML -> validated [`core::topology`]),
+//!   the routes each node should have ([`core::desired`]), the ownership rule and the diff
+//!   ([`core::diff`]), the plan and its `ip` lines ([`core::plan`]), and the pure halves of
+//!   `show`, `check`, `discover`, `reconcile` and saved plans. No I/O, no processes, no threads.
+//! - [`node`]: reaching nodes. [`node::transport`] is the only module that spawns processes;
+//!   [`node::iproute`] reads what `ip -j` prints; [`node::observe`] reads a node (one read, one
+//!   retry policy); [`node::apply`] writes a plan and reads it back.
+//! - [`local`]: files on the machine routectl runs on (the lock, atomic writes, bounded reads).
+//! - [`report`]: one renderer per document (text, JSON, Markdown), colour in one place.
+//! - [`commands`]: one thin module per subcommand; [`exit`] maps an outcome to an exit code.
 
-pub mod apply;
-pub mod check;
 pub mod cli;
 pub mod commands;
-pub mod desired;
-pub mod diff;
-pub mod discover;
+pub mod core;
 pub mod error;
 pub mod exit;
-pub mod iproute;
-pub mod lock;
-pub mod observe;
+pub mod local;
+pub mod node;
 pub mod parallel;
-pub mod plan;
-pub mod reconcile;
-pub mod render;
-pub mod route;
-pub mod saved;
-pub mod show;
-pub mod topology;
-pub mod transport;
+pub mod report;
 
 pub use error::Error;

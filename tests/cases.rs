@@ -17,11 +17,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use routectl::core::plan::{Options, Plan};
+use routectl::core::topology;
 use routectl::error::NodeError;
-use routectl::iproute::parse_routes;
-use routectl::plan::{Options, Plan};
-use routectl::render::{Style, plan_text};
-use routectl::topology;
+use routectl::node::iproute::parse_routes;
+use routectl::report::{Style, plan_text};
 
 /// The cases this suite must hold (a folder that disappears is a failure, not a silent pass).
 const REQUIRED: &[&str] = &[

@@ -98,8 +98,8 @@ impl Drop for Lab {
     }
 }
 
-fn topology(text: &str) -> routectl::topology::Topology {
-    routectl::topology::parse(text.as_bytes(), "t.toml", None)
+fn topology(text: &str) -> routectl::core::topology::Topology {
+    routectl::core::topology::parse(text.as_bytes(), "t.toml", None)
         .unwrap_or_else(|p| panic!("{p}\n{text}"))
 }
 
@@ -111,7 +111,7 @@ fn discover_from_lxc_reproduces_the_example_topology() {
     assert_code(&run, 0);
     let found = topology(&run.stdout);
     let example = topology(&std::fs::read_to_string(lab.example()).unwrap());
-    let strip = |t: &routectl::topology::Topology| -> Vec<String> {
+    let strip = |t: &routectl::core::topology::Topology| -> Vec<String> {
         t.nodes
             .iter()
             .map(|n| {

@@ -4,14 +4,15 @@
 
 use std::sync::Mutex;
 
-use routectl::apply::{self, Outcome};
+use routectl::core::plan::{Options, Plan};
+use routectl::core::route::{Destination, TABLE_MAIN};
+use routectl::core::topology;
 use routectl::error::CommandError;
-use routectl::iproute::{ParseError, parse_routes, parse_stream};
-use routectl::observe;
-use routectl::plan::{Options, Plan};
-use routectl::route::{Destination, TABLE_MAIN};
-use routectl::topology;
-use routectl::transport::{Invocation, Output, Transport};
+use routectl::error::ParseError;
+use routectl::node::apply::{self, Outcome};
+use routectl::node::iproute::{parse_routes, parse_stream};
+use routectl::node::observe;
+use routectl::node::transport::{Invocation, Output, Transport};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/ip/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -220,7 +221,7 @@ fn tolerated_quirks_read_as_the_routes_they_are() {
     // Of these, routectl owns only routes it can name exactly.
     let owned: Vec<String> = r
         .iter()
-        .filter(|x| routectl::diff::is_owned(x, 211))
+        .filter(|x| routectl::core::diff::is_owned(x, 211))
         .map(|x| x.dst.to_string())
         .collect();
     assert_eq!(owned, ["10.1.0.0/24", "10.1.1.0/24", "0/24"]);
@@ -260,7 +261,7 @@ fn a_100000_route_table_parses() {
     let deletes = plan.nodes[0]
         .changes()
         .iter()
-        .filter(|c| c.action == routectl::plan::Action::Delete)
+        .filter(|c| c.action == routectl::core::change::Action::Delete)
         .count();
     assert_eq!(deletes, 50_000);
 }
@@ -308,7 +309,7 @@ impl Transport for Canned {
     }
 }
 
-fn two_nodes() -> routectl::topology::Topology {
+fn two_nodes() -> routectl::core::topology::Topology {
     topology::parse(
         br#"
 [cluster]

@@ -1,10 +1,10 @@
 //! The performance rewrites compute exactly what the straightforward versions did: node lines
 //! of a topology, the diff fingerprint, and parsing with escapes (which cannot be borrowed).
 
-use routectl::diff::fingerprint;
-use routectl::iproute::parse_routes;
-use routectl::route::Route;
-use routectl::topology;
+use routectl::core::diff::fingerprint;
+use routectl::core::route::Route;
+use routectl::core::topology;
+use routectl::node::iproute::parse_routes;
 use sha2::{Digest, Sha256};
 
 #[test]

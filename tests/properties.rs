@@ -23,10 +23,11 @@ use std::process::{Command, Stdio};
 use ipnet::IpNet;
 use model::{Call, KRoute, MAIN, Model, Node, Reach};
 use proptest::prelude::*;
-use routectl::apply::{self, Outcome};
-use routectl::observe;
-use routectl::plan::{Action, Options, Plan};
-use routectl::topology::{self, Topology};
+use routectl::core::change::Action;
+use routectl::core::plan::{Options, Plan};
+use routectl::core::topology::{self, Topology};
+use routectl::node::apply::{self, Outcome};
+use routectl::node::observe;
 
 const IFACES: [&str; 3] = ["eth1", "eth2", "ens3"];
 const FOREIGN: [u8; 9] = [2, 3, 4, 186, 17, 80, 99, 12, 0];

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use routectl::topology::{self, MAX_FILE_BYTES, TransportKind};
+use routectl::core::topology::{self, MAX_FILE_BYTES, TransportKind};
 
 /// A directory with fake `lxc`, `incus` and `ip` that record their arguments and fail.
 struct FakeBin {

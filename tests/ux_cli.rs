@@ -146,7 +146,7 @@ fn example() -> PathBuf {
 
 /// Nodes of a topology file as comparable tuples.
 fn nodes_of(text: &str) -> Vec<(String, String, Vec<String>, Vec<String>)> {
-    let t = routectl::topology::parse(text.as_bytes(), "t.toml", None)
+    let t = routectl::core::topology::parse(text.as_bytes(), "t.toml", None)
         .unwrap_or_else(|p| panic!("{p}\n{text}"));
     t.nodes
         .iter()

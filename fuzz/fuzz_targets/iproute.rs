@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use routectl::iproute::{self, ParseError};
+use routectl::error::ParseError;
+use routectl::node::iproute;
 
 fuzz_target!(|data: &[u8]| {
     let one = iproute::parse_routes(data);
@@ -16,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             for r in routes {
                 // Rendering and the ownership rule work on anything parsed.
                 let _ = r.to_string();
-                let _ = routectl::diff::is_owned(r, 211);
+                let _ = routectl::core::diff::is_owned(r, 211);
             }
         }
         (Err(ParseError::Empty), _) => {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use routectl::topology::{self, TransportKind};
+use routectl::core::topology::{self, TransportKind};
 
 fuzz_target!(|data: &[u8]| {
     for transport in [None, Some(TransportKind::Netns)] {
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!n.internal_ips.is_empty());
                     assert!(n.pod_cidrs.iter().all(|c| c.trunc() == *c));
                     // Desired routes can be computed for every accepted node.
-                    let _ = routectl::desired::routes_for(&t, n);
+                    let _ = routectl::core::desired::routes_for(&t, n);
                 }
             }
             Err(problems) => {

@@ -2,16 +2,16 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::apply;
 use crate::cli::{ApplyArgs, Global};
+use crate::core::plan::{Options, Plan};
+use crate::core::saved;
+use crate::core::topology::Topology;
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::lock;
-use crate::plan::{Options, Plan};
-use crate::render::{self, Format, Style};
-use crate::saved;
-use crate::topology::Topology;
-use crate::transport::{Process, Transport};
+use crate::local::lock;
+use crate::node::apply;
+use crate::node::transport::{Process, Transport};
+use crate::report::{self, Format, Style};
 
 use super::{check_nodes, live_plan, out};
 
@@ -20,7 +20,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     // Load and validate everything before touching the lock or any node.
     let (topology, options, binding) = match &a.plan_file {
         Some(file) => {
-            let (binding, topology, options) = saved::load(file)?;
+            let (binding, topology, options) = crate::local::files::load_saved_plan(file)?;
             if g.topology_given().is_some() {
                 saved::check_topology(&binding, &g.load()?)?;
             }
@@ -61,7 +61,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
     if plan.operations() > 0 {
         if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
             if a.output == Format::Text {
-                eprint!("{}", render::plan_text(&plan, &stderr_style(g, &style)));
+                eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
             }
             return Err(Error::Refused(format!(
                 "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
@@ -70,13 +70,13 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             )));
         }
         if binding.is_none() && !a.auto_approve {
-            eprint!("{}", render::plan_text(&plan, &stderr_style(g, &style)));
+            eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
                 return Ok(ExitCode::Error);
             }
         } else if a.output == Format::Text && !g.quiet {
-            out(&render::plan_text(&plan, &style))?;
+            out(&report::plan_text(&plan, &style))?;
         }
     }
     let report = apply::apply(&plan, &topology, &transport, g.parallelism());
@@ -119,7 +119,7 @@ fn finish(
 ) -> Result<ExitCode, Error> {
     let commands = transport.commands_run();
     match a.output {
-        Format::Json => out(&render::to_json_text(&render::report_json(
+        Format::Json => out(&report::to_json_text(&report::report_json(
             report, plan, t, commands,
         )))?,
         Format::Text | Format::Markdown => {
@@ -132,7 +132,7 @@ fn finish(
                     ))?;
                 }
             } else {
-                out(&render::report_text(report, commands, &g.style()))?;
+                out(&report::report_text(report, commands, &g.style()))?;
             }
         }
     }

@@ -1,11 +1,10 @@
 //! `routectl check`: pod-to-pod reachability matrix.
 
-use crate::check;
 use crate::cli::{CheckArgs, Global};
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::render::{self, Format};
-use crate::transport::Transport;
+use crate::node::transport::Transport;
+use crate::report::{self, Format};
 
 use super::{check_nodes, out};
 
@@ -15,7 +14,7 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<ExitCode, Error> {
     check_nodes(&t, &a.nodes)?;
     let transport = g.transport(&t);
     let started = std::time::Instant::now();
-    let report = check::run(&t, &a.nodes, g.parallelism(), &transport);
+    let report = crate::node::probe::run(&t, &a.nodes, g.parallelism(), &transport);
     if g.verbose > 0 {
         eprintln!(
             "routectl: checked {} paths with {} node commands in {:.3} s",
@@ -25,9 +24,9 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<ExitCode, Error> {
         );
     }
     match a.output {
-        Format::Text => out(&render::check_text(&report, &g.style()))?,
-        Format::Json => out(&render::to_json_text(&render::check_json(&report, &t)))?,
-        Format::Markdown => out(&render::check_markdown(&report, &t))?,
+        Format::Text => out(&report::check_text(&report, &g.style()))?,
+        Format::Json => out(&report::to_json_text(&report::check_json(&report, &t)))?,
+        Format::Markdown => out(&report::check_markdown(&report, &t))?,
     }
     Ok(if report.summary().success {
         ExitCode::Ok

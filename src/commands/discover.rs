@@ -4,11 +4,11 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::cli::{DiscoverArgs, DiscoverSource, Global, TransportArg};
-use crate::discover::{self, Options, Source};
+use crate::core::discover::{self, Options, Source};
+use crate::core::topology::{self, TransportKind};
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::topology::{self, TransportKind};
-use crate::transport;
+use crate::node::transport;
 
 use super::out;
 

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cli::{Cli, ColorChoice, Command, Global, TransportArg};
+use crate::core::plan::{Options, Plan};
+use crate::core::topology::{Topology, TransportKind};
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::observe;
-use crate::plan::{Options, Plan};
-use crate::render::Style;
-use crate::topology::{self, Topology, TransportKind};
-use crate::transport::{Process, Transport};
+use crate::node::observe;
+use crate::node::transport::{Process, Transport};
+use crate::report::Style;
 
 mod apply;
 mod check;
@@ -81,7 +81,7 @@ impl Global {
 
     /// Loads and validates the topology file.
     pub fn load(&self) -> Result<Topology, Error> {
-        topology::load(
+        crate::local::files::load_topology(
             &self.topology_path(),
             self.transport.map(TransportArg::kind),
         )

@@ -2,14 +2,13 @@
 
 use crate::cli::Global;
 use crate::cli::PlanArgs;
+use crate::core::plan::{Options, Plan};
+use crate::core::topology::Topology;
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::observe;
-use crate::plan::{Options, Plan};
-use crate::render::{self, Format};
-use crate::saved;
-use crate::topology::Topology;
-use crate::transport::Transport;
+use crate::node::observe;
+use crate::node::transport::Transport;
+use crate::report::{self, Format};
 
 use super::{check_nodes, live_plan, out};
 
@@ -20,9 +19,9 @@ pub(crate) fn print_plan(
     format: Format,
 ) -> Result<(), Error> {
     match format {
-        Format::Text => out(&render::plan_text(plan, &g.style())),
-        Format::Json => out(&render::to_json_text(&render::plan_json(plan, t))),
-        Format::Markdown => out(&render::plan_markdown(plan, t)),
+        Format::Text => out(&report::plan_text(plan, &g.style())),
+        Format::Json => out(&report::to_json_text(&report::plan_json(plan, t))),
+        Format::Markdown => out(&report::plan_markdown(plan, t)),
     }
 }
 
@@ -56,7 +55,7 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         );
     }
     if let Some(file) = &a.out {
-        let doc = render::to_json_text(&saved::document(&plan, &t, &options));
+        let doc = report::to_json_text(&report::saved_plan_json(&plan, &t, &options));
         std::fs::write(file, doc)
             .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
         g.info(&format!(

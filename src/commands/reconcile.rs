@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::apply::{self, Outcome};
 use crate::cli::{Global, LogFormat, ReconcileArgs};
+use crate::core::plan::Options;
+use crate::core::reconcile::{State, unix_now};
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::lock;
-use crate::plan::Options;
-use crate::reconcile::{State, unix_now};
+use crate::local::lock;
+use crate::node::apply::{self, Outcome};
 
 use super::live_plan;
 
@@ -257,7 +257,7 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             "nodes": nodes_json,
             "waiting": waiting,
             "operations": report.operations_applied(),
-            "node_commands": crate::transport::Transport::commands_run(&transport),
+            "node_commands": crate::node::transport::Transport::commands_run(&transport),
         }),
     }
 }

@@ -1,11 +1,12 @@
 //! `routectl show`: each node's routes, marked, and its addresses checked.
 
 use crate::cli::{Global, ShowArgs};
+use crate::core::show;
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::render::{self, Format};
-use crate::show;
-use crate::transport::Transport;
+use crate::node::observe;
+use crate::node::transport::Transport;
+use crate::report::{self, Format};
 
 use super::{check_nodes, out};
 
@@ -24,7 +25,7 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
     let transport = g.transport(&t);
     let started = std::time::Instant::now();
     let report = show::compute(&t, &a.nodes, g.parallelism(), |node| {
-        show::read(&transport, node)
+        observe::read_show(&transport, node)
     });
     if g.verbose > 0 {
         eprintln!(
@@ -39,11 +40,11 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
             let Some(node) = t.node(&n.name) else {
                 continue;
             };
-            let path = crate::observe::snapshot_path(dir, node);
+            let path = crate::node::observe::snapshot_path(dir, node);
             let result = match &n.state {
-                Ok(v) => show::save_snapshot(dir, node, &v.raw_routes),
+                Ok(v) => observe::save_snapshot(dir, node, &v.raw_routes),
                 // An old snapshot of a node that cannot be read now must not be planned from.
-                Err(_) => show::remove_snapshot(dir, node),
+                Err(_) => observe::remove_snapshot(dir, node),
             };
             result.map_err(|e| Error::io(format!("writing snapshot `{}`", path.display()), e))?;
         }
@@ -56,9 +57,9 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
         ));
     }
     match a.output {
-        Format::Text => out(&render::show_text(&report, &g.style()))?,
-        Format::Json => out(&render::to_json_text(&render::show_json(&report, &t)))?,
-        Format::Markdown => out(&render::show_markdown(&report, &t))?,
+        Format::Text => out(&report::show_text(&report, &g.style()))?,
+        Format::Json => out(&report::to_json_text(&report::show_json(&report, &t)))?,
+        Format::Markdown => out(&report::show_markdown(&report, &t))?,
     }
     Ok(if report.has_errors() {
         ExitCode::Error

@@ -3,7 +3,7 @@
 use crate::cli::Global;
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::render::{self, Format};
+use crate::report::{self, Format};
 
 use super::out;
 use crate::cli::ValidateArgs;
@@ -14,11 +14,11 @@ pub fn run(g: &Global, a: &ValidateArgs) -> Result<ExitCode, Error> {
     let routes: usize = t
         .nodes
         .iter()
-        .map(|n| crate::desired::routes_for(&t, n).len())
+        .map(|n| crate::core::desired::routes_for(&t, n).len())
         .sum();
     match a.output {
-        Format::Json => out(&render::to_json_text(&serde_json::json!({
-            "format_version": render::FORMAT_VERSION,
+        Format::Json => out(&report::to_json_text(&serde_json::json!({
+            "format_version": report::FORMAT_VERSION,
             "kind": "validate",
             "valid": true,
             "topology": { "path": t.source, "sha256": t.sha256 },

@@ -32,7 +32,7 @@ use std::sync::Mutex;
 
 use ipnet::IpNet;
 use routectl::error::CommandError;
-use routectl::transport::{Invocation, Output, Transport};
+use routectl::node::transport::{Invocation, Output, Transport};
 
 /// The main table.
 pub const MAIN: u32 = 254;
@@ -637,7 +637,7 @@ impl Transport for Model {
         let Some(node) = nodes.get_mut(instance) else {
             return answer(1, "", "Error: Instance not found\n");
         };
-        let is_read = inv.args == routectl::iproute::read_args();
+        let is_read = inv.args == routectl::node::iproute::read_args();
         let is_version = inv.args == ["-V"];
         match node.reach {
             Reach::Up | Reach::WriteTimesOut => {}
@@ -679,7 +679,7 @@ impl Transport for Model {
         if is_version {
             return answer(0, VERSION_6_1, "");
         }
-        if inv.args == routectl::iproute::batch_args()
+        if inv.args == routectl::node::iproute::batch_args()
             && let Some(stdin) = &inv.stdin
         {
             let (out, err, status) = node.batch(&String::from_utf8_lossy(stdin));

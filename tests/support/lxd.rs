@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use routectl::topology::{self, Topology};
+use routectl::core::topology::{self, Topology};
 
 use super::{Run, first_host, routectl_with};
 

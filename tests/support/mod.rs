@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ipnet::IpNet;
-use routectl::topology::{self, Topology};
+use routectl::core::topology::{self, Topology};
 
 pub mod lxd;
 pub mod scenarios;
@@ -138,7 +138,7 @@ impl NetnsLab {
         lab
     }
 
-    fn add_node(&self, i: usize, node: &routectl::topology::Node) {
+    fn add_node(&self, i: usize, node: &routectl::core::topology::Node) {
         let ns = &node.instance;
         sh(&["ip", "netns", "add", ns]);
         let v = format!("v{i}");

@@ -7,37 +7,21 @@
 //! the marks come from [`diff`], so `show` and `plan` cannot disagree.
 
 use std::net::IpAddr;
-use std::path::Path;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::diff::{self, Policy};
+use crate::core::change::Action;
+use crate::core::diff::{self, Policy};
+use crate::core::link::Link;
+use crate::core::plan::Plan;
+use crate::core::route::{Family, Route, TABLE_MAIN};
+use crate::core::topology::{Node, Topology};
 use crate::error::NodeError;
-use crate::iproute::{self, Link, ParseError};
-use crate::observe;
 use crate::parallel;
-use crate::plan::{Action, Plan};
-use crate::route::{Family, Route, TABLE_MAIN};
-use crate::topology::{Node, Topology};
-use crate::transport::{Invocation, Transport};
-
-/// The `ip -batch` script of a show read: routes first (exactly the lone route read), then
-/// addresses.
-pub const SHOW_SCRIPT: &str = "route show table all\naddr show\n";
 
 /// The routing protocol number the kernel gives connected routes (`RTPROT_KERNEL`).
 pub const PROTOCOL_KERNEL: u8 = 2;
-
-/// The command that reads a node's routes and addresses in one process.
-pub fn read_invocation() -> Invocation {
-    let mut args: Vec<String> = iproute::READ_OPTIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(["-batch".to_string(), "-".to_string()]);
-    Invocation::ip(args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
-}
 
 /// What one read of a node saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,63 +32,6 @@ pub struct Observation {
     pub raw_routes: Vec<u8>,
     /// The node's interfaces, or why they could not be read.
     pub links: Result<Vec<Link>, String>,
-}
-
-/// Splits a show read's output into routes (parsed and raw) and interfaces.
-pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
-    let parts = iproute::split_stream(output)?;
-    let [routes, addrs] = parts.as_slice() else {
-        return Err(ParseError::Invalid {
-            message: format!(
-                "expected two JSON arrays (routes, then addresses), found {}",
-                parts.len()
-            ),
-            excerpt: String::from_utf8_lossy(&output[..output.len().min(80)]).into_owned(),
-        });
-    };
-    Ok(Observation {
-        routes: iproute::parse_routes(routes)?,
-        raw_routes: [routes, &b"\n"[..]].concat(),
-        links: Ok(iproute::parse_addrs(addrs)?),
-    })
-}
-
-/// Reads a node's routes and addresses with one command. An empty output (a known `lxc exec`
-/// fault) is retried. When the combined read fails or prints something unreadable, the plain
-/// route read of [`observe`] is tried instead: it names an old iproute2 when that is the cause,
-/// and when it succeeds the routes are shown and only the address checks are lost.
-pub fn read(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
-    let inv = read_invocation();
-    let mut argv = String::new();
-    for _ in 0..observe::READ_ATTEMPTS {
-        let out = t.run(&node.instance, &inv)?;
-        argv = out.argv.clone();
-        let why = if out.status != Some(0) {
-            out.clone()
-                .success()
-                .expect_err("status is not 0")
-                .to_string()
-        } else if out.stdout.iter().all(u8::is_ascii_whitespace) {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            continue;
-        } else {
-            match parse_show(&out.stdout) {
-                Ok(obs) => return Ok(obs),
-                Err(e) => format!("`{argv}`: {e}"),
-            }
-        };
-        let plain = observe::read_raw(t, node)?;
-        let routes = observe::parse_read(t, node, &plain)?;
-        return Ok(Observation {
-            routes,
-            raw_routes: plain.stdout,
-            links: Err(why),
-        });
-    }
-    Err(NodeError::EmptyRead {
-        argv,
-        attempts: observe::READ_ATTEMPTS,
-    })
 }
 
 /// How `show` marks a route.
@@ -307,7 +234,7 @@ pub fn compute(
 
 /// Marks a node's routes and checks its addresses. Pure.
 pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation) -> NodeView {
-    let desired = crate::desired::routes_for(topology, node);
+    let desired = crate::core::desired::routes_for(topology, node);
     let d = diff::diff(&desired, &obs.routes, policy);
 
     let mut entries: Vec<Entry> = obs
@@ -530,27 +457,13 @@ fn stray_pod_addresses(
     out
 }
 
-/// Stores a node's raw route read where `routectl plan --observed DIR` looks for it, replacing
-/// any older snapshot atomically (written beside it, then renamed).
-pub fn save_snapshot(dir: &Path, node: &Node, raw_routes: &[u8]) -> std::io::Result<()> {
-    let path = observe::snapshot_path(dir, node);
-    let tmp = dir.join(format!(".{}.json.tmp", node.name));
-    std::fs::write(&tmp, raw_routes)?;
-    std::fs::rename(&tmp, &path)
-}
-
-/// Removes a node's snapshot, so that an unreadable node cannot be planned from an old one.
-pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
-    match std::fs::remove_file(observe::snapshot_path(dir, node)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::parse;
+    use crate::core::topology::parse;
+    use crate::error::ParseError;
+    use crate::node::iproute;
+    use crate::node::observe::parse_show;
 
     const LAB: &str = r#"
 [cluster]
@@ -574,8 +487,14 @@ pod_cidr = "10.1.2.0/24"
 "#;
 
     /// Captured on the LXD lab before any route was added (see iproute's tests).
-    const WORKER_0: &[u8] = include_bytes!("../tests/data/lab/worker-0.show.json");
-    const CONTROLLER_0: &[u8] = include_bytes!("../tests/data/lab/controller-0.show.json");
+    const WORKER_0: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lab/worker-0.show.json"
+    ));
+    const CONTROLLER_0: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lab/controller-0.show.json"
+    ));
 
     fn lab() -> Topology {
         parse(LAB.as_bytes(), "t.toml", None).unwrap()

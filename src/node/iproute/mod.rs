@@ -14,10 +14,19 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::route::{
+use crate::core::route::{
     Destination, Family, Hop, NextHop, Route, TABLE_MAIN, TYPE_UNICAST, protocol_number,
     table_number, type_number,
 };
+use crate::error::ParseError;
+
+mod addrs;
+mod batch;
+mod version;
+
+pub use addrs::parse_addrs;
+pub use batch::{BatchFailure, batch_failures};
+pub use version::{IpVersion, parse_version};
 
 /// Global `ip` options for every read: numeric names (`-N`, so that protocol numbers do not
 /// depend on a node's `rt_protos`), details (`-d`, so that defaults are printed), JSON.
@@ -44,36 +53,6 @@ pub fn read_args() -> Vec<String> {
 /// The argv (after `ip`) of a batch write.
 pub fn batch_args() -> Vec<String> {
     BATCH_ARGS.iter().map(|s| s.to_string()).collect()
-}
-
-/// Why `ip` output could not be read as a route table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParseError {
-    /// Nothing at all was printed (`ip -j` always prints at least `[]`).
-    Empty,
-    /// Not JSON, truncated, or not an array of route objects.
-    Invalid {
-        /// serde_json's message (with line and column).
-        message: String,
-        /// The first bytes of the output, for the report.
-        excerpt: String,
-    },
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseError::Empty => {
-                f.write_str("`ip` printed nothing (an empty read is never an empty table)")
-            }
-            ParseError::Invalid { message, excerpt } => {
-                write!(
-                    f,
-                    "`ip` printed output that is not a JSON route list ({message}); it begins: {excerpt}"
-                )
-            }
-        }
-    }
 }
 
 /// Parses the output of one `ip -j route show`: a JSON array of route objects.
@@ -125,7 +104,7 @@ pub fn parse_stream(output: &[u8]) -> Result<Vec<Vec<Route>>, ParseError> {
     Ok(tables)
 }
 
-fn invalid(output: &[u8], message: String) -> ParseError {
+pub(crate) fn invalid(output: &[u8], message: String) -> ParseError {
     let text = String::from_utf8_lossy(&output[..output.len().min(80)]);
     let mut excerpt: String = text.chars().filter(|c| !c.is_control()).collect();
     if output.len() > 80 {
@@ -141,87 +120,6 @@ pub fn main_table(routes: Vec<Route>) -> Vec<Route> {
         .filter(|r| r.table == TABLE_MAIN)
         .collect()
 }
-
-/// An iproute2 version as `ip -V` prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum IpVersion {
-    /// `iproute2-6.1.0` and the like.
-    Release(u32, u32),
-    /// `iproute2-ss200127`: a snapshot date (YYMMDD); 5.5 was released as ss200127.
-    Snapshot(u32),
-}
-
-impl IpVersion {
-    /// The oldest iproute2 whose JSON route output is valid (multipath and metrics).
-    pub fn is_supported(self) -> bool {
-        match self {
-            IpVersion::Release(major, minor) => (major, minor) >= (5, 5),
-            IpVersion::Snapshot(date) => date >= 200127,
-        }
-    }
-}
-
-impl fmt::Display for IpVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IpVersion::Release(a, b) => write!(f, "{a}.{b}"),
-            IpVersion::Snapshot(d) => write!(f, "ss{d:06}"),
-        }
-    }
-}
-
-/// Parses `ip -V` output (`ip utility, iproute2-6.1.0, libbpf 1.1.2`, `iproute2-ss190107`, or
-/// `ip utility, iproute2-5.15.0, libbpf …`).
-pub fn parse_version(output: &str) -> Option<IpVersion> {
-    let at = output.find("iproute2-")? + "iproute2-".len();
-    let rest = &output[at..];
-    let token: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
-        .collect();
-    if let Some(date) = token.strip_prefix("ss") {
-        return date.get(..6)?.parse().ok().map(IpVersion::Snapshot);
-    }
-    let mut parts = token.trim_start_matches('v').split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    Some(IpVersion::Release(major, minor))
-}
-
-/// A failing line of an `ip -batch` run, read from its stderr.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchFailure {
-    /// 1-based line of the batch script.
-    pub line: usize,
-    /// What `ip` or the kernel said about it.
-    pub message: String,
-}
-
-/// Reads `Command failed -:N` markers from an `ip -batch` stderr; the lines before each marker
-/// (since the previous one) are that line's messages.
-pub fn batch_failures(stderr: &str) -> Vec<BatchFailure> {
-    let mut out = Vec::new();
-    let mut pending: Vec<&str> = Vec::new();
-    for line in stderr.lines() {
-        if let Some(n) = line
-            .strip_prefix("Command failed -:")
-            .or_else(|| line.strip_prefix("Command failed :"))
-            .and_then(|n| n.trim().parse::<usize>().ok())
-        {
-            out.push(BatchFailure {
-                line: n,
-                message: pending.join("; "),
-            });
-            pending.clear();
-        } else if !line.trim().is_empty() {
-            pending.push(line.trim());
-        }
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tolerant raw form.
 
 struct RawTable<'de>(Vec<RawRoute<'de>>);
 
@@ -652,118 +550,6 @@ fn parse_dst(s: &str, family: Option<Family>) -> Destination {
 // ---------------------------------------------------------------------------------------------
 // `ip -j addr show`: interfaces and their addresses.
 
-/// Address scopes as `ip -N` prints them (`RT_SCOPE_*`).
-pub const SCOPE_UNIVERSE: u8 = 0;
-/// `scope link` (IPv6 `fe80::/10`, IPv4 `169.254.0.0/16`).
-pub const SCOPE_LINK: u8 = 253;
-/// `scope host` (loopback).
-pub const SCOPE_HOST: u8 = 254;
-
-/// One interface of a node, as `ip -j addr show` prints it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    /// The interface name (`eth1`, `cnio0`).
-    pub name: String,
-    /// Its addresses, in the order printed.
-    pub addresses: Vec<LinkAddr>,
-}
-
-/// One address of an interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkAddr {
-    /// The address (`local`).
-    pub addr: IpAddr,
-    /// Its prefix length.
-    pub prefix_len: u8,
-    /// Its scope number (0 global, 253 link, 254 host; names are read too).
-    pub scope: u8,
-}
-
-impl LinkAddr {
-    /// The network the address lies in (`10.1.0.1/24` -> `10.1.0.0/24`).
-    pub fn network(&self) -> Option<IpNet> {
-        IpNet::new(self.addr, self.prefix_len)
-            .ok()
-            .map(|n| n.trunc())
-    }
-
-    /// True for an address other nodes can reach (neither link-local nor host scope).
-    pub fn is_global(&self) -> bool {
-        self.scope < SCOPE_LINK
-    }
-}
-
-impl fmt::Display for LinkAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix_len)
-    }
-}
-
-/// Parses the output of one `ip -j addr show`: a JSON array of interface objects, each with
-/// `ifname` and `addr_info` (`local`, `prefixlen`, `scope`). Tolerant like the route parser:
-/// interfaces without a name and addresses that do not parse are skipped, unknown keys ignored.
-pub fn parse_addrs(output: &[u8]) -> Result<Vec<Link>, ParseError> {
-    if output.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Empty);
-    }
-    let value: serde_json::Value =
-        serde_json::from_slice(output).map_err(|e| invalid(output, e.to_string()))?;
-    let Some(items) = value.as_array() else {
-        return Err(invalid(
-            output,
-            "expected a JSON array of interfaces".into(),
-        ));
-    };
-    let scalar = |v: Option<&serde_json::Value>| -> Option<String> {
-        match v? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    };
-    let mut links = Vec::new();
-    for item in items {
-        let Some(name) = scalar(item.get("ifname")).filter(|n| !n.is_empty()) else {
-            continue;
-        };
-        let mut addresses = Vec::new();
-        for a in item
-            .get("addr_info")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let addr = scalar(a.get("local")).and_then(|s| IpAddr::from_str(&s).ok());
-            let prefix_len = scalar(a.get("prefixlen")).and_then(|s| s.parse::<u8>().ok());
-            let (Some(addr), Some(prefix_len)) = (addr, prefix_len) else {
-                continue;
-            };
-            let scope = scalar(a.get("scope"))
-                .and_then(|s| s.parse::<u8>().ok().or_else(|| scope_number(&s)))
-                .unwrap_or(SCOPE_UNIVERSE);
-            addresses.push(LinkAddr {
-                addr,
-                prefix_len,
-                scope,
-            });
-        }
-        links.push(Link { name, addresses });
-    }
-    Ok(links)
-}
-
-/// A scope given by name (as an `ip` without `-N` prints it).
-fn scope_number(name: &str) -> Option<u8> {
-    match name {
-        "global" | "universe" => Some(SCOPE_UNIVERSE),
-        "site" => Some(200),
-        "link" => Some(SCOPE_LINK),
-        "host" => Some(SCOPE_HOST),
-        "nowhere" => Some(255),
-        _ => None,
-    }
-}
-
 /// Splits a stream of JSON values (what `ip -batch` prints, one array per `show` line) into the
 /// bytes of each value, without their surrounding whitespace, so each can be parsed by its own
 /// parser or stored exactly as a lone `ip` command would have printed it.
@@ -789,8 +575,15 @@ mod tests {
 
     /// Captured from the LXD lab (iproute2 6.1): `ip -N -d -j -batch -` with the lines
     /// `route show table all` and `addr show`, and the lone route read of the same node.
-    const LAB_SHOW: &[u8] = include_bytes!("../tests/data/lab/worker-0.show.json");
-    const LAB_ROUTES: &[u8] = include_bytes!("../tests/data/lab/worker-0.route.json");
+    use crate::core::link::SCOPE_UNIVERSE;
+    const LAB_SHOW: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lab/worker-0.show.json"
+    ));
+    const LAB_ROUTES: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lab/worker-0.route.json"
+    ));
 
     #[test]
     fn splits_a_batch_stream_into_what_lone_commands_print() {

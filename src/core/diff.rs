@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Action, Change};
-use crate::route::{Destination, Route, TABLE_MAIN};
-use crate::topology::hex;
+use crate::core::change::{Action, Change};
+use crate::core::route::{Destination, Route, TABLE_MAIN};
+use crate::core::topology::hex;
 
 /// What the diff needs besides the routes.
 #[derive(Debug, Clone)]
@@ -180,7 +180,7 @@ pub fn fingerprint(routes: &[&Route]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iproute::parse_routes;
+    use crate::node::iproute::parse_routes;
 
     fn policy() -> Policy {
         Policy {

@@ -14,8 +14,8 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde_json::Value;
 
-use crate::route::Family;
-use crate::topology::{self, TransportKind};
+use crate::core::route::Family;
+use crate::core::topology::{self, TransportKind};
 
 /// Where the nodes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -633,7 +633,10 @@ mod tests {
 
     /// `lxc list --format json` captured on the LXD lab, with one stopped instance added to the
     /// lab for the capture (`lxc init routectl-lab ux-capture-stopped`, deleted afterwards).
-    const LAB_LIST: &[u8] = include_bytes!("../tests/data/lab/lxc-list-with-stopped.json");
+    const LAB_LIST: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lab/lxc-list-with-stopped.json"
+    ));
 
     fn options(transport: TransportKind) -> Options {
         Options {
@@ -651,7 +654,10 @@ mod tests {
         let t = topology::parse(text.as_bytes(), "discovered", None)
             .unwrap_or_else(|p| panic!("{p}\n{text}"));
         let example = topology::parse(
-            include_bytes!("../topology.example.toml"),
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/topology.example.toml"
+            )),
             "topology.example.toml",
             None,
         )
@@ -886,7 +892,10 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
     fn kubernetes_nodes_both_families() {
         // The shape of `kubectl get nodes -o json` (a v1 List of Nodes; no cluster here to
         // capture one from), with some of the noise around what matters.
-        let json = include_bytes!("../tests/data/kubectl-get-nodes.json");
+        let json = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/kubectl-get-nodes.json"
+        ));
         let d = from_kubernetes(
             json,
             Options {

@@ -8,12 +8,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
 
-use crate::apply::{Outcome, Report};
-use crate::check;
-use crate::plan::{Action, Change, NodePlan, Plan, Summary};
-use crate::route::{Route, protocol_name};
-use crate::show;
-use crate::topology::Topology;
+use crate::core::applied::{Outcome, Report};
+use crate::core::change::{Action, Change};
+use crate::core::check;
+use crate::core::plan::{NodePlan, Plan, Summary};
+use crate::core::route::{Route, protocol_name};
+use crate::core::show;
+use crate::core::topology::Topology;
 
 /// The version of every JSON document routectl prints (see docs/json.md for the policy).
 pub const FORMAT_VERSION: u32 = 1;
@@ -714,7 +715,7 @@ enum Cell {
 }
 
 impl Cell {
-    fn of(r: &check::Report, family: crate::route::Family, from: &str, to: &str) -> Cell {
+    fn of(r: &check::Report, family: crate::core::route::Family, from: &str, to: &str) -> Cell {
         if from == to {
             return Cell::Itself;
         }
@@ -962,4 +963,39 @@ pub fn check_markdown(r: &check::Report, topology: &Topology) -> String {
         let _ = writeln!(out, "```\n{details}```");
     }
     out
+}
+
+/// The plan document with its binding, as written by `plan --out`.
+pub fn saved_plan_json(
+    plan: &Plan,
+    topology: &Topology,
+    options: &crate::core::plan::Options,
+) -> Value {
+    let mut doc = plan_json(plan, topology);
+    let binding = crate::core::saved::Binding {
+        routectl_version: env!("CARGO_PKG_VERSION").to_string(),
+        transport: topology.cluster.transport,
+        topology_path: topology.source.clone(),
+        topology_sha256: topology.sha256.clone(),
+        topology_text: topology.text.clone(),
+        adopt: options.adopt,
+        nodes: options.only.clone(),
+        fingerprints: plan
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.name.clone(),
+                    n.state.as_ref().ok().map(|d| d.fingerprint.clone()),
+                )
+            })
+            .collect(),
+    };
+    if let Value::Object(m) = &mut doc {
+        m.insert(
+            "saved".into(),
+            serde_json::to_value(binding).unwrap_or(Value::Null),
+        );
+    }
+    doc
 }

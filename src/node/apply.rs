@@ -3,85 +3,20 @@
 //! when that diff is empty. Nodes run in parallel; a node that fails never stops the others, and
 //! a node that could not be read is never written.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::diff::{self, Policy};
+use crate::core::diff::{self, Policy};
+use crate::core::plan::{NodePlan, Plan};
+use crate::core::route::Route;
+use crate::core::topology::Topology;
+use crate::error::ParseError;
 use crate::error::{CommandError, NodeError};
-use crate::iproute::{self, ParseError};
-use crate::observe;
+use crate::node::iproute;
+use crate::node::observe;
+use crate::node::transport::{Invocation, Transport};
 use crate::parallel;
-use crate::plan::{Change, NodePlan, Plan};
-use crate::route::Route;
-use crate::topology::Topology;
-use crate::transport::{Invocation, Transport};
 
-/// How one node ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Nothing was needed.
-    InSync,
-    /// Changes were made and the read-back shows the node converged.
-    Converged,
-    /// The node is not converged (a failed line, a conflict, a failed read-back).
-    Failed,
-    /// The node could not be read before applying: nothing was sent to it.
-    Unreachable,
-}
-
-/// A batch line that failed, with what `ip` or the kernel said.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LineFailure {
-    /// The batch line.
-    pub command: String,
-    /// The message.
-    pub message: String,
-}
-
-/// The result of applying one node.
-#[derive(Debug, Clone)]
-pub struct NodeResult {
-    /// The node.
-    pub name: String,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Batch lines sent.
-    pub sent: Vec<String>,
-    /// Lines that failed.
-    pub failures: Vec<LineFailure>,
-    /// What the read-back still shows to do (empty when converged).
-    pub remaining: Vec<Change>,
-    /// An error that prevented the write or its verification.
-    pub error: Option<NodeError>,
-}
-
-/// The result of an apply.
-#[derive(Debug, Clone)]
-pub struct Report {
-    /// Per node, in plan order.
-    pub nodes: Vec<NodeResult>,
-    /// Whether adoptions counted as operations.
-    pub adopt: bool,
-    /// How long the writes and read-backs took.
-    pub elapsed: Duration,
-}
-
-impl Report {
-    /// True when every node is in sync or converged.
-    pub fn success(&self) -> bool {
-        self.nodes
-            .iter()
-            .all(|n| matches!(n.outcome, Outcome::InSync | Outcome::Converged))
-    }
-
-    /// Operations that took effect (sent minus failed lines).
-    pub fn operations_applied(&self) -> usize {
-        self.nodes
-            .iter()
-            .map(|n| n.sent.len().saturating_sub(n.failures.len()))
-            .sum()
-    }
-}
+pub use crate::core::applied::{LineFailure, NodeResult, Outcome, Report};
 
 /// Applies `plan` (computed from `topology`) through `transport`.
 pub fn apply(
@@ -191,10 +126,9 @@ fn apply_node(
     match readback {
         Ok(routes) => {
             let d = diff::diff(&np.desired, &routes, policy);
-            let converged = !d
-                .changes
-                .iter()
-                .any(|c| c.is_operation(adopt) || c.action == crate::plan::Action::Conflict);
+            let converged = !d.changes.iter().any(|c| {
+                c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict
+            });
             result.remaining = d.changes;
             // Verified by reading back: a node is converged exactly when nothing is left to do,
             // even if some line failed (another writer may have done the same thing).

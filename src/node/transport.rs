@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::core::topology::TransportKind;
 use crate::error::CommandError;
-use crate::topology::TransportKind;
 
 /// A command to run inside a node.
 #[derive(Debug, Clone, PartialEq, Eq)]

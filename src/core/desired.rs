@@ -6,8 +6,8 @@
 //! with no internal IP of a family receives no routes of that family: it has no address on the
 //! node network to reach such a gateway, and the kernel would refuse them.
 
-use crate::route::{Family, Route};
-use crate::topology::{Node, Topology};
+use crate::core::route::{Family, Route};
+use crate::core::topology::{Node, Topology};
 
 /// The desired routes of one node, sorted by destination.
 pub fn routes_for(topology: &Topology, node: &Node) -> Vec<Route> {
@@ -39,7 +39,7 @@ pub fn routes_for(topology: &Topology, node: &Node) -> Vec<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::parse;
+    use crate::core::topology::parse;
 
     #[test]
     fn every_node_routes_every_other_pod_cidr() {

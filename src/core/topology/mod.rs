@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
-use std::path::Path;
 use std::str::FromStr;
 
 use ipnet::IpNet;
@@ -17,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::route::{DEFAULT_PROTOCOL, Family, WELL_KNOWN_PROTOCOLS};
+use crate::core::route::{DEFAULT_PROTOCOL, Family, WELL_KNOWN_PROTOCOLS};
+use crate::error::{Problem, Problems};
 
 /// The largest topology file routectl reads (a 5,000-node file is well under 1 MiB).
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
@@ -132,89 +132,6 @@ impl Topology {
             None => family.default_metric(),
         }
     }
-}
-
-/// One problem found in a topology file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// The file.
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong and, where it helps, what to do.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )
-    }
-}
-
-/// Every problem found in a topology file (never empty).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problems(pub Vec<Problem>);
-
-impl fmt::Display for Problems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Reads and validates a topology file. `transport` overrides the file's `cluster.transport`.
-pub fn load(path: &Path, transport: Option<TransportKind>) -> Result<Topology, crate::Error> {
-    let source = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| crate::Error::TopologyRead {
-        path: source.clone(),
-        source: e,
-    })?;
-    if meta.len() > MAX_FILE_BYTES as u64 {
-        return Err(crate::Error::Topology(Problems(vec![Problem {
-            file: source,
-            line: 1,
-            column: 1,
-            message: format!(
-                "file is {} bytes; a topology may be at most {MAX_FILE_BYTES} bytes",
-                meta.len()
-            ),
-        }])));
-    }
-    // The size above is 0 for a device or a pipe (`/dev/zero`, `/dev/stdin`): never read more
-    // than the limit, whatever the file is.
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| {
-            use std::io::Read;
-            f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)
-        })
-        .map_err(|e| crate::Error::TopologyRead {
-            path: source.clone(),
-            source: e,
-        })?;
-    if bytes.len() > MAX_FILE_BYTES {
-        return Err(crate::Error::Topology(Problems(vec![Problem {
-            file: source,
-            line: 1,
-            column: 1,
-            message: format!(
-                "file holds more than {MAX_FILE_BYTES} bytes; a topology may be at most \
-                 {MAX_FILE_BYTES} bytes"
-            ),
-        }])));
-    }
-    parse(&bytes, &source, transport).map_err(crate::Error::Topology)
 }
 
 /// Validates topology bytes read from `source` (a file name, used in messages).
@@ -1073,17 +990,6 @@ pod_cidr = "fd01::/64"
         assert_eq!(e.lines().count(), 1, "{e}");
         assert!(
             e.starts_with("t.toml:4:8: node name `w0\\nt.toml:1:1: fine\\u{1b}[2J` is not valid"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn an_endless_file_is_read_no_further_than_the_limit() {
-        // Regression: `routectl validate -f /dev/zero` read until memory ran out (the size of a
-        // device or pipe is 0, so the size check let it through).
-        let e = load(Path::new("/dev/zero"), None).unwrap_err().to_string();
-        assert!(
-            e.contains("/dev/zero:1:1: file holds more than 16777216 bytes"),
             "{e}"
         );
     }

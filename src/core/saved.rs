@@ -3,15 +3,12 @@
 //! and, per node, a fingerprint of the routes the plan was computed from. `routectl apply FILE`
 //! re-reads every node and refuses if the topology or any node's relevant routes changed.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::core::plan::{Options, Plan};
+use crate::core::topology::{self, Topology, TransportKind};
 use crate::error::{Error, StaleReasons};
-use crate::plan::{Options, Plan};
-use crate::render;
-use crate::topology::{self, Topology, TransportKind};
 
 /// What a saved plan carries besides the plan document.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -34,43 +31,10 @@ pub struct Binding {
     pub fingerprints: Vec<(String, Option<String>)>,
 }
 
-/// The plan document with its binding, as written by `plan --out`.
-pub fn document(plan: &Plan, topology: &Topology, options: &Options) -> Value {
-    let mut doc = render::plan_json(plan, topology);
-    let binding = Binding {
-        routectl_version: env!("CARGO_PKG_VERSION").to_string(),
-        transport: topology.cluster.transport,
-        topology_path: topology.source.clone(),
-        topology_sha256: topology.sha256.clone(),
-        topology_text: topology.text.clone(),
-        adopt: options.adopt,
-        nodes: options.only.clone(),
-        fingerprints: plan
-            .nodes
-            .iter()
-            .map(|n| {
-                (
-                    n.name.clone(),
-                    n.state.as_ref().ok().map(|d| d.fingerprint.clone()),
-                )
-            })
-            .collect(),
-    };
-    if let Value::Object(m) = &mut doc {
-        m.insert(
-            "saved".into(),
-            serde_json::to_value(binding).unwrap_or(Value::Null),
-        );
-    }
-    doc
-}
-
-/// Reads a saved plan file: its binding, the topology it carries, and the options.
-pub fn load(path: &Path) -> Result<(Binding, Topology, Options), Error> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::io(format!("reading the plan file `{shown}`"), e))?;
-    let doc: Value = serde_json::from_slice(&bytes)
+/// Reads a saved plan (`bytes`, from the file `shown`): its binding, the topology it carries,
+/// and the options.
+pub fn parse(bytes: &[u8], shown: &str) -> Result<(Binding, Topology, Options), Error> {
+    let doc: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::Refused(format!("`{shown}` is not a saved plan: not JSON ({e})")))?;
     if doc.get("kind").and_then(Value::as_str) != Some("plan") {
         return Err(Error::Refused(format!(

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::apply::{Outcome, Report};
-use crate::topology::Topology;
+use crate::core::applied::{Outcome, Report};
+use crate::core::topology::Topology;
 
 /// Per-node bookkeeping.
 #[derive(Debug, Clone, Default)]
@@ -199,7 +199,7 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::NodeResult;
+    use crate::core::applied::NodeResult;
 
     fn report(outcomes: &[(&str, Outcome)]) -> Report {
         Report {

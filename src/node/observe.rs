@@ -4,11 +4,13 @@
 
 use std::path::Path;
 
+use crate::core::route::Route;
+use crate::core::show::Observation;
+use crate::core::topology::Node;
+use crate::error::ParseError;
 use crate::error::{CommandError, NodeError};
-use crate::iproute;
-use crate::route::Route;
-use crate::topology::Node;
-use crate::transport::{Invocation, Output, Transport};
+use crate::node::iproute;
+use crate::node::transport::{Invocation, Output, Transport};
 
 /// How often a read that printed nothing is tried (a known `lxc exec` fault under load).
 pub const READ_ATTEMPTS: usize = 3;
@@ -118,4 +120,92 @@ pub fn read_saved(dir: &Path, node: &Node) -> Result<Vec<Route>, NodeError> {
 /// Where a node's snapshot lives.
 pub fn snapshot_path(dir: &Path, node: &Node) -> std::path::PathBuf {
     dir.join(format!("{}.json", node.name))
+}
+
+/// The `ip -batch` script of a show read: routes first (exactly the lone route read), then
+/// addresses.
+pub const SHOW_SCRIPT: &str = "route show table all\naddr show\n";
+
+/// The command that reads a node's routes and addresses in one process.
+pub fn show_invocation() -> Invocation {
+    let mut args: Vec<String> = iproute::READ_OPTIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["-batch".to_string(), "-".to_string()]);
+    Invocation::ip(args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
+}
+
+/// Splits a show read's output into routes (parsed and raw) and interfaces.
+pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
+    let parts = iproute::split_stream(output)?;
+    let [routes, addrs] = parts.as_slice() else {
+        return Err(ParseError::Invalid {
+            message: format!(
+                "expected two JSON arrays (routes, then addresses), found {}",
+                parts.len()
+            ),
+            excerpt: String::from_utf8_lossy(&output[..output.len().min(80)]).into_owned(),
+        });
+    };
+    Ok(Observation {
+        routes: iproute::parse_routes(routes)?,
+        raw_routes: [routes, &b"\n"[..]].concat(),
+        links: Ok(iproute::parse_addrs(addrs)?),
+    })
+}
+
+/// Reads a node's routes and addresses with one command. An empty output (a known `lxc exec`
+/// fault) is retried. When the combined read fails or prints something unreadable, the plain
+/// route read of [`read_raw`] is tried instead: it names an old iproute2 when that is the cause,
+/// and when it succeeds the routes are shown and only the address checks are lost.
+pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
+    let inv = show_invocation();
+    let mut argv = String::new();
+    for _ in 0..READ_ATTEMPTS {
+        let out = t.run(&node.instance, &inv)?;
+        argv = out.argv.clone();
+        let why = if out.status != Some(0) {
+            out.clone()
+                .success()
+                .expect_err("status is not 0")
+                .to_string()
+        } else if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        } else {
+            match parse_show(&out.stdout) {
+                Ok(obs) => return Ok(obs),
+                Err(e) => format!("`{argv}`: {e}"),
+            }
+        };
+        let plain = read_raw(t, node)?;
+        let routes = parse_read(t, node, &plain)?;
+        return Ok(Observation {
+            routes,
+            raw_routes: plain.stdout,
+            links: Err(why),
+        });
+    }
+    Err(NodeError::EmptyRead {
+        argv,
+        attempts: READ_ATTEMPTS,
+    })
+}
+
+/// Stores a node's raw route read where `routectl plan --observed DIR` looks for it, replacing
+/// any older snapshot atomically (written beside it, then renamed).
+pub fn save_snapshot(dir: &Path, node: &Node, raw_routes: &[u8]) -> std::io::Result<()> {
+    let path = snapshot_path(dir, node);
+    let tmp = dir.join(format!(".{}.json.tmp", node.name));
+    std::fs::write(&tmp, raw_routes)?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// Removes a node's snapshot, so that an unreadable node cannot be planned from an old one.
+pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
+    match std::fs::remove_file(snapshot_path(dir, node)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }

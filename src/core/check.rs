@@ -13,13 +13,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::error::{CommandError, NodeError};
-use crate::iproute::Link;
+use crate::core::link::Link;
+use crate::core::route::{Destination, Family, Route, TABLE_MAIN, TYPE_UNICAST, type_name};
+use crate::core::show::{Observation, pod_gateway};
+use crate::core::topology::{Node, Topology};
+use crate::error::NodeError;
 use crate::parallel;
-use crate::route::{Destination, Family, Route, TABLE_MAIN, TYPE_UNICAST, type_name};
-use crate::show::{self, Observation, pod_gateway};
-use crate::topology::{Node, Topology};
-use crate::transport::{Invocation, Transport};
 
 /// How many times a path is pinged before it counts as failed: neighbour discovery (ARP/ND)
 /// may swallow the very first packet.
@@ -86,21 +85,6 @@ pub fn probes(topology: &Topology, only: &[String]) -> Vec<Probe> {
     out
 }
 
-/// `ping -c1 -W1 -I SOURCE DESTINATION`, run inside the source node.
-pub fn ping_invocation(p: &Probe) -> Invocation {
-    Invocation {
-        program: "ping".to_string(),
-        args: vec![
-            "-c1".to_string(),
-            "-W1".to_string(),
-            "-I".to_string(),
-            p.source.to_string(),
-            p.destination.to_string(),
-        ],
-        stdin: None,
-    }
-}
-
 /// How a path ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -137,38 +121,6 @@ impl Outcome {
     pub fn passed(&self) -> bool {
         matches!(self, Outcome::Pass { .. })
     }
-}
-
-/// Pings a path through a transport, trying again once when the first ping gets no reply.
-pub fn ping(t: &dyn Transport, node: &Node, p: &Probe) -> Outcome {
-    let inv = ping_invocation(p);
-    let mut detail = String::new();
-    for attempt in 1..=PING_ATTEMPTS {
-        match t.run(&node.instance, &inv) {
-            Ok(out) if out.status == Some(0) => return Outcome::Pass { attempts: attempt },
-            Ok(out) => detail = ping_failure(&out.stdout, out.clone().success().err()),
-            Err(e) => detail = e.to_string(),
-        }
-    }
-    Outcome::Fail {
-        attempts: PING_ATTEMPTS,
-        detail,
-    }
-}
-
-/// What a failed ping said: its error on stderr, else its packet-loss line, else the status.
-fn ping_failure(stdout: &[u8], err: Option<CommandError>) -> String {
-    if let Some(CommandError::Status { stderr, .. }) = &err
-        && let Some(line) = stderr.lines().rev().find(|l| !l.trim().is_empty())
-    {
-        return line.trim().to_string();
-    }
-    let stdout = String::from_utf8_lossy(stdout);
-    if let Some(line) = stdout.lines().find(|l| l.contains("packet loss")) {
-        return line.trim().to_string();
-    }
-    err.map(|e| e.to_string())
-        .unwrap_or_else(|| "no reply".to_string())
 }
 
 /// One proven (or not) path.
@@ -442,28 +394,14 @@ fn has_address(links: &[Link], addr: IpAddr) -> bool {
         .any(|l| l.addresses.iter().any(|a| a.addr == addr))
 }
 
-/// Runs a check against real nodes through a transport.
-pub fn run(
-    topology: &Topology,
-    only: &[String],
-    parallelism: usize,
-    transport: &dyn Transport,
-) -> Report {
-    compute(
-        topology,
-        only,
-        parallelism,
-        |n| show::read(transport, n),
-        |n, p| ping(transport, n, p),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iproute;
-    use crate::topology::parse;
-    use crate::transport::Output;
+    use crate::core::topology::parse;
+    use crate::error::CommandError;
+    use crate::node::iproute;
+    use crate::node::probe::{ping, ping_invocation};
+    use crate::node::transport::{Invocation, Output, Transport};
 
     const LAB: &str = r#"
 [cluster]

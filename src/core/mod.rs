@@ -1,0 +1,16 @@
+//! The pure core: values and decisions, no I/O. Everything here can be tested with plain
+//! values and captured `ip -j` output.
+
+pub mod applied;
+pub mod change;
+pub mod check;
+pub mod desired;
+pub mod diff;
+pub mod discover;
+pub mod link;
+pub mod plan;
+pub mod reconcile;
+pub mod route;
+pub mod saved;
+pub mod show;
+pub mod topology;

@@ -1,0 +1,9 @@
+//! Reaching nodes: running commands in them ([`transport`], the only module that spawns
+//! processes), reading what `ip` prints ([`iproute`]), observing a node ([`observe`]) and
+//! applying a plan to it ([`apply`]).
+
+pub mod apply;
+pub mod iproute;
+pub mod observe;
+pub mod probe;
+pub mod transport;

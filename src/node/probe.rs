@@ -1,0 +1,71 @@
+//! `check`'s side effects: pinging a path inside the source node through the transport. The
+//! probes, the verdicts and the hints are pure and live in [`crate::core::check`].
+
+use crate::core::check::{Outcome, PING_ATTEMPTS, Probe, Report, compute};
+use crate::core::topology::{Node, Topology};
+use crate::error::CommandError;
+use crate::node::observe;
+use crate::node::transport::{Invocation, Transport};
+
+/// `ping -c1 -W1 -I SOURCE DESTINATION`, run inside the source node.
+pub fn ping_invocation(p: &Probe) -> Invocation {
+    Invocation {
+        program: "ping".to_string(),
+        args: vec![
+            "-c1".to_string(),
+            "-W1".to_string(),
+            "-I".to_string(),
+            p.source.to_string(),
+            p.destination.to_string(),
+        ],
+        stdin: None,
+    }
+}
+
+/// Pings a path through a transport, trying again once when the first ping gets no reply.
+pub fn ping(t: &dyn Transport, node: &Node, p: &Probe) -> Outcome {
+    let inv = ping_invocation(p);
+    let mut detail = String::new();
+    for attempt in 1..=PING_ATTEMPTS {
+        match t.run(&node.instance, &inv) {
+            Ok(out) if out.status == Some(0) => return Outcome::Pass { attempts: attempt },
+            Ok(out) => detail = ping_failure(&out.stdout, out.clone().success().err()),
+            Err(e) => detail = e.to_string(),
+        }
+    }
+    Outcome::Fail {
+        attempts: PING_ATTEMPTS,
+        detail,
+    }
+}
+
+/// What a failed ping said: its error on stderr, else its packet-loss line, else the status.
+fn ping_failure(stdout: &[u8], err: Option<CommandError>) -> String {
+    if let Some(CommandError::Status { stderr, .. }) = &err
+        && let Some(line) = stderr.lines().rev().find(|l| !l.trim().is_empty())
+    {
+        return line.trim().to_string();
+    }
+    let stdout = String::from_utf8_lossy(stdout);
+    if let Some(line) = stdout.lines().find(|l| l.contains("packet loss")) {
+        return line.trim().to_string();
+    }
+    err.map(|e| e.to_string())
+        .unwrap_or_else(|| "no reply".to_string())
+}
+
+/// Runs a check against real nodes through a transport.
+pub fn run(
+    topology: &Topology,
+    only: &[String],
+    parallelism: usize,
+    transport: &dyn Transport,
+) -> Report {
+    compute(
+        topology,
+        only,
+        parallelism,
+        |n| observe::read_show(transport, n),
+        |n, p| ping(transport, n, p),
+    )
+}
