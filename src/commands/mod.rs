@@ -193,8 +193,8 @@ pub fn live_plan(
                 }
             });
         }
-        let plan = Plan::compute(t, options, parallelism, |node| {
-            let seen = observe::read_node(transport, node);
+        let plan = Plan::compute_full(t, options, parallelism, |node| {
+            let seen = observe::read_node_full(transport, node);
             done.fetch_add(1, Ordering::Relaxed);
             seen
         });

@@ -43,6 +43,21 @@ pub struct NodeResult {
     pub remaining: Vec<Change>,
     /// An error that prevented the write or its verification.
     pub error: Option<NodeError>,
+    /// The networkd drop-in written or removed (`persist`), when apply changed it.
+    pub dropin: Option<DropinWrite>,
+}
+
+/// A networkd drop-in that apply wrote or removed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DropinWrite {
+    /// Its path on the node.
+    pub path: String,
+    /// `written` or `removed`.
+    pub action: &'static str,
+    /// Milliseconds until the file was in place and `networkctl reload` had returned.
+    pub write_ms: u64,
+    /// Milliseconds until the read-back showed every desired route again.
+    pub settled_ms: u64,
 }
 
 /// The result of an apply.

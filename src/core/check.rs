@@ -472,6 +472,7 @@ pod_cidr = "10.1.2.0/24"
             routes: iproute::parse_routes(json.as_bytes()).unwrap(),
             raw_routes: Vec::new(),
             links: Ok(Vec::new()),
+            facts: Err("not read".to_string()),
         }
     }
 

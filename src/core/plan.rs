@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::core::change::{Action, Change};
 use crate::core::desired;
 use crate::core::diff::{self, NodeDiff, Policy};
+use crate::core::persist::{self, Manager, NodeRead, PersistPlan};
 use crate::core::route::{Destination, Route};
 use crate::core::topology::{Node, Topology};
 use crate::error::NodeError;
@@ -30,8 +31,12 @@ pub struct NodePlan {
     pub instance: String,
     /// Every route the node should have.
     pub desired: Vec<Route>,
-    /// The diff, or why the node could not be read.
+    /// The diff, or why the node could not be read (or persisted as asked).
     pub state: Result<NodeDiff, NodeError>,
+    /// What manages the node's route interface (unknown for a plan from snapshots).
+    pub manager: Manager,
+    /// What apply does about the node's networkd drop-in.
+    pub persist: PersistPlan,
 }
 
 impl NodePlan {
@@ -62,6 +67,7 @@ impl NodePlan {
     /// True when the node needs nothing and nothing blocks it.
     pub fn is_converged(&self, adopt: bool) -> bool {
         self.state.is_ok()
+            && !self.persist.is_pending()
             && !self
                 .changes()
                 .iter()
@@ -103,6 +109,8 @@ pub struct Summary {
     pub nodes_unreachable: usize,
     /// Nodes needing nothing.
     pub nodes_in_sync: usize,
+    /// networkd drop-ins to write or remove (`persist`).
+    pub dropins: usize,
 }
 
 impl Plan {
@@ -140,6 +148,19 @@ impl Plan {
         parallelism: usize,
         observe: impl Fn(&Node) -> Result<Vec<Route>, NodeError> + Sync,
     ) -> Plan {
+        Plan::compute_full(topology, options, parallelism, |node| {
+            observe(node).map(|routes| NodeRead::routes_only(routes, "not read"))
+        })
+    }
+
+    /// [`Plan::compute`] from reads that may also tell what manages each node's route interface
+    /// (and hold routectl's networkd drop-in).
+    pub fn compute_full(
+        topology: &Topology,
+        options: &Options,
+        parallelism: usize,
+        observe: impl Fn(&Node) -> Result<NodeRead, NodeError> + Sync,
+    ) -> Plan {
         let policy = Plan::policy(topology);
         let selected = Plan::selected(topology, options);
         let nodes = parallel::map(&selected, parallelism, |node| {
@@ -158,20 +179,45 @@ impl Plan {
         }
     }
 
-    /// Plans one node.
+    /// Plans one node: its routes, and its drop-in when it persists them (or has one left).
     pub fn node(
         topology: &Topology,
         node: &Node,
         policy: &Policy,
-        observed: Result<Vec<Route>, NodeError>,
+        observed: Result<NodeRead, NodeError>,
     ) -> NodePlan {
         let desired = desired::routes_for(topology, node);
-        let state = observed.map(|routes| diff::diff(&desired, &routes, policy));
+        let mut manager = Manager::Unknown("not read".to_string());
+        let mut persist_plan = PersistPlan::Off;
+        let state = observed.and_then(|read| {
+            manager = read.manager();
+            let mut d = diff::diff(&desired, &read.routes, policy);
+            persist_plan = persist::plan(
+                node.persist,
+                read.facts.as_ref().map_err(String::as_str),
+                &node.name,
+                &node.interface,
+                &desired,
+            )
+            .map_err(|reason| NodeError::Persist {
+                path: manager.dropin_path(),
+                reason,
+            })?;
+            d.warnings.extend(persist::warning(
+                node.persist,
+                &manager,
+                &node.interface,
+                desired.len(),
+            ));
+            Ok(d)
+        });
         NodePlan {
             name: node.name.clone(),
             instance: node.instance.clone(),
             desired,
             state,
+            manager,
+            persist: persist_plan,
         }
     }
 
@@ -204,7 +250,10 @@ impl Plan {
                 .collect();
             blocked.dedup();
             s.conflict += blocked.len();
-            if n.changes().iter().any(|c| c.is_operation(self.adopt)) {
+            if n.persist.is_pending() {
+                s.dropins += 1;
+            }
+            if n.persist.is_pending() || n.changes().iter().any(|c| c.is_operation(self.adopt)) {
                 s.nodes_changed += 1;
             }
             if n.is_converged(self.adopt) {
@@ -254,7 +303,7 @@ impl Plan {
         (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
-    /// Total operations `apply` would run.
+    /// Total operations `apply` would run (a drop-in to write or remove counts as one).
     pub fn operations(&self) -> usize {
         self.nodes
             .iter()
@@ -263,6 +312,7 @@ impl Plan {
                     .iter()
                     .filter(|c| c.is_operation(self.adopt))
                     .count()
+                    + usize::from(n.state.is_ok() && n.persist.is_pending())
             })
             .sum()
     }
@@ -293,6 +343,8 @@ mod tests {
                 warnings: vec![],
                 fingerprint: String::new(),
             }),
+            manager: Manager::Nothing,
+            persist: PersistPlan::Off,
         }
     }
 

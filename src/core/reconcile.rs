@@ -212,6 +212,7 @@ mod tests {
                     failures: vec![],
                     remaining: vec![],
                     error: None,
+                    dropin: None,
                 })
                 .collect(),
             adopt: false,

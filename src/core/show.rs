@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::core::change::Action;
 use crate::core::diff::{self, Policy};
 use crate::core::link::Link;
+use crate::core::persist::{self, Manager};
 use crate::core::plan::Plan;
 use crate::core::route::{Family, Route, TABLE_MAIN};
 use crate::core::topology::{Node, Topology};
@@ -32,6 +33,8 @@ pub struct Observation {
     pub raw_routes: Vec<u8>,
     /// The node's interfaces, or why they could not be read.
     pub links: Result<Vec<Link>, String>,
+    /// What manages the route interface (from the same read), or why that is not known.
+    pub facts: Result<crate::core::persist::NodeFacts, String>,
 }
 
 /// How `show` marks a route.
@@ -123,6 +126,8 @@ pub struct NodeView {
     pub warnings: Vec<String>,
     /// Exactly what `ip -N -d -j route show table all` printed (for `--save`).
     pub raw_routes: Vec<u8>,
+    /// What manages the route interface.
+    pub manager: Manager,
 }
 
 impl NodeView {
@@ -289,6 +294,24 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
     entries.sort_by(|a, b| (&a.route.dst, a.mark, &a.route).cmp(&(&b.route.dst, b.mark, &b.route)));
 
     let mut warnings = d.warnings;
+    let manager = persist::manager_of(&obs.facts);
+    warnings.extend(persist::warning(
+        node.persist,
+        &manager,
+        &node.interface,
+        desired.len(),
+    ));
+    if node.persist == persist::Persist::Networkd
+        && let Err(why) = persist::plan(
+            node.persist,
+            obs.facts.as_ref().map_err(String::as_str),
+            &node.name,
+            &node.interface,
+            &desired,
+        )
+    {
+        warnings.push(why);
+    }
     let checks = match &obs.links {
         Ok(links) => {
             let checks = address_checks(node, links);
@@ -307,6 +330,7 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         checks,
         warnings,
         raw_routes: obs.raw_routes,
+        manager,
     }
 }
 

@@ -44,6 +44,34 @@ fn apply_node(
     policy: &Policy,
     transport: &dyn Transport,
 ) -> NodeResult {
+    let mut result = apply_routes(np, adopt, topology, policy, transport);
+    // The drop-in follows the routes: written only once the node has them, so that networkd is
+    // never told to install a route the kernel refused.
+    if np.persist.is_pending()
+        && matches!(result.outcome, Outcome::Converged | Outcome::InSync)
+        && let Some(node) = topology.node(&np.name)
+    {
+        match crate::node::networkd::apply(transport, node, np, policy, adopt) {
+            Ok(w) => {
+                result.dropin = Some(w);
+                result.outcome = Outcome::Converged;
+            }
+            Err(e) => {
+                result.outcome = Outcome::Failed;
+                result.error = Some(e);
+            }
+        }
+    }
+    result
+}
+
+fn apply_routes(
+    np: &NodePlan,
+    adopt: bool,
+    topology: &Topology,
+    policy: &Policy,
+    transport: &dyn Transport,
+) -> NodeResult {
     let mut result = NodeResult {
         name: np.name.clone(),
         outcome: Outcome::Failed,
@@ -51,6 +79,7 @@ fn apply_node(
         failures: Vec::new(),
         remaining: Vec::new(),
         error: None,
+        dropin: None,
     };
     match &np.state {
         Err(e) => {
@@ -61,6 +90,16 @@ fn apply_node(
         Ok(d) if np.is_converged(adopt) => {
             result.outcome = Outcome::InSync;
             result.remaining = d.changes.clone();
+            return result;
+        }
+        Ok(d)
+            if np.persist.is_pending()
+                && !d.changes.iter().any(|c| {
+                    c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict
+                }) =>
+        {
+            // The routes are in place; only the drop-in is to be written.
+            result.outcome = Outcome::InSync;
             return result;
         }
         Ok(_) => {}

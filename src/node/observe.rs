@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::core::persist::{self, NodeFacts, NodeRead};
 use crate::core::route::Route;
 use crate::core::show::Observation;
 use crate::core::topology::Node;
@@ -20,14 +21,110 @@ pub fn read_invocation() -> Invocation {
     Invocation::ip(iproute::read_args())
 }
 
-/// Reads every route of a node.
-pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError> {
-    read_raw(t, node).and_then(|out| parse_read(t, node, &out))
+/// The fixed script that wraps a read on a node whose own files the transport sees: it runs the
+/// `ip` command given after the interface (`sh -c SCRIPT sh IFACE ip ARGS...`; stdin goes to
+/// `ip`), exits with `ip`'s status if that fails, and otherwise prints, after a line
+/// [`persist::FACTS_MARKER`], what tells who manages IFACE: networkd's `NETWORK_FILE=` and
+/// `ADMIN_STATE=` for the link, whether networkd or NetworkManager run, NetworkManager's and
+/// ifupdown's state for the link, and routectl's drop-in for the network file (after
+/// [`persist::DROPIN_MARKER`], to the end). Values reach it only as positional parameters; it
+/// uses nothing but shell built-ins and `cat`. One line, so that logs of argv stay one line.
+pub const FACTS_SCRIPT: &str = concat!(
+    r#"i=$1; shift; "$@" || exit; echo; echo '#routectl-facts 1'; x=; nf=; "#,
+    r#"if [ -r "/sys/class/net/$i/ifindex" ]; then read -r x < "/sys/class/net/$i/ifindex"; fi; "#,
+    r#"f="/run/systemd/netif/links/$x"; if [ -n "$x" ] && [ -r "$f" ]; then "#,
+    r#"while IFS= read -r l; do case $l in NETWORK_FILE=*) nf=${l#NETWORK_FILE=}; echo "$l";; "#,
+    r#"ADMIN_STATE=*) echo "$l";; esac; done < "$f"; fi; nd=; nm=; "#,
+    r#"for c in /proc/[0-9]*/comm; do n=; { read -r n < "$c"; } 2>/dev/null; case $n in "#,
+    r#"systemd-network) nd=1;; NetworkManager) nm=1;; esac; done; "#,
+    r#"[ -z "$nd" ] || echo proc=systemd-networkd; [ -z "$nm" ] || echo proc=NetworkManager; "#,
+    r#"if [ -n "$x" ] && [ -e "/run/NetworkManager/devices/$x" ]; then echo nm_device=1; fi; "#,
+    r#"if [ -e "/run/network/ifstate.$i" ]; then echo ifupdown=1; fi; "#,
+    r#"if [ -n "$nf" ]; then d="/etc/systemd/network/${nf##*/}.d/50-routectl.conf"; "#,
+    r#"if [ -f "$d" ]; then echo '#routectl-dropin'; cat -- "$d" || exit 1; fi; fi; exit 0"#
+);
+
+/// `inv` wrapped in [`FACTS_SCRIPT`] for `node`'s route interface when the transport sees the
+/// node's own files; `inv` unchanged otherwise.
+pub fn with_facts(t: &dyn Transport, node: &Node, inv: Invocation) -> Invocation {
+    if !t.sees_node_files() {
+        return inv;
+    }
+    let mut args = vec![
+        "-c".to_string(),
+        FACTS_SCRIPT.to_string(),
+        "sh".to_string(),
+        node.interface.clone(),
+        inv.program,
+    ];
+    args.extend(inv.args);
+    Invocation {
+        program: "sh".to_string(),
+        args,
+        stdin: inv.stdin,
+    }
 }
 
-/// Runs the read and returns its successful output (stdout not yet parsed).
+/// Splits a read's stdout into what `ip` printed and the facts: `Ok` facts when the read had
+/// them (or, for a transport that cannot see the node's files, the facts of a node that no
+/// network manager manages); `Err` says why they are unknown.
+pub fn split_facts<'a>(
+    t: &dyn Transport,
+    node: &Node,
+    stdout: &'a [u8],
+) -> (&'a [u8], Result<NodeFacts, String>) {
+    if !t.sees_node_files() {
+        return (
+            stdout,
+            Ok(NodeFacts {
+                interface: node.interface.clone(),
+                ..NodeFacts::default()
+            }),
+        );
+    }
+    let marker = format!("\n{}\n", persist::FACTS_MARKER);
+    match find(stdout, marker.as_bytes()) {
+        Some(at) => (
+            &stdout[..at + 1],
+            Ok(NodeFacts::parse(
+                &node.interface,
+                &String::from_utf8_lossy(&stdout[at + marker.len()..]),
+            )),
+        ),
+        None => (
+            stdout,
+            Err("the read printed no network-manager facts".to_string()),
+        ),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads every route of a node.
+pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError> {
+    read_node_full(t, node).map(|r| r.routes)
+}
+
+/// Reads every route of a node and, in the same command, what manages its route interface.
+pub fn read_node_full(t: &dyn Transport, node: &Node) -> Result<NodeRead, NodeError> {
+    let out = read_raw(t, node)?;
+    let (routes, facts) = split_facts(t, node, &out.stdout);
+    let parsed = Output {
+        stdout: routes.to_vec(),
+        ..out
+    };
+    Ok(NodeRead {
+        routes: parse_read(t, node, &parsed)?,
+        facts,
+    })
+}
+
+/// Runs the read and returns its successful output (stdout not yet parsed; with the facts when
+/// the transport sees the node's files).
 pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
-    let inv = read_invocation();
+    let inv = with_facts(t, node, read_invocation());
     let mut last = None;
     let mut timed_out = false;
     for _ in 0..READ_ATTEMPTS {
@@ -136,7 +233,7 @@ pub fn show_invocation() -> Invocation {
     Invocation::ip(args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
 }
 
-/// Splits a show read's output into routes (parsed and raw) and interfaces.
+/// Splits a show read's output into routes (parsed and raw) and interfaces (without facts).
 pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
     let parts = iproute::split_stream(output)?;
     let [routes, addrs] = parts.as_slice() else {
@@ -152,6 +249,7 @@ pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
         routes: iproute::parse_routes(routes)?,
         raw_routes: [routes, &b"\n"[..]].concat(),
         links: Ok(iproute::parse_addrs(addrs)?),
+        facts: Err("not read".to_string()),
     })
 }
 
@@ -160,7 +258,7 @@ pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
 /// route read of [`read_raw`] is tried instead: it names an old iproute2 when that is the cause,
 /// and when it succeeds the routes are shown and only the address checks are lost.
 pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
-    let inv = show_invocation();
+    let inv = with_facts(t, node, show_invocation());
     let mut argv = String::new();
     for _ in 0..READ_ATTEMPTS {
         let out = t.run(&node.instance, &inv)?;
@@ -174,17 +272,24 @@ pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeErro
             std::thread::sleep(std::time::Duration::from_millis(20));
             continue;
         } else {
-            match parse_show(&out.stdout) {
-                Ok(obs) => return Ok(obs),
+            let (ip_out, facts) = split_facts(t, node, &out.stdout);
+            match parse_show(ip_out) {
+                Ok(obs) => return Ok(Observation { facts, ..obs }),
                 Err(e) => format!("`{argv}`: {e}"),
             }
         };
         let plain = read_raw(t, node)?;
+        let (ip_out, facts) = split_facts(t, node, &plain.stdout);
+        let plain = Output {
+            stdout: ip_out.to_vec(),
+            ..plain
+        };
         let routes = parse_read(t, node, &plain)?;
         return Ok(Observation {
             routes,
             raw_routes: plain.stdout,
             links: Err(why),
+            facts,
         });
     }
     Err(NodeError::EmptyRead {

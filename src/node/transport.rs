@@ -81,6 +81,13 @@ pub trait Transport: Sync {
     fn commands_run(&self) -> usize {
         0
     }
+
+    /// Whether commands run in the node's own system (its own /run, /etc and /proc), so that a
+    /// read can also tell what manages its interfaces. False for network namespaces, which share
+    /// the host's files and have no network manager of their own.
+    fn sees_node_files(&self) -> bool {
+        false
+    }
 }
 
 /// The real transport: spawns `lxc`, `incus` or `ip` found on PATH.
@@ -152,6 +159,10 @@ impl Transport for Process {
 
     fn commands_run(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+
+    fn sees_node_files(&self) -> bool {
+        matches!(self.kind, TransportKind::Lxc | TransportKind::Incus)
     }
 }
 

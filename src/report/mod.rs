@@ -11,6 +11,7 @@ use similar::{ChangeTag, TextDiff};
 use crate::core::applied::{Outcome, Report};
 use crate::core::change::{Action, Change};
 use crate::core::check;
+use crate::core::persist::{Manager, PersistPlan};
 use crate::core::plan::{NodePlan, Plan, Summary};
 use crate::core::route::{Route, protocol_name};
 use crate::core::show;
@@ -173,6 +174,9 @@ fn node_heading(n: &NodePlan, adopt: bool) -> String {
                     parts.push(format!("{k} {word}"));
                 }
             }
+            if n.persist.is_pending() {
+                parts.push(format!("drop-in to {}", n.persist.state()));
+            }
             if parts.is_empty() {
                 format!("in sync ({} routes)", d.in_sync)
             } else {
@@ -201,6 +205,7 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
                 for c in &d.changes {
                     change_lines(c, plan.adopt, style, &mut out);
                 }
+                dropin_lines(&n.persist, style, &mut out);
                 for w in &d.warnings {
                     let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
                 }
@@ -227,6 +232,93 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
     out
 }
 
+/// A pending drop-in change as a unified diff (`similar`), indented under the node.
+fn dropin_lines(p: &PersistPlan, style: &Style, out: &mut String) {
+    if !p.is_pending() {
+        return;
+    }
+    let path = p.path().unwrap_or_default();
+    let (old, new) = p.contents();
+    let _ = writeln!(
+        out,
+        "  {} networkd drop-in {path} ({}):",
+        style.yellow("~"),
+        p.state()
+    );
+    let old_name = if old.is_some() {
+        path.to_string()
+    } else {
+        "/dev/null".to_string()
+    };
+    let new_name = if new.is_some() {
+        path.to_string()
+    } else {
+        "/dev/null".to_string()
+    };
+    let (old, new) = (old.unwrap_or(""), new.unwrap_or(""));
+    let diff = TextDiff::from_lines(old, new);
+    let text = diff
+        .unified_diff()
+        .context_radius(2)
+        .header(&old_name, &new_name)
+        .to_string();
+    for line in text.lines() {
+        let shown = if line.starts_with("+++") || line.starts_with("---") {
+            style.bold(line)
+        } else if line.starts_with('+') {
+            style.green(line)
+        } else if line.starts_with('-') {
+            style.red(line)
+        } else if line.starts_with("@@") {
+            style.dim(line)
+        } else {
+            line.to_string()
+        };
+        let _ = writeln!(out, "    {shown}");
+    }
+    if !old.is_empty() && !old.ends_with('\n') {
+        let _ = writeln!(
+            out,
+            "    {}",
+            style.dim("(the file on the node has no final newline)")
+        );
+    }
+}
+
+/// What manages a node's route interface, as JSON.
+pub fn manager_json(m: &Manager) -> Value {
+    match m {
+        Manager::Networkd {
+            network_file,
+            netplan,
+            running,
+        } => json!({
+            "name": "systemd-networkd",
+            "network_file": network_file,
+            "netplan": netplan,
+            "running": running,
+        }),
+        Manager::Unknown(why) => json!({ "name": "unknown", "reason": why }),
+        other => json!({ "name": other.name() }),
+    }
+}
+
+/// A node's drop-in plan as JSON: the state, the path, the `[Route]`s added and removed, and
+/// both contents.
+pub fn persist_json(p: &PersistPlan) -> Value {
+    let (added, removed) = p.route_changes();
+    let (old, new) = p.contents();
+    json!({
+        "state": p.state(),
+        "path": p.path(),
+        "pending": p.is_pending(),
+        "routes_added": added,
+        "routes_removed": removed,
+        "old": old,
+        "new": new,
+    })
+}
+
 /// `Plan: 6 to add, 0 to replace, 1 to delete on 3 of 4 nodes; 1 node unreachable`.
 pub fn summary_line(s: &Summary, adopt: bool) -> String {
     let mut line = format!(
@@ -242,6 +334,14 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     }
     if s.conflict > 0 {
         let _ = write!(line, ", {} in conflict", s.conflict);
+    }
+    if s.dropins > 0 {
+        let _ = write!(
+            line,
+            ", {} networkd drop-in{} to write",
+            s.dropins,
+            if s.dropins == 1 { "" } else { "s" }
+        );
     }
     let _ = write!(line, " on {} of {} nodes", s.nodes_changed, s.nodes);
     if s.nodes_unreachable > 0 {
@@ -310,6 +410,8 @@ fn node_json(n: &NodePlan, adopt: bool) -> Value {
             "fingerprint": d.fingerprint,
             "changes": d.changes.iter().map(|c| change_json(c, adopt)).collect::<Vec<_>>(),
             "warnings": d.warnings,
+            "manager": manager_json(&n.manager),
+            "persist": persist_json(&n.persist),
         }),
         Err(e) => json!({
             "name": n.name,
@@ -318,6 +420,7 @@ fn node_json(n: &NodePlan, adopt: bool) -> Value {
             "error": e.to_json(),
             "changes": [],
             "warnings": [],
+            "manager": manager_json(&n.manager),
         }),
     }
 }
@@ -373,7 +476,7 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
                     n.name, e
                 );
             }
-            Ok(d) if d.changes.is_empty() && d.warnings.is_empty() => {}
+            Ok(d) if d.changes.is_empty() && d.warnings.is_empty() && !n.persist.is_pending() => {}
             Ok(d) => {
                 let _ = writeln!(
                     out,
@@ -385,6 +488,7 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
                 for c in &d.changes {
                     change_lines(c, plan.adopt, &Style::default(), &mut body);
                 }
+                dropin_lines(&n.persist, &Style::default(), &mut body);
                 for line in body.lines() {
                     // diff syntax colours lines starting with + and -.
                     let _ = writeln!(out, "{}", line.trim_start());
@@ -464,6 +568,13 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
         for f in &n.failures {
             let _ = writeln!(out, "  {} ip {}: {}", style.red("x"), f.command, f.message);
         }
+        if let Some(w) = &n.dropin {
+            let _ = writeln!(
+                out,
+                "  networkd drop-in {} {} (networkctl reload; routes back after {} ms)",
+                w.path, w.action, w.settled_ms
+            );
+        }
         if n.outcome != Outcome::Unreachable
             && let Some(e) = &n.error
         {
@@ -522,6 +633,9 @@ pub fn report_json(r: &Report, plan: &Plan, topology: &Topology, commands: usize
             });
             if let (Some(e), Value::Object(m)) = (&n.error, &mut v) {
                 m.insert("error".into(), serde_json::to_value(e.to_json()).unwrap_or(Value::Null));
+            }
+            if let (Some(w), Value::Object(m)) = (&n.dropin, &mut v) {
+                m.insert("dropin".into(), serde_json::to_value(w).unwrap_or(Value::Null));
             }
             v
         }).collect::<Vec<_>>(),
@@ -603,6 +717,14 @@ pub fn show_text(r: &show::Report, style: &Style) -> String {
             }
             Ok(v) => {
                 let _ = writeln!(out, "{}:", style.bold(&show_heading(n)));
+                if !matches!(v.manager, Manager::Nothing | Manager::Unknown(_)) {
+                    let _ = writeln!(
+                        out,
+                        "  {} {}",
+                        style.dim("managed by"),
+                        v.manager.describe()
+                    );
+                }
                 for e in &v.entries {
                     let note = e
                         .note
@@ -677,6 +799,7 @@ pub fn show_json(r: &show::Report, topology: &Topology) -> Value {
                     "message": c.message,
                 })).collect::<Vec<_>>(),
                 "warnings": v.warnings,
+                "manager": manager_json(&v.manager),
             }),
         })
         .collect();

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+pub use crate::core::persist::Persist;
 use crate::core::route::{DEFAULT_PROTOCOL, Family, WELL_KNOWN_PROTOCOLS};
 use crate::error::{Problem, Problems};
 
@@ -90,6 +91,8 @@ pub struct Cluster {
     pub protocol: u8,
     /// The metric of routectl's routes, if set (else 0 for IPv4, 1024 for IPv6).
     pub metric: Option<u32>,
+    /// How nodes keep routectl's routes across their network manager (a node may override it).
+    pub persist: Persist,
 }
 
 /// One node of the cluster.
@@ -107,6 +110,8 @@ pub struct Node {
     pub pod_cidrs: Vec<IpNet>,
     /// The line of the node's table in the file.
     pub line: usize,
+    /// How this node keeps routectl's routes (its own `persist`, else the cluster's).
+    pub persist: Persist,
 }
 
 impl Node {
@@ -223,6 +228,7 @@ struct RawCluster {
     pod_cidr: Option<Spanned<OneOrMany>>,
     protocol: Option<Spanned<i64>>,
     metric: Option<Spanned<i64>>,
+    persist: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +239,7 @@ struct RawNode {
     pod_cidr: Option<Spanned<OneOrMany>>,
     interface: Option<Spanned<String>>,
     instance: Option<Spanned<String>>,
+    persist: Option<Spanned<String>>,
 }
 
 /// A string, or an array of strings (each with its own position).
@@ -339,6 +346,7 @@ impl Checker {
             pod_cidr: None,
             protocol: None,
             metric: None,
+            persist: None,
         });
 
         let mut transport = TransportKind::Lxc;
@@ -415,6 +423,8 @@ impl Checker {
             }
         }
 
+        let persist = self.persist(rc.persist.as_ref(), "cluster persist");
+
         if raw.nodes.is_empty() {
             self.problem_at(
                 0,
@@ -426,7 +436,12 @@ impl Checker {
         for rn in &raw.nodes {
             // A node with a bad field still takes part in the checks across nodes (with what
             // could be read of it), so that every problem is reported at once.
-            nodes.push((self.node(rn, transport, cluster_interface.as_deref()), rn));
+            let mut node = self.node(rn, transport, cluster_interface.as_deref());
+            node.persist = match &rn.get_ref().persist {
+                Some(p) => self.persist(Some(p), &format!("node `{}`: persist", node.name)),
+                None => persist,
+            };
+            nodes.push((node, rn));
         }
 
         self.cross_checks(&nodes, &cluster_cidrs);
@@ -436,8 +451,30 @@ impl Checker {
             pod_cidrs: cluster_cidrs,
             protocol,
             metric,
+            persist,
         };
         Some((cluster, nodes.into_iter().map(|(n, _)| n).collect()))
+    }
+
+    /// A `persist` value (`none` when absent or wrong, with a problem for a wrong one).
+    fn persist(&mut self, v: Option<&Spanned<String>>, what: &str) -> Persist {
+        let Some(v) = v else {
+            return Persist::None;
+        };
+        match Persist::from_name(v.get_ref()) {
+            Some(p) => p,
+            None => {
+                self.problem(
+                    &v.span(),
+                    format!(
+                        "{what} `{}` is not known: expected one of {}",
+                        v.get_ref(),
+                        Persist::NAMES.join(", ")
+                    ),
+                );
+                Persist::None
+            }
+        }
     }
 
     /// Parses a one-or-many list of CIDRs (at most one per family).
@@ -594,6 +631,7 @@ impl Checker {
             internal_ips,
             pod_cidrs,
             line,
+            persist: Persist::None,
         }
     }
 
