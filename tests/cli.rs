@@ -19,8 +19,19 @@ use serde_json::Value;
 
 const NODES: [&str; 4] = ["controller-0", "worker-0", "worker-1", "worker-2"];
 
-/// The read routectl runs on every node (after `lxc exec NODE --force-noninteractive --`).
+/// The read routectl runs on every node (after `lxc exec NODE --force-noninteractive --`),
+/// wrapped in the fixed script that also reads what manages the route interface (see
+/// [`read_call`]).
 const READ: &str = "ip -N -d -j route show table all";
+
+/// The whole read as the fake `lxc` logs it: [`READ`] run by the facts script, with the
+/// node's interface as its positional parameter.
+fn read_call(node: &str) -> String {
+    format!(
+        "lxc exec {node} --force-noninteractive -- sh -c {} sh eth1 {READ}",
+        routectl::node::observe::FACTS_SCRIPT
+    )
+}
 /// The write: a batch script on stdin.
 const BATCH: &str = "ip -N -d -j -force -batch -";
 
@@ -259,7 +270,11 @@ impl Lab {
 
     /// The calls to `node` running `what` (READ, BATCH or "ip -V").
     fn calls_to(&self, node: &str, what: &str) -> usize {
-        let line = format!("lxc exec {node} --force-noninteractive -- {what}");
+        let line = if what == READ {
+            read_call(node)
+        } else {
+            format!("lxc exec {node} --force-noninteractive -- {what}")
+        };
         self.calls().iter().filter(|c| **c == line).count()
     }
 
@@ -718,10 +733,7 @@ fn plan_reads_each_node_once_with_the_documented_command() {
     lab.run(&["plan"]).code(0);
     let mut calls = lab.calls();
     calls.sort();
-    let expected: Vec<String> = NODES
-        .iter()
-        .map(|n| format!("lxc exec {n} --force-noninteractive -- {READ}"))
-        .collect();
+    let expected: Vec<String> = NODES.iter().map(|n| read_call(n)).collect();
     assert_eq!(calls, expected);
 }
 
@@ -1469,12 +1481,7 @@ fn node_option_limits_reads_to_that_node() {
     let lab = Lab::case("empty-lab");
     let r = lab.run(&["plan", "--color", "never", "--node", "worker-1"]);
     r.code(0);
-    assert_eq!(
-        lab.calls(),
-        [format!(
-            "lxc exec worker-1 --force-noninteractive -- {READ}"
-        )]
-    );
+    assert_eq!(lab.calls(), [read_call("worker-1")]);
     r.stdout_has("worker-1: 2 to add")
         .stdout_lacks("controller-0:")
         .stdout_has("not planned: controller-0, worker-0, worker-2")

@@ -2,6 +2,7 @@
 
 use crate::cli::Global;
 use crate::cli::PlanArgs;
+use crate::core::persist::NodeRead;
 use crate::core::plan::{Options, Plan};
 use crate::core::topology::Topology;
 use crate::error::Error;
@@ -36,8 +37,9 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     let started = std::time::Instant::now();
     let (plan, commands) = match &a.observed {
         Some(dir) => (
-            Plan::compute(&t, &options, g.parallelism(), |node| {
+            Plan::compute_full(&t, &options, g.parallelism(), |node| {
                 observe::read_saved(dir, node)
+                    .map(|routes| NodeRead::routes_only(routes, "planned from a snapshot"))
             }),
             0,
         ),
