@@ -52,6 +52,24 @@ fn apply_node(
         && let Some(node) = topology.node(&np.name)
     {
         match crate::node::networkd::apply(transport, node, np, policy, adopt) {
+            Ok(w) if w.action == "removed" => {
+                // The routes networkd had from the drop-in are gone: plan the node again from
+                // what it has now and put them back as routectl's own.
+                let again = Plan::node(
+                    topology,
+                    node,
+                    policy,
+                    observe::read_node_full(transport, node),
+                );
+                let mut second = apply_routes(&again, adopt, topology, policy, transport);
+                second.sent.splice(0..0, result.sent);
+                second.failures.splice(0..0, result.failures);
+                if second.outcome == Outcome::InSync {
+                    second.outcome = Outcome::Converged;
+                }
+                second.dropin = Some(w);
+                result = second;
+            }
             Ok(w) => {
                 result.dropin = Some(w);
                 result.outcome = Outcome::Converged;

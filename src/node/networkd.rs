@@ -36,6 +36,10 @@ pub const REMOVE_SCRIPT: &str = concat!(
 /// How long apply waits for networkd to put the routes back after a reload.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long apply waits, after removing a drop-in, for networkd to drop the routes it had
+/// from it (apply then adds them again as plain routectl routes).
+pub const REMOVE_SETTLE: Duration = Duration::from_secs(3);
+
 fn script(script: &str, path: &str) -> Invocation {
     let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
     Invocation {
@@ -51,8 +55,10 @@ fn script(script: &str, path: &str) -> Invocation {
     }
 }
 
-/// Carries out `np`'s drop-in change on `node`, then waits until networkd has installed every
-/// desired route again (read back every 100 ms, at most [`SETTLE_TIMEOUT`]).
+/// Carries out `np`'s drop-in change on `node`. After a write, waits until networkd has
+/// installed every desired route again (read back every 100 ms, at most [`SETTLE_TIMEOUT`]);
+/// after a removal, until networkd has dropped the routes it had from the drop-in (at most
+/// [`REMOVE_SETTLE`]), for the caller to add them again.
 pub fn apply(
     t: &dyn Transport,
     node: &Node,
@@ -88,6 +94,25 @@ pub fn apply(
         });
     }
     let written = started.elapsed();
+    if action == "removed" {
+        // networkd reconfigures the link and drops the routes it had from the drop-in; wait
+        // for that (at most REMOVE_SETTLE), so that the caller then puts them back itself.
+        let deadline = Instant::now() + REMOVE_SETTLE;
+        while Instant::now() < deadline {
+            let routes = observe::read_node(t, node)?;
+            let d = diff::diff(&np.desired, &routes, policy);
+            if d.changes.iter().any(|c| c.is_operation(adopt)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        return Ok(DropinWrite {
+            path,
+            action,
+            write_ms: written.as_millis() as u64,
+            settled_ms: started.elapsed().as_millis() as u64,
+        });
+    }
     // networkd reconfigures the link after the reload; its routes come back by themselves.
     let deadline = started + SETTLE_TIMEOUT;
     loop {
