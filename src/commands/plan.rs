@@ -38,8 +38,9 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     let (plan, commands) = match &a.observed {
         Some(dir) => (
             Plan::compute_full(&t, &options, g.parallelism(), |node| {
-                observe::read_saved(dir, node)
-                    .map(|routes| NodeRead::routes_only(routes, "planned from a snapshot"))
+                observe::read_saved(dir, node).map(|routes| {
+                    NodeRead::routes_only(routes, crate::core::persist::FROM_SNAPSHOT)
+                })
             }),
             0,
         ),

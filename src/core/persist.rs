@@ -30,6 +30,10 @@ pub const DROPIN_ROOT: &str = "/etc/systemd/network";
 /// The line that starts the facts in the read's output (after the `ip -j` array).
 pub const FACTS_MARKER: &str = "#routectl-facts 1";
 
+/// Why the facts of a plan from snapshots are unknown (`plan --observed`): such a plan leaves the
+/// drop-in alone (with a warning) instead of failing the node.
+pub const FROM_SNAPSHOT: &str = "planned from a snapshot";
+
 /// The line after which the rest of the output is the drop-in's content.
 pub const DROPIN_MARKER: &str = "#routectl-dropin";
 
@@ -507,6 +511,7 @@ pub fn plan(
         Err(why) => {
             return match persist {
                 Persist::None => Ok(PersistPlan::Off),
+                Persist::Networkd if why == FROM_SNAPSHOT => Ok(PersistPlan::Off),
                 Persist::Networkd => Err(format!(
                     "persist = \"networkd\" but what manages {iface} is not known ({why}); \
                      nothing was written"

@@ -209,6 +209,15 @@ impl Plan {
                 &node.interface,
                 desired.len(),
             ));
+            if node.persist == persist::Persist::Networkd
+                && read.facts.as_ref().err().map(String::as_str) == Some(persist::FROM_SNAPSHOT)
+            {
+                d.warnings.push(
+                    "persist = \"networkd\": the networkd drop-in is not checked in a plan from \
+                     snapshots (a live plan or apply reads it)"
+                        .to_string(),
+                );
+            }
             Ok(d)
         });
         NodePlan {

@@ -447,6 +447,7 @@ pub fn plan_json(plan: &Plan, topology: &Topology) -> Value {
             "nodes_changed": s.nodes_changed,
             "nodes_in_sync": s.nodes_in_sync,
             "nodes_unreachable": s.nodes_unreachable,
+            "dropins": s.dropins,
             "pending": plan.has_pending(),
         },
     })
