@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -104,7 +104,7 @@ impl RealLab {
         lab
     }
 
-    fn routectl(&self, topology: &PathBuf, args: &[&str]) -> Run {
+    fn routectl(&self, topology: &Path, args: &[&str]) -> Run {
         let lock = self.dir.path().join("lock");
         let mut all = vec!["--lock-file", lock.to_str().unwrap()];
         all.extend_from_slice(args);
@@ -139,7 +139,7 @@ impl RealLab {
         }
     }
 
-    fn assert_in_sync(&self, topology: &PathBuf, after: &str) {
+    fn assert_in_sync(&self, topology: &Path, after: &str) {
         let plan = self.routectl(topology, &["plan", "--detailed-exitcode"]);
         assert_eq!(plan.code, 0, "plan not in sync after {after}: {plan:?}");
         let check = self.routectl(topology, &["check"]);
