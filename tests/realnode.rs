@@ -433,8 +433,11 @@ fn persist_on_nodes_networkd_does_not_manage_is_a_per_node_error() {
         assert_eq!(j["nodes"][i]["error"]["kind"], "persist", "{j}");
         assert_eq!(j["nodes"][i]["manager"]["name"], "none", "{j}");
     }
+    assert_eq!(j["summary"]["nodes_unpersistable"], 2, "{j}");
+    assert_eq!(j["summary"]["nodes_unreachable"], 0, "{j}");
     let apply = lab.routectl(&["apply", "--auto-approve"]);
     assert_code(&apply, 1);
+    assert!(apply.stdout.contains("a: FAILED"), "{apply:?}");
     assert!(
         apply
             .stdout

@@ -128,7 +128,18 @@ fn show_save_round_trips_through_plan_observed() {
     let offline = lab.routectl(&["plan", "--observed", dir_s, "--output", "json"]);
     assert_code(&live, 0);
     assert_code(&offline, 0);
-    assert_eq!(live.json(), offline.json());
+    // The same plan, except that only a live read tells what manages each interface.
+    let without_manager = |mut v: serde_json::Value| {
+        for n in v["nodes"].as_array_mut().unwrap() {
+            n.as_object_mut().unwrap().remove("manager");
+        }
+        v
+    };
+    assert_eq!(live.json()["nodes"][0]["manager"]["name"], "none");
+    assert_eq!(
+        without_manager(live.json()),
+        without_manager(offline.json())
+    );
     assert_eq!(offline.json()["summary"]["add"], 1);
     assert_eq!(offline.json()["summary"]["delete"], 1);
     assert_code(

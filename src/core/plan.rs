@@ -111,6 +111,8 @@ pub struct Summary {
     pub nodes_in_sync: usize,
     /// networkd drop-ins to write or remove (`persist`).
     pub dropins: usize,
+    /// Nodes read but not planned because `persist` cannot work on them (errors too).
+    pub nodes_unpersistable: usize,
 }
 
 impl Plan {
@@ -237,8 +239,12 @@ impl Plan {
             ..Summary::default()
         };
         for n in &self.nodes {
-            if n.state.is_err() {
-                s.nodes_unreachable += 1;
+            if let Err(e) = &n.state {
+                if matches!(e, NodeError::Persist { .. }) {
+                    s.nodes_unpersistable += 1;
+                } else {
+                    s.nodes_unreachable += 1;
+                }
                 continue;
             }
             for c in n.changes() {

@@ -100,6 +100,12 @@ fn apply_routes(
         dropin: None,
     };
     match &np.state {
+        // Readable, but not to be written as the topology asks (persist): nothing is sent.
+        Err(e @ NodeError::Persist { .. }) => {
+            result.outcome = Outcome::Failed;
+            result.error = Some(e.clone());
+            return result;
+        }
         Err(e) => {
             result.outcome = Outcome::Unreachable;
             result.error = Some(e.clone());

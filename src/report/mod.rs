@@ -148,6 +148,7 @@ fn word_diff(old: &str, new: &str, style: &Style) -> String {
 
 fn node_heading(n: &NodePlan, adopt: bool) -> String {
     match &n.state {
+        Err(crate::error::NodeError::Persist { .. }) => "cannot persist as asked".to_string(),
         Err(_) => "cannot be read".to_string(),
         Ok(d) => {
             let mut parts = Vec::new();
@@ -352,6 +353,14 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
             if s.nodes_unreachable == 1 { "" } else { "s" }
         );
     }
+    if s.nodes_unpersistable > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} cannot persist as asked",
+            s.nodes_unpersistable,
+            if s.nodes_unpersistable == 1 { "" } else { "s" }
+        );
+    }
     line.push('.');
     line
 }
@@ -447,6 +456,7 @@ pub fn plan_json(plan: &Plan, topology: &Topology) -> Value {
             "nodes_changed": s.nodes_changed,
             "nodes_in_sync": s.nodes_in_sync,
             "nodes_unreachable": s.nodes_unreachable,
+            "nodes_unpersistable": s.nodes_unpersistable,
             "dropins": s.dropins,
             "pending": plan.has_pending(),
         },
@@ -473,8 +483,10 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
             Err(e) => {
                 let _ = writeln!(
                     out,
-                    "<details><summary><code>{}</code>: cannot be read</summary>\n\n```\n{}\n```\n</details>\n",
-                    n.name, e
+                    "<details><summary><code>{}</code>: {}</summary>\n\n```\n{}\n```\n</details>\n",
+                    n.name,
+                    node_heading(n, plan.adopt),
+                    e
                 );
             }
             Ok(d) if d.changes.is_empty() && d.warnings.is_empty() && !n.persist.is_pending() => {}

@@ -916,6 +916,36 @@ pod_cidr = "10.1.0.0/24"
     }
 
     #[test]
+    fn persist_defaults_to_none_and_a_node_overrides_the_cluster() {
+        let t = ok(LAB);
+        assert_eq!(t.cluster.persist, Persist::None);
+        assert!(t.nodes.iter().all(|n| n.persist == Persist::None));
+        let t = ok(&LAB
+            .replace(
+                "pod_cidr = \"10.1.0.0/16\"",
+                "pod_cidr = \"10.1.0.0/16\"\npersist = \"networkd\"",
+            )
+            .replace(
+                "name = \"worker-0\"",
+                "name = \"worker-0\"\npersist = \"none\"",
+            ));
+        assert_eq!(t.cluster.persist, Persist::Networkd);
+        assert_eq!(t.nodes[0].persist, Persist::Networkd);
+        assert_eq!(t.nodes[1].persist, Persist::None);
+        let e = errs(&LAB.replace(
+            "[[nodes]]\nname = \"worker-0\"",
+            "[[nodes]]\nname = \"worker-0\"\npersist = \"netplan\"",
+        ));
+        assert!(
+            e.contains(
+                "node `worker-0`: persist `netplan` is not known: expected one of none, networkd"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("t.toml:12:"), "{e}");
+    }
+
+    #[test]
     fn dual_stack_arrays() {
         let t = ok(r#"
 [cluster]
