@@ -85,7 +85,7 @@ pub fn split_facts<'a>(
     let marker = format!("\n{}\n", persist::FACTS_MARKER);
     match find(stdout, marker.as_bytes()) {
         Some(at) => (
-            &stdout[..at + 1],
+            &stdout[..at],
             Ok(NodeFacts::parse(
                 &node.interface,
                 &String::from_utf8_lossy(&stdout[at + marker.len()..]),
@@ -312,5 +312,96 @@ pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
     match std::fs::remove_file(snapshot_path(dir, node)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::CommandError;
+
+    /// A transport that runs nothing and says whether it sees the node's files.
+    struct Sees(bool);
+
+    impl Transport for Sees {
+        fn run(&self, _: &str, _: &Invocation) -> Result<Output, CommandError> {
+            unreachable!("not run in these tests")
+        }
+        fn sees_node_files(&self) -> bool {
+            self.0
+        }
+    }
+
+    fn node() -> Node {
+        let t = crate::core::topology::parse(
+            b"[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w\"\ninternal_ip = \"10.0.2.20\"\n",
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        t.nodes[0].clone()
+    }
+
+    #[test]
+    fn the_read_is_wrapped_only_where_the_node_has_files_of_its_own() {
+        let n = node();
+        let plain = with_facts(&Sees(false), &n, read_invocation());
+        assert_eq!(plain, read_invocation());
+        let wrapped = with_facts(&Sees(true), &n, read_invocation());
+        assert_eq!(wrapped.program, "sh");
+        assert_eq!(wrapped.args[0], "-c");
+        assert_eq!(wrapped.args[1], FACTS_SCRIPT);
+        assert_eq!(wrapped.args[2..4], ["sh", "eth1"]);
+        assert_eq!(wrapped.args[4], "ip");
+        assert_eq!(wrapped.args[5..], iproute::read_args());
+        assert!(!FACTS_SCRIPT.contains('\n'));
+    }
+
+    /// The real script, run here with stand-ins for `ip`.
+    fn run_script(cmd: &[&str]) -> std::process::Output {
+        std::process::Command::new("sh")
+            .args(["-c", FACTS_SCRIPT, "sh", "lo"])
+            .args(cmd)
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_script_passes_the_reads_failure_through_and_appends_facts_to_its_output() {
+        let failed = run_script(&["sh", "-c", "echo nope >&2; exit 2"]);
+        assert_eq!(failed.status.code(), Some(2));
+        assert_eq!(failed.stdout, b"");
+        assert_eq!(failed.stderr, b"nope\n");
+        let ok = run_script(&["echo", "[]"]);
+        assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+        let text = String::from_utf8(ok.stdout).unwrap();
+        assert!(text.starts_with("[]\n\n#routectl-facts 1\n"), "{text}");
+    }
+
+    #[test]
+    fn facts_are_split_from_the_ip_output_exactly() {
+        let n = node();
+        let out = b"[{\"dst\":\"10.0.2.0/24\"}]\n\n#routectl-facts 1\nNETWORK_FILE=/etc/systemd/network/10-eth1.network\nADMIN_STATE=configured\n#routectl-dropin\n[Route]\nDestination=10.1.0.0/24\n";
+        let (ip, facts) = split_facts(&Sees(true), &n, out);
+        assert_eq!(ip, b"[{\"dst\":\"10.0.2.0/24\"}]\n");
+        let facts = facts.unwrap();
+        assert_eq!(
+            facts.network_file.as_deref(),
+            Some("/etc/systemd/network/10-eth1.network")
+        );
+        assert_eq!(
+            facts.dropin.as_deref(),
+            Some("[Route]\nDestination=10.1.0.0/24\n")
+        );
+        // No facts in the output (a fake, an old wrapper): the routes are all of it.
+        let (ip, facts) = split_facts(&Sees(true), &n, b"[]\n");
+        assert_eq!(ip, b"[]\n");
+        assert!(facts.is_err());
+        // A namespace: nothing manages it.
+        let (_, facts) = split_facts(&Sees(false), &n, b"[]\n");
+        assert_eq!(
+            facts.unwrap().manager(),
+            crate::core::persist::Manager::Nothing
+        );
     }
 }
