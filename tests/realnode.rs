@@ -357,6 +357,13 @@ fn a_dropin_edited_or_deleted_by_hand_is_a_pending_change() {
         plan.stdout.contains("rn-worker-0: drop-in to create"),
         "{plan:?}"
     );
+    let show = lab.routectl(&lab.persisted, &["show", "--node", "rn-worker-0"]);
+    assert!(
+        show.stdout.contains(&format!(
+            "networkd drop-in {path}: missing (apply writes it)"
+        )),
+        "{show:?}"
+    );
     assert_code(
         &lab.routectl(&lab.persisted, &["apply", "--auto-approve"]),
         0,

@@ -79,11 +79,15 @@ impl Report {
             .all(|n| matches!(n.outcome, Outcome::InSync | Outcome::Converged))
     }
 
-    /// Operations that took effect (sent minus failed lines).
+    /// Operations that took effect (sent minus failed lines, and a drop-in written or removed).
     pub fn operations_applied(&self) -> usize {
-        self.nodes
-            .iter()
-            .map(|n| n.sent.len().saturating_sub(n.failures.len()))
-            .sum()
+        self.nodes.iter().map(NodeResult::operations_applied).sum()
+    }
+}
+
+impl NodeResult {
+    /// This node's operations that took effect.
+    pub fn operations_applied(&self) -> usize {
+        self.sent.len().saturating_sub(self.failures.len()) + usize::from(self.dropin.is_some())
     }
 }

@@ -128,6 +128,9 @@ pub struct NodeView {
     pub raw_routes: Vec<u8>,
     /// What manages the route interface.
     pub manager: Manager,
+    /// The node's networkd drop-in against what `apply` would write (`Err`: why persist cannot
+    /// work on the node).
+    pub persist: Result<persist::PersistPlan, String>,
 }
 
 impl NodeView {
@@ -301,16 +304,15 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         &node.interface,
         desired.len(),
     ));
-    if node.persist == persist::Persist::Networkd
-        && let Err(why) = persist::plan(
-            node.persist,
-            obs.facts.as_ref().map_err(String::as_str),
-            &node.name,
-            &node.interface,
-            &desired,
-        )
-    {
-        warnings.push(why);
+    let persist_plan = persist::plan(
+        node.persist,
+        obs.facts.as_ref().map_err(String::as_str),
+        &node.name,
+        &node.interface,
+        &desired,
+    );
+    if let Err(why) = &persist_plan {
+        warnings.push(why.clone());
     }
     let checks = match &obs.links {
         Ok(links) => {
@@ -331,6 +333,7 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         warnings,
         raw_routes: obs.raw_routes,
         manager,
+        persist: persist_plan,
     }
 }
 

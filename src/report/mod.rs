@@ -557,12 +557,8 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
                     "{}: {} ({} change{})",
                     style.bold(&n.name),
                     style.green("converged"),
-                    n.sent.len() - n.failures.len(),
-                    if n.sent.len() - n.failures.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    }
+                    n.operations_applied(),
+                    if n.operations_applied() == 1 { "" } else { "s" }
                 );
             }
             Outcome::Unreachable => {
@@ -738,6 +734,24 @@ pub fn show_text(r: &show::Report, style: &Style) -> String {
                         v.manager.describe()
                     );
                 }
+                if let Ok(p) = &v.persist
+                    && let Some(path) = p.path()
+                {
+                    let state = match p {
+                        PersistPlan::InSync { .. } => style.green("in sync"),
+                        PersistPlan::Write { old: None, .. } => {
+                            style.red("missing (apply writes it)")
+                        }
+                        PersistPlan::Write { .. } => {
+                            style.yellow("differs from the routes (apply rewrites it)")
+                        }
+                        PersistPlan::Remove { .. } => {
+                            style.yellow("left from persist = \"networkd\" (apply removes it)")
+                        }
+                        PersistPlan::Off => String::new(),
+                    };
+                    let _ = writeln!(out, "  {} {path}: {state}", style.dim("networkd drop-in"));
+                }
                 for e in &v.entries {
                     let note = e
                         .note
@@ -813,6 +827,10 @@ pub fn show_json(r: &show::Report, topology: &Topology) -> Value {
                 })).collect::<Vec<_>>(),
                 "warnings": v.warnings,
                 "manager": manager_json(&v.manager),
+                "persist": match &v.persist {
+                    Ok(p) => persist_json(p),
+                    Err(why) => json!({ "state": "error", "reason": why }),
+                },
             }),
         })
         .collect();
