@@ -423,6 +423,58 @@ fn reconcile_puts_back_routes_flushed_without_a_route_event() {
 }
 
 #[test]
+#[ignore = "needs root and the real-node lab: scripts/test.sh"]
+fn reconcile_with_persist_rewrites_a_deleted_dropin() {
+    let lab = RealLab::take();
+    let lock = lab.dir.path().join("lock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_routectl"))
+        .arg("-f")
+        .arg(&lab.persisted)
+        .arg("--lock-file")
+        .arg(&lock)
+        .args(["reconcile", "--interval", "1s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start routectl reconcile");
+    let path = "/etc/systemd/network/10-eth1.network.d/50-routectl.conf";
+    let present = || {
+        exec(
+            "rn-worker-0",
+            &format!("test -e {path} && echo yes || true"),
+        ) == "yes\n"
+    };
+    let started = Instant::now();
+    while !present() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "reconcile wrote no drop-in"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    exec("rn-worker-0", &format!("rm {path}"));
+    let started = Instant::now();
+    while !present() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "reconcile did not rewrite the deleted drop-in"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "rn-worker-0: reconcile --interval 1s rewrote the deleted drop-in after {} ms",
+        started.elapsed().as_millis()
+    );
+    lab.wait_all_routes(Duration::from_secs(10));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    lab.assert_in_sync(&lab.persisted, "reconcile");
+}
+
+#[test]
 #[ignore = "needs root: network namespaces"]
 fn persist_on_nodes_networkd_does_not_manage_is_a_per_node_error() {
     let lab = NetnsLab::new(
