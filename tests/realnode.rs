@@ -147,6 +147,18 @@ impl RealLab {
     }
 }
 
+impl Drop for RealLab {
+    /// Leaves the lab as the next user expects it: no routectl routes, no drop-ins.
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/lab.sh"))
+            .args(["reset-routes", "--realnode"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// Waits for a node's eth1 to be configured by networkd again (after a restart or reload).
 fn wait_configured(node: &str) {
     let started = Instant::now();
