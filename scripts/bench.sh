@@ -339,6 +339,7 @@ bench_lxd() {
     fi
     # 64 reads spread over the lab's containers, J at once.
     local all_nodes
+    # shellcheck disable=SC2086 # a list of names
     all_nodes=$(printf '%s\n' $LXD_NODES)
     for _ in $(seq 16); do echo "$all_nodes"; done | head -64 >"$dir/exec-list"
     exec_sweep lxd "$dir/exec-list" "lxc exec {} -- ip -N -d -j route show table all"
