@@ -8,6 +8,8 @@
 //! namespaces (`tests/cases/*/*.json`, `tests/fakes/captures/`, both rebuilt by
 //! `tests/fakes/capture.sh`); the few answers no kernel here can produce (an LXD error, an old
 //! iproute2, a transport that prints nothing) are written inline, each with where it comes from.
+// A test or bench may panic: that is how it reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -404,7 +406,12 @@ fn missing_command_and_bad_values_are_usage_errors() {
     lab.run(&[]).code(2).stderr_has("Usage: routectl");
     for (args, needle) in [
         (&["plan", "--timeout", "5x"][..], "unknown unit"),
-        (&["plan", "--timeout", "0s"], "out of range"),
+        (
+            &["plan", "--timeout", "0s"],
+            "is zero: this duration must be more than 0",
+        ),
+        (&["plan", "--timeout", "0.0s"], "is zero"),
+        (&["plan", "--timeout", "0.0000000001s"], "1 ms"),
         (&["plan", "-j", "0"], "--parallelism"),
         (&["plan", "--output", "yaml"], "invalid value 'yaml'"),
         (
@@ -1031,6 +1038,37 @@ fn a_hung_node_is_killed_after_the_timeout() {
     let line = r.line("worker-2:");
     assert!(line.contains("did not finish within 0.3 s"), "{line}");
     r.stdout_has("worker-1: 2 to add");
+}
+
+#[test]
+fn show_retries_a_timed_out_read_as_plan_does() {
+    // Regression: plan retried a read that timed out, show did not, so with a short --timeout
+    // and a node slow once, show failed where plan succeeded.
+    let lab = Lab::case("empty-lab");
+    for node in NODES {
+        // show's one command prints the routes, then the addresses.
+        let mut both = case_json("empty-lab", node);
+        both.extend_from_slice(b"\n[]\n");
+        lab.answer(&format!("{node}.batch"), &both, "", 0);
+    }
+    lab.write("worker-2.batch.1.sleep", b"20");
+    lab.write("worker-2.read.1.sleep", b"20");
+    let show = lab.run(&["show", "--color", "never", "--timeout", "500ms"]);
+    show.code(0);
+    let line = show.line("worker-2");
+    assert!(!line.contains("did not finish"), "{show:?}");
+    assert_eq!(
+        lab.calls()
+            .iter()
+            .filter(|c| c.starts_with("lxc exec worker-2 ") && c.contains("-batch -"))
+            .count(),
+        2,
+        "{:?}",
+        lab.calls()
+    );
+    let plan = lab.run(&["plan", "--color", "never", "--timeout", "500ms"]);
+    plan.code(0);
+    plan.stdout_has("worker-2: 2 to add");
 }
 
 #[test]

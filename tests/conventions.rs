@@ -1,4 +1,6 @@
 //! Shell completions and the man page come from the same clap definitions as `--help`.
+// A test or bench may panic: that is how it reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 use std::process::Command;
 

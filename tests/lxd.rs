@@ -2,6 +2,8 @@
 //! worker-0/1/2 as containers, eth1 on a private bridge, cnio0 with the pod gateway). They need
 //! the lab, so they are ignored by a plain `cargo test`; scripts/test.sh brings the lab up and
 //! runs them with `--include-ignored`. Without the lab they fail, loudly.
+// A test or bench may panic: that is how it reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 mod support;
 

@@ -4,6 +4,8 @@
 //! script brings the lab up and runs them with `--include-ignored`. Without `lxc` or the lab
 //! they fail, loudly. Each test takes the lab alone, starts from no routes but the kernel's and
 //! leaves it that way.
+// A test or bench may panic: that is how it reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 mod support;
 

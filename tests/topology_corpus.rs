@@ -3,6 +3,8 @@
 //! `FILE:LINE:COL: …` holding the fragment its first line announces
 //! (`# expect: LINE:COL: fragment`), and without running anything: `lxc`, `incus` and `ip` on
 //! PATH are fakes that record any call.
+// A test or bench may panic: that is how it reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

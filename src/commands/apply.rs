@@ -7,7 +7,7 @@ use crate::core::plan::{Options, Plan};
 use crate::core::saved;
 use crate::core::topology::Topology;
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::local::lock;
 use crate::node::apply;
 use crate::node::transport::{Process, Transport};
@@ -16,7 +16,7 @@ use crate::report::{self, Format, Style};
 use super::{check_nodes, live_plan, out};
 
 /// Runs `apply`.
-pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     // Load and validate everything before touching the lock or any node.
     let (topology, options, binding) = match &a.plan_file {
         Some(file) => {
@@ -63,17 +63,13 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             if a.output == Format::Text {
                 eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
             }
-            return Err(Error::Refused(format!(
-                "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
-                 topology is the usual cause; if the deletions are intended, run again with \
-                 --allow-mass-delete"
-            )));
+            return Err(Error::MassDelete { why });
         }
         if binding.is_none() && !a.auto_approve {
             eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
-                return Ok(ExitCode::Error);
+                return Ok(Outcome::Declined);
             }
         } else if a.output == Format::Text && !g.quiet {
             out(&report::plan_text(&plan, &style))?;
@@ -92,12 +88,7 @@ fn stderr_style(g: &Global, style: &Style) -> Style {
 
 fn confirm() -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Refused(
-            "refusing to change routes without approval: stdin is not a terminal. Review the \
-             plan with `routectl plan`, then run `routectl apply --auto-approve` (or save it with \
-             `routectl plan --out FILE` and run `routectl apply FILE`)"
-                .to_string(),
-        ));
+        return Err(Error::NoApproval);
     }
     eprint!("\nApply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
@@ -116,7 +107,7 @@ fn finish(
     plan: &Plan,
     report: &apply::Report,
     transport: &Process,
-) -> Result<ExitCode, Error> {
+) -> Result<Outcome, Error> {
     let commands = transport.commands_run();
     match a.output {
         Format::Json => out(&report::to_json_text(&report::report_json(
@@ -137,8 +128,8 @@ fn finish(
         }
     }
     Ok(if report.success() {
-        ExitCode::Ok
+        Outcome::Done
     } else {
-        ExitCode::Error
+        Outcome::Failed
     })
 }

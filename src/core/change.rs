@@ -68,6 +68,13 @@ impl Change {
         }
     }
 
+    /// Whether the change keeps a node from being converged: an operation `apply` would run, or
+    /// a conflict standing in the way. The one definition of "converged" (see
+    /// [`crate::core::diff::NodeDiff::is_converged`]).
+    pub fn is_pending(&self, adopt: bool) -> bool {
+        self.is_operation(adopt) || self.action == Action::Conflict
+    }
+
     /// The `ip -batch` line that performs the change (none for a conflict). Every line names
     /// table, protocol and metric explicitly, so that it can only ever hit the intended route;
     /// a delete of a route routectl does not own cannot match because of its protocol.

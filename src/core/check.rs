@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::core::link::Link;
 use crate::core::route::{Destination, Family, Route, TABLE_MAIN, TYPE_UNICAST, type_name};
 use crate::core::show::{Observation, pod_gateway};
-use crate::core::topology::{Node, Topology};
+use crate::core::topology::{Node, Topology, is_selected};
 use crate::error::NodeError;
 use crate::parallel;
 
@@ -65,9 +65,7 @@ pub fn probes(topology: &Topology, only: &[String]) -> Vec<Probe> {
         let nodes = participants(topology, family);
         for (a, ca) in &nodes {
             for (b, cb) in &nodes {
-                if a.name == b.name
-                    || !(only.is_empty() || only.contains(&a.name) || only.contains(&b.name))
-                {
+                if a.name == b.name || !(is_selected(only, &a.name) || is_selected(only, &b.name)) {
                     continue;
                 }
                 out.push(Probe {

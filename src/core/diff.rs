@@ -11,8 +11,8 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
 use crate::core::change::{Action, Change};
+use crate::core::hex;
 use crate::core::route::{Destination, Route, TABLE_MAIN};
-use crate::core::topology::hex;
 
 /// What the diff needs besides the routes.
 #[derive(Debug, Clone)]
@@ -39,6 +39,13 @@ pub struct NodeDiff {
     pub warnings: Vec<String>,
     /// SHA-256 over every observed route the diff depended on.
     pub fingerprint: String,
+}
+
+impl NodeDiff {
+    /// True when the node needs nothing and nothing blocks it (no pending change).
+    pub fn is_converged(&self, adopt: bool) -> bool {
+        !self.changes.iter().any(|c| c.is_pending(adopt))
+    }
 }
 
 /// Diffs a node's desired routes against what it has (`observed` may hold every table).
@@ -168,10 +175,11 @@ pub fn fingerprint(routes: &[&Route]) -> String {
         let _ = write!(text, "{r}");
         spans.push((start, text.len()));
     }
-    spans.sort_by(|a, b| text[a.0..a.1].cmp(&text[b.0..b.1]));
+    let bytes = text.as_bytes();
+    spans.sort_by(|a, b| bytes[a.0..a.1].cmp(&bytes[b.0..b.1]));
     let mut h = Sha256::new();
     for (start, end) in spans {
-        h.update(&text.as_bytes()[start..end]);
+        h.update(&bytes[start..end]);
         h.update(b"\n");
     }
     hex(&h.finalize())

@@ -15,3 +15,13 @@ pub mod route;
 pub mod saved;
 pub mod show;
 pub mod topology;
+
+/// Lower-case hex of bytes (of a SHA-256 digest, for example).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

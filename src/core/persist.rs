@@ -247,8 +247,8 @@ impl NodeFacts {
             interface: interface.to_string(),
             ..NodeFacts::default()
         };
-        let (head, dropin) = match text.find(&format!("\n{DROPIN_MARKER}\n")) {
-            Some(at) => (&text[..at], Some(&text[at + DROPIN_MARKER.len() + 2..])),
+        let (head, dropin) = match text.split_once(&format!("\n{DROPIN_MARKER}\n")) {
+            Some((head, rest)) => (head, Some(rest)),
             None => match text.strip_prefix(&format!("{DROPIN_MARKER}\n")) {
                 Some(rest) => ("", Some(rest)),
                 None => (text, None),

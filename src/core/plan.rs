@@ -66,12 +66,7 @@ impl NodePlan {
 
     /// True when the node needs nothing and nothing blocks it.
     pub fn is_converged(&self, adopt: bool) -> bool {
-        self.state.is_ok()
-            && !self.persist.is_pending()
-            && !self
-                .changes()
-                .iter()
-                .any(|c| c.is_operation(adopt) || c.action == Action::Conflict)
+        self.state.as_ref().is_ok_and(|d| d.is_converged(adopt)) && !self.persist.is_pending()
     }
 }
 
@@ -132,15 +127,6 @@ impl Plan {
         }
     }
 
-    /// The nodes a plan covers.
-    pub fn selected<'t>(topology: &'t Topology, options: &Options) -> Vec<&'t Node> {
-        topology
-            .nodes
-            .iter()
-            .filter(|n| options.only.is_empty() || options.only.contains(&n.name))
-            .collect()
-    }
-
     /// Builds the plan: `observe` tells what each selected node has (read through a transport,
     /// or from a snapshot). Nodes are observed and diffed `parallelism` at a time, so a node's
     /// routes are dropped as soon as its diff is made.
@@ -164,7 +150,7 @@ impl Plan {
         observe: impl Fn(&Node) -> Result<NodeRead, NodeError> + Sync,
     ) -> Plan {
         let policy = Plan::policy(topology);
-        let selected = Plan::selected(topology, options);
+        let selected = topology.selected(&options.only);
         let nodes = parallel::map(&selected, parallelism, |node| {
             Plan::node(topology, node, &policy, observe(node))
         });
@@ -172,12 +158,7 @@ impl Plan {
             protocol: topology.cluster.protocol,
             adopt: options.adopt,
             nodes,
-            skipped: topology
-                .nodes
-                .iter()
-                .filter(|n| !selected.iter().any(|s| s.name == n.name))
-                .map(|n| n.name.clone())
-                .collect(),
+            skipped: topology.unselected(&options.only),
         }
     }
 

@@ -218,11 +218,7 @@ pub fn compute(
     observe: impl Fn(&Node) -> Result<Observation, NodeError> + Sync,
 ) -> Report {
     let policy = Plan::policy(topology);
-    let selected: Vec<&Node> = topology
-        .nodes
-        .iter()
-        .filter(|n| only.is_empty() || only.contains(&n.name))
-        .collect();
+    let selected = topology.selected(only);
     let nodes = parallel::map(&selected, parallelism, |node| NodeShow {
         name: node.name.clone(),
         instance: node.instance.clone(),
@@ -231,12 +227,7 @@ pub fn compute(
     Report {
         protocol: topology.cluster.protocol,
         nodes,
-        skipped: topology
-            .nodes
-            .iter()
-            .filter(|n| !selected.iter().any(|s| s.name == n.name))
-            .map(|n| n.name.clone())
-            .collect(),
+        skipped: topology.unselected(only),
     }
 }
 

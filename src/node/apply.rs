@@ -174,8 +174,7 @@ fn apply_routes(
             if out.status != Some(0) && failures.is_empty() {
                 // The transport failed (instance stopped, daemon down) or `ip` refused the
                 // script as a whole: nothing in it is known to have run.
-                let err = out.clone().success().expect_err("status is not 0");
-                result.error = Some(NodeError::Command(err));
+                result.error = Some(NodeError::Command(out.status_error()));
             }
             match iproute::parse_stream(&out.stdout) {
                 Ok(mut tables) if !tables.is_empty() => Ok(tables.pop().unwrap_or_default()),
@@ -189,9 +188,7 @@ fn apply_routes(
     match readback {
         Ok(routes) => {
             let d = diff::diff(&np.desired, &routes, policy);
-            let converged = !d.changes.iter().any(|c| {
-                c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict
-            });
+            let converged = d.is_converged(adopt);
             result.remaining = d.changes;
             // Verified by reading back: a node is converged exactly when nothing is left to do,
             // even if some line failed (another writer may have done the same thing).

@@ -3,6 +3,7 @@
 //! by `routectl show --save`, so plans can be made offline.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::core::persist::{self, NodeFacts, NodeRead};
 use crate::core::route::Route;
@@ -12,9 +13,6 @@ use crate::error::ParseError;
 use crate::error::{CommandError, NodeError};
 use crate::node::iproute;
 use crate::node::transport::{Invocation, Output, Transport};
-
-/// How often a read that printed nothing is tried (a known `lxc exec` fault under load).
-pub const READ_ATTEMPTS: usize = 3;
 
 /// The command that reads a node's routes.
 pub fn read_invocation() -> Invocation {
@@ -102,6 +100,71 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// How often a read that printed nothing is tried (a known `lxc exec` fault under load).
+pub const READ_ATTEMPTS: usize = 3;
+
+/// When a read is run again. Every read of a node (the plan's route read, the combined read of
+/// `show` and `check`, the read-back after an apply) goes through [`run_read`], so they cannot
+/// drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all when a read exits 0 but prints nothing (never an empty table).
+    pub empty_attempts: usize,
+    /// Extra tries after a read timed out: a read is safe to repeat, and an `lxc exec` that
+    /// hangs under load (seen with many at once) usually answers the second time.
+    pub timeout_retries: usize,
+    /// The pause before trying again after an empty read.
+    pub pause: Duration,
+}
+
+/// The policy of every read.
+pub const RETRY: RetryPolicy = RetryPolicy {
+    empty_attempts: READ_ATTEMPTS,
+    timeout_retries: 1,
+    pause: Duration::from_millis(20),
+};
+
+/// Runs a read on a node under [`RETRY`] and returns its output when it exited 0 and printed
+/// something. A non-zero exit is returned as [`CommandError::Status`] at once (not retried: the
+/// caller diagnoses it); a timeout is retried once, an empty read up to
+/// [`READ_ATTEMPTS`] times in all.
+pub fn run_read(t: &dyn Transport, node: &Node, inv: &Invocation) -> Result<Output, NodeError> {
+    run_with(t, node, inv, &RETRY)
+}
+
+fn run_with(
+    t: &dyn Transport,
+    node: &Node,
+    inv: &Invocation,
+    policy: &RetryPolicy,
+) -> Result<Output, NodeError> {
+    let mut timeouts = 0;
+    let mut empties = 0;
+    loop {
+        let out = match t.run(&node.instance, inv) {
+            Err(CommandError::Timeout { .. }) if timeouts < policy.timeout_retries => {
+                timeouts += 1;
+                continue;
+            }
+            other => other?,
+        };
+        if out.status != Some(0) {
+            return Err(NodeError::Command(out.status_error()));
+        }
+        if !out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Ok(out);
+        }
+        empties += 1;
+        if empties >= policy.empty_attempts {
+            return Err(NodeError::EmptyRead {
+                argv: out.argv,
+                attempts: empties,
+            });
+        }
+        std::thread::sleep(policy.pause);
+    }
+}
+
 /// Reads every route of a node.
 pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError> {
     read_node_full(t, node).map(|r| r.routes)
@@ -121,36 +184,13 @@ pub fn read_node_full(t: &dyn Transport, node: &Node) -> Result<NodeRead, NodeEr
     })
 }
 
-/// Runs the read and returns its successful output (stdout not yet parsed; with the facts when
-/// the transport sees the node's files).
+/// Runs the route read and returns its successful output (stdout not yet parsed; with the facts
+/// when the transport sees the node's files); a failure is diagnosed (a missing or old `ip` is
+/// named).
 pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
-    let inv = with_facts(t, node, read_invocation());
-    let mut last = None;
-    let mut timed_out = false;
-    for _ in 0..READ_ATTEMPTS {
-        let out = match t.run(&node.instance, &inv) {
-            // A read is safe to repeat, and an `lxc exec` that hangs under load (seen with many
-            // at once) usually answers the second time: one retry, then it is the node's error.
-            Err(CommandError::Timeout { .. }) if !timed_out => {
-                timed_out = true;
-                continue;
-            }
-            other => other?,
-        };
-        if out.status != Some(0) {
-            let err = out.clone().success().expect_err("status is not 0");
-            return Err(diagnose(t, node, NodeError::Command(err)));
-        }
-        if !out.stdout.iter().all(u8::is_ascii_whitespace) {
-            return Ok(out);
-        }
-        last = Some(out);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let argv = last.map(|o| o.argv).unwrap_or_default();
-    Err(NodeError::EmptyRead {
-        argv,
-        attempts: READ_ATTEMPTS,
+    run_read(t, node, &with_facts(t, node, read_invocation())).map_err(|e| match e {
+        NodeError::Command(CommandError::Status { .. }) => diagnose(t, node, e),
+        other => other,
     })
 }
 
@@ -242,7 +282,7 @@ pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
                 "expected two JSON arrays (routes, then addresses), found {}",
                 parts.len()
             ),
-            excerpt: String::from_utf8_lossy(&output[..output.len().min(80)]).into_owned(),
+            excerpt: String::from_utf8_lossy(output.get(..80).unwrap_or(output)).into_owned(),
         });
     };
     Ok(Observation {
@@ -253,48 +293,34 @@ pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
     })
 }
 
-/// Reads a node's routes and addresses with one command. An empty output (a known `lxc exec`
-/// fault) is retried. When the combined read fails or prints something unreadable, the plain
-/// route read of [`read_raw`] is tried instead: it names an old iproute2 when that is the cause,
-/// and when it succeeds the routes are shown and only the address checks are lost.
+/// Reads a node's routes and addresses with one command, under the same [`RETRY`] policy as
+/// every read. When the combined read fails or prints something unreadable, the plain route
+/// read of [`read_raw`] is tried instead: it names an old iproute2 when that is the cause, and
+/// when it succeeds the routes are shown and only the address checks are lost.
 pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
-    let inv = with_facts(t, node, show_invocation());
-    let mut argv = String::new();
-    for _ in 0..READ_ATTEMPTS {
-        let out = t.run(&node.instance, &inv)?;
-        argv = out.argv.clone();
-        let why = if out.status != Some(0) {
-            out.clone()
-                .success()
-                .expect_err("status is not 0")
-                .to_string()
-        } else if out.stdout.iter().all(u8::is_ascii_whitespace) {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            continue;
-        } else {
+    let why = match run_read(t, node, &with_facts(t, node, show_invocation())) {
+        Ok(out) => {
             let (ip_out, facts) = split_facts(t, node, &out.stdout);
             match parse_show(ip_out) {
                 Ok(obs) => return Ok(Observation { facts, ..obs }),
-                Err(e) => format!("`{argv}`: {e}"),
+                Err(e) => format!("`{}`: {e}", out.argv),
             }
-        };
-        let plain = read_raw(t, node)?;
-        let (ip_out, facts) = split_facts(t, node, &plain.stdout);
-        let plain = Output {
-            stdout: ip_out.to_vec(),
-            ..plain
-        };
-        let routes = parse_read(t, node, &plain)?;
-        return Ok(Observation {
-            routes,
-            raw_routes: plain.stdout,
-            links: Err(why),
-            facts,
-        });
-    }
-    Err(NodeError::EmptyRead {
-        argv,
-        attempts: READ_ATTEMPTS,
+        }
+        Err(NodeError::Command(e @ CommandError::Status { .. })) => e.to_string(),
+        Err(other) => return Err(other),
+    };
+    let plain = read_raw(t, node)?;
+    let (ip_out, facts) = split_facts(t, node, &plain.stdout);
+    let plain = Output {
+        stdout: ip_out.to_vec(),
+        ..plain
+    };
+    let routes = parse_read(t, node, &plain)?;
+    Ok(Observation {
+        routes,
+        raw_routes: plain.stdout,
+        links: Err(why),
+        facts,
     })
 }
 
@@ -317,8 +343,116 @@ pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
-    use crate::error::CommandError;
+    use crate::core::topology::parse;
+
+    /// Answers each run with the next scripted answer, and counts runs.
+    struct Scripted {
+        answers: Mutex<Vec<Result<Output, CommandError>>>,
+        runs: Mutex<Vec<String>>,
+    }
+
+    impl Scripted {
+        fn new(mut answers: Vec<Result<Output, CommandError>>) -> Scripted {
+            answers.reverse();
+            Scripted {
+                answers: Mutex::new(answers),
+                runs: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn runs(&self) -> Vec<String> {
+            self.runs.lock().unwrap().clone()
+        }
+    }
+
+    impl Transport for Scripted {
+        fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+            self.runs
+                .lock()
+                .unwrap()
+                .push(format!("{instance}: ip {}", inv.args.join(" ")));
+            self.answers
+                .lock()
+                .unwrap()
+                .pop()
+                .expect("no more scripted answers")
+        }
+    }
+
+    fn timeout() -> Result<Output, CommandError> {
+        Err(CommandError::Timeout {
+            argv: "lxc exec w0 -- ip ...".into(),
+            millis: 500,
+        })
+    }
+
+    fn ok(stdout: &str) -> Result<Output, CommandError> {
+        Ok(Output {
+            argv: "lxc exec w0 -- ip ...".into(),
+            status: Some(0),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: String::new(),
+        })
+    }
+
+    fn node() -> Node {
+        let t = parse(
+            b"[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w0\"\ninternal_ip = \"10.0.2.20\"\n",
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        t.nodes[0].clone()
+    }
+
+    const ROUTES: &str = r#"[{"dst":"10.0.2.0/24","dev":"eth1","protocol":"kernel","scope":"link","prefsrc":"10.0.2.20","table":"main"}]"#;
+
+    #[test]
+    fn every_read_retries_a_timeout_once() {
+        // The plan's read.
+        let t = Scripted::new(vec![timeout(), ok(ROUTES)]);
+        assert_eq!(read_node(&t, &node()).unwrap().len(), 1);
+        assert_eq!(t.runs().len(), 2);
+        // The read of show and check (it used not to retry, so a slow node failed show only).
+        let t = Scripted::new(vec![timeout(), ok(&format!("{ROUTES}\n[]\n"))]);
+        let obs = read_show(&t, &node()).unwrap();
+        assert_eq!(obs.routes.len(), 1);
+        assert!(obs.links.is_ok());
+        assert_eq!(t.runs().len(), 2);
+    }
+
+    #[test]
+    fn a_second_timeout_is_the_nodes_error() {
+        for show in [false, true] {
+            let t = Scripted::new(vec![timeout(), timeout()]);
+            let err = if show {
+                read_show(&t, &node()).unwrap_err()
+            } else {
+                read_node(&t, &node()).unwrap_err()
+            };
+            assert_eq!(err.kind(), "timeout", "{err}");
+            assert_eq!(t.runs().len(), 2);
+        }
+    }
+
+    #[test]
+    fn empty_reads_are_tried_three_times_then_refused() {
+        let t = Scripted::new(vec![ok(""), ok(" \n"), ok("")]);
+        let err = read_show(&t, &node()).unwrap_err();
+        assert_eq!(
+            err,
+            NodeError::EmptyRead {
+                argv: "lxc exec w0 -- ip ...".into(),
+                attempts: READ_ATTEMPTS
+            }
+        );
+        let t = Scripted::new(vec![ok(""), timeout(), ok(ROUTES)]);
+        assert_eq!(read_node(&t, &node()).unwrap().len(), 1);
+        assert_eq!(t.runs().len(), 3);
+    }
 
     /// A transport that runs nothing and says whether it sees the node's files.
     struct Sees(bool);
@@ -330,16 +464,6 @@ mod tests {
         fn sees_node_files(&self) -> bool {
             self.0
         }
-    }
-
-    fn node() -> Node {
-        let t = crate::core::topology::parse(
-            b"[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w\"\ninternal_ip = \"10.0.2.20\"\n",
-            "t.toml",
-            None,
-        )
-        .unwrap();
-        t.nodes[0].clone()
     }
 
     #[test]

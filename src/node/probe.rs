@@ -29,7 +29,7 @@ pub fn ping(t: &dyn Transport, node: &Node, p: &Probe) -> Outcome {
     for attempt in 1..=PING_ATTEMPTS {
         match t.run(&node.instance, &inv) {
             Ok(out) if out.status == Some(0) => return Outcome::Pass { attempts: attempt },
-            Ok(out) => detail = ping_failure(&out.stdout, out.clone().success().err()),
+            Ok(out) => detail = ping_failure(&out.stdout, Some(out.status_error())),
             Err(e) => detail = e.to_string(),
         }
     }

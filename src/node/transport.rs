@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use rustix::process::{Pid, Signal};
+
 use crate::core::topology::TransportKind;
 use crate::error::CommandError;
 
@@ -67,6 +69,15 @@ impl Output {
                 status: self.status,
                 stderr: self.stderr,
             })
+        }
+    }
+
+    /// The [`CommandError::Status`] that describes this output (for one that did not exit 0).
+    pub fn status_error(&self) -> CommandError {
+        CommandError::Status {
+            argv: self.argv.clone(),
+            status: self.status,
+            stderr: self.stderr.clone(),
         }
     }
 }
@@ -203,7 +214,7 @@ fn run_process(
             e.to_string()
         },
     })?;
-    let pid = child.id() as libc::pid_t;
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
 
     let writer = match (stdin, child.stdin.take()) {
         (Some(bytes), Some(mut pipe)) => {
@@ -229,9 +240,9 @@ fn run_process(
     let timed_out = match rx.recv_timeout(timeout) {
         Ok(()) => false,
         Err(_) => {
-            kill_group(pid, libc::SIGTERM);
+            kill_group(pid, Signal::TERM);
             if rx.recv_timeout(Duration::from_millis(500)).is_err() {
-                kill_group(pid, libc::SIGKILL);
+                kill_group(pid, Signal::KILL);
             }
             true
         }
@@ -239,7 +250,7 @@ fn run_process(
     let status = waiter.join().ok().and_then(|s| s.ok());
     if timed_out {
         // Descendants may still hold the pipes: make sure the group is gone before joining.
-        kill_group(pid, libc::SIGKILL);
+        kill_group(pid, Signal::KILL);
     }
     let (stdout, out_cut) = out_reader.join().unwrap_or_default();
     let (stderr, err_cut) = err_reader.join().unwrap_or_default();
@@ -287,11 +298,11 @@ fn read_bounded(pipe: Option<&mut impl Read>, limit: usize) -> (Vec<u8>, bool) {
     (buf, rest > 0)
 }
 
-fn kill_group(pid: libc::pid_t, signal: libc::c_int) {
-    // SAFETY: kill(2) with a negative pid signals the process group we created for the child;
-    // it has no memory-safety preconditions.
-    unsafe {
-        libc::kill(-pid, signal);
+/// Signals the process group made for a child (its pid is the group's id). The group may be
+/// gone already: that is the goal, not an error.
+fn kill_group(pid: Option<Pid>, signal: Signal) {
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process_group(pid, signal);
     }
 }
 

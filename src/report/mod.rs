@@ -593,7 +593,7 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
             let pending: Vec<&Change> = n
                 .remaining
                 .iter()
-                .filter(|c| c.is_operation(r.adopt) || c.action == Action::Conflict)
+                .filter(|c| c.is_pending(r.adopt))
                 .collect();
             if !pending.is_empty() {
                 let _ = writeln!(out, "  still not as declared (read back from the node):");
