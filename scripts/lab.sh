@@ -91,8 +91,9 @@ Real nodes (--realnode):
     known_hosts                 every node's host key, under its instance name and its IPs
     config                      "Host INSTANCE" entries: HostName = first internal IP, User
                                 root, the key and known_hosts above, BatchMode yes
-  The bridge has no host address: reach the nodes from a network namespace attached to rtlab1
-  (e.g. ssh -F $STATE_DIR/ssh/config rn-worker-0 from inside it).
+  The bridge has no host address: 'up' also makes the network namespace routectl-lab-rn-client,
+  attached to rtlab1 with 10.0.3.250/24 (ROUTECTL_LAB_CLIENT_ADDR), to reach the nodes from:
+    ip netns exec routectl-lab-rn-client ssh -F $STATE_DIR/ssh/config rn-worker-0 ip -j route
 
 Environment:
   ROUTECTL_LAB_IMAGE_SOURCE=host|debootstrap   how to build the image (default: host, which
@@ -102,6 +103,8 @@ Environment:
                                                (default: the last node; empty: none)
   ROUTECTL_LAB_SSH_PUBKEY=FILE                 (--realnode) a public key file whose keys every
                                                node authorizes too, beside the lab's own key
+  ROUTECTL_LAB_CLIENT_ADDR=ADDR/LEN            (--realnode) the client namespace's address on
+                                               rtlab1 (default 10.0.3.250/24)
 EOF
 }
 
@@ -1264,7 +1267,10 @@ lxd_up() {
 		wait "${pids[i]}" || failed=1
 	done
 	[ "$failed" = 0 ] || die "the lab is not up (see the messages above)"
-	[ "$BACKEND" != realnode ] || rn_write_ssh_files
+	if [ "$BACKEND" = realnode ]; then
+		rn_write_ssh_files
+		rn_client_up
+	fi
 	log "$BACKEND lab up (${#N_NAME[@]} containers, image $IMAGE_ALIAS, bridge $LAB_BRIDGE) in $(elapsed "$T_START") s"
 	summary
 }
@@ -1290,6 +1296,7 @@ lxd_down() {
 		done
 		[ "$failed" = 0 ] || die "the lab is not down (see the messages above)"
 	fi
+	[ "$BACKEND" != realnode ] || rn_client_down
 	local br='no bridge'
 	if ip link show dev "$LAB_BRIDGE" >/dev/null 2>&1; then
 		ip link del dev "$LAB_BRIDGE" || die "cannot delete bridge $LAB_BRIDGE"
@@ -1337,6 +1344,15 @@ lxd_status() {
 	else
 		echo "bridge: $LAB_BRIDGE missing or down"
 		ok=1
+	fi
+	if [ "$BACKEND" = realnode ]; then
+		if ns_mounted "$RN_CLIENT_NS" && ip -o link show dev "$RN_CLIENT_PORT" 2>/dev/null | grep -q "master $LAB_BRIDGE" &&
+			ip -n "$RN_CLIENT_NS" -o addr show dev eth0 2>/dev/null | grep -q " ${RN_CLIENT_ADDR} "; then
+			echo "client: namespace $RN_CLIENT_NS on $LAB_BRIDGE with $RN_CLIENT_ADDR"
+		else
+			echo "client: namespace $RN_CLIENT_NS missing or not on $LAB_BRIDGE"
+			ok=1
+		fi
 	fi
 	lxd_read_list
 	local results key
@@ -1386,6 +1402,9 @@ readonly RN_PACKAGES=systemd,systemd-sysv,dbus,udev,iproute2,iputils-ping,procps
 readonly RN_IMAGE_KEY=routectl.lab-version # image property: digest of what built the image
 readonly RN_NETPLAN_FILE=/etc/netplan/50-routectl-lab.yaml
 readonly RN_SSH_DIR=$STATE_DIR/ssh
+readonly RN_CLIENT_NS=routectl-lab-rn-client # the host's way onto rtlab1 (for ssh)
+readonly RN_CLIENT_PORT=rn-client            # its veth on the host, a port of rtlab1
+readonly RN_CLIENT_ADDR=${ROUTECTL_LAB_CLIENT_ADDR:-10.0.3.250/24}
 
 # Probe of one node: what CHECK_CMD prints plus what networkd says about the interface ($1) and
 # whether sshd runs. The interface is a positional parameter, never part of the script text.
@@ -1671,6 +1690,36 @@ rn_write_ssh_files() {
 	done
 	mv "$kh.tmp" "$kh" || die "cannot write $kh"
 	mv "$cfg.tmp" "$cfg" || die "cannot write $cfg"
+}
+
+# A network namespace on the lab bridge, so that the host can reach the nodes (ssh) although
+# the bridge has no address: eth0 in $RN_CLIENT_NS holds $RN_CLIENT_ADDR.
+rn_client_up() {
+	local i
+	for i in "${!N_NAME[@]}"; do
+		case " ${N_ADDRS[i]} " in *" ${RN_CLIENT_ADDR%/*}/"*)
+			die "ROUTECTL_LAB_CLIENT_ADDR $RN_CLIENT_ADDR is the address of ${N_INST[i]}" ;;
+		esac
+	done
+	ns_drop_stale "$RN_CLIENT_NS"
+	ns_mounted "$RN_CLIENT_NS" || ip netns add "$RN_CLIENT_NS" || die "cannot create namespace $RN_CLIENT_NS"
+	if ! ip -n "$RN_CLIENT_NS" link show dev eth0 >/dev/null 2>&1 || ! ip link show dev "$RN_CLIENT_PORT" >/dev/null 2>&1; then
+		ip link del dev "$RN_CLIENT_PORT" 2>/dev/null || true
+		ip -n "$RN_CLIENT_NS" link del dev eth0 2>/dev/null || true
+		ip link add "$RN_CLIENT_PORT" type veth peer name eth0 netns "$RN_CLIENT_NS" ||
+			die "cannot create the veth pair $RN_CLIENT_PORT/eth0"
+	fi
+	ip link set dev "$RN_CLIENT_PORT" master "$LAB_BRIDGE" up || die "cannot attach $RN_CLIENT_PORT to $LAB_BRIDGE"
+	ip -n "$RN_CLIENT_NS" link set dev lo up || die "cannot configure $RN_CLIENT_NS"
+	ip -n "$RN_CLIENT_NS" addr replace "$RN_CLIENT_ADDR" dev eth0 || die "cannot configure $RN_CLIENT_NS"
+	ip -n "$RN_CLIENT_NS" link set dev eth0 up || die "cannot configure $RN_CLIENT_NS"
+}
+
+rn_client_down() {
+	ip link del dev "$RN_CLIENT_PORT" 2>/dev/null || true
+	if [ -e "/run/netns/$RN_CLIENT_NS" ]; then
+		ip netns del "$RN_CLIENT_NS" 2>/dev/null || rm -f "/run/netns/$RN_CLIENT_NS"
+	fi
 }
 
 rn_reset_routes() {
