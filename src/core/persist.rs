@@ -34,6 +34,10 @@ pub const FACTS_MARKER: &str = "#routectl-facts 1";
 /// drop-in alone (with a warning) instead of failing the node.
 pub const FROM_SNAPSHOT: &str = "planned from a snapshot";
 
+/// What stands for a drop-in (or drop-in directory) that is a symbolic link: the read does not
+/// follow it, and the plan shows it replaced by the file.
+pub const LINK_PLACEHOLDER: &str = "# (a symbolic link: not read, not followed)\n";
+
 /// The line after which the rest of the output is the drop-in's content.
 pub const DROPIN_MARKER: &str = "#routectl-dropin";
 
@@ -254,6 +258,7 @@ impl NodeFacts {
                 None => (text, None),
             },
         };
+        let mut link = false;
         for line in head.lines() {
             let Some((k, v)) = line.split_once('=') else {
                 continue;
@@ -267,11 +272,16 @@ impl NodeFacts {
                     _ => {}
                 },
                 "nm_device" => f.networkmanager_device = v == "1",
+                "dropin_link" if v == "1" => link = true,
                 "ifupdown" => f.ifupdown = v == "1",
                 _ => {}
             }
         }
         f.dropin = dropin.map(str::to_string);
+        if link && f.dropin.is_none() {
+            // Not followed (it could point anywhere); apply replaces the link with the file.
+            f.dropin = Some(LINK_PLACEHOLDER.to_string());
+        }
         f
     }
 
@@ -688,6 +698,8 @@ mod tests {
             f.network_file.as_deref(),
             Some("/etc/systemd/network/10-eth1.network")
         );
+        let link = NodeFacts::parse("eth1", &format!("{NETWORKD}dropin_link=1\n"));
+        assert_eq!(link.dropin.as_deref(), Some(LINK_PLACEHOLDER));
         let empty = NodeFacts::parse("eth1", &format!("{DROPIN_MARKER}\n"));
         assert_eq!(empty.dropin.as_deref(), Some(""));
         assert_eq!(NodeFacts::parse("eth1", NETWORKD).dropin, None);

@@ -4,7 +4,8 @@
 //! The content goes to the node as stdin of a fixed script; the drop-in's directory and name are
 //! its positional parameters, never part of a shell string. The script writes to a fresh
 //! temporary file in the drop-in's directory (`mktemp`, which creates it exclusively), flushes
-//! it, renames it over the drop-in, then runs `networkctl reload`. networkd then reconfigures
+//! it, renames it over the drop-in (a symbolic link there is replaced, never followed), flushes
+//! the directory, then runs `networkctl reload`. networkd then reconfigures
 //! the link: it drops and re-adds the link's address (the kernel flushes the link's routes) and
 //! installs the drop-in's routes itself, so the routes are read back until they are all there.
 
@@ -24,7 +25,7 @@ pub const WRITE_SCRIPT: &str = concat!(
     r#"set -e; d=$1; n=$2; if [ -L "$d" ]; then echo "$d is a symbolic link" >&2; exit 1; fi; "#,
     r#"mkdir -p -- "$d"; t=$(mktemp -- "$d/.$n.XXXXXXXXXX"); trap 'rm -f -- "$t"' EXIT; "#,
     r#"cat > "$t"; chmod 0644 -- "$t"; sync -- "$t" 2>/dev/null || sync; mv -f -- "$t" "$d/$n"; "#,
-    r#"trap - EXIT; networkctl reload"#
+    r#"trap - EXIT; sync -- "$d" 2>/dev/null || true; networkctl reload"#
 );
 
 /// Removes `$1/$2` (and `$1` when empty), then reloads networkd.

@@ -25,7 +25,8 @@ pub fn read_invocation() -> Invocation {
 /// [`persist::FACTS_MARKER`], what tells who manages IFACE: networkd's `NETWORK_FILE=` and
 /// `ADMIN_STATE=` for the link, whether networkd or NetworkManager run, NetworkManager's and
 /// ifupdown's state for the link, and routectl's drop-in for the network file (after
-/// [`persist::DROPIN_MARKER`], to the end). Values reach it only as positional parameters; it
+/// [`persist::DROPIN_MARKER`], to the end; a symbolic link there is reported, never followed).
+/// Values reach it only as positional parameters; it
 /// uses nothing but shell built-ins and `cat`. One line, so that logs of argv stay one line.
 pub const FACTS_SCRIPT: &str = concat!(
     r#"i=$1; shift; "$@" || exit; echo; echo '#routectl-facts 1'; x=; nf=; "#,
@@ -38,8 +39,9 @@ pub const FACTS_SCRIPT: &str = concat!(
     r#"[ -z "$nd" ] || echo proc=systemd-networkd; [ -z "$nm" ] || echo proc=NetworkManager; "#,
     r#"if [ -n "$x" ] && [ -e "/run/NetworkManager/devices/$x" ]; then echo nm_device=1; fi; "#,
     r#"if [ -e "/run/network/ifstate.$i" ]; then echo ifupdown=1; fi; "#,
-    r#"if [ -n "$nf" ]; then d="/etc/systemd/network/${nf##*/}.d/50-routectl.conf"; "#,
-    r#"if [ -f "$d" ]; then echo '#routectl-dropin'; cat -- "$d" || exit 1; fi; fi; exit 0"#
+    r#"if [ -n "$nf" ]; then e="/etc/systemd/network/${nf##*/}.d"; d="$e/50-routectl.conf"; "#,
+    r#"if [ -L "$e" ] || [ -L "$d" ]; then echo dropin_link=1; "#,
+    r#"elif [ -f "$d" ]; then echo '#routectl-dropin'; cat -- "$d" || exit 1; fi; fi; exit 0"#
 );
 
 /// `inv` wrapped in [`FACTS_SCRIPT`] for `node`'s route interface when the transport sees the
