@@ -7,9 +7,11 @@
 #      systemd, networkd and netplan; built once with debootstrap from the machine's Debian
 #      mirror, about a minute, then cached),
 #   3. runs every test: unit tests, folder cases, black-box tests of the binary, end-to-end
-#      tests on network namespaces, on the real LXD lab and on the real-node lab (those are
-#      marked ignored for a plain `cargo test` and are included here).
-# Extra arguments go to the test binaries (e.g. scripts/test.sh drift).
+#      tests on network namespaces, on the real LXD lab and on the real-node lab (those that
+#      need root or a lab are `#[ignore = "needs root: …"]` for a plain `cargo test`, and are
+#      included here; a missing lab makes them fail, never skip).
+# Extra arguments go to the test binaries (e.g. scripts/test.sh drift, scripts/test.sh
+# scenarios::lxd::).
 set -euo pipefail
 
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."

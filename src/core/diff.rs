@@ -188,7 +188,7 @@ pub fn fingerprint(routes: &[&Route]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::iproute::parse_routes;
+    use crate::core::route::{Destination, Hop, NextHop};
 
     fn policy() -> Policy {
         Policy {
@@ -201,6 +201,39 @@ mod tests {
         Route::unicast(dst.parse().unwrap(), gw.parse().unwrap(), "eth1", 211, 0)
     }
 
+    /// An observed route `DST via GW dev eth1 proto PROTOCOL metric METRIC table TABLE`
+    /// (`default` for 0.0.0.0/0).
+    fn via(dst: &str, gw: &str, protocol: u8, metric: u32, table: u32) -> Route {
+        let dst = if dst == "default" { "0.0.0.0/0" } else { dst };
+        let mut r = Route::unicast(
+            dst.parse().unwrap(),
+            gw.parse().unwrap(),
+            "eth1",
+            protocol,
+            metric,
+        );
+        r.table = table;
+        r
+    }
+
+    /// A connected route `DST dev eth1 proto kernel`.
+    fn link(dst: &str) -> Route {
+        Route {
+            dst: Destination::Net(dst.parse().unwrap()),
+            table: 254,
+            kind: 1,
+            protocol: 2,
+            metric: 0,
+            tos: 0,
+            from: None,
+            next_hop: NextHop::Single(Hop {
+                gateway: None,
+                dev: Some("eth1".to_string()),
+            }),
+            flags: Vec::new(),
+        }
+    }
+
     fn actions(d: &NodeDiff) -> Vec<String> {
         d.changes
             .iter()
@@ -210,9 +243,7 @@ mod tests {
 
     #[test]
     fn adds_what_is_missing() {
-        let observed =
-            parse_routes(br#"[{"dst":"10.0.2.0/24","dev":"eth1","protocol":"2","table":"254"}]"#)
-                .unwrap();
+        let observed = [link("10.0.2.0/24")];
         let d = diff(&[want("10.1.1.0/24", "10.0.2.21")], &observed, &policy());
         assert_eq!(
             actions(&d),
@@ -223,18 +254,15 @@ mod tests {
 
     #[test]
     fn replaces_deletes_adopts_and_reports_conflicts() {
-        let observed = parse_routes(
-            br#"[
-            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"211","table":"254"},
-            {"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"3","table":"254"},
-            {"dst":"10.1.3.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"3","table":"254"},
-            {"dst":"10.1.9.0/24","gateway":"10.0.2.29","dev":"eth1","protocol":"211","table":"254"},
-            {"dst":"10.1.9.0/24","gateway":"10.0.2.29","dev":"eth1","protocol":"211","table":"100"},
-            {"dst":"default","gateway":"10.0.2.1","dev":"eth1","protocol":"211","table":"254"},
-            {"dst":"10.1.7.0/24","gateway":"10.0.2.1","dev":"eth1","protocol":"3","table":"254"}
-        ]"#,
-        )
-        .unwrap();
+        let observed = [
+            via("10.1.1.0/24", "10.0.2.99", 211, 0, 254),
+            via("10.1.2.0/24", "10.0.2.22", 3, 0, 254),
+            via("10.1.3.0/24", "10.0.2.99", 3, 0, 254),
+            via("10.1.9.0/24", "10.0.2.29", 211, 0, 254),
+            via("10.1.9.0/24", "10.0.2.29", 211, 0, 100),
+            via("default", "10.0.2.1", 211, 0, 254),
+            via("10.1.7.0/24", "10.0.2.1", 3, 0, 254),
+        ];
         let desired = [
             want("10.1.1.0/24", "10.0.2.21"),
             want("10.1.2.0/24", "10.0.2.22"),
@@ -256,10 +284,14 @@ mod tests {
 
     #[test]
     fn in_sync_is_empty_and_fingerprint_tracks_relevant_routes() {
-        let a = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","table":"254"},
-                                   {"dst":"10.0.2.0/24","dev":"eth1","protocol":"2","table":"254"}]"#).unwrap();
-        let b = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","table":"254"},
-                                   {"dst":"10.0.3.0/24","dev":"eth1","protocol":"2","table":"254"}]"#).unwrap();
+        let a = [
+            via("10.1.1.0/24", "10.0.2.21", 211, 0, 254),
+            link("10.0.2.0/24"),
+        ];
+        let b = [
+            via("10.1.1.0/24", "10.0.2.21", 211, 0, 254),
+            link("10.0.3.0/24"),
+        ];
         let desired = [want("10.1.1.0/24", "10.0.2.21")];
         let da = diff(&desired, &a, &policy());
         let db = diff(&desired, &b, &policy());
@@ -269,13 +301,13 @@ mod tests {
             da.fingerprint, db.fingerprint,
             "unrelated routes do not count"
         );
-        let c = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"211","table":"254"}]"#).unwrap();
+        let c = [via("10.1.1.0/24", "10.0.2.22", 211, 0, 254)];
         assert_ne!(diff(&desired, &c, &policy()).fingerprint, da.fingerprint);
     }
 
     #[test]
     fn owned_route_with_another_metric_is_replaced_by_add_and_delete() {
-        let observed = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","metric":50,"table":"254"}]"#).unwrap();
+        let observed = [via("10.1.1.0/24", "10.0.2.21", 211, 50, 254)];
         let d = diff(&[want("10.1.1.0/24", "10.0.2.21")], &observed, &policy());
         assert_eq!(
             actions(&d),

@@ -531,3 +531,176 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod show_reads {
+    //! `show`'s judgement of real reads: the show read of the LXD lab parsed by [`parse_show`],
+    //! then marked by [`crate::core::show::view`].
+
+    use super::*;
+    use crate::core::plan::Plan;
+    use crate::core::show::{Mark, NodeView, view};
+    use crate::core::topology::{Topology, parse};
+
+    const LAB: &str = r#"
+[cluster]
+interface = "eth1"
+pod_cidr = "10.1.0.0/16"
+[[nodes]]
+name = "controller-0"
+internal_ip = "10.0.2.10"
+[[nodes]]
+name = "worker-0"
+internal_ip = "10.0.2.20"
+pod_cidr = "10.1.0.0/24"
+[[nodes]]
+name = "worker-1"
+internal_ip = "10.0.2.21"
+pod_cidr = "10.1.1.0/24"
+[[nodes]]
+name = "worker-2"
+internal_ip = "10.0.2.22"
+pod_cidr = "10.1.2.0/24"
+"#;
+
+    /// Captured on the LXD lab before any route was added (see iproute's tests).
+    const WORKER_0: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lab/worker-0.show.json"
+    ));
+    const CONTROLLER_0: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lab/controller-0.show.json"
+    ));
+
+    fn lab() -> Topology {
+        parse(LAB.as_bytes(), "t.toml", None).unwrap()
+    }
+
+    fn lines(v: &NodeView) -> Vec<String> {
+        v.entries
+            .iter()
+            .map(|e| {
+                let mut s = format!("{} {}", e.mark.name(), e.route);
+                if let Some(n) = &e.note {
+                    s.push_str(&format!(" # {n}"));
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fresh_lab_node_lacks_every_desired_route() {
+        let t = lab();
+        let obs = parse_show(WORKER_0).unwrap();
+        let v = view(&t, &t.nodes[1], &Plan::policy(&t), obs);
+        assert_eq!(
+            lines(&v),
+            [
+                "kernel 10.0.2.0/24 dev eth1 proto kernel",
+                "kernel 10.1.0.0/24 dev cnio0 proto kernel",
+                "desired-missing 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+                "desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211",
+                "kernel fe80::/64 dev cnio0 proto kernel metric 256",
+                "kernel fe80::/64 dev eth1 proto kernel metric 256",
+            ]
+        );
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+        assert!(v.checks.iter().all(|c| c.ok));
+        assert_eq!(v.checks.len(), 2);
+        assert_eq!(
+            v.checks[1].message,
+            "pod gateway 10.1.0.1 (10.1.0.0/24) is on cnio0"
+        );
+        assert!(v.other_tables > 0);
+        assert!(v.raw_routes.starts_with(b"[{") && v.raw_routes.ends_with(b"]\n"));
+    }
+
+    #[test]
+    fn owned_foreign_and_the_plans_verdict_are_marked() {
+        let t = lab();
+        let mut obs = parse_show(CONTROLLER_0).unwrap();
+        obs.routes.extend(
+            iproute::parse_routes(
+                br#"[
+            {"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"3","table":"254"},
+            {"dst":"10.1.9.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"211","table":"254"}
+        ]"#,
+            )
+            .unwrap(),
+        );
+        let v = view(&t, &t.nodes[0], &Plan::policy(&t), obs);
+        let l = lines(&v);
+        assert_eq!(l[1], "owned 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211");
+        assert_eq!(
+            l[2],
+            "owned 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211 # plan replaces it with `10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211`"
+        );
+        assert_eq!(
+            l[3],
+            "foreign 10.1.2.0/24 via 10.0.2.22 dev eth1 proto boot # identical to a desired route: `apply --adopt` takes it over"
+        );
+        assert_eq!(
+            l[4],
+            "owned 10.1.9.0/24 via 10.0.2.22 dev eth1 proto 211 # not desired: plan deletes it"
+        );
+        assert_eq!(v.count(Mark::DesiredMissing), 0);
+    }
+
+    #[test]
+    fn a_conflict_shows_the_blocked_desired_route() {
+        let t = lab();
+        let mut obs = parse_show(CONTROLLER_0).unwrap();
+        obs.routes.extend(
+            iproute::parse_routes(
+                br#"[{"dst":"10.1.2.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"3","table":"254"}]"#,
+            )
+            .unwrap(),
+        );
+        let v = view(&t, &t.nodes[0], &Plan::policy(&t), obs);
+        let l = lines(&v);
+        assert!(l.contains(&"foreign 10.1.2.0/24 via 10.0.2.21 dev eth1 proto boot # blocks desired `10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211`".to_string()), "{l:#?}");
+        assert!(l.contains(&"desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211 # blocked by a foreign route to the same destination".to_string()), "{l:#?}");
+    }
+
+    #[test]
+    fn address_disagreements_are_warnings() {
+        // worker-0's real addresses checked against a topology that has them wrong.
+        let t = parse(
+            LAB.replace("internal_ip = \"10.0.2.20\"", "internal_ip = \"10.0.2.30\"")
+                .replace("\"10.1.0.0/24\"", "\"10.1.3.0/24\"")
+                .as_bytes(),
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        let obs = parse_show(WORKER_0).unwrap();
+        let v = view(&t, &t.nodes[1], &Plan::policy(&t), obs);
+        assert_eq!(
+            v.warnings,
+            [
+                "internal_ip 10.0.2.30 is on no interface of the node (eth1 has 10.0.2.20/24)",
+                "pod gateway 10.1.3.1 (first host of pod_cidr 10.1.3.0/24) is on no interface of the node: is the pod bridge up, and is pod_cidr right?",
+                "address 10.1.0.1/24 on cnio0 lies in the cluster pod_cidr 10.1.0.0/16, outside the node's pod_cidr 10.1.3.0/24",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_show_read_must_hold_routes_then_addresses() {
+        assert!(matches!(
+            parse_show(b"[]\n"),
+            Err(ParseError::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse_show(b"[]\n[]\n[]\n"),
+            Err(ParseError::Invalid { .. })
+        ));
+        assert_eq!(parse_show(b""), Err(ParseError::Empty));
+        let o = parse_show(b"[]\n[]\n").unwrap();
+        assert_eq!(o.raw_routes, b"[]\n");
+    }
+}

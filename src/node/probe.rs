@@ -69,3 +69,77 @@ pub fn run(
         |n, p| ping(transport, n, p),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::check::probes;
+    use crate::core::topology::parse;
+    use crate::node::transport::Output;
+
+    const LAB: &str = r#"
+[cluster]
+interface = "eth1"
+[[nodes]]
+name = "controller-0"
+internal_ip = "10.0.2.10"
+[[nodes]]
+name = "worker-0"
+internal_ip = ["10.0.2.20", "fd00::20"]
+pod_cidr = ["10.1.0.0/24", "fd01:0:0::/64"]
+[[nodes]]
+name = "worker-1"
+internal_ip = ["10.0.2.21", "fd00::21"]
+pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
+[[nodes]]
+name = "worker-2"
+internal_ip = "10.0.2.22"
+pod_cidr = "10.1.2.0/24"
+"#;
+
+    fn lab() -> Topology {
+        parse(LAB.as_bytes(), "t.toml", None).unwrap()
+    }
+
+    #[test]
+    fn a_probe_pings_once_from_its_source_gateway() {
+        let all = probes(&lab(), &[]);
+        assert_eq!(
+            ping_invocation(&all[0]).args.join(" "),
+            "-c1 -W1 -I 10.1.0.1 10.1.1.1"
+        );
+    }
+
+    /// A transport whose every ping answers from a script of exit statuses.
+    struct Scripted(std::sync::Mutex<Vec<i32>>);
+
+    impl Transport for Scripted {
+        fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+            let status = self.0.lock().unwrap().remove(0);
+            Ok(Output {
+                argv: format!("{instance} {} {}", inv.program, inv.args.join(" ")),
+                status: Some(status),
+                stdout: b"1 packets transmitted, 0 received, 100% packet loss, time 0ms\n".to_vec(),
+                stderr: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_lost_first_ping_is_retried_once() {
+        let t = lab();
+        let p = &probes(&t, &[])[0];
+        let n = t.node("worker-0").unwrap();
+        assert_eq!(
+            ping(&Scripted(vec![1, 0].into()), n, p),
+            Outcome::Pass { attempts: 2 }
+        );
+        assert_eq!(
+            ping(&Scripted(vec![1, 1, 0].into()), n, p),
+            Outcome::Fail {
+                attempts: 2,
+                detail: "1 packets transmitted, 0 received, 100% packet loss, time 0ms".into()
+            }
+        );
+    }
+}

@@ -1,7 +1,5 @@
 //! The performance rewrites compute exactly what the straightforward versions did: node lines
 //! of a topology, the diff fingerprint, and parsing with escapes (which cannot be borrowed).
-// A test or bench may panic: that is how it reports a failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 use routectl::core::diff::fingerprint;
 use routectl::core::route::Route;

@@ -7,17 +7,15 @@
 //! sync; a drop-in edited or deleted by hand is a pending change; `reconcile` puts back routes
 //! that a flush removed without a route event. The lab must be up (scripts/test.sh brings it
 //! up): a missing lab fails these tests, it never skips them.
-// A test or bench may panic: that is how it reports a failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
-
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use support::{NetnsLab, Run, assert_code, routectl_with};
+use crate::support::lab::Lab;
+use crate::support::netns::NetnsLab;
+use crate::support::{Routectl, Run, assert_code, repo};
 
 static LAB: Mutex<()> = Mutex::new(());
 
@@ -25,10 +23,6 @@ const NODES: [&str; 3] = ["rn-controller-0", "rn-worker-0", "rn-worker-1"];
 const NETPLAN_NODE: &str = "rn-worker-1";
 /// The routes each node should have (tests/labs/realnode.toml).
 const ROUTES: usize = 4;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Runs `lxc ARGS`; panics (loudly: the lab is required) on failure.
 fn lxc(args: &[&str]) -> String {
@@ -107,10 +101,11 @@ impl RealLab {
     }
 
     fn routectl(&self, topology: &Path, args: &[&str]) -> Run {
-        let lock = self.dir.path().join("lock");
-        let mut all = vec!["--lock-file", lock.to_str().unwrap()];
-        all.extend_from_slice(args);
-        routectl_with(topology, &all, &[])
+        Routectl::new()
+            .topology(topology)
+            .lock_file(self.dir.path().join("lock"))
+            .args(args)
+            .run()
     }
 
     /// routectl's routes on a node (`ip route show proto 211`, one line each).
@@ -528,7 +523,7 @@ fn persist_on_nodes_networkd_does_not_manage_is_a_per_node_error() {
             ("b", &["10.0.2.11"], &["10.1.1.0/24"]),
         ],
     );
-    let plan = lab.routectl(&["plan", "-o", "json"]);
+    let plan = lab.run(&["plan", "-o", "json"]);
     assert_code(&plan, 1);
     let j = plan.json();
     for i in 0..2 {
@@ -538,7 +533,7 @@ fn persist_on_nodes_networkd_does_not_manage_is_a_per_node_error() {
     }
     assert_eq!(j["summary"]["nodes_unpersistable"], 2, "{j}");
     assert_eq!(j["summary"]["nodes_unreachable"], 0, "{j}");
-    let apply = lab.routectl(&["apply", "--auto-approve"]);
+    let apply = lab.run(&["apply", "--auto-approve"]);
     assert_code(&apply, 1);
     assert!(apply.stdout.contains("a: FAILED"), "{apply:?}");
     assert!(
@@ -548,7 +543,7 @@ fn persist_on_nodes_networkd_does_not_manage_is_a_per_node_error() {
         "{apply:?}"
     );
     assert!(
-        lab.routes("a").iter().all(|r| !r.contains("proto 211")),
+        lab.table("a").iter().all(|r| !r.contains("proto 211")),
         "nothing was written"
     );
 }

@@ -1,8 +1,6 @@
 //! Hostile `ip` output: what a node (or a broken transport) may print instead of a route table.
 //! Never a panic; always routes or a clear error; never an empty table from bad output; and a
 //! node whose output is refused gets no write.
-// A test or bench may panic: that is how it reports a failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 use std::sync::Mutex;
 

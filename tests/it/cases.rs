@@ -10,11 +10,9 @@
 //! - optionally `expected-adopt.txt`: the same plan made with `--adopt`.
 //!
 //! Each expected file is written and reviewed by hand. When a change of the text format is
-//! intended, run `ROUTECTL_BLESS=1 cargo test --test cases` to rewrite them from what the code
+//! intended, run `ROUTECTL_BLESS=1 cargo test --test it cases::` to rewrite them from what the code
 //! prints, then read every diff in `git diff tests/cases` before keeping it: blessing accepts
 //! whatever the code does, bugs included.
-// A test or bench may panic: that is how it reports a failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
