@@ -69,15 +69,12 @@ pub struct Global {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// The lock that keeps two applies from writing at once.
-    #[arg(
-        long,
-        global = true,
-        env = "ROUTECTL_LOCK_FILE",
-        default_value = DEFAULT_LOCK_FILE,
-        value_name = "FILE"
-    )]
-    pub lock_file: PathBuf,
+    /// The lock that keeps two applies from writing at once [default: $ROUTECTL_LOCK_FILE if
+    /// set and not empty, else routectl.lock in /run/routectl (root) or
+    /// $XDG_RUNTIME_DIR/routectl, a directory only its owner can use]. It must be a regular file
+    /// you own; a symlink is refused.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub lock_file: Option<PathBuf>,
 
     /// How long to wait for another routectl holding the lock (0 = fail at once).
     #[arg(long, global = true, default_value = "30s", value_parser = parse_wait, value_name = "DURATION")]
@@ -110,8 +107,8 @@ pub enum ColorChoice {
     Never,
 }
 
-/// The default lock file.
-pub const DEFAULT_LOCK_FILE: &str = "/run/lock/routectl.lock";
+/// The default lock file of root (other users: `$XDG_RUNTIME_DIR/routectl/routectl.lock`).
+pub const DEFAULT_LOCK_FILE: &str = "/run/routectl/routectl.lock";
 
 /// The commands.
 #[derive(Debug, Subcommand)]
@@ -123,7 +120,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Read every node and show what would change, per node.
     ///
-    /// Marks: + add, - delete, ~ replace or adopt, ! conflict (a foreign route in the way).
+    /// Marks: + add, - delete, ~ replace or adopt, ! conflict (a foreign route in the way),
+    /// `>` take over (--take-over). A change marked [drift] undoes a change made outside
+    /// routectl since its last apply on that node.
     #[command(
         after_help = "Examples:\n  routectl plan\n  routectl plan --detailed-exitcode --output markdown > plan.md\n  routectl plan --node worker-1 --adopt\n  routectl plan --out plan.json            (then: routectl apply plan.json)\n  routectl show --save snap/ && routectl plan --observed snap/"
     )]
@@ -133,7 +132,7 @@ pub enum Command {
     /// Per changed node one `ip -batch` with every change and a read-back; a node is converged
     /// only when its routes, read back, need nothing more. Exit 0 only when every node is.
     #[command(
-        after_help = "Examples:\n  routectl apply                       (shows the plan, asks for 'yes')\n  routectl apply --auto-approve --adopt\n  routectl apply plan.json              (a plan saved with `routectl plan --out`)\n  routectl -v apply -y                  (prints every command and batch script)"
+        after_help = "Examples:\n  routectl apply                       (shows the plan, asks for 'yes')\n  routectl apply --auto-approve --adopt\n  routectl apply -y --take-over         (replace conflicting foreign routes)\n  routectl apply -y --canary worker-0 --canary-rollback\n  routectl apply plan.json              (a plan saved with `routectl plan --out`)\n  routectl -v apply -y                  (prints every command and batch script)"
     )]
     Apply(ApplyArgs),
     /// Show each node's routes, marked owned / foreign / kernel / desired-missing, and check the
@@ -181,6 +180,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub adopt: bool,
 
+    /// Plan to replace foreign routes that stand in a desired route's way (conflicts) with the
+    /// desired, owned ones. Foreign routes in no desired route's way are never touched.
+    #[arg(long)]
+    pub take_over: bool,
+
     /// Plan only this node (repeatable). Other nodes are neither read nor changed.
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
@@ -206,6 +210,21 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub adopt: bool,
 
+    /// Replace foreign routes that stand in a desired route's way (conflicts) with the desired,
+    /// owned ones: exactly those routes, each deleted by its identity (or rewritten in place).
+    #[arg(long)]
+    pub take_over: bool,
+
+    /// Apply to this node first (repeatable) and prove its new routes (ping from its internal IP
+    /// to every other node's pod gateway) before any other node is changed. A failed path stops
+    /// the rollout: no other node is changed, exit 1.
+    #[arg(long = "canary", value_name = "NODE")]
+    pub canaries: Vec<String>,
+
+    /// With --canary: when a canary's paths fail, put the canary's routes back as they were.
+    #[arg(long, requires = "canaries")]
+    pub canary_rollback: bool,
+
     /// Apply only to this node (repeatable). Other nodes are neither read nor changed.
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
@@ -221,7 +240,7 @@ pub struct ApplyArgs {
 
     /// A plan saved with `routectl plan --out FILE`: applied without a prompt, and only if the
     /// topology and the nodes' routes are still those it was computed from.
-    #[arg(value_name = "PLAN_FILE", conflicts_with_all = ["adopt", "nodes"])]
+    #[arg(value_name = "PLAN_FILE", conflicts_with_all = ["adopt", "take_over", "nodes"])]
     pub plan_file: Option<PathBuf>,
 }
 

@@ -90,6 +90,14 @@ pub enum CommandError {
         /// The limit in MiB.
         limit_mib: usize,
     },
+    /// routectl was interrupted (SIGINT/SIGTERM) and started no new command.
+    #[error("`{argv}` was not started: routectl received {signal}")]
+    Interrupted {
+        /// The full command line.
+        argv: String,
+        /// The signal's name.
+        signal: String,
+    },
     /// The command exited unsuccessfully.
     #[error("`{argv}` {}{}", describe_status(*.status), stderr_suffix(.stderr))]
     Status {
@@ -114,7 +122,14 @@ fn stderr_suffix(stderr: &str) -> String {
     if s.is_empty() {
         String::new()
     } else {
-        format!(": {}", s.lines().collect::<Vec<_>>().join(" / "))
+        // What a node printed: its control characters are escaped, never printed raw.
+        format!(
+            ": {}",
+            s.lines()
+                .map(crate::core::text::escape)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        )
     }
 }
 
@@ -125,6 +140,7 @@ impl CommandError {
             CommandError::Spawn { argv, .. }
             | CommandError::Timeout { argv, .. }
             | CommandError::OutputTooLarge { argv, .. }
+            | CommandError::Interrupted { argv, .. }
             | CommandError::Status { argv, .. } => argv,
         }
     }
@@ -203,6 +219,7 @@ impl NodeError {
             NodeError::Command(CommandError::Timeout { .. }) => "timeout",
             NodeError::Command(CommandError::Status { .. }) => "command_failed",
             NodeError::Command(CommandError::OutputTooLarge { .. }) => "output_too_large",
+            NodeError::Command(CommandError::Interrupted { .. }) => "interrupted",
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",
             NodeError::Snapshot { .. } => "snapshot",

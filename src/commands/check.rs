@@ -16,12 +16,12 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<Outcome, Error> {
     let started = std::time::Instant::now();
     let report = crate::node::probe::run(&t, &a.nodes, g.parallelism(), &transport);
     if g.verbose > 0 {
-        eprintln!(
+        crate::console::errln(&format!(
             "routectl: checked {} paths with {} node commands in {:.3} s",
             report.paths.len(),
             transport.commands_run(),
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     match a.output {
         Format::Text => out(&report::check_text(&report, &g.style()))?,

@@ -80,6 +80,19 @@ impl Global {
             .unwrap_or_else(|| PathBuf::from("topology.toml"))
     }
 
+    /// The lock file: `--lock-file`, else `ROUTECTL_LOCK_FILE` (an empty variable is unset),
+    /// else `routectl.lock` in the private runtime directory (created if needed).
+    pub fn lock_path(&self) -> Result<PathBuf, Error> {
+        match self.lock_file.clone().or_else(|| {
+            std::env::var_os("ROUTECTL_LOCK_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        }) {
+            Some(p) => Ok(p),
+            None => crate::local::lock::default_path(),
+        }
+    }
+
     /// Loads and validates the topology file.
     pub fn load(&self) -> Result<Topology, Error> {
         crate::local::files::load_topology(
@@ -123,10 +136,12 @@ impl Global {
 
     pub(crate) fn info(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            crate::console::errln(msg);
         }
     }
 }
+
+pub(crate) use crate::console::err;
 
 pub(crate) fn out(text: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
@@ -173,20 +188,20 @@ pub fn live_plan(
                 while !finished.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
                     if started.elapsed() > Duration::from_secs(1) {
-                        eprint!(
+                        crate::console::err(&format!(
                             "\rroutectl: read {}/{total} nodes",
                             done.load(Ordering::Relaxed)
-                        );
+                        ));
                         shown = true;
                     }
                 }
                 if shown {
-                    eprint!("\r\x1b[K");
+                    crate::console::err("\r\x1b[K");
                 }
             });
         }
-        let plan = Plan::compute_full(t, options, parallelism, |node| {
-            let seen = observe::read_node_full(transport, node);
+        let plan = Plan::compute(t, options, parallelism, |node| {
+            let seen = observe::read_observed(transport, node);
             done.fetch_add(1, Ordering::Relaxed);
             seen
         });

@@ -2,7 +2,6 @@
 
 use crate::cli::Global;
 use crate::cli::PlanArgs;
-use crate::core::persist::NodeRead;
 use crate::core::plan::{Options, Plan};
 use crate::core::topology::Topology;
 use crate::error::Error;
@@ -32,15 +31,45 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     check_nodes(&t, &a.nodes)?;
     let options = Options {
         adopt: a.adopt,
+        take_over: a.take_over,
         only: a.nodes.clone(),
     };
     let started = std::time::Instant::now();
     let (plan, commands) = match &a.observed {
         Some(dir) => (
-            Plan::compute_full(&t, &options, g.parallelism(), |node| {
-                observe::read_saved(dir, node).map(|routes| {
-                    NodeRead::routes_only(routes, crate::core::persist::FROM_SNAPSHOT)
-                })
+            Plan::compute(&t, &options, g.parallelism(), |node| {
+                let path = observe::snapshot_path(dir, node);
+                let bytes = crate::local::files::read_bounded(
+                    &path,
+                    crate::local::files::MAX_SNAPSHOT_BYTES,
+                )
+                .map_err(|e| crate::error::NodeError::Snapshot {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                let record_path = observe::snapshot_record_path(dir, node);
+                let record = match crate::local::files::read_bounded(
+                    &record_path,
+                    crate::local::files::MAX_SNAPSHOT_BYTES,
+                ) {
+                    Ok(b) => Some(b),
+                    Err(crate::local::files::ReadError::Io(e))
+                        if e.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        None
+                    }
+                    Err(e) => {
+                        return Err(crate::error::NodeError::Snapshot {
+                            path: record_path.display().to_string(),
+                            message: e.to_string(),
+                        });
+                    }
+                };
+                observe::parse_saved(
+                    &path,
+                    &bytes,
+                    record.as_deref().map(|b| (record_path.as_path(), b)),
+                )
             }),
             0,
         ),
@@ -51,15 +80,16 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
         }
     };
     if g.verbose > 0 {
-        eprintln!(
-            "routectl: planned {} nodes with {commands} node commands in {:.3} s",
-            plan.nodes.len(),
+        crate::console::errln(&format!(
+            "routectl: planned {} with {commands} node commands in {:.3} s",
+            crate::core::text::nodes(plan.nodes.len()),
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     if let Some(file) = &a.out {
         let doc = report::to_json_text(&report::saved_plan_json(&plan, &t, &options));
-        std::fs::write(file, doc)
+        // Atomic: a full disk or a crash leaves the old file (or none), never a part of one.
+        crate::local::files::write_atomic(file, doc.as_bytes(), true)
             .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
         g.info(&format!(
             "routectl: plan saved to {}; apply it with `routectl apply {}`",

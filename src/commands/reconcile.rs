@@ -2,7 +2,6 @@
 //! rule of `apply` (lock, mass-delete guard, unknown is not absent, timeouts), per-node back-off,
 //! one log line per round and an optional Prometheus metrics file.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -17,23 +16,6 @@ use crate::node::apply::{self, Outcome as NodeOutcome};
 
 use super::live_plan;
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-// The only unsafe code in routectl (allowed here alone; `unsafe_code` is denied in Cargo.toml).
-#[allow(unsafe_code)]
-fn install_signal_handlers() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
-
 /// What one round did, for the log.
 struct RoundLog {
     ok: bool,
@@ -44,7 +26,9 @@ struct RoundLog {
 
 /// Runs `reconcile`.
 pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
-    install_signal_handlers();
+    crate::interrupt::install(crate::node::transport::forward)
+        .map_err(|e| Error::io("installing the SIGINT/SIGTERM handlers", e))?;
+    DEBUG.store(g.verbose > 0, std::sync::atomic::Ordering::Relaxed);
     let mut state = State::new(a.interval);
     log(
         a,
@@ -81,19 +65,32 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
             fields,
         );
         if let Some(path) = &a.metrics_file {
-            write_metrics(path, &state.metrics())?;
+            // An enforcer never stops over its metrics: a full disk or a directory in the way
+            // is logged (when stderr still works) and the next round tries again.
+            if let Err(e) = write_metrics(path, &state.metrics()) {
+                log(
+                    a,
+                    "error",
+                    &e.to_string(),
+                    json!({"event": "metrics", "error": e.to_string()}),
+                );
+            }
         }
         if a.once {
             return Ok(if r.ok { Outcome::Done } else { Outcome::Failed });
         }
-        while started.elapsed() < a.interval && !STOP.load(Ordering::SeqCst) {
+        while started.elapsed() < a.interval && !crate::interrupt::requested() {
             std::thread::sleep(Duration::from_millis(20).min(a.interval));
         }
-        if STOP.load(Ordering::SeqCst) {
+        if crate::interrupt::requested() {
             log(
                 a,
                 "info",
-                &format!("stopping after {} rounds", state.rounds),
+                &format!(
+                    "stopping after {} ({})",
+                    crate::core::text::count(state.rounds as usize, "round", "rounds"),
+                    crate::interrupt::signal_name()
+                ),
                 json!({"event": "stop", "rounds": state.rounds}),
             );
             return Ok(Outcome::Done);
@@ -131,7 +128,7 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     if due.is_empty() {
         return RoundLog {
             ok: false,
-            level: "warn",
+            level: "debug",
             message: format!(
                 "every node is backing off after failures: {}",
                 waiting.join(", ")
@@ -139,8 +136,19 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             fields: json!({"topology_valid": state.topology_valid, "waiting": waiting}),
         };
     }
+    let lock_path = match g.lock_path() {
+        Ok(p) => p,
+        Err(e) => {
+            return RoundLog {
+                ok: false,
+                level: "error",
+                message: format!("skipped: {e}"),
+                fields: json!({"topology_valid": state.topology_valid, "error": e.to_string()}),
+            };
+        }
+    };
     let _lock = match lock::acquire(
-        &g.lock_file,
+        &lock_path,
         g.lock_timeout,
         &format!("reconcile -f {}", topology.source),
         |_| {},
@@ -157,6 +165,7 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     };
     let options = Options {
         adopt: a.adopt,
+        take_over: false,
         only: if waiting.is_empty() { Vec::new() } else { due },
     };
     let transport = g.transport(&topology);
@@ -171,7 +180,12 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             fields: json!({"topology_valid": state.topology_valid, "error": why}),
         };
     }
-    let report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    if crate::interrupt::requested() {
+        // Stopped mid-round: the cut writes were stopped and waited for; read back what is
+        // in place so the last log line tells it (the lock is still held).
+        apply::read_back_interrupted(&mut report, &plan, &topology, &transport, g.parallelism());
+    }
     state.record(&report, now);
 
     let mut changed = Vec::new();
@@ -179,7 +193,7 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     let mut in_sync = 0;
     let mut nodes_json = Vec::new();
     for n in &report.nodes {
-        let applied = n.sent.len().saturating_sub(n.failures.len());
+        let applied = n.applied;
         let error = n
             .error
             .as_ref()
@@ -204,15 +218,15 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
                     .map(|at| at.saturating_duration_since(now).as_secs_f64())
                     .unwrap_or(0.0);
                 failed.push(format!(
-                    "{} {} ({}; next try in {:.0} s)",
-                    n.name,
+                    "{} {} ({}; next try in {})",
+                    crate::core::text::escape(&n.name),
                     if n.outcome == NodeOutcome::Unreachable {
                         "unreachable"
                     } else {
                         "failed"
                     },
-                    error.clone().unwrap_or_default(),
-                    retry
+                    crate::core::text::escape(&error.clone().unwrap_or_default()),
+                    next_try(retry)
                 ));
             }
         }
@@ -240,7 +254,7 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     }
     let ok = failed.is_empty() && waiting.is_empty() && state.topology_valid;
     let message = if parts.is_empty() {
-        format!("in sync ({in_sync} nodes)")
+        format!("in sync ({})", crate::core::text::nodes(in_sync))
     } else {
         parts.push(format!("{in_sync} in sync"));
         parts.join("; ")
@@ -248,10 +262,13 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     notes.push(message);
     RoundLog {
         ok,
-        level: if failed.is_empty() && state.topology_valid {
-            "info"
-        } else {
+        level: if !failed.is_empty() || !state.topology_valid {
             "error"
+        } else if changed.is_empty() && !waiting.is_empty() {
+            // Nothing done but waiting out back-offs: not worth a line every interval.
+            "debug"
+        } else {
+            "info"
         },
         message: notes.join("; "),
         fields: json!({
@@ -264,10 +281,25 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     }
 }
 
+/// `next try in 1.5 s`, never `0 s` for a retry due within the next second.
+fn next_try(secs: f64) -> String {
+    if secs <= 0.0 {
+        "the next round".to_string()
+    } else if secs < 10.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{secs:.0} s")
+    }
+}
+
+/// The levels a log line can have; `debug` lines are written only with -v.
 fn log(a: &ReconcileArgs, level: &str, message: &str, fields: serde_json::Value) {
+    if level == "debug" && !DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let ts = rfc3339(std::time::SystemTime::now());
-    match a.log_format {
-        LogFormat::Text => eprintln!("{ts} {level:<5} {message}"),
+    let line = match a.log_format {
+        LogFormat::Text => format!("{ts} {level:<5} {message}\n"),
         LogFormat::Json => {
             let mut v = fields;
             if let serde_json::Value::Object(m) = &mut v {
@@ -275,15 +307,18 @@ fn log(a: &ReconcileArgs, level: &str, message: &str, fields: serde_json::Value)
                 m.insert("level".into(), json!(level));
                 m.insert("message".into(), json!(message));
             }
-            eprintln!("{}", serde_json::to_string(&v).unwrap_or_default());
+            format!("{}\n", serde_json::to_string(&v).unwrap_or_default())
         }
-    }
+    };
+    // A closed or full stderr (`| head -1`, `2>/dev/full`) must not stop the enforcer: the
+    // line is dropped and counted, never a panic.
+    super::err(&line);
 }
 
+static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn write_metrics(path: &std::path::Path, text: &str) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
+    crate::local::files::write_atomic(path, text.as_bytes(), true)
         .map_err(|e| Error::io(format!("writing the metrics file `{}`", path.display()), e))
 }
 

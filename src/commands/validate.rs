@@ -28,10 +28,10 @@ pub fn run(g: &Global, a: &ValidateArgs) -> Result<Outcome, Error> {
         _ => {
             if !g.quiet {
                 out(&format!(
-                    "{}: valid ({} nodes, {} desired routes, transport {}, protocol {})\n",
+                    "{}: valid ({}, {}, transport {}, protocol {})\n",
                     t.source,
-                    t.nodes.len(),
-                    routes,
+                    crate::core::text::nodes(t.nodes.len()),
+                    crate::core::text::count(routes, "desired route", "desired routes"),
                     t.cluster.transport,
                     t.cluster.protocol
                 ))?;

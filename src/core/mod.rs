@@ -2,6 +2,7 @@
 //! values and captured `ip -j` output.
 
 pub mod applied;
+pub mod canary;
 pub mod change;
 pub mod check;
 pub mod desired;
@@ -11,9 +12,11 @@ pub mod link;
 pub mod persist;
 pub mod plan;
 pub mod reconcile;
+pub mod record;
 pub mod route;
 pub mod saved;
 pub mod show;
+pub mod text;
 pub mod topology;
 
 /// Lower-case hex of bytes (of a SHA-256 digest, for example).

@@ -41,31 +41,6 @@ pub const LINK_PLACEHOLDER: &str = "# (a symbolic link: not read, not followed)\
 /// The line after which the rest of the output is the drop-in's content.
 pub const DROPIN_MARKER: &str = "#routectl-dropin";
 
-/// One read of a node: its routes and, from the same command, what manages its route interface
-/// (`Err`: why that is not known).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeRead {
-    /// Every route of every table.
-    pub routes: Vec<Route>,
-    /// The facts about the route interface.
-    pub facts: Result<NodeFacts, String>,
-}
-
-impl NodeRead {
-    /// A read without facts (a snapshot, a test): `why` says why.
-    pub fn routes_only(routes: Vec<Route>, why: &str) -> NodeRead {
-        NodeRead {
-            routes,
-            facts: Err(why.to_string()),
-        }
-    }
-
-    /// What manages the route interface.
-    pub fn manager(&self) -> Manager {
-        manager_of(&self.facts)
-    }
-}
-
 /// The manager from facts, or unknown with the reason.
 pub fn manager_of(facts: &Result<NodeFacts, String>) -> Manager {
     match facts {

@@ -108,7 +108,7 @@ impl fmt::Display for Destination {
             Destination::Net(n) if n.prefix_len() == 0 => f.write_str("default"),
             Destination::Net(n) => write!(f, "{n}"),
             Destination::Default => f.write_str("default"),
-            Destination::Other(s) => f.write_str(s),
+            Destination::Other(s) => f.write_str(&crate::core::text::escape(s)),
         }
     }
 }
@@ -132,7 +132,8 @@ impl fmt::Display for Hop {
             sep = " ";
         }
         if let Some(d) = &self.dev {
-            write!(f, "{sep}dev {d}")?;
+            // Device names come from nodes: never print their control characters raw.
+            write!(f, "{sep}dev {}", crate::core::text::escape(d))?;
         }
         Ok(())
     }
@@ -166,6 +167,10 @@ pub struct Route {
     pub from: Option<IpNet>,
     /// Forwarding.
     pub next_hop: NextHop,
+    /// The nexthop object the route uses (`nhid`), if any: such a route is identified by it
+    /// (a delete naming its gateway is refused by the kernel), and `next_hop` shows what the
+    /// object resolved to when read.
+    pub nhid: Option<u32>,
     /// Route flags as printed (`onlink`, `linkdown`, …); data only.
     pub flags: Vec<String>,
 }
@@ -185,6 +190,7 @@ impl Route {
                 gateway: Some(gateway),
                 dev: Some(dev.to_string()),
             }),
+            nhid: None,
             flags: Vec::new(),
         }
     }
@@ -194,9 +200,11 @@ impl Route {
         self.dst.net().map(|n| Family::of_net(&n))
     }
 
-    /// True when both routes forward the same way (type, next hops), whatever their protocol.
+    /// True when both routes forward the same way (type, next hops, nexthop object), whatever
+    /// their protocol. A route through a nexthop object never forwards like one without: the
+    /// object can change under it.
     pub fn forwards_like(&self, other: &Route) -> bool {
-        self.kind == other.kind && self.next_hop == other.next_hop
+        self.kind == other.kind && self.next_hop == other.next_hop && self.nhid == other.nhid
     }
 
     /// True when both routes occupy the same slot in the kernel (table, dst, metric, tos, from).
@@ -233,6 +241,9 @@ impl fmt::Display for Route {
             write!(f, "{} ", type_name(self.kind))?;
         }
         write!(f, "{}", self.dst)?;
+        if let Some(id) = self.nhid {
+            write!(f, " nhid {id}")?;
+        }
         if let Some(from) = &self.from {
             write!(f, " from {from}")?;
         }
@@ -257,7 +268,7 @@ impl fmt::Display for Route {
             write!(f, " metric {}", self.metric)?;
         }
         for flag in &self.flags {
-            write!(f, " {flag}")?;
+            write!(f, " {}", crate::core::text::escape(flag))?;
         }
         Ok(())
     }

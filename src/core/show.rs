@@ -16,6 +16,7 @@ use crate::core::diff::{self, Policy};
 use crate::core::link::Link;
 use crate::core::persist::{self, Manager};
 use crate::core::plan::Plan;
+use crate::core::record::LastApplied;
 use crate::core::route::{Family, Route, TABLE_MAIN};
 use crate::core::topology::{Node, Topology};
 use crate::error::NodeError;
@@ -33,6 +34,8 @@ pub struct Observation {
     pub raw_routes: Vec<u8>,
     /// The node's interfaces, or why they could not be read.
     pub links: Result<Vec<Link>, String>,
+    /// The node's last-applied record (none, one, or why the one found is not used).
+    pub last_applied: Result<Option<LastApplied>, String>,
     /// What manages the route interface (from the same read), or why that is not known.
     pub facts: Result<crate::core::persist::NodeFacts, String>,
 }
@@ -126,6 +129,8 @@ pub struct NodeView {
     pub warnings: Vec<String>,
     /// Exactly what `ip -N -d -j route show table all` printed (for `--save`).
     pub raw_routes: Vec<u8>,
+    /// What routectl last applied on the node, when a usable record exists.
+    pub last_applied: Option<LastApplied>,
     /// What manages the route interface.
     pub manager: Manager,
     /// The node's networkd drop-in against what `apply` would write (`Err`: why persist cannot
@@ -270,6 +275,23 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
                 &mut entries,
                 "identical to a desired route: `apply --adopt` takes it over".into(),
             ),
+            Action::TakeOver => {
+                note_current(
+                    &mut entries,
+                    format!("in the way of desired `{}`: plan takes it over", c.route),
+                );
+                if !c.in_place
+                    && !entries
+                        .iter()
+                        .any(|e| e.mark == Mark::DesiredMissing && e.route == c.route)
+                {
+                    entries.push(Entry {
+                        mark: Mark::DesiredMissing,
+                        route: c.route.clone(),
+                        note: None,
+                    });
+                }
+            }
             Action::Conflict => {
                 note_current(&mut entries, format!("blocks desired `{}`", c.route));
                 if !entries
@@ -288,6 +310,13 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
     entries.sort_by(|a, b| (&a.route.dst, a.mark, &a.route).cmp(&(&b.route.dst, b.mark, &b.route)));
 
     let mut warnings = d.warnings;
+    let last_applied = match obs.last_applied {
+        Ok(r) => r,
+        Err(why) => {
+            warnings.push(why);
+            None
+        }
+    };
     let manager = persist::manager_of(&obs.facts);
     warnings.extend(persist::warning(
         node.persist,
@@ -321,8 +350,9 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         other_tables: obs.routes.iter().filter(|r| r.table != TABLE_MAIN).count(),
         entries,
         checks,
-        warnings,
         raw_routes: obs.raw_routes,
+        warnings,
+        last_applied,
         manager,
         persist: persist_plan,
     }
@@ -331,6 +361,10 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
 /// The pod gateway of a pod CIDR: its first host (`10.1.0.0/24` -> `10.1.0.1`).
 pub fn pod_gateway(net: &IpNet) -> IpAddr {
     match net {
+        // A single-address pod CIDR (/32, /128) has no "first host" after the network: the
+        // address itself is the only one inside it.
+        IpNet::V4(n) if n.prefix_len() == 32 => IpAddr::V4(n.network()),
+        IpNet::V6(n) if n.prefix_len() == 128 => IpAddr::V6(n.network()),
         IpNet::V4(n) => IpAddr::V4(u32::from(n.network()).wrapping_add(1).into()),
         IpNet::V6(n) => IpAddr::V6(u128::from(n.network()).wrapping_add(1).into()),
     }
@@ -360,7 +394,8 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
             format!("internal_ip {ip} is on {}", node.interface)
         } else if let Some((other, _, _)) = found.first() {
             format!(
-                "internal_ip {ip} is on {other}, not on the declared interface {}",
+                "internal_ip {ip} is on {}, not on the declared interface {}",
+                crate::core::text::escape(other),
                 node.interface
             )
         } else {
@@ -398,12 +433,18 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
         let found = locate(links, gw);
         let exact = found.iter().find(|(_, _, len)| *len == net.prefix_len());
         let (ok, message) = match (exact, found.first()) {
-            (Some((iface, _, _)), _) => (true, format!("pod gateway {gw} ({net}) is on {iface}")),
+            (Some((iface, _, _)), _) => (
+                true,
+                format!(
+                    "pod gateway {gw} ({net}) is on {}",
+                    crate::core::text::escape(iface)
+                ),
+            ),
             (None, Some((iface, shown, _))) => (
                 false,
                 format!(
-                    "pod gateway {gw} is on {iface} as {shown}, but the declared pod_cidr is \
-                     {net}"
+                    "pod gateway {gw} is on {} as {shown}, but the declared pod_cidr is {net}",
+                    crate::core::text::escape(iface)
                 ),
             ),
             (None, None) => (
@@ -450,7 +491,8 @@ fn stray_pod_addresses(
             if let Some((o, n)) = owner {
                 out.push(format!(
                     "address {a} on {} lies in pod_cidr {n} of node `{}`",
-                    l.name, o.name
+                    crate::core::text::escape(&l.name),
+                    o.name
                 ));
             } else if let Some(range) = policy.pod_ranges.iter().find(|r| r.contains(&a.addr)) {
                 let declared = if node.pod_cidrs.is_empty() {
@@ -467,7 +509,7 @@ fn stray_pod_addresses(
                 };
                 out.push(format!(
                     "address {a} on {} lies in the cluster pod_cidr {range}, {declared}",
-                    l.name
+                    crate::core::text::escape(&l.name)
                 ));
             }
         }
@@ -539,6 +581,20 @@ pod_cidr = "10.1.2.0/24"
         assert_eq!(
             checks[1].message,
             "pod gateway 10.1.1.1 is on cnio0 as 10.1.1.1/25, but the declared pod_cidr is 10.1.1.0/24"
+        );
+    }
+
+    #[test]
+    fn a_single_address_pod_cidr_is_its_own_gateway() {
+        // Regression: network + 1 lies outside a /32 or /128, so `check` pinged an address no
+        // node has and blamed a route that exists.
+        assert_eq!(
+            pod_gateway(&"10.1.7.9/32".parse().unwrap()).to_string(),
+            "10.1.7.9"
+        );
+        assert_eq!(
+            pod_gateway(&"fd01::7/128".parse().unwrap()).to_string(),
+            "fd01::7"
         );
     }
 

@@ -1,35 +1,54 @@
-//! Reading what nodes have: one `ip` process per node (both families, every table), retried
-//! when a transport returns nothing, diagnosed when `ip` is too old. Also reads snapshots saved
-//! by `routectl show --save`, so plans can be made offline.
+//! Reading what nodes have: one process per node (both families, every table, and the node's
+//! last-applied record and network-manager facts in the same process), retried when a transport
+//! returns nothing, diagnosed when `ip` is too old. Also parses snapshots saved by
+//! `routectl show --save`, so plans can be made offline.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::core::persist::{self, NodeFacts, NodeRead};
+use crate::core::persist::{self, NodeFacts};
+use crate::core::plan::Observed;
+use crate::core::record::{self, LastApplied};
 use crate::core::route::Route;
 use crate::core::show::Observation;
 use crate::core::topology::Node;
 use crate::error::ParseError;
 use crate::error::{CommandError, NodeError};
 use crate::node::iproute;
-use crate::node::transport::{Invocation, Output, Transport};
+use crate::node::transport::{HostRecord, Invocation, Output, Transport};
 
-/// The command that reads a node's routes.
-pub fn read_invocation() -> Invocation {
-    Invocation::ip(iproute::read_args())
-}
+/// The line between the parts of a read's output (no `ip -j` output contains it).
+pub const SEPARATOR: &str = "--routectl-read-part--";
 
-/// The fixed script that wraps a read on a node whose own files the transport sees: it runs the
-/// `ip` command given after the interface (`sh -c SCRIPT sh IFACE ip ARGS...`; stdin goes to
-/// `ip`), exits with `ip`'s status if that fails, and otherwise prints, after a line
-/// [`persist::FACTS_MARKER`], what tells who manages IFACE: networkd's `NETWORK_FILE=` and
-/// `ADMIN_STATE=` for the link, whether networkd or NetworkManager run, NetworkManager's and
-/// ifupdown's state for the link, and routectl's drop-in for the network file (after
-/// [`persist::DROPIN_MARKER`], to the end; a symbolic link there is reported, never followed).
-/// Values reach it only as positional parameters; it
-/// uses nothing but shell built-ins and `cat`. One line, so that logs of argv stay one line.
-pub const FACTS_SCRIPT: &str = concat!(
-    r#"i=$1; shift; "$@" || exit; echo; echo '#routectl-facts 1'; x=; nf=; "#,
+/// The one read script, for nodes with a system of their own (LXD/Incus instances): run as
+/// `sh -c READ_SCRIPT sh RECORD IFACE ip ARGS…` (stdin goes to `ip`). It runs `ip ARGS…` (the
+/// routes, or the show batch on stdin) and exits with `ip`'s status if that fails; otherwise it
+/// prints, each part after a [`SEPARATOR`] line:
+///
+/// 1. the last-applied record's binding, computed and never written: the boot id the node sees
+///    (`/proc/sys/kernel/random/boot_id`; LXD gives each container start its own), the start
+///    time of the node's PID 1 (field 22 of `/proc/1/stat`, counted after the last `)` since
+///    the command name may hold spaces) and the network namespace (`readlink
+///    /proc/self/ns/net`): a restarted or recreated node has another;
+/// 2. the record at RECORD (nothing when there is none);
+/// 3. unless IFACE is empty, what tells who manages IFACE: [`persist::FACTS_MARKER`], then
+///    networkd's `NETWORK_FILE=` and `ADMIN_STATE=` for the link, whether networkd or
+///    NetworkManager run, NetworkManager's and ifupdown's state for the link, and routectl's
+///    networkd drop-in for the network file (after [`persist::DROPIN_MARKER`], to the end; a
+///    symbolic link there is reported, never followed).
+///
+/// Values reach it only as positional parameters. Beyond `ip` it forks `readlink`, and `cat`
+/// when a drop-in exists; everything else is a shell builtin. One line without backslashes, so
+/// that logs of argv stay one line.
+pub const READ_SCRIPT: &str = concat!(
+    r#"r=$1; i=$2; shift 2; "$@" || exit; b=; p=; "#,
+    r#"{ read -r b </proc/sys/kernel/random/boot_id; } 2>/dev/null; "#,
+    r#"{ read -r p </proc/1/stat; } 2>/dev/null; p=${p##*")"}; set -- $p; p=${20:-}; "#,
+    r#"n=$(readlink /proc/self/ns/net 2>/dev/null); echo; echo --routectl-read-part--; "#,
+    r#"printf 'boot=%s pid1=%s netns=%s' "$b" "$p" "$n"; echo; echo --routectl-read-part--; "#,
+    r#"if [ -r "$r" ]; then while IFS= read -r l || [ -n "$l" ]; do printf %s "$l"; echo; "#,
+    r#"done <"$r"; fi; [ -n "$i" ] || exit 0; echo --routectl-read-part--; "#,
+    r#"echo '#routectl-facts 1'; x=; nf=; "#,
     r#"if [ -r "/sys/class/net/$i/ifindex" ]; then read -r x < "/sys/class/net/$i/ifindex"; fi; "#,
     r#"f="/run/systemd/netif/links/$x"; if [ -n "$x" ] && [ -r "$f" ]; then "#,
     r#"while IFS= read -r l; do case $l in NETWORK_FILE=*) nf=${l#NETWORK_FILE=}; echo "$l";; "#,
@@ -44,62 +63,160 @@ pub const FACTS_SCRIPT: &str = concat!(
     r#"elif [ -f "$d" ]; then echo '#routectl-dropin'; cat -- "$d" || exit 1; fi; fi; exit 0"#
 );
 
-/// `inv` wrapped in [`FACTS_SCRIPT`] for `node`'s route interface when the transport sees the
-/// node's own files; `inv` unchanged otherwise.
-pub fn with_facts(t: &dyn Transport, node: &Node, inv: Invocation) -> Invocation {
-    if !t.sees_node_files() {
-        return inv;
+/// The command that reads a node: `ip ARGS…` alone where the transport keeps the record on this
+/// host (network namespaces: the record and its binding are read there, without a process, and
+/// no network manager of the node's own can be asked); otherwise `ip ARGS…` in [`READ_SCRIPT`],
+/// with the facts of the route interface where the transport sees the node's own files.
+pub fn script_invocation(t: &dyn Transport, node: &Node, ip_args: Vec<String>) -> Invocation {
+    if t.records_on_host() {
+        return Invocation::ip(ip_args);
     }
+    let iface = if t.sees_node_files() {
+        node.interface.clone()
+    } else {
+        String::new()
+    };
     let mut args = vec![
         "-c".to_string(),
-        FACTS_SCRIPT.to_string(),
+        READ_SCRIPT.to_string(),
         "sh".to_string(),
-        node.interface.clone(),
-        inv.program,
+        record::record_path(&node.instance),
+        iface,
+        "ip".to_string(),
     ];
-    args.extend(inv.args);
+    args.extend(ip_args);
     Invocation {
         program: "sh".to_string(),
         args,
-        stdin: inv.stdin,
+        stdin: None,
     }
 }
 
-/// Splits a read's stdout into what `ip` printed and the facts: `Ok` facts when the read had
-/// them (or, for a transport that cannot see the node's files, the facts of a node that no
-/// network manager manages); `Err` says why they are unknown.
-pub fn split_facts<'a>(
-    t: &dyn Transport,
-    node: &Node,
-    stdout: &'a [u8],
-) -> (&'a [u8], Result<NodeFacts, String>) {
+/// A read's output in its parts. An output without separators (a read that is `ip` alone) is
+/// all `ip`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadParts<'a> {
+    /// What `ip` printed.
+    pub ip: &'a [u8],
+    /// The binding line (possibly empty).
+    pub binding: Option<&'a [u8]>,
+    /// The record's bytes (empty: none).
+    pub record: &'a [u8],
+    /// What follows the third separator: the network-manager facts.
+    pub facts: Option<&'a [u8]>,
+}
+
+/// Where the next [`SEPARATOR`] line starts in `hay` (at its start or after a newline), and
+/// where the line after it starts.
+fn next_separator(hay: &[u8]) -> Option<(usize, usize)> {
+    let sep = SEPARATOR.as_bytes();
+    let mut from = 0;
+    while let Some(i) = hay
+        .get(from..)
+        .and_then(|h| h.windows(sep.len()).position(|w| w == sep))
+        .map(|i| i + from)
+    {
+        let end = i + sep.len();
+        let at_line_start = i == 0 || hay.get(i - 1) == Some(&b'\n');
+        match hay.get(end) {
+            Some(b'\n') if at_line_start => return Some((i, end + 1)),
+            None if at_line_start => return Some((i, end)),
+            _ => from = i + 1,
+        }
+    }
+    None
+}
+
+/// Splits a read's output into its parts (see [`READ_SCRIPT`]).
+pub fn split_read(stdout: &[u8]) -> ReadParts<'_> {
+    let marker = format!("\n{SEPARATOR}\n");
+    let Some(first) = stdout
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes())
+    else {
+        return ReadParts {
+            ip: stdout,
+            binding: None,
+            record: &[],
+            facts: None,
+        };
+    };
+    let ip = &stdout[..first];
+    let rest = &stdout[first + marker.len()..];
+    let (binding, rest) = match next_separator(rest) {
+        Some((i, next)) => (&rest[..i], &rest[next..]),
+        None => (rest, &[][..]),
+    };
+    let (record, facts) = match next_separator(rest) {
+        Some((i, next)) => (&rest[..i], Some(&rest[next..])),
+        None => (rest, None),
+    };
+    ReadParts {
+        ip,
+        binding: Some(binding),
+        record,
+        facts,
+    }
+}
+
+/// A binding as printed (`key=value …`): `None` when no value is known.
+pub fn binding_of(line: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(line).trim().to_string();
+    line.split_whitespace()
+        .any(|kv| kv.split_once('=').is_none_or(|(_, v)| !v.is_empty()))
+        .then_some(line)
+}
+
+/// The network-manager facts of a read: parsed from its facts part; for a transport that
+/// cannot see the node's files, those of a node that no network manager manages; `Err` says
+/// why they are unknown.
+fn facts_of(t: &dyn Transport, node: &Node, part: Option<&[u8]>) -> Result<NodeFacts, String> {
     if !t.sees_node_files() {
-        return (
-            stdout,
-            Ok(NodeFacts {
-                interface: node.interface.clone(),
-                ..NodeFacts::default()
-            }),
-        );
+        return Ok(NodeFacts {
+            interface: node.interface.clone(),
+            ..NodeFacts::default()
+        });
     }
-    let marker = format!("\n{}\n", persist::FACTS_MARKER);
-    match find(stdout, marker.as_bytes()) {
-        Some(at) => (
-            &stdout[..at],
-            Ok(NodeFacts::parse(
-                &node.interface,
-                &String::from_utf8_lossy(&stdout[at + marker.len()..]),
-            )),
-        ),
-        None => (
-            stdout,
-            Err("the read printed no network-manager facts".to_string()),
-        ),
+    let Some(part) = part else {
+        return Err("the read printed no network-manager facts".to_string());
+    };
+    let text = String::from_utf8_lossy(part);
+    match text.strip_prefix(&format!("{}\n", persist::FACTS_MARKER)) {
+        Some(facts) => Ok(NodeFacts::parse(&node.interface, facts)),
+        None => Err("the read printed network-manager facts in an unknown form".to_string()),
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// A read's routes with what the read tells beside them: the record (checked against the
+/// binding), the binding, and the facts. Where the transport keeps records on this host, the
+/// record and the binding are read there.
+fn observed(t: &dyn Transport, node: &Node, parts: &ReadParts<'_>, routes: Vec<Route>) -> Observed {
+    let facts = facts_of(t, node, parts.facts);
+    let (binding, record) = if t.records_on_host() {
+        let HostRecord { binding, record } =
+            t.host_record(&node.instance, &record::record_path(&node.instance));
+        (binding, record)
+    } else {
+        (
+            parts.binding.and_then(binding_of),
+            Ok(parts.record.to_vec()),
+        )
+    };
+    let last_applied = record
+        .map_err(|why| format!("the last-applied record could not be read ({why}); ignored"))
+        .and_then(|bytes| record::parse(&bytes, binding.as_deref()));
+    Observed {
+        routes,
+        last_applied,
+        binding,
+        facts,
+    }
+}
+
+/// The command that reads a node's routes (and its last-applied record, and what manages its
+/// route interface).
+pub fn read_invocation(t: &dyn Transport, node: &Node) -> Invocation {
+    script_invocation(t, node, iproute::read_args())
 }
 
 /// How often a read that printed nothing is tried (a known `lxc exec` fault under load).
@@ -153,7 +270,12 @@ fn run_with(
         if out.status != Some(0) {
             return Err(NodeError::Command(out.status_error()));
         }
-        if !out.stdout.iter().all(u8::is_ascii_whitespace) {
+        // The read script prints its separators always: what must not be empty is `ip`'s part.
+        if !split_read(&out.stdout)
+            .ip
+            .iter()
+            .all(u8::is_ascii_whitespace)
+        {
             return Ok(out);
         }
         empties += 1;
@@ -169,41 +291,51 @@ fn run_with(
 
 /// Reads every route of a node.
 pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError> {
-    read_node_full(t, node).map(|r| r.routes)
-}
-
-/// Reads every route of a node and, in the same command, what manages its route interface.
-pub fn read_node_full(t: &dyn Transport, node: &Node) -> Result<NodeRead, NodeError> {
     let out = read_raw(t, node)?;
-    let (routes, facts) = split_facts(t, node, &out.stdout);
-    let parsed = Output {
-        stdout: routes.to_vec(),
-        ..out
-    };
-    Ok(NodeRead {
-        routes: parse_read(t, node, &parsed)?,
-        facts,
-    })
+    parse_read(t, node, &out)
 }
 
-/// Runs the route read and returns its successful output (stdout not yet parsed; with the facts
-/// when the transport sees the node's files); a failure is diagnosed (a missing or old `ip` is
-/// named).
+/// Reads every route of a node, its last-applied record and what manages its route interface,
+/// in one command.
+pub fn read_observed(t: &dyn Transport, node: &Node) -> Result<Observed, NodeError> {
+    read_observed_raw(t, node).map(|(o, _)| o)
+}
+
+/// [`read_observed`], also returning the raw `ip` part of the output.
+fn read_observed_raw(t: &dyn Transport, node: &Node) -> Result<(Observed, Vec<u8>), NodeError> {
+    let out = read_raw(t, node)?;
+    let parts = split_read(&out.stdout);
+    let routes = parse_bytes(t, node, &out.argv, parts.ip)?;
+    Ok((observed(t, node, &parts, routes), parts.ip.to_vec()))
+}
+
+/// Runs the route read and returns its successful output (stdout not yet parsed); a failure
+/// is diagnosed (a missing or old `ip` is named).
 pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
-    run_read(t, node, &with_facts(t, node, read_invocation())).map_err(|e| match e {
+    run_read(t, node, &read_invocation(t, node)).map_err(|e| match e {
         NodeError::Command(CommandError::Status { .. }) => diagnose(t, node, e),
         other => other,
     })
 }
 
-/// Parses a read's stdout; a refusal is checked against the node's iproute2 version.
+/// Parses a read's stdout (its `ip` part); a refusal is checked against the node's iproute2
+/// version.
 pub fn parse_read(t: &dyn Transport, node: &Node, out: &Output) -> Result<Vec<Route>, NodeError> {
-    iproute::parse_routes(&out.stdout).map_err(|error| {
+    parse_bytes(t, node, &out.argv, split_read(&out.stdout).ip)
+}
+
+fn parse_bytes(
+    t: &dyn Transport,
+    node: &Node,
+    argv: &str,
+    ip: &[u8],
+) -> Result<Vec<Route>, NodeError> {
+    iproute::parse_routes(ip).map_err(|error| {
         diagnose(
             t,
             node,
             NodeError::Output {
-                argv: out.argv.clone(),
+                argv: argv.to_string(),
                 error,
             },
         )
@@ -243,16 +375,36 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
     }
 }
 
-/// Reads a node from a snapshot directory written by `routectl show --save DIR`.
-pub fn read_saved(dir: &Path, node: &Node) -> Result<Vec<Route>, NodeError> {
-    let path = snapshot_path(dir, node);
-    let bytes = std::fs::read(&path).map_err(|e| NodeError::Snapshot {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    iproute::parse_routes(&bytes).map_err(|error| NodeError::Output {
+/// Reads a node from the bytes of its snapshot (written by `routectl show --save DIR`; the
+/// files are read, bounded, by `local::files`): its routes, and its last-applied record when the
+/// snapshot has one (`record`: the record file's path and bytes). What manages the node's
+/// interface is not in a snapshot ([`persist::FROM_SNAPSHOT`]).
+pub fn parse_saved(
+    path: &Path,
+    bytes: &[u8],
+    record: Option<(&Path, &[u8])>,
+) -> Result<Observed, NodeError> {
+    let routes = iproute::parse_routes(bytes).map_err(|error| NodeError::Output {
         argv: format!("(snapshot {})", path.display()),
         error,
+    })?;
+    let last_applied = match record {
+        // The record was checked against the node when the snapshot was taken.
+        Some((record_path, b)) => serde_json::from_slice::<LastApplied>(b)
+            .map(Some)
+            .map_err(|e| {
+                format!(
+                    "snapshot `{}` is damaged ({e}); ignored",
+                    record_path.display()
+                )
+            }),
+        None => Ok(None),
+    };
+    Ok(Observed {
+        routes,
+        last_applied,
+        binding: None,
+        facts: Err(persist::FROM_SNAPSHOT.to_string()),
     })
 }
 
@@ -261,21 +413,28 @@ pub fn snapshot_path(dir: &Path, node: &Node) -> std::path::PathBuf {
     dir.join(format!("{}.json", node.name))
 }
 
+/// Where a node's last-applied record is kept beside its snapshot.
+pub fn snapshot_record_path(dir: &Path, node: &Node) -> std::path::PathBuf {
+    dir.join(format!("{}.last-applied.json", node.name))
+}
+
 /// The `ip -batch` script of a show read: routes first (exactly the lone route read), then
 /// addresses.
 pub const SHOW_SCRIPT: &str = "route show table all\naddr show\n";
 
-/// The command that reads a node's routes and addresses in one process.
-pub fn show_invocation() -> Invocation {
+/// The command that reads a node's routes, addresses, last-applied record and network-manager
+/// facts in one process.
+pub fn show_invocation(t: &dyn Transport, node: &Node) -> Invocation {
     let mut args: Vec<String> = iproute::READ_OPTIONS
         .iter()
         .map(|s| s.to_string())
         .collect();
     args.extend(["-batch".to_string(), "-".to_string()]);
-    Invocation::ip(args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
+    script_invocation(t, node, args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
 }
 
-/// Splits a show read's output into routes (parsed and raw) and interfaces (without facts).
+/// Splits a show read's `ip` part into routes (parsed and raw) and interfaces; the record and
+/// the facts are filled in by [`read_show`].
 pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
     let parts = iproute::split_stream(output)?;
     let [routes, addrs] = parts.as_slice() else {
@@ -291,56 +450,103 @@ pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
         routes: iproute::parse_routes(routes)?,
         raw_routes: [routes, &b"\n"[..]].concat(),
         links: Ok(iproute::parse_addrs(addrs)?),
+        last_applied: Ok(None),
         facts: Err("not read".to_string()),
     })
 }
 
-/// Reads a node's routes and addresses with one command, under the same [`RETRY`] policy as
-/// every read. When the combined read fails or prints something unreadable, the plain route
-/// read of [`read_raw`] is tried instead: it names an old iproute2 when that is the cause, and
-/// when it succeeds the routes are shown and only the address checks are lost.
+/// Reads a node's routes, addresses, record and facts with one command, under the same
+/// [`RETRY`] policy as every read. When the combined read fails or prints something
+/// unreadable, the plain route read of [`read_raw`] is tried instead: it names an old iproute2
+/// when that is the cause, and when it succeeds the routes are shown and only the address
+/// checks are lost.
 pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
-    let why = match run_read(t, node, &with_facts(t, node, show_invocation())) {
+    let why = match run_read(t, node, &show_invocation(t, node)) {
         Ok(out) => {
-            let (ip_out, facts) = split_facts(t, node, &out.stdout);
-            match parse_show(ip_out) {
-                Ok(obs) => return Ok(Observation { facts, ..obs }),
+            let parts = split_read(&out.stdout);
+            match parse_show(parts.ip) {
+                Ok(obs) => {
+                    let beside = observed(t, node, &parts, Vec::new());
+                    return Ok(Observation {
+                        last_applied: beside.last_applied,
+                        facts: beside.facts,
+                        ..obs
+                    });
+                }
                 Err(e) => format!("`{}`: {e}", out.argv),
             }
         }
         Err(NodeError::Command(e @ CommandError::Status { .. })) => e.to_string(),
         Err(other) => return Err(other),
     };
-    let plain = read_raw(t, node)?;
-    let (ip_out, facts) = split_facts(t, node, &plain.stdout);
-    let plain = Output {
-        stdout: ip_out.to_vec(),
-        ..plain
-    };
-    let routes = parse_read(t, node, &plain)?;
+    let (plain, raw_routes) = read_observed_raw(t, node)?;
     Ok(Observation {
-        routes,
-        raw_routes: plain.stdout,
+        routes: plain.routes,
+        raw_routes,
         links: Err(why),
-        facts,
+        last_applied: plain.last_applied,
+        facts: plain.facts,
     })
 }
 
-/// Stores a node's raw route read where `routectl plan --observed DIR` looks for it, replacing
-/// any older snapshot atomically (written beside it, then renamed).
-pub fn save_snapshot(dir: &Path, node: &Node, raw_routes: &[u8]) -> std::io::Result<()> {
-    let path = snapshot_path(dir, node);
-    let tmp = dir.join(format!(".{}.json.tmp", node.name));
-    std::fs::write(&tmp, raw_routes)?;
-    std::fs::rename(&tmp, &path)
+/// The script that stores a node's last-applied record, given on stdin: `$1` the record's path,
+/// `$2` a temporary name routectl chose (random). The directory must be a real directory owned
+/// by the user the script runs as; the temporary file is created with O_EXCL (`set -C`) and
+/// renamed over the record (removed on any failure). With no stdin content, the record is
+/// removed. It writes nothing else: the record's binding is computed by the read, never stored
+/// in the node's state.
+pub const WRITE_SCRIPT: &str = "set -eu; f=$1; d=${f%/*}; t=$d/.$2; umask 077; \
+for x in \"${d%/*}\" \"$d\"; do [ -d \"$x\" ] || mkdir -m 0700 \"$x\"; \
+if [ -L \"$x\" ] || [ ! -O \"$x\" ]; then echo \"routectl: $x is not a directory of mine\" >&2; exit 1; fi; done; \
+set -C; cat >\"$t\"; set +C; trap 'rm -f -- \"$t\"' EXIT; \
+if [ ! -s \"$t\" ]; then rm -f -- \"$f\"; exit 0; fi; \
+mv -f -- \"$t\" \"$f\"";
+
+/// Stores `record` (or removes the node's record, with `None`) through the transport: one
+/// command, the record as data on stdin (for a network namespace it lands on this host, where
+/// the read looks for it).
+pub fn write_record(
+    t: &dyn Transport,
+    node: &Node,
+    record: Option<&LastApplied>,
+) -> Result<(), NodeError> {
+    let body = match record {
+        Some(r) => {
+            let mut b = serde_json::to_vec_pretty(r).unwrap_or_default();
+            b.push(b'\n');
+            b
+        }
+        None => Vec::new(),
+    };
+    let inv = Invocation {
+        program: "sh".to_string(),
+        args: vec![
+            "-c".to_string(),
+            WRITE_SCRIPT.to_string(),
+            "sh".to_string(),
+            record::record_path(&node.instance),
+            format!("last-applied.{}", temp_suffix()),
+        ],
+        stdin: Some(body),
+    };
+    let out = t.run(&node.instance, &inv)?;
+    out.success().map(|_| ()).map_err(NodeError::Command)
 }
 
-/// Removes a node's snapshot, so that an unreadable node cannot be planned from an old one.
-pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
-    match std::fs::remove_file(snapshot_path(dir, node)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+/// A random-enough temporary suffix: the clock, the process and a counter, hashed.
+fn temp_suffix() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    crate::core::hex(&h.finalize()[..8])
 }
 
 #[cfg(test)]
@@ -456,61 +662,211 @@ mod tests {
         assert_eq!(t.runs().len(), 3);
     }
 
-    /// A transport that runs nothing and says whether it sees the node's files.
-    struct Sees(bool);
+    #[test]
+    fn the_read_script_prints_the_separators_split_read_looks_for() {
+        assert_eq!(READ_SCRIPT.matches(SEPARATOR).count(), 3);
+        assert!(READ_SCRIPT.contains(persist::FACTS_MARKER));
+        assert!(READ_SCRIPT.contains(persist::DROPIN_MARKER));
+        // One line without backslashes, as `-v` and the fakes (`echo`) log it.
+        assert!(!READ_SCRIPT.contains('\n') && !READ_SCRIPT.contains('\\'));
+        // routectl changes nothing in the node but its routes and its own files.
+        for script in [READ_SCRIPT, WRITE_SCRIPT] {
+            assert!(!script.contains("ip link"), "{script}");
+            assert!(!script.contains("alias"), "{script}");
+        }
+    }
+
+    #[test]
+    fn a_read_splits_into_routes_binding_record_and_facts() {
+        let out = b"[{\"dst\":\"10.1.1.0/24\"}]\n\n--routectl-read-part--\nboot=b pid1=7 netns=net:[1]\n--routectl-read-part--\n{\"x\":1}\n--routectl-read-part--\n#routectl-facts 1\nproc=systemd-networkd\n";
+        let p = split_read(out);
+        assert_eq!(p.ip, b"[{\"dst\":\"10.1.1.0/24\"}]\n");
+        assert_eq!(
+            p.binding.and_then(binding_of).as_deref(),
+            Some("boot=b pid1=7 netns=net:[1]")
+        );
+        assert_eq!(p.record, b"{\"x\":1}\n");
+        assert_eq!(
+            p.facts,
+            Some(&b"#routectl-facts 1\nproc=systemd-networkd\n"[..])
+        );
+        // No record, no facts asked for; a binding nothing of which could be read.
+        let p = split_read(
+            b"[]\n\n--routectl-read-part--\nboot= pid1= netns=\n--routectl-read-part--\n",
+        );
+        assert_eq!((p.ip, p.record, p.facts), (&b"[]\n"[..], &b""[..], None));
+        assert_eq!(p.binding.and_then(binding_of), None);
+        // No record, then facts: the separators follow each other.
+        let p = split_read(b"[]\n\n--routectl-read-part--\nboot=b pid1=1 netns=\n--routectl-read-part--\n--routectl-read-part--\n#routectl-facts 1\n");
+        assert_eq!(p.record, b"");
+        assert_eq!(p.facts, Some(&b"#routectl-facts 1\n"[..]));
+        // `ip` alone (netns, an older fake, a snapshot): all routes.
+        let p = split_read(b"[]");
+        assert_eq!((p.ip, p.binding), (&b"[]"[..], None));
+    }
+
+    /// The scripts run in the real shell: the record is written, read back in the same command
+    /// as the routes, and removed; nothing is written through a planted link.
+    #[test]
+    fn scripts_write_and_read_a_record_in_a_private_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("routectl/last-applied/n.json");
+        let fs = f.to_str().unwrap();
+        let out = run_sh(WRITE_SCRIPT, &[fs, "t1"], b"{\"a\":1}\n");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&f).unwrap(), b"{\"a\":1}\n");
+        let out = run_sh(READ_SCRIPT, &[fs, "", "echo", "[]"], b"");
+        let p = split_read(&out.stdout);
+        assert_eq!(p.ip, b"[]\n");
+        assert_eq!(p.record, b"{\"a\":1}\n");
+        assert_eq!(p.facts, None);
+        let out = run_sh(WRITE_SCRIPT, &[fs, "t2"], b"");
+        assert!(out.status.success());
+        assert!(!f.exists());
+        // A directory that is a symlink is refused.
+        let evil = tempfile::tempdir().unwrap();
+        let d2 = dir.path().join("other");
+        std::fs::create_dir(&d2).unwrap();
+        std::os::unix::fs::symlink(evil.path(), d2.join("last-applied")).unwrap();
+        let f2 = d2.join("last-applied/n.json");
+        let out = run_sh(WRITE_SCRIPT, &[f2.to_str().unwrap(), "t3"], b"{}");
+        assert!(!out.status.success());
+        assert_eq!(std::fs::read_dir(evil.path()).unwrap().count(), 0);
+    }
+
+    /// Runs `script` in the real shell with `args`, `stdin` on its stdin.
+    fn run_sh(script: &str, args: &[&str], stdin: &[u8]) -> std::process::Output {
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c").arg(script).arg("sh").args(args);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    /// The binding is computed from what the node is, never stored: the same process tree
+    /// gives the same binding every time, and PID 1's start time is taken after the last `)`.
+    #[test]
+    fn the_binding_is_the_boot_pid_1s_start_and_the_namespace() {
+        let once = run_sh(READ_SCRIPT, &["/nonexistent", "", "echo", "[]"], b"");
+        let again = run_sh(READ_SCRIPT, &["/nonexistent", "", "echo", "[]"], b"");
+        let b = split_read(&once.stdout)
+            .binding
+            .and_then(binding_of)
+            .unwrap();
+        assert_eq!(
+            Some(b.clone()),
+            split_read(&again.stdout).binding.and_then(binding_of)
+        );
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert!(b.starts_with(&format!("boot={} pid1=", boot.trim())), "{b}");
+        let net = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert!(b.ends_with(&format!(" netns={}", net.display())), "{b}");
+        // A command name with spaces and parentheses does not shift the fields.
+        let dir = tempfile::tempdir().unwrap();
+        let stat = dir.path().join("stat");
+        std::fs::write(
+            &stat,
+            "1 (a) b (c d) S 0 1 1 0 -1 4194560 1 2 0 0 0 0 0 0 20 0 1 0 98765 1 2 3\n",
+        )
+        .unwrap();
+        let script = READ_SCRIPT.replace("/proc/1/stat", stat.to_str().unwrap());
+        let out = run_sh(&script, &["/nonexistent", "", "echo", "[]"], b"");
+        let b = split_read(&out.stdout)
+            .binding
+            .and_then(binding_of)
+            .unwrap();
+        assert!(b.contains(" pid1=98765 "), "{b}");
+    }
+
+    /// A transport that runs nothing and says what it can see.
+    struct Sees {
+        files: bool,
+        on_host: bool,
+    }
 
     impl Transport for Sees {
         fn run(&self, _: &str, _: &Invocation) -> Result<Output, CommandError> {
             unreachable!("not run in these tests")
         }
         fn sees_node_files(&self) -> bool {
-            self.0
+            self.files
+        }
+        fn records_on_host(&self) -> bool {
+            self.on_host
         }
     }
 
     #[test]
-    fn the_read_is_wrapped_only_where_the_node_has_files_of_its_own() {
+    fn the_read_is_a_script_only_where_the_record_is_in_the_node() {
         let n = node();
-        let plain = with_facts(&Sees(false), &n, read_invocation());
-        assert_eq!(plain, read_invocation());
-        let wrapped = with_facts(&Sees(true), &n, read_invocation());
+        // A network namespace: `ip` alone (its record is read on this host).
+        let netns = Sees {
+            files: false,
+            on_host: true,
+        };
+        assert_eq!(
+            read_invocation(&netns, &n),
+            Invocation::ip(iproute::read_args())
+        );
+        // An LXD/Incus instance: the script, with the facts of the route interface.
+        let lxd = Sees {
+            files: true,
+            on_host: false,
+        };
+        let wrapped = read_invocation(&lxd, &n);
         assert_eq!(wrapped.program, "sh");
         assert_eq!(wrapped.args[0], "-c");
-        assert_eq!(wrapped.args[1], FACTS_SCRIPT);
-        assert_eq!(wrapped.args[2..4], ["sh", "eth1"]);
-        assert_eq!(wrapped.args[4], "ip");
-        assert_eq!(wrapped.args[5..], iproute::read_args());
-        assert!(!FACTS_SCRIPT.contains('\n'));
-    }
-
-    /// The real script, run here with stand-ins for `ip`.
-    fn run_script(cmd: &[&str]) -> std::process::Output {
-        std::process::Command::new("sh")
-            .args(["-c", FACTS_SCRIPT, "sh", "lo"])
-            .args(cmd)
-            .output()
-            .unwrap()
+        assert_eq!(wrapped.args[1], READ_SCRIPT);
+        assert_eq!(
+            wrapped.args[2..6],
+            ["sh", "/run/routectl/last-applied/w0.json", "eth1", "ip"]
+        );
+        assert_eq!(wrapped.args[6..], iproute::read_args());
+        // A transport that sees no files of the node: the script without facts.
+        let bare = Sees {
+            files: false,
+            on_host: false,
+        };
+        assert_eq!(read_invocation(&bare, &n).args[4], "");
     }
 
     #[test]
     fn the_script_passes_the_reads_failure_through_and_appends_facts_to_its_output() {
-        let failed = run_script(&["sh", "-c", "echo nope >&2; exit 2"]);
+        let failed = run_sh(
+            READ_SCRIPT,
+            &["/nonexistent", "lo", "sh", "-c", "echo nope >&2; exit 2"],
+            b"",
+        );
         assert_eq!(failed.status.code(), Some(2));
         assert_eq!(failed.stdout, b"");
         assert_eq!(failed.stderr, b"nope\n");
-        let ok = run_script(&["echo", "[]"]);
+        let ok = run_sh(READ_SCRIPT, &["/nonexistent", "lo", "echo", "[]"], b"");
         assert_eq!(ok.status.code(), Some(0), "{ok:?}");
-        let text = String::from_utf8(ok.stdout).unwrap();
-        assert!(text.starts_with("[]\n\n#routectl-facts 1\n"), "{text}");
+        let p = split_read(&ok.stdout);
+        assert_eq!(p.ip, b"[]\n");
+        let facts = String::from_utf8(p.facts.unwrap().to_vec()).unwrap();
+        assert!(facts.starts_with("#routectl-facts 1\n"), "{facts}");
     }
 
     #[test]
     fn facts_are_split_from_the_ip_output_exactly() {
         let n = node();
-        let out = b"[{\"dst\":\"10.0.2.0/24\"}]\n\n#routectl-facts 1\nNETWORK_FILE=/etc/systemd/network/10-eth1.network\nADMIN_STATE=configured\n#routectl-dropin\n[Route]\nDestination=10.1.0.0/24\n";
-        let (ip, facts) = split_facts(&Sees(true), &n, out);
-        assert_eq!(ip, b"[{\"dst\":\"10.0.2.0/24\"}]\n");
-        let facts = facts.unwrap();
+        let lxd = Sees {
+            files: true,
+            on_host: false,
+        };
+        let out = b"[{\"dst\":\"10.0.2.0/24\"}]\n\n--routectl-read-part--\nboot=b pid1=1 netns=n\n--routectl-read-part--\n--routectl-read-part--\n#routectl-facts 1\nNETWORK_FILE=/etc/systemd/network/10-eth1.network\nADMIN_STATE=configured\n#routectl-dropin\n[Route]\nDestination=10.1.0.0/24\n";
+        let p = split_read(out);
+        assert_eq!(p.ip, b"[{\"dst\":\"10.0.2.0/24\"}]\n");
+        let facts = facts_of(&lxd, &n, p.facts).unwrap();
         assert_eq!(
             facts.network_file.as_deref(),
             Some("/etc/systemd/network/10-eth1.network")
@@ -519,14 +875,15 @@ mod tests {
             facts.dropin.as_deref(),
             Some("[Route]\nDestination=10.1.0.0/24\n")
         );
-        // No facts in the output (a fake, an old wrapper): the routes are all of it.
-        let (ip, facts) = split_facts(&Sees(true), &n, b"[]\n");
-        assert_eq!(ip, b"[]\n");
-        assert!(facts.is_err());
+        // No facts in the output (a fake, an old wrapper): unknown, with the reason.
+        assert!(facts_of(&lxd, &n, split_read(b"[]\n").facts).is_err());
         // A namespace: nothing manages it.
-        let (_, facts) = split_facts(&Sees(false), &n, b"[]\n");
+        let netns = Sees {
+            files: false,
+            on_host: true,
+        };
         assert_eq!(
-            facts.unwrap().manager(),
+            facts_of(&netns, &n, None).unwrap().manager(),
             crate::core::persist::Manager::Nothing
         );
     }

@@ -1,22 +1,30 @@
 //! `check`'s side effects: pinging a path inside the source node through the transport. The
 //! probes, the verdicts and the hints are pure and live in [`crate::core::check`].
 
+use std::net::IpAddr;
+
+use crate::core::canary;
 use crate::core::check::{Outcome, PING_ATTEMPTS, Probe, Report, compute};
 use crate::core::topology::{Node, Topology};
 use crate::error::CommandError;
 use crate::node::observe;
 use crate::node::transport::{Invocation, Transport};
+use crate::parallel;
 
 /// `ping -c1 -W1 -I SOURCE DESTINATION`, run inside the source node.
 pub fn ping_invocation(p: &Probe) -> Invocation {
+    ping_addrs(p.source, p.destination)
+}
+
+fn ping_addrs(source: IpAddr, destination: IpAddr) -> Invocation {
     Invocation {
         program: "ping".to_string(),
         args: vec![
             "-c1".to_string(),
             "-W1".to_string(),
             "-I".to_string(),
-            p.source.to_string(),
-            p.destination.to_string(),
+            source.to_string(),
+            destination.to_string(),
         ],
         stdin: None,
     }
@@ -24,7 +32,17 @@ pub fn ping_invocation(p: &Probe) -> Invocation {
 
 /// Pings a path through a transport, trying again once when the first ping gets no reply.
 pub fn ping(t: &dyn Transport, node: &Node, p: &Probe) -> Outcome {
-    let inv = ping_invocation(p);
+    ping_between(t, node, p.source, p.destination)
+}
+
+/// Pings `destination` from `source` inside `node`, trying again once without a reply.
+pub fn ping_between(
+    t: &dyn Transport,
+    node: &Node,
+    source: IpAddr,
+    destination: IpAddr,
+) -> Outcome {
+    let inv = ping_addrs(source, destination);
     let mut detail = String::new();
     for attempt in 1..=PING_ATTEMPTS {
         match t.run(&node.instance, &inv) {
@@ -52,6 +70,28 @@ fn ping_failure(stdout: &[u8], err: Option<CommandError>) -> String {
     }
     err.map(|e| e.to_string())
         .unwrap_or_else(|| "no reply".to_string())
+}
+
+/// Pings every path of a canary rollout (see [`crate::core::canary`]), `parallelism` at a time.
+pub fn prove_canaries(
+    topology: &Topology,
+    canaries: &[String],
+    parallelism: usize,
+    transport: &dyn Transport,
+) -> Vec<canary::Proof> {
+    let paths = canary::paths(topology, canaries);
+    parallel::map(&paths, parallelism, |p| {
+        let outcome = match topology.node(&p.from) {
+            Some(node) => ping_between(transport, node, p.source, p.destination),
+            None => Outcome::NotRun {
+                reason: format!("node `{}` is not in the topology", p.from),
+            },
+        };
+        canary::Proof {
+            path: p.clone(),
+            outcome,
+        }
+    })
 }
 
 /// Runs a check against real nodes through a transport.

@@ -9,8 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::fake::{Fake, NODES, case_json, wrapped};
+use crate::support::fake::{Fake, NODES, RECORD, case_json};
 use crate::support::{example_topology, repo};
+use routectl::node::observe;
 
 /// The read routectl runs on every node (after `lxc exec NODE --force-noninteractive --`).
 const READ: &str = "ip -N -d -j route show table all";
@@ -489,7 +490,7 @@ fn plan_reads_each_node_once_with_the_documented_command() {
     calls.sort();
     let expected: Vec<String> = NODES
         .iter()
-        .map(|n| format!("lxc exec {n} --force-noninteractive -- {}", wrapped(READ)))
+        .map(|n| format!("lxc exec {n} --force-noninteractive -- {READ}"))
         .collect();
     assert_eq!(calls, expected);
 }
@@ -923,7 +924,7 @@ fn foreign_route_with_another_gateway_is_a_conflict() {
     assert_eq!(r.stdout, case_expected("conflict"));
     r.stdout_has(
         "  ! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211  (blocked by foreign route: \
-         10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot)\n",
+         10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot; --take-over replaces it)\n",
     );
     let json = lab.run(&["plan", "-o", "json"]).json();
     let conflict = json["nodes"][0]["changes"]
@@ -1079,7 +1080,7 @@ fn apply_reports_the_kernel_message_of_a_failed_line() {
         )
         .stdout_has(
             "! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211  (blocked by foreign route: \
-             10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot)",
+             10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot; --take-over replaces it)",
         )
         .stdout_has("Apply: 8 operations applied; 3 nodes converged, 0 in sync, 1 failed");
     let json = lab.run(&["apply", "--auto-approve", "-o", "json"]).json();
@@ -1274,14 +1275,13 @@ fn node_option_limits_reads_to_that_node() {
     assert_eq!(
         lab.calls(),
         [format!(
-            "lxc exec worker-1 --force-noninteractive -- {}",
-            wrapped(READ)
+            "lxc exec worker-1 --force-noninteractive -- {READ}"
         )]
     );
     r.stdout_has("worker-1: 2 to add")
         .stdout_lacks("controller-0:")
         .stdout_has("not planned: controller-0, worker-0, worker-2")
-        .stdout_has("Plan: 2 to add, 0 to replace, 0 to delete on 1 of 1 nodes.");
+        .stdout_has("Plan: 2 to add, 0 to replace, 0 to delete on 1 of 1 node.");
     let json = lab
         .run(&[
             "plan", "-o", "json", "--node", "worker-1", "--node", "worker-2",
@@ -1325,7 +1325,13 @@ fn apply_node_writes_only_that_node() {
         .iter()
         .map(|c| c.split_whitespace().nth(2).unwrap().to_string())
         .collect();
-    assert_eq!(touched, ["worker-2", "worker-2"], "{:?}", lab.calls());
+    // The read, the batch, and the last-applied record.
+    assert_eq!(
+        touched,
+        ["worker-2", "worker-2", "worker-2"],
+        "{:?}",
+        lab.calls()
+    );
     assert!(lab.sent("worker-2").is_some());
 }
 
@@ -1383,5 +1389,108 @@ fn fake_lxc_answers_like_lxd_for_an_unknown_instance() {
         r.line("worker-2:").contains("Error: Instance not found"),
         "{}",
         r.stdout
+    );
+}
+
+#[test]
+fn canary_options_are_checked_before_any_node_is_contacted() {
+    let lab = Fake::case("empty-lab");
+    lab.run(&["apply", "-y", "--canary", "worker-9"])
+        .code(2)
+        .stderr_has("worker-9");
+    lab.run(&["apply", "-y", "--canary", "worker-2", "--node", "worker-0"])
+        .code(2)
+        .stderr_has("--canary `worker-2` is not among the nodes planned with --node");
+    lab.run(&["apply", "-y", "--canary-rollback"]).code(2);
+    lab.assert_no_calls();
+}
+
+/// After a write and its read-back, the node's record is stored through the transport (the
+/// record on stdin), bound to what the read before the write computed the node to be; a later
+/// read that finds it with the same binding calls the lost routes drift.
+#[test]
+fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
+    let lab = Fake::case("empty-lab");
+    lab.batches_converge();
+    // What the read script prints on a node: `ip`'s part, the binding, the record (none yet).
+    let with = |binding: &str, record: &[u8]| {
+        let mut read = case_json("empty-lab", "worker-0");
+        read.extend(
+            format!(
+                "\n{}\n{binding}\n{}\n",
+                observe::SEPARATOR,
+                observe::SEPARATOR
+            )
+            .as_bytes(),
+        );
+        read.extend(record);
+        read
+    };
+    let binding = "boot=6c77b6a2 pid1=11070 netns=net:[4026532269]";
+    lab.reads("worker-0", &with(binding, b""));
+    lab.run(&["apply", "-y"]).code(0);
+    let calls = lab.calls();
+    assert_eq!(
+        calls.iter().filter(|c| c.ends_with(RECORD)).count(),
+        4,
+        "one record per written node: {calls:?}"
+    );
+    let record = fs::read(lab.path("worker-0.record")).expect("worker-0's record");
+    let parsed: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(
+        parsed["routes"],
+        serde_json::json!([
+            "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+            "10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211"
+        ])
+    );
+    assert_eq!(parsed["binding"], binding);
+    assert_eq!(parsed["format_version"], 2);
+    // A node whose read computed no binding gets an unbound record.
+    let w1: serde_json::Value =
+        serde_json::from_slice(&fs::read(lab.path("worker-1.record")).unwrap()).unwrap();
+    assert_eq!(w1["binding"], serde_json::Value::Null);
+    // Nothing but the routes and the record was written: no `ip link`, no alias.
+    assert!(
+        calls
+            .iter()
+            .all(|c| !c.contains("ip link") && !c.contains("alias")),
+        "{calls:?}"
+    );
+    // The node lost its routes (as the empty lab shows) but kept the record, and it is the
+    // same node (same binding).
+    lab.reads("worker-0", &with(binding, &record));
+    let j = lab.run(&["plan", "-o", "json"]).json();
+    let w0 = &j["nodes"][1];
+    assert_eq!(w0["last_applied"]["routes"], parsed["routes"]);
+    assert!(
+        w0["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["cause"] == "drift"),
+        "{w0:#}"
+    );
+    assert!(
+        j["nodes"][2]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["cause"] == "topology")
+    );
+    // Another binding (PID 1 started again: the node restarted since): the record is ignored,
+    // with a warning.
+    lab.reads(
+        "worker-0",
+        &with("boot=6c77b6a2 pid1=98001 netns=net:[4026532269]", &record),
+    );
+    let j = lab.run(&["plan", "-o", "json"]).json();
+    assert_eq!(j["nodes"][1]["last_applied"], serde_json::Value::Null);
+    assert!(
+        j["nodes"][1]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("restarted or recreated"),
+        "{j:#}"
     );
 }

@@ -14,6 +14,7 @@
 //! | `netns`, `netns_show_check`, `netns_reconcile` | what only network namespaces can show | root |
 //! | `lxd`, `lxd_discover` | what only the LXD lab can show | root, the LXD lab |
 //! | `realnode` | networkd, netplan and `persist` on the real-node lab (`scripts/lab.sh --realnode`) | root, the real-node lab |
+//! | `safety` | the holes of issue 12: lock, signals, saved plans, bounded reads, atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
 //! | `layout` | this crate stays the only integration-test target | nothing |
 //!
 //! `support` holds what they share: the one way to run the binary (`support::Routectl`,
@@ -56,5 +57,6 @@ mod node_output;
 mod perf_equivalence;
 mod properties;
 mod realnode;
+mod safety;
 mod scenarios;
 mod topology_corpus;

@@ -395,6 +395,7 @@ fn options(c: &Case) -> Options {
     Options {
         adopt: c.adopt,
         only,
+        ..Options::default()
     }
 }
 
@@ -701,6 +702,7 @@ fn adoption_happens_only_with_adopt() {
         let opts = Options {
             adopt,
             only: vec!["w0".into()],
+            ..Options::default()
         };
         let plan = Plan::compute(&t, &opts, 1, |n| observe::read_node(&m, n));
         let report = apply::apply(&plan, &t, &m, 1);

@@ -46,6 +46,10 @@ use super::{Routectl, Run, first_host};
 const FLUSH: &str = "for f in -4 -6; do for p in 211 boot static; do \
                      ip $f route flush table main proto $p || exit 1; done; done";
 
+/// routectl's last-applied records in a node (their binding is computed by each read, never
+/// kept in the node).
+const FORGET_RECORDS: &str = "rm -rf /run/routectl/last-applied";
+
 /// A real lab of topology.example.toml's four nodes.
 pub trait Lab {
     /// A short name for messages (`netns`, `lxd`).
@@ -68,6 +72,25 @@ pub trait Lab {
     fn reset_routes(&self) {
         for n in &self.topology().nodes {
             self.exec_ok(&n.name, &["sh", "-c", FLUSH]);
+        }
+    }
+
+    /// Removes a node's last-applied record (as if routectl had never applied there).
+    fn forget_record(&self, node: &str) {
+        self.exec_ok(
+            node,
+            &[
+                "rm",
+                "-f",
+                &format!("/run/routectl/last-applied/{node}.json"),
+            ],
+        );
+    }
+
+    /// Forgets every node's last-applied record.
+    fn forget_records(&self) {
+        for n in &self.topology().nodes {
+            self.exec_ok(&n.name, &["sh", "-c", FORGET_RECORDS]);
         }
     }
 

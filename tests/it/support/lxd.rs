@@ -80,6 +80,7 @@ impl LxdLab {
             lab.ensure_running(&n.name);
         }
         lab.reset_routes();
+        lab.forget_records();
         lab
     }
 
@@ -155,5 +156,6 @@ impl Drop for LxdLab {
             self.wait_ready(&n.name);
         }
         self.reset_routes();
+        self.forget_records();
     }
 }

@@ -216,6 +216,18 @@ impl Lab for NetnsLab {
     fn restart(&self, node: &str) {
         self.ip(node, "route flush proto 211");
     }
+
+    /// For a namespace routectl keeps the record on this host, keyed by the namespace's name.
+    fn forget_record(&self, node: &str) {
+        let instance = &self.topology.node(node).expect("a lab node").instance;
+        let _ = std::fs::remove_file(format!("/run/routectl/last-applied/{instance}.json"));
+    }
+
+    fn forget_records(&self) {
+        for n in &self.topology.nodes {
+            self.forget_record(&n.name);
+        }
+    }
 }
 
 impl Drop for NetnsLab {
@@ -224,6 +236,9 @@ impl Drop for NetnsLab {
             let _ = Command::new("ip")
                 .args(["netns", "del", &node.instance])
                 .status();
+            // routectl keeps a namespace's last-applied record on this host.
+            let _ =
+                std::fs::remove_file(format!("/run/routectl/last-applied/{}.json", node.instance));
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.hub])
