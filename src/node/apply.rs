@@ -374,10 +374,21 @@ fn rollback_node(
     let now = diff::diff(&np.desired, &routes, policy);
     observe::write_record(transport, node, np.last_applied.as_ref())
         .map_err(|e| format!("routes restored, but not the last-applied record: {e}"))?;
-    if now.fingerprint == before.fingerprint {
-        Ok(())
-    } else {
-        Err("its routes, read back, are not those the plan was made from".to_string())
+    if now.fingerprint != before.fingerprint {
+        return Err("its routes, read back, are not those the plan was made from".to_string());
+    }
+    // A drop-in is not put back: its `networkctl reload` would flush the link's routes again
+    // (and networkd installs the file's routes by itself), so undoing it is left to people.
+    match np.persist.path() {
+        Some(path) if np.persist.is_pending() => Err(format!(
+            "routes put back, but not its networkd drop-in {path} ({} by the canary's apply): \
+             fix the topology and apply again, or restore the file by hand",
+            match np.persist {
+                crate::core::persist::PersistPlan::Remove { .. } => "removed",
+                _ => "written",
+            }
+        )),
+        _ => Ok(()),
     }
 }
 
