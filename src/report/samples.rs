@@ -108,6 +108,7 @@ pub(crate) mod sample_reports {
             applied: 0,
             interrupted_write: false,
             record_error: None,
+            dropin: None,
         };
         Report {
             nodes: vec![
@@ -181,6 +182,8 @@ pub(crate) mod sample_reports {
                             },
                         ],
                         other_tables: 3,
+                        manager: crate::core::persist::Manager::Nothing,
+                        persist: Ok(crate::core::persist::PersistPlan::Off),
                         checks: vec![
                             AddrCheck {
                                 kind: CheckKind::InternalIp,

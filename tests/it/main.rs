@@ -13,6 +13,7 @@
 //! | `scenarios` | end-to-end scenarios written once, run on every real lab | root, the labs |
 //! | `netns`, `netns_show_check`, `netns_reconcile` | what only network namespaces can show | root |
 //! | `lxd`, `lxd_discover` | what only the LXD lab can show | root, the LXD lab |
+//! | `realnode` | networkd, netplan and `persist` on the real-node lab (`scripts/lab.sh --realnode`) | root, the real-node lab |
 //! | `safety` | the holes of issue 12: lock, signals, saved plans, bounded reads, atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
 //! | `layout` | this crate stays the only integration-test target | nothing |
 //!
@@ -56,6 +57,7 @@ mod netns_show_check;
 mod node_output;
 mod perf_equivalence;
 mod properties;
+mod realnode;
 mod safety;
 mod scenarios;
 mod topology_corpus;
