@@ -302,8 +302,9 @@ bench_lxd() {
         [ "$(lxc list --format json | jq -r --arg n "$n" '.[] | select(.name == $n) | .status')" = Running ] ||
             { lxd_skip "$n is not running"; return 0; }
     done
-    # The lab is shared: routes of protocol 211 on any instance mean someone (a test) is using it.
-    for n in $(lxc list --format json | jq -r '.[] | select(.status == "Running") | .name'); do
+    # The lab is shared: routes of protocol 211 on any of its nodes mean someone (a test) is using
+    # it. (Other labs on the daemon, such as the real-node lab, are not this lab.)
+    for n in $LXD_NODES; do
         if [ -n "$(lxc exec "$n" -- ip route show proto 211)" ]; then
             lxd_skip "$n has routes of protocol 211: the lab is in use; try again later"
             return 0
@@ -355,7 +356,8 @@ bench_lxd() {
     fi
     # 64 reads spread over the lab's containers, J at once.
     local all_nodes
-    all_nodes=$(lxc list --format json | jq -r '.[] | select(.status == "Running") | .name')
+    # shellcheck disable=SC2086 # a list of names
+    all_nodes=$(printf '%s\n' $LXD_NODES)
     for _ in $(seq 16); do echo "$all_nodes"; done | head -64 >"$dir/exec-list"
     exec_sweep lxd "$dir/exec-list" "lxc exec {} -- ip -N -d -j route show table all"
     (eval "$flush")

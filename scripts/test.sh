@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, from a fresh Debian 12 machine with Rust, as root:
 #   1. installs what the tests need (iproute2, ping, flock, python3, openssh-server and
-#      openssh-client; LXD, and Incus from bookworm-backports, via scripts/lab.sh),
+#      openssh-client; LXD, debootstrap, and Incus from bookworm-backports, via scripts/lab.sh),
 #   2. brings the labs up (each idempotent: starting daemons and stopped containers, repairing
 #      a half-built lab) and removes every non-kernel route from them:
 #        - the LXD lab of topology.example.toml (bridge rtlab0),
+#        - the real-node lab of tests/labs/realnode.toml (Debian 12 containers with systemd,
+#          networkd and netplan; built once with debootstrap from the machine's Debian mirror,
+#          about a minute, then cached; bridge rtlab1),
 #        - the Incus lab (tests/labs/incus.toml, bridge rtlab3),
 #        - the LXD project lab (tests/labs/project.toml, project routectl-lab-proj, rtlab4),
 #        - the loopback LXD remote routectl-lab-loop,
 #        - the SSH lab (scripts/lab-ssh.sh: sshd in namespaces on rtlab2),
 #   3. runs every test: unit tests, folder cases, black-box tests of the binary, end-to-end
-#      tests on network namespaces, the real LXD and Incus labs and real sshd (those that need
-#      root or a lab are `#[ignore = "needs root: …"]` for a plain `cargo test`, and are
+#      tests on network namespaces, the real LXD, real-node and Incus labs and real sshd (those
+#      that need root or a lab are `#[ignore = "needs root: …"]` for a plain `cargo test`, and are
 #      included here; a missing lab makes them fail, never skip).
 # Extra arguments go to the test binaries (e.g. scripts/test.sh drift, scripts/test.sh
 # scenarios::lxd::).
@@ -47,6 +50,10 @@ say "bringing up the LXD lab"
 scripts/lab.sh up --lxd topology.example.toml
 scripts/lab.sh reset-routes --lxd topology.example.toml
 
+say "bringing up the real-node lab (systemd-networkd, netplan; installs debootstrap if needed)"
+scripts/lab.sh up --realnode tests/labs/realnode.toml
+scripts/lab.sh reset-routes --realnode tests/labs/realnode.toml
+
 say "bringing up the Incus lab (installs Incus from bookworm-backports when missing)"
 scripts/lab.sh up --lab incus
 scripts/lab.sh reset-routes --lab incus
@@ -60,5 +67,5 @@ say "bringing up the SSH lab"
 scripts/lab-ssh.sh up
 scripts/lab-ssh.sh reset-routes
 
-say "running every test (including the LXD, Incus and SSH lab tests)"
+say "running every test (including the LXD, real-node, Incus and SSH lab tests)"
 cargo test --locked -- --include-ignored "$@"

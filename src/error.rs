@@ -278,6 +278,15 @@ pub enum NodeError {
         /// The version found.
         version: String,
     },
+    /// The node's routes cannot be persisted as the topology asks (`persist`), or writing its
+    /// drop-in failed.
+    #[error("{reason}")]
+    Persist {
+        /// The drop-in's path, when one is concerned.
+        path: Option<String>,
+        /// Why, for people.
+        reason: String,
+    },
 }
 
 impl NodeError {
@@ -299,6 +308,7 @@ impl NodeError {
             NodeError::Snapshot { .. } => "snapshot",
             NodeError::EmptyRead { .. } => "empty_output",
             NodeError::MissingIp { .. } => "missing_ip",
+            NodeError::Persist { .. } => "persist",
         }
     }
 
@@ -322,6 +332,7 @@ impl NodeError {
             NodeError::MissingIp { argv, stderr } => {
                 (argv.clone(), Some(127), Some(stderr.trim().to_string()))
             }
+            NodeError::Persist { path, .. } => (path.clone().unwrap_or_default(), None, None),
         };
         NodeErrorJson {
             kind: self.kind(),

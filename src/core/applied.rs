@@ -52,6 +52,21 @@ pub struct NodeResult {
     pub record_error: Option<String>,
     /// The write was cut short, or never started, because routectl was interrupted.
     pub interrupted_write: bool,
+    /// The networkd drop-in written or removed (`persist`), when apply changed it.
+    pub dropin: Option<DropinWrite>,
+}
+
+/// A networkd drop-in that apply wrote or removed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DropinWrite {
+    /// Its path on the node.
+    pub path: String,
+    /// `written` or `removed`.
+    pub action: &'static str,
+    /// Milliseconds until the file was in place and `networkctl reload` had returned.
+    pub write_ms: u64,
+    /// Milliseconds until the read-back showed every desired route again.
+    pub settled_ms: u64,
 }
 
 /// The result of an apply.
@@ -73,9 +88,10 @@ impl Report {
             .all(|n| matches!(n.outcome, Outcome::InSync | Outcome::Converged))
     }
 
-    /// Operations that took effect, as the read-back shows them.
+    /// Operations that took effect, as the read-back shows them (a drop-in written or removed
+    /// counts as one).
     pub fn operations_applied(&self) -> usize {
-        self.nodes.iter().map(|n| n.applied).sum()
+        self.nodes.iter().map(NodeResult::operations_applied).sum()
     }
 
     /// True when some node's write was cut short by SIGINT/SIGTERM, or never started.
@@ -85,6 +101,11 @@ impl Report {
 }
 
 impl NodeResult {
+    /// This node's operations that took effect, as its read-back shows them, and its drop-in.
+    pub fn operations_applied(&self) -> usize {
+        self.applied + usize::from(self.dropin.is_some())
+    }
+
     /// True when the node's write was cut short or never started because of SIGINT/SIGTERM.
     pub fn interrupted(&self) -> bool {
         self.interrupted_write

@@ -9,6 +9,7 @@ pub mod desired;
 pub mod diff;
 pub mod discover;
 pub mod link;
+pub mod persist;
 pub mod plan;
 pub mod reconcile;
 pub mod record;

@@ -214,6 +214,7 @@ mod tests {
                     remaining: vec![],
                     applied: 1,
                     error: None,
+                    dropin: None,
                     interrupted_write: false,
                 })
                 .collect(),

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::core::change::Action;
 use crate::core::diff::{self, Policy};
 use crate::core::link::Link;
+use crate::core::persist::{self, Manager};
 use crate::core::plan::Plan;
 use crate::core::record::LastApplied;
 use crate::core::route::{Family, Route, TABLE_MAIN};
@@ -35,6 +36,8 @@ pub struct Observation {
     pub links: Result<Vec<Link>, String>,
     /// The node's last-applied record (none, one, or why the one found is not used).
     pub last_applied: Result<Option<LastApplied>, String>,
+    /// What manages the route interface (from the same read), or why that is not known.
+    pub facts: Result<crate::core::persist::NodeFacts, String>,
 }
 
 /// How `show` marks a route.
@@ -128,6 +131,11 @@ pub struct NodeView {
     pub raw_routes: Vec<u8>,
     /// What routectl last applied on the node, when a usable record exists.
     pub last_applied: Option<LastApplied>,
+    /// What manages the route interface.
+    pub manager: Manager,
+    /// The node's networkd drop-in against what `apply` would write (`Err`: why persist cannot
+    /// work on the node).
+    pub persist: Result<persist::PersistPlan, String>,
 }
 
 impl NodeView {
@@ -309,6 +317,23 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
             None
         }
     };
+    let manager = persist::manager_of(&obs.facts);
+    warnings.extend(persist::warning(
+        node.persist,
+        &manager,
+        node.interface.as_deref().unwrap_or_default(),
+        desired.len(),
+    ));
+    let persist_plan = persist::plan(
+        node.persist,
+        obs.facts.as_ref().map_err(String::as_str),
+        &node.name,
+        node.interface.as_deref().unwrap_or_default(),
+        &desired,
+    );
+    if let Err(why) = &persist_plan {
+        warnings.push(why.clone());
+    }
     let checks = match &obs.links {
         Ok(links) => {
             let checks = address_checks(node, links);
@@ -328,6 +353,8 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         raw_routes: obs.raw_routes,
         warnings,
         last_applied,
+        manager,
+        persist: persist_plan,
     }
 }
 

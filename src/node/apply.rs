@@ -54,6 +54,55 @@ fn apply_node(
     policy: &Policy,
     transport: &dyn Transport,
 ) -> NodeResult {
+    let mut result = apply_routes(np, adopt, topology, policy, transport);
+    // The drop-in follows the routes: written only once the node has them, so that networkd is
+    // never told to install a route the kernel refused.
+    if np.persist.is_pending()
+        && matches!(result.outcome, Outcome::Converged | Outcome::InSync)
+        && let Some(node) = topology.node(&np.name)
+    {
+        let desired = desired::routes_for(topology, node);
+        match crate::node::networkd::apply(transport, node, np, &desired, policy, adopt) {
+            Ok(w) if w.action == "removed" => {
+                // The routes networkd had from the drop-in are gone: plan the node again from
+                // what it has now and put them back as routectl's own.
+                let again = Plan::node(
+                    topology,
+                    node,
+                    policy,
+                    observe::read_observed(transport, node),
+                );
+                let mut second = apply_routes(&again, adopt, topology, policy, transport);
+                second.sent.splice(0..0, result.sent);
+                second.failures.splice(0..0, result.failures);
+                second.applied += result.applied;
+                second.interrupted_write |= result.interrupted_write;
+                if second.outcome == Outcome::InSync {
+                    second.outcome = Outcome::Converged;
+                }
+                second.dropin = Some(w);
+                result = second;
+            }
+            Ok(w) => {
+                result.dropin = Some(w);
+                result.outcome = Outcome::Converged;
+            }
+            Err(e) => {
+                result.outcome = Outcome::Failed;
+                result.error = Some(e);
+            }
+        }
+    }
+    result
+}
+
+fn apply_routes(
+    np: &NodePlan,
+    adopt: bool,
+    topology: &Topology,
+    policy: &Policy,
+    transport: &dyn Transport,
+) -> NodeResult {
     let mut result = NodeResult {
         name: np.name.clone(),
         outcome: Outcome::Failed,
@@ -62,10 +111,17 @@ fn apply_node(
         remaining: Vec::new(),
         applied: 0,
         error: None,
+        dropin: None,
         record_error: None,
         interrupted_write: false,
     };
     match &np.state {
+        // Readable, but not to be written as the topology asks (persist): nothing is sent.
+        Err(e @ NodeError::Persist { .. }) => {
+            result.outcome = Outcome::Failed;
+            result.error = Some(e.clone());
+            return result;
+        }
         Err(e) => {
             result.outcome = Outcome::Unreachable;
             result.error = Some(e.clone());
@@ -74,6 +130,16 @@ fn apply_node(
         Ok(d) if np.is_converged(adopt) => {
             result.outcome = Outcome::InSync;
             result.remaining = d.changes.clone();
+            return result;
+        }
+        Ok(d)
+            if np.persist.is_pending()
+                && !d.changes.iter().any(|c| {
+                    c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict
+                }) =>
+        {
+            // The routes are in place; only the drop-in is to be written.
+            result.outcome = Outcome::InSync;
             return result;
         }
         Ok(_) => {}
@@ -266,13 +332,9 @@ fn keep_record(
     let Some(node) = topology.node(&np.name) else {
         return Ok(());
     };
-    // routectl's own binding is kept; an empty alias gets a new one; an alias someone else set
-    // is left alone, and the record is then not bound (it is trusted as found).
-    let binding = match np.binding.as_deref() {
-        Some(b) if b.starts_with("routectl ") => Some(b.to_string()),
-        Some(_) => None,
-        None => Some(observe::new_binding()),
-    };
+    // The binding is what the read before the write computed the node to be (its boot, PID 1
+    // and network namespace): nothing in the node is changed for it.
+    let binding = np.binding.clone();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -338,10 +400,21 @@ fn rollback_node(
     let now = diff::diff(&desired::routes_for(topology, node), &routes, policy);
     observe::write_record(transport, node, np.last_applied.as_ref())
         .map_err(|e| format!("routes restored, but not the last-applied record: {e}"))?;
-    if now.fingerprint == before.fingerprint {
-        Ok(())
-    } else {
-        Err("its routes, read back, are not those the plan was made from".to_string())
+    if now.fingerprint != before.fingerprint {
+        return Err("its routes, read back, are not those the plan was made from".to_string());
+    }
+    // A drop-in is not put back: its `networkctl reload` would flush the link's routes again
+    // (and networkd installs the file's routes by itself), so undoing it is left to people.
+    match np.persist.path() {
+        Some(path) if np.persist.is_pending() => Err(format!(
+            "routes put back, but not its networkd drop-in {path} ({} by the canary's apply): \
+             fix the topology and apply again, or restore the file by hand",
+            match np.persist {
+                crate::core::persist::PersistPlan::Remove { .. } => "removed",
+                _ => "written",
+            }
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -422,6 +495,8 @@ mod tests {
                 warnings: vec![],
                 fingerprint: String::new(),
             }),
+            manager: crate::core::persist::Manager::Nothing,
+            persist: crate::core::persist::PersistPlan::Off,
             last_applied: None,
             binding: None,
         };

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod iproute;
+pub mod networkd;
 pub mod observe;
 pub mod probe;
 pub mod transport;

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -105,6 +105,94 @@ pub trait Transport: Sync {
     fn commands_run(&self) -> usize {
         0
     }
+
+    /// Whether commands run in the node's own system (its own /run, /etc and /proc), so that a
+    /// read can also tell what manages its interfaces. False for network namespaces, which share
+    /// the host's files and have no network manager of their own.
+    fn sees_node_files(&self) -> bool {
+        false
+    }
+
+    /// Whether routectl keeps a node's last-applied record on this host rather than in the
+    /// node: true for network namespaces, which share this host's /run. The read is then `ip`
+    /// alone, and [`Transport::host_record`] reads the record and its binding without a process.
+    fn records_on_host(&self) -> bool {
+        false
+    }
+
+    /// The last-applied record at `record_path` on this host and the binding of `instance`, for
+    /// a transport whose [`Transport::records_on_host`] is true.
+    fn host_record(&self, _instance: &str, _record_path: &str) -> HostRecord {
+        HostRecord {
+            binding: None,
+            record: Ok(Vec::new()),
+        }
+    }
+}
+
+/// A node's last-applied record as kept on this host, and what binds it to the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRecord {
+    /// What the node is now (see [`netns_record`]); `None` when that cannot be told.
+    pub binding: Option<String>,
+    /// The record's bytes (empty: there is none), or why it could not be read.
+    pub record: Result<Vec<u8>, String>,
+}
+
+/// The largest last-applied record read (a record lists one node's routes).
+pub const MAX_RECORD_BYTES: u64 = 4 << 20;
+
+/// Where the kernel tells its boot id.
+pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+
+/// Where `ip netns` keeps named network namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// The record of network namespace `name` and its binding, read on this host without a
+/// process: the boot id (in `boot_id`) and the identity of `netns_dir/name`, the namespace's
+/// file (its inode and ctime: a namespace deleted and created again under the same name is
+/// another file, even where the kernel reuses the inode number). The record is read without
+/// following a symbolic link, and at most [`MAX_RECORD_BYTES`].
+pub fn netns_record(netns_dir: &Path, boot_id: &Path, name: &str, record: &Path) -> HostRecord {
+    use std::os::unix::fs::MetadataExt;
+    let boot = std::fs::read_to_string(boot_id).unwrap_or_default();
+    let binding = std::fs::metadata(netns_dir.join(name)).ok().map(|m| {
+        format!(
+            "boot={} netns={} ctime={}.{:09}",
+            boot.trim(),
+            m.ino(),
+            m.ctime(),
+            m.ctime_nsec()
+        )
+    });
+    HostRecord {
+        binding,
+        record: read_record(record),
+    }
+}
+
+fn read_record(path: &Path) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(format!(
+            "{} is larger than {MAX_RECORD_BYTES} bytes",
+            path.display()
+        ));
+    }
+    Ok(bytes)
 }
 
 /// How long an idle ssh connection master stays up for the next command (Ansible's default).
@@ -240,6 +328,10 @@ fn shown(argv: &[String]) -> String {
                 "'<read script>'"
             } else if a == crate::node::observe::WRITE_SCRIPT {
                 "'<record script>'"
+            } else if a == crate::node::networkd::WRITE_SCRIPT {
+                "'<drop-in script>'"
+            } else if a == crate::node::networkd::REMOVE_SCRIPT {
+                "'<drop-in removal script>'"
             } else {
                 a.as_str()
             }
@@ -276,6 +368,26 @@ impl Transport for Process {
 
     fn commands_run(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+
+    fn sees_node_files(&self) -> bool {
+        matches!(
+            self.kind,
+            TransportKind::Lxc | TransportKind::Incus | TransportKind::Ssh
+        )
+    }
+
+    fn records_on_host(&self) -> bool {
+        self.kind == TransportKind::Netns
+    }
+
+    fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
+        netns_record(
+            Path::new(NETNS_DIR),
+            Path::new(BOOT_ID),
+            instance,
+            Path::new(record_path),
+        )
     }
 }
 
@@ -517,6 +629,41 @@ mod tests {
             stdin: None,
         };
         p.argv("worker-0", &inv).join(" ")
+    }
+
+    /// A namespace's binding comes from its file under /run/netns (a stand-in directory here):
+    /// the same file gives the same binding, a file made again under the same name another;
+    /// the record is read as it is, a missing one is none, a symbolic link is refused.
+    #[test]
+    fn a_namespace_is_bound_by_its_file_and_the_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = dir.path().join("netns");
+        std::fs::create_dir(&ns).unwrap();
+        let boot = dir.path().join("boot_id");
+        std::fs::write(&boot, "b00t\n").unwrap();
+        let rec = dir.path().join("w0.json");
+        std::fs::write(ns.join("w0"), "").unwrap();
+        let first = netns_record(&ns, &boot, "w0", &rec);
+        assert_eq!(first.record, Ok(Vec::new()));
+        let b = first.binding.clone().unwrap();
+        assert!(b.starts_with("boot=b00t netns="), "{b}");
+        assert_eq!(
+            netns_record(&ns, &boot, "w0", &rec).binding,
+            Some(b.clone())
+        );
+        std::fs::remove_file(ns.join("w0")).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        std::fs::write(ns.join("w0"), "").unwrap();
+        assert_ne!(netns_record(&ns, &boot, "w0", &rec).binding, Some(b));
+        assert_eq!(netns_record(&ns, &boot, "gone", &rec).binding, None);
+        std::fs::write(&rec, "{}\n").unwrap();
+        assert_eq!(
+            netns_record(&ns, &boot, "w0", &rec).record,
+            Ok(b"{}\n".to_vec())
+        );
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&rec, &link).unwrap();
+        assert!(netns_record(&ns, &boot, "w0", &link).record.is_err());
     }
 
     #[test]

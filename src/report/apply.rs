@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 use super::plan::{ChangesDoc, PlanDoc, change_lines, plan_json};
 use super::style::Style;
 use super::{FORMAT_VERSION, Text, TopologyDoc, plural};
-use crate::core::applied::{LineFailure, NodeResult, Outcome, Report};
+use crate::core::applied::{DropinWrite, LineFailure, NodeResult, Outcome, Report};
 use crate::core::canary::Verdict;
 use crate::core::change::Change;
 use crate::core::check;
@@ -73,7 +73,7 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
             let _ = writeln!(out, "{}: in sync", style.bold(&n.name));
         }
         Outcome::Converged => {
-            let done = n.applied;
+            let done = n.operations_applied();
             let _ = writeln!(
                 out,
                 "{}: {} ({done} change{})",
@@ -97,6 +97,13 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
     }
     for f in &n.failures {
         let _ = writeln!(out, "  {} ip {}: {}", style.red("x"), f.command, f.message);
+    }
+    if let Some(w) = &n.dropin {
+        let _ = writeln!(
+            out,
+            "  networkd drop-in {} {} (networkctl reload; routes back after {} ms)",
+            w.path, w.action, w.settled_ms
+        );
     }
     if let Some(e) = &n.record_error {
         let _ = writeln!(
@@ -153,6 +160,8 @@ struct NodeDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     record_error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    dropin: Option<&'a DropinWrite>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<NodeErrorJson>,
 }
 
@@ -170,6 +179,7 @@ impl Serialize for NodesDoc<'_> {
                 adopt: self.0.adopt,
             },
             record_error: n.record_error.as_deref(),
+            dropin: n.dropin.as_ref(),
             error: n.error.as_ref().map(|e| e.to_json()),
         }))
     }
@@ -291,9 +301,9 @@ Apply: 1 operation applied; 1 node converged, 1 in sync, 1 failed, 1 unreachable
             &t.sha256,
             r#""},"protocol":211,"adopt":false,"take_over":false,"nodes":[{"name":"worker-0","instance":"worker-0","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(0),
-            r#"","last_applied":null,"changes":[{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"},"cause":"topology","in_place":false},{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false},{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"},"cause":"topology","in_place":false}],"warnings":[]},{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
+            r#"","last_applied":null,"changes":[{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"},"cause":"topology","in_place":false},{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false},{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"},"cause":"topology","in_place":false}],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(1),
-            r#"","last_applied":null,"changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}],"warnings":[]},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[]}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"pending":true}},"summary":{"operations_planned":3,"operations_applied":1,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234}}"#,
+            r#"","last_applied":null,"changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true}},"summary":{"operations_planned":3,"operations_applied":1,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234}}"#,
         ]
         .concat();
         assert_eq!(

@@ -9,6 +9,7 @@ use similar::{ChangeTag, TextDiff};
 use super::style::Style;
 use super::{FORMAT_VERSION, RouteDoc, Text, TopologyDoc};
 use crate::core::change::{Action, Cause, Change};
+use crate::core::persist::{DropinRoute, Manager, PersistPlan};
 use crate::core::plan::{NodePlan, Options, Plan, Summary};
 use crate::core::record::LastApplied;
 use crate::core::route::{AddrText, Destination, Route, protocol_name};
@@ -146,6 +147,7 @@ fn word_diff(old: &str, new: &str, style: &Style) -> String {
 /// `2 to add, 1 conflict`, `in sync (4 routes)` or `cannot be read`.
 pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
     match &n.state {
+        Err(crate::error::NodeError::Persist { .. }) => "cannot persist as asked".to_string(),
         Err(_) => "cannot be read".to_string(),
         Ok(d) => {
             let mut parts = Vec::new();
@@ -168,6 +170,9 @@ pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
                     };
                     parts.push(format!("{k} {word}"));
                 }
+            }
+            if n.persist.is_pending() {
+                parts.push(format!("drop-in to {}", n.persist.state()));
             }
             let drift = d.changes.iter().filter(|c| c.cause == Cause::Drift).count();
             if drift > 0 {
@@ -216,6 +221,7 @@ pub fn write_plan_text<W: io::Write + ?Sized>(
                 for c in &d.changes {
                     change_lines(c, plan.adopt, at, style, &mut out);
                 }
+                dropin_lines(&n.persist, style, &mut out);
                 for w in &d.warnings {
                     let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
                 }
@@ -244,6 +250,121 @@ pub fn write_plan_text<W: io::Write + ?Sized>(
     w.write_all(out.as_bytes())
 }
 
+/// A pending drop-in change as a unified diff (`similar`), indented under the node.
+pub(crate) fn dropin_lines(p: &PersistPlan, style: &Style, out: &mut String) {
+    if !p.is_pending() {
+        return;
+    }
+    let path = p.path().unwrap_or_default();
+    let (old, new) = p.contents();
+    let _ = writeln!(
+        out,
+        "  {} networkd drop-in {path} ({}):",
+        style.yellow("~"),
+        p.state()
+    );
+    let name = |side: Option<&str>| if side.is_some() { path } else { "/dev/null" };
+    let (old_name, new_name) = (name(old), name(new));
+    let (old, new) = (old.unwrap_or(""), new.unwrap_or(""));
+    let diff = TextDiff::from_lines(old, new);
+    let text = diff
+        .unified_diff()
+        .context_radius(2)
+        .header(old_name, new_name)
+        .to_string();
+    for line in text.lines() {
+        let shown = if line.starts_with("+++") || line.starts_with("---") {
+            style.bold(line)
+        } else if line.starts_with('+') {
+            style.green(line)
+        } else if line.starts_with('-') {
+            style.red(line)
+        } else if line.starts_with("@@") {
+            style.dim(line)
+        } else {
+            line.to_string()
+        };
+        let _ = writeln!(out, "    {shown}");
+    }
+    if !old.is_empty() && !old.ends_with('\n') {
+        let _ = writeln!(
+            out,
+            "    {}",
+            style.dim("(the file on the node has no final newline)")
+        );
+    }
+}
+
+/// `manager`: what manages a node's route interface.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum ManagerDoc<'a> {
+    Networkd {
+        name: &'static str,
+        network_file: &'a str,
+        netplan: bool,
+        running: bool,
+    },
+    Unknown {
+        name: &'static str,
+        reason: &'a str,
+    },
+    Other {
+        name: &'static str,
+    },
+}
+
+impl<'a> ManagerDoc<'a> {
+    pub(crate) fn of(m: &'a Manager) -> Self {
+        match m {
+            Manager::Networkd {
+                network_file,
+                netplan,
+                running,
+            } => ManagerDoc::Networkd {
+                name: "systemd-networkd",
+                network_file,
+                netplan: *netplan,
+                running: *running,
+            },
+            Manager::Unknown(why) => ManagerDoc::Unknown {
+                name: "unknown",
+                reason: why,
+            },
+            other => ManagerDoc::Other { name: other.name() },
+        }
+    }
+}
+
+/// `persist`: a node's drop-in plan: the state, the path, the `[Route]`s added and removed,
+/// and both contents.
+#[derive(Serialize)]
+pub(crate) struct PersistDoc<'a> {
+    state: &'static str,
+    path: Option<&'a str>,
+    pending: bool,
+    routes_added: Vec<DropinRoute>,
+    routes_removed: Vec<DropinRoute>,
+    old: Option<&'a str>,
+    new: Option<&'a str>,
+}
+
+impl<'a> PersistDoc<'a> {
+    pub(crate) fn of(p: &'a PersistPlan) -> Self {
+        let (routes_added, routes_removed) = p.route_changes();
+        let (old, new) = p.contents();
+        PersistDoc {
+            state: p.state(),
+            path: p.path(),
+            pending: p.is_pending(),
+            routes_added,
+            routes_removed,
+            old,
+            new,
+        }
+    }
+}
+
 /// `Plan: 6 to add, 0 to replace, 1 to delete on 3 of 4 nodes; 1 node unreachable`.
 pub fn summary_line(s: &Summary, adopt: bool) -> String {
     let mut line = format!(
@@ -262,6 +383,14 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     }
     if s.conflict > 0 {
         let _ = write!(line, ", {} in conflict", s.conflict);
+    }
+    if s.dropins > 0 {
+        let _ = write!(
+            line,
+            ", {} networkd drop-in{} to write",
+            s.dropins,
+            super::plural(s.dropins)
+        );
     }
     let _ = write!(
         line,
@@ -283,6 +412,14 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
             "; {} node{} unreachable",
             s.nodes_unreachable,
             super::plural(s.nodes_unreachable)
+        );
+    }
+    if s.nodes_unpersistable > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} cannot persist as asked",
+            s.nodes_unpersistable,
+            super::plural(s.nodes_unpersistable)
         );
     }
     line.push('.');
@@ -365,6 +502,8 @@ enum NodeDoc<'a> {
         last_applied: Option<LastAppliedDoc<'a>>,
         changes: ChangesDoc<'a>,
         warnings: &'a [String],
+        manager: ManagerDoc<'a>,
+        persist: PersistDoc<'a>,
     },
     Error {
         name: &'a str,
@@ -373,6 +512,7 @@ enum NodeDoc<'a> {
         error: NodeErrorJson,
         changes: [(); 0],
         warnings: [(); 0],
+        manager: ManagerDoc<'a>,
     },
 }
 
@@ -391,6 +531,8 @@ impl<'a> NodeDoc<'a> {
                     adopt,
                 },
                 warnings: &d.warnings,
+                manager: ManagerDoc::of(&n.manager),
+                persist: PersistDoc::of(&n.persist),
             },
             Err(e) => NodeDoc::Error {
                 name: &n.name,
@@ -399,6 +541,7 @@ impl<'a> NodeDoc<'a> {
                 error: e.to_json(),
                 changes: [],
                 warnings: [],
+                manager: ManagerDoc::of(&n.manager),
             },
         }
     }
@@ -461,6 +604,8 @@ struct SummaryDoc {
     nodes_changed: usize,
     nodes_in_sync: usize,
     nodes_unreachable: usize,
+    nodes_unpersistable: usize,
+    dropins: usize,
     pending: bool,
 }
 
@@ -506,6 +651,8 @@ pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
             nodes_changed: s.nodes_changed,
             nodes_in_sync: s.nodes_in_sync,
             nodes_unreachable: s.nodes_unreachable,
+            nodes_unpersistable: s.nodes_unpersistable,
+            dropins: s.dropins,
             pending: plan.has_pending(),
         },
     }
@@ -636,11 +783,13 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
             Err(e) => {
                 let _ = writeln!(
                     out,
-                    "<details><summary><code>{}</code>: cannot be read</summary>\n\n```\n{}\n```\n</details>\n",
-                    n.name, e
+                    "<details><summary><code>{}</code>: {}</summary>\n\n```\n{}\n```\n</details>\n",
+                    n.name,
+                    node_heading(n, plan.adopt),
+                    e
                 );
             }
-            Ok(d) if d.changes.is_empty() && d.warnings.is_empty() => {}
+            Ok(d) if d.changes.is_empty() && d.warnings.is_empty() && !n.persist.is_pending() => {}
             Ok(d) => {
                 let _ = writeln!(
                     out,
@@ -653,6 +802,7 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
                 for c in &d.changes {
                     change_lines(c, plan.adopt, at, &Style::default(), &mut body);
                 }
+                dropin_lines(&n.persist, &Style::default(), &mut body);
                 for line in body.lines() {
                     // diff syntax colours lines starting with + and -.
                     let _ = writeln!(out, "{}", line.trim_start());
@@ -745,16 +895,16 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
             r#"{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"},"cause":"topology","in_place":false},"#,
             r#"{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false},"#,
             r#"{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"},"cause":"topology","in_place":false}"#,
-            r#"],"warnings":[]},"#,
+            r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
             r#"{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(1),
             r#"","last_applied":null,"changes":["#,
             r#"{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},"#,
             r#"{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}"#,
-            r#"],"warnings":[]},"#,
-            r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[]}"#,
+            r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
+            r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}"#,
             r#"],"skipped_nodes":["worker-3"],"#,
-            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"pending":true}}"#,
+            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true}}"#,
         ]
         .concat()
     }

@@ -114,6 +114,7 @@ pub(crate) mod sample_reports {
             applied: 0,
             interrupted_write: false,
             record_error: None,
+            dropin: None,
         };
         Report {
             nodes: vec![
@@ -187,6 +188,8 @@ pub(crate) mod sample_reports {
                             },
                         ],
                         other_tables: 3,
+                        manager: crate::core::persist::Manager::Nothing,
+                        persist: Ok(crate::core::persist::PersistPlan::Off),
                         checks: vec![
                             AddrCheck {
                                 kind: CheckKind::InternalIp,

@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 
 use super::style::Style;
 use super::{FORMAT_VERSION, Text, TopologyDoc, plural};
+use crate::core::persist::{Manager, PersistPlan};
 use crate::core::show::{self, AddrCheck, CheckKind, Entry, Mark, NodeShow, NodeView, Report};
 use crate::core::topology::Topology;
 use crate::error::NodeErrorJson;
@@ -102,6 +103,30 @@ pub fn show_text(r: &Report, style: &Style) -> String {
 }
 
 fn view_text(v: &NodeView, style: &Style, out: &mut String) {
+    if !matches!(v.manager, Manager::Nothing | Manager::Unknown(_)) {
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            style.dim("managed by"),
+            v.manager.describe()
+        );
+    }
+    if let Ok(p) = &v.persist
+        && let Some(path) = p.path()
+    {
+        let state = match p {
+            PersistPlan::InSync { .. } => style.green("in sync"),
+            PersistPlan::Write { old: None, .. } => style.red("missing (apply writes it)"),
+            PersistPlan::Write { .. } => {
+                style.yellow("differs from the routes (apply rewrites it)")
+            }
+            PersistPlan::Remove { .. } => {
+                style.yellow("left from persist = \"networkd\" (apply removes it)")
+            }
+            PersistPlan::Off => String::new(),
+        };
+        let _ = writeln!(out, "  {} {path}: {state}", style.dim("networkd drop-in"));
+    }
     for e in &v.entries {
         let note = e
             .note
@@ -202,6 +227,17 @@ impl Serialize for AddressesDoc<'_> {
     }
 }
 
+/// A node's `persist`: its drop-in plan, or why it could not be made.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ShowPersistDoc<'a> {
+    Plan(super::plan::PersistDoc<'a>),
+    Error {
+        state: &'static str,
+        reason: &'a str,
+    },
+}
+
 /// One entry of `nodes`.
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -215,6 +251,8 @@ enum NodeDoc<'a> {
         last_applied: Option<super::plan::LastAppliedDoc<'a>>,
         addresses: AddressesDoc<'a>,
         warnings: &'a [String],
+        manager: super::plan::ManagerDoc<'a>,
+        persist: ShowPersistDoc<'a>,
     },
     Error {
         name: &'a str,
@@ -236,6 +274,14 @@ impl<'a> NodeDoc<'a> {
                 last_applied: v.last_applied.as_ref().map(super::plan::LastAppliedDoc::of),
                 addresses: AddressesDoc(&v.checks),
                 warnings: &v.warnings,
+                manager: super::plan::ManagerDoc::of(&v.manager),
+                persist: match &v.persist {
+                    Ok(p) => ShowPersistDoc::Plan(super::plan::PersistDoc::of(p)),
+                    Err(why) => ShowPersistDoc::Error {
+                        state: "error",
+                        reason: why,
+                    },
+                },
             },
             Err(e) => NodeDoc::Error {
                 name: &n.name,
@@ -323,7 +369,7 @@ Show: 2 nodes; 1 owned, 0 foreign, 1 kernel, 1 desired-missing routes; 1 warning
         let expected: String = [
             r#"{"format_version":1,"kind":"show","topology":{"path":"t.toml","sha256":""#,
             &t.sha256,
-            r#""},"protocol":211,"nodes":[{"name":"worker-0","instance":"lab-worker-0","status":"ok","routes":[{"dst":"10.0.2.0/24","dev":"eth1","protocol":2,"metric":0,"route":"10.0.2.0/24 dev eth1 proto kernel","mark":"kernel","note":null},{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","mark":"owned","note":null},{"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","mark":"desired-missing","note":"plan adds it"}],"other_tables_routes":3,"last_applied":null,"addresses":[{"check":"internal_ip","address":"10.0.2.20","interface":"eth1","pod_cidr":null,"found":[{"interface":"eth1","address":"10.0.2.20/24"}],"ok":true,"message":"internal_ip 10.0.2.20 is on eth1"},{"check":"pod_gateway","address":"10.1.0.1","interface":null,"pod_cidr":"10.1.0.0/24","found":[],"ok":false,"message":"pod gateway 10.1.0.1 is on no interface"}],"warnings":["pod gateway 10.1.0.1 is on no interface"]},{"name":"worker-1","instance":"worker-1","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-1 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-1 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}}],"skipped_nodes":["worker-2"],"summary":{"nodes":2,"nodes_unreadable":1,"owned":1,"foreign":0,"kernel":1,"desired_missing":1,"warnings":1}}"#,
+            r#""},"protocol":211,"nodes":[{"name":"worker-0","instance":"lab-worker-0","status":"ok","routes":[{"dst":"10.0.2.0/24","dev":"eth1","protocol":2,"metric":0,"route":"10.0.2.0/24 dev eth1 proto kernel","mark":"kernel","note":null},{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","mark":"owned","note":null},{"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","mark":"desired-missing","note":"plan adds it"}],"other_tables_routes":3,"last_applied":null,"addresses":[{"check":"internal_ip","address":"10.0.2.20","interface":"eth1","pod_cidr":null,"found":[{"interface":"eth1","address":"10.0.2.20/24"}],"ok":true,"message":"internal_ip 10.0.2.20 is on eth1"},{"check":"pod_gateway","address":"10.1.0.1","interface":null,"pod_cidr":"10.1.0.0/24","found":[],"ok":false,"message":"pod gateway 10.1.0.1 is on no interface"}],"warnings":["pod gateway 10.1.0.1 is on no interface"],"manager":{"name":"none"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-1","instance":"worker-1","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-1 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-1 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"}}],"skipped_nodes":["worker-2"],"summary":{"nodes":2,"nodes_unreadable":1,"owned":1,"foreign":0,"kernel":1,"desired_missing":1,"warnings":1}}"#,
         ]
         .concat();
         assert_eq!(serde_json::to_string(&show_json(&r, &t)).unwrap(), expected);

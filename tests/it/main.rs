@@ -16,6 +16,7 @@
 //! | `incus` | real Incus containers (scripts/lab.sh --lab incus) | root, the Incus lab |
 //! | `lxd_projects` | LXD projects and a loopback remote (scripts/lab.sh --lab project, remote) | root, the project lab |
 //! | `ssh` | the ssh transport against real sshd (scripts/lab-ssh.sh) | root, the SSH lab |
+//! | `realnode` | networkd, netplan and `persist` on the real-node lab (`scripts/lab.sh --realnode`) | root, the real-node lab |
 //! | `safety` | the holes of issue 12: lock, signals, saved plans, bounded reads, atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
 //! | `layout` | this crate stays the only integration-test target | nothing |
 //!
@@ -61,6 +62,7 @@ mod netns_show_check;
 mod node_output;
 mod perf_equivalence;
 mod properties;
+mod realnode;
 mod safety;
 mod scenarios;
 mod ssh;

@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub use crate::core::persist::Persist;
 use crate::core::route::Family;
 
 pub mod across;
@@ -113,6 +114,8 @@ pub struct Cluster {
     /// `ssh_config`: the ssh client configuration file (`ssh -F`); relative to the topology
     /// file's directory once [`Topology::resolve_relative_to`] ran.
     pub ssh_config: Option<String>,
+    /// How nodes keep routectl's routes across their network manager (a node may override it).
+    pub persist: Persist,
 }
 
 /// One node of the cluster.
@@ -134,6 +137,8 @@ pub struct Node {
     pub pod_cidrs: Vec<IpNet>,
     /// The line of the node's table in the file.
     pub line: usize,
+    /// How this node keeps routectl's routes (its own `persist`, else the cluster's).
+    pub persist: Persist,
 }
 
 impl Node {

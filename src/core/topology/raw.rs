@@ -28,6 +28,7 @@ pub(super) struct RawCluster {
     pub(super) metric: Option<Spanned<i64>>,
     pub(super) ssh_config: Option<Spanned<String>>,
     pub(super) project: Option<Spanned<String>>,
+    pub(super) persist: Option<Spanned<String>>,
 }
 
 /// One `[[nodes]]` table.
@@ -41,6 +42,7 @@ pub(super) struct RawNode {
     pub(super) instance: Option<Spanned<String>>,
     pub(super) address: Option<Spanned<String>>,
     pub(super) project: Option<Spanned<String>>,
+    pub(super) persist: Option<Spanned<String>>,
 }
 
 /// A string, or an array of strings (each with its own position).
