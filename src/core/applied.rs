@@ -118,7 +118,7 @@ pub fn verified(ops: &[&Change], routes: &[Route]) -> usize {
     let present = |want: &Route| {
         routes
             .iter()
-            .any(|r| r.same_key(want) && r.protocol == want.protocol && r.forwards_like(want))
+            .any(|r| r.same_key(want) && r.protocol == want.protocol && r.satisfies(want))
     };
     ops.iter()
         .filter(|c| match c.action {

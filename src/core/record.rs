@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::change::{Action, Cause, Change};
-use crate::core::route::Route;
+use crate::core::route::{NextHop, Route};
 
 /// The record's own format version (2: the binding is computed by the read, never stored in the
 /// node; version 1 kept a nonce in `lo`'s alias).
@@ -106,7 +106,16 @@ pub fn mark_causes(changes: &mut [Change], record: Option<&LastApplied>) {
         }
         return;
     };
-    let had = |r: &Route| record.routes.iter().any(|l| *l == route_key(r));
+    // A desired route without a device (ssh nodes) is recorded without one; the kernel's copy
+    // of it, which a delete is about, names the device the kernel picked.
+    let had = |r: &Route| {
+        let key = route_key(r);
+        let devless = without_dev(r).map(|r| route_key(&r));
+        record
+            .routes
+            .iter()
+            .any(|l| *l == key || devless.as_ref() == Some(l))
+    };
     for c in changes {
         let drift = match c.action {
             Action::Delete => !had(&c.route),
@@ -115,6 +124,20 @@ pub fn mark_causes(changes: &mut [Change], record: Option<&LastApplied>) {
             }
         };
         c.cause = if drift { Cause::Drift } else { Cause::Topology };
+    }
+}
+
+/// `r` without its device, when it has a single next hop through a gateway and a device.
+fn without_dev(r: &Route) -> Option<Route> {
+    match &r.next_hop {
+        NextHop::Single(h) if h.gateway.is_some() && h.dev.is_some() => {
+            let mut r = r.clone();
+            if let NextHop::Single(h) = &mut r.next_hop {
+                h.dev = None;
+            }
+            Some(r)
+        }
+        _ => None,
     }
 }
 
@@ -205,6 +228,27 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_796_083_200 + 3_723), "2026-12-01T01:02:03Z");
+    }
+
+    #[test]
+    fn a_devless_record_knows_the_kernels_copy_of_its_routes() {
+        // ssh nodes without an interface: desired (and recorded) routes name no device, the
+        // kernel's name the one it picked.
+        let devless = |dst: &str, gw: &str| {
+            Route::unicast(dst.parse().unwrap(), gw.parse().unwrap(), None, 211, 0)
+        };
+        let rec = record(&[devless("10.3.1.0/24", "10.0.4.21")]);
+        let installed = route("10.3.1.0/24", "10.0.4.21");
+        let mut changes = vec![
+            Change::new(Action::Delete, installed.clone(), Some(installed.clone())),
+            Change::new(Action::Add, devless("10.3.1.0/24", "10.0.4.21"), None),
+        ];
+        mark_causes(&mut changes, Some(&rec));
+        let causes: Vec<Cause> = changes.iter().map(|c| c.cause).collect();
+        assert_eq!(causes, [Cause::Topology, Cause::Drift]);
+        // And the read-back verifies a dev-less add by the kernel's copy.
+        let add = Change::new(Action::Add, devless("10.3.1.0/24", "10.0.4.21"), None);
+        assert_eq!(crate::core::applied::verified(&[&add], &[installed]), 1);
     }
 
     #[test]

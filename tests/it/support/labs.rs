@@ -72,13 +72,52 @@ impl ContainerLab {
         };
         lab_script(&["up", "--lab", name]);
         lab_script(&["reset-routes", "--lab", name]);
-        ContainerLab {
+        let lab = ContainerLab {
             name,
             cli,
             project,
             topology: repo().join(format!("tests/labs/{name}.toml")),
             dir: tempfile::tempdir().unwrap(),
             _guard: guard,
+        };
+        lab.forget_records();
+        lab
+    }
+
+    /// Removes routectl's last-applied records in every container of the lab (all of the
+    /// Incus daemon's and the project's instances are the lab's), as if it never applied there.
+    /// Never panics (it also runs in `drop`).
+    pub fn forget_records(&self) {
+        let client = || {
+            let mut cmd = Command::new(self.cli);
+            if let Some(p) = self.project {
+                cmd.args(["--project", p]);
+            }
+            cmd
+        };
+        let listed = client()
+            .args(["list", "--format", "csv", "-c", "n"])
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for inst in listed.lines() {
+            let inst = inst.trim();
+            if !inst.is_empty() {
+                let _ = client()
+                    .args([
+                        "exec",
+                        inst,
+                        "--",
+                        "rm",
+                        "-rf",
+                        "/run/routectl/last-applied",
+                    ])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
     }
 
@@ -156,5 +195,6 @@ impl Drop for ContainerLab {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        self.forget_records();
     }
 }

@@ -70,6 +70,7 @@ impl SshLab {
             lab_script(&["start-sshd", name]);
         }
         lab_script(&["reset-routes"]);
+        forget_records();
         let dir = tempfile::tempdir().unwrap();
         let topology = dir.path().join("topology.toml");
         let lab = SshLab {
@@ -180,8 +181,17 @@ fn ns_of(machine: &str) -> &'static str {
         .unwrap_or_else(|| panic!("no machine {machine}"))
 }
 
+/// Removes routectl's last-applied records of the lab's machines: they are namespaces of this
+/// host, so their records live in this host's /run, named after the address routectl reaches.
+fn forget_records() {
+    for (_, _, addr, _) in MACHINES {
+        let _ = std::fs::remove_file(format!("/run/routectl/last-applied/{addr}.json"));
+    }
+}
+
 impl Drop for SshLab {
     fn drop(&mut self) {
+        forget_records();
         // The test's connection masters would live on for ControlPersist: end them now.
         let dir = self.runtime().join("ssh");
         for (_, _, addr, _) in MACHINES {
