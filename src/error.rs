@@ -91,6 +91,15 @@ pub enum CommandError {
         /// The limit in MiB.
         limit_mib: usize,
     },
+    /// Host access (netlink in the node's network namespace, the LXD/Incus API) failed or
+    /// refused the node.
+    #[error("{argv}: {message}")]
+    Host {
+        /// What was attempted, and on which node (`host access to worker-0: route dump`).
+        argv: String,
+        /// Why.
+        message: String,
+    },
     /// The command exited unsuccessfully.
     #[error("`{argv}` {}{}", describe_status(*.status), stderr_suffix(.stderr))]
     Status {
@@ -126,7 +135,8 @@ impl CommandError {
             CommandError::Spawn { argv, .. }
             | CommandError::Timeout { argv, .. }
             | CommandError::OutputTooLarge { argv, .. }
-            | CommandError::Status { argv, .. } => argv,
+            | CommandError::Status { argv, .. }
+            | CommandError::Host { argv, .. } => argv,
         }
     }
 }
@@ -195,6 +205,7 @@ impl NodeError {
             NodeError::Command(CommandError::Timeout { .. }) => "timeout",
             NodeError::Command(CommandError::Status { .. }) => "command_failed",
             NodeError::Command(CommandError::OutputTooLarge { .. }) => "output_too_large",
+            NodeError::Command(CommandError::Host { .. }) => "host_access",
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",
             NodeError::Snapshot { .. } => "snapshot",

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::local::lock;
 use crate::node::apply;
-use crate::node::transport::{Process, Transport};
+use crate::node::transport::Transport;
 use crate::report::{self, Format, Style};
 
 use super::{check_nodes, live_plan, out};
@@ -115,7 +115,7 @@ fn finish(
     t: &Topology,
     plan: &Plan,
     report: &apply::Report,
-    transport: &Process,
+    transport: &dyn Transport,
 ) -> Result<ExitCode, Error> {
     let commands = transport.commands_run();
     match a.output {

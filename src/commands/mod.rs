@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cli::{Cli, ColorChoice, Command, Global, TransportArg};
+use crate::cli::{AccessArg, Cli, ColorChoice, Command, Global, TransportArg};
 use crate::core::plan::{Options, Plan};
-use crate::core::topology::{Topology, TransportKind};
+use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::node::observe;
+use crate::node::host::Host;
 use crate::node::transport::{Process, Transport};
 use crate::report::Style;
 
@@ -87,9 +88,29 @@ impl Global {
         )
     }
 
-    /// The transport for a topology.
-    pub fn transport(&self, t: &Topology) -> Process {
-        Process::new(t.cluster.transport, self.timeout, self.verbose > 0)
+    /// How the nodes' routes are read and written: `--access`, else the topology's.
+    pub fn access(&self, t: &Topology) -> Access {
+        match self.access {
+            Some(AccessArg::Exec) => Access::Exec,
+            Some(AccessArg::Host) => Access::Host,
+            None => t.cluster.access,
+        }
+    }
+
+    /// The transport for a topology: `ip` inside the nodes, or host access.
+    pub fn transport(&self, t: &Topology) -> Box<dyn Transport> {
+        match self.access(t) {
+            Access::Exec => Box::new(Process::new(
+                t.cluster.transport,
+                self.timeout,
+                self.verbose > 0,
+            )),
+            Access::Host => Box::new(Host::new(
+                t.cluster.transport,
+                self.timeout,
+                self.verbose > 0,
+            )),
+        }
     }
 
     /// Colours for stdout.

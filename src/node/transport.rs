@@ -83,6 +83,17 @@ pub trait Transport: Sync {
     }
 }
 
+/// A boxed transport (what `--access` picks at run time) is a transport.
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+        (**self).run(instance, inv)
+    }
+
+    fn commands_run(&self) -> usize {
+        (**self).commands_run()
+    }
+}
+
 /// The real transport: spawns `lxc`, `incus` or `ip` found on PATH.
 #[derive(Debug)]
 pub struct Process {

@@ -64,6 +64,40 @@ impl fmt::Display for TransportKind {
     }
 }
 
+/// How routectl reads and writes a node's routes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Run `ip` inside the node through the transport (`lxc exec`, `incus exec`, `ip -n`).
+    #[default]
+    Exec,
+    /// From the host, in the node's network namespace, over netlink (local containers and
+    /// network namespaces only; see docs/operations.md).
+    Host,
+}
+
+impl Access {
+    /// The names accepted in the topology and on the command line.
+    pub const NAMES: &'static [&'static str] = &["exec", "host"];
+
+    /// Parses an access name.
+    pub fn from_name(s: &str) -> Option<Access> {
+        match s {
+            "exec" => Some(Access::Exec),
+            "host" => Some(Access::Host),
+            _ => None,
+        }
+    }
+
+    /// The name of the access.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Exec => "exec",
+            Access::Host => "host",
+        }
+    }
+}
+
 /// A validated topology.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -84,6 +118,8 @@ pub struct Topology {
 pub struct Cluster {
     /// How nodes are reached.
     pub transport: TransportKind,
+    /// How their routes are read and written (`access`, default exec).
+    pub access: Access,
     /// The cluster's pod ranges (at most one per family).
     pub pod_cidrs: Vec<IpNet>,
     /// The routing protocol number that marks routectl's routes.
@@ -220,6 +256,7 @@ struct RawFile {
 struct RawCluster {
     interface: Option<Spanned<String>>,
     transport: Option<Spanned<String>>,
+    access: Option<Spanned<String>>,
     pod_cidr: Option<Spanned<OneOrMany>>,
     protocol: Option<Spanned<i64>>,
     metric: Option<Spanned<i64>>,
@@ -336,6 +373,7 @@ impl Checker {
         let rc = raw.cluster.unwrap_or(RawCluster {
             interface: None,
             transport: None,
+            access: None,
             pod_cidr: None,
             protocol: None,
             metric: None,
@@ -357,6 +395,20 @@ impl Checker {
         }
         if let Some(t) = transport_override {
             transport = t;
+        }
+        let mut access = Access::Exec;
+        if let Some(a) = &rc.access {
+            match Access::from_name(a.get_ref()) {
+                Some(k) => access = k,
+                None => self.problem(
+                    &a.span(),
+                    format!(
+                        "unknown access `{}`: expected one of {}",
+                        a.get_ref(),
+                        Access::NAMES.join(", ")
+                    ),
+                ),
+            }
         }
 
         let cluster_interface = rc.interface.as_ref().and_then(|i| {
@@ -433,6 +485,7 @@ impl Checker {
 
         let cluster = Cluster {
             transport,
+            access,
             pod_cidrs: cluster_cidrs,
             protocol,
             metric,

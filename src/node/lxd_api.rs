@@ -1,0 +1,167 @@
+//! The LXD (or Incus) REST API over the daemon's unix socket: one `GET
+//! /1.0/instances?recursion=2` lists every instance of the default project with its type,
+//! status and init PID (what host access needs to find a container's network namespace). A tiny
+//! HTTP/1.0 client: one request per connection, the daemon closes it after the answer, so there
+//! is no chunked encoding to undo.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::core::topology::TransportKind;
+
+/// The most read from one answer (an instance with state is about 5 KiB).
+const MAX_ANSWER: u64 = 64 << 20;
+
+/// What host access needs to know of one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// `container` or `virtual-machine`.
+    pub kind: String,
+    /// `Running`, `Stopped`, `Frozen`, …
+    pub status: String,
+    /// The init process on the host (0 or absent when not running).
+    pub pid: i64,
+}
+
+/// The daemon's socket for a transport: `$LXD_DIR/unix.socket` (`$INCUS_DIR` for Incus), else
+/// the snap's, else the package's.
+pub fn socket_path(kind: TransportKind) -> PathBuf {
+    let (var, dirs): (&str, &[&str]) = match kind {
+        TransportKind::Incus => ("INCUS_DIR", &["/var/lib/incus"]),
+        _ => ("LXD_DIR", &["/var/snap/lxd/common/lxd", "/var/lib/lxd"]),
+    };
+    if let Some(d) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+        return PathBuf::from(d).join("unix.socket");
+    }
+    for d in dirs {
+        let p = PathBuf::from(d).join("unix.socket");
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(dirs[dirs.len() - 1]).join("unix.socket")
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    metadata: Option<Vec<RawInstance>>,
+}
+
+#[derive(Deserialize)]
+struct RawInstance {
+    name: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    state: Option<RawState>,
+}
+
+#[derive(Deserialize)]
+struct RawState {
+    #[serde(default)]
+    pid: i64,
+}
+
+/// Lists the instances of the default project: name -> instance.
+pub fn instances(
+    socket: &std::path::Path,
+    timeout: Duration,
+) -> Result<HashMap<String, Instance>, String> {
+    let body = get(socket, "/1.0/instances?recursion=2", timeout)?;
+    parse_instances(&body)
+}
+
+/// Parses the answer of `GET /1.0/instances?recursion=2`.
+pub fn parse_instances(body: &[u8]) -> Result<HashMap<String, Instance>, String> {
+    let a: Answer = serde_json::from_slice(body)
+        .map_err(|e| format!("the daemon's answer is not an instance list: {e}"))?;
+    if !a.error.is_empty() {
+        return Err(format!("the daemon refused: {}", a.error));
+    }
+    Ok(a.metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            (
+                r.name,
+                Instance {
+                    kind: r.kind,
+                    status: r.status,
+                    pid: r.state.map(|s| s.pid).unwrap_or(0),
+                },
+            )
+        })
+        .collect())
+}
+
+/// `GET path` over the unix socket; the body of a 200 answer.
+fn get(socket: &std::path::Path, path: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+    let at = socket.display();
+    let mut s = UnixStream::connect(socket).map_err(|e| format!("cannot connect to {at}: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .and_then(|_| s.set_write_timeout(Some(timeout)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .map_err(|e| format!("cannot send to {at}: {e}"))?;
+    let mut answer = Vec::new();
+    s.take(MAX_ANSWER)
+        .read_to_end(&mut answer)
+        .map_err(|e| format!("cannot read the answer of {at}: {e}"))?;
+    split_answer(&answer).map_err(|e| format!("{at}: {e}"))
+}
+
+/// Splits an HTTP answer into status and body; only 200 is a success.
+fn split_answer(answer: &[u8]) -> Result<Vec<u8>, String> {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Err("the answer has no HTTP header".into());
+    };
+    let head = String::from_utf8_lossy(&answer[..end]);
+    let body = &answer[end + 4..];
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    if status != "200" {
+        let why = serde_json::from_slice::<Answer>(body)
+            .map(|a| a.error)
+            .unwrap_or_default();
+        return Err(format!("HTTP status {status} {why}").trim_end().to_string());
+    }
+    Ok(body.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_instances_and_http_answers() {
+        let body = br#"{"type":"sync","status_code":200,"error":"","metadata":[
+            {"name":"worker-0","type":"container","status":"Running","state":{"pid":4242}},
+            {"name":"vm-0","type":"virtual-machine","status":"Running","state":{"pid":99}},
+            {"name":"off","type":"container","status":"Stopped","state":{"pid":0}}]}"#;
+        let m = parse_instances(body).unwrap();
+        assert_eq!(m["worker-0"].pid, 4242);
+        assert_eq!(m["vm-0"].kind, "virtual-machine");
+        assert_eq!(m["off"].status, "Stopped");
+        let ok = [b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n".as_ref(), body]
+            .concat();
+        assert_eq!(split_answer(&ok).unwrap(), body.to_vec());
+        let refused = b"HTTP/1.0 403 Forbidden\r\n\r\n{\"error\":\"not authorized\"}";
+        assert_eq!(
+            split_answer(refused).unwrap_err(),
+            "HTTP status 403 not authorized"
+        );
+    }
+}
