@@ -11,8 +11,8 @@ use crate::core::plan::{Options, Plan};
 use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::node::observe;
 use crate::node::host::Host;
+use crate::node::observe;
 use crate::node::transport::{Process, Transport};
 use crate::report::Style;
 

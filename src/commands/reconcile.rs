@@ -2,6 +2,7 @@
 //! rule of `apply` (lock, mass-delete guard, unknown is not absent, timeouts), per-node back-off,
 //! one log line per round and an optional Prometheus metrics file.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::local::lock;
 use crate::node::apply::{self, Outcome};
+use crate::node::watch::{self, Watch};
 
 use super::live_plan;
 
@@ -54,10 +56,16 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
         ),
         json!({"event": "start"}),
     );
+    let mut watch: Option<Watch> = None;
+    let mut triggered: Option<BTreeSet<String>> = None;
+    let mut last_full = Instant::now();
     loop {
         let started = Instant::now();
+        if triggered.is_none() {
+            last_full = started;
+        }
         state.rounds += 1;
-        let r = round(g, a, &mut state, started);
+        let r = round(g, a, &mut state, started, triggered.as_ref());
         state.last_round = started.elapsed();
         if r.ok {
             state.rounds_ok += 1;
@@ -71,11 +79,26 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
                 "duration_ms".into(),
                 json!(state.last_round.as_millis() as u64),
             );
+            m.insert(
+                "trigger".into(),
+                json!(if triggered.is_some() {
+                    "watch"
+                } else {
+                    "interval"
+                }),
+            );
         }
+        let what = match &triggered {
+            Some(t) => format!(
+                " (changed: {})",
+                t.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            None => String::new(),
+        };
         log(
             a,
             r.level,
-            &format!("round {}: {}", state.rounds, r.message),
+            &format!("round {}{what}: {}", state.rounds, r.message),
             fields,
         );
         if let Some(path) = &a.metrics_file {
@@ -84,8 +107,47 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
         if a.once {
             return Ok(if r.ok { ExitCode::Ok } else { ExitCode::Error });
         }
-        while started.elapsed() < a.interval && !STOP.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(20).min(a.interval));
+        triggered = None;
+        if a.watch
+            && let Some(t) = &state.topology
+        {
+            let access = g.access(t);
+            if watch.as_ref().map(|w| w.key.as_str()) != Some(watch::key(t, access).as_str()) {
+                // A new watch per set of nodes; the old one's watchers stop when it drops.
+                drop(watch.take());
+                watch = Some(Watch::start(t, access, g.timeout, g.verbose > 1));
+                log(
+                    a,
+                    "info",
+                    &format!(
+                        "watching {} nodes ({} access) for route, address{} changes",
+                        t.nodes.len(),
+                        access.name(),
+                        if t.cluster.transport == crate::core::topology::TransportKind::Netns {
+                            ""
+                        } else {
+                            " and lifecycle"
+                        }
+                    ),
+                    json!({"event": "watch", "nodes": t.nodes.len(), "access": access.name()}),
+                );
+            }
+        }
+        match &watch {
+            Some(w) => {
+                let changed = w.wait(last_full + a.interval, a.debounce, &STOP);
+                for note in w.notes() {
+                    log(a, "warn", &note, json!({"event": "watch_note"}));
+                }
+                if !changed.is_empty() {
+                    triggered = Some(changed);
+                }
+            }
+            None => {
+                while started.elapsed() < a.interval && !STOP.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20).min(a.interval));
+                }
+            }
         }
         if STOP.load(Ordering::SeqCst) {
             log(
@@ -99,7 +161,13 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
     }
 }
 
-fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> RoundLog {
+fn round(
+    g: &Global,
+    a: &ReconcileArgs,
+    state: &mut State,
+    now: Instant,
+    triggered: Option<&BTreeSet<String>>,
+) -> RoundLog {
     let mut notes = Vec::new();
     let topology = match (g.load(), state.topology.clone()) {
         (Ok(t), _) => {
@@ -125,7 +193,27 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             last
         }
     };
-    let (due, waiting) = state.due(&topology, now);
+    let (mut due, mut waiting) = state.due(&topology, now);
+    if let Some(t) = triggered {
+        // Nodes the watch saw change are reconciled now, back-off or not (a restarted
+        // container that failed a moment ago is exactly what the watch is for); the others
+        // wait for the interval.
+        due = topology
+            .nodes
+            .iter()
+            .filter(|n| t.contains(&n.name))
+            .map(|n| n.name.clone())
+            .collect();
+        waiting.clear();
+        if due.is_empty() {
+            return RoundLog {
+                ok: true,
+                level: "info",
+                message: "the nodes that changed are no longer in the topology".into(),
+                fields: json!({"topology_valid": state.topology_valid}),
+            };
+        }
+    }
     if due.is_empty() {
         return RoundLog {
             ok: false,
@@ -155,7 +243,11 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     };
     let options = Options {
         adopt: a.adopt,
-        only: if waiting.is_empty() { Vec::new() } else { due },
+        only: if waiting.is_empty() && triggered.is_none() {
+            Vec::new()
+        } else {
+            due
+        },
     };
     let transport = g.transport(&topology);
     let plan = live_plan(&topology, &options, &transport, g.parallelism(), false);
@@ -257,7 +349,7 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             "nodes": nodes_json,
             "waiting": waiting,
             "operations": report.operations_applied(),
-            "node_commands": crate::node::transport::Transport::commands_run(&transport),
+            "node_commands": transport.commands_run(),
         }),
     }
 }

@@ -131,7 +131,8 @@ impl Host {
                 PathBuf::from(format!("/proc/{pid}/ns/net"))
             }
         };
-        let f = File::open(&path).map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
+        let f =
+            File::open(&path).map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
         let inode = netlink::ns_inode(&f).map_err(|e| err(e.to_string()))?;
         if inode == host_inode {
             return Err(err(format!(
@@ -229,9 +230,7 @@ impl Host {
                     Ok(())
                 }
                 ["addr", "show"] => {
-                    let addrs = nl
-                        .dump_addrs()
-                        .map_err(|e| nlerr("reading addresses", e))?;
+                    let addrs = nl.dump_addrs().map_err(|e| nlerr("reading addresses", e))?;
                     stdout.extend(addrs_json(&links, &addrs, &names));
                     stdout.push(b'\n');
                     Ok(())
@@ -644,7 +643,10 @@ pub fn route_request(
     }
     Ok(match line.verb.as_str() {
         "add" => (RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL),
-        "replace" => (RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_REPLACE),
+        "replace" => (
+            RouteNetlinkMessage::NewRoute(m),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        ),
         _ => (RouteNetlinkMessage::DelRoute(m), 0),
     })
 }

@@ -155,8 +155,11 @@ mod tests {
         assert_eq!(m["worker-0"].pid, 4242);
         assert_eq!(m["vm-0"].kind, "virtual-machine");
         assert_eq!(m["off"].status, "Stopped");
-        let ok = [b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n".as_ref(), body]
-            .concat();
+        let ok = [
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n".as_ref(),
+            body,
+        ]
+        .concat();
         assert_eq!(split_answer(&ok).unwrap(), body.to_vec());
         let refused = b"HTTP/1.0 403 Forbidden\r\n\r\n{\"error\":\"not authorized\"}";
         assert_eq!(

@@ -10,3 +10,4 @@ pub mod netlink;
 pub mod observe;
 pub mod probe;
 pub mod transport;
+pub mod watch;

@@ -15,11 +15,11 @@ use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
     NetlinkPayload,
 };
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::LinkMessage;
 use netlink_packet_route::route::{RouteHeader, RouteMessage};
-use netlink_packet_route::AddressFamily;
 use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
 
 /// `RTNLGRP_LINK`.
@@ -152,7 +152,9 @@ impl Netlink {
     }
 
     /// Reads one datagram and decodes the messages in it.
-    pub fn recv(&mut self) -> Result<Vec<(u16, u32, NetlinkPayload<RouteNetlinkMessage>)>, NlError> {
+    pub fn recv(
+        &mut self,
+    ) -> Result<Vec<(u16, u32, NetlinkPayload<RouteNetlinkMessage>)>, NlError> {
         self.buf.clear();
         self.buf.reserve(RECV_BUFFER);
         let n = self.sock.recv(&mut self.buf, libc::MSG_TRUNC)?;
