@@ -79,9 +79,21 @@ fn host_and_exec_access_read_and_plan_the_same_on_netns() {
         "pod_cidr = [\"10.1.0.0/16\", \"fd01::/48\"]",
         &[
             ("controller-0", &["10.0.2.10", "fd00::10"], &[]),
-            ("worker-0", &["10.0.2.20", "fd00::20"], &["10.1.0.0/24", "fd01:0:0:0::/64"]),
-            ("worker-1", &["10.0.2.21", "fd00::21"], &["10.1.1.0/24", "fd01:0:0:1::/64"]),
-            ("worker-2", &["10.0.2.22", "fd00::22"], &["10.1.2.0/24", "fd01:0:0:2::/64"]),
+            (
+                "worker-0",
+                &["10.0.2.20", "fd00::20"],
+                &["10.1.0.0/24", "fd01:0:0:0::/64"],
+            ),
+            (
+                "worker-1",
+                &["10.0.2.21", "fd00::21"],
+                &["10.1.1.0/24", "fd01:0:0:1::/64"],
+            ),
+            (
+                "worker-2",
+                &["10.0.2.22", "fd00::22"],
+                &["10.1.2.0/24", "fd01:0:0:2::/64"],
+            ),
         ],
     );
     exotic_routes(&lab);
@@ -145,11 +157,29 @@ fn host_access_writes_what_the_batch_lines_say_and_reports_failed_lines_like_ip(
         // desired route (a conflict, never touched).
         lab.ip(
             "worker-0",
-            &["route", "add", "10.1.1.0/24", "via", "10.0.2.22", "proto", "211", "metric", "0"],
+            &[
+                "route",
+                "add",
+                "10.1.1.0/24",
+                "via",
+                "10.0.2.22",
+                "proto",
+                "211",
+                "metric",
+                "0",
+            ],
         );
         lab.ip(
             "worker-0",
-            &["route", "replace", "10.1.2.0/24", "via", "10.0.2.21", "proto", "boot"],
+            &[
+                "route",
+                "replace",
+                "10.1.2.0/24",
+                "via",
+                "10.0.2.21",
+                "proto",
+                "boot",
+            ],
         );
     };
     let mut results = Vec::new();
@@ -176,7 +206,10 @@ fn host_access_writes_what_the_batch_lines_say_and_reports_failed_lines_like_ip(
         assert_eq!(w1.1.len(), 2, "{run:?}");
         results.push((w0, w1, j["summary"]["operations_applied"].clone()));
     }
-    assert_eq!(results[0], results[1], "exec and host access report the same");
+    assert_eq!(
+        results[0], results[1],
+        "exec and host access report the same"
+    );
 }
 
 #[test]
@@ -193,7 +226,10 @@ fn a_recreated_namespace_is_an_error_once_then_resolved_again() {
     sh(&["ip", "netns", "add", &ns]);
     // Resolved again: the new (empty) namespace is read, never the old one.
     let routes = observe::read_node(&host, node).unwrap();
-    assert!(routes.iter().all(|r| r.dev().is_none_or(|d| d == "lo")), "{routes:?}");
+    assert!(
+        routes.iter().all(|r| r.dev().is_none_or(|d| d == "lo")),
+        "{routes:?}"
+    );
     sh(&["ip", "netns", "del", &ns]);
     sh(&["ip", "netns", "add", &ns]);
     let changed = observe::read_node(&host, node).unwrap_err().to_string();
@@ -204,14 +240,13 @@ fn a_recreated_namespace_is_an_error_once_then_resolved_again() {
     let path = format!("/run/netns/{own}");
     std::fs::File::create(&path).unwrap();
     sh(&["mount", "--bind", "/proc/self/ns/net", &path]);
-    let refused = host
-        .namespace(&own)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let refused = host.namespace(&own).map(|_| ()).unwrap_err().to_string();
     sh(&["umount", &path]);
     std::fs::remove_file(&path).unwrap();
-    assert!(refused.contains("routectl's own network namespace"), "{refused}");
+    assert!(
+        refused.contains("routectl's own network namespace"),
+        "{refused}"
+    );
 }
 
 /// A `routectl reconcile --watch` running in the background; killed on drop.
@@ -302,7 +337,11 @@ fn watch_restores_on_netns(access: &str) {
     // An address re-add flushes the routes through the link without any route event.
     lab.ip("worker-0", &["addr", "del", "10.0.2.20/24", "dev", "eth1"]);
     lab.ip("worker-0", &["addr", "add", "10.0.2.20/24", "dev", "eth1"]);
-    let t = r.until("routes flushed by an address re-add are restored", Duration::from_secs(6), has);
+    let t = r.until(
+        "routes flushed by an address re-add are restored",
+        Duration::from_secs(6),
+        has,
+    );
     eprintln!("{access}: address flush repaired in {t:?}");
     assert!(r.log().contains("(changed: worker-0)"), "{}", r.log());
 }
@@ -323,7 +362,33 @@ fn watch_with_exec_access_restores_deleted_routes_and_address_flushes_on_netns()
 #[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
 fn host_and_exec_access_read_and_plan_the_same_on_lxd() {
     let lab = LxdLab::take();
-    lab.ip("worker-0", &["route", "add", "10.60.0.0/16", "via", "10.0.2.21", "proto", "static"]);
+    // The init PIDs host access finds in the process table are the ones LXD reports.
+    let inits = routectl::node::lxd_api::container_inits();
+    for n in &lab.topology.nodes {
+        let state: serde_json::Value = serde_json::from_str(&lxc(&[
+            "query",
+            &format!("/1.0/instances/{}/state", n.instance),
+        ]))
+        .unwrap();
+        assert_eq!(
+            inits.get(&n.instance).copied(),
+            state["pid"].as_i64(),
+            "{}",
+            n.name
+        );
+    }
+    lab.ip(
+        "worker-0",
+        &[
+            "route",
+            "add",
+            "10.60.0.0/16",
+            "via",
+            "10.0.2.21",
+            "proto",
+            "static",
+        ],
+    );
     lab.ip("worker-0", &["route", "add", "blackhole", "10.61.0.0/16"]);
     same_reads(TransportKind::Lxc, &lab.topology.nodes);
     same_plans(|args| lab.routectl(args));
@@ -380,7 +445,11 @@ fn watch_restores_on_lxd(extra: &[&str]) {
     let started = Instant::now();
     lxc(&["restart", "worker-2"]);
     lab.wait_ready("worker-2");
-    let t = r.until("a restarted container's routes", Duration::from_secs(12), has);
+    let t = r.until(
+        "a restarted container's routes",
+        Duration::from_secs(12),
+        has,
+    );
     eprintln!(
         "{extra:?}: restarted container's routes back {t:?} after it was ready, {:?} after \
          the restart began",

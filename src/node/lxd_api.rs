@@ -1,8 +1,18 @@
-//! The LXD (or Incus) REST API over the daemon's unix socket: one `GET
-//! /1.0/instances?recursion=2` lists every instance of the default project with its type,
-//! status and init PID (what host access needs to find a container's network namespace). A tiny
-//! HTTP/1.0 client: one request per connection, the daemon closes it after the answer, so there
-//! is no chunked encoding to undo.
+//! The LXD (or Incus) REST API over the daemon's unix socket, and the container init PIDs host
+//! access needs to find a container's network namespace.
+//!
+//! `GET /1.0/instances?recursion=1` (about 3 ms) lists every instance of the default project
+//! with its type and status: the authority on what exists, what is a VM and what runs. The PIDs
+//! come from the host's process table: liblxc runs each container's init as the child of its
+//! monitor, in cgroup `lxc.payload.NAME` under a parent in `lxc.monitor.NAME` (LXD and Incus
+//! alike), which one scan of `/proc` finds for every container at once. Asking the API for them
+//! instead (`recursion=2`, or `/1.0/instances/NAME/state`) makes the daemon gather the whole
+//! state of each instance, about 8 ms apiece and 30 ms for the lab's five, serialised in the
+//! daemon; that remains the fallback for a container the scan does not find. Either way host
+//! access checks the namespace's inode at every use.
+//!
+//! A tiny HTTP/1.0 client: one request per connection, the daemon closes it after the answer,
+//! so there is no chunked encoding to undo.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -72,13 +82,87 @@ struct RawState {
     pid: i64,
 }
 
-/// Lists the instances of the default project: name -> instance.
+/// Lists the instances of the default project (name -> instance), with the init PIDs of the
+/// running containers.
 pub fn instances(
     socket: &std::path::Path,
     timeout: Duration,
 ) -> Result<HashMap<String, Instance>, String> {
-    let body = get(socket, "/1.0/instances?recursion=2", timeout)?;
-    parse_instances(&body)
+    let body = get(socket, "/1.0/instances?recursion=1", timeout)?;
+    let mut list = parse_instances(&body)?;
+    let inits = container_inits();
+    for (name, i) in list.iter_mut() {
+        if i.kind != "container" || i.status != "Running" {
+            continue;
+        }
+        i.pid = match inits.get(name) {
+            Some(pid) => *pid,
+            None => {
+                let body = get(socket, &format!("/1.0/instances/{name}/state"), timeout)?;
+                serde_json::from_slice::<StateAnswer>(&body)
+                    .map(|a| a.metadata.pid)
+                    .unwrap_or(0)
+            }
+        };
+    }
+    Ok(list)
+}
+
+#[derive(Deserialize)]
+struct StateAnswer {
+    metadata: RawState,
+}
+
+/// The init of every liblxc container on this host: container name -> PID. A process counts
+/// when its cgroup is `lxc.payload.NAME` (or below it) and its parent's is `lxc.monitor.NAME`.
+pub fn container_inits() -> HashMap<String, i64> {
+    let mut payload: HashMap<i64, (String, i64)> = HashMap::new();
+    let mut monitors: HashMap<i64, String> = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
+            continue;
+        };
+        let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+            continue;
+        };
+        if let Some(name) = cgroup_name(&cg, "lxc.monitor.") {
+            monitors.insert(pid, name);
+        } else if let Some(name) = cgroup_name(&cg, "lxc.payload.") {
+            let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| parent_pid(&s));
+            if let Some(ppid) = ppid {
+                payload.insert(pid, (name, ppid));
+            }
+        }
+    }
+    payload
+        .into_iter()
+        .filter(|(_, (name, ppid))| monitors.get(ppid) == Some(name))
+        .map(|(pid, (name, _))| (name, pid))
+        .collect()
+}
+
+/// The container a `/proc/PID/cgroup` places a process in, for one prefix (`lxc.payload.`):
+/// the first path component after it, from the unified (`0::`) line or else any line.
+fn cgroup_name(cgroup: &str, prefix: &str) -> Option<String> {
+    let mut lines: Vec<&str> = cgroup.lines().collect();
+    lines.sort_by_key(|l| !l.starts_with("0::"));
+    lines.into_iter().find_map(|l| {
+        let path = l.splitn(3, ':').nth(2)?;
+        let rest = path.strip_prefix('/')?.strip_prefix(prefix)?;
+        let name = rest.split('/').next()?;
+        (!name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// The parent PID from a `/proc/PID/stat` line (the field after the state, past the name).
+fn parent_pid(stat: &str) -> Option<i64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Parses the answer of `GET /1.0/instances?recursion=2`.
@@ -161,6 +245,19 @@ mod tests {
         ]
         .concat();
         assert_eq!(split_answer(&ok).unwrap(), body.to_vec());
+        assert_eq!(
+            cgroup_name(
+                "1:cpu:/x\n0::/lxc.payload.worker-0/init.scope\n",
+                "lxc.payload."
+            ),
+            Some("worker-0".to_string())
+        );
+        assert_eq!(
+            cgroup_name("9:name=systemd:/lxc.monitor.w-1\n", "lxc.monitor."),
+            Some("w-1".to_string())
+        );
+        assert_eq!(cgroup_name("0::/user.slice\n", "lxc.payload."), None);
+        assert_eq!(parent_pid("42 (a (b) c) S 7 42 42 0"), Some(7));
         let refused = b"HTTP/1.0 403 Forbidden\r\n\r\n{\"error\":\"not authorized\"}";
         assert_eq!(
             split_answer(refused).unwrap_err(),
