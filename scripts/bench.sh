@@ -4,7 +4,7 @@
 #   scripts/bench.sh [--sizes "10 40 100 200"] [--runs 10] [--slow-runs 3] [--out DIR]
 #                    [--sweep "4 8 16 32"] [--sweep-sizes "40 200"] [--no-netns]
 #                    [--lxd] [--with-ansible] [--offline "100 300 1000 2000"] [--no-build]
-#                    [--watch "40"] [--idle 60] [--no-host]
+#                    [--watch "40"] [--idle 60] [--no-host] [--no-exec-sweep]
 #
 # netns (default, needs root): for each size N, a lab of N network namespaces (eth1 on a shared
 # bridge in a hub namespace, an internal IP in 10.0.0.0/16, a /24 pod CIDR on an empty cnio0
@@ -24,7 +24,8 @@
 # Host access (`--access host`, netlink in the node's namespace; --no-host leaves it out): plan
 # and apply from empty / in sync on the netns and LXD labs beside the exec path, and on LXD the
 # read round through `nsenter -t PID -n ip` (PIDs from `lxc query`) it replaces.
-# --watch SIZES: `reconcile --watch --interval 60s` on a netns lab of each size, with host and
+# --watch SIZES: `reconcile --watch --interval 60s` on a netns lab of each size (the word `lxd`
+# instead of a size: none, only the LXD part), with host and
 # with exec access: idle CPU of routectl and its `ip monitor` children over --idle seconds (from
 # /proc/PID/stat), and five restore latencies each of a deleted route and of an address re-add
 # (which flushes the routes through the link); with --lxd also on the LXD lab, with a container
@@ -54,6 +55,7 @@ LXD_NODES="worker-0 worker-1 worker-2"
 WATCH=""
 IDLE=60
 HOST=1
+EXEC_SWEEP=1
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -71,6 +73,7 @@ while [ $# -gt 0 ]; do
         --watch) WATCH=$2; shift ;;
         --idle) IDLE=$2; shift ;;
         --no-host) HOST=0 ;;
+        --no-exec-sweep) EXEC_SWEEP=0 ;;
         --out) OUT=$2; shift ;;
         -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -280,6 +283,7 @@ bench_netns() {
 # not fatal: a run near or over 15 s in the raw JSON is such a hang.
 exec_sweep() {
     local label=$1 list=$2 command=$3
+    [ "$EXEC_SWEEP" = 1 ] || return 0
     for j in 1 2 4 8 16 32; do
         hf "exec-sweep-$label" 64 "64 reads, $j at once" "$RUNS" --warmup 1 -i -- \
             "xargs -P $j -I{} timeout -s KILL 15 $command <$list >/dev/null"
@@ -540,7 +544,7 @@ bench_watch_lxd() {
         done
         watch_row watch-lxd 3 "deleted route restored, $access access (ms)" "$trials"
         trials=""
-        for _ in 1 2 3; do
+        for _ in 1 2; do
             local t0
             t0=$(now_ms)
             lxc restart worker-2
@@ -587,7 +591,7 @@ if [ "$NETNS" = 1 ]; then
     lab_down
 fi
 if [ "$LXD" = 1 ]; then bench_lxd; fi
-for n in $WATCH; do bench_watch_netns "$n"; done
+for n in $WATCH; do [ "$n" = lxd ] || bench_watch_netns "$n"; done
 if [ "$LXD" = 1 ] && [ -n "$WATCH" ]; then bench_watch_lxd; fi
 for n in $OFFLINE; do bench_offline "$n"; done
 

@@ -161,7 +161,7 @@ fn cgroup_name(cgroup: &str, prefix: &str) -> Option<String> {
 
 /// The parent PID from a `/proc/PID/stat` line (the field after the state, past the name).
 fn parent_pid(stat: &str) -> Option<i64> {
-    let after = &stat[stat.rfind(')')? + 1..];
+    let after = stat.rsplit_once(')')?.1;
     after.split_whitespace().nth(1)?.parse().ok()
 }
 

@@ -71,10 +71,7 @@ impl From<io::Error> for NlError {
 /// The text of an errno, as `ip` prints it (`File exists`, without "(os error 17)").
 pub fn strerror(errno: i32) -> String {
     let s = io::Error::from_raw_os_error(errno).to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    s.split(" (os error").next().unwrap_or_default().to_string()
 }
 
 /// The inode of a namespace file (what tells two namespaces apart).

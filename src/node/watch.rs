@@ -348,12 +348,10 @@ fn exec_watcher(node: &str, instance: &str, process: &Process, sh: &Shared) {
 /// The instance an LXD/Incus lifecycle event is about (`"source":"/1.0/instances/NAME"`).
 pub fn event_instance(line: &str) -> Option<&str> {
     const MARK: &str = "/1.0/instances/";
-    let at = line.find(MARK)? + MARK.len();
-    let rest = &line[at..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .unwrap_or(rest.len());
-    Some(&rest[..end]).filter(|s| !s.is_empty())
+    let rest = line.split_once(MARK)?.1;
+    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .next()
+        .filter(|s| !s.is_empty())
 }
 
 fn lifecycle_watcher(kind: TransportKind, nodes: &BTreeMap<String, String>, sh: &Shared) {

@@ -916,6 +916,19 @@ pod_cidr = "10.1.0.0/24"
 "#;
 
     #[test]
+    fn access_defaults_to_exec_and_is_checked() {
+        assert_eq!(ok(LAB).cluster.access, Access::Exec);
+        let host = LAB.replace("[cluster]\n", "[cluster]\naccess = \"host\"\n");
+        assert_eq!(ok(&host).cluster.access, Access::Host);
+        let bad = LAB.replace("[cluster]\n", "[cluster]\naccess = \"ssh\"\n");
+        assert!(
+            errs(&bad).contains("t.toml:3:10: unknown access `ssh`: expected one of exec, host"),
+            "{}",
+            errs(&bad)
+        );
+    }
+
+    #[test]
     fn accepts_the_lab() {
         let t = ok(LAB);
         assert_eq!(t.nodes.len(), 2);
