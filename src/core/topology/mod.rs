@@ -256,10 +256,10 @@ struct RawFile {
 struct RawCluster {
     interface: Option<Spanned<String>>,
     transport: Option<Spanned<String>>,
-    access: Option<Spanned<String>>,
     pod_cidr: Option<Spanned<OneOrMany>>,
     protocol: Option<Spanned<i64>>,
     metric: Option<Spanned<i64>>,
+    access: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
