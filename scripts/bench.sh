@@ -364,8 +364,10 @@ bench_lxd() {
             "$ROUTECTL -f $topo --access host apply --auto-approve"
         hf lxd "$n_nodes" "plan in sync (host access)" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo --access host plan"
         hf lxd "$n_nodes" "read round in sync via nsenter (parallel)" "$RUNS" --warmup 2 -- "$nsenter_reads"
-        hf lxd "$n_nodes" "LXD API: GET /1.0/instances?recursion=2" "$RUNS" --warmup 2 -- \
+        hf lxd "$n_nodes" "LXD API instances recursion=2 (curl)" "$RUNS" --warmup 2 -- \
             "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=2' >/dev/null"
+        hf lxd "$n_nodes" "LXD API instances recursion=1 (curl)" "$RUNS" --warmup 2 -- \
+            "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=1' >/dev/null"
     fi
     check_commands "$n_nodes" "$dir" "$flush" "$topo" lxd
     hf lxd "$n_nodes" "read round in sync (parallel)" "$RUNS" --warmup 2 -- "$reads"
