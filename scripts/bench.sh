@@ -349,6 +349,8 @@ bench_lxd() {
     local flush="for node in $LXD_NODES; do lxc exec \$node -- ip route flush proto 211 & done; wait"
     local reads="for node in $LXD_NODES; do lxc exec \$node -- ip -N -d -j route show table all >/dev/null & done; wait"
     LXD_TOUCHED=1
+    # RTBENCH_LXD_WATCH_ONLY=1 (with --watch lxd): only the watch on the LXD lab.
+    [ "${RTBENCH_LXD_WATCH_ONLY:-0}" = 1 ] && return 0
     echo "== LXD lab: $LXD_NODES ($(wc -l <"$dir/routes.tsv") routes; load $(load1))"
     hf lxd "$n_nodes" "read round from empty (parallel)" "$RUNS" --warmup 2 -- "$reads"
     hf lxd "$n_nodes" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
