@@ -208,7 +208,7 @@ impl Host {
             self.error(
                 instance,
                 "opening a netlink socket in its namespace",
-                e.to_string(),
+                with_hint(&e),
             )
         })?;
         let nlerr = |what: &str, e: NlError| self.error(instance, what, e.to_string());
@@ -271,6 +271,15 @@ impl Transport for Host {
 
     fn commands_run(&self) -> usize {
         self.count.load(Ordering::Relaxed) + self.exec.commands_run()
+    }
+}
+
+/// An I/O error, with what to do about a missing privilege.
+fn with_hint(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        format!("{e} (host access needs root: it joins the node's network namespace)")
+    } else {
+        e.to_string()
     }
 }
 
