@@ -546,7 +546,7 @@ bench_watch_lxd() {
         local pid
         pid=$(lxc query /1.0/instances/worker-2/state | jq -r .pid)
         for _ in 1 2 3; do
-            nsenter -t "$pid" -n ip route del "$route"
+            nsenter -t "$pid" -n ip route del "$route" || true
             trials+=" $(until_ms 10 has_route nsenter -t "$pid" -n ip "$route")"
             sleep 0.5
         done
