@@ -362,8 +362,39 @@ fn watch_with_exec_access_restores_deleted_routes_and_address_flushes_on_netns()
 #[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
 fn host_and_exec_access_read_and_plan_the_same_on_lxd() {
     let lab = LxdLab::take();
-    // The init PIDs host access finds in the process table are the ones LXD reports.
-    let inits = routectl::node::lxd_api::container_inits();
+    // The init PIDs host access finds in the process table are the ones LXD reports (and
+    // Incus's, when Incus runs beside it: same names, other containers, other namespaces).
+    use routectl::node::lxd_api::{container_inits, lxcpath, socket_path};
+    let inits = container_inits(&lxcpath(&socket_path(TransportKind::Lxc)));
+    let incus_socket = socket_path(TransportKind::Incus);
+    if incus_socket.exists() {
+        let incus = container_inits(&lxcpath(&incus_socket));
+        let list: serde_json::Value = serde_json::from_slice(
+            &Command::new("incus")
+                .args(["query", "/1.0/instances?recursion=2"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        for i in list.as_array().unwrap() {
+            if i["status"] == "Running" && i["type"] == "container" {
+                let name = i["name"].as_str().unwrap();
+                assert_eq!(
+                    incus.get(name).copied(),
+                    i["state"]["pid"].as_i64(),
+                    "incus {name}"
+                );
+                assert_ne!(
+                    incus.get(name),
+                    inits.get(name),
+                    "incus {name} is not LXD's"
+                );
+            }
+        }
+    } else {
+        eprintln!("no Incus daemon here: only LXD's PIDs checked");
+    }
     for n in &lab.topology.nodes {
         let state: serde_json::Value = serde_json::from_str(&lxc(&[
             "query",

@@ -3,9 +3,9 @@
 //!
 //! `GET /1.0/instances?recursion=1` (about 3 ms) lists every instance of the default project
 //! with its type and status: the authority on what exists, what is a VM and what runs. The PIDs
-//! come from the host's process table: liblxc runs each container's init as the child of its
-//! monitor, in cgroup `lxc.payload.NAME` under a parent in `lxc.monitor.NAME` (LXD and Incus
-//! alike), which one scan of `/proc` finds for every container at once. Asking the API for them
+//! come from the host's process table: liblxc runs each container's init as the child of a
+//! monitor process named `[lxc monitor] LXCPATH NAME` (LXD and Incus alike, each with its own
+//! `LXCPATH`), which one scan of `/proc` finds for every container at once. Asking the API for them
 //! instead (`recursion=2`, or `/1.0/instances/NAME/state`) makes the daemon gather the whole
 //! state of each instance, about 8 ms apiece and 30 ms for the lab's five, serialised in the
 //! daemon; that remains the fallback for a container the scan does not find. Either way host
@@ -90,7 +90,7 @@ pub fn instances(
 ) -> Result<HashMap<String, Instance>, String> {
     let body = get(socket, "/1.0/instances?recursion=1", timeout)?;
     let mut list = parse_instances(&body)?;
-    let inits = container_inits();
+    let inits = container_inits(&lxcpath(socket));
     for (name, i) in list.iter_mut() {
         if i.kind != "container" || i.status != "Running" {
             continue;
@@ -113,11 +113,16 @@ struct StateAnswer {
     metadata: RawState,
 }
 
-/// The init of every liblxc container on this host: container name -> PID. A process counts
-/// when its cgroup is `lxc.payload.NAME` (or below it) and its parent's is `lxc.monitor.NAME`.
-pub fn container_inits() -> HashMap<String, i64> {
-    let mut payload: HashMap<i64, (String, i64)> = HashMap::new();
+/// The init of every container of one daemon: container name -> PID. liblxc runs each
+/// container under a monitor process whose command line is `[lxc monitor] LXCPATH NAME`
+/// (`LXCPATH` is the daemon's `containers` directory, `NAME` the instance, `PROJECT_NAME` outside
+/// the default project); the container's init is the monitor's child in a `lxc.payload.*`
+/// cgroup. Cgroup names alone are not enough: liblxc renames one that is taken (an Incus and an
+/// LXD container both called `worker-0` get `lxc.payload.worker-0` and `lxc.payload.worker-0-1`).
+pub fn container_inits(lxcpath: &std::path::Path) -> HashMap<String, i64> {
+    let want = lxcpath.display().to_string();
     let mut monitors: HashMap<i64, String> = HashMap::new();
+    let mut children: Vec<(i64, i64)> = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return HashMap::new();
     };
@@ -125,29 +130,53 @@ pub fn container_inits() -> HashMap<String, i64> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
             continue;
         };
-        let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
-        if let Some(name) = cgroup_name(&cg, "lxc.monitor.") {
-            monitors.insert(pid, name);
-        } else if let Some(name) = cgroup_name(&cg, "lxc.payload.") {
-            let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| parent_pid(&s));
-            if let Some(ppid) = ppid {
-                payload.insert(pid, (name, ppid));
+        if let Some((path, name)) = monitor_of(&cmdline) {
+            if path == want {
+                monitors.insert(pid, name);
             }
+            continue;
+        }
+        let in_payload = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .map(|cg| cgroup_name(&cg, "lxc.payload.").is_some())
+            .unwrap_or(false);
+        if !in_payload {
+            continue;
+        }
+        if let Some(ppid) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| parent_pid(&s))
+        {
+            children.push((pid, ppid));
         }
     }
-    payload
+    children
         .into_iter()
-        .filter(|(_, (name, ppid))| monitors.get(ppid) == Some(name))
-        .map(|(pid, (name, _))| (name, pid))
+        .filter_map(|(pid, ppid)| monitors.get(&ppid).map(|name| (name.clone(), pid)))
         .collect()
 }
 
-/// The container a `/proc/PID/cgroup` places a process in, for one prefix (`lxc.payload.`):
-/// the first path component after it, from the unified (`0::`) line or else any line.
+/// The daemon's `containers` directory (liblxc's lxcpath): beside its unix socket.
+pub fn lxcpath(socket: &std::path::Path) -> PathBuf {
+    socket
+        .parent()
+        .unwrap_or(std::path::Path::new("/"))
+        .join("containers")
+}
+
+/// `[lxc monitor] LXCPATH NAME` (NUL-separated or space-separated) -> (LXCPATH, NAME).
+fn monitor_of(cmdline: &[u8]) -> Option<(String, String)> {
+    let text = String::from_utf8_lossy(cmdline).replace('\0', " ");
+    let rest = text.strip_prefix("[lxc monitor] ")?;
+    let mut words = rest.split_whitespace();
+    let (path, name) = (words.next()?, words.next()?);
+    Some((path.to_string(), name.to_string()))
+}
+
+/// Whether a `/proc/PID/cgroup` places a process under a cgroup starting with `prefix`
+/// (`lxc.payload.`), from the unified (`0::`) line or else any line; the name after it.
 fn cgroup_name(cgroup: &str, prefix: &str) -> Option<String> {
     let mut lines: Vec<&str> = cgroup.lines().collect();
     lines.sort_by_key(|l| !l.starts_with("0::"));
@@ -165,7 +194,7 @@ fn parent_pid(stat: &str) -> Option<i64> {
     after.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Parses the answer of `GET /1.0/instances?recursion=2`.
+/// Parses the answer of `GET /1.0/instances?recursion=1` (or `=2`, which adds the PIDs).
 pub fn parse_instances(body: &[u8]) -> Result<HashMap<String, Instance>, String> {
     let a: Answer = serde_json::from_slice(body)
         .map_err(|e| format!("the daemon's answer is not an instance list: {e}"))?;
@@ -187,6 +216,8 @@ pub fn parse_instances(body: &[u8]) -> Result<HashMap<String, Instance>, String>
         })
         .collect())
 }
+
+/// `GET path` over the unix socket; the body of a 200 answer.
 
 /// `GET path` over the unix socket; the body of a 200 answer.
 fn get(socket: &std::path::Path, path: &str, timeout: Duration) -> Result<Vec<u8>, String> {
@@ -258,6 +289,15 @@ mod tests {
         );
         assert_eq!(cgroup_name("0::/user.slice\n", "lxc.payload."), None);
         assert_eq!(parent_pid("42 (a (b) c) S 7 42 42 0"), Some(7));
+        assert_eq!(
+            monitor_of(b"[lxc monitor] /var/lib/lxd/containers worker-0\0"),
+            Some(("/var/lib/lxd/containers".into(), "worker-0".into()))
+        );
+        assert_eq!(monitor_of(b"/usr/bin/lxd\0forkstart\0"), None);
+        assert_eq!(
+            lxcpath(std::path::Path::new("/var/lib/incus/unix.socket")),
+            PathBuf::from("/var/lib/incus/containers")
+        );
         let refused = b"HTTP/1.0 403 Forbidden\r\n\r\n{\"error\":\"not authorized\"}";
         assert_eq!(
             split_answer(refused).unwrap_err(),
