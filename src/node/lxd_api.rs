@@ -218,8 +218,6 @@ pub fn parse_instances(body: &[u8]) -> Result<HashMap<String, Instance>, String>
 }
 
 /// `GET path` over the unix socket; the body of a 200 answer.
-
-/// `GET path` over the unix socket; the body of a 200 answer.
 fn get(socket: &std::path::Path, path: &str, timeout: Duration) -> Result<Vec<u8>, String> {
     let at = socket.display();
     let mut s = UnixStream::connect(socket).map_err(|e| format!("cannot connect to {at}: {e}"))?;
