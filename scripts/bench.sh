@@ -84,6 +84,10 @@ done
 command -v hyperfine >/dev/null || die "hyperfine is missing (apt-get install -y hyperfine)"
 command -v jq >/dev/null || die "jq is missing (apt-get install -y jq)"
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install -y time)"
+if [ "$LXD" = 1 ] && [ "$HOST" = 1 ]; then
+    command -v curl >/dev/null || die "curl is missing (apt-get install -y curl), or use --no-host"
+    command -v nsenter >/dev/null || die "nsenter is missing (apt-get install -y util-linux), or use --no-host"
+fi
 if [ "$NETNS" = 1 ] && [ "$(id -u)" != 0 ]; then die "the netns lab needs root"; fi
 
 PFX="rtbench$$"
