@@ -559,7 +559,7 @@ bench_watch_lxd() {
         for _ in 1 2; do
             local t0
             t0=$(now_ms)
-            lxc restart worker-2
+            lxc restart --force worker-2
             until_ms 30 has_route lxc exec worker-2 -- ip "$route" >/dev/null
             trials+=" $(( $(now_ms) - t0 ))"
             sleep 1

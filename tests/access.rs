@@ -437,7 +437,7 @@ fn a_stopped_or_restarted_container_is_an_error_for_that_node_only() {
     let node = lab.topology.node("worker-2").unwrap().clone();
     observe::read_node(&host, &node).unwrap();
 
-    lxc(&["restart", "worker-2"]);
+    lxc(&["restart", "--force", "worker-2"]);
     lab.wait_ready("worker-2");
     // The PID read before the restart is stale: an error, never another namespace's routes.
     let stale = observe::read_node(&host, &node).unwrap_err().to_string();
@@ -474,7 +474,7 @@ fn watch_restores_on_lxd(extra: &[&str]) {
     eprintln!("{extra:?}: deleted route back in {t:?}");
 
     let started = Instant::now();
-    lxc(&["restart", "worker-2"]);
+    lxc(&["restart", "--force", "worker-2"]);
     lab.wait_ready("worker-2");
     let t = r.until(
         "a restarted container's routes",
