@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use routectl::core::topology::{Node, TransportKind};
 use routectl::node::host::Host;
 use routectl::node::observe;
-use routectl::node::transport::{Process, Transport};
+use routectl::node::transport::Process;
 use support::lxd::{LxdLab, lxc};
 use support::{NetnsLab, assert_code, sh};
 
