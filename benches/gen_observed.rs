@@ -7,6 +7,8 @@
 //! ```
 //!
 //! Run by plain `cargo bench` (no `--out`), it does nothing.
+// A test or bench may panic: that is how it reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
 mod common;
 

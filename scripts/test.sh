@@ -4,9 +4,11 @@
 #   2. brings the LXD lab of topology.example.toml up (starting the daemon and any stopped
 #      container, repairing a half-built lab) and removes every non-kernel route from it,
 #   3. runs every test: unit tests, folder cases, black-box tests of the binary, end-to-end
-#      tests on network namespaces and on the real LXD lab (the LXD ones are marked ignored for
-#      a plain `cargo test` and are included here).
-# Extra arguments go to the test binaries (e.g. scripts/test.sh drift).
+#      tests on network namespaces and on the real LXD lab (those that need root or the lab are
+#      `#[ignore = "needs root: …"]` for a plain `cargo test`, and are included here; a missing
+#      lab makes them fail, never skip).
+# Extra arguments go to the test binaries (e.g. scripts/test.sh drift, scripts/test.sh
+# scenarios::lxd::).
 set -euo pipefail
 
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."

@@ -139,7 +139,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Read every node and show what would change, per node.
     ///
-    /// Marks: + add, - delete, ~ replace or adopt, ! conflict (a foreign route in the way).
+    /// Marks: + add, - delete, ~ replace or adopt, ! conflict (a foreign route in the way),
+    /// `>` take over (--take-over). A change marked [drift] undoes a change made outside
+    /// routectl since its last apply on that node.
     #[command(
         after_help = "Examples:\n  routectl plan\n  routectl plan --detailed-exitcode --output markdown > plan.md\n  routectl plan --node worker-1 --adopt\n  routectl plan --out plan.json            (then: routectl apply plan.json)\n  routectl show --save snap/ && routectl plan --observed snap/"
     )]
@@ -149,7 +151,7 @@ pub enum Command {
     /// Per changed node one `ip -batch` with every change and a read-back; a node is converged
     /// only when its routes, read back, need nothing more. Exit 0 only when every node is.
     #[command(
-        after_help = "Examples:\n  routectl apply                       (shows the plan, asks for 'yes')\n  routectl apply --auto-approve --adopt\n  routectl apply plan.json              (a plan saved with `routectl plan --out`)\n  routectl -v apply -y                  (prints every command and batch script)"
+        after_help = "Examples:\n  routectl apply                       (shows the plan, asks for 'yes')\n  routectl apply --auto-approve --adopt\n  routectl apply -y --take-over         (replace conflicting foreign routes)\n  routectl apply -y --canary worker-0 --canary-rollback\n  routectl apply plan.json              (a plan saved with `routectl plan --out`)\n  routectl -v apply -y                  (prints every command and batch script)"
     )]
     Apply(ApplyArgs),
     /// Show each node's routes, marked owned / foreign / kernel / desired-missing, and check the
@@ -197,6 +199,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub adopt: bool,
 
+    /// Plan to replace foreign routes that stand in a desired route's way (conflicts) with the
+    /// desired, owned ones. Foreign routes in no desired route's way are never touched.
+    #[arg(long)]
+    pub take_over: bool,
+
     /// Plan only this node (repeatable). Other nodes are neither read nor changed.
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
@@ -222,6 +229,21 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub adopt: bool,
 
+    /// Replace foreign routes that stand in a desired route's way (conflicts) with the desired,
+    /// owned ones: exactly those routes, each deleted by its identity (or rewritten in place).
+    #[arg(long)]
+    pub take_over: bool,
+
+    /// Apply to this node first (repeatable) and prove its new routes (ping from its internal IP
+    /// to every other node's pod gateway) before any other node is changed. A failed path stops
+    /// the rollout: no other node is changed, exit 1.
+    #[arg(long = "canary", value_name = "NODE")]
+    pub canaries: Vec<String>,
+
+    /// With --canary: when a canary's paths fail, put the canary's routes back as they were.
+    #[arg(long, requires = "canaries")]
+    pub canary_rollback: bool,
+
     /// Apply only to this node (repeatable). Other nodes are neither read nor changed.
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
@@ -237,7 +259,7 @@ pub struct ApplyArgs {
 
     /// A plan saved with `routectl plan --out FILE`: applied without a prompt, and only if the
     /// topology and the nodes' routes are still those it was computed from.
-    #[arg(value_name = "PLAN_FILE", conflicts_with_all = ["adopt", "nodes"])]
+    #[arg(value_name = "PLAN_FILE", conflicts_with_all = ["adopt", "take_over", "nodes"])]
     pub plan_file: Option<PathBuf>,
 }
 
@@ -370,45 +392,77 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Parses `500ms`, `5s`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
+/// The longest duration accepted anywhere (a timeout or interval beyond it is a typo).
+const MAX_DURATION: Duration = Duration::from_secs(7 * 86_400);
+
+const DURATION_EXAMPLES: &str = "examples: 500ms, 5s, 1m30s, or a bare number of seconds";
+
+/// Parses a duration as `humantime` does (`500ms`, `1.5s`, `2m`, `1h 30m`), or a bare number of
+/// seconds (`5`, `0.5`); zero is returned as zero, whatever its spelling (`0`, `0s`, `0.0s`).
+fn parse_any(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let bare = !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let parsed = if bare {
+        humantime::parse_duration(&format!("{t}s"))
+    } else {
+        humantime::parse_duration(t)
     };
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (examples: 500ms, 5s, 2m)"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "`{s}` has an unknown unit `{unit}` (use ms, s, m or h)"
-            ));
+    let d = parsed.map_err(|e| match e {
+        humantime::DurationError::UnknownUnit { unit, .. } => {
+            format!("`{t}` has an unknown unit `{unit}` (use ms, s, m or h; {DURATION_EXAMPLES})")
         }
-    };
-    if !secs.is_finite() || secs <= 0.0 || secs > 7.0 * 86400.0 {
+        humantime::DurationError::Empty => format!("a duration is needed ({DURATION_EXAMPLES})"),
+        // `humantime` keeps nanoseconds: a longer fraction, or a huge number, overflows.
+        humantime::DurationError::NumberOverflow if has_long_fraction(t) => {
+            format!("`{t}` is finer than 1 ms, the smallest duration routectl can use")
+        }
+        humantime::DurationError::NumberOverflow => {
+            format!("`{t}` is more than a week, the longest accepted")
+        }
+        other => format!("`{t}` is not a duration: {other} ({DURATION_EXAMPLES})"),
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!("`{t}` is more than a week, the longest accepted"));
+    }
+    // A value that is not zero but shorter than a millisecond would be used as 0 ms (timeouts
+    // and intervals are counted in milliseconds): refused rather than silently made zero.
+    if !d.is_zero() && d < Duration::from_millis(1) {
         return Err(format!(
-            "`{s}` is out of range (more than 0, at most a week)"
+            "`{t}` is shorter than 1 ms, the smallest duration routectl can use"
         ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // A spelling of zero with digits that are not all zero (`0.0000000001s`, below what
+    // `humantime` keeps) is not zero: refused like any duration under 1 ms.
+    if d.is_zero() && t.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        return Err(format!(
+            "`{t}` is shorter than 1 ms, the smallest duration routectl can use"
+        ));
+    }
+    Ok(d)
 }
 
-/// Like [`parse_duration`], but `0` means "do not wait".
-pub fn parse_wait(s: &str) -> Result<Duration, String> {
-    if s.trim()
-        .trim_end_matches(['s', 'm', 'h'])
-        .trim_end_matches("ms")
-        == "0"
-    {
-        return Ok(Duration::ZERO);
+/// Whether a number in `s` has more decimals than nanoseconds hold.
+fn has_long_fraction(s: &str) -> bool {
+    s.split('.')
+        .skip(1)
+        .any(|f| f.chars().take_while(char::is_ascii_digit).count() > 9)
+}
+
+/// A duration where zero makes no sense (a timeout, an interval): more than 0, at most a week.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_any(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "`{}` is zero: this duration must be more than 0 ({DURATION_EXAMPLES})",
+            s.trim()
+        ));
     }
-    parse_duration(s)
+    Ok(d)
+}
+
+/// Like [`parse_duration`], but zero (in any spelling) means "do not wait".
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    parse_any(s)
 }
 
 #[cfg(test)]
@@ -426,12 +480,36 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        // Bare numbers are seconds.
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5x").is_err());
+        assert_eq!(parse_duration(" 5 "), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
+        // Every spelling of zero is zero, refused where zero makes no sense.
+        for zero in ["0", "0s", "0.0s", "0ms", "0.0", "0m"] {
+            let e = parse_duration(zero).unwrap_err();
+            assert!(e.contains("is zero"), "{zero}: {e}");
+            assert_eq!(parse_wait(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        // Not zero, but it would be used as 0 ms.
+        for tiny in ["0.0000000001s", "500us", "0.0001", "1ns"] {
+            let e = parse_duration(tiny).unwrap_err();
+            assert!(e.contains("1 ms"), "{tiny}: {e}");
+            assert!(parse_wait(tiny).is_err(), "{tiny}");
+        }
+        assert!(
+            parse_duration("5x")
+                .unwrap_err()
+                .contains("unknown unit `x`")
+        );
         assert!(parse_duration("").is_err());
-        assert_eq!(parse_wait("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_wait("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("-1s").is_err());
+        assert!(
+            parse_duration("8d")
+                .unwrap_err()
+                .contains("more than a week")
+        );
         assert_eq!(parse_wait("2s"), Ok(Duration::from_secs(2)));
     }
 }

@@ -3,26 +3,23 @@
 use clap::Parser;
 
 use routectl::cli::Cli;
-use routectl::exit::ExitCode;
+use routectl::exit::{Outcome, exit_code};
 
 fn main() -> std::process::ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let result = match Cli::try_parse() {
+        Ok(cli) => routectl::commands::run(cli),
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::Usage
+            // `--help` and `--version` are printed through the same path, on stdout.
+            Ok(if e.use_stderr() {
+                Outcome::Usage
             } else {
-                ExitCode::Ok
-            }
-            .into();
+                Outcome::Done
+            })
         }
     };
-    match routectl::commands::run(cli) {
-        Ok(code) => code.into(),
-        Err(e) => {
-            eprintln!("routectl: error: {e}");
-            e.exit_code().into()
-        }
+    if let Err(e) = &result {
+        eprintln!("routectl: error: {e}");
     }
+    exit_code(&result).into()
 }

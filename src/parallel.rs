@@ -1,7 +1,6 @@
 //! A bounded parallel map over a slice, on scoped threads (no async runtime: every unit of work
 //! is a blocking child process).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Applies `f` to every item with at most `parallelism` calls running at once, keeping order.
@@ -15,27 +14,33 @@ pub fn map<T: Sync, R: Send>(
         return items.iter().map(f).collect();
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..lanes {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    if let Ok(mut v) = results.lock() {
-                        v[i] = Some(r);
+    // Each lane keeps what it computed with the item's index; every index is taken exactly
+    // once, so sorting the pairs by index gives one result per item, in order.
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let lanes: Vec<_> = (0..lanes)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, f(item)));
                     }
-                }
-            });
-        }
+                    mine
+                })
+            })
+            .collect();
+        lanes
+            .into_iter()
+            .flat_map(|lane| match lane.join() {
+                Ok(mine) => mine,
+                // A panic in `f` is a bug: it goes on up, as it would without threads.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
     });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.expect("every index is filled exactly once"))
-        .collect()
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]

@@ -3,20 +3,22 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::{ApplyArgs, Global};
+use crate::core::applied::Outcome as NodeOutcome;
+use crate::core::canary;
 use crate::core::plan::{Options, Plan};
 use crate::core::saved;
 use crate::core::topology::Topology;
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::local::lock;
-use crate::node::apply;
 use crate::node::transport::Transport;
+use crate::node::{apply, probe};
 use crate::report::{self, Format, Style};
 
 use super::{check_nodes, live_plan, out};
 
 /// Runs `apply`.
-pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     // Load and validate everything before touching the lock or any node.
     let (topology, options, binding) = match &a.plan_file {
         Some(file) => {
@@ -31,11 +33,26 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             check_nodes(&t, &a.nodes)?;
             let options = Options {
                 adopt: a.adopt,
+                take_over: a.take_over,
                 only: a.nodes.clone(),
             };
             (t, options, None)
         }
     };
+    for c in &a.canaries {
+        let why = if topology.node(c).is_none() {
+            format!("is not declared in {}", topology.source)
+        } else if !options.only.is_empty() && !options.only.contains(c) {
+            "is not among the nodes planned with --node".to_string()
+        } else {
+            continue;
+        };
+        return Err(Error::BadOption {
+            option: "--canary",
+            value: c.clone(),
+            why,
+        });
+    }
     let what = format!("apply -f {}", topology.source);
     let _lock = lock::acquire(&g.lock_file, g.lock_timeout, &what, |holder| {
         g.info(&format!(
@@ -63,24 +80,180 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<ExitCode, Error> {
             if a.output == Format::Text {
                 eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
             }
-            return Err(Error::Refused(format!(
-                "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong \
-                 topology is the usual cause; if the deletions are intended, run again with \
-                 --allow-mass-delete"
-            )));
+            return Err(Error::MassDelete { why });
         }
         if binding.is_none() && !a.auto_approve {
             eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
-                return Ok(ExitCode::Error);
+                return Ok(Outcome::Declined);
             }
         } else if a.output == Format::Text && !g.quiet {
             out(&report::plan_text(&plan, &style))?;
         }
     }
+    if !a.canaries.is_empty() {
+        return canary_rollout(g, a, &topology, &plan, &transport);
+    }
     let report = apply::apply(&plan, &topology, &transport, g.parallelism());
-    finish(g, a, &topology, &plan, &report, &transport)
+    finish(g, a, &topology, &plan, &report, &transport, None)
+}
+
+/// The nodes of `plan` that `keep` accepts, as a plan of their own.
+fn part(plan: &Plan, keep: impl Fn(&str) -> bool) -> Plan {
+    Plan {
+        nodes: plan
+            .nodes
+            .iter()
+            .filter(|n| keep(&n.name))
+            .cloned()
+            .collect(),
+        ..plan.clone()
+    }
+}
+
+/// `apply --canary`: the canaries first, their paths proven, then (only if every path answers)
+/// the rest and the usual check.
+fn canary_rollout(
+    g: &Global,
+    a: &ApplyArgs,
+    topology: &Topology,
+    plan: &Plan,
+    transport: &dyn Transport,
+) -> Result<Outcome, Error> {
+    let is_canary = |n: &str| a.canaries.iter().any(|c| c == n);
+    let first = part(plan, is_canary);
+    let rest = part(plan, |n| !is_canary(n));
+    let canaries: Vec<String> = first.nodes.iter().map(|n| n.name.clone()).collect();
+    g.info(&format!(
+        "routectl: canary stage: applying {} first",
+        canaries.join(", ")
+    ));
+    let first_report = apply::apply(&first, topology, transport, g.parallelism());
+    let not_converged: Vec<String> = first_report
+        .nodes
+        .iter()
+        .filter(|n| !matches!(n.outcome, NodeOutcome::InSync | NodeOutcome::Converged))
+        .map(|n| n.name.clone())
+        .collect();
+    let proofs = if not_converged.is_empty() {
+        probe::prove_canaries(topology, &canaries, g.parallelism(), transport)
+    } else {
+        Vec::new()
+    };
+    let mut verdict = canary::Verdict {
+        canaries,
+        not_converged,
+        proofs,
+        rollback: None,
+    };
+    if !verdict.passed() {
+        if a.canary_rollback {
+            let mut rb = canary::Rollback {
+                restored: Vec::new(),
+                failed: Vec::new(),
+            };
+            for (name, r) in apply::rollback(&first, topology, transport, g.parallelism()) {
+                match r {
+                    Ok(()) => rb.restored.push(name),
+                    Err(why) => rb.failed.push((name, why)),
+                }
+            }
+            verdict.rollback = Some(rb);
+        }
+        finish(
+            g,
+            a,
+            topology,
+            &first,
+            &first_report,
+            transport,
+            Some((&verdict, None)),
+        )?;
+        let mut msg = String::from(
+            "routectl: the canary failed; the rollout stopped and no other node was changed",
+        );
+        if !verdict.not_converged.is_empty() {
+            msg.push_str(&format!(
+                "\n  not converged: {}",
+                verdict.not_converged.join(", ")
+            ));
+        }
+        for f in verdict.failures() {
+            msg.push_str(&format!("\n  failed path: {f}"));
+        }
+        match &verdict.rollback {
+            Some(rb) => {
+                if !rb.restored.is_empty() {
+                    msg.push_str(&format!(
+                        "\n  put back as it was: {}",
+                        rb.restored.join(", ")
+                    ));
+                }
+                for (n, why) in &rb.failed {
+                    msg.push_str(&format!("\n  NOT put back: {n}: {why}"));
+                }
+            }
+            None => msg.push_str(
+                "\n  the canary keeps the new routes; put it back with --canary-rollback, or fix the topology and apply again",
+            ),
+        }
+        eprintln!("{msg}");
+        return Ok(Outcome::Failed);
+    }
+    g.info(&format!(
+        "routectl: canary passed ({} path{}); applying the other {} node{}",
+        verdict.proofs.len(),
+        if verdict.proofs.len() == 1 { "" } else { "s" },
+        rest.nodes.len(),
+        if rest.nodes.len() == 1 { "" } else { "s" }
+    ));
+    let rest_report = apply::apply(&rest, topology, transport, g.parallelism());
+    // One report in plan order.
+    let mut nodes = Vec::with_capacity(plan.nodes.len());
+    let (mut c, mut r) = (
+        first_report.nodes.into_iter(),
+        rest_report.nodes.into_iter(),
+    );
+    let (mut next_c, mut next_r) = (c.next(), r.next());
+    for n in &plan.nodes {
+        if next_c.as_ref().is_some_and(|x| x.name == n.name) {
+            nodes.extend(next_c.take());
+            next_c = c.next();
+        } else if next_r.as_ref().is_some_and(|x| x.name == n.name) {
+            nodes.extend(next_r.take());
+            next_r = r.next();
+        }
+    }
+    let report = apply::Report {
+        nodes,
+        adopt: plan.adopt,
+        elapsed: first_report.elapsed + rest_report.elapsed,
+    };
+    let check = probe::run(topology, &options_nodes(plan), g.parallelism(), transport);
+    let code = finish(
+        g,
+        a,
+        topology,
+        plan,
+        &report,
+        transport,
+        Some((&verdict, Some(&check))),
+    )?;
+    Ok(if code == Outcome::Done && check.summary().success {
+        Outcome::Done
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// The nodes a check after a rollout covers: those planned (all when the plan covers all).
+fn options_nodes(plan: &Plan) -> Vec<String> {
+    if plan.skipped.is_empty() {
+        Vec::new()
+    } else {
+        plan.nodes.iter().map(|n| n.name.clone()).collect()
+    }
 }
 
 fn stderr_style(g: &Global, style: &Style) -> Style {
@@ -92,12 +265,7 @@ fn stderr_style(g: &Global, style: &Style) -> Style {
 
 fn confirm() -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Refused(
-            "refusing to change routes without approval: stdin is not a terminal. Review the \
-             plan with `routectl plan`, then run `routectl apply --auto-approve` (or save it with \
-             `routectl plan --out FILE` and run `routectl apply FILE`)"
-                .to_string(),
-        ));
+        return Err(Error::NoApproval);
     }
     eprint!("\nApply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
@@ -116,13 +284,24 @@ fn finish(
     plan: &Plan,
     report: &apply::Report,
     transport: &dyn Transport,
-) -> Result<ExitCode, Error> {
+    canary: Option<(&canary::Verdict, Option<&crate::core::check::Report>)>,
+) -> Result<Outcome, Error> {
     let commands = transport.commands_run();
     match a.output {
-        Format::Json => out(&report::to_json_text(&report::report_json(
-            report, plan, t, commands,
-        )))?,
+        Format::Json => {
+            let mut doc = report::report_json(report, plan, t, commands);
+            if let (Some((v, check)), serde_json::Value::Object(m)) = (canary, &mut doc) {
+                m.insert("canary".into(), report::canary_json(v));
+                if let Some(c) = check {
+                    m.insert("check".into(), report::check_json(c, t));
+                }
+            }
+            out(&report::to_json_text(&doc))?
+        }
         Format::Text | Format::Markdown => {
+            if let Some((v, _)) = canary {
+                out(&report::canary_text(v, &g.style()))?;
+            }
             if plan.operations() == 0 && report.success() {
                 if !g.quiet {
                     out(&format!(
@@ -134,11 +313,16 @@ fn finish(
             } else {
                 out(&report::report_text(report, commands, &g.style()))?;
             }
+            if let Some((_, Some(c))) = canary
+                && !g.quiet
+            {
+                out(&report::check_text(c, &g.style()))?;
+            }
         }
     }
     Ok(if report.success() {
-        ExitCode::Ok
+        Outcome::Done
     } else {
-        ExitCode::Error
+        Outcome::Failed
     })
 }

@@ -2,14 +2,14 @@
 
 use crate::cli::{CheckArgs, Global};
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
 use super::{check_nodes, out};
 
 /// Runs `check`.
-pub fn run(g: &Global, a: &CheckArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &CheckArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
     let transport = g.transport(&t);
@@ -29,8 +29,8 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<ExitCode, Error> {
         Format::Markdown => out(&report::check_markdown(&report, &t))?,
     }
     Ok(if report.summary().success {
-        ExitCode::Ok
+        Outcome::Done
     } else {
-        ExitCode::Error
+        Outcome::Failed
     })
 }

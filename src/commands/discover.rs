@@ -7,14 +7,10 @@ use crate::cli::{DiscoverArgs, DiscoverSource, Global, TransportArg};
 use crate::core::discover::{self, Options, Source};
 use crate::core::topology::{self, TransportKind};
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::node::transport;
 
 use super::out;
-
-fn invalid_data(why: String) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, why)
-}
 
 /// Reads FILE, or stdin for `-`.
 fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
@@ -37,14 +33,17 @@ fn list_instances(program: &str, g: &Global) -> Result<Vec<u8>, Error> {
         .collect();
     let out = transport::run_local(&argv, g.timeout)
         .and_then(|o| o.success())
-        .map_err(|e| Error::io("listing instances", std::io::Error::other(e.to_string())))?;
+        .map_err(Error::ListInstances)?;
     Ok(out.stdout)
 }
 
 /// Runs `discover`.
-pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
-    discover::check_interface(&a.interface)
-        .map_err(|why| Error::Usage(format!("--interface `{}` {why}", a.interface)))?;
+pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
+    topology::check_interface(&a.interface).map_err(|why| Error::BadOption {
+        option: "--interface",
+        value: a.interface.clone(),
+        why,
+    })?;
     let (source, program) = match a.from {
         DiscoverSource::Lxc => (Source::Lxc, "lxc"),
         DiscoverSource::Incus => (Source::Incus, "incus"),
@@ -53,12 +52,7 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
     let (bytes, origin) = match (&a.input, source) {
         (Some(path), _) => (read_input(path)?, path.display().to_string()),
         (None, Source::Kubernetes) => {
-            return Err(Error::Usage(
-                "--from kubernetes needs the output of `kubectl get nodes -o json`: give its \
-                 file, or - to read it from stdin (`kubectl get nodes -o json | routectl \
-                 discover --from kubernetes -`)"
-                    .to_string(),
-            ));
+            return Err(Error::KubernetesInputMissing);
         }
         (None, _) => (
             list_instances(program, g)?,
@@ -88,27 +82,25 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
             Source::Lxc => "lxc list --format json",
             Source::Incus => "incus list --format json",
         };
-        Error::io(
-            format!("`{origin}` is not the output of `{expected}`"),
-            invalid_data(why),
-        )
+        Error::NotSourceOutput {
+            origin: origin.clone(),
+            expected,
+            message: why,
+        }
     })?;
     let text = discover::render(&discovered);
     if discovered.nodes().next().is_none() {
-        return Err(Error::Refused(format!(
-            "no usable node found in `{origin}`; what was there and why it was left out:\n{}",
-            text.lines()
-                .filter(|l| l.starts_with("# skipped"))
-                .map(|l| format!("  {}", l.trim_start_matches("# skipped ")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )));
+        return Err(Error::NothingDiscovered {
+            origin,
+            skipped: discovered.skipped_entries(),
+        });
     }
     // Every node was checked on its own and against the others; this proves the whole file.
-    topology::parse(text.as_bytes(), "discovered topology", None).map_err(|p| {
-        Error::Refused(format!(
-            "the discovered topology does not validate (a bug in routectl discover):\n{p}\n\n{text}"
-        ))
+    topology::parse(text.as_bytes(), "discovered topology", None).map_err(|problems| {
+        Error::DiscoveredInvalid {
+            problems,
+            text: text.clone(),
+        }
     })?;
     match &a.out {
         None => out(&text)?,
@@ -129,17 +121,16 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<ExitCode, Error> {
             .map(|p| format!("; written to {}", p.display()))
             .unwrap_or_default()
     ));
-    Ok(ExitCode::Ok)
+    Ok(Outcome::Done)
 }
 
 /// Writes the topology beside FILE, then renames it over FILE (only with `--force` when FILE
 /// exists), so a half-written topology is never left behind.
 fn write_out(path: &Path, text: &str, force: bool) -> Result<(), Error> {
     if path.exists() && !force {
-        return Err(Error::Refused(format!(
-            "`{}` exists; refusing to overwrite it (use --force, or write elsewhere and compare)",
-            path.display()
-        )));
+        return Err(Error::OutputExists {
+            path: path.display().to_string(),
+        });
     }
     let name = path
         .file_name()

@@ -1,5 +1,6 @@
-//! One module per subcommand: load the topology, run the pipeline, print, pick the exit code.
-//! The glue between the command line and the library; no route logic lives here.
+//! One module per subcommand: load the topology, run the pipeline, print, return the outcome
+//! ([`crate::exit::Outcome`]; its exit code is chosen in [`crate::exit::exit_code`]). The glue
+//! between the command line and the library; no route logic lives here.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use crate::cli::{AccessArg, Cli, ColorChoice, Command, Global, TransportArg};
 use crate::core::plan::{Options, Plan};
 use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::node::host::Host;
 use crate::node::observe;
 use crate::node::transport::{Process, Transport};
@@ -25,7 +26,7 @@ mod show;
 mod validate;
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+pub fn run(cli: Cli) -> Result<Outcome, Error> {
     let g = &cli.global;
     match &cli.command {
         Command::Validate(a) => validate::run(g, a),
@@ -40,7 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "routectl", &mut buf);
             out(&String::from_utf8_lossy(&buf))?;
-            Ok(ExitCode::Ok)
+            Ok(Outcome::Done)
         }
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
@@ -49,7 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 .render(&mut buf)
                 .map_err(|e| Error::io("rendering the man page", e))?;
             out(&String::from_utf8_lossy(&buf))?;
-            Ok(ExitCode::Ok)
+            Ok(Outcome::Done)
         }
     }
 }
@@ -162,23 +163,14 @@ pub(crate) fn out(text: &str) -> Result<(), Error> {
 }
 
 pub(crate) fn check_nodes(t: &Topology, nodes: &[String]) -> Result<(), Error> {
-    let unknown: Vec<&str> = nodes
-        .iter()
-        .filter(|n| t.node(n).is_none())
-        .map(String::as_str)
-        .collect();
-    if unknown.is_empty() {
+    let undeclared = t.undeclared(nodes);
+    if undeclared.is_empty() {
         Ok(())
     } else {
-        Err(Error::Usage(format!(
-            "--node names {} not declared in {}",
-            unknown
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            t.source
-        )))
+        Err(Error::UndeclaredNodes {
+            names: undeclared.into_iter().map(str::to_string).collect(),
+            topology: t.source.clone(),
+        })
     }
 }
 
@@ -191,7 +183,7 @@ pub fn live_plan(
     parallelism: usize,
     progress: bool,
 ) -> Plan {
-    let total = Plan::selected(t, options).len();
+    let total = t.selected(&options.only).len();
     let done = AtomicUsize::new(0);
     let finished = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -215,7 +207,7 @@ pub fn live_plan(
             });
         }
         let plan = Plan::compute(t, options, parallelism, |node| {
-            let seen = observe::read_node(transport, node);
+            let seen = observe::read_observed(transport, node);
             done.fetch_add(1, Ordering::Relaxed);
             seen
         });

@@ -5,7 +5,7 @@ use crate::cli::PlanArgs;
 use crate::core::plan::{Options, Plan};
 use crate::core::topology::Topology;
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
@@ -26,11 +26,12 @@ pub(crate) fn print_plan(
 }
 
 /// Runs `plan`.
-pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
     let options = Options {
         adopt: a.adopt,
+        take_over: a.take_over,
         only: a.nodes.clone(),
     };
     let started = std::time::Instant::now();
@@ -66,10 +67,14 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     }
     print_plan(g, &t, &plan, a.output)?;
     Ok(if plan.has_errors() {
-        ExitCode::Error
+        Outcome::Failed
     } else if a.detailed_exitcode && plan.has_pending() {
-        ExitCode::Changes
+        let summary = plan.summary();
+        Outcome::Pending {
+            operations: plan.operations(),
+            conflicts: summary.conflict,
+        }
     } else {
-        ExitCode::Ok
+        Outcome::Done
     })
 }

@@ -10,11 +10,11 @@ use serde_json::json;
 
 use crate::cli::{Global, LogFormat, ReconcileArgs};
 use crate::core::plan::Options;
-use crate::core::reconcile::{State, unix_now};
+use crate::core::reconcile::State;
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::local::lock;
-use crate::node::apply::{self, Outcome};
+use crate::node::apply::{self, Outcome as NodeOutcome};
 use crate::node::watch::{self, Watch};
 
 use super::live_plan;
@@ -25,6 +25,8 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+// The only unsafe code in routectl (allowed here alone; `unsafe_code` is denied in Cargo.toml).
+#[allow(unsafe_code)]
 fn install_signal_handlers() {
     let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -43,7 +45,7 @@ struct RoundLog {
 }
 
 /// Runs `reconcile`.
-pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
     install_signal_handlers();
     let mut state = State::new(a.interval);
     log(
@@ -105,7 +107,7 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
             write_metrics(path, &state.metrics())?;
         }
         if a.once {
-            return Ok(if r.ok { ExitCode::Ok } else { ExitCode::Error });
+            return Ok(if r.ok { Outcome::Done } else { Outcome::Failed });
         }
         triggered = None;
         if a.watch
@@ -156,7 +158,7 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, Error> {
                 &format!("stopping after {} rounds", state.rounds),
                 json!({"event": "stop", "rounds": state.rounds}),
             );
-            return Ok(ExitCode::Ok);
+            return Ok(Outcome::Done);
         }
     }
 }
@@ -243,6 +245,7 @@ fn round(
     };
     let options = Options {
         adopt: a.adopt,
+        take_over: false,
         only: if waiting.is_empty() && triggered.is_none() {
             Vec::new()
         } else {
@@ -280,13 +283,13 @@ fn round(
                     .map(|f| format!("ip {}: {}", f.command, f.message))
             })
             .or_else(|| {
-                (n.outcome == Outcome::Failed)
+                (n.outcome == NodeOutcome::Failed)
                     .then(|| format!("{} changes still pending", n.remaining.len()))
             });
         match n.outcome {
-            Outcome::InSync => in_sync += 1,
-            Outcome::Converged => changed.push(format!("{} ({applied} applied)", n.name)),
-            Outcome::Failed | Outcome::Unreachable => {
+            NodeOutcome::InSync => in_sync += 1,
+            NodeOutcome::Converged => changed.push(format!("{} ({applied} applied)", n.name)),
+            NodeOutcome::Failed | NodeOutcome::Unreachable => {
                 let retry = state
                     .nodes
                     .get(&n.name)
@@ -296,7 +299,7 @@ fn round(
                 failed.push(format!(
                     "{} {} ({}; next try in {:.0} s)",
                     n.name,
-                    if n.outcome == Outcome::Unreachable {
+                    if n.outcome == NodeOutcome::Unreachable {
                         "unreachable"
                     } else {
                         "failed"
@@ -309,10 +312,10 @@ fn round(
         nodes_json.push(json!({
             "name": n.name,
             "status": match n.outcome {
-                Outcome::InSync => "in_sync",
-                Outcome::Converged => "converged",
-                Outcome::Failed => "failed",
-                Outcome::Unreachable => "unreachable",
+                NodeOutcome::InSync => "in_sync",
+                NodeOutcome::Converged => "converged",
+                NodeOutcome::Failed => "failed",
+                NodeOutcome::Unreachable => "unreachable",
             },
             "applied": applied,
             "error": error,
@@ -355,7 +358,7 @@ fn round(
 }
 
 fn log(a: &ReconcileArgs, level: &str, message: &str, fields: serde_json::Value) {
-    let ts = rfc3339(unix_now());
+    let ts = rfc3339(std::time::SystemTime::now());
     match a.log_format {
         LogFormat::Text => eprintln!("{ts} {level:<5} {message}"),
         LogFormat::Json => {
@@ -377,36 +380,21 @@ fn write_metrics(path: &std::path::Path, text: &str) -> Result<(), Error> {
         .map_err(|e| Error::io(format!("writing the metrics file `{}`", path.display()), e))
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (UTC).
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC, whole seconds).
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::rfc3339;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn formats_utc_timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_705_200), "2026-11-26T15:00:00Z");
+        let at = |secs| rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_795_705_200), "2026-11-26T15:00:00Z");
     }
 }

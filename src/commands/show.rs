@@ -3,7 +3,7 @@
 use crate::cli::{Global, ShowArgs};
 use crate::core::show;
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
@@ -11,7 +11,7 @@ use crate::report::{self, Format};
 use super::{check_nodes, out};
 
 /// Runs `show`.
-pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
     if let Some(dir) = &a.save {
@@ -42,7 +42,7 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
             };
             let path = crate::node::observe::snapshot_path(dir, node);
             let result = match &n.state {
-                Ok(v) => observe::save_snapshot(dir, node, &v.raw_routes),
+                Ok(v) => observe::save_snapshot(dir, node, &v.raw_routes, v.last_applied.as_ref()),
                 // An old snapshot of a node that cannot be read now must not be planned from.
                 Err(_) => observe::remove_snapshot(dir, node),
             };
@@ -62,8 +62,8 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<ExitCode, Error> {
         Format::Markdown => out(&report::show_markdown(&report, &t))?,
     }
     Ok(if report.has_errors() {
-        ExitCode::Error
+        Outcome::Failed
     } else {
-        ExitCode::Ok
+        Outcome::Done
     })
 }

@@ -2,14 +2,14 @@
 
 use crate::cli::Global;
 use crate::error::Error;
-use crate::exit::ExitCode;
+use crate::exit::Outcome;
 use crate::report::{self, Format};
 
 use super::out;
 use crate::cli::ValidateArgs;
 
 /// Runs `validate`.
-pub fn run(g: &Global, a: &ValidateArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &ValidateArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     let routes: usize = t
         .nodes
@@ -38,5 +38,5 @@ pub fn run(g: &Global, a: &ValidateArgs) -> Result<ExitCode, Error> {
             }
         }
     }
-    Ok(ExitCode::Ok)
+    Ok(Outcome::Done)
 }

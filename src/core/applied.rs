@@ -43,6 +43,9 @@ pub struct NodeResult {
     pub remaining: Vec<Change>,
     /// An error that prevented the write or its verification.
     pub error: Option<NodeError>,
+    /// Why the node's last-applied record could not be written, if it could not (the routes
+    /// are applied all the same; the next plan calls every change there "topology").
+    pub record_error: Option<String>,
 }
 
 /// The result of an apply.

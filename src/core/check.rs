@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::core::link::Link;
 use crate::core::route::{Destination, Family, Route, TABLE_MAIN, TYPE_UNICAST, type_name};
 use crate::core::show::{Observation, pod_gateway};
-use crate::core::topology::{Node, Topology};
+use crate::core::topology::{Node, Topology, is_selected};
 use crate::error::NodeError;
 use crate::parallel;
 
@@ -65,9 +65,7 @@ pub fn probes(topology: &Topology, only: &[String]) -> Vec<Probe> {
         let nodes = participants(topology, family);
         for (a, ca) in &nodes {
             for (b, cb) in &nodes {
-                if a.name == b.name
-                    || !(only.is_empty() || only.contains(&a.name) || only.contains(&b.name))
-                {
+                if a.name == b.name || !(is_selected(only, &a.name) || is_selected(only, &b.name)) {
                     continue;
                 }
                 out.push(Probe {
@@ -397,11 +395,10 @@ fn has_address(links: &[Link], addr: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::link::LinkAddr;
+    use crate::core::route::{Hop, NextHop};
     use crate::core::topology::parse;
     use crate::error::CommandError;
-    use crate::node::iproute;
-    use crate::node::probe::{ping, ping_invocation};
-    use crate::node::transport::{Invocation, Output, Transport};
 
     const LAB: &str = r#"
 [cluster]
@@ -461,36 +458,59 @@ pod_cidr = "10.1.2.0/24"
             only.iter()
                 .all(|p| p.from == "worker-2" || p.to == "worker-2")
         );
-        assert_eq!(
-            ping_invocation(&all[0]).args.join(" "),
-            "-c1 -W1 -I 10.1.0.1 10.1.1.1"
-        );
     }
 
-    fn routes(json: &str) -> Observation {
+    /// A route of table `table` to `dst` (`default` for 0.0.0.0/0), as `ip -j` reads it.
+    fn route(
+        dst: &str,
+        gateway: Option<&str>,
+        dev: Option<&str>,
+        protocol: u8,
+        metric: u32,
+        table: u32,
+    ) -> Route {
+        let dst = if dst == "default" { "0.0.0.0/0" } else { dst };
+        Route {
+            dst: Destination::Net(dst.parse().unwrap()),
+            table,
+            kind: TYPE_UNICAST,
+            protocol,
+            metric,
+            tos: 0,
+            from: None,
+            next_hop: NextHop::Single(Hop {
+                gateway: gateway.map(|g| g.parse().unwrap()),
+                dev: dev.map(str::to_string),
+            }),
+            flags: Vec::new(),
+        }
+    }
+
+    fn routes(routes: Vec<Route>) -> Observation {
         Observation {
-            routes: iproute::parse_routes(json.as_bytes()).unwrap(),
+            routes,
             raw_routes: Vec::new(),
             links: Ok(Vec::new()),
+            last_applied: Ok(None),
         }
     }
 
-    /// A node with its connected routes and routes to the given pod CIDRs.
+    /// A node with its connected route, its pod gateway on cnio0, and routes to the given pod
+    /// CIDRs via eth1.
     fn node_obs(own: &str, gw: &str, to: &[(&str, &str)]) -> Observation {
-        let mut rs = vec![format!(
-            r#"{{"dst":"{own}","dev":"cnio0","protocol":"2","table":"254"}}"#
-        )];
+        let mut rs = vec![route(own, None, Some("cnio0"), 2, 0, TABLE_MAIN)];
         for (cidr, via) in to {
-            rs.push(format!(
-                r#"{{"dst":"{cidr}","gateway":"{via}","dev":"eth1","protocol":"211","table":"254"}}"#
-            ));
+            rs.push(route(cidr, Some(via), Some("eth1"), 211, 0, TABLE_MAIN));
         }
-        let mut o = routes(&format!("[{}]", rs.join(",")));
-        o.links = iproute::parse_addrs(
-            format!(r#"[{{"ifname":"cnio0","addr_info":[{{"local":"{gw}","prefixlen":24}}]}}]"#)
-                .as_bytes(),
-        )
-        .map_err(|e| e.to_string());
+        let mut o = routes(rs);
+        o.links = Ok(vec![Link {
+            name: "cnio0".to_string(),
+            addresses: vec![LinkAddr {
+                addr: gw.parse().unwrap(),
+                prefix_len: 24,
+                scope: 0,
+            }],
+        }]);
         o
     }
 
@@ -603,12 +623,12 @@ pod_cidr = "10.1.2.0/24"
 
     #[test]
     fn lookup_prefers_the_longest_prefix_then_the_lowest_metric() {
-        let o = routes(
-            r#"[{"dst":"default","gateway":"10.0.2.1","protocol":"3"},
-                {"dst":"10.1.0.0/16","gateway":"10.0.2.5","protocol":"3","metric":5},
-                {"dst":"10.1.0.0/16","gateway":"10.0.2.6","protocol":"3","metric":1},
-                {"dst":"10.1.1.0/24","gateway":"10.0.2.7","protocol":"3","table":"100"}]"#,
-        );
+        let o = routes(vec![
+            route("default", Some("10.0.2.1"), None, 3, 0, TABLE_MAIN),
+            route("10.1.0.0/16", Some("10.0.2.5"), None, 3, 5, TABLE_MAIN),
+            route("10.1.0.0/16", Some("10.0.2.6"), None, 3, 1, TABLE_MAIN),
+            route("10.1.1.0/24", Some("10.0.2.7"), None, 3, 0, 100),
+        ]);
         assert_eq!(
             lookup(&o.routes, "10.1.1.1".parse().unwrap())
                 .unwrap()
@@ -624,38 +644,5 @@ pod_cidr = "10.1.2.0/24"
                 .is_default()
         );
         assert!(lookup(&o.routes, "fd00::1".parse().unwrap()).is_none());
-    }
-
-    /// A transport whose every ping answers from a script of exit statuses.
-    struct Scripted(std::sync::Mutex<Vec<i32>>);
-
-    impl Transport for Scripted {
-        fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-            let status = self.0.lock().unwrap().remove(0);
-            Ok(Output {
-                argv: format!("{instance} {} {}", inv.program, inv.args.join(" ")),
-                status: Some(status),
-                stdout: b"1 packets transmitted, 0 received, 100% packet loss, time 0ms\n".to_vec(),
-                stderr: String::new(),
-            })
-        }
-    }
-
-    #[test]
-    fn a_lost_first_ping_is_retried_once() {
-        let t = lab();
-        let p = &probes(&t, &[])[0];
-        let n = t.node("worker-0").unwrap();
-        assert_eq!(
-            ping(&Scripted(vec![1, 0].into()), n, p),
-            Outcome::Pass { attempts: 2 }
-        );
-        assert_eq!(
-            ping(&Scripted(vec![1, 1, 0].into()), n, p),
-            Outcome::Fail {
-                attempts: 2,
-                detail: "1 packets transmitted, 0 received, 100% packet loss, time 0ms".into()
-            }
-        );
     }
 }

@@ -11,8 +11,8 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
 use crate::core::change::{Action, Change};
+use crate::core::hex;
 use crate::core::route::{Destination, Route, TABLE_MAIN};
-use crate::core::topology::hex;
 
 /// What the diff needs besides the routes.
 #[derive(Debug, Clone)]
@@ -21,12 +21,30 @@ pub struct Policy {
     pub protocol: u8,
     /// The cluster's pod ranges: foreign routes inside them are worth a warning.
     pub pod_ranges: Vec<IpNet>,
+    /// `--take-over`: foreign routes in a desired route's way are replaced by it instead of
+    /// being reported as conflicts.
+    pub take_over: bool,
 }
 
-/// The ownership rule: the only routes routectl may ever change or delete.
+/// The ownership rule: the only routes routectl may ever change or delete on its own.
 pub fn is_owned(route: &Route, protocol: u8) -> bool {
     route.table == TABLE_MAIN && route.protocol == protocol && !route.dst.is_default()
 }
+
+/// The one exception to the ownership rule, granted only by `--take-over`: a foreign route in
+/// table main at a desired route's destination that is not that route (a conflict) may be
+/// removed so that the desired route can take its place. Routes the kernel made (`proto
+/// kernel`, from an address) are never taken over.
+pub fn may_take_over(foreign: &Route, want: &Route, policy: &Policy) -> bool {
+    policy.take_over
+        && !is_owned(foreign, policy.protocol)
+        && foreign.table == TABLE_MAIN
+        && foreign.dst == want.dst
+        && foreign.protocol != PROTOCOL_KERNEL
+}
+
+/// `RTPROT_KERNEL`.
+const PROTOCOL_KERNEL: u8 = 2;
 
 /// The result of diffing one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +57,13 @@ pub struct NodeDiff {
     pub warnings: Vec<String>,
     /// SHA-256 over every observed route the diff depended on.
     pub fingerprint: String,
+}
+
+impl NodeDiff {
+    /// True when the node needs nothing and nothing blocks it (no pending change).
+    pub fn is_converged(&self, adopt: bool) -> bool {
+        !self.changes.iter().any(|c| c.is_pending(adopt))
+    }
 }
 
 /// Diffs a node's desired routes against what it has (`observed` may hold every table).
@@ -98,7 +123,35 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
             (Some(f), None) if f.same_key(want) && f.forwards_like(want) => {
                 changes.push(Change::new(Action::Adopt, want.clone(), Some((*f).clone())));
             }
+            _ if here
+                .iter()
+                .filter(|r| !is_owned(r, policy.protocol))
+                .all(|f| may_take_over(f, want, policy)) =>
+            {
+                // Exactly the routes in the way go: one alone in the desired route's key is
+                // rewritten in place (`ip route replace` hits the first route of a key, and it
+                // is the only one); otherwise each is deleted by its identity and the desired
+                // route added after them.
+                let same_key: Vec<&&Route> = here.iter().filter(|r| r.same_key(want)).collect();
+                let alone = match same_key.as_slice() {
+                    [only] if !is_owned(only, policy.protocol) => Some(**only),
+                    _ => None,
+                };
+                for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
+                    let in_place = alone.is_some_and(|a| std::ptr::eq(a, *f));
+                    changes.push(Change::take_over(want.clone(), (*f).clone(), in_place));
+                }
+                if alone.is_none() {
+                    changes.push(Change::new(Action::Add, want.clone(), None));
+                }
+            }
             _ => {
+                if policy.take_over {
+                    warnings.push(format!(
+                        "a route the kernel made stands at {}: never taken over",
+                        want.dst
+                    ));
+                }
                 for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
                     changes.push(Change::new(
                         Action::Conflict,
@@ -168,10 +221,11 @@ pub fn fingerprint(routes: &[&Route]) -> String {
         let _ = write!(text, "{r}");
         spans.push((start, text.len()));
     }
-    spans.sort_by(|a, b| text[a.0..a.1].cmp(&text[b.0..b.1]));
+    let bytes = text.as_bytes();
+    spans.sort_by(|a, b| bytes[a.0..a.1].cmp(&bytes[b.0..b.1]));
     let mut h = Sha256::new();
     for (start, end) in spans {
-        h.update(&text.as_bytes()[start..end]);
+        h.update(&bytes[start..end]);
         h.update(b"\n");
     }
     hex(&h.finalize())
@@ -180,17 +234,53 @@ pub fn fingerprint(routes: &[&Route]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::route::{Destination, Hop, NextHop};
+    // The take-over cases read best as the `ip -j` output they come from.
     use crate::node::iproute::parse_routes;
 
     fn policy() -> Policy {
         Policy {
             protocol: 211,
             pod_ranges: vec!["10.1.0.0/16".parse().unwrap()],
+            take_over: false,
         }
     }
 
     fn want(dst: &str, gw: &str) -> Route {
         Route::unicast(dst.parse().unwrap(), gw.parse().unwrap(), "eth1", 211, 0)
+    }
+
+    /// An observed route `DST via GW dev eth1 proto PROTOCOL metric METRIC table TABLE`
+    /// (`default` for 0.0.0.0/0).
+    fn via(dst: &str, gw: &str, protocol: u8, metric: u32, table: u32) -> Route {
+        let dst = if dst == "default" { "0.0.0.0/0" } else { dst };
+        let mut r = Route::unicast(
+            dst.parse().unwrap(),
+            gw.parse().unwrap(),
+            "eth1",
+            protocol,
+            metric,
+        );
+        r.table = table;
+        r
+    }
+
+    /// A connected route `DST dev eth1 proto kernel`.
+    fn link(dst: &str) -> Route {
+        Route {
+            dst: Destination::Net(dst.parse().unwrap()),
+            table: 254,
+            kind: 1,
+            protocol: 2,
+            metric: 0,
+            tos: 0,
+            from: None,
+            next_hop: NextHop::Single(Hop {
+                gateway: None,
+                dev: Some("eth1".to_string()),
+            }),
+            flags: Vec::new(),
+        }
     }
 
     fn actions(d: &NodeDiff) -> Vec<String> {
@@ -202,9 +292,7 @@ mod tests {
 
     #[test]
     fn adds_what_is_missing() {
-        let observed =
-            parse_routes(br#"[{"dst":"10.0.2.0/24","dev":"eth1","protocol":"2","table":"254"}]"#)
-                .unwrap();
+        let observed = [link("10.0.2.0/24")];
         let d = diff(&[want("10.1.1.0/24", "10.0.2.21")], &observed, &policy());
         assert_eq!(
             actions(&d),
@@ -215,18 +303,15 @@ mod tests {
 
     #[test]
     fn replaces_deletes_adopts_and_reports_conflicts() {
-        let observed = parse_routes(
-            br#"[
-            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"211","table":"254"},
-            {"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"3","table":"254"},
-            {"dst":"10.1.3.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"3","table":"254"},
-            {"dst":"10.1.9.0/24","gateway":"10.0.2.29","dev":"eth1","protocol":"211","table":"254"},
-            {"dst":"10.1.9.0/24","gateway":"10.0.2.29","dev":"eth1","protocol":"211","table":"100"},
-            {"dst":"default","gateway":"10.0.2.1","dev":"eth1","protocol":"211","table":"254"},
-            {"dst":"10.1.7.0/24","gateway":"10.0.2.1","dev":"eth1","protocol":"3","table":"254"}
-        ]"#,
-        )
-        .unwrap();
+        let observed = [
+            via("10.1.1.0/24", "10.0.2.99", 211, 0, 254),
+            via("10.1.2.0/24", "10.0.2.22", 3, 0, 254),
+            via("10.1.3.0/24", "10.0.2.99", 3, 0, 254),
+            via("10.1.9.0/24", "10.0.2.29", 211, 0, 254),
+            via("10.1.9.0/24", "10.0.2.29", 211, 0, 100),
+            via("default", "10.0.2.1", 211, 0, 254),
+            via("10.1.7.0/24", "10.0.2.1", 3, 0, 254),
+        ];
         let desired = [
             want("10.1.1.0/24", "10.0.2.21"),
             want("10.1.2.0/24", "10.0.2.22"),
@@ -248,10 +333,14 @@ mod tests {
 
     #[test]
     fn in_sync_is_empty_and_fingerprint_tracks_relevant_routes() {
-        let a = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","table":"254"},
-                                   {"dst":"10.0.2.0/24","dev":"eth1","protocol":"2","table":"254"}]"#).unwrap();
-        let b = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","table":"254"},
-                                   {"dst":"10.0.3.0/24","dev":"eth1","protocol":"2","table":"254"}]"#).unwrap();
+        let a = [
+            via("10.1.1.0/24", "10.0.2.21", 211, 0, 254),
+            link("10.0.2.0/24"),
+        ];
+        let b = [
+            via("10.1.1.0/24", "10.0.2.21", 211, 0, 254),
+            link("10.0.3.0/24"),
+        ];
         let desired = [want("10.1.1.0/24", "10.0.2.21")];
         let da = diff(&desired, &a, &policy());
         let db = diff(&desired, &b, &policy());
@@ -261,13 +350,143 @@ mod tests {
             da.fingerprint, db.fingerprint,
             "unrelated routes do not count"
         );
-        let c = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"211","table":"254"}]"#).unwrap();
+        let c = [via("10.1.1.0/24", "10.0.2.22", 211, 0, 254)];
         assert_ne!(diff(&desired, &c, &policy()).fingerprint, da.fingerprint);
+    }
+
+    fn take_over_policy() -> Policy {
+        Policy {
+            take_over: true,
+            ..policy()
+        }
+    }
+
+    fn lines(d: &NodeDiff) -> Vec<String> {
+        d.changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{:?}{} {}",
+                    c.action,
+                    if c.in_place { "(in place)" } else { "" },
+                    c.batch_line().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn take_over_hits_exactly_the_routes_in_the_way() {
+        let observed = parse_routes(
+            br#"[
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"3","table":"254"},
+            {"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":"4","metric":10,"table":"254"},
+            {"dst":"10.1.3.0/24","nexthops":[{"gateway":"10.0.2.23","dev":"eth1"},{"gateway":"10.0.2.24","dev":"eth1"}],"protocol":"3","table":"254"},
+            {"dst":"10.1.4.0/24","dev":"cnio0","protocol":"2","scope":"253","table":"254"},
+            {"type":"6","dst":"10.1.5.0/24","protocol":"3","table":"254"},
+            {"dst":"10.1.6.0/24","gateway":"10.0.2.96","dev":"eth1","protocol":"3","table":"254"},
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"3","table":"100"}
+        ]"#,
+        )
+        .unwrap();
+        let desired = [
+            want("10.1.1.0/24", "10.0.2.21"),
+            want("10.1.2.0/24", "10.0.2.22"),
+            want("10.1.3.0/24", "10.0.2.23"),
+            want("10.1.4.0/24", "10.0.2.24"),
+            want("10.1.5.0/24", "10.0.2.25"),
+        ];
+        let d = diff(&desired, &observed, &take_over_policy());
+        assert_eq!(
+            lines(&d),
+            [
+                // Alone in the key: rewritten in place.
+                "TakeOver(in place) route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0",
+                // Another key: deleted by its identity, then the add.
+                "Add route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0",
+                "TakeOver route del 10.1.2.0/24 via 10.0.2.98 dev eth1 table 254 proto 4 metric 10",
+                // A multipath route alone in the key is rewritten in place too.
+                "TakeOver(in place) route replace 10.1.3.0/24 via 10.0.2.23 dev eth1 table 254 proto 211 metric 0",
+                // A route the kernel made is never taken over.
+                "Conflict ",
+                "TakeOver(in place) route replace 10.1.5.0/24 via 10.0.2.25 dev eth1 table 254 proto 211 metric 0",
+            ]
+        );
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("10.1.4.0/24") && w.contains("never taken over")),
+            "{:?}",
+            d.warnings
+        );
+        // 10.1.6.0/24 is in no desired route's way: only a warning; table 100 is not looked at.
+        assert!(d.warnings.iter().any(|w| w.contains("10.1.6.0/24")));
+        // Without the flag the same routes are conflicts.
+        let plain = diff(&desired, &observed, &policy());
+        assert!(plain.changes.iter().all(|c| c.action == Action::Conflict));
+    }
+
+    #[test]
+    fn take_over_deletes_a_multipath_route_by_its_next_hops_and_ipv6_by_its_source() {
+        let observed = parse_routes(
+            br#"[
+            {"dst":"10.1.3.0/24","nexthops":[{"gateway":"10.0.2.23","dev":"eth1"},{"gateway":"10.0.2.24","dev":"eth1"}],"protocol":"3","metric":5,"table":"254"},
+            {"dst":"fd01:1::/64","from":"fd00:9::/64","gateway":"fd00::99","dev":"eth1","protocol":"3","metric":1024,"table":"254"}
+        ]"#,
+        )
+        .unwrap();
+        let v6 = Route::unicast(
+            "fd01:1::/64".parse().unwrap(),
+            "fd00::21".parse().unwrap(),
+            "eth1",
+            211,
+            0,
+        );
+        let d = diff(
+            &[want("10.1.3.0/24", "10.0.2.23"), v6],
+            &observed,
+            &take_over_policy(),
+        );
+        assert_eq!(
+            lines(&d),
+            [
+                "Add route add 10.1.3.0/24 via 10.0.2.23 dev eth1 table 254 proto 211 metric 0",
+                "TakeOver route del 10.1.3.0/24 table 254 proto 3 metric 5 nexthop via 10.0.2.23 dev eth1 nexthop via 10.0.2.24 dev eth1",
+                // Another source prefix is another key in IPv6: deleted with its `from`.
+                "Add route add fd01:1::/64 via fd00::21 dev eth1 table 254 proto 211 metric 1024",
+                "TakeOver route del fd01:1::/64 from fd00:9::/64 via fd00::99 dev eth1 table 254 proto 3 metric 1024",
+            ]
+        );
+    }
+
+    #[test]
+    fn take_over_beside_an_owned_route_sharing_the_key_deletes_both_then_adds() {
+        // IPv4 `ip route append`: an owned and a foreign route in the desired route's key.
+        let observed = parse_routes(
+            br#"[
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":"211","table":"254"},
+            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"3","table":"254"}
+        ]"#,
+        )
+        .unwrap();
+        let d = diff(
+            &[want("10.1.1.0/24", "10.0.2.21")],
+            &observed,
+            &take_over_policy(),
+        );
+        assert_eq!(
+            lines(&d),
+            [
+                "Add route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0",
+                "TakeOver route del 10.1.1.0/24 via 10.0.2.99 dev eth1 table 254 proto 3 metric 0",
+                "Delete route del 10.1.1.0/24 via 10.0.2.98 table 254 proto 211 metric 0",
+            ]
+        );
     }
 
     #[test]
     fn owned_route_with_another_metric_is_replaced_by_add_and_delete() {
-        let observed = parse_routes(br#"[{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"211","metric":50,"table":"254"}]"#).unwrap();
+        let observed = [via("10.1.1.0/24", "10.0.2.21", 211, 50, 254)];
         let d = diff(&[want("10.1.1.0/24", "10.0.2.21")], &observed, &policy());
         assert_eq!(
             actions(&d),

@@ -2,6 +2,7 @@
 //! values and captured `ip -j` output.
 
 pub mod applied;
+pub mod canary;
 pub mod change;
 pub mod check;
 pub mod desired;
@@ -10,7 +11,18 @@ pub mod discover;
 pub mod link;
 pub mod plan;
 pub mod reconcile;
+pub mod record;
 pub mod route;
 pub mod saved;
 pub mod show;
 pub mod topology;
+
+/// Lower-case hex of bytes (of a SHA-256 digest, for example).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
-use crate::core::change::{Action, Change};
+use crate::core::change::{Action, Cause, Change};
 use crate::core::desired;
 use crate::core::diff::{self, NodeDiff, Policy};
+use crate::core::record::{self, LastApplied};
 use crate::core::route::{Destination, Route};
 use crate::core::topology::{Node, Topology};
 use crate::error::NodeError;
@@ -17,6 +18,8 @@ use crate::parallel;
 pub struct Options {
     /// Take over foreign routes identical to desired ones.
     pub adopt: bool,
+    /// Replace foreign routes in desired routes' way with the desired ones (`--take-over`).
+    pub take_over: bool,
     /// Plan only these nodes (all when empty).
     pub only: Vec<String>,
 }
@@ -32,6 +35,40 @@ pub struct NodePlan {
     pub desired: Vec<Route>,
     /// The diff, or why the node could not be read.
     pub state: Result<NodeDiff, NodeError>,
+    /// What routectl last applied there (read with the routes), if a usable record exists.
+    pub last_applied: Option<LastApplied>,
+    /// `lo`'s alias as read with the routes: the last-applied record's binding, when routectl's.
+    pub binding: Option<String>,
+}
+
+/// What one read of a node gives a plan: its routes and its last-applied record.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Every route of every table.
+    pub routes: Vec<Route>,
+    /// The record: none, one, or why the one found is not used.
+    pub last_applied: Result<Option<LastApplied>, String>,
+    /// `lo`'s alias, read with the routes (the record's binding).
+    pub binding: Option<String>,
+}
+
+impl Default for Observed {
+    fn default() -> Observed {
+        Observed {
+            routes: Vec::new(),
+            last_applied: Ok(None),
+            binding: None,
+        }
+    }
+}
+
+impl From<Vec<Route>> for Observed {
+    fn from(routes: Vec<Route>) -> Observed {
+        Observed {
+            routes,
+            ..Observed::default()
+        }
+    }
 }
 
 impl NodePlan {
@@ -51,21 +88,28 @@ impl NodePlan {
             .iter()
             .filter(|c| c.is_operation(adopt))
             .collect();
+        // A route deleted to make room (a foreign route taken over, or an owned route sharing
+        // an added route's key) must be gone before the add, or the kernel refuses the add
+        // (IPv4) or merges it into a multipath route (IPv6).
+        let added: Vec<&Route> = ops
+            .iter()
+            .filter(|c| c.action == Action::Add)
+            .map(|c| &c.route)
+            .collect();
         ops.sort_by_key(|c| match c.action {
             Action::Replace | Action::Adopt => 0,
-            Action::Add => 1,
-            _ => 2,
+            Action::TakeOver if c.in_place => 0,
+            Action::TakeOver => 1,
+            Action::Delete if added.iter().any(|a| a.same_key(&c.route)) => 1,
+            Action::Add => 2,
+            _ => 3,
         });
         ops.iter().filter_map(|c| c.batch_line()).collect()
     }
 
     /// True when the node needs nothing and nothing blocks it.
     pub fn is_converged(&self, adopt: bool) -> bool {
-        self.state.is_ok()
-            && !self
-                .changes()
-                .iter()
-                .any(|c| c.is_operation(adopt) || c.action == Action::Conflict)
+        self.state.as_ref().is_ok_and(|d| d.is_converged(adopt))
     }
 }
 
@@ -76,6 +120,8 @@ pub struct Plan {
     pub protocol: u8,
     /// Whether adoptions are operations.
     pub adopt: bool,
+    /// Whether foreign routes in the way are taken over.
+    pub take_over: bool,
     /// The nodes planned, in topology order.
     pub nodes: Vec<NodePlan>,
     /// Nodes of the topology left out by `--node`.
@@ -95,6 +141,10 @@ pub struct Summary {
     pub adopt: usize,
     /// Foreign routes that block desired ones.
     pub conflict: usize,
+    /// Foreign routes taken over (`--take-over`).
+    pub take_over: usize,
+    /// Changes caused by drift (the node lost what routectl last applied).
+    pub drift: usize,
     /// Nodes planned.
     pub nodes: usize,
     /// Nodes with at least one operation.
@@ -119,42 +169,39 @@ impl Plan {
         Policy {
             protocol: topology.cluster.protocol,
             pod_ranges,
+            take_over: false,
         }
     }
 
-    /// The nodes a plan covers.
-    pub fn selected<'t>(topology: &'t Topology, options: &Options) -> Vec<&'t Node> {
-        topology
-            .nodes
-            .iter()
-            .filter(|n| options.only.is_empty() || options.only.contains(&n.name))
-            .collect()
+    /// The policy of a plan made with `options`.
+    pub fn policy_with(topology: &Topology, options: &Options) -> Policy {
+        Policy {
+            take_over: options.take_over,
+            ..Plan::policy(topology)
+        }
     }
 
     /// Builds the plan: `observe` tells what each selected node has (read through a transport,
-    /// or from a snapshot). Nodes are observed and diffed `parallelism` at a time, so a node's
-    /// routes are dropped as soon as its diff is made.
-    pub fn compute(
+    /// or from a snapshot: its routes, and its last-applied record where one is read). Nodes are
+    /// observed and diffed `parallelism` at a time, so a node's routes are dropped as soon as
+    /// its diff is made.
+    pub fn compute<R: Into<Observed>>(
         topology: &Topology,
         options: &Options,
         parallelism: usize,
-        observe: impl Fn(&Node) -> Result<Vec<Route>, NodeError> + Sync,
+        observe: impl Fn(&Node) -> Result<R, NodeError> + Sync,
     ) -> Plan {
-        let policy = Plan::policy(topology);
-        let selected = Plan::selected(topology, options);
+        let policy = Plan::policy_with(topology, options);
+        let selected = topology.selected(&options.only);
         let nodes = parallel::map(&selected, parallelism, |node| {
-            Plan::node(topology, node, &policy, observe(node))
+            Plan::node(topology, node, &policy, observe(node).map(Into::into))
         });
         Plan {
             protocol: topology.cluster.protocol,
             adopt: options.adopt,
+            take_over: options.take_over,
             nodes,
-            skipped: topology
-                .nodes
-                .iter()
-                .filter(|n| !selected.iter().any(|s| s.name == n.name))
-                .map(|n| n.name.clone())
-                .collect(),
+            skipped: topology.unselected(&options.only),
         }
     }
 
@@ -163,15 +210,27 @@ impl Plan {
         topology: &Topology,
         node: &Node,
         policy: &Policy,
-        observed: Result<Vec<Route>, NodeError>,
+        observed: Result<Observed, NodeError>,
     ) -> NodePlan {
         let desired = desired::routes_for(topology, node);
-        let state = observed.map(|routes| diff::diff(&desired, &routes, policy));
+        let (mut last_applied, mut binding) = (None, None);
+        let state = observed.map(|seen| {
+            let mut d = diff::diff(&desired, &seen.routes, policy);
+            match seen.last_applied {
+                Ok(record) => last_applied = record,
+                Err(why) => d.warnings.push(why),
+            }
+            binding = seen.binding;
+            record::mark_causes(&mut d.changes, last_applied.as_ref());
+            d
+        });
         NodePlan {
             name: node.name.clone(),
             instance: node.instance.clone(),
             desired,
             state,
+            last_applied,
+            binding,
         }
     }
 
@@ -192,6 +251,7 @@ impl Plan {
                     Action::Replace => s.replace += 1,
                     Action::Delete => s.delete += 1,
                     Action::Adopt => s.adopt += 1,
+                    Action::TakeOver => s.take_over += 1,
                     // Counted once per blocked desired route, not per blocking foreign route.
                     Action::Conflict => {}
                 }
@@ -204,6 +264,11 @@ impl Plan {
                 .collect();
             blocked.dedup();
             s.conflict += blocked.len();
+            s.drift += n
+                .changes()
+                .iter()
+                .filter(|c| c.cause == Cause::Drift)
+                .count();
             if n.changes().iter().any(|c| c.is_operation(self.adopt)) {
                 s.nodes_changed += 1;
             }
@@ -293,6 +358,8 @@ mod tests {
                 warnings: vec![],
                 fingerprint: String::new(),
             }),
+            last_applied: None,
+            binding: None,
         }
     }
 
@@ -300,6 +367,7 @@ mod tests {
         Plan {
             protocol: 211,
             adopt: false,
+            take_over: false,
             nodes,
             skipped: vec![],
         }
@@ -324,6 +392,49 @@ mod tests {
         assert!(why.contains("deletes 4 of the 6"), "{why}");
         // A single owned route going away is not "mass".
         assert_eq!(plan(vec![node("a", 0, 1)]).mass_delete(), None);
+    }
+
+    #[test]
+    fn deletions_that_make_room_come_before_the_add() {
+        let desired = Route::unicast(
+            "10.1.1.0/24".parse().unwrap(),
+            "10.0.2.21".parse().unwrap(),
+            "eth1",
+            211,
+            0,
+        );
+        let mut foreign = desired.clone();
+        foreign.protocol = 3;
+        foreign.metric = 10;
+        let mut owned_same_key = desired.clone();
+        owned_same_key.next_hop = crate::core::route::NextHop::Single(crate::core::route::Hop {
+            gateway: Some("10.0.2.98".parse().unwrap()),
+            dev: Some("eth1".into()),
+        });
+        let mut stale = desired.clone();
+        stale.dst = Destination::Net("10.1.9.0/24".parse().unwrap());
+        let mut np = node("a", 0, 0);
+        if let Ok(d) = &mut np.state {
+            d.changes = vec![
+                Change::new(Action::Add, desired.clone(), None),
+                Change::take_over(desired.clone(), foreign, false),
+                Change::new(Action::Delete, owned_same_key.clone(), Some(owned_same_key)),
+                Change::new(Action::Delete, stale.clone(), Some(stale)),
+            ];
+        }
+        let lines = np.batch_lines(false);
+        assert!(
+            lines[0].starts_with(
+                "route del 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 3 metric 10"
+            ),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("route del 10.1.1.0/24 via 10.0.2.98"),
+            "{lines:?}"
+        );
+        assert!(lines[2].starts_with("route add 10.1.1.0/24"), "{lines:?}");
+        assert!(lines[3].starts_with("route del 10.1.9.0/24"), "{lines:?}");
     }
 
     #[test]

@@ -206,6 +206,7 @@ mod tests {
             nodes: outcomes
                 .iter()
                 .map(|(n, o)| NodeResult {
+                    record_error: None,
                     name: n.to_string(),
                     outcome: *o,
                     sent: vec!["route add …".into()],

@@ -25,6 +25,9 @@ pub struct Binding {
     pub topology_text: String,
     /// `--adopt`.
     pub adopt: bool,
+    /// `--take-over`.
+    #[serde(default)]
+    pub take_over: bool,
     /// `--node` (empty: all nodes).
     pub nodes: Vec<String>,
     /// Per planned node: its fingerprint, or `null` when it could not be read.
@@ -34,26 +37,31 @@ pub struct Binding {
 /// Reads a saved plan (`bytes`, from the file `shown`): its binding, the topology it carries,
 /// and the options.
 pub fn parse(bytes: &[u8], shown: &str) -> Result<(Binding, Topology, Options), Error> {
-    let doc: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Refused(format!("`{shown}` is not a saved plan: not JSON ({e})")))?;
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| Error::PlanNotJson {
+        file: shown.to_string(),
+        message: e.to_string(),
+    })?;
     if doc.get("kind").and_then(Value::as_str) != Some("plan") {
-        return Err(Error::Refused(format!(
-            "`{shown}` is not a saved plan (no `\"kind\": \"plan\"`); write one with `routectl plan --out FILE`"
-        )));
+        return Err(Error::NotAPlan {
+            file: shown.to_string(),
+        });
     }
     let Some(saved) = doc.get("saved") else {
-        return Err(Error::Refused(format!(
-            "`{shown}` is a plan printed with --output json, not a saved plan: write one with `routectl plan --out FILE`"
-        )));
+        return Err(Error::PrintedPlan {
+            file: shown.to_string(),
+        });
     };
-    let binding: Binding = serde_json::from_value(saved.clone())
-        .map_err(|e| Error::Refused(format!("`{shown}`: the saved plan is damaged ({e})")))?;
+    let binding: Binding =
+        serde_json::from_value(saved.clone()).map_err(|e| Error::DamagedPlan {
+            file: shown.to_string(),
+            message: e.to_string(),
+        })?;
     if binding.routectl_version != env!("CARGO_PKG_VERSION") {
-        return Err(Error::Refused(format!(
-            "`{shown}` was made by routectl {}, this is routectl {}: make the plan again",
-            binding.routectl_version,
-            env!("CARGO_PKG_VERSION")
-        )));
+        return Err(Error::PlanVersion {
+            file: shown.to_string(),
+            made_by: binding.routectl_version,
+            running: env!("CARGO_PKG_VERSION"),
+        });
     }
     let source = format!("{} (as saved in {shown})", binding.topology_path);
     let topology = topology::parse(
@@ -64,6 +72,7 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<(Binding, Topology, Options), 
     .map_err(Error::Topology)?;
     let options = Options {
         adopt: binding.adopt,
+        take_over: binding.take_over,
         only: binding.nodes.clone(),
     };
     Ok((binding, topology, options))
@@ -110,7 +119,37 @@ pub fn check_topology(binding: &Binding, given: &Topology) -> Result<(), Error> 
             "topology `{}` differs from the one the plan was made from (`{}`, sha256 {}…)",
             given.source,
             binding.topology_path,
-            &binding.topology_sha256[..12.min(binding.topology_sha256.len())]
+            binding.topology_sha256.chars().take(12).collect::<String>()
         )])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multibyte_topology_hash_is_stale_not_a_panic() {
+        // Regression: `apply -f T PLAN` sliced the saved hash at byte 12 for the message, and
+        // panicked when an edited plan put a multibyte character across that byte.
+        let text = "[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w0\"\ninternal_ip = \"10.0.2.20\"\n";
+        let given = topology::parse(text.as_bytes(), "topology.toml", None).unwrap();
+        let binding = Binding {
+            routectl_version: env!("CARGO_PKG_VERSION").to_string(),
+            transport: TransportKind::Lxc,
+            topology_path: "topology.toml".to_string(),
+            // Byte 12 falls inside a two-byte `é`.
+            topology_sha256: format!("x{}", "é".repeat(20)),
+            topology_text: text.to_string(),
+            adopt: false,
+            take_over: false,
+            nodes: vec![],
+            fingerprints: vec![],
+        };
+        let e = check_topology(&binding, &given).unwrap_err().to_string();
+        assert!(
+            e.contains("differs from the one the plan was made from (`topology.toml`, sha256 xééééééééééé…)"),
+            "{e}"
+        );
     }
 }

@@ -15,6 +15,7 @@ use crate::core::change::Action;
 use crate::core::diff::{self, Policy};
 use crate::core::link::Link;
 use crate::core::plan::Plan;
+use crate::core::record::LastApplied;
 use crate::core::route::{Family, Route, TABLE_MAIN};
 use crate::core::topology::{Node, Topology};
 use crate::error::NodeError;
@@ -32,6 +33,8 @@ pub struct Observation {
     pub raw_routes: Vec<u8>,
     /// The node's interfaces, or why they could not be read.
     pub links: Result<Vec<Link>, String>,
+    /// The node's last-applied record (none, one, or why the one found is not used).
+    pub last_applied: Result<Option<LastApplied>, String>,
 }
 
 /// How `show` marks a route.
@@ -123,6 +126,8 @@ pub struct NodeView {
     pub warnings: Vec<String>,
     /// Exactly what `ip -N -d -j route show table all` printed (for `--save`).
     pub raw_routes: Vec<u8>,
+    /// What routectl last applied on the node, when a usable record exists.
+    pub last_applied: Option<LastApplied>,
 }
 
 impl NodeView {
@@ -210,11 +215,7 @@ pub fn compute(
     observe: impl Fn(&Node) -> Result<Observation, NodeError> + Sync,
 ) -> Report {
     let policy = Plan::policy(topology);
-    let selected: Vec<&Node> = topology
-        .nodes
-        .iter()
-        .filter(|n| only.is_empty() || only.contains(&n.name))
-        .collect();
+    let selected = topology.selected(only);
     let nodes = parallel::map(&selected, parallelism, |node| NodeShow {
         name: node.name.clone(),
         instance: node.instance.clone(),
@@ -223,12 +224,7 @@ pub fn compute(
     Report {
         protocol: topology.cluster.protocol,
         nodes,
-        skipped: topology
-            .nodes
-            .iter()
-            .filter(|n| !selected.iter().any(|s| s.name == n.name))
-            .map(|n| n.name.clone())
-            .collect(),
+        skipped: topology.unselected(only),
     }
 }
 
@@ -271,6 +267,23 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
                 &mut entries,
                 "identical to a desired route: `apply --adopt` takes it over".into(),
             ),
+            Action::TakeOver => {
+                note_current(
+                    &mut entries,
+                    format!("in the way of desired `{}`: plan takes it over", c.route),
+                );
+                if !c.in_place
+                    && !entries
+                        .iter()
+                        .any(|e| e.mark == Mark::DesiredMissing && e.route == c.route)
+                {
+                    entries.push(Entry {
+                        mark: Mark::DesiredMissing,
+                        route: c.route.clone(),
+                        note: None,
+                    });
+                }
+            }
             Action::Conflict => {
                 note_current(&mut entries, format!("blocks desired `{}`", c.route));
                 if !entries
@@ -289,6 +302,13 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
     entries.sort_by(|a, b| (&a.route.dst, a.mark, &a.route).cmp(&(&b.route.dst, b.mark, &b.route)));
 
     let mut warnings = d.warnings;
+    let last_applied = match obs.last_applied {
+        Ok(r) => r,
+        Err(why) => {
+            warnings.push(why);
+            None
+        }
+    };
     let checks = match &obs.links {
         Ok(links) => {
             let checks = address_checks(node, links);
@@ -305,8 +325,9 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         other_tables: obs.routes.iter().filter(|r| r.table != TABLE_MAIN).count(),
         entries,
         checks,
-        warnings,
         raw_routes: obs.raw_routes,
+        warnings,
+        last_applied,
     }
 }
 
@@ -460,10 +481,8 @@ fn stray_pod_addresses(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::link::LinkAddr;
     use crate::core::topology::parse;
-    use crate::error::ParseError;
-    use crate::node::iproute;
-    use crate::node::observe::parse_show;
 
     const LAB: &str = r#"
 [cluster]
@@ -486,140 +505,26 @@ internal_ip = "10.0.2.22"
 pod_cidr = "10.1.2.0/24"
 "#;
 
-    /// Captured on the LXD lab before any route was added (see iproute's tests).
-    const WORKER_0: &[u8] = include_bytes!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/lab/worker-0.show.json"
-    ));
-    const CONTROLLER_0: &[u8] = include_bytes!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/lab/controller-0.show.json"
-    ));
-
     fn lab() -> Topology {
         parse(LAB.as_bytes(), "t.toml", None).unwrap()
     }
 
-    fn lines(v: &NodeView) -> Vec<String> {
-        v.entries
-            .iter()
-            .map(|e| {
-                let mut s = format!("{} {}", e.mark.name(), e.route);
-                if let Some(n) = &e.note {
-                    s.push_str(&format!(" # {n}"));
-                }
-                s
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_fresh_lab_node_lacks_every_desired_route() {
-        let t = lab();
-        let obs = parse_show(WORKER_0).unwrap();
-        let v = view(&t, &t.nodes[1], &Plan::policy(&t), obs);
-        assert_eq!(
-            lines(&v),
-            [
-                "kernel 10.0.2.0/24 dev eth1 proto kernel",
-                "kernel 10.1.0.0/24 dev cnio0 proto kernel",
-                "desired-missing 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
-                "desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211",
-                "kernel fe80::/64 dev cnio0 proto kernel metric 256",
-                "kernel fe80::/64 dev eth1 proto kernel metric 256",
-            ]
-        );
-        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
-        assert!(v.checks.iter().all(|c| c.ok));
-        assert_eq!(v.checks.len(), 2);
-        assert_eq!(
-            v.checks[1].message,
-            "pod gateway 10.1.0.1 (10.1.0.0/24) is on cnio0"
-        );
-        assert!(v.other_tables > 0);
-        assert!(v.raw_routes.starts_with(b"[{") && v.raw_routes.ends_with(b"]\n"));
-    }
-
-    #[test]
-    fn owned_foreign_and_the_plans_verdict_are_marked() {
-        let t = lab();
-        let mut obs = parse_show(CONTROLLER_0).unwrap();
-        obs.routes.extend(
-            iproute::parse_routes(
-                br#"[
-            {"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":"211","table":"254"},
-            {"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"211","table":"254"},
-            {"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"3","table":"254"},
-            {"dst":"10.1.9.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"211","table":"254"}
-        ]"#,
-            )
-            .unwrap(),
-        );
-        let v = view(&t, &t.nodes[0], &Plan::policy(&t), obs);
-        let l = lines(&v);
-        assert_eq!(l[1], "owned 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211");
-        assert_eq!(
-            l[2],
-            "owned 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211 # plan replaces it with `10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211`"
-        );
-        assert_eq!(
-            l[3],
-            "foreign 10.1.2.0/24 via 10.0.2.22 dev eth1 proto boot # identical to a desired route: `apply --adopt` takes it over"
-        );
-        assert_eq!(
-            l[4],
-            "owned 10.1.9.0/24 via 10.0.2.22 dev eth1 proto 211 # not desired: plan deletes it"
-        );
-        assert_eq!(v.count(Mark::DesiredMissing), 0);
-    }
-
-    #[test]
-    fn a_conflict_shows_the_blocked_desired_route() {
-        let t = lab();
-        let mut obs = parse_show(CONTROLLER_0).unwrap();
-        obs.routes.extend(
-            iproute::parse_routes(
-                br#"[{"dst":"10.1.2.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":"3","table":"254"}]"#,
-            )
-            .unwrap(),
-        );
-        let v = view(&t, &t.nodes[0], &Plan::policy(&t), obs);
-        let l = lines(&v);
-        assert!(l.contains(&"foreign 10.1.2.0/24 via 10.0.2.21 dev eth1 proto boot # blocks desired `10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211`".to_string()), "{l:#?}");
-        assert!(l.contains(&"desired-missing 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211 # blocked by a foreign route to the same destination".to_string()), "{l:#?}");
-    }
-
-    #[test]
-    fn address_disagreements_are_warnings() {
-        // worker-0's real addresses checked against a topology that has them wrong.
-        let t = parse(
-            LAB.replace("internal_ip = \"10.0.2.20\"", "internal_ip = \"10.0.2.30\"")
-                .replace("\"10.1.0.0/24\"", "\"10.1.3.0/24\"")
-                .as_bytes(),
-            "t.toml",
-            None,
-        )
-        .unwrap();
-        let obs = parse_show(WORKER_0).unwrap();
-        let v = view(&t, &t.nodes[1], &Plan::policy(&t), obs);
-        assert_eq!(
-            v.warnings,
-            [
-                "internal_ip 10.0.2.30 is on no interface of the node (eth1 has 10.0.2.20/24)",
-                "pod gateway 10.1.3.1 (first host of pod_cidr 10.1.3.0/24) is on no interface of the node: is the pod bridge up, and is pod_cidr right?",
-                "address 10.1.0.1/24 on cnio0 lies in the cluster pod_cidr 10.1.0.0/16, outside the node's pod_cidr 10.1.3.0/24",
-            ]
-        );
+    /// An interface with one global address.
+    fn link(name: &str, addr: &str, prefix_len: u8) -> Link {
+        Link {
+            name: name.to_string(),
+            addresses: vec![LinkAddr {
+                addr: addr.parse().unwrap(),
+                prefix_len,
+                scope: 0,
+            }],
+        }
     }
 
     #[test]
     fn internal_ip_on_another_interface_and_a_pod_bridge_of_another_node() {
         let t = lab();
-        let links = iproute::parse_addrs(
-            br#"[{"ifname":"eth7","addr_info":[{"local":"10.0.2.10","prefixlen":24,"scope":"0"}]},
-                 {"ifname":"cnio0","addr_info":[{"local":"10.1.1.1","prefixlen":24,"scope":"0"}]}]"#,
-        )
-        .unwrap();
+        let links = vec![link("eth7", "10.0.2.10", 24), link("cnio0", "10.1.1.1", 24)];
         let checks = address_checks(&t.nodes[0], &links);
         assert_eq!(
             checks[0].message,
@@ -631,11 +536,7 @@ pod_cidr = "10.1.2.0/24"
             stray,
             ["address 10.1.1.1/24 on cnio0 lies in pod_cidr 10.1.1.0/24 of node `worker-1`"]
         );
-        let narrow = iproute::parse_addrs(
-            br#"[{"ifname":"eth1","addr_info":[{"local":"10.0.2.21","prefixlen":24,"scope":"0"}]},
-                 {"ifname":"cnio0","addr_info":[{"local":"10.1.1.1","prefixlen":25,"scope":"0"}]}]"#,
-        )
-        .unwrap();
+        let narrow = vec![link("eth1", "10.0.2.21", 24), link("cnio0", "10.1.1.1", 25)];
         let checks = address_checks(&t.nodes[2], &narrow);
         assert!(checks[0].ok);
         assert_eq!(
@@ -654,20 +555,5 @@ pod_cidr = "10.1.2.0/24"
             pod_gateway(&"fd01:0:1::/64".parse().unwrap()).to_string(),
             "fd01:0:1::1"
         );
-    }
-
-    #[test]
-    fn a_show_read_must_hold_routes_then_addresses() {
-        assert!(matches!(
-            parse_show(b"[]\n"),
-            Err(ParseError::Invalid { .. })
-        ));
-        assert!(matches!(
-            parse_show(b"[]\n[]\n[]\n"),
-            Err(ParseError::Invalid { .. })
-        ));
-        assert_eq!(parse_show(b""), Err(ParseError::Empty));
-        let o = parse_show(b"[]\n[]\n").unwrap();
-        assert_eq!(o.raw_routes, b"[]\n");
     }
 }

@@ -62,12 +62,11 @@ pub fn acquire(
             Err(TryLockError::WouldBlock) => {
                 let holder = holder(&mut file);
                 if started.elapsed() >= wait {
-                    return Err(Error::Locked(format!(
-                        "another routectl holds the lock `{}` ({holder}); gave up after {:.1} s \
-                         (raise --lock-timeout to wait longer)",
-                        path.display(),
-                        wait.as_secs_f64()
-                    )));
+                    return Err(Error::Locked {
+                        path: path.display().to_string(),
+                        holder,
+                        waited: wait,
+                    });
                 }
                 if let Some(f) = on_wait.take() {
                     f(&holder);

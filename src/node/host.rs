@@ -188,7 +188,20 @@ impl Host {
     }
 
     fn serve(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        let argv = format!("host access to `{instance}`: ip {}", inv.args.join(" "));
+        // The read script (`sh -c READ_SCRIPT sh RECORD ip ARGS…`): its `ip` part over netlink,
+        // then what the script prints after it (lo's alias, the last-applied record).
+        let (ip_inv, record) = match read_script(inv) {
+            Some((ip_inv, record)) => (ip_inv, Some(record)),
+            None => (inv.clone(), None),
+        };
+        let inv = &ip_inv;
+        let argv = match &record {
+            Some(_) => format!(
+                "host access to `{instance}`: ip {} (and the last-applied record)",
+                inv.args.join(" ")
+            ),
+            None => format!("host access to `{instance}`: ip {}", inv.args.join(" ")),
+        };
         let (lines, force) = match script(inv) {
             Some(s) => s,
             None => {
@@ -203,7 +216,7 @@ impl Host {
                 });
             }
         };
-        let (ns, _) = self.namespace(instance)?;
+        let (ns, resolved) = self.namespace(instance)?;
         let mut nl = Netlink::open_in(&ns, &[], Some(self.timeout)).map_err(|e| {
             self.error(
                 instance,
@@ -248,6 +261,19 @@ impl Host {
                 }
             }
         }
+        if let Some(path) = &record
+            && !failed
+        {
+            let alias = lo_alias(&links);
+            let bytes = read_record(&resolved, path)
+                .map_err(|e| self.error(instance, "reading its last-applied record", e))?;
+            let sep = crate::node::observe::SEPARATOR;
+            stdout.extend(format!("\n{sep}\n{alias}\n{sep}\n").as_bytes());
+            stdout.extend(&bytes);
+            if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                stdout.push(b'\n');
+            }
+        }
         Ok(Output {
             argv,
             status: Some(i32::from(failed)),
@@ -257,13 +283,109 @@ impl Host {
     }
 }
 
+/// `sh -c READ_SCRIPT sh RECORD ip ARGS…` -> (`ip ARGS…` with the script's stdin, RECORD).
+fn read_script(inv: &Invocation) -> Option<(Invocation, String)> {
+    match inv.args.as_slice() {
+        [c, script, sh, record, ip, ip_args @ ..]
+            if inv.program == "sh"
+                && c == "-c"
+                && script == crate::node::observe::READ_SCRIPT
+                && sh == "sh"
+                && ip == "ip" =>
+        {
+            Some((
+                Invocation {
+                    program: "ip".to_string(),
+                    args: ip_args.to_vec(),
+                    stdin: inv.stdin.clone(),
+                },
+                record.clone(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The first line of `lo`'s alias (what `/sys/class/net/lo/ifalias` holds), or nothing.
+fn lo_alias(links: &[LinkMessage]) -> String {
+    links
+        .iter()
+        .filter(|l| {
+            l.attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::IfName(n) if n == "lo"))
+        })
+        .find_map(|l| {
+            l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfAlias(s) => Some(s.lines().next().unwrap_or_default().to_string()),
+                _ => None,
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// The most read of a last-applied record.
+const MAX_RECORD: u64 = 16 << 20;
+
+/// Reads the node's record file (nothing when there is none). A network namespace's record is
+/// on this host (`ip netns exec` shares its files); a container's is read in the container's own
+/// root (`/proc/PID/root`) with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, so no link
+/// inside the container can lead the read out of it.
+fn read_record(resolved: &Resolved, path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = match resolved.path.strip_prefix("/run/netns") {
+        Ok(_) => std::fs::File::open(path),
+        Err(_) => {
+            let root = resolved
+                .path
+                .parent()
+                .and_then(|ns| ns.parent())
+                .map(|proc_pid| proc_pid.join("root"))
+                .ok_or_else(|| format!("no root beside {}", resolved.path.display()))?;
+            let dir = rustix::fs::open(
+                &root,
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| format!("cannot open {}: {e}", root.display()))?;
+            rustix::fs::openat2(
+                &dir,
+                path.trim_start_matches('/'),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+                rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+            )
+            .map(std::fs::File::from)
+            .map_err(std::io::Error::from)
+        }
+    };
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot open {path}: {e}")),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    Ok(bytes)
+}
+
 impl Transport for Host {
     fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        if inv.program != "ip" {
+        let served = match read_script(inv) {
+            Some((ip, _)) => Some(ip),
+            None if inv.program == "ip" => Some(inv.clone()),
+            // `ping` for `check`, the record's write script: through the exec transport.
+            None => None,
+        };
+        let Some(ip) = served else {
             return self.exec.run(instance, inv);
-        }
+        };
         if self.verbose {
-            eprintln!("+ (host access to {instance}) ip {}", inv.args.join(" "));
+            eprintln!("+ (host access to {instance}) ip {}", ip.args.join(" "));
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.serve(instance, inv)

@@ -1,22 +1,30 @@
 //! `check`'s side effects: pinging a path inside the source node through the transport. The
 //! probes, the verdicts and the hints are pure and live in [`crate::core::check`].
 
+use std::net::IpAddr;
+
+use crate::core::canary;
 use crate::core::check::{Outcome, PING_ATTEMPTS, Probe, Report, compute};
 use crate::core::topology::{Node, Topology};
 use crate::error::CommandError;
 use crate::node::observe;
 use crate::node::transport::{Invocation, Transport};
+use crate::parallel;
 
 /// `ping -c1 -W1 -I SOURCE DESTINATION`, run inside the source node.
 pub fn ping_invocation(p: &Probe) -> Invocation {
+    ping_addrs(p.source, p.destination)
+}
+
+fn ping_addrs(source: IpAddr, destination: IpAddr) -> Invocation {
     Invocation {
         program: "ping".to_string(),
         args: vec![
             "-c1".to_string(),
             "-W1".to_string(),
             "-I".to_string(),
-            p.source.to_string(),
-            p.destination.to_string(),
+            source.to_string(),
+            destination.to_string(),
         ],
         stdin: None,
     }
@@ -24,12 +32,22 @@ pub fn ping_invocation(p: &Probe) -> Invocation {
 
 /// Pings a path through a transport, trying again once when the first ping gets no reply.
 pub fn ping(t: &dyn Transport, node: &Node, p: &Probe) -> Outcome {
-    let inv = ping_invocation(p);
+    ping_between(t, node, p.source, p.destination)
+}
+
+/// Pings `destination` from `source` inside `node`, trying again once without a reply.
+pub fn ping_between(
+    t: &dyn Transport,
+    node: &Node,
+    source: IpAddr,
+    destination: IpAddr,
+) -> Outcome {
+    let inv = ping_addrs(source, destination);
     let mut detail = String::new();
     for attempt in 1..=PING_ATTEMPTS {
         match t.run(&node.instance, &inv) {
             Ok(out) if out.status == Some(0) => return Outcome::Pass { attempts: attempt },
-            Ok(out) => detail = ping_failure(&out.stdout, out.clone().success().err()),
+            Ok(out) => detail = ping_failure(&out.stdout, Some(out.status_error())),
             Err(e) => detail = e.to_string(),
         }
     }
@@ -54,6 +72,28 @@ fn ping_failure(stdout: &[u8], err: Option<CommandError>) -> String {
         .unwrap_or_else(|| "no reply".to_string())
 }
 
+/// Pings every path of a canary rollout (see [`crate::core::canary`]), `parallelism` at a time.
+pub fn prove_canaries(
+    topology: &Topology,
+    canaries: &[String],
+    parallelism: usize,
+    transport: &dyn Transport,
+) -> Vec<canary::Proof> {
+    let paths = canary::paths(topology, canaries);
+    parallel::map(&paths, parallelism, |p| {
+        let outcome = match topology.node(&p.from) {
+            Some(node) => ping_between(transport, node, p.source, p.destination),
+            None => Outcome::NotRun {
+                reason: format!("node `{}` is not in the topology", p.from),
+            },
+        };
+        canary::Proof {
+            path: p.clone(),
+            outcome,
+        }
+    })
+}
+
 /// Runs a check against real nodes through a transport.
 pub fn run(
     topology: &Topology,
@@ -68,4 +108,78 @@ pub fn run(
         |n| observe::read_show(transport, n),
         |n, p| ping(transport, n, p),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::check::probes;
+    use crate::core::topology::parse;
+    use crate::node::transport::Output;
+
+    const LAB: &str = r#"
+[cluster]
+interface = "eth1"
+[[nodes]]
+name = "controller-0"
+internal_ip = "10.0.2.10"
+[[nodes]]
+name = "worker-0"
+internal_ip = ["10.0.2.20", "fd00::20"]
+pod_cidr = ["10.1.0.0/24", "fd01:0:0::/64"]
+[[nodes]]
+name = "worker-1"
+internal_ip = ["10.0.2.21", "fd00::21"]
+pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
+[[nodes]]
+name = "worker-2"
+internal_ip = "10.0.2.22"
+pod_cidr = "10.1.2.0/24"
+"#;
+
+    fn lab() -> Topology {
+        parse(LAB.as_bytes(), "t.toml", None).unwrap()
+    }
+
+    #[test]
+    fn a_probe_pings_once_from_its_source_gateway() {
+        let all = probes(&lab(), &[]);
+        assert_eq!(
+            ping_invocation(&all[0]).args.join(" "),
+            "-c1 -W1 -I 10.1.0.1 10.1.1.1"
+        );
+    }
+
+    /// A transport whose every ping answers from a script of exit statuses.
+    struct Scripted(std::sync::Mutex<Vec<i32>>);
+
+    impl Transport for Scripted {
+        fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+            let status = self.0.lock().unwrap().remove(0);
+            Ok(Output {
+                argv: format!("{instance} {} {}", inv.program, inv.args.join(" ")),
+                status: Some(status),
+                stdout: b"1 packets transmitted, 0 received, 100% packet loss, time 0ms\n".to_vec(),
+                stderr: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_lost_first_ping_is_retried_once() {
+        let t = lab();
+        let p = &probes(&t, &[])[0];
+        let n = t.node("worker-0").unwrap();
+        assert_eq!(
+            ping(&Scripted(vec![1, 0].into()), n, p),
+            Outcome::Pass { attempts: 2 }
+        );
+        assert_eq!(
+            ping(&Scripted(vec![1, 1, 0].into()), n, p),
+            Outcome::Fail {
+                attempts: 2,
+                detail: "1 packets transmitted, 0 received, 100% packet loss, time 0ms".into()
+            }
+        );
+    }
 }

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use rustix::process::{Pid, Signal};
+
 use crate::core::topology::TransportKind;
 use crate::error::CommandError;
 
@@ -67,6 +69,15 @@ impl Output {
                 status: self.status,
                 stderr: self.stderr,
             })
+        }
+    }
+
+    /// The [`CommandError::Status`] that describes this output (for one that did not exit 0).
+    pub fn status_error(&self) -> CommandError {
+        CommandError::Status {
+            argv: self.argv.clone(),
+            status: self.status,
+            stderr: self.stderr.clone(),
         }
     }
 }
@@ -145,6 +156,23 @@ impl Process {
     }
 }
 
+/// A command line for messages: routectl's own fixed scripts are named, not spelled out (`-v`
+/// prints them in full).
+fn shown(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if a == crate::node::observe::READ_SCRIPT {
+                "'<read script>'"
+            } else if a == crate::node::observe::WRITE_SCRIPT {
+                "'<record script>'"
+            } else {
+                a.as_str()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Transport for Process {
     fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
         let argv = self.argv(instance, inv);
@@ -193,7 +221,7 @@ pub struct Stream {
 /// returns at once). Never signals a group that was already reaped.
 #[derive(Debug, Clone)]
 pub struct Killer {
-    pgid: libc::pid_t,
+    pgid: Option<Pid>,
     alive: std::sync::Arc<std::sync::Mutex<bool>>,
 }
 
@@ -207,7 +235,7 @@ impl Killer {
     pub fn kill(&self) {
         let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
         if *alive {
-            kill_group(self.pgid, libc::SIGKILL);
+            kill_group(self.pgid, Signal::KILL);
         }
     }
 }
@@ -245,7 +273,7 @@ impl Stream {
     /// A handle that kills the child from another thread.
     pub fn killer(&self) -> Killer {
         Killer {
-            pgid: self.child.id() as libc::pid_t,
+            pgid: child_pid(&self.child),
             alive: self.alive.clone(),
         }
     }
@@ -254,7 +282,7 @@ impl Stream {
     pub fn stop(&mut self) {
         let mut alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
         if *alive {
-            kill_group(self.child.id() as libc::pid_t, libc::SIGKILL);
+            kill_group(child_pid(&self.child), Signal::KILL);
             let _ = self.child.wait();
             *alive = false;
         }
@@ -313,7 +341,7 @@ fn run_process(
     stdin: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<Output, CommandError> {
-    let line = argv.join(" ");
+    let line = shown(argv);
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandError::Spawn {
             argv: line,
@@ -338,7 +366,7 @@ fn run_process(
             e.to_string()
         },
     })?;
-    let pid = child.id() as libc::pid_t;
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
 
     let writer = match (stdin, child.stdin.take()) {
         (Some(bytes), Some(mut pipe)) => {
@@ -364,9 +392,9 @@ fn run_process(
     let timed_out = match rx.recv_timeout(timeout) {
         Ok(()) => false,
         Err(_) => {
-            kill_group(pid, libc::SIGTERM);
+            kill_group(pid, Signal::TERM);
             if rx.recv_timeout(Duration::from_millis(500)).is_err() {
-                kill_group(pid, libc::SIGKILL);
+                kill_group(pid, Signal::KILL);
             }
             true
         }
@@ -374,7 +402,7 @@ fn run_process(
     let status = waiter.join().ok().and_then(|s| s.ok());
     if timed_out {
         // Descendants may still hold the pipes: make sure the group is gone before joining.
-        kill_group(pid, libc::SIGKILL);
+        kill_group(pid, Signal::KILL);
     }
     let (stdout, out_cut) = out_reader.join().unwrap_or_default();
     let (stderr, err_cut) = err_reader.join().unwrap_or_default();
@@ -422,11 +450,16 @@ fn read_bounded(pipe: Option<&mut impl Read>, limit: usize) -> (Vec<u8>, bool) {
     (buf, rest > 0)
 }
 
-fn kill_group(pid: libc::pid_t, signal: libc::c_int) {
-    // SAFETY: kill(2) with a negative pid signals the process group we created for the child;
-    // it has no memory-safety preconditions.
-    unsafe {
-        libc::kill(-pid, signal);
+/// A child's pid, as a process group id.
+fn child_pid(child: &std::process::Child) -> Option<Pid> {
+    i32::try_from(child.id()).ok().and_then(Pid::from_raw)
+}
+
+/// Signals the process group made for a child (its pid is the group's id). The group may be
+/// gone already: that is the goal, not an error.
+fn kill_group(pid: Option<Pid>, signal: Signal) {
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process_group(pid, signal);
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
 
 use crate::core::applied::{Outcome, Report};
-use crate::core::change::{Action, Change};
+use crate::core::change::{Action, Cause, Change};
 use crate::core::check;
 use crate::core::plan::{NodePlan, Plan, Summary};
 use crate::core::route::{Route, protocol_name};
@@ -72,12 +72,28 @@ pub fn mark(action: Action) -> char {
         Action::Delete => '-',
         Action::Replace | Action::Adopt => '~',
         Action::Conflict => '!',
+        Action::TakeOver => '>',
     }
 }
 
-fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
+/// What a drift change says in text and Markdown.
+pub fn drift_note(applied_at: Option<&str>) -> String {
+    match applied_at {
+        Some(t) => format!("drift: changed outside routectl since the last apply at {t}"),
+        None => "drift: changed outside routectl since the last apply".to_string(),
+    }
+}
+
+fn change_lines(
+    c: &Change,
+    adopt: bool,
+    applied_at: Option<&str>,
+    style: &Style,
+    out: &mut String,
+) {
     let m = mark(c.action).to_string();
     let route = c.route.to_string();
+    let start = out.len();
     match c.action {
         Action::Add => {
             let _ = writeln!(out, "  {} {}", style.green(&m), style.green(&route));
@@ -114,8 +130,38 @@ fn change_lines(c: &Change, adopt: bool, style: &Style, out: &mut String) {
                 out,
                 "  {} {}",
                 style.magenta(&m),
-                style.magenta(&format!("{route}  (blocked by foreign route: {cur})"))
+                style.magenta(&format!(
+                    "{route}  (blocked by foreign route: {cur}; --take-over replaces it)"
+                ))
             );
+        }
+        Action::TakeOver => {
+            let cur = current(c);
+            let note = if c.in_place {
+                format!("(takes over foreign route `{cur}` in place)")
+            } else {
+                format!("(takes over: deletes foreign route `{cur}`)")
+            };
+            let _ = writeln!(
+                out,
+                "  {} {} {}",
+                style.yellow(&m),
+                style.bold(&route),
+                style.dim(&note)
+            );
+        }
+    }
+    if c.cause == Cause::Drift {
+        // At the end of the change's first line.
+        let lines = out.split_off(start);
+        let note = style.red(&format!("  [{}]", drift_note(applied_at)));
+        match lines.split_once('\n') {
+            Some((first, rest)) => {
+                let _ = write!(out, "{first}{note}\n{rest}");
+            }
+            None => {
+                let _ = write!(out, "{lines}{note}");
+            }
         }
     }
 }
@@ -155,6 +201,7 @@ fn node_heading(n: &NodePlan, adopt: bool) -> String {
                 Action::Replace,
                 Action::Delete,
                 Action::Adopt,
+                Action::TakeOver,
                 Action::Conflict,
             ] {
                 let k = d.changes.iter().filter(|c| c.action == a).count();
@@ -168,10 +215,15 @@ fn node_heading(n: &NodePlan, adopt: bool) -> String {
                                 "conflicts".into()
                             }
                         }
+                        Action::TakeOver => "to take over".to_string(),
                         _ => format!("to {}", a.name()),
                     };
                     parts.push(format!("{k} {word}"));
                 }
+            }
+            let drift = d.changes.iter().filter(|c| c.cause == Cause::Drift).count();
+            if drift > 0 {
+                parts.push(format!("{drift} from drift"));
             }
             if parts.is_empty() {
                 format!("in sync ({} routes)", d.in_sync)
@@ -198,8 +250,9 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
             }
             Ok(d) => {
                 let _ = writeln!(out, "{}: {}", style.bold(&n.name), heading);
+                let at = n.last_applied.as_ref().map(|r| r.applied_at.as_str());
                 for c in &d.changes {
-                    change_lines(c, plan.adopt, style, &mut out);
+                    change_lines(c, plan.adopt, at, style, &mut out);
                 }
                 for w in &d.warnings {
                     let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
@@ -240,10 +293,21 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
             let _ = write!(line, ", {} adoptable with --adopt", s.adopt);
         }
     }
+    if s.take_over > 0 {
+        let _ = write!(line, ", {} to take over", s.take_over);
+    }
     if s.conflict > 0 {
         let _ = write!(line, ", {} in conflict", s.conflict);
     }
     let _ = write!(line, " on {} of {} nodes", s.nodes_changed, s.nodes);
+    if s.drift > 0 {
+        let _ = write!(
+            line,
+            "; {} change{} from drift",
+            s.drift,
+            if s.drift == 1 { "" } else { "s" }
+        );
+    }
     if s.nodes_unreachable > 0 {
         let _ = write!(
             line,
@@ -297,7 +361,23 @@ fn change_json(c: &Change, adopt: bool) -> Value {
         "operation": c.is_operation(adopt),
         "command": command,
         "current": c.current.as_ref().map(route_json),
+        "cause": c.cause.name(),
+        "in_place": c.in_place,
     })
+}
+
+fn last_applied_json(r: Option<&crate::core::record::LastApplied>) -> Value {
+    match r {
+        None => Value::Null,
+        Some(r) => json!({
+            "applied_at": r.applied_at,
+            "applied_at_unix": r.applied_at_unix,
+            "routectl_version": r.routectl_version,
+            "topology_sha256": r.topology_sha256,
+            "protocol": r.protocol,
+            "routes": r.routes,
+        }),
+    }
 }
 
 fn node_json(n: &NodePlan, adopt: bool) -> Value {
@@ -308,6 +388,7 @@ fn node_json(n: &NodePlan, adopt: bool) -> Value {
             "status": "ok",
             "in_sync": d.in_sync,
             "fingerprint": d.fingerprint,
+            "last_applied": last_applied_json(n.last_applied.as_ref()),
             "changes": d.changes.iter().map(|c| change_json(c, adopt)).collect::<Vec<_>>(),
             "warnings": d.warnings,
         }),
@@ -331,6 +412,7 @@ pub fn plan_json(plan: &Plan, topology: &Topology) -> Value {
         "topology": { "path": topology.source, "sha256": topology.sha256 },
         "protocol": plan.protocol,
         "adopt": plan.adopt,
+        "take_over": plan.take_over,
         "nodes": plan.nodes.iter().map(|n| node_json(n, plan.adopt)).collect::<Vec<_>>(),
         "skipped_nodes": plan.skipped,
         "summary": {
@@ -339,6 +421,8 @@ pub fn plan_json(plan: &Plan, topology: &Topology) -> Value {
             "delete": s.delete,
             "adopt": s.adopt,
             "conflict": s.conflict,
+            "take_over": s.take_over,
+            "drift": s.drift,
             "operations": plan.operations(),
             "nodes": s.nodes,
             "nodes_changed": s.nodes_changed,
@@ -382,8 +466,9 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
                     node_heading(n, plan.adopt)
                 );
                 let mut body = String::new();
+                let at = n.last_applied.as_ref().map(|r| r.applied_at.as_str());
                 for c in &d.changes {
-                    change_lines(c, plan.adopt, &Style::default(), &mut body);
+                    change_lines(c, plan.adopt, at, &Style::default(), &mut body);
                 }
                 for line in body.lines() {
                     // diff syntax colours lines starting with + and -.
@@ -464,6 +549,13 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
         for f in &n.failures {
             let _ = writeln!(out, "  {} ip {}: {}", style.red("x"), f.command, f.message);
         }
+        if let Some(e) = &n.record_error {
+            let _ = writeln!(
+                out,
+                "  {}",
+                style.yellow(&format!("warning: last-applied record not written: {e}"))
+            );
+        }
         if n.outcome != Outcome::Unreachable
             && let Some(e) = &n.error
         {
@@ -473,13 +565,13 @@ pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
             let pending: Vec<&Change> = n
                 .remaining
                 .iter()
-                .filter(|c| c.is_operation(r.adopt) || c.action == Action::Conflict)
+                .filter(|c| c.is_pending(r.adopt))
                 .collect();
             if !pending.is_empty() {
                 let _ = writeln!(out, "  still not as declared (read back from the node):");
                 for c in pending {
                     let mut s = String::new();
-                    change_lines(c, r.adopt, style, &mut s);
+                    change_lines(c, r.adopt, None, style, &mut s);
                     for line in s.lines() {
                         let _ = writeln!(out, "  {line}");
                     }
@@ -520,6 +612,9 @@ pub fn report_json(r: &Report, plan: &Plan, topology: &Topology, commands: usize
                 "failures": n.failures,
                 "remaining": n.remaining.iter().map(|c| change_json(c, r.adopt)).collect::<Vec<_>>(),
             });
+            if let (Some(e), Value::Object(m)) = (&n.record_error, &mut v) {
+                m.insert("record_error".into(), json!(e));
+            }
             if let (Some(e), Value::Object(m)) = (&n.error, &mut v) {
                 m.insert("error".into(), serde_json::to_value(e.to_json()).unwrap_or(Value::Null));
             }
@@ -537,6 +632,97 @@ pub fn report_json(r: &Report, plan: &Plan, topology: &Topology, commands: usize
             "node_commands": commands,
             "elapsed_ms": r.elapsed.as_millis() as u64,
         },
+    })
+}
+
+/// The canary stage of `apply --canary` as text.
+pub fn canary_text(v: &crate::core::canary::Verdict, style: &Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&format!("Canary: {}", v.canaries.join(", ")))
+    );
+    for n in &v.not_converged {
+        let _ = writeln!(
+            out,
+            "  {} {n} did not converge: its paths were not pinged",
+            style.red("FAIL")
+        );
+    }
+    for p in &v.proofs {
+        let q = &p.path;
+        let path = format!(
+            "{} -> {} ({}, {} -> {})",
+            q.from, q.to, q.family, q.source, q.destination
+        );
+        match &p.outcome {
+            check::Outcome::Pass { .. } => {
+                let _ = writeln!(out, "  {} {path}", style.green("ok  "));
+            }
+            check::Outcome::Fail { detail, .. } | check::Outcome::NotRun { reason: detail } => {
+                let _ = writeln!(out, "  {} {path}: {detail}", style.red("FAIL"));
+            }
+        }
+    }
+    if let Some(rb) = &v.rollback {
+        for n in &rb.restored {
+            let _ = writeln!(
+                out,
+                "  rolled back: {n} is as it was before the apply (read back)"
+            );
+        }
+        for (n, why) in &rb.failed {
+            let _ = writeln!(out, "  {} {n}: {why}", style.red("rollback FAILED:"));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&if v.passed() {
+            format!(
+                "Canary passed: {} of {} paths answer.",
+                v.proofs.len(),
+                v.proofs.len()
+            )
+        } else {
+            format!(
+                "Canary FAILED: {} of {} paths answer; the other nodes were not changed.",
+                v.proofs.iter().filter(|p| p.outcome.passed()).count(),
+                v.proofs.len()
+            )
+        })
+    );
+    out
+}
+
+/// The canary stage as JSON (the `canary` object of an apply document).
+pub fn canary_json(v: &crate::core::canary::Verdict) -> Value {
+    json!({
+        "nodes": v.canaries,
+        "passed": v.passed(),
+        "not_converged": v.not_converged,
+        "paths": v.proofs.iter().map(|p| {
+            let (detail, attempts) = match &p.outcome {
+                check::Outcome::Pass { attempts } => (None, Some(*attempts)),
+                check::Outcome::Fail { attempts, detail } => (Some(detail.clone()), Some(*attempts)),
+                check::Outcome::NotRun { reason } => (Some(reason.clone()), None),
+            };
+            json!({
+                "family": p.path.family,
+                "from": p.path.from,
+                "to": p.path.to,
+                "source": p.path.source.to_string(),
+                "destination": p.path.destination.to_string(),
+                "status": p.outcome.name(),
+                "attempts": attempts,
+                "detail": detail,
+            })
+        }).collect::<Vec<_>>(),
+        "rollback": v.rollback.as_ref().map(|rb| json!({
+            "restored": rb.restored,
+            "failed": rb.failed.iter().map(|(n, w)| json!({"node": n, "error": w})).collect::<Vec<_>>(),
+        })),
     })
 }
 
@@ -565,6 +751,23 @@ fn show_heading(n: &show::NodeShow) -> String {
         n.name.clone()
     } else {
         format!("{} (instance {})", n.name, n.instance)
+    }
+}
+
+/// `last applied: 2026-12-01T19:00:00Z by routectl 0.1.0, topology sha256 abcdef012345…, 3 routes`.
+fn last_applied_line(r: Option<&crate::core::record::LastApplied>) -> String {
+    match r {
+        None => {
+            "last applied: no record (never applied by routectl since the node started)".to_string()
+        }
+        Some(r) => format!(
+            "last applied: {} by routectl {}, topology sha256 {}…, {} route{}",
+            r.applied_at,
+            r.routectl_version,
+            r.topology_sha256.get(..12).unwrap_or(&r.topology_sha256),
+            r.routes.len(),
+            if r.routes.len() == 1 { "" } else { "s" }
+        ),
     }
 }
 
@@ -603,6 +806,11 @@ pub fn show_text(r: &show::Report, style: &Style) -> String {
             }
             Ok(v) => {
                 let _ = writeln!(out, "{}:", style.bold(&show_heading(n)));
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    style.dim(&last_applied_line(v.last_applied.as_ref()))
+                );
                 for e in &v.entries {
                     let note = e
                         .note
@@ -667,6 +875,7 @@ pub fn show_json(r: &show::Report, topology: &Topology) -> Value {
                     r
                 }).collect::<Vec<_>>(),
                 "other_tables_routes": v.other_tables,
+                "last_applied": last_applied_json(v.last_applied.as_ref()),
                 "addresses": v.checks.iter().map(|c| json!({
                     "check": c.kind,
                     "address": c.address.to_string(),
@@ -979,6 +1188,7 @@ pub fn saved_plan_json(
         topology_sha256: topology.sha256.clone(),
         topology_text: topology.text.clone(),
         adopt: options.adopt,
+        take_over: options.take_over,
         nodes: options.only.clone(),
         fingerprints: plan
             .nodes

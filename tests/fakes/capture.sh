@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Rebuilds the captured `ip` outputs used by tests/cases.rs and tests/cli.rs from real kernels.
+# Rebuilds the captured `ip` outputs used by tests/it/cases.rs and tests/it/cli.rs from real kernels.
 #
 # Every `<node>.json` under tests/cases/<case>/ and every file under tests/fakes/captures/ is the
 # verbatim output of iproute2 (`ip -N -d -j route show table all`, or an `ip -N -d -j -force
 # -batch -` run) in network namespaces built here to reproduce the situation; nothing is written
-# by hand, except the few outputs no kernel of this machine can produce (see tests/cli.rs).
+# by hand, except the few outputs no kernel of this machine can produce (see tests/it/cli.rs).
 #
 # Usage (root; needs iproute2 and the bridge and veth drivers):
 #   tests/fakes/capture.sh            # rewrite the captures

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -533,8 +533,9 @@ impl RawRoute<'_> {
 fn parse_dst(s: &str, family: Option<Family>) -> Destination {
     if s == "default" {
         return match family {
-            Some(Family::Ipv4) => Destination::Net("0.0.0.0/0".parse().expect("valid")),
-            Some(Family::Ipv6) => Destination::Net("::/0".parse().expect("valid")),
+            // ipnet's default prefixes are 0.0.0.0/0 and ::/0.
+            Some(Family::Ipv4) => Destination::Net(IpNet::V4(Ipv4Net::default())),
+            Some(Family::Ipv6) => Destination::Net(IpNet::V6(Ipv6Net::default())),
             None => Destination::Default,
         };
     }

@@ -33,8 +33,7 @@ impl fmt::Display for IpVersion {
 /// Parses `ip -V` output (`ip utility, iproute2-6.1.0, libbpf 1.1.2`, `iproute2-ss190107`, or
 /// `ip utility, iproute2-5.15.0, libbpf …`).
 pub fn parse_version(output: &str) -> Option<IpVersion> {
-    let at = output.find("iproute2-")? + "iproute2-".len();
-    let rest = &output[at..];
+    let (_, rest) = output.split_once("iproute2-")?;
     let token: String = rest
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')

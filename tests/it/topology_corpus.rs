@@ -2,59 +2,38 @@
 //! refused by the binary, by `validate` and by `plan`, with exit code 1, a message
 //! `FILE:LINE:COL: …` holding the fragment its first line announces
 //! (`# expect: LINE:COL: fragment`), and without running anything: `lxc`, `incus` and `ip` on
-//! PATH are fakes that record any call.
+//! PATH are the one fake (tests/fakes/lxc), recording any call.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use routectl::core::topology::{self, MAX_FILE_BYTES, TransportKind};
 
-/// A directory with fake `lxc`, `incus` and `ip` that record their arguments and fail.
-struct FakeBin {
-    dir: tempfile::TempDir,
-}
+use crate::support::fake::Fake;
+
+/// The fake `lxc` and `incus`, and the same fake as `ip`, with no answers: every call is
+/// recorded and fails.
+struct FakeBin(Fake);
 
 impl FakeBin {
     fn new() -> FakeBin {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for prog in ["lxc", "incus", "ip"] {
-            let path = dir.path().join(prog);
-            std::fs::write(
-                &path,
-                format!(
-                    "#!/bin/sh\necho \"{prog} $*\" >> '{}'\necho 'Error: fake' >&2\nexit 1\n",
-                    dir.path().join("calls").display()
-                ),
-            )
-            .expect("write fake");
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        FakeBin { dir }
+        let fake = Fake::bare();
+        fake.install("ip");
+        FakeBin(fake)
     }
 
+    fn dir(&self) -> &Path {
+        self.0.dir()
+    }
+
+    /// Every call recorded, one line each.
     fn calls(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("calls")).unwrap_or_default()
+        self.0.calls().join("\n")
     }
 
     /// Runs routectl; returns (exit code, stderr).
     fn routectl(&self, args: &[&str]) -> (Option<i32>, String) {
-        let path = format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let out = Command::new(env!("CARGO_BIN_EXE_routectl"))
-            .args(args)
-            .env("PATH", path)
-            .env_remove("ROUTECTL_TOPOLOGY")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run routectl");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let run = self.0.run(args);
+        (Some(run.code), run.stderr)
     }
 }
 
@@ -123,7 +102,7 @@ fn every_corpus_file_is_refused_with_its_position_and_runs_nothing() {
 #[test]
 fn an_empty_file_is_refused() {
     let fake = FakeBin::new();
-    let path = fake.dir.path().join("empty.toml");
+    let path = fake.dir().join("empty.toml");
     std::fs::write(&path, "").expect("write");
     refused(&fake, &path, 1, 1, "no nodes declared");
 }
@@ -131,7 +110,7 @@ fn an_empty_file_is_refused() {
 #[test]
 fn a_file_over_16_mib_is_refused_before_it_is_read() {
     let fake = FakeBin::new();
-    let path = fake.dir.path().join("huge.toml");
+    let path = fake.dir().join("huge.toml");
     let mut text = String::from("[cluster]\ninterface = \"eth1\"\n");
     let node = "[[nodes]]\nname = \"w0\"\ninternal_ip = \"10.0.2.20\"\n";
     while text.len() <= MAX_FILE_BYTES {
@@ -187,7 +166,7 @@ fn names_a_shell_or_lxc_could_misread_are_rejected_at_load_time() {
                 let e = topology::parse(text.as_bytes(), "t.toml", transport);
                 assert!(e.is_err(), "{field} {name:?} accepted ({transport:?})");
             }
-            let path = fake.dir.path().join(format!("n{i}-{field}.toml"));
+            let path = fake.dir().join(format!("n{i}-{field}.toml"));
             std::fs::write(&path, &text).expect("write");
             let p = path.display().to_string();
             for command in ["validate", "plan"] {

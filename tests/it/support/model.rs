@@ -20,7 +20,7 @@
 //! Nodes can be made unreachable in several ways (`lxc`-like errors, empty output, garbage,
 //! timeouts), or time out after a write has run.
 //! Every call is recorded. [`Model::compare_with_kernel`] style tests check this model against a
-//! real network namespace (tests/properties.rs, `model_matches_the_kernel`).
+//! real network namespace (tests/it/properties.rs, `model_matches_the_kernel`).
 
 #![allow(dead_code)]
 
@@ -580,6 +580,8 @@ impl Call {
 pub struct Model {
     pub nodes: Mutex<BTreeMap<String, Node>>,
     pub calls: Mutex<Vec<Call>>,
+    /// Last-applied records written by routectl's record script, by instance (not calls).
+    pub records: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl Model {
@@ -588,6 +590,7 @@ impl Model {
         Model {
             nodes: Mutex::new(nodes),
             calls: Mutex::new(Vec::new()),
+            records: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -611,6 +614,48 @@ const VERSION_6_1: &str = "ip utility, iproute2-6.1.0, libbpf 1.1.2\n";
 
 impl Transport for Model {
     fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+        use routectl::node::observe::{READ_SCRIPT, SEPARATOR, WRITE_SCRIPT};
+        // routectl's record write: kept aside, not a call on the node's routes.
+        if inv.program == "sh" && inv.args.get(1).map(String::as_str) == Some(WRITE_SCRIPT) {
+            let body = inv.stdin.clone().unwrap_or_default();
+            self.records
+                .lock()
+                .expect("lock")
+                .insert(instance.to_string(), body);
+            return Ok(Output {
+                argv: format!("lxc exec {instance} -- sh -c WRITE_SCRIPT"),
+                status: Some(0),
+                stdout: Vec::new(),
+                stderr: String::new(),
+            });
+        }
+        // routectl's read script (`sh -c READ_SCRIPT sh PATH ip ARGS…`) is the `ip` it wraps,
+        // followed by the record's parts.
+        if inv.program == "sh" && inv.args.get(1).map(String::as_str) == Some(READ_SCRIPT) {
+            let inner = Invocation {
+                program: inv.args.get(4).cloned().unwrap_or_default(),
+                args: inv.args.iter().skip(5).cloned().collect(),
+                stdin: inv.stdin.clone(),
+            };
+            let mut out = self.run(instance, &inner)?;
+            if out.status == Some(0) && !out.stdout.is_empty() {
+                let record = self
+                    .records
+                    .lock()
+                    .expect("lock")
+                    .get(instance)
+                    .cloned()
+                    .unwrap_or_default();
+                let binding = serde_json::from_slice::<serde_json::Value>(&record)
+                    .ok()
+                    .and_then(|v| v["binding"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                out.stdout
+                    .extend(format!("\n{SEPARATOR}\n{binding}\n{SEPARATOR}\n").as_bytes());
+                out.stdout.extend(record);
+            }
+            return Ok(out);
+        }
         self.calls.lock().expect("lock").push(Call {
             instance: instance.to_string(),
             program: inv.program.clone(),

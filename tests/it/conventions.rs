@@ -1,16 +1,10 @@
 //! Shell completions and the man page come from the same clap definitions as `--help`.
 
-use std::process::Command;
+use crate::support::Routectl;
 
 fn routectl(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_routectl"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let run = Routectl::new().args(args).run();
+    (run.code, run.stdout)
 }
 
 #[test]

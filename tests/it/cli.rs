@@ -1,23 +1,17 @@
 //! Black-box tests of the `routectl` binary with a fake `lxc` on PATH.
 //!
-//! Each test builds a [`Lab`]: a temporary directory holding the topology, a `bin/` directory
-//! (prepended to PATH) with the fake `lxc` of `tests/fakes/lxc` (and the same script as
-//! `incus`), and the answers the fake gives per instance. The fake logs every call to
-//! `calls.log` and saves every batch script it is sent, so a test can assert what routectl ran
-//! and exactly what it wrote. The node outputs it replays are real captures from network
-//! namespaces (`tests/cases/*/*.json`, `tests/fakes/captures/`, both rebuilt by
-//! `tests/fakes/capture.sh`); the few answers no kernel here can produce (an LXD error, an old
-//! iproute2, a transport that prints nothing) are written inline, each with where it comes from.
+//! Each test builds a [`Fake`] (tests/it/support/fake.rs): a temporary directory holding the
+//! topology, the fake `lxc` and `incus` first on PATH, and the answers the fake gives per
+//! instance. It logs every call and saves every batch script, so a test can assert what
+//! routectl ran and exactly what it wrote.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-const NODES: [&str; 4] = ["controller-0", "worker-0", "worker-1", "worker-2"];
+use crate::support::fake::{Fake, NODES, RECORD, case_json};
+use crate::support::{example_topology, repo};
+use routectl::node::observe;
 
 /// The read routectl runs on every node (after `lxc exec NODE --force-noninteractive --`).
 const READ: &str = "ip -N -d -j route show table all";
@@ -32,13 +26,7 @@ const NOT_RUNNING: &str = "Error: Instance is not running\n";
 const COMMAND_NOT_FOUND: &str = "Error: Command not found\n";
 
 fn manifest() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A capture of `ip -N -d -j route show table all` from a folder case.
-fn case_json(case: &str, node: &str) -> Vec<u8> {
-    let path = manifest().join(format!("tests/cases/{case}/{node}.json"));
-    fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    repo()
 }
 
 fn case_expected(case: &str) -> String {
@@ -48,229 +36,6 @@ fn case_expected(case: &str) -> String {
 
 fn capture_path(scenario: &str, file: &str) -> PathBuf {
     manifest().join(format!("tests/fakes/captures/{scenario}/{file}"))
-}
-
-fn example_topology() -> String {
-    fs::read_to_string(manifest().join("topology.example.toml")).expect("topology.example.toml")
-}
-
-/// The outcome of one run of the binary.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn code(&self, expected: i32) -> &Run {
-        assert_eq!(
-            self.code, expected,
-            "exit status\n--- stdout\n{}--- stderr\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn stdout_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}\n--- stdout\n{}--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn stdout_lacks(&self, needle: &str) -> &Run {
-        assert!(
-            !self.stdout.contains(needle),
-            "stdout has {needle:?}\n--- stdout\n{}",
-            self.stdout
-        );
-        self
-    }
-
-    #[track_caller]
-    fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}\n--- stdout\n{}--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-
-    /// The first line of stdout that starts with `prefix` (after indentation).
-    #[track_caller]
-    fn line(&self, prefix: &str) -> &str {
-        self.stdout
-            .lines()
-            .find(|l| l.trim_start().starts_with(prefix))
-            .unwrap_or_else(|| panic!("no line starts with {prefix:?}:\n{}", self.stdout))
-    }
-
-    /// The last line of stdout that starts with `prefix` (apply prints the plan, then the
-    /// report).
-    #[track_caller]
-    fn last_line(&self, prefix: &str) -> &str {
-        self.stdout
-            .lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with(prefix))
-            .unwrap_or_else(|| panic!("no line starts with {prefix:?}:\n{}", self.stdout))
-    }
-}
-
-/// A temporary directory with a topology, a fake `lxc` on PATH and its answers.
-struct Lab {
-    dir: tempfile::TempDir,
-}
-
-impl Lab {
-    /// A lab without a topology file.
-    fn bare() -> Lab {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let bin = dir.path().join("bin");
-        fs::create_dir(&bin).unwrap();
-        let script = fs::read(manifest().join("tests/fakes/lxc")).expect("tests/fakes/lxc");
-        for name in ["lxc", "incus"] {
-            let path = bin.join(name);
-            fs::write(&path, &script).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        Lab { dir }
-    }
-
-    /// A lab with `topology.toml` = `text`.
-    fn with_topology(text: &str) -> Lab {
-        let lab = Lab::bare();
-        lab.write("topology.toml", text.as_bytes());
-        lab
-    }
-
-    /// The example lab (topology.example.toml) whose nodes answer with the captures of a case.
-    fn case(case: &str) -> Lab {
-        let lab = Lab::with_topology(&example_topology());
-        for node in NODES {
-            lab.reads(node, &case_json(case, node));
-        }
-        lab
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn write(&self, rel: &str, bytes: &[u8]) {
-        fs::write(self.path(rel), bytes).unwrap();
-    }
-
-    /// Sets the fake's answer for calls matching `prefix` (`NODE`, `NODE.KIND` or `NODE.KIND.N`).
-    fn answer(&self, prefix: &str, stdout: &[u8], stderr: &str, status: i32) {
-        self.write(&format!("{prefix}.stdout"), stdout);
-        self.write(&format!("{prefix}.stderr"), stderr.as_bytes());
-        self.write(&format!("{prefix}.status"), status.to_string().as_bytes());
-    }
-
-    /// Every read of `node` prints `json` and succeeds.
-    fn reads(&self, node: &str, json: &[u8]) {
-        self.answer(&format!("{node}.read"), json, "", 0);
-    }
-
-    /// Every call to `node` (read, write, `ip -V`) fails as LXD fails: `stderr`, `status`.
-    fn fails(&self, node: &str, stderr: &str, status: i32) {
-        for kind in ["read", "batch", "version"] {
-            self.answer(&format!("{node}.{kind}"), b"", stderr, status);
-        }
-    }
-
-    /// `node`'s batch is answered with a real run captured in `tests/fakes/captures/SCENARIO`.
-    fn batch_capture(&self, node: &str, scenario: &str) {
-        for part in ["stdout", "stderr", "status"] {
-            let from = capture_path(scenario, &format!("{node}.batch.{part}"));
-            fs::copy(&from, self.path(&format!("{node}.batch.{part}")))
-                .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
-        }
-    }
-
-    /// Every node's batch is answered with the empty lab's converging run.
-    fn batches_converge(&self) {
-        for node in NODES {
-            self.batch_capture(node, "apply-converged");
-        }
-    }
-
-    /// The batch script `node` was sent last, if any.
-    fn sent(&self, node: &str) -> Option<String> {
-        fs::read_to_string(self.path(&format!("{node}.batch.stdin"))).ok()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_routectl"));
-        let path = std::env::var("PATH").unwrap_or_default();
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", format!("{}:{path}", self.path("bin").display()))
-            .env("FAKE_DIR", self.dir.path())
-            .env("ROUTECTL_LOCK_FILE", self.path("routectl.lock"))
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn run_cmd(mut cmd: Command) -> Run {
-        let out = cmd.output().expect("run routectl");
-        Run {
-            code: out.status.code().expect("routectl exited by a signal"),
-            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-            stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        Lab::run_cmd(self.cmd(args))
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = self.cmd(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Lab::run_cmd(cmd)
-    }
-
-    /// Every call the fake received, one line each: `lxc exec NODE --force-noninteractive -- …`.
-    fn calls(&self) -> Vec<String> {
-        fs::read_to_string(self.path("calls.log"))
-            .map(|s| s.lines().map(str::to_string).collect())
-            .unwrap_or_default()
-    }
-
-    /// The calls to `node` running `what` (READ, BATCH or "ip -V").
-    fn calls_to(&self, node: &str, what: &str) -> usize {
-        let line = format!("lxc exec {node} --force-noninteractive -- {what}");
-        self.calls().iter().filter(|c| **c == line).count()
-    }
-
-    #[track_caller]
-    fn assert_no_calls(&self) {
-        assert_eq!(
-            self.calls(),
-            Vec::<String>::new(),
-            "no node may be contacted"
-        );
-    }
 }
 
 fn lines(text: &str) -> Vec<&str> {
@@ -297,7 +62,7 @@ const GLOBAL_OPTIONS: &[&str] = &[
 
 #[test]
 fn help_lists_every_command_and_global_option() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     let r = lab.run(&["--help"]);
     r.code(0);
     for needle in
@@ -313,7 +78,7 @@ fn help_lists_every_command_and_global_option() {
 
 #[test]
 fn plan_help_mentions_every_option() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     let r = lab.run(&["plan", "--help"]);
     r.code(0);
     for needle in GLOBAL_OPTIONS.iter().chain(&[
@@ -331,7 +96,7 @@ fn plan_help_mentions_every_option() {
 
 #[test]
 fn apply_help_mentions_every_option() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     let r = lab.run(&["apply", "--help"]);
     r.code(0);
     for needle in GLOBAL_OPTIONS.iter().chain(&[
@@ -346,7 +111,7 @@ fn apply_help_mentions_every_option() {
 
 #[test]
 fn validate_help_mentions_every_option() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     let r = lab.run(&["validate", "--help"]);
     r.code(0);
     for needle in GLOBAL_OPTIONS.iter().chain(&["-o, --output <OUTPUT>"]) {
@@ -356,7 +121,7 @@ fn validate_help_mentions_every_option() {
 
 #[test]
 fn version_prints_the_package_version() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     for flag in ["--version", "-V"] {
         let r = lab.run(&[flag]);
         r.code(0);
@@ -369,7 +134,7 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn unknown_flag_is_a_usage_error() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     for args in [
         &["--bogus"][..],
         &["plan", "--bogus"],
@@ -385,11 +150,16 @@ fn unknown_flag_is_a_usage_error() {
 
 #[test]
 fn missing_command_and_bad_values_are_usage_errors() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.run(&[]).code(2).stderr_has("Usage: routectl");
     for (args, needle) in [
         (&["plan", "--timeout", "5x"][..], "unknown unit"),
-        (&["plan", "--timeout", "0s"], "out of range"),
+        (
+            &["plan", "--timeout", "0s"],
+            "is zero: this duration must be more than 0",
+        ),
+        (&["plan", "--timeout", "0.0s"], "is zero"),
+        (&["plan", "--timeout", "0.0000000001s"], "1 ms"),
         (&["plan", "-j", "0"], "--parallelism"),
         (&["plan", "--output", "yaml"], "invalid value 'yaml'"),
         (
@@ -407,7 +177,7 @@ fn missing_command_and_bad_values_are_usage_errors() {
 /// Every command line shown under "Examples:" in `--help` must be one routectl accepts.
 #[test]
 fn help_examples_are_accepted_command_lines() {
-    let lab = Lab::case("in-sync");
+    let lab = Fake::case("in-sync");
     let help = lab.run(&["--help"]).stdout;
     let examples: Vec<Vec<String>> = help
         .lines()
@@ -439,7 +209,7 @@ fn help_examples_are_accepted_command_lines() {
 
 #[test]
 fn validate_accepts_the_example_topology() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     let example = manifest().join("topology.example.toml");
     let r = lab.run(&["validate", "-f", example.to_str().unwrap()]);
     r.code(0).stdout_has(&format!(
@@ -495,7 +265,7 @@ const INVALID: &[(&str, &str)] = &[
 
 #[test]
 fn validate_reports_each_problem_as_file_line_col() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     for (text, line) in INVALID {
         lab.write("bad.toml", text.as_bytes());
         let r = lab.run(&["validate", "-f", "bad.toml"]);
@@ -507,7 +277,7 @@ fn validate_reports_each_problem_as_file_line_col() {
 
 #[test]
 fn invalid_topology_stops_plan_and_apply_before_any_node_is_contacted() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     for (text, line) in INVALID {
         lab.write("bad.toml", text.as_bytes());
@@ -531,7 +301,7 @@ fn invalid_topology_stops_plan_and_apply_before_any_node_is_contacted() {
 
 #[test]
 fn validate_reports_every_problem_at_once_in_file_order() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     lab.write(
         "bad.toml",
         br#"[cluster]
@@ -578,7 +348,7 @@ pod_cidr = "10.1.3.1/24"
 /// "Every problem is reported at once": three pod CIDRs nested in a fourth are three overlaps.
 #[test]
 fn validate_reports_every_overlapping_pod_cidr() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     lab.write(
         "bad.toml",
         br#"[cluster]
@@ -607,7 +377,7 @@ pod_cidr = "10.1.2.0/24"
 /// internal IP is reported in the same run, not only after the first problem is fixed.
 #[test]
 fn validate_reports_cross_node_problems_of_a_node_with_another_problem() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     lab.write(
         "bad.toml",
         br#"[cluster]
@@ -631,7 +401,7 @@ pod_cidr = "10.1.0.1/24"
 
 #[test]
 fn missing_topology_file_is_named() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     let r = lab.run(&["validate", "-f", "nowhere/topo.toml"]);
     r.code(1)
         .stderr_has("nowhere/topo.toml")
@@ -643,7 +413,7 @@ fn missing_topology_file_is_named() {
 
 #[test]
 fn default_topology_path_is_topology_toml() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     lab.run(&["validate"])
         .code(1)
         .stderr_has("`topology.toml`")
@@ -656,7 +426,7 @@ fn default_topology_path_is_topology_toml() {
 
 #[test]
 fn routectl_topology_env_is_honoured_and_f_wins() {
-    let lab = Lab::bare();
+    let lab = Fake::bare();
     lab.write("from-env.toml", example_topology().as_bytes());
     lab.write("from-flag.toml", INVALID[0].0.as_bytes());
     let env = [("ROUTECTL_TOPOLOGY", "from-env.toml")];
@@ -675,7 +445,7 @@ fn routectl_topology_env_is_honoured_and_f_wins() {
 /// NO_COLOR; routectl must not blame an option the user never typed.
 #[test]
 fn empty_routectl_topology_env_means_the_default_file() {
-    let lab = Lab::with_topology(&example_topology());
+    let lab = Fake::with_topology(&example_topology());
     lab.run_env(&["validate"], &[("ROUTECTL_TOPOLOGY", "")])
         .code(0)
         .stdout_has("topology.toml: valid");
@@ -686,7 +456,7 @@ fn empty_routectl_topology_env_means_the_default_file() {
 
 #[test]
 fn plan_of_the_empty_lab_adds_nine_routes() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     let r = lab.run(&["plan", "--color", "never"]);
     r.code(0);
     assert_eq!(r.stdout, case_expected("empty-lab"));
@@ -704,7 +474,7 @@ fn plan_of_the_empty_lab_adds_nine_routes() {
 
 #[test]
 fn plan_detailed_exitcode_is_3_when_changes_are_pending() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.run(&["plan", "--detailed-exitcode"])
         .code(3)
         .stdout_has("Plan: 9 to add, 0 to replace, 0 to delete on 4 of 4 nodes.");
@@ -714,7 +484,7 @@ fn plan_detailed_exitcode_is_3_when_changes_are_pending() {
 
 #[test]
 fn plan_reads_each_node_once_with_the_documented_command() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.run(&["plan"]).code(0);
     let mut calls = lab.calls();
     calls.sort();
@@ -727,7 +497,7 @@ fn plan_reads_each_node_once_with_the_documented_command() {
 
 #[test]
 fn plan_in_sync_exits_0_with_detailed_exitcode() {
-    let lab = Lab::case("in-sync");
+    let lab = Fake::case("in-sync");
     let r = lab.run(&["plan", "--detailed-exitcode", "--color", "never"]);
     r.code(0);
     assert_eq!(r.stdout, case_expected("in-sync"));
@@ -741,7 +511,7 @@ fn plan_in_sync_exits_0_with_detailed_exitcode() {
 
 #[test]
 fn plan_json_document() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     let r = lab.run(&["plan", "--output", "json"]);
     r.code(0);
     let json = r.json();
@@ -804,7 +574,7 @@ fn plan_json_document() {
 
 #[test]
 fn plan_markdown_has_a_summary_and_details_per_changed_node() {
-    let lab = Lab::case("conflict");
+    let lab = Fake::case("conflict");
     let r = lab.run(&["plan", "--output", "markdown"]);
     r.code(0);
     r.stdout_has("**Plan: 2 to add, 0 to replace, 0 to delete, 2 in conflict on 1 of 4 nodes.**");
@@ -833,7 +603,7 @@ fn plan_markdown_has_a_summary_and_details_per_changed_node() {
 
 #[test]
 fn stopped_instance_is_a_node_error_and_the_others_are_still_planned() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.fails("worker-1", NOT_RUNNING, 1);
     for args in [
         &["plan", "--color", "never"][..],
@@ -878,7 +648,7 @@ fn stopped_instance_is_a_node_error_and_the_others_are_still_planned() {
 /// never planned as an empty table (which would mean adds, and with owned routes, deletes).
 #[test]
 fn empty_read_is_retried_then_reported_never_planned_as_an_empty_table() {
-    let lab = Lab::case("drift");
+    let lab = Fake::case("drift");
     lab.answer("worker-1.read", b"", "", 0);
     let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
     r.code(1);
@@ -898,7 +668,7 @@ fn empty_read_is_retried_then_reported_never_planned_as_an_empty_table() {
 
 #[test]
 fn empty_read_that_succeeds_on_retry_is_planned() {
-    let lab = Lab::case("drift");
+    let lab = Fake::case("drift");
     lab.answer("worker-1.read.1", b"", "", 0);
     let r = lab.run(&["plan", "--color", "never"]);
     r.code(0);
@@ -908,7 +678,7 @@ fn empty_read_that_succeeds_on_retry_is_planned() {
 
 #[track_caller]
 fn assert_not_a_route_list(stdout: &[u8]) {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.answer("worker-2.read", stdout, "", 0);
     let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
     r.code(1);
@@ -946,7 +716,7 @@ fn lone_bracket_is_not_a_route_list() {
 
 #[test]
 fn old_iproute2_is_diagnosed() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     // iproute2 before 5.5 printed multipath next hops without a comma between them.
     lab.reads(
         "worker-0",
@@ -973,7 +743,7 @@ fn old_iproute2_is_diagnosed() {
 
 #[test]
 fn ip_missing_in_the_container_is_a_clear_node_error() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.fails("worker-0", COMMAND_NOT_FOUND, 127);
     let r = lab.run(&["plan", "--color", "never"]);
     r.code(1);
@@ -991,12 +761,14 @@ fn ip_missing_in_the_container_is_a_clear_node_error() {
 
 #[test]
 fn lxc_missing_from_path_is_a_node_error_on_every_node() {
-    let lab = Lab::with_topology(&example_topology());
-    let mut cmd = lab.cmd(&["plan", "--color", "never"]);
+    let lab = Fake::with_topology(&example_topology());
     let empty = lab.path("empty-bin");
     fs::create_dir(&empty).unwrap();
-    cmd.env("PATH", &empty);
-    let r = Lab::run_cmd(cmd);
+    let r = lab
+        .routectl()
+        .args(["plan", "--color", "never"])
+        .env("PATH", &empty)
+        .run();
     r.code(1);
     for node in NODES {
         let line = r.line(&format!("{node}:"));
@@ -1006,7 +778,7 @@ fn lxc_missing_from_path_is_a_node_error_on_every_node() {
 
 #[test]
 fn a_hung_node_is_killed_after_the_timeout() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.write("worker-2.read.sleep", b"20");
     let started = Instant::now();
     let r = lab.run(&["plan", "--color", "never", "--timeout", "300ms"]);
@@ -1022,8 +794,39 @@ fn a_hung_node_is_killed_after_the_timeout() {
 }
 
 #[test]
+fn show_retries_a_timed_out_read_as_plan_does() {
+    // Regression: plan retried a read that timed out, show did not, so with a short --timeout
+    // and a node slow once, show failed where plan succeeded.
+    let lab = Fake::case("empty-lab");
+    for node in NODES {
+        // show's one command prints the routes, then the addresses.
+        let mut both = case_json("empty-lab", node);
+        both.extend_from_slice(b"\n[]\n");
+        lab.answer(&format!("{node}.batch"), &both, "", 0);
+    }
+    lab.write("worker-2.batch.1.sleep", b"20");
+    lab.write("worker-2.read.1.sleep", b"20");
+    let show = lab.run(&["show", "--color", "never", "--timeout", "500ms"]);
+    show.code(0);
+    let line = show.line("worker-2");
+    assert!(!line.contains("did not finish"), "{show:?}");
+    assert_eq!(
+        lab.calls()
+            .iter()
+            .filter(|c| c.starts_with("lxc exec worker-2 ") && c.contains("-batch -"))
+            .count(),
+        2,
+        "{:?}",
+        lab.calls()
+    );
+    let plan = lab.run(&["plan", "--color", "never", "--timeout", "500ms"]);
+    plan.code(0);
+    plan.stdout_has("worker-2: 2 to add");
+}
+
+#[test]
 fn one_node_at_a_time_plans_the_same() {
-    let lab = Lab::case("drift");
+    let lab = Fake::case("drift");
     let serial = lab.run(&["plan", "--color", "never", "-j", "1"]);
     serial.code(0);
     assert_eq!(serial.stdout, case_expected("drift"));
@@ -1036,7 +839,7 @@ fn one_node_at_a_time_plans_the_same() {
 
 #[test]
 fn transport_option_overrides_the_topology() {
-    let lab = Lab::case("in-sync");
+    let lab = Fake::case("in-sync");
     lab.run(&["plan", "--transport", "incus"]).code(0);
     let calls = lab.calls();
     assert_eq!(calls.len(), 4);
@@ -1053,7 +856,7 @@ fn transport_option_overrides_the_topology() {
 
 #[test]
 fn owned_route_to_a_pod_cidr_outside_the_topology_is_deleted() {
-    let lab = Lab::case("drift");
+    let lab = Fake::case("drift");
     let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
     r.code(3);
     assert_eq!(r.stdout, case_expected("drift"));
@@ -1069,8 +872,8 @@ fn owned_route_to_a_pod_cidr_outside_the_topology_is_deleted() {
 }
 
 /// A lab where the only difference is one foreign route identical to a desired one.
-fn adoptable_lab() -> Lab {
-    let lab = Lab::case("in-sync");
+fn adoptable_lab() -> Fake {
+    let lab = Fake::case("in-sync");
     lab.reads("controller-0", &case_json("drift", "controller-0"));
     lab
 }
@@ -1115,13 +918,13 @@ fn identical_foreign_route_is_pending_with_adopt() {
 
 #[test]
 fn foreign_route_with_another_gateway_is_a_conflict() {
-    let lab = Lab::case("conflict");
+    let lab = Fake::case("conflict");
     let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode"]);
     r.code(3);
     assert_eq!(r.stdout, case_expected("conflict"));
     r.stdout_has(
         "  ! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211  (blocked by foreign route: \
-         10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot)\n",
+         10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot; --take-over replaces it)\n",
     );
     let json = lab.run(&["plan", "-o", "json"]).json();
     let conflict = json["nodes"][0]["changes"]
@@ -1138,7 +941,7 @@ fn foreign_route_with_another_gateway_is_a_conflict() {
     assert!(conflict["command"].is_null(), "{conflict}");
 
     // A conflict alone (nothing to run) still stands in the way: pending.
-    let lab = Lab::case("in-sync");
+    let lab = Fake::case("in-sync");
     lab.reads("worker-1", &case_json("conflict", "worker-1"));
     lab.run(&["plan", "--detailed-exitcode"]).code(3);
     lab.run(&["plan"]).code(0);
@@ -1148,7 +951,7 @@ fn foreign_route_with_another_gateway_is_a_conflict() {
 fn default_kernel_and_other_table_routes_never_change() {
     // worker-0 of other-tables: its default route and two routes in table 100 carry protocol
     // 211; the only changes are the two owned, undesired routes of table main.
-    let lab = Lab::case("other-tables");
+    let lab = Fake::case("other-tables");
     let r = lab.run(&["plan", "--color", "never"]);
     r.code(0);
     assert_eq!(r.stdout, case_expected("other-tables"));
@@ -1166,7 +969,7 @@ fn default_kernel_and_other_table_routes_never_change() {
     }
     // Kernel routes (the connected subnets, cnio0's pod CIDR) are never changes either.
     for case in ["empty-lab", "drift", "dual-stack"] {
-        let lab = Lab::with_topology(&example_topology());
+        let lab = Fake::with_topology(&example_topology());
         for node in NODES {
             lab.reads(node, &case_json(case, node));
         }
@@ -1182,7 +985,7 @@ fn default_kernel_and_other_table_routes_never_change() {
 
 #[test]
 fn apply_sends_the_expected_batch_and_verifies_the_read_back() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
     r.code(0);
@@ -1218,7 +1021,7 @@ fn apply_sends_the_expected_batch_and_verifies_the_read_back() {
 
 #[test]
 fn apply_json_report() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     let r = lab.run(&["apply", "--auto-approve", "-o", "json"]);
     r.code(0);
@@ -1245,7 +1048,7 @@ fn apply_json_report() {
 
 #[test]
 fn apply_fails_when_the_read_back_still_lacks_a_route() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     lab.batch_capture("worker-1", "apply-incomplete");
     let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
@@ -1264,7 +1067,7 @@ fn apply_fails_when_the_read_back_still_lacks_a_route() {
 
 #[test]
 fn apply_reports_the_kernel_message_of_a_failed_line() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     // Real run: a foreign 10.1.1.0/24 appeared on worker-0 between routectl's read and write.
     lab.batch_capture("worker-0", "apply-file-exists");
@@ -1277,7 +1080,7 @@ fn apply_reports_the_kernel_message_of_a_failed_line() {
         )
         .stdout_has(
             "! 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211  (blocked by foreign route: \
-             10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot)",
+             10.1.1.0/24 via 10.0.2.99 dev eth1 proto boot; --take-over replaces it)",
         )
         .stdout_has("Apply: 8 operations applied; 3 nodes converged, 0 in sync, 1 failed");
     let json = lab.run(&["apply", "--auto-approve", "-o", "json"]).json();
@@ -1292,7 +1095,7 @@ fn apply_reports_the_kernel_message_of_a_failed_line() {
 
 #[test]
 fn apply_without_auto_approve_and_without_a_terminal_refuses() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     let r = lab.run(&["apply", "--color", "never"]);
     r.code(1)
@@ -1311,7 +1114,7 @@ fn apply_without_auto_approve_and_without_a_terminal_refuses() {
 
 #[test]
 fn apply_never_writes_an_unreachable_node() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     lab.fails("worker-1", NOT_RUNNING, 1);
     let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
@@ -1334,7 +1137,7 @@ fn apply_never_writes_an_unreachable_node() {
 
 #[test]
 fn apply_of_an_in_sync_lab_runs_nothing() {
-    let lab = Lab::case("in-sync");
+    let lab = Fake::case("in-sync");
     let r = lab.run(&["apply", "--auto-approve"]);
     r.code(0).stdout_has("No changes: 4 nodes in sync.");
     // Without --auto-approve and without a terminal there is nothing to approve either.
@@ -1350,7 +1153,7 @@ fn apply_of_an_in_sync_lab_runs_nothing() {
 /// read, not assumed.
 #[test]
 fn apply_reads_again_when_the_batch_prints_nothing() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     lab.answer("worker-0.batch", b"", "", 0);
     lab.reads("worker-0", &case_json("empty-lab", "worker-0"));
@@ -1360,7 +1163,7 @@ fn apply_reads_again_when_the_batch_prints_nothing() {
     assert_eq!(lab.calls_to("worker-0", READ), 2);
 
     // And when that read shows nothing was done, the node failed.
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     lab.answer("worker-0.batch", b"", "", 0);
     let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
@@ -1372,7 +1175,7 @@ fn apply_reads_again_when_the_batch_prints_nothing() {
 /// A write that hangs is killed; what it did is then read, not guessed.
 #[test]
 fn apply_reads_again_after_a_batch_timeout() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     lab.write("worker-0.batch.sleep", b"20");
     let started = Instant::now();
@@ -1395,7 +1198,7 @@ fn apply_reads_again_after_a_batch_timeout() {
 
 #[test]
 fn apply_to_a_node_stopped_between_read_and_write_fails_that_node() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     lab.fails("worker-0", NOT_RUNNING, 1);
     lab.answer(
@@ -1414,7 +1217,7 @@ fn apply_to_a_node_stopped_between_read_and_write_fails_that_node() {
 
 #[test]
 fn saved_plan_is_applied_only_while_the_nodes_are_unchanged() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     lab.run(&["plan", "--out", "plan.json"]).code(0);
     // worker-1 drifts after the plan was saved: the plan is stale, nothing is written.
@@ -1436,7 +1239,7 @@ fn saved_plan_is_applied_only_while_the_nodes_are_unchanged() {
 
 #[test]
 fn apply_deletes_only_owned_routes_of_table_main() {
-    let lab = Lab::case("other-tables");
+    let lab = Fake::case("other-tables");
     lab.batch_capture("worker-0", "apply-deletes");
     let r = lab.run(&["apply", "--auto-approve", "--color", "never"]);
     r.code(0).stdout_has("worker-0: converged (2 changes)");
@@ -1450,7 +1253,7 @@ fn apply_deletes_only_owned_routes_of_table_main() {
 
 #[test]
 fn apply_verbose_shows_commands_and_the_script() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     let r = lab.run(&["apply", "--auto-approve", "-v", "--node", "worker-0"]);
     r.code(0)
@@ -1466,7 +1269,7 @@ fn apply_verbose_shows_commands_and_the_script() {
 
 #[test]
 fn node_option_limits_reads_to_that_node() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     let r = lab.run(&["plan", "--color", "never", "--node", "worker-1"]);
     r.code(0);
     assert_eq!(
@@ -1499,7 +1302,7 @@ fn node_option_limits_reads_to_that_node() {
 
 #[test]
 fn unknown_node_is_a_usage_error() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     for args in [
         &["plan", "--node", "worker-9"][..],
         &["apply", "--auto-approve", "--node", "worker-9"],
@@ -1513,7 +1316,7 @@ fn unknown_node_is_a_usage_error() {
 
 #[test]
 fn apply_node_writes_only_that_node() {
-    let lab = Lab::case("empty-lab");
+    let lab = Fake::case("empty-lab");
     lab.batches_converge();
     let r = lab.run(&["apply", "--auto-approve", "--node", "worker-2"]);
     r.code(0);
@@ -1522,7 +1325,13 @@ fn apply_node_writes_only_that_node() {
         .iter()
         .map(|c| c.split_whitespace().nth(2).unwrap().to_string())
         .collect();
-    assert_eq!(touched, ["worker-2", "worker-2"], "{:?}", lab.calls());
+    // The read, the batch, and the last-applied record.
+    assert_eq!(
+        touched,
+        ["worker-2", "worker-2", "worker-2"],
+        "{:?}",
+        lab.calls()
+    );
     assert!(lab.sent("worker-2").is_some());
 }
 
@@ -1531,7 +1340,7 @@ fn apply_node_writes_only_that_node() {
 
 #[test]
 fn no_color_and_color_never_print_no_escape_codes() {
-    let lab = Lab::case("drift");
+    let lab = Fake::case("drift");
     for (args, env) in [
         (&["plan"][..], &[("NO_COLOR", "1")][..]),
         (&["plan", "--color", "auto"], &[("NO_COLOR", "1")]),
@@ -1550,7 +1359,7 @@ fn no_color_and_color_never_print_no_escape_codes() {
 
 #[test]
 fn color_always_prints_escape_codes() {
-    let lab = Lab::case("drift");
+    let lab = Fake::case("drift");
     for (args, env) in [
         (&["plan", "--color", "always"][..], &[][..]),
         (&["plan", "--color", "always"], &[("NO_COLOR", "1")]),
@@ -1570,7 +1379,7 @@ fn color_always_prints_escape_codes() {
 #[test]
 fn fake_lxc_answers_like_lxd_for_an_unknown_instance() {
     // Guards the fake itself: an instance without answers is one LXD does not know.
-    let lab = Lab::with_topology(&example_topology());
+    let lab = Fake::with_topology(&example_topology());
     lab.reads("controller-0", &case_json("in-sync", "controller-0"));
     lab.reads("worker-0", &case_json("in-sync", "worker-0"));
     lab.reads("worker-1", &case_json("in-sync", "worker-1"));
@@ -1580,5 +1389,95 @@ fn fake_lxc_answers_like_lxd_for_an_unknown_instance() {
         r.line("worker-2:").contains("Error: Instance not found"),
         "{}",
         r.stdout
+    );
+}
+
+#[test]
+fn canary_options_are_checked_before_any_node_is_contacted() {
+    let lab = Fake::case("empty-lab");
+    lab.run(&["apply", "-y", "--canary", "worker-9"])
+        .code(2)
+        .stderr_has("worker-9");
+    lab.run(&["apply", "-y", "--canary", "worker-2", "--node", "worker-0"])
+        .code(2)
+        .stderr_has("--canary `worker-2` is not among the nodes planned with --node");
+    lab.run(&["apply", "-y", "--canary-rollback"]).code(2);
+    lab.assert_no_calls();
+}
+
+/// After a write and its read-back, the node's record is stored through the transport (the
+/// record on stdin); a later read that finds it calls the lost routes drift.
+#[test]
+fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
+    let lab = Fake::case("empty-lab");
+    lab.batches_converge();
+    lab.run(&["apply", "-y"]).code(0);
+    let calls = lab.calls();
+    assert_eq!(
+        calls.iter().filter(|c| c.ends_with(RECORD)).count(),
+        4,
+        "one record per written node: {calls:?}"
+    );
+    let record = fs::read(lab.path("worker-0.record")).expect("worker-0's record");
+    let parsed: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(
+        parsed["routes"],
+        serde_json::json!([
+            "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+            "10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211"
+        ])
+    );
+    let binding = parsed["binding"].as_str().unwrap().to_string();
+    assert!(binding.starts_with("routectl "), "{binding}");
+    // The node lost its routes (as the empty lab shows) but kept the record and its binding.
+    let mut read = case_json("empty-lab", "worker-0");
+    read.extend(
+        format!(
+            "\n{}\n{binding}\n{}\n",
+            observe::SEPARATOR,
+            observe::SEPARATOR
+        )
+        .as_bytes(),
+    );
+    read.extend(&record);
+    lab.reads("worker-0", &read);
+    let j = lab.run(&["plan", "-o", "json"]).json();
+    let w0 = &j["nodes"][1];
+    assert_eq!(w0["last_applied"]["routes"], parsed["routes"]);
+    assert!(
+        w0["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["cause"] == "drift"),
+        "{w0:#}"
+    );
+    assert!(
+        j["nodes"][2]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["cause"] == "topology")
+    );
+    // Another binding (the node restarted since): the record is ignored, with a warning.
+    let mut stale = case_json("empty-lab", "worker-0");
+    stale.extend(
+        format!(
+            "\n{}\nroutectl other\n{}\n",
+            observe::SEPARATOR,
+            observe::SEPARATOR
+        )
+        .as_bytes(),
+    );
+    stale.extend(&record);
+    lab.reads("worker-0", &stale);
+    let j = lab.run(&["plan", "-o", "json"]).json();
+    assert_eq!(j["nodes"][1]["last_applied"], serde_json::Value::Null);
+    assert!(
+        j["nodes"][1]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("restarted or recreated"),
+        "{j:#}"
     );
 }

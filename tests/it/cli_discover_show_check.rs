@@ -1,144 +1,12 @@
-//! Black-box tests of `routectl discover`, `show` and `check` through a fake `lxc` (and
-//! `incus`) on PATH that answers from real captures of the LXD lab (tests/data/lab): `list
-//! --format json`, each node's show read and route read, and scripted `ping` results. No root,
-//! no LXD needed.
+//! Black-box tests of `routectl discover`, `show` and `check` through the fake `lxc` (and
+//! `incus`) on PATH (tests/it/support/fake.rs), answering from real captures of the LXD lab
+//! (tests/data/lab): `list --format json`, each node's show read (a batch) and route read, and
+//! scripted `ping` results. No root, no LXD needed.
 
-mod support;
+use std::path::PathBuf;
 
-use std::path::{Path, PathBuf};
-
-use support::{Run, assert_code, routectl_with};
-
-/// The fake `lxc`: `list` prints list.json (or fails as list.status/list.stderr say); `exec NODE
-/// -- ip …` prints NODE.show.json for the batch read and NODE.route.json for the plain read
-/// (an unknown NODE fails like LXD); `exec NODE -- ping … SRC DST` exits with the Nth line of
-/// ping.NODE.DST on its Nth call (its last line after that; 1 without the file). Every call is
-/// logged.
-const FAKE_LXC: &str = r#"#!/bin/sh
-d="$FAKE_LXC_DIR"
-echo "$(basename "$0") $*" >> "$d/calls.log"
-case "$1" in
-list)
-    if [ -f "$d/list.status" ]; then cat "$d/list.stderr" >&2; exit "$(cat "$d/list.status")"; fi
-    cat "$d/list.json"
-    ;;
-exec)
-    node="$2"
-    shift 4
-    if [ ! -f "$d/$node.show.json" ]; then echo "Error: Instance not found" >&2; exit 1; fi
-    case "$1" in
-    ip)
-        case "$*" in
-        *-batch*) cat >/dev/null; cat "$d/$node.show.json" ;;
-        *"route show table all"*) cat "$d/$node.route.json" ;;
-        *) echo "fake lxc: unexpected: $*" >&2; exit 99 ;;
-        esac
-        ;;
-    ping)
-        dst="$6"
-        count="$d/count.$node.$dst"
-        n=$(( $(cat "$count" 2>/dev/null || echo 0) + 1 ))
-        echo "$n" > "$count"
-        code=$(sed -n "${n}p" "$d/ping.$node.$dst" 2>/dev/null)
-        [ -n "$code" ] || code=$(tail -n 1 "$d/ping.$node.$dst" 2>/dev/null)
-        [ -n "$code" ] || code=1
-        if [ "$code" = 0 ]; then r=1; l=0; else r=0; l=100; fi
-        echo "PING $dst ($dst) from $5 : 56(84) bytes of data."
-        echo "1 packets transmitted, $r received, $l% packet loss, time 0ms"
-        exit "$code"
-        ;;
-    *) echo "fake lxc: unexpected program $1" >&2; exit 99 ;;
-    esac
-    ;;
-*) echo "fake lxc: unexpected command $1" >&2; exit 99 ;;
-esac
-"#;
-
-const NODES: [&str; 4] = ["controller-0", "worker-0", "worker-1", "worker-2"];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn lab_data(file: &str) -> PathBuf {
-    repo().join("tests/data/lab").join(file)
-}
-
-/// A directory with the fake `lxc` and `incus`, loaded with the lab's captures.
-struct Fake {
-    dir: tempfile::TempDir,
-}
-
-impl Fake {
-    fn new() -> Fake {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        for prog in ["lxc", "incus"] {
-            let p = dir.path().join(prog);
-            std::fs::write(&p, FAKE_LXC).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        std::fs::copy(
-            lab_data("lxc-list-with-stopped.json"),
-            dir.path().join("list.json"),
-        )
-        .unwrap();
-        for n in NODES {
-            for kind in ["show", "route"] {
-                let f = format!("{n}.{kind}.json");
-                std::fs::copy(lab_data(&f), dir.path().join(&f)).unwrap();
-            }
-        }
-        Fake { dir }
-    }
-
-    fn path(&self, f: &str) -> PathBuf {
-        self.dir.path().join(f)
-    }
-
-    fn write(&self, f: &str, text: &str) {
-        std::fs::write(self.path(f), text).unwrap();
-    }
-
-    /// Runs routectl with the fakes first on PATH.
-    fn routectl(&self, topology: &Path, args: &[&str]) -> Run {
-        let path = format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        routectl_with(
-            topology,
-            args,
-            &[
-                ("PATH", &path),
-                ("FAKE_LXC_DIR", self.dir.path().to_str().unwrap()),
-            ],
-        )
-    }
-
-    /// Starts the ping scripts from their first line again.
-    fn reset_pings(&self) {
-        for e in std::fs::read_dir(self.dir.path()).unwrap() {
-            let p = e.unwrap().path();
-            if p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("count.")
-            {
-                std::fs::remove_file(p).unwrap();
-            }
-        }
-    }
-
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.path("calls.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
+use crate::support::fake::{Fake, NODES, lab_data};
+use crate::support::{Routectl, assert_code, repo};
 
 fn example() -> PathBuf {
     repo().join("topology.example.toml")
@@ -163,8 +31,8 @@ fn nodes_of(text: &str) -> Vec<(String, String, Vec<String>, Vec<String>)> {
 
 #[test]
 fn discover_from_lxc_writes_the_example_topology_and_validates() {
-    let fake = Fake::new();
-    let run = fake.routectl(&example(), &["discover"]);
+    let fake = Fake::lxd_lab();
+    let run = fake.run_file(&example(), &["discover"]);
     assert_code(&run, 0);
     assert_eq!(
         nodes_of(&run.stdout),
@@ -188,19 +56,19 @@ fn discover_from_lxc_writes_the_example_topology_and_validates() {
     // -o FILE, refused over an existing file without --force; the file validates.
     let out = fake.path("topology.toml");
     let out_s = out.to_str().unwrap();
-    assert_code(&fake.routectl(&example(), &["discover", "-o", out_s]), 0);
+    assert_code(&fake.run_file(&example(), &["discover", "-o", out_s]), 0);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), run.stdout);
-    let again = fake.routectl(&example(), &["discover", "-o", out_s]);
+    let again = fake.run_file(&example(), &["discover", "-o", out_s]);
     assert_code(&again, 1);
     assert!(
         again.stderr.contains("exists; refusing to overwrite it"),
         "{again:?}"
     );
     assert_code(
-        &fake.routectl(&example(), &["discover", "-o", out_s, "--force"]),
+        &fake.run_file(&example(), &["discover", "-o", out_s, "--force"]),
         0,
     );
-    let valid = fake.routectl(&out, &["validate"]);
+    let valid = fake.run_file(&out, &["validate"]);
     assert_code(&valid, 0);
     assert!(
         valid.stdout.contains("valid (4 nodes, 9 desired routes"),
@@ -210,15 +78,15 @@ fn discover_from_lxc_writes_the_example_topology_and_validates() {
 
 #[test]
 fn discover_from_incus_or_a_saved_list_and_other_interfaces() {
-    let fake = Fake::new();
-    let run = fake.routectl(&example(), &["discover", "--from", "incus"]);
+    let fake = Fake::lxd_lab();
+    let run = fake.run_file(&example(), &["discover", "--from", "incus"]);
     assert_code(&run, 0);
     assert!(run.stdout.contains("transport = \"incus\""), "{run:?}");
     assert_eq!(fake.calls(), ["incus list --format json"]);
 
     // A saved list is read instead of running lxc.
-    let saved = fake.path("list.json");
-    let run = fake.routectl(
+    let saved = fake.path("list.stdout");
+    let run = fake.run_file(
         &example(),
         &["discover", "--from", "lxc", saved.to_str().unwrap()],
     );
@@ -227,27 +95,27 @@ fn discover_from_incus_or_a_saved_list_and_other_interfaces() {
     assert!(run.stdout.contains("from `"), "{run:?}");
 
     // Nobody has an address on eth9: every running instance is skipped, which is an error.
-    let run = fake.routectl(&example(), &["discover", "--interface", "eth9"]);
+    let run = fake.run_file(&example(), &["discover", "--interface", "eth9"]);
     assert_code(&run, 1);
     assert!(
         run.stderr
             .contains("worker-0`: no global address on eth9 (it has addresses on cnio0, eth1)"),
         "{run:?}"
     );
-    let run = fake.routectl(&example(), &["discover", "--interface", "eth 9"]);
+    let run = fake.run_file(&example(), &["discover", "--interface", "eth 9"]);
     assert_code(&run, 2);
     assert!(run.stderr.contains("--interface `eth 9`"), "{run:?}");
 }
 
 #[test]
 fn discover_names_a_failing_lxc() {
-    let fake = Fake::new();
+    let fake = Fake::lxd_lab();
     fake.write("list.status", "1");
     fake.write(
         "list.stderr",
         "Error: LXD unix socket \"/var/lib/lxd/unix.socket\" not accessible\n",
     );
-    let run = fake.routectl(&example(), &["discover"]);
+    let run = fake.run_file(&example(), &["discover"]);
     assert_code(&run, 1);
     assert!(
         run.stderr.contains("lxc list --format json")
@@ -256,9 +124,9 @@ fn discover_names_a_failing_lxc() {
         "{run:?}"
     );
     assert_eq!(run.stdout, "");
-    fake.write("list.json", "not json");
+    fake.write("list.stdout", "not json");
     std::fs::remove_file(fake.path("list.status")).unwrap();
-    let run = fake.routectl(&example(), &["discover"]);
+    let run = fake.run_file(&example(), &["discover"]);
     assert_code(&run, 1);
     assert!(
         run.stderr
@@ -269,9 +137,9 @@ fn discover_names_a_failing_lxc() {
 
 #[test]
 fn discover_from_kubernetes_file_or_stdin() {
-    let fake = Fake::new();
+    let fake = Fake::lxd_lab();
     let nodes = repo().join("tests/data/kubectl-get-nodes.json");
-    let run = fake.routectl(
+    let run = fake.run_file(
         &example(),
         &["discover", "--from", "kubernetes", nodes.to_str().unwrap()],
     );
@@ -284,8 +152,7 @@ fn discover_from_kubernetes_file_or_stdin() {
     assert!(fake.calls().is_empty(), "no lxc for kubernetes");
 
     // From stdin, and with another transport.
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_routectl"));
-    let out = cmd
+    let out = Routectl::new()
         .args([
             "discover",
             "--from",
@@ -294,29 +161,28 @@ fn discover_from_kubernetes_file_or_stdin() {
             "incus",
             "-",
         ])
-        .stdin(std::fs::File::open(&nodes).unwrap())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+        .stdin(std::fs::read(&nodes).unwrap())
+        .run();
+    assert_code(&out, 0);
+    let text = &out.stdout;
     assert!(text.contains("transport = \"incus\""), "{text}");
-    assert_eq!(nodes_of(&text), n);
+    assert_eq!(nodes_of(text), n);
 
-    let run = fake.routectl(&example(), &["discover", "--from", "kubernetes"]);
+    let run = fake.run_file(&example(), &["discover", "--from", "kubernetes"]);
     assert_code(&run, 2);
     assert!(run.stderr.contains("kubectl get nodes -o json"), "{run:?}");
 }
 
 #[test]
 fn show_save_is_what_plan_observed_plans_from_and_a_live_plan_agrees() {
-    let fake = Fake::new();
+    let fake = Fake::lxd_lab();
     let topo = fake.path("topology.toml");
     assert_code(
-        &fake.routectl(&example(), &["discover", "-o", topo.to_str().unwrap()]),
+        &fake.run_file(&example(), &["discover", "-o", topo.to_str().unwrap()]),
         0,
     );
     let snap = fake.path("snap");
-    let run = fake.routectl(&topo, &["show", "--save", snap.to_str().unwrap()]);
+    let run = fake.run_file(&topo, &["show", "--save", snap.to_str().unwrap()]);
     assert_code(&run, 0);
     assert!(
         run.stdout.contains(
@@ -342,7 +208,7 @@ fn show_save_is_what_plan_observed_plans_from_and_a_live_plan_agrees() {
             "{n}"
         );
     }
-    let offline = fake.routectl(
+    let offline = fake.run_file(
         &topo,
         &[
             "plan",
@@ -353,11 +219,11 @@ fn show_save_is_what_plan_observed_plans_from_and_a_live_plan_agrees() {
         ],
     );
     assert_code(&offline, 0);
-    let live = fake.routectl(&topo, &["plan", "--output", "json"]);
+    let live = fake.run_file(&topo, &["plan", "--output", "json"]);
     assert_code(&live, 0);
     assert_eq!(offline.json(), live.json());
     assert_eq!(offline.json()["summary"]["add"], 9);
-    let exit = fake.routectl(
+    let exit = fake.run_file(
         &topo,
         &[
             "plan",
@@ -371,7 +237,7 @@ fn show_save_is_what_plan_observed_plans_from_and_a_live_plan_agrees() {
 
 #[test]
 fn show_reports_an_unreadable_node_and_still_shows_the_others() {
-    let fake = Fake::new();
+    let fake = Fake::lxd_lab();
     let topo = fake.path("topology.toml");
     let text = std::fs::read_to_string(example()).unwrap()
         + "\n[[nodes]]\nname = \"worker-3\"\ninternal_ip = \"10.0.2.23\"\npod_cidr = \"10.1.3.0/24\"\n";
@@ -380,7 +246,7 @@ fn show_reports_an_unreadable_node_and_still_shows_the_others() {
     std::fs::create_dir(&snap).unwrap();
     std::fs::write(snap.join("worker-3.json"), "[]\n").unwrap();
 
-    let run = fake.routectl(&topo, &["show", "--save", snap.to_str().unwrap()]);
+    let run = fake.run_file(&topo, &["show", "--save", snap.to_str().unwrap()]);
     assert_code(&run, 1);
     assert!(
         run.stdout.contains("worker-3: error: `lxc exec worker-3")
@@ -393,7 +259,7 @@ fn show_reports_an_unreadable_node_and_still_shows_the_others() {
     assert!(!snap.join("worker-3.json").exists());
     assert!(snap.join("worker-2.json").exists());
 
-    let j = fake.routectl(&topo, &["show", "--output", "json"]);
+    let j = fake.run_file(&topo, &["show", "--output", "json"]);
     assert_code(&j, 1);
     let j = j.json();
     assert_eq!(j["kind"], "show");
@@ -403,30 +269,30 @@ fn show_reports_an_unreadable_node_and_still_shows_the_others() {
     assert_eq!(j["summary"]["nodes_unreadable"], 1);
 
     // --node limits the read.
-    let one = fake.routectl(&topo, &["show", "--node", "worker-1"]);
+    let one = fake.run_file(&topo, &["show", "--node", "worker-1"]);
     assert_code(&one, 0);
     assert!(one.stdout.starts_with("worker-1:\n"), "{one:?}");
-    let bad = fake.routectl(&topo, &["show", "--node", "worker-9"]);
+    let bad = fake.run_file(&topo, &["show", "--node", "worker-9"]);
     assert_code(&bad, 2);
 }
 
 #[test]
 fn check_retries_once_and_names_an_asymmetric_path() {
-    let fake = Fake::new();
+    let fake = Fake::lxd_lab();
     let gw = |i: usize| format!("10.1.{i}.1");
     for a in 0..3 {
         for b in 0..3 {
             if a != b {
-                fake.write(&format!("ping.worker-{a}.{}", gw(b)), "0\n");
+                fake.pings(&format!("worker-{a}"), &gw(b), &[0]);
             }
         }
     }
     // worker-2's first ping to worker-0 is lost (neighbour discovery), the second answered;
     // worker-1 never reaches worker-0, though worker-0 reaches worker-1.
-    fake.write(&format!("ping.worker-2.{}", gw(0)), "1\n0\n");
-    fake.write(&format!("ping.worker-1.{}", gw(0)), "1\n1\n");
+    fake.pings("worker-2", &gw(0), &[1, 0]);
+    fake.pings("worker-1", &gw(0), &[1, 1]);
 
-    let run = fake.routectl(&example(), &["check"]);
+    let run = fake.run_file(&example(), &["check"]);
     assert_code(&run, 1);
     assert!(
         run.stdout.contains(
@@ -461,9 +327,9 @@ fn check_retries_once_and_names_an_asymmetric_path() {
     // controller-0 has no pod CIDR: it is neither read nor pinged.
     assert!(!fake.calls().iter().any(|c| c.contains("controller-0")));
 
-    fake.reset_pings();
+    fake.reset_counts();
     let j = fake
-        .routectl(&example(), &["check", "--output", "json"])
+        .run_file(&example(), &["check", "--output", "json"])
         .json();
     assert_eq!(j["kind"], "check");
     assert_eq!(j["families"][0]["family"], "ipv4");
@@ -485,22 +351,22 @@ fn check_retries_once_and_names_an_asymmetric_path() {
 
 #[test]
 fn check_passes_when_every_path_answers_and_limits_to_a_node() {
-    let fake = Fake::new();
+    let fake = Fake::lxd_lab();
     for a in 0..3 {
         for b in 0..3 {
-            fake.write(&format!("ping.worker-{a}.10.1.{b}.1"), "0\n");
+            fake.pings(&format!("worker-{a}"), &format!("10.1.{b}.1"), &[0]);
         }
     }
-    let run = fake.routectl(&example(), &["check"]);
+    let run = fake.run_file(&example(), &["check"]);
     assert_code(&run, 0);
     assert!(run.stdout.contains("Check: 6 of 6 paths pass."), "{run:?}");
-    let one = fake.routectl(
+    let one = fake.run_file(
         &example(),
         &["check", "--node", "worker-2", "--output", "json"],
     );
     assert_code(&one, 0);
     assert_eq!(one.json()["summary"]["paths"], 4);
-    let md = fake.routectl(&example(), &["check", "--output", "markdown"]);
+    let md = fake.run_file(&example(), &["check", "--output", "markdown"]);
     assert_code(&md, 0);
     assert!(md.stdout.contains("| `worker-0` | - | ✅ | ✅ |"), "{md:?}");
 }

@@ -10,7 +10,7 @@
 //! - optionally `expected-adopt.txt`: the same plan made with `--adopt`.
 //!
 //! Each expected file is written and reviewed by hand. When a change of the text format is
-//! intended, run `ROUTECTL_BLESS=1 cargo test --test cases` to rewrite them from what the code
+//! intended, run `ROUTECTL_BLESS=1 cargo test --test it cases::` to rewrite them from what the code
 //! prints, then read every diff in `git diff tests/cases` before keeping it: blessing accepts
 //! whatever the code does, bugs included.
 
@@ -57,7 +57,7 @@ fn blessing() -> bool {
 }
 
 /// Plans a case folder the way `routectl plan` does, reading each node from its capture.
-fn plan_case(dir: &Path, adopt: bool) -> String {
+fn plan_case(dir: &Path, adopt: bool, take_over: bool) -> String {
     let text = fs::read(dir.join("topology.toml")).expect("topology.toml");
     let t = topology::parse(&text, "topology.toml", None)
         .unwrap_or_else(|p| panic!("{}: invalid topology:\n{p}", dir.display()));
@@ -71,6 +71,7 @@ fn plan_case(dir: &Path, adopt: bool) -> String {
     }
     let options = Options {
         adopt,
+        take_over,
         only: Vec::new(),
     };
     let plan = Plan::compute(&t, &options, 1, |node| {
@@ -87,7 +88,16 @@ fn plan_case(dir: &Path, adopt: bool) -> String {
     let names: Vec<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
     let order: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, order, "nodes are planned in topology order");
-    plan_text(&plan, &Style { color: false })
+    let mut text = plan_text(&plan, &Style { color: false });
+    if take_over {
+        // What apply would run, so that a take-over's exact lines are reviewed too.
+        for n in &plan.nodes {
+            for line in n.batch_lines(adopt) {
+                text.push_str(&format!("# {}: ip {line}\n", n.name));
+            }
+        }
+    }
+    text
 }
 
 /// Compares (or, when blessing, rewrites) one expected file; returns a failure message.
@@ -122,9 +132,20 @@ fn every_case_plans_as_expected() {
     }
     let mut failures = Vec::new();
     for dir in &dirs {
-        failures.extend(check(dir, "expected.txt", &plan_case(dir, false)));
+        failures.extend(check(dir, "expected.txt", &plan_case(dir, false, false)));
+        if dir.join("expected-take-over.txt").is_file() {
+            failures.extend(check(
+                dir,
+                "expected-take-over.txt",
+                &plan_case(dir, true, true),
+            ));
+        }
         if dir.join("expected-adopt.txt").is_file() {
-            failures.extend(check(dir, "expected-adopt.txt", &plan_case(dir, true)));
+            failures.extend(check(
+                dir,
+                "expected-adopt.txt",
+                &plan_case(dir, true, false),
+            ));
         }
     }
     assert!(

@@ -1,5 +1,5 @@
-//! Property tests of plan + apply against an in-memory kernel model (tests/model/): random
-//! topologies (1-8 nodes, IPv4 and IPv6, nodes without pod CIDRs, per-node interfaces, several
+//! Property tests of plan + apply against an in-memory kernel model (tests/it/support/model.rs):
+//! random topologies (1-8 nodes, IPv4 and IPv6, nodes without pod CIDRs, per-node interfaces, several
 //! protocols and metrics) and random starting route tables (foreign routes of many protocols,
 //! owned routes with wrong gateways, metrics, types or TOS, owned routes to undeclared CIDRs,
 //! multipath, blackholes, IPv6, other tables, default routes carrying routectl's protocol),
@@ -14,14 +14,12 @@
 //! `model_matches_the_kernel` runs scripted batches against a real network namespace and the
 //! model and compares stdout, stderr and exit status, so the model's semantics are the kernel's.
 
-mod model;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use crate::support::model::{Call, KRoute, MAIN, Model, Node, Reach};
 use ipnet::IpNet;
-use model::{Call, KRoute, MAIN, Model, Node, Reach};
 use proptest::prelude::*;
 use routectl::core::change::Action;
 use routectl::core::plan::{Options, Plan};
@@ -253,7 +251,7 @@ fn starting_node(c: &Case, i: usize) -> Node {
     let mut local4 = connected4.clone();
     local4.dst = format!("{}/32", v4(i)).parse().expect("v4");
     local4.kind = 2;
-    local4.table = model::LOCAL;
+    local4.table = crate::support::model::LOCAL;
     local4.scope = 254;
     let mut connected6 = KRoute::via("fd00::/64", "fd00::1", dev, 2, 256);
     connected6.gateway = None;
@@ -262,7 +260,7 @@ fn starting_node(c: &Case, i: usize) -> Node {
     let mut local6 = connected6.clone();
     local6.dst = "::1/128".parse().expect("::1");
     local6.kind = 2;
-    local6.table = model::LOCAL;
+    local6.table = crate::support::model::LOCAL;
     local6.metric = 0;
     local6.dev = Some("lo".into());
     let routes = vec![
@@ -336,7 +334,7 @@ fn seed_route(c: &Case, i: usize, s: &Seed, want: &[KRoute]) -> Option<KRoute> {
         6 => 100,
         7 => 253,
         8 => 1000,
-        _ => model::LOCAL,
+        _ => crate::support::model::LOCAL,
     };
     let kind = match s.kind {
         0..=6 => 1,
@@ -397,6 +395,7 @@ fn options(c: &Case) -> Options {
     Options {
         adopt: c.adopt,
         only,
+        ..Options::default()
     }
 }
 
@@ -703,6 +702,7 @@ fn adoption_happens_only_with_adopt() {
         let opts = Options {
             adopt,
             only: vec!["w0".into()],
+            ..Options::default()
         };
         let plan = Plan::compute(&t, &opts, 1, |n| observe::read_node(&m, n));
         let report = apply::apply(&plan, &t, &m, 1);
@@ -930,6 +930,7 @@ fn groups(stdout: &str) -> Groups {
 }
 
 #[test]
+#[ignore = "needs root: a network namespace"]
 fn model_matches_the_kernel() {
     let ns = Netns::new("model");
     let setup = "link set lo up

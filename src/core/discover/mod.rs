@@ -2,20 +2,25 @@
 //! `lxc list --format json` / `incus list --format json` or `kubectl get nodes -o json` (the
 //! command module runs them) and writes TOML text.
 //!
-//! Every node it writes is checked with routectl's own topology parser, one node at a time and
-//! then against the nodes before it (names, instances, addresses, overlapping pod CIDRs); what
-//! the parser would refuse is left out with a `#` comment saying why, so the result always
-//! passes `routectl validate`. Nodes are sorted by name, so the output is stable.
+//! Candidates are built as values, and every node it writes is checked with the topology's own
+//! rules ([`topology::node_problems`], [`topology::cross_check`]), alone and then against the
+//! nodes before it (names, instances, addresses, overlapping pod CIDRs); what they refuse is
+//! left out with a `#` comment saying why, so the result always passes `routectl validate`. The
+//! TOML is written once, at the end ([`render`]). Nodes are sorted by name, so the output is
+//! stable.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use ipnet::IpNet;
-use serde_json::Value;
 
 use crate::core::route::Family;
-use crate::core::topology::{self, TransportKind};
+use crate::core::topology::{self, Node, TransportKind};
+
+mod render;
+mod sources;
+
+pub use render::render;
+pub use sources::{from_kubernetes, from_lxc};
 
 /// Where the nodes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +98,17 @@ impl Discovery {
         })
     }
 
+    /// Each entry left out (its name in the source) and why.
+    pub fn skipped_entries(&self) -> Vec<(String, String)> {
+        self.items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Skipped { name, reason } => Some((name.clone(), reason.clone())),
+                Item::Node(_) => None,
+            })
+            .collect()
+    }
+
     /// How many entries were left out.
     pub fn skipped(&self) -> usize {
         self.items
@@ -102,114 +118,11 @@ impl Discovery {
     }
 }
 
-/// Checks an interface name with the topology's own rule.
-pub fn check_interface(interface: &str) -> Result<(), String> {
-    let text = format!(
-        "[cluster]\ninterface = {}\n[[nodes]]\nname = \"probe\"\ninternal_ip = \"192.0.2.1\"\n",
-        quote(interface)
-    );
-    match topology::parse(text.as_bytes(), "--interface", None) {
-        Ok(_) => Ok(()),
-        Err(p) => Err(p.0.first().map(|p| p.message.clone()).unwrap_or_default()),
-    }
-}
-
-/// Reads `lxc list --format json` (or Incus's identical output).
-pub fn from_lxc(json: &[u8], source: Source, options: Options) -> Result<Discovery, String> {
-    let value: Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    let list = value
-        .as_array()
-        .ok_or("expected a JSON array of instances")?;
-    let mut found = Vec::new();
-    for inst in list {
-        let Some(name) = inst.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        found.push(lxc_instance(name, inst, &options));
-    }
-    Ok(finish(source, options, found))
-}
-
-/// One `lxc list` entry -> a candidate, or why it is skipped.
-fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (String, String)> {
-    let skip = |why: String| Err((name.to_string(), why));
-    let status = inst.get("status").and_then(Value::as_str).unwrap_or("");
-    if !status.eq_ignore_ascii_case("running") {
-        let status = if status.is_empty() { "unknown" } else { status };
-        return skip(format!(
-            "not running (status {status}): only running instances show their addresses"
-        ));
-    }
-    let Some(network) = inst
-        .get("state")
-        .and_then(|s| s.get("network"))
-        .and_then(Value::as_object)
-    else {
-        return skip("no network state reported".to_string());
-    };
-    let addrs = |iface: &str| -> Vec<(IpAddr, u8)> {
-        network
-            .get(iface)
-            .and_then(|n| n.get("addresses"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|a| {
-                let scope = a.get("scope").and_then(Value::as_str).unwrap_or("global");
-                scope != "link" && scope != "local" && scope != "host"
-            })
-            .filter_map(|a| {
-                let addr = IpAddr::from_str(a.get("address")?.as_str()?).ok()?;
-                let len = netmask_len(a.get("netmask")?, &addr)?;
-                Some((addr, len))
-            })
-            .collect()
-    };
-    let mut notes = Vec::new();
-    let (internal, extra) = first_per_family(&addrs(&o.interface), |(a, _)| Family::of_addr(a));
-    let internal_ips: Vec<IpAddr> = internal.into_iter().map(|(a, _)| a).collect();
-    for (a, len) in extra {
-        notes.push(format!("{} also has {a}/{len} (not used)", o.interface));
-    }
-    if internal_ips.is_empty() {
-        let mut others: Vec<&str> = network
-            .keys()
-            .map(String::as_str)
-            .filter(|i| *i != "lo" && !addrs(i).is_empty())
-            .collect();
-        others.sort();
-        let has = if others.is_empty() {
-            "it has no global address at all".to_string()
-        } else {
-            format!("it has addresses on {}", others.join(", "))
-        };
-        return skip(format!("no global address on {} ({has})", o.interface));
-    }
-    let (bridge, extra) = first_per_family(&addrs(&o.pod_bridge), |(a, _)| Family::of_addr(a));
-    for (a, len) in extra {
-        notes.push(format!("{} also has {a}/{len} (not used)", o.pod_bridge));
-    }
-    let mut pod_cidrs = Vec::new();
-    for (addr, len) in bridge {
-        let Some(net) = IpNet::new(addr, len).ok().map(|n| n.trunc()) else {
-            continue;
-        };
-        let family = Family::of_addr(&addr);
-        if internal_ips.iter().any(|a| Family::of_addr(a) == family) {
-            pod_cidrs.push(net);
-        } else {
-            notes.push(format!(
-                "{} has {addr}/{len}, but {} has no {family} address: pod_cidr {net} left out",
-                o.pod_bridge, o.interface
-            ));
-        }
-    }
-    candidate(name, internal_ips, pod_cidrs, notes, o.transport)
-        .map_err(|why| (name.to_string(), why))
-}
-
 /// The first of each family (IPv4 first), and the others.
-fn first_per_family<T: Copy>(items: &[T], family: impl Fn(&T) -> Family) -> (Vec<T>, Vec<T>) {
+pub(super) fn first_per_family<T: Copy>(
+    items: &[T],
+    family: impl Fn(&T) -> Family,
+) -> (Vec<T>, Vec<T>) {
     let mut kept: Vec<T> = Vec::new();
     let mut others = Vec::new();
     for item in items {
@@ -223,108 +136,10 @@ fn first_per_family<T: Copy>(items: &[T], family: impl Fn(&T) -> Family) -> (Vec
     (kept, others)
 }
 
-/// LXD prints the netmask as a prefix length in a string (`"24"`); accept a number or a dotted
-/// IPv4 mask too.
-fn netmask_len(v: &Value, addr: &IpAddr) -> Option<u8> {
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let len = match v {
-        Value::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
-        Value::String(s) => s.parse::<u8>().ok().or_else(|| {
-            let mask = std::net::Ipv4Addr::from_str(s).ok()?;
-            let bits = u32::from(mask);
-            (bits.leading_ones() + bits.trailing_zeros() == 32).then(|| bits.leading_ones() as u8)
-        }),
-        _ => None,
-    }?;
-    (len <= max).then_some(len)
-}
-
-/// Reads `kubectl get nodes -o json`: `spec.podCIDRs` (or `spec.podCIDR`) and the `InternalIP`
-/// entries of `status.addresses`, both families.
-pub fn from_kubernetes(json: &[u8], options: Options) -> Result<Discovery, String> {
-    let value: Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    let items = match (&value, value.get("items")) {
-        (_, Some(Value::Array(items))) => items.clone(),
-        (Value::Object(_), None) if value.get("kind").and_then(Value::as_str) == Some("Node") => {
-            vec![value.clone()]
-        }
-        _ => return Err("expected a NodeList with `items` (kubectl get nodes -o json)".into()),
-    };
-    let mut found = Vec::new();
-    for node in &items {
-        let Some(name) = node
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-        else {
-            continue;
-        };
-        found.push(kube_node(name, node, &options));
-    }
-    Ok(finish(Source::Kubernetes, options, found))
-}
-
-fn kube_node(name: &str, node: &Value, o: &Options) -> Result<Candidate, (String, String)> {
-    let mut notes = Vec::new();
-    let internal: Vec<IpAddr> = node
-        .get("status")
-        .and_then(|s| s.get("addresses"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|a| a.get("type").and_then(Value::as_str) == Some("InternalIP"))
-        .filter_map(|a| IpAddr::from_str(a.get("address")?.as_str()?).ok())
-        .collect();
-    let (internal_ips, extra) = first_per_family(&internal, Family::of_addr);
-    for a in extra {
-        notes.push(format!("another InternalIP {a} (not used)"));
-    }
-    if internal_ips.is_empty() {
-        return Err((
-            name.to_string(),
-            "no InternalIP in status.addresses".to_string(),
-        ));
-    }
-    let spec = node.get("spec");
-    let mut texts: Vec<String> = spec
-        .and_then(|s| s.get("podCIDRs"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.as_str().map(str::to_string))
-        .collect();
-    if texts.is_empty()
-        && let Some(c) = spec.and_then(|s| s.get("podCIDR")).and_then(Value::as_str)
-    {
-        texts.push(c.to_string());
-    }
-    let mut pod_cidrs: Vec<IpNet> = Vec::new();
-    for t in texts {
-        match IpNet::from_str(&t) {
-            Ok(net) => {
-                let family = Family::of_net(&net);
-                if pod_cidrs.iter().any(|c| Family::of_net(c) == family) {
-                    notes.push(format!("another {family} pod CIDR {net} (not used)"));
-                } else if !internal_ips.iter().any(|a| Family::of_addr(a) == family) {
-                    notes.push(format!(
-                        "pod CIDR {net} left out: the node has no {family} InternalIP"
-                    ));
-                } else {
-                    pod_cidrs.push(net.trunc());
-                }
-            }
-            Err(_) => notes.push(format!("pod CIDR `{t}` is not a CIDR (not used)")),
-        }
-    }
-    pod_cidrs.sort_by_key(Family::of_net);
-    candidate(name, internal_ips, pod_cidrs, notes, o.transport)
-        .map_err(|why| (name.to_string(), why))
-}
-
 /// A candidate whose name is valid for the topology: the source's name if it is, else a
 /// sanitized one with `instance` keeping the original (for Kubernetes, an instance guessed from
 /// the first DNS label of the node name).
-fn candidate(
+pub(super) fn candidate(
     name: &str,
     internal_ips: Vec<IpAddr>,
     pod_cidrs: Vec<IpNet>,
@@ -374,9 +189,9 @@ fn sanitize(name: &str) -> String {
     trimmed.chars().take(63).collect()
 }
 
-/// Sorts, checks every candidate with the topology parser, drops what conflicts with a node
+/// Sorts, checks every candidate with the topology's rules, drops what conflicts with a node
 /// before it, and finds the cluster range.
-fn finish(
+pub(super) fn finish(
     source: Source,
     options: Options,
     found: Vec<Result<Candidate, (String, String)>>,
@@ -385,6 +200,7 @@ fn finish(
     found.sort_by(|a, b| key(a).cmp(key(b)));
     let mut items: Vec<Item> = Vec::new();
     let mut accepted: Vec<Candidate> = Vec::new();
+    let mut accepted_nodes: Vec<Node> = Vec::new();
     for f in found {
         let c = match f {
             Err((name, reason)) => {
@@ -393,14 +209,15 @@ fn finish(
             }
             Ok(c) => c,
         };
-        let original = c.instance.clone().unwrap_or_else(|| c.name.clone());
-        match check_alone(&c, &options).and_then(|_| check_against(&c, &accepted)) {
-            Ok(()) => {
+        let node = c.node(&options);
+        match refusal(&node, &accepted_nodes, &options) {
+            None => {
+                accepted_nodes.push(node);
                 accepted.push(c.clone());
                 items.push(Item::Node(c));
             }
-            Err(reason) => items.push(Item::Skipped {
-                name: original,
+            Some(reason) => items.push(Item::Skipped {
+                name: node.instance,
                 reason,
             }),
         }
@@ -424,67 +241,36 @@ fn key(f: &Result<Candidate, (String, String)>) -> &str {
     }
 }
 
-/// The node as a one-node topology, through the real parser.
-fn check_alone(c: &Candidate, o: &Options) -> Result<(), String> {
-    let mut text = cluster_text(o, &[]);
-    node_text(c, &mut text);
-    topology::parse(text.as_bytes(), "discovered", None)
-        .map(|_| ())
-        .map_err(|p| {
-            p.0.iter()
-                .map(|p| p.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-}
-
-/// What the topology's cross-checks would refuse against the nodes already accepted.
-fn check_against(c: &Candidate, accepted: &[Candidate]) -> Result<(), String> {
-    let instance = |x: &Candidate| x.instance.clone().unwrap_or_else(|| x.name.clone());
-    for a in accepted {
-        if a.name == c.name {
-            return Err(format!("its node name `{}` is already taken", c.name));
-        }
-        if instance(a) == instance(c) {
-            return Err(format!(
-                "instance `{}` is already node `{}`",
-                instance(c),
-                a.name
-            ));
-        }
-        if let Some(ip) = c.internal_ips.iter().find(|ip| a.internal_ips.contains(ip)) {
-            return Err(format!("internal IP {ip} is already node `{}`'s", a.name));
-        }
-        for net in &c.pod_cidrs {
-            if let Some(other) = a
-                .pod_cidrs
-                .iter()
-                .find(|o| o.contains(&net.network()) || net.contains(&o.network()))
-            {
-                return Err(format!(
-                    "pod CIDR {net} overlaps pod CIDR {other} of node `{}`",
-                    a.name
-                ));
-            }
-            if let Some(ip) = a.internal_ips.iter().find(|ip| net.contains(*ip)) {
-                return Err(format!(
-                    "pod CIDR {net} holds internal IP {ip} of node `{}`",
-                    a.name
-                ));
-            }
-        }
-        if let Some((ip, net)) = c
-            .internal_ips
-            .iter()
-            .find_map(|ip| a.pod_cidrs.iter().find(|n| n.contains(ip)).map(|n| (ip, n)))
-        {
-            return Err(format!(
-                "internal IP {ip} lies in pod CIDR {net} of node `{}`",
-                a.name
-            ));
+impl Candidate {
+    /// The node this candidate would be in the topology written (`line` 0: not from a file).
+    pub fn node(&self, o: &Options) -> Node {
+        Node {
+            name: self.name.clone(),
+            instance: self.instance.clone().unwrap_or_else(|| self.name.clone()),
+            interface: o.interface.clone(),
+            internal_ips: self.internal_ips.clone(),
+            pod_cidrs: self.pod_cidrs.clone(),
+            line: 0,
         }
     }
-    Ok(())
+}
+
+/// What the topology's rules refuse in a candidate alone, or against the nodes already
+/// accepted (the same checks `routectl validate` makes, on values).
+fn refusal(node: &Node, accepted: &[Node], o: &Options) -> Option<String> {
+    let alone = topology::node_problems(node, o.transport);
+    if !alone.is_empty() {
+        return Some(alone.join("; "));
+    }
+    let mut all: Vec<&Node> = accepted.iter().collect();
+    all.push(node);
+    let new = accepted.len();
+    let against: Vec<String> = topology::cross_check(&all, &[])
+        .into_iter()
+        .filter(|p| p.node == new || p.other == new)
+        .map(|p| p.message)
+        .collect();
+    (!against.is_empty()).then(|| against.join("; "))
 }
 
 /// The one obvious range covering every pod CIDR of a family: the common prefix of at least two
@@ -525,106 +311,6 @@ pub fn covering_range(nodes: &[Candidate], family: Family) -> Option<IpNet> {
         return None;
     }
     Some(range)
-}
-
-/// A TOML basic string.
-fn quote(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-fn one_or_many<T: ToString>(values: &[T]) -> String {
-    match values {
-        [one] => quote(&one.to_string()),
-        many => format!(
-            "[{}]",
-            many.iter()
-                .map(|v| quote(&v.to_string()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-fn cluster_text(o: &Options, cidrs: &[IpNet]) -> String {
-    let mut s = format!(
-        "[cluster]\ninterface = {}\ntransport = {}\n",
-        quote(&o.interface),
-        quote(o.transport.name())
-    );
-    if !cidrs.is_empty() {
-        let _ = writeln!(s, "pod_cidr = {}", one_or_many(cidrs));
-    }
-    s
-}
-
-fn node_text(c: &Candidate, out: &mut String) {
-    for n in &c.notes {
-        let _ = writeln!(out, "# {n}");
-    }
-    let _ = writeln!(out, "[[nodes]]\nname = {}", quote(&c.name));
-    if let Some(i) = &c.instance {
-        let _ = writeln!(out, "instance = {}", quote(i));
-    }
-    let _ = writeln!(out, "internal_ip = {}", one_or_many(&c.internal_ips));
-    if !c.pod_cidrs.is_empty() {
-        let _ = writeln!(out, "pod_cidr = {}", one_or_many(&c.pod_cidrs));
-    }
-}
-
-/// The topology as TOML, with comments for people.
-pub fn render(d: &Discovery) -> String {
-    let o = &d.options;
-    let nodes = d.nodes().count();
-    let with_pods = d.nodes().filter(|n| !n.pod_cidrs.is_empty()).count();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Discovered by `routectl discover` from `{}`: {nodes} node{} ({with_pods} with a pod \
-         CIDR), {} skipped.",
-        o.origin,
-        if nodes == 1 { "" } else { "s" },
-        d.skipped()
-    );
-    let _ = writeln!(
-        out,
-        "# Review it, then: routectl validate -f FILE && routectl plan -f FILE\n"
-    );
-    let _ = writeln!(out, "[cluster]");
-    let _ = writeln!(out, "interface = {}", quote(&o.interface));
-    match d.source {
-        Source::Kubernetes => {
-            let _ = writeln!(
-                out,
-                "# Kubernetes does not say which interface holds the InternalIP, nor how to reach \
-                 the nodes: check both (transport: lxc, incus or netns)."
-            );
-            let _ = writeln!(out, "transport = {}", quote(o.transport.name()));
-        }
-        Source::Lxc | Source::Incus => {
-            let _ = writeln!(out, "transport = {}", quote(o.transport.name()));
-        }
-    }
-    if d.cluster_cidrs.is_empty() {
-        if with_pods > 1 {
-            let _ = writeln!(
-                out,
-                "# pod_cidr: no single obvious range covers every node's pod CIDR; add the \
-                 cluster's if it has one."
-            );
-        }
-    } else {
-        let _ = writeln!(out, "pod_cidr = {}", one_or_many(&d.cluster_cidrs));
-    }
-    for item in &d.items {
-        out.push('\n');
-        match item {
-            Item::Node(c) => node_text(c, &mut out),
-            Item::Skipped { name, reason } => {
-                let _ = writeln!(out, "# skipped `{}`: {reason}", name.replace('\n', " "));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -798,7 +484,7 @@ name = "w-b"
 internal_ip = ["10.0.2.21", "fd00::21"]
 pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
 
-# skipped `w-copy`: pod CIDR 10.1.0.0/24 overlaps pod CIDR 10.1.0.0/24 of node `w-a`
+# skipped `w-copy`: node `w-copy`: pod_cidr 10.1.0.0/24 overlaps pod_cidr 10.1.0.0/24 of node `w-a`
 
 # skipped `wéird name`: "#;
         assert!(text.contains(expected), "{text}");
@@ -931,12 +617,39 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
     }
 
     #[test]
-    fn interface_names_follow_the_topology_rule() {
-        assert!(check_interface("eth1").is_ok());
+    fn candidates_are_held_to_the_topologys_rules() {
+        let o = options(TransportKind::Lxc);
+        let c = |name: &str, ip: &str, cidr: &str| Candidate {
+            name: name.into(),
+            instance: None,
+            internal_ips: vec![ip.parse().unwrap()],
+            pod_cidrs: vec![cidr.parse().unwrap()],
+            notes: vec![],
+        };
+        let a = c("a", "10.0.2.20", "10.1.0.0/24").node(&o);
+        assert_eq!(refusal(&a, &[], &o), None);
+        // A prefix enclosing an accepted node's is refused, although the problem is found on
+        // the accepted node (it sorts after).
+        let wide = c("b", "10.0.2.21", "10.1.0.0/16").node(&o);
+        assert_eq!(
+            refusal(&wide, std::slice::from_ref(&a), &o).as_deref(),
+            Some("node `a`: pod_cidr 10.1.0.0/24 overlaps pod_cidr 10.1.0.0/16 of node `b`")
+        );
+        let same_ip = c("c", "10.0.2.20", "10.1.2.0/24").node(&o);
+        assert_eq!(
+            refusal(&same_ip, std::slice::from_ref(&a), &o).as_deref(),
+            Some("node `c`: internal_ip 10.0.2.20 is already used by node `a`")
+        );
+        let inside = c("d", "10.1.0.9", "10.1.3.0/24").node(&o);
+        assert_eq!(
+            refusal(&inside, std::slice::from_ref(&a), &o).as_deref(),
+            Some("node `d`: internal_ip 10.1.0.9 lies inside pod_cidr 10.1.0.0/24 of node `a`")
+        );
+        let bad = c("under_score", "10.0.2.30", "10.1.4.0/24").node(&o);
         assert!(
-            check_interface("eth 1")
-                .unwrap_err()
-                .contains("not a valid interface name")
+            refusal(&bad, &[], &o)
+                .unwrap()
+                .contains("cannot be used as a lxc instance name")
         );
     }
 }

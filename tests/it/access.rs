@@ -3,18 +3,18 @@
 //! test needs root (namespaces, setns) and the LXD ones the lab of topology.example.toml, so all
 //! are ignored by a plain `cargo test`; scripts/test.sh runs them.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::lab::Lab;
+use crate::support::lxd::LxdLab;
+use crate::support::netns::NetnsLab;
+use crate::support::{Run, assert_code, sh};
 use routectl::core::topology::{Node, TransportKind};
 use routectl::node::host::Host;
 use routectl::node::observe;
 use routectl::node::transport::Process;
-use support::lxd::{LxdLab, lxc};
-use support::{NetnsLab, assert_code, sh};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -59,7 +59,7 @@ fn same_reads(kind: TransportKind, nodes: &[Node]) {
 }
 
 /// The plan documents of both accesses, without what may differ between two runs.
-fn same_plans(run: impl Fn(&[&str]) -> support::Run) {
+fn same_plans(run: impl Fn(&[&str]) -> Run) {
     let exec = run(&["plan", "--output", "json"]).json();
     let host = run(&["--access", "host", "plan", "--output", "json"]).json();
     assert_eq!(exec["nodes"], host["nodes"]);
@@ -80,7 +80,7 @@ fn exotic_routes(lab: &NetnsLab) {
         "route add default via 10.0.2.10",
         "route add 10.58.0.0/16 via 10.0.2.21 table 7",
     ] {
-        lab.ip("worker-0", &r.split_whitespace().collect::<Vec<_>>());
+        lab.ip("worker-0", r);
     }
 }
 
@@ -116,24 +116,24 @@ fn host_and_exec_access_read_and_plan_the_same_on_netns() {
         "-6 route add fd0d::/64 nexthop via fd00::21 dev eth1 nexthop via fd00::22 dev eth1",
         "-6 route add default via fd00::10 metric 9",
     ] {
-        lab.ip("worker-0", &r.split_whitespace().collect::<Vec<_>>());
+        lab.ip("worker-0", r);
     }
-    same_reads(TransportKind::Netns, &lab.topology.nodes);
-    same_plans(|args| lab.routectl(args));
+    same_reads(TransportKind::Netns, &lab.topology().nodes);
+    same_plans(|args| lab.run(args));
 
     // Apply from empty through host access converges, and exec access then finds it in sync.
-    lab.ip("worker-0", &["route", "flush", "proto", "211"]);
-    let applied = lab.routectl(&["--access", "host", "apply", "--auto-approve", "-o", "json"]);
+    lab.ip("worker-0", "route flush proto 211");
+    let applied = lab.run(&["--access", "host", "apply", "--auto-approve", "-o", "json"]);
     assert_code(&applied, 0);
     assert_eq!(applied.json()["summary"]["nodes_failed"], 0, "{applied:?}");
-    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
+    assert_code(&lab.run(&["plan", "--detailed-exitcode"]), 0);
     assert!(
-        lab.routes("worker-1")
+        lab.table("worker-1")
             .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string()),
         "{:?}",
-        lab.routes("worker-1")
+        lab.table("worker-1")
     );
-    same_reads(TransportKind::Netns, &lab.topology.nodes);
+    same_reads(TransportKind::Netns, &lab.topology().nodes);
     assert_eq!(lab.wait_until_pods_reach(10), Vec::<String>::new());
 }
 
@@ -163,48 +163,30 @@ fn host_access_writes_what_the_batch_lines_say_and_reports_failed_lines_like_ip(
     let lab = NetnsLab::seed();
     let prepare = || {
         for n in ["worker-0", "worker-1", "worker-2", "controller-0"] {
-            lab.ip(n, &["route", "flush", "proto", "211"]);
+            lab.ip(n, "route flush proto 211");
         }
         // An owned route that forwards wrongly (replaced) and a foreign one in the way of a
         // desired route (a conflict, never touched).
         lab.ip(
             "worker-0",
-            &[
-                "route",
-                "add",
-                "10.1.1.0/24",
-                "via",
-                "10.0.2.22",
-                "proto",
-                "211",
-                "metric",
-                "0",
-            ],
+            "route add 10.1.1.0/24 via 10.0.2.22 proto 211 metric 0",
         );
         lab.ip(
             "worker-0",
-            &[
-                "route",
-                "replace",
-                "10.1.2.0/24",
-                "via",
-                "10.0.2.21",
-                "proto",
-                "boot",
-            ],
+            "route replace 10.1.2.0/24 via 10.0.2.21 proto boot",
         );
     };
     let mut results = Vec::new();
     for access in ["exec", "host"] {
         prepare();
         // worker-1 has lost its address: the kernel refuses its adds (unreachable gateways).
-        lab.ip("worker-1", &["addr", "del", "10.0.2.21/24", "dev", "eth1"]);
-        let run = lab.routectl(&["--access", access, "apply", "--auto-approve", "-o", "json"]);
+        lab.ip("worker-1", "addr del 10.0.2.21/24 dev eth1");
+        let run = lab.run(&["--access", access, "apply", "--auto-approve", "-o", "json"]);
         assert_code(&run, 1);
         let j = run.json();
-        lab.ip("worker-1", &["addr", "add", "10.0.2.21/24", "dev", "eth1"]);
+        lab.ip("worker-1", "addr add 10.0.2.21/24 dev eth1");
         assert_eq!(
-            sorted(lab.routes("worker-0")),
+            sorted(lab.table("worker-0")),
             [
                 "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
                 "10.1.2.0/24 via 10.0.2.21 dev eth1",
@@ -229,7 +211,7 @@ fn host_access_writes_what_the_batch_lines_say_and_reports_failed_lines_like_ip(
 fn a_recreated_namespace_is_an_error_once_then_resolved_again() {
     let lab = NetnsLab::seed();
     let host = Host::new(TransportKind::Netns, TIMEOUT, false);
-    let node = lab.topology.node("worker-2").unwrap();
+    let node = lab.topology().node("worker-2").unwrap();
     observe::read_node(&host, node).unwrap();
     let ns = lab.ns("worker-2");
     sh(&["ip", "netns", "del", &ns]);
@@ -331,24 +313,24 @@ impl Drop for Reconciler {
 /// The watch restores a deleted route and an address flush on a netns lab.
 fn watch_restores_on_netns(access: &str) {
     let lab = NetnsLab::seed();
-    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
+    assert_code(&lab.run(&["apply", "--auto-approve"]), 0);
     let extra: Vec<&str> = if access == "host" {
         vec!["--access", "host"]
     } else {
         vec![]
     };
-    let r = Reconciler::start(&lab.path, lab.dir(), &extra);
+    let r = Reconciler::start(lab.topology_path(), lab.dir(), &extra);
     let want = "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string();
-    let has = || lab.routes("worker-0").contains(&want);
+    let has = || lab.table("worker-0").contains(&want);
     assert!(has());
 
-    lab.ip("worker-0", &["route", "del", "10.1.1.0/24"]);
+    lab.ip("worker-0", "route del 10.1.1.0/24");
     let t = r.until("a deleted route is restored", Duration::from_secs(4), has);
     eprintln!("{access}: deleted route back in {t:?}");
 
     // An address re-add flushes the routes through the link without any route event.
-    lab.ip("worker-0", &["addr", "del", "10.0.2.20/24", "dev", "eth1"]);
-    lab.ip("worker-0", &["addr", "add", "10.0.2.20/24", "dev", "eth1"]);
+    lab.ip("worker-0", "addr del 10.0.2.20/24 dev eth1");
+    lab.ip("worker-0", "addr add 10.0.2.20/24 dev eth1");
     let t = r.until(
         "routes flushed by an address re-add are restored",
         Duration::from_secs(6),
@@ -414,8 +396,8 @@ fn host_and_exec_access_read_and_plan_the_same_on_lxd() {
     } else {
         eprintln!("no Incus daemon here: only LXD's PIDs checked");
     }
-    for n in &lab.topology.nodes {
-        let state: serde_json::Value = serde_json::from_str(&lxc(&[
+    for n in &lab.topology().nodes {
+        let state: serde_json::Value = serde_json::from_str(&crate::support::lxd::lxc(&[
             "query",
             &format!("/1.0/instances/{}/state", n.instance),
         ]))
@@ -429,23 +411,15 @@ fn host_and_exec_access_read_and_plan_the_same_on_lxd() {
     }
     lab.ip(
         "worker-0",
-        &[
-            "route",
-            "add",
-            "10.60.0.0/16",
-            "via",
-            "10.0.2.21",
-            "proto",
-            "static",
-        ],
+        "route add 10.60.0.0/16 via 10.0.2.21 proto static",
     );
-    lab.ip("worker-0", &["route", "add", "blackhole", "10.61.0.0/16"]);
-    same_reads(TransportKind::Lxc, &lab.topology.nodes);
-    same_plans(|args| lab.routectl(args));
-    let applied = lab.routectl(&["--access", "host", "apply", "--auto-approve"]);
+    lab.ip("worker-0", "route add blackhole 10.61.0.0/16");
+    same_reads(TransportKind::Lxc, &lab.topology().nodes);
+    same_plans(|args| lab.run(args));
+    let applied = lab.run(&["--access", "host", "apply", "--auto-approve"]);
     assert_code(&applied, 0);
-    assert_code(&lab.routectl(&["plan", "--detailed-exitcode"]), 0);
-    assert_eq!(lab.unreachable_pairs(), Vec::<String>::new());
+    assert_code(&lab.run(&["plan", "--detailed-exitcode"]), 0);
+    assert_eq!(lab.broken_paths(), Vec::<String>::new());
 }
 
 #[test]
@@ -453,7 +427,7 @@ fn host_and_exec_access_read_and_plan_the_same_on_lxd() {
 fn a_stopped_or_restarted_container_is_an_error_for_that_node_only() {
     let lab = LxdLab::take();
     let host = Host::new(TransportKind::Lxc, TIMEOUT, false);
-    let node = lab.topology.node("worker-2").unwrap().clone();
+    let node = lab.topology().node("worker-2").unwrap().clone();
     observe::read_node(&host, &node).unwrap();
 
     restart(&lab, "worker-2");
@@ -462,8 +436,8 @@ fn a_stopped_or_restarted_container_is_an_error_for_that_node_only() {
     assert!(stale.contains("namespace changed"), "{stale}");
     observe::read_node(&host, &node).unwrap();
 
-    lxc(&["stop", "--force", "worker-2"]);
-    let run = lab.routectl(&["--access", "host", "plan", "-o", "json"]);
+    crate::support::lxd::lxc(&["stop", "--force", "worker-2"]);
+    let run = lab.run(&["--access", "host", "plan", "-o", "json"]);
     assert_code(&run, 1);
     let j = run.json();
     for n in j["nodes"].as_array().unwrap() {
@@ -501,13 +475,13 @@ fn restart(lab: &LxdLab, node: &str) {
 /// The watch on the LXD lab: a deleted route, a restarted container.
 fn watch_restores_on_lxd(extra: &[&str]) {
     let lab = LxdLab::take();
-    assert_code(&lab.routectl(&["apply", "--auto-approve"]), 0);
-    let dir = lab.dir.path().to_path_buf();
-    let r = Reconciler::start(&lab.path, &dir, extra);
+    assert_code(&lab.run(&["apply", "--auto-approve"]), 0);
+    let dir = lab.dir().to_path_buf();
+    let r = Reconciler::start(lab.topology_path(), &dir, extra);
     let want = "10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string();
-    let has = || lab.routes("worker-2").contains(&want);
+    let has = || lab.table("worker-2").contains(&want);
     assert!(has());
-    lab.ip("worker-2", &["route", "del", "10.1.0.0/24"]);
+    lab.ip("worker-2", "route del 10.1.0.0/24");
     let t = r.until("a deleted route is restored", Duration::from_secs(4), has);
     eprintln!("{extra:?}: deleted route back in {t:?}");
 

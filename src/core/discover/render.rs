@@ -1,0 +1,93 @@
+//! The discovered topology as TOML text, written once, with comments for people.
+
+use std::fmt::Write as _;
+
+use super::{Candidate, Discovery, Item, Source};
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn one_or_many<T: ToString>(values: &[T]) -> String {
+    match values {
+        [one] => quote(&one.to_string()),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|v| quote(&v.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn node_text(c: &Candidate, out: &mut String) {
+    for n in &c.notes {
+        let _ = writeln!(out, "# {n}");
+    }
+    let _ = writeln!(out, "[[nodes]]\nname = {}", quote(&c.name));
+    if let Some(i) = &c.instance {
+        let _ = writeln!(out, "instance = {}", quote(i));
+    }
+    let _ = writeln!(out, "internal_ip = {}", one_or_many(&c.internal_ips));
+    if !c.pod_cidrs.is_empty() {
+        let _ = writeln!(out, "pod_cidr = {}", one_or_many(&c.pod_cidrs));
+    }
+}
+
+/// The topology as TOML, with comments for people.
+pub fn render(d: &Discovery) -> String {
+    let o = &d.options;
+    let nodes = d.nodes().count();
+    let with_pods = d.nodes().filter(|n| !n.pod_cidrs.is_empty()).count();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Discovered by `routectl discover` from `{}`: {nodes} node{} ({with_pods} with a pod \
+         CIDR), {} skipped.",
+        o.origin,
+        if nodes == 1 { "" } else { "s" },
+        d.skipped()
+    );
+    let _ = writeln!(
+        out,
+        "# Review it, then: routectl validate -f FILE && routectl plan -f FILE\n"
+    );
+    let _ = writeln!(out, "[cluster]");
+    let _ = writeln!(out, "interface = {}", quote(&o.interface));
+    match d.source {
+        Source::Kubernetes => {
+            let _ = writeln!(
+                out,
+                "# Kubernetes does not say which interface holds the InternalIP, nor how to reach \
+                 the nodes: check both (transport: lxc, incus or netns)."
+            );
+            let _ = writeln!(out, "transport = {}", quote(o.transport.name()));
+        }
+        Source::Lxc | Source::Incus => {
+            let _ = writeln!(out, "transport = {}", quote(o.transport.name()));
+        }
+    }
+    if d.cluster_cidrs.is_empty() {
+        if with_pods > 1 {
+            let _ = writeln!(
+                out,
+                "# pod_cidr: no single obvious range covers every node's pod CIDR; add the \
+                 cluster's if it has one."
+            );
+        }
+    } else {
+        let _ = writeln!(out, "pod_cidr = {}", one_or_many(&d.cluster_cidrs));
+    }
+    for item in &d.items {
+        out.push('\n');
+        match item {
+            Item::Node(c) => node_text(c, &mut out),
+            Item::Skipped { name, reason } => {
+                let _ = writeln!(out, "# skipped `{}`: {reason}", name.replace('\n', " "));
+            }
+        }
+    }
+    out
+}

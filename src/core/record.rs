@@ -1,0 +1,251 @@
+//! The last-applied record: what routectl installed on a node and when, bound to the topology's
+//! digest and to the network namespace it was written in. It lives on the node (see
+//! docs/operations.md, "The last-applied record"), is read in the same process as the routes, and
+//! lets a plan tell drift (the node lost what routectl applied) from topology changes. Pure: the
+//! read and the write are in `node/observe.rs`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::change::{Action, Cause, Change};
+use crate::core::route::Route;
+
+/// The record's own format version.
+pub const RECORD_VERSION: u32 = 1;
+
+/// The directory of the records, inside the node (for network namespaces: on the host, one
+/// file per namespace).
+pub const RECORD_DIR: &str = "/run/routectl/last-applied";
+
+/// What routectl last applied on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastApplied {
+    /// [`RECORD_VERSION`].
+    pub format_version: u32,
+    /// When the apply finished, RFC 3339 UTC.
+    pub applied_at: String,
+    /// The same instant, seconds since the epoch.
+    pub applied_at_unix: u64,
+    /// The routectl that wrote it.
+    pub routectl_version: String,
+    /// The node's name in the topology.
+    pub node: String,
+    /// SHA-256 of the topology applied.
+    pub topology_sha256: String,
+    /// routectl's protocol number then.
+    pub protocol: u8,
+    /// What binds the record to the node's network namespace: a random `routectl NONCE` that
+    /// routectl keeps in `lo`'s alias, which dies with the namespace. A record whose binding is
+    /// not in `lo`'s alias belongs to a node that has been restarted or recreated since.
+    pub binding: Option<String>,
+    /// The routes routectl had installed and verified there, as `ip route` lines.
+    pub routes: Vec<String>,
+}
+
+/// The path of a node's record (`instance` may be `remote:name`; the name is what the node is).
+pub fn record_path(instance: &str) -> String {
+    let name = instance.rsplit(':').next().unwrap_or(instance);
+    format!("{RECORD_DIR}/{name}.json")
+}
+
+/// How a route is written in a record (flags such as `linkdown` are state, not identity).
+pub fn route_key(r: &Route) -> String {
+    if r.flags.is_empty() {
+        r.to_string()
+    } else {
+        let mut r = r.clone();
+        r.flags.clear();
+        r.to_string()
+    }
+}
+
+/// Reads a record as printed by the node (`bytes` empty: there is none). `binding` is `lo`'s
+/// alias, read with the routes. `Err` says why a record that exists is not used.
+pub fn parse(bytes: &[u8], binding: Option<&str>) -> Result<Option<LastApplied>, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let r: LastApplied = serde_json::from_slice(bytes)
+        .map_err(|e| format!("the last-applied record is damaged ({e}); ignored"))?;
+    if r.format_version != RECORD_VERSION {
+        return Err(format!(
+            "the last-applied record has format {} (this routectl writes {RECORD_VERSION}); ignored",
+            r.format_version
+        ));
+    }
+    if let Some(then) = r.binding.as_deref()
+        && Some(then) != binding
+    {
+        return Err(format!(
+            "the last-applied record of {} belongs to another network namespace (lo's alias is \
+             `{}`, the record's `{then}`): the node was restarted or recreated since; ignored",
+            r.applied_at,
+            binding.unwrap_or("")
+        ));
+    }
+    Ok(Some(r))
+}
+
+/// Sets every change's cause from the node's record: a desired route that routectl had
+/// installed there and that needs work again is drift; an owned route to delete that routectl
+/// never installed is drift (made with routectl's protocol outside routectl); everything else,
+/// and everything on a node without a record, is the topology's.
+pub fn mark_causes(changes: &mut [Change], record: Option<&LastApplied>) {
+    let Some(record) = record else {
+        for c in changes {
+            c.cause = Cause::Topology;
+        }
+        return;
+    };
+    let had = |r: &Route| record.routes.iter().any(|l| *l == route_key(r));
+    for c in changes {
+        let drift = match c.action {
+            Action::Delete => !had(&c.route),
+            Action::Add | Action::Replace | Action::Adopt | Action::Conflict | Action::TakeOver => {
+                had(&c.route)
+            }
+        };
+        c.cause = if drift { Cause::Drift } else { Cause::Topology };
+    }
+}
+
+/// The record to write after an apply: the desired routes the read-back shows in place and owned
+/// (every desired route that no remaining change is about).
+#[allow(clippy::too_many_arguments)]
+pub fn after_apply(
+    node: &str,
+    desired: &[Route],
+    remaining: &[Change],
+    topology_sha256: &str,
+    protocol: u8,
+    binding: Option<String>,
+    now_unix: u64,
+) -> LastApplied {
+    let routes = desired
+        .iter()
+        .filter(|d| {
+            !remaining
+                .iter()
+                .any(|c| c.action != Action::Delete && c.route == **d)
+        })
+        .map(route_key)
+        .collect();
+    LastApplied {
+        format_version: RECORD_VERSION,
+        applied_at: rfc3339(now_unix),
+        applied_at_unix: now_unix,
+        routectl_version: env!("CARGO_PKG_VERSION").to_string(),
+        node: node.to_string(),
+        topology_sha256: topology_sha256.to_string(),
+        protocol,
+        binding,
+        routes,
+    }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(dst: &str, gw: &str) -> Route {
+        Route::unicast(dst.parse().unwrap(), gw.parse().unwrap(), "eth1", 211, 0)
+    }
+
+    fn record(routes: &[Route]) -> LastApplied {
+        after_apply(
+            "worker-0",
+            routes,
+            &[],
+            "abc",
+            211,
+            Some("routectl 1".into()),
+            1_796_083_200,
+        )
+    }
+
+    #[test]
+    fn time_is_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_083_200 + 3_723), "2026-12-01T01:02:03Z");
+    }
+
+    #[test]
+    fn causes_tell_drift_from_topology() {
+        let a = route("10.1.1.0/24", "10.0.2.21");
+        let b = route("10.1.2.0/24", "10.0.2.22");
+        let b_new = route("10.1.2.0/24", "10.0.2.99");
+        let stray = route("10.1.9.0/24", "10.0.2.29");
+        let rec = record(&[a.clone(), b.clone()]);
+        let mut changes = vec![
+            // Deleted by hand: drift.
+            Change::new(Action::Add, a.clone(), None),
+            // The topology moved b's gateway: topology.
+            Change::new(Action::Replace, b_new, Some(b.clone())),
+            // An owned route routectl never installed: drift.
+            Change::new(Action::Delete, stray.clone(), Some(stray.clone())),
+            // An owned route the topology no longer wants: topology.
+            Change::new(Action::Delete, b.clone(), Some(b.clone())),
+        ];
+        mark_causes(&mut changes, Some(&rec));
+        let causes: Vec<Cause> = changes.iter().map(|c| c.cause).collect();
+        assert_eq!(
+            causes,
+            [Cause::Drift, Cause::Topology, Cause::Drift, Cause::Topology]
+        );
+        mark_causes(&mut changes, None);
+        assert!(changes.iter().all(|c| c.cause == Cause::Topology));
+    }
+
+    #[test]
+    fn a_record_round_trips_and_another_namespace_is_ignored() {
+        let rec = record(&[route("10.1.1.0/24", "10.0.2.21")]);
+        let text = serde_json::to_vec(&rec).unwrap();
+        assert_eq!(parse(&text, Some("routectl 1")), Ok(Some(rec.clone())));
+        assert_eq!(parse(b"\n", Some("routectl 1")), Ok(None));
+        let why = parse(&text, Some("routectl 2")).unwrap_err();
+        assert!(why.contains("recreated"), "{why}");
+        assert!(parse(b"{not json", None).unwrap_err().contains("damaged"));
+        assert_eq!(
+            record_path("remote:worker-0"),
+            "/run/routectl/last-applied/worker-0.json"
+        );
+    }
+
+    #[test]
+    fn the_record_leaves_out_desired_routes_still_pending() {
+        let a = route("10.1.1.0/24", "10.0.2.21");
+        let b = route("10.1.2.0/24", "10.0.2.22");
+        let rec = after_apply(
+            "w",
+            &[a.clone(), b.clone()],
+            &[Change::new(Action::Conflict, b, None)],
+            "x",
+            211,
+            None,
+            0,
+        );
+        assert_eq!(rec.routes, [a.to_string()]);
+    }
+}

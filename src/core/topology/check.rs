@@ -1,0 +1,599 @@
+//! The topology's checker: TOML text -> a validated [`Topology`], every problem with its file,
+//! line and column, all reported at once. The rules for single names and values live in
+//! [`super::names`]; the checks across nodes in [`super::across`], on values, so that
+//! `routectl discover` holds what it builds to exactly the same rules.
+
+use std::net::IpAddr;
+use std::ops::Range;
+
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::across::{Key, cross_check, node_rules};
+use super::names::{check_interface, parse_addr, parse_cidr};
+use super::raw::{OneOrMany, RawFile, RawNode, items};
+use super::{Access, Cluster, MAX_FILE_BYTES, Node, Topology, TransportKind};
+use crate::core::route::{DEFAULT_PROTOCOL, Family, WELL_KNOWN_PROTOCOLS};
+use crate::error::{Problem, Problems};
+
+/// Validates topology bytes read from `source` (a file name, used in messages).
+pub fn parse(
+    bytes: &[u8],
+    source: &str,
+    transport: Option<TransportKind>,
+) -> Result<Topology, Problems> {
+    let mut checker = Checker {
+        source: source.to_string(),
+        text: String::new(),
+        problems: Vec::new(),
+        newlines: None,
+    };
+    if bytes.len() > MAX_FILE_BYTES {
+        checker.problem_at(
+            0,
+            format!(
+                "file is {} bytes; a topology may be at most {MAX_FILE_BYTES} bytes",
+                bytes.len()
+            ),
+        );
+        return Err(Problems(checker.problems));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_string(),
+        Err(e) => {
+            checker.text = String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned();
+            let at = e.valid_up_to();
+            checker.problem_at(at, "the file is not valid UTF-8 text".to_string());
+            return Err(Problems(checker.problems));
+        }
+    };
+    checker.text = text.clone();
+    let raw: RawFile = match toml::from_str(&text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let at = e.span().map(|s| s.start).unwrap_or(0);
+            checker.problem_at(at, e.message().trim().to_string());
+            return Err(Problems(checker.problems));
+        }
+    };
+    let topology = checker.check(raw, transport);
+    match topology {
+        Some(nodes_cluster) if checker.problems.is_empty() => {
+            let (cluster, nodes) = nodes_cluster;
+            let sha256 = crate::core::hex(&Sha256::digest(bytes));
+            Ok(Topology {
+                source: source.to_string(),
+                text,
+                sha256,
+                cluster,
+                nodes,
+            })
+        }
+        _ => {
+            checker.problems.sort_by_key(|p| (p.line, p.column));
+            Err(Problems(checker.problems))
+        }
+    }
+}
+
+struct Checker {
+    source: String,
+    text: String,
+    problems: Vec<Problem>,
+    /// Byte offsets of the text's newlines, built on first use (a line per node, in O(log n)).
+    newlines: Option<Vec<usize>>,
+}
+
+impl Checker {
+    /// The 1-based line of a byte offset; the same as `line_col(&self.text, offset).0`.
+    fn line_at(&mut self, offset: usize) -> usize {
+        let text = &self.text;
+        let newlines = self
+            .newlines
+            .get_or_insert_with(|| text.match_indices('\n').map(|(i, _)| i).collect());
+        let mut start = offset.min(text.len());
+        while start > 0 && !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        newlines.partition_point(|&nl| nl < start) + 1
+    }
+
+    fn problem_at(&mut self, offset: usize, message: String) {
+        let (line, column) = line_col(&self.text, offset);
+        // Messages quote what the file says; a control character (a newline in a name) must
+        // not start a line of its own that reads like another problem.
+        let message = if message.chars().any(char::is_control) {
+            message
+                .chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect()
+        } else {
+            message
+        };
+        self.problems.push(Problem {
+            file: self.source.clone(),
+            line,
+            column,
+            message,
+        });
+    }
+
+    fn problem(&mut self, span: &Range<usize>, message: String) {
+        self.problem_at(span.start, message);
+    }
+
+    fn check(
+        &mut self,
+        raw: RawFile,
+        transport_override: Option<TransportKind>,
+    ) -> Option<(Cluster, Vec<Node>)> {
+        let rc = raw.cluster.unwrap_or_default();
+
+        let mut transport = TransportKind::Lxc;
+        if let Some(t) = &rc.transport {
+            match TransportKind::from_name(t.get_ref()) {
+                Some(k) => transport = k,
+                None => self.problem(
+                    &t.span(),
+                    format!(
+                        "unknown transport `{}`: expected one of {}",
+                        t.get_ref(),
+                        TransportKind::NAMES.join(", ")
+                    ),
+                ),
+            }
+        }
+        if let Some(t) = transport_override {
+            transport = t;
+        }
+        let mut access = Access::Exec;
+        if let Some(a) = &rc.access {
+            match Access::from_name(a.get_ref()) {
+                Some(k) => access = k,
+                None => self.problem(
+                    &a.span(),
+                    format!(
+                        "unknown access `{}`: expected one of {}",
+                        a.get_ref(),
+                        Access::NAMES.join(", ")
+                    ),
+                ),
+            }
+        }
+
+        let cluster_interface = rc.interface.as_ref().and_then(|i| {
+            let ok = check_interface(i.get_ref());
+            if let Err(why) = &ok {
+                self.problem(
+                    &i.span(),
+                    format!("cluster interface `{}` {why}", i.get_ref()),
+                );
+            }
+            ok.ok().map(|_| i.get_ref().clone())
+        });
+
+        let mut cluster_cidrs = Vec::new();
+        if let Some(v) = &rc.pod_cidr {
+            cluster_cidrs = self.cidrs(v, "cluster pod_cidr");
+        }
+
+        let mut protocol = DEFAULT_PROTOCOL;
+        if let Some(p) = &rc.protocol {
+            let n = *p.get_ref();
+            match u8::try_from(n) {
+                Ok(n) if n > 0 => {
+                    if let Some((_, name)) = WELL_KNOWN_PROTOCOLS.iter().find(|(k, _)| *k == n) {
+                        self.problem(
+                            &p.span(),
+                            format!(
+                                "protocol {n} is the well-known protocol `{name}`: routectl owns \
+                                 every route of its protocol, so it must be a number no other \
+                                 software uses (default {DEFAULT_PROTOCOL})"
+                            ),
+                        );
+                    } else {
+                        protocol = n;
+                    }
+                }
+                _ => self.problem(
+                    &p.span(),
+                    format!("protocol {n} is out of range: expected a number from 1 to 255"),
+                ),
+            }
+        }
+
+        let mut metric = None;
+        if let Some(m) = &rc.metric {
+            match u32::try_from(*m.get_ref()) {
+                Ok(v) => metric = Some(v),
+                Err(_) => self.problem(
+                    &m.span(),
+                    format!(
+                        "metric {} is out of range: expected 0 to {}",
+                        m.get_ref(),
+                        u32::MAX
+                    ),
+                ),
+            }
+        }
+
+        if raw.nodes.is_empty() {
+            self.problem_at(
+                0,
+                "no nodes declared: add at least one [[nodes]] table".to_string(),
+            );
+        }
+
+        let mut nodes = Vec::new();
+        for rn in &raw.nodes {
+            // A node with a bad field still takes part in the checks across nodes (with what
+            // could be read of it), so that every problem is reported at once.
+            nodes.push((self.node(rn, transport, cluster_interface.as_deref()), rn));
+        }
+
+        self.cross_checks(&nodes, &cluster_cidrs);
+
+        let cluster = Cluster {
+            transport,
+            access,
+            pod_cidrs: cluster_cidrs,
+            protocol,
+            metric,
+        };
+        Some((cluster, nodes.into_iter().map(|(n, _)| n).collect()))
+    }
+
+    /// Parses a one-or-many list of CIDRs (at most one per family).
+    fn cidrs(&mut self, v: &Spanned<OneOrMany>, what: &str) -> Vec<IpNet> {
+        let mut out: Vec<IpNet> = Vec::new();
+        for (s, span) in items(v) {
+            let net = match parse_cidr(&s) {
+                Ok(n) => n,
+                Err(why) => {
+                    self.problem(&span, format!("{what} `{s}` {why}"));
+                    continue;
+                }
+            };
+            if out
+                .iter()
+                .any(|o| Family::of_net(o) == Family::of_net(&net))
+            {
+                self.problem(
+                    &span,
+                    format!(
+                        "{what} lists more than one {} prefix (at most one per family)",
+                        Family::of_net(&net)
+                    ),
+                );
+                continue;
+            }
+            out.push(net);
+        }
+        if out.is_empty() && matches!(v.get_ref(), OneOrMany::Many(m) if m.is_empty()) {
+            self.problem(&v.span(), format!("{what} is an empty array"));
+        }
+        out.sort_by_key(Family::of_net);
+        out
+    }
+
+    fn node(
+        &mut self,
+        rn: &Spanned<RawNode>,
+        transport: TransportKind,
+        cluster_interface: Option<&str>,
+    ) -> Node {
+        let n = rn.get_ref();
+        let line = self.line_at(rn.span().start);
+        let name = n.name.get_ref().clone();
+        let instance = n.instance.as_ref().map(|i| i.get_ref().clone());
+        let interface = match (&n.interface, cluster_interface) {
+            (Some(i), _) => i.get_ref().clone(),
+            (None, Some(i)) => i.to_string(),
+            (None, None) => {
+                self.problem(
+                    &rn.span(),
+                    format!(
+                        "node `{name}` has no interface: set `interface` in [cluster] or on this \
+                         node"
+                    ),
+                );
+                String::new()
+            }
+        };
+
+        // What cannot be read as an address or prefix is reported here, at the item; the rules
+        // for the values read are [`node_rules`], shared with nodes built in code.
+        let ips_before = self.problems.len();
+        let mut internal_ips: Vec<IpAddr> = Vec::new();
+        for (s, span) in items(&n.internal_ip) {
+            match parse_addr(&s) {
+                Ok(a) => {
+                    if internal_ips
+                        .iter()
+                        .any(|o| Family::of_addr(o) == Family::of_addr(&a))
+                    {
+                        self.problem(
+                            &span,
+                            format!(
+                                "node `{name}`: internal_ip lists more than one {} address (at \
+                                 most one per family)",
+                                Family::of_addr(&a)
+                            ),
+                        );
+                    } else {
+                        internal_ips.push(a);
+                    }
+                }
+                Err(why) => {
+                    self.problem(&span, format!("node `{name}`: internal_ip `{s}` {why}"));
+                }
+            }
+        }
+        let ips_ok = self.problems.len() == ips_before;
+        internal_ips.sort_by_key(Family::of_addr);
+        let pod_cidrs = match &n.pod_cidr {
+            Some(v) => self.cidrs(v, &format!("node `{name}`: pod_cidr")),
+            None => Vec::new(),
+        };
+
+        let node = Node {
+            instance: instance.clone().unwrap_or_else(|| name.clone()),
+            name,
+            interface,
+            internal_ips,
+            pod_cidrs,
+            line,
+        };
+        for (key, message) in node_rules(&node, instance.is_some(), transport) {
+            let span = match key {
+                Key::Name => n.name.span(),
+                Key::Instance => n.instance.as_ref().map_or(n.name.span(), |i| i.span()),
+                // A cluster-wide interface was checked once, in [cluster].
+                Key::Interface => match &n.interface {
+                    Some(i) => i.span(),
+                    None => continue,
+                },
+                // An address that could not be read must not also count as missing.
+                Key::InternalIp | Key::PodCidr if !ips_ok => continue,
+                Key::InternalIp => n.internal_ip.span(),
+                Key::PodCidr => pod_cidr_span(rn),
+            };
+            self.problem(&span, message);
+        }
+        node
+    }
+
+    fn cross_checks(&mut self, nodes: &[(Node, &Spanned<RawNode>)], cluster_cidrs: &[IpNet]) {
+        let values: Vec<&Node> = nodes.iter().map(|(n, _)| n).collect();
+        for p in cross_check(&values, cluster_cidrs) {
+            let Some((_, raw)) = nodes.get(p.node) else {
+                continue;
+            };
+            let r = raw.get_ref();
+            let span = match p.key {
+                Key::Name => r.name.span(),
+                Key::Instance => r
+                    .instance
+                    .as_ref()
+                    .map(|i| i.span())
+                    .unwrap_or(r.name.span()),
+                Key::Interface => r.interface.as_ref().map_or(raw.span(), |i| i.span()),
+                Key::InternalIp => r.internal_ip.span(),
+                Key::PodCidr => pod_cidr_span(raw),
+            };
+            self.problem(&span, p.message);
+        }
+    }
+}
+
+/// Where a node's pod_cidr is written (the node's table when it has none).
+fn pod_cidr_span(raw: &Spanned<RawNode>) -> Range<usize> {
+    raw.get_ref()
+        .pod_cidr
+        .as_ref()
+        .map(|v| v.span())
+        .unwrap_or(raw.span())
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let mut start = offset;
+    while start > 0 && !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let before = text.get(..start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let last_line = before.rsplit('\n').next().unwrap_or(before);
+    let column = last_line.chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Topology {
+        parse(text.as_bytes(), "t.toml", None).unwrap_or_else(|p| panic!("{p}"))
+    }
+
+    fn errs(text: &str) -> String {
+        parse(text.as_bytes(), "t.toml", None)
+            .unwrap_err()
+            .to_string()
+    }
+
+    const LAB: &str = r#"
+[cluster]
+interface = "eth1"
+pod_cidr = "10.1.0.0/16"
+
+[[nodes]]
+name = "controller-0"
+internal_ip = "10.0.2.10"
+
+[[nodes]]
+name = "worker-0"
+internal_ip = "10.0.2.20"
+pod_cidr = "10.1.0.0/24"
+"#;
+
+    #[test]
+    fn access_defaults_to_exec_and_is_checked() {
+        assert_eq!(ok(LAB).cluster.access, Access::Exec);
+        let host = LAB.replace("[cluster]\n", "[cluster]\naccess = \"host\"\n");
+        assert_eq!(ok(&host).cluster.access, Access::Host);
+        let bad = LAB.replace("[cluster]\n", "[cluster]\naccess = \"ssh\"\n");
+        assert!(
+            errs(&bad).contains("t.toml:3:10: unknown access `ssh`: expected one of exec, host"),
+            "{}",
+            errs(&bad)
+        );
+    }
+
+    #[test]
+    fn accepts_the_lab() {
+        let t = ok(LAB);
+        assert_eq!(t.nodes.len(), 2);
+        assert_eq!(t.cluster.transport, TransportKind::Lxc);
+        assert_eq!(t.cluster.protocol, DEFAULT_PROTOCOL);
+        assert_eq!(
+            t.nodes[1].pod_cidrs,
+            vec!["10.1.0.0/24".parse::<IpNet>().unwrap()]
+        );
+        assert_eq!(t.nodes[0].interface, "eth1");
+        assert_eq!(t.nodes[1].line, 10);
+        assert_eq!(t.sha256.len(), 64);
+    }
+
+    #[test]
+    fn dual_stack_arrays() {
+        let t = ok(r#"
+[cluster]
+interface = "eth1"
+[[nodes]]
+name = "w"
+internal_ip = ["fd00::20", "10.0.2.20"]
+pod_cidr = ["fd01::/64", "10.1.0.0/24"]
+"#);
+        assert_eq!(t.nodes[0].internal_ips[0].to_string(), "10.0.2.20");
+        assert_eq!(t.nodes[0].pod_cidrs[1].to_string(), "fd01::/64");
+    }
+
+    #[test]
+    fn reports_every_problem_with_position() {
+        let e = errs(
+            r#"
+[cluster]
+interface = "eth1"
+pod_cidr = "10.1.0.0/16"
+[[nodes]]
+name = "-x"
+internal_ip = "10.0.2.20"
+pod_cidr = "10.1.0.1/24"
+[[nodes]]
+name = "w1"
+internal_ip = "10.1.0.9"
+pod_cidr = "10.2.0.0/24"
+"#,
+        );
+        assert!(e.contains("t.toml:6:8: node name `-x` is not valid"), "{e}");
+        assert!(e.contains("t.toml:8:12: node `-x`: pod_cidr `10.1.0.1/24` has host bits set: did you mean 10.1.0.0/24?"), "{e}");
+        assert!(
+            e.contains("t.toml:12:12: node `w1`: pod_cidr 10.2.0.0/24 lies outside"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn overlaps_and_duplicates() {
+        let e = errs(
+            r#"
+[cluster]
+interface = "eth1"
+[[nodes]]
+name = "a"
+internal_ip = "10.0.2.20"
+pod_cidr = "10.1.0.0/16"
+[[nodes]]
+name = "b"
+internal_ip = "10.0.2.20"
+pod_cidr = "10.1.1.0/24"
+[[nodes]]
+name = "a"
+internal_ip = "10.1.5.5"
+"#,
+        );
+        assert!(
+            e.contains("overlaps pod_cidr 10.1.0.0/16 of node `a`"),
+            "{e}"
+        );
+        assert!(e.contains("internal_ip 10.0.2.20 is already used"), "{e}");
+        assert!(e.contains("duplicate node name `a`"), "{e}");
+        assert!(
+            e.contains("internal_ip 10.1.5.5 lies inside pod_cidr 10.1.0.0/16"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_and_unknown_keys() {
+        let e = errs("[cluster]\ninterface = \"eth1\"\ncolour = 1\n");
+        assert!(e.starts_with("t.toml:3:1: unknown field `colour`"), "{e}");
+        let e = errs("[cluster\n");
+        assert!(e.starts_with("t.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn family_mismatch() {
+        let e = errs(
+            r#"
+[cluster]
+interface = "eth1"
+[[nodes]]
+name = "a"
+internal_ip = "10.0.2.20"
+pod_cidr = "fd01::/64"
+"#,
+        );
+        assert!(
+            e.contains("pod_cidr fd01::/64 is IPv6 but the node has no IPv6 internal_ip"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn non_utf8_names_the_position() {
+        let e = parse(b"[cluster]\ninterface = \"e\xfftestsfile\"", "t.toml", None).unwrap_err();
+        assert_eq!(e.0[0].line, 2);
+        assert!(e.0[0].message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn control_characters_in_quoted_values_are_escaped() {
+        // Regression: a name with a newline printed a raw newline, so a crafted name could add
+        // a line such as `t.toml:1:1: …` to the report.
+        let e = errs(
+            "[cluster]\ninterface = \"eth1\"\n[[nodes]]\nname = \"w0\\nt.toml:1:1: fine\\u001b[2J\"\ninternal_ip = \"10.0.2.20\"\n",
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.starts_with("t.toml:4:8: node name `w0\\nt.toml:1:1: fine\\u{1b}[2J` is not valid"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_col("", 0), (1, 1));
+    }
+}

@@ -1,0 +1,60 @@
+//! routectl's integration tests: one test crate (`cargo test --test it`), one module per area.
+//!
+//! | module | what it tests | needs |
+//! |---|---|---|
+//! | `cases` | folder cases (tests/cases/): topology × captured `ip -j` output → plan text | nothing |
+//! | `cli` | the binary: help, validate, plan, apply, colour, through the fake `lxc` | nothing |
+//! | `cli_discover_show_check` | `discover`, `show`, `check` through the fake `lxc` | nothing |
+//! | `conventions` | completions and the man page | nothing |
+//! | `topology_corpus` | the malformed-topology corpus (tests/topologies/) | nothing |
+//! | `node_output` | hostile `ip` output (tests/fixtures/ip/) | nothing |
+//! | `perf_equivalence` | the fast paths compute what the plain ones did | nothing |
+//! | `properties` | plan + apply against an in-memory kernel model, and the model against a kernel | root for one test |
+//! | `scenarios` | end-to-end scenarios written once, run on every real lab | root, the labs |
+//! | `netns`, `netns_show_check`, `netns_reconcile` | what only network namespaces can show | root |
+//! | `lxd`, `lxd_discover` | what only the LXD lab can show | root, the LXD lab |
+//! | `access` | host access against exec access (reads, plans, writes), stale namespaces, `reconcile --watch` | root, the LXD lab for some |
+//! | `layout` | this crate stays the only integration-test target | nothing |
+//!
+//! `support` holds what they share: the one way to run the binary (`support::Routectl`,
+//! `support::Run`), the one fake `lxc`/`incus` (`support::fake`, the script tests/fakes/lxc),
+//! the labs behind one trait (`support::lab::Lab`, with `support::netns` and `support::lxd`),
+//! and the in-memory kernel model (`support::model`).
+//!
+//! Tests that need root or a lab are `#[ignore = "needs root: …"]`, so a plain `cargo test`
+//! passes for anyone; scripts/test.sh (as root) brings the LXD lab up and runs everything with
+//! `--include-ignored`, where a missing lab is a failure, never a skip.
+//!
+//! Where a new test goes:
+//! - a behaviour every lab should prove: a function of `&dyn Lab` in `scenarios.rs`, listed in
+//!   its `every_lab!` call (it then runs on netns, LXD and every lab added later);
+//! - a new lab: `support/NAME.rs` implementing `support::lab::Lab`, one line in `every_lab!`
+//!   (see support/lab.rs);
+//! - something only one lab can show: that lab's module (`netns*.rs`, `lxd*.rs`, or a new
+//!   `NAME.rs` declared below);
+//! - the binary against faults no real system shows: `cli*.rs`, with `support::fake::Fake`;
+//! - the pure core with files as input: `cases` (a folder) or `topology_corpus` (a file).
+//!
+//! A new file is a module declared here, never a new file directly under tests/ (`layout`
+//! fails if one appears).
+// A test may panic: that is how it reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
+
+mod support;
+
+mod access;
+mod cases;
+mod cli;
+mod cli_discover_show_check;
+mod conventions;
+mod layout;
+mod lxd;
+mod lxd_discover;
+mod netns;
+mod netns_reconcile;
+mod netns_show_check;
+mod node_output;
+mod perf_equivalence;
+mod properties;
+mod scenarios;
+mod topology_corpus;

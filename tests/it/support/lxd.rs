@@ -1,0 +1,161 @@
+//! The real LXD lab (brought up by `scripts/lab.sh up --lxd` from topology.example.toml; the
+//! test script does that before running these tests). Tests using it take it with
+//! [`LxdLab::take`], so that they never run at once; each starts from a lab whose every node
+//! runs and has no routes but the kernel's, and leaves it that way. Without `lxc` or the lab
+//! they fail, loudly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use routectl::core::topology::{self, Topology, TransportKind};
+
+use super::lab::Lab;
+use super::repo;
+
+static LAB: Mutex<()> = Mutex::new(());
+
+/// Where the test processes of every checkout on this machine lock the shared LXD lab (the
+/// mutex only serializes the tests of one process).
+const LAB_LOCK: &str = "/tmp/routectl-test-lxd-lab.lock";
+
+/// Takes the lab across processes: an exclusive `flock` on [`LAB_LOCK`], held until the file
+/// is closed (a killed test process releases it).
+fn lock_across_processes() -> std::fs::File {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LAB_LOCK)
+        .unwrap_or_else(|e| panic!("cannot open {LAB_LOCK}: {e}"));
+    f.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {LAB_LOCK}: {e}"));
+    f
+}
+
+/// The LXD lab of topology.example.toml.
+pub struct LxdLab {
+    /// The example topology.
+    pub topology: Topology,
+    /// Its path.
+    pub path: PathBuf,
+    /// The test's own directory (saved plans, edited topologies, lock file).
+    pub dir: tempfile::TempDir,
+    _file_lock: std::fs::File,
+    _guard: MutexGuard<'static, ()>,
+}
+
+/// Runs `lxc ARGS`, returning stdout; panics (loudly: the lab is required) on failure.
+pub fn lxc(args: &[&str]) -> String {
+    let out = Command::new("lxc")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lxc {args:?} ({e}): the LXD lab is required (scripts/test.sh brings it up)"));
+    assert!(
+        out.status.success(),
+        "lxc {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl LxdLab {
+    /// Takes the lab for one test and removes every non-kernel route from every node.
+    pub fn take() -> LxdLab {
+        let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let file_lock = lock_across_processes();
+        let path = repo().join("topology.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let topology = topology::parse(text.as_bytes(), "topology.example.toml", None).unwrap();
+        let lab = LxdLab {
+            topology,
+            path,
+            dir: tempfile::tempdir().unwrap(),
+            _file_lock: file_lock,
+            _guard: guard,
+        };
+        for n in &lab.topology.nodes {
+            lab.ensure_running(&n.name);
+        }
+        lab.reset_routes();
+        lab.forget_records();
+        lab
+    }
+
+    /// Starts a node if it is stopped and waits until its addresses are back.
+    pub fn ensure_running(&self, node: &str) {
+        let state = lxc(&["list", &format!("^{node}$"), "--format", "csv", "-c", "s"]);
+        if state.trim() != "RUNNING" {
+            lxc(&["start", node]);
+        }
+        self.wait_ready(node);
+    }
+
+    /// Waits until a node answers and carries its internal IP.
+    pub fn wait_ready(&self, node: &str) {
+        let ip = self.topology.node(node).expect("a lab node").internal_ips[0].to_string();
+        let started = Instant::now();
+        loop {
+            let out = Command::new("lxc")
+                .args(["exec", node, "--", "ip", "-o", "addr", "show"])
+                .stdin(Stdio::null())
+                .output();
+            if let Ok(o) = out
+                && String::from_utf8_lossy(&o.stdout).contains(&format!(" {ip}/"))
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{node} did not come back with {ip}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Lab for LxdLab {
+    fn name(&self) -> &'static str {
+        "lxd"
+    }
+    fn topology_path(&self) -> &Path {
+        &self.path
+    }
+    fn topology(&self) -> &Topology {
+        &self.topology
+    }
+    fn transport(&self) -> TransportKind {
+        TransportKind::Lxc
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    fn command(&self, node: &str, argv: &[&str]) -> Command {
+        let mut cmd = Command::new("lxc");
+        cmd.args(["exec", node, "--"]).args(argv);
+        cmd
+    }
+    fn restart(&self, node: &str) {
+        lxc(&["restart", node]);
+        self.wait_ready(node);
+    }
+}
+
+impl Drop for LxdLab {
+    fn drop(&mut self) {
+        // Leave the lab as found: every node running, no routes but the kernel's.
+        for n in &self.topology.nodes {
+            let _ = Command::new("lxc")
+                .args(["start", &n.name])
+                .stdin(Stdio::null())
+                .output();
+        }
+        for n in &self.topology.nodes {
+            self.wait_ready(&n.name);
+        }
+        self.reset_routes();
+        self.forget_records();
+    }
+}
