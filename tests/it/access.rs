@@ -42,6 +42,15 @@ fn same_reads(kind: TransportKind, nodes: &[Node]) {
                 format!("{:?}", sa.links.unwrap()),
                 format!("{:?}", sb.links.unwrap()),
             );
+            // The last-applied record and its binding (`lo`'s alias) come with every read.
+            let oa = observe::read_observed(&exec, n).unwrap();
+            let ob = observe::read_observed(&host, n).unwrap();
+            assert_eq!(
+                (format!("{:?}", oa.last_applied), &oa.binding),
+                (format!("{:?}", ob.last_applied), &ob.binding),
+                "{}: the same record",
+                n.name
+            );
             if (a == b && sa.routes == sb.routes && links.0 == links.1) || attempts == 5 {
                 assert!(!a.is_empty());
                 assert_eq!(a, b, "{}: the same routes in the same order", n.name);
@@ -127,6 +136,15 @@ fn host_and_exec_access_read_and_plan_the_same_on_netns() {
     assert_code(&applied, 0);
     assert_eq!(applied.json()["summary"]["nodes_failed"], 0, "{applied:?}");
     assert_code(&lab.run(&["plan", "--detailed-exitcode"]), 0);
+    // The apply kept its last-applied record (written through exec), which host access reads.
+    let host = Host::new(TransportKind::Netns, TIMEOUT, false);
+    let seen = observe::read_observed(&host, lab.topology().node("worker-1").unwrap()).unwrap();
+    assert!(
+        matches!(seen.last_applied, Ok(Some(_))),
+        "{:?}",
+        seen.last_applied
+    );
+    assert!(seen.binding.is_some_and(|b| b.starts_with("routectl ")));
     assert!(
         lab.table("worker-1")
             .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string()),
