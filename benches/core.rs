@@ -149,6 +149,7 @@ fn bench_size(b: &Bench, n: usize) {
             format!("plan cluster {word} {n} (2 threads)"),
             format!("render text {word} {n}"),
             format!("render json {word} {n}"),
+            format!("render json in parallel {word} {n}"),
         ];
         if !names.iter().any(|name| b.wanted(name)) {
             continue;
@@ -172,11 +173,16 @@ fn bench_size(b: &Bench, n: usize) {
             plan_of(2)
         });
         let plan = plan_of(2);
+        // Both rendered the way the command writes them: streamed, here into a sink.
         b.run(&format!("render text {word} {n}"), 1, || {
-            report::plan_text(&plan, &Style { color: false })
+            report::write_plan_text(&mut std::io::sink(), &plan, &Style { color: false })
+                .expect("rendered")
         });
         b.run(&format!("render json {word} {n}"), 1, || {
-            report::to_json_text(&report::plan_json(&plan, &t))
+            report::write_json(std::io::sink(), &report::plan_json(&plan, &t)).expect("rendered")
+        });
+        b.run(&format!("render json in parallel {word} {n}"), 1, || {
+            report::write_plan_json(&mut std::io::sink(), &plan, &t, 2).expect("rendered")
         });
     }
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of routectl's two parsers of untrusted input:
-#   topology  routectl::topology::parse     (the TOML topology file)
-#   iproute   routectl::iproute::parse_routes / parse_stream (what `ip -j` prints)
+# Coverage-guided fuzzing of routectl's parsers of untrusted input:
+#   topology    routectl::topology::parse     (the TOML topology file)
+#   iproute     routectl::iproute::parse_routes / parse_stream (what `ip -j` prints)
+#   saved_plan  routectl::core::saved::parse + its checks (`routectl apply PLAN_FILE`)
 #
-# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]    (default 600)
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]    (default 600, every target)
 #
 # Uses cargo-fuzz (libFuzzer) on the stable toolchain: with `--sanitizer none` cargo-fuzz passes
 # only stable flags (-Cpasses=sancov-module, -Cllvm-args=-sanitizer-coverage-*, --cfg fuzzing),
@@ -15,6 +16,7 @@
 set -euo pipefail
 
 seconds=${1:-600}
+shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/fuzz"
 
@@ -25,15 +27,19 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-targets=(topology iproute)
+targets=(topology iproute saved_plan)
+if [ $# -gt 0 ]; then
+    targets=("$@")
+fi
 nice -n 19 cargo fuzz build --sanitizer none -O
 
 # Seeds: the malformed-topology corpus, the example topology, real `ip -j` captures and the
 # hostile node outputs of the test suite. The corpus directories keep what earlier runs found.
-mkdir -p corpus/topology corpus/iproute logs
+mkdir -p corpus/topology corpus/iproute corpus/saved_plan logs
 cp -f "$root"/topology.example.toml "$root"/tests/topologies/*.toml corpus/topology/ 2>/dev/null || true
 cp -f "$root"/tests/fixtures/ip/* corpus/iproute/ 2>/dev/null || true
 cp -f "$root"/tests/fixtures/node_output/* corpus/iproute/ 2>/dev/null || true
+cp -f "$root"/fuzz/seeds/saved_plan/* corpus/saved_plan/
 
 pids=()
 for t in "${targets[@]}"; do

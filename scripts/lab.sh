@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Test lab for routectl: the nodes of a topology file as LXD containers (--lxd, the default) or
-# as network namespaces (--netns), all on one private L2 segment that has no uplink.
+# Test lab for routectl: the nodes of a topology file as LXD containers (--lxd, the default),
+# as network namespaces (--netns), or as LXD containers that boot Debian with systemd and
+# systemd-networkd/netplan like real nodes (--realnode), all on a private L2 segment that has
+# no uplink.
 #
-# Usage: scripts/lab.sh COMMAND [--lxd|--netns] [TOPOLOGY]
+# Usage: scripts/lab.sh COMMAND [--lxd|--netns|--realnode] [TOPOLOGY]
 # Run scripts/lab.sh --help for the details.
 
 set -euo pipefail
 
-readonly LAB_BRIDGE=rtlab0                        # the shared L2 segment (host bridge / hub bridge)
+# The three names below are those of --lxd and --netns; --realnode has its own (select_lab), so
+# that both labs live side by side on one LXD daemon and neither ever touches the other's nodes.
+LAB_BRIDGE=rtlab0                                 # the shared L2 segment (host bridge / hub bridge)
+IMAGE_ALIAS=routectl-lab                          # --lxd: image the nodes are created from
+MARK_KEY=user.routectl-lab                        # --lxd: "true" on every lab container
 readonly HUB_NS=routectl-lab-hub                  # --netns: namespace holding the shared bridge
-readonly IMAGE_ALIAS=routectl-lab                 # --lxd: image the nodes are created from
-readonly MARK_KEY=user.routectl-lab               # --lxd: "true" on every lab container
 readonly HASH_KEY=user.routectl-lab.hash          # --lxd: digest of the files pushed last
+readonly FILES_KEY=user.routectl-lab.files        # --realnode: the files the lab pushed last
 readonly NETNS_MARK=routectl-lab                  # --netns: alias of `lo` in every lab namespace
 readonly NODE_CONF=/etc/routectl-lab.conf         # node configuration (inside a container)
 readonly NODE_APPLY=/usr/local/sbin/routectl-lab-apply
@@ -37,7 +42,7 @@ die() {
 
 usage() {
 	cat <<EOF
-Usage: scripts/lab.sh COMMAND [--lxd|--netns] [TOPOLOGY]
+Usage: scripts/lab.sh COMMAND [--lxd|--netns|--realnode] [TOPOLOGY]
 
 Builds the nodes of a routectl topology as a test lab: each node gets its node interface
 (cluster.interface or the node's own 'interface', default eth1) on one shared L2 segment
@@ -48,22 +53,58 @@ Commands:
   up            create or repair the lab so that it matches TOPOLOGY exactly (idempotent)
   down          remove the lab (containers or namespaces, and the bridge); keeps LXD and its image
   status        show what exists; exit 0 if the lab is fully up, 1 otherwise
-  install       (--lxd) install packages, start the daemon, create the storage pool and the image
+  install       (--lxd, --realnode) install packages, start the daemon, create the storage pool
+                and the image
   reset-routes  delete every route of table main (IPv4 and IPv6) whose protocol is not 'kernel'
+                (--realnode: first removes routectl's networkd drop-ins, */50-routectl.conf)
 
 Backends:
   --lxd         (default) one LXD container per node, image '$IMAGE_ALIAS', host bridge
                 '$LAB_BRIDGE', containers marked with $MARK_KEY=true
   --netns       one network namespace per node, the bridge '$LAB_BRIDGE' lives in namespace
                 '$HUB_NS'; lab namespaces carry the alias '$NETNS_MARK' on lo
+  --realnode    one LXD container per node that boots like a real node: Debian $RN_SUITE
+                from debootstrap (image 'routectl-lab-systemd'), systemd as PID 1,
+                systemd-networkd configuring the node interface, sshd; host bridge 'rtlab1',
+                containers marked with user.routectl-lab-realnode=true. It coexists with the
+                --lxd lab on the same daemon (different names everywhere).
 
-TOPOLOGY defaults to $REPO_ROOT/topology.example.toml; a relative path is taken
-from the current directory.
+TOPOLOGY defaults to $REPO_ROOT/topology.example.toml ($REPO_ROOT/tests/labs/realnode.toml
+for --realnode); a relative path is taken from the current directory.
+
+Real nodes (--realnode):
+  The node interface (eth1) is configured by systemd-networkd, through
+    /etc/systemd/network/10-eth1.network                      on most nodes, or
+    $RN_NETPLAN_FILE (renderer networkd), from which
+    netplan generates /run/systemd/network/10-netplan-eth1.network, on the nodes named in
+    ROUTECTL_LAB_NETPLAN (default: the last node of the topology).
+  cnio0 is an empty bridge from /etc/systemd/network/20-cnio0.{netdev,network}
+  (ConfigureWithoutCarrier=yes, IPv6AcceptRA=no) holding the first address of the pod CIDR.
+  Forwarding is on and rp_filter off (/etc/sysctl.d/90-routectl-lab.conf). 'up' waits until
+  networkd reports the interface configured by the expected file and sshd is active.
+  The debootstrap result is cached in $STATE_DIR/realnode/rootfs-*.tar; the image
+  is rebuilt from it (no download) when this script's image recipe changes.
+  SSH: sshd runs on every node (root, key only; host keys made at first boot). 'up' writes,
+  in $RN_SSH_DIR/:
+    id_ed25519, id_ed25519.pub  the lab's key pair (generated once), authorized on every node
+                                (as /root/.ssh/authorized_keys, with ROUTECTL_LAB_SSH_PUBKEY's)
+    known_hosts                 every node's host key, under its instance name and its IPs
+    config                      "Host INSTANCE" entries: HostName = first internal IP, User
+                                root, the key and known_hosts above, BatchMode yes
+  The bridge has no host address: 'up' also makes the network namespace routectl-lab-rn-client,
+  attached to rtlab1 with 10.0.3.250/24 (ROUTECTL_LAB_CLIENT_ADDR), to reach the nodes from:
+    ip netns exec routectl-lab-rn-client ssh -F $STATE_DIR/ssh/config rn-worker-0 ip -j route
 
 Environment:
   ROUTECTL_LAB_IMAGE_SOURCE=host|debootstrap   how to build the image (default: host, which
                                                falls back to debootstrap when it fails)
   ROUTECTL_LAB_READY_TIMEOUT=SECONDS           how long 'up' waits for a node (default 60)
+  ROUTECTL_LAB_NETPLAN=INSTANCE[,INSTANCE...]  (--realnode) nodes configured through netplan
+                                               (default: the last node; empty: none)
+  ROUTECTL_LAB_SSH_PUBKEY=FILE                 (--realnode) a public key file whose keys every
+                                               node authorizes too, beside the lab's own key
+  ROUTECTL_LAB_CLIENT_ADDR=ADDR/LEN            (--realnode) the client namespace's address on
+                                               rtlab1 (default 10.0.3.250/24)
 EOF
 }
 
@@ -348,12 +389,18 @@ def lxclist():
                          "1" if cfg.get("MARK_KEY") == "true" else "0",
                          cfg.get("HASH_KEY") or "-",
                          cfg.get("boot.autostart") or "-",
-                         nics(i.get("expanded_devices")), nics(i.get("devices"))]))
+                         nics(i.get("expanded_devices")), nics(i.get("devices")),
+                         cfg.get("volatile.base_image") or "-",
+                         cfg.get("FILES_KEY") or "-"]))
 
-def check(lines, iface, addrs, pod_gws, mac):
+def check(lines, iface, addrs, pod_gws, mac, netfile="-"):
     # lines: one line of `ip -j addr`, then `grep -H '' SYSCTL...` lines; "!text" is a problem
-    # found before looking inside the node.
+    # found before looking inside the node. --realnode adds "@key=value" lines: netfile (the
+    # NETWORK_FILE networkd reports for the interface), state (its ADMIN_STATE), ssh (whether
+    # sshd is active); netfile is then the file that must configure the interface.
     early = [l[1:] for l in lines if l.startswith("!")]
+    facts = dict(l[1:].partition("=")[::2] for l in lines if l.startswith("@"))
+    lines = [l for l in lines if not l.startswith("@")]
     if early:
         return early
     if not lines or not lines[0].startswith("["):
@@ -394,6 +441,13 @@ def check(lines, iface, addrs, pod_gws, mac):
     for k, v in wanted_sys.items():
         if got.get(k) != v:
             problems.append(f"{k} = {got.get(k)}")
+    if netfile != "-":
+        if facts.get("state") != "configured":
+            problems.append(f"networkd: {iface} is {facts.get('state') or 'unknown to networkd'}")
+        elif facts.get("netfile") != netfile:
+            problems.append(f"networkd: {iface} is configured by {facts.get('netfile')}, wants {netfile}")
+        if facts.get("ssh") != "active":
+            problems.append(f"ssh is {facts.get('ssh') or 'unknown'}")
     return problems
 
 def nodechecks():
@@ -407,8 +461,9 @@ def nodechecks():
         elif cur is not None and l:
             cur[1].append(l)
     bad = 0
-    for (key, iface, addrs, pod_gws, mac), lines in blocks:
-        problems = check(lines, iface, addrs, pod_gws, mac)
+    for head, lines in blocks:
+        key = head[0]
+        problems = check(lines, *head[1:])
         bad += bool(problems)
         print(key + "\t" + ("; ".join(problems) if problems else "ok"))
     sys.exit(1 if bad else 0)
@@ -447,9 +502,8 @@ else:
     fail("unknown helper command " + cmd)
 EOF_PY
 PY_HELPER=${PY_HELPER//HUB_NS/$HUB_NS}
-PY_HELPER=${PY_HELPER//\"MARK_KEY\"/\"$MARK_KEY\"}
 PY_HELPER=${PY_HELPER//\"HASH_KEY\"/\"$HASH_KEY\"}
-readonly PY_HELPER
+PY_HELPER=${PY_HELPER//\"FILES_KEY\"/\"$FILES_KEY\"}
 
 # ---------------------------------------------------------------------------------------------
 # Common helpers
@@ -467,7 +521,7 @@ find_python() {
 	fi
 }
 
-py() { "$PY" -c "$PY_HELPER" "$@"; }
+py() { "$PY" -c "${PY_HELPER//\"MARK_KEY\"/\"$MARK_KEY\"}" "$@"; }
 
 elapsed() { # START -> seconds since START (milliseconds shown)
 	local now=${EPOCHREALTIME//[.,]/} start=${1//[.,]/}
@@ -540,7 +594,7 @@ check_nodes() {
 	local probe=$1 i input=''
 	shift
 	for i in "$@"; do
-		input+="@@node"$'\t'"$i"$'\t'"${N_IFACE[i]}"$'\t'"${N_ADDRS[i]}"$'\t'"${N_PODGW[i]}"$'\t'"${N_MAC[i]}"$'\n'
+		input+="@@node"$'\t'"$i"$'\t'"${N_IFACE[i]}"$'\t'"${N_ADDRS[i]}"$'\t'"${N_PODGW[i]}"$'\t'"${N_MAC[i]}"$'\t'"${N_NETFILE[i]:--}"$'\n'
 		input+="$("$probe" "$i")"$'\n'
 	done
 	py nodechecks <<<"$input"
@@ -552,8 +606,9 @@ readonly CHECK_CMD="ip -j addr; grep -H '' $SYSCTLS"
 summary() {
 	local i
 	for i in "${!N_NAME[@]}"; do
-		printf '  %-16s %-6s %-34s cnio0 %s\n' "${N_INST[i]}" "${N_IFACE[i]}" "${N_ADDRS[i]}" \
-			"$([ "${N_PODGW[i]}" = - ] && echo '(none)' || echo "${N_PODGW[i]}")"
+		printf '  %-16s %-6s %-34s cnio0 %s%s\n' "${N_INST[i]}" "${N_IFACE[i]}" "${N_ADDRS[i]}" \
+			"$([ "${N_PODGW[i]}" = - ] && echo '(none)' || echo "${N_PODGW[i]}")" \
+			"$([ "$BACKEND" != realnode ] || echo "  $(rn_manager "$i"): ${N_NETFILE[i]}")"
 	done
 }
 
@@ -974,20 +1029,25 @@ lxd_setup() { # everything but the containers
 	lxd_ensure_installed
 	lxd_ensure_daemon
 	lxd_ensure_server
-	lxd_ensure_image
+	if [ "$BACKEND" = realnode ]; then
+		rn_ensure_ssh_key
+		rn_ensure_image
+	else
+		lxd_ensure_image
+	fi
 }
 
-# `lxc list` as: name status marked hash autostart expanded-nics local-nics
-L_NAME=() L_STATUS=() L_MARK=() L_HASH=() L_AUTO=() L_XNICS=() L_NICS=()
+# `lxc list` as: name status marked hash autostart expanded-nics local-nics base-image files
+L_NAME=() L_STATUS=() L_MARK=() L_HASH=() L_AUTO=() L_XNICS=() L_NICS=() L_IMAGE=() L_FILES=()
 lxd_read_list() {
-	local out name st mk h a x n
-	L_NAME=() L_STATUS=() L_MARK=() L_HASH=() L_AUTO=() L_XNICS=() L_NICS=()
+	local out name st mk h a x n im f
+	L_NAME=() L_STATUS=() L_MARK=() L_HASH=() L_AUTO=() L_XNICS=() L_NICS=() L_IMAGE=() L_FILES=()
 	out=$(lxc list --format json) || die "lxc list failed"
 	out=$(py lxclist <<<"$out") || die "cannot parse lxc list output"
-	while IFS=$'\t' read -r name st mk h a x n; do
+	while IFS=$'\t' read -r name st mk h a x n im f; do
 		[ -n "$name" ] || continue
 		L_NAME+=("$name") L_STATUS+=("$st") L_MARK+=("$mk") L_HASH+=("$h") L_AUTO+=("$a")
-		L_XNICS+=("$x") L_NICS+=("$n")
+		L_XNICS+=("$x") L_NICS+=("$n") L_IMAGE+=("$im") L_FILES+=("$f")
 	done <<<"$out"
 }
 
@@ -1000,6 +1060,10 @@ lxd_find() { # INSTANCE -> index into L_* or 1
 }
 
 node_hash() { # INDEX
+	if [ "$BACKEND" = realnode ]; then
+		rn_node_hash "$1"
+		return
+	fi
 	{
 		node_conf "$1"
 		printf '%s\n' "$INIT_SH" "$APPLY_SH"
@@ -1008,6 +1072,10 @@ node_hash() { # INDEX
 
 lxd_push_files() { # INDEX
 	local i=$1 inst=${N_INST[$1]} tmp
+	if [ "$BACKEND" = realnode ]; then
+		rn_push_files "$i"
+		return
+	fi
 	tmp=$(mktemp -d)
 	node_conf "$i" >"$tmp/conf"
 	printf '%s\n' "$APPLY_SH" >"$tmp/apply"
@@ -1022,6 +1090,10 @@ lxd_push_files() { # INDEX
 }
 
 lxd_probe() { # INDEX (see check_nodes)
+	if [ "$BACKEND" = realnode ]; then
+		rn_probe "$1"
+		return
+	fi
 	lxc exec "${N_INST[$1]}" -- bash -c "$CHECK_CMD" </dev/null 2>/dev/null || true
 }
 
@@ -1041,7 +1113,11 @@ lxd_wait_ready() { # INDEX
 	while :; do
 		res=$(lxd_check "$i") && return 0
 		if [ "$SECONDS" -ge "$deadline" ]; then
-			log "$inst: node log: $(lxc exec "$inst" -- cat "$NODE_LOG" </dev/null 2>&1 | tr '\n' ' ')"
+			if [ "$BACKEND" = realnode ]; then
+				log "$inst: $(lxc exec "$inst" -- sh -c 'systemctl is-system-running; systemctl --failed --no-legend; networkctl --no-legend' </dev/null 2>&1 | tr '\n' ' ')"
+			else
+				log "$inst: node log: $(lxc exec "$inst" -- cat "$NODE_LOG" </dev/null 2>&1 | tr '\n' ' ')"
+			fi
 			die "$inst: not configured after ${READY_TIMEOUT} s: $res"
 		fi
 		sleep 0.2
@@ -1071,6 +1147,11 @@ lxd_node_up() { # INDEX: create/repair/start one container and wait until it is 
 	local i=$1 inst=${N_INST[$1]} iface=${N_IFACE[$1]} j h changed=0 started=0 want_nic d
 	h=$(node_hash "$i")
 	want_nic="$iface=bridged/$LAB_BRIDGE/$iface/${N_MAC[i]}"
+	if [ "$BACKEND" = realnode ] && j=$(lxd_find "$inst") && [ "${L_MARK[j]}" = 1 ] && [ "${L_IMAGE[j]}" != "$RN_IMAGE_FP" ]; then
+		log "$inst: made from another image, recreating it"
+		quiet lxc delete --force "$inst" || die "$inst: cannot delete it"
+		L_NAME[j]='' # forget it
+	fi
 	if ! j=$(lxd_find "$inst"); then
 		log "$inst: creating"
 		quiet lxc init -q "$IMAGE_ALIAS" "$inst" -c "$MARK_KEY=true" -c boot.autostart=false ||
@@ -1141,6 +1222,18 @@ lxd_node_up() { # INDEX: create/repair/start one container and wait until it is 
 	fi
 	# Already running: apply again in place (cheap, repairs drift, keeps the routes), then check.
 	local try res
+	if [ "$BACKEND" = realnode ]; then
+		# networkd keeps the node as its files say; if it is not, a reboot puts it right. A probe
+		# can come back empty under load (lxc exec), so look three times before rebooting.
+		for try in 1 2 3; do
+			res=$(lxd_check "$i") && return 0
+			sleep 0.5
+		done
+		log "$inst: not as declared ($res); restarting"
+		lxd_restart "$inst"
+		lxd_wait_ready "$i"
+		return 0
+	fi
 	for try in 1 2 3; do
 		lxc exec "$inst" -- "$NODE_APPLY" "$NODE_CONF" </dev/null || die "$inst: configuration failed"
 		res=$(lxd_check "$i") && return 0
@@ -1174,7 +1267,11 @@ lxd_up() {
 		wait "${pids[i]}" || failed=1
 	done
 	[ "$failed" = 0 ] || die "the lab is not up (see the messages above)"
-	log "lxd lab up (${#N_NAME[@]} containers, image $IMAGE_ALIAS, bridge $LAB_BRIDGE) in $(elapsed "$T_START") s"
+	if [ "$BACKEND" = realnode ]; then
+		rn_write_ssh_files
+		rn_client_up
+	fi
+	log "$BACKEND lab up (${#N_NAME[@]} containers, image $IMAGE_ALIAS, bridge $LAB_BRIDGE) in $(elapsed "$T_START") s"
 	summary
 }
 
@@ -1199,12 +1296,13 @@ lxd_down() {
 		done
 		[ "$failed" = 0 ] || die "the lab is not down (see the messages above)"
 	fi
+	[ "$BACKEND" != realnode ] || rn_client_down
 	local br='no bridge'
 	if ip link show dev "$LAB_BRIDGE" >/dev/null 2>&1; then
 		ip link del dev "$LAB_BRIDGE" || die "cannot delete bridge $LAB_BRIDGE"
 		br="bridge $LAB_BRIDGE"
 	fi
-	log "lxd lab down: removed $n container(s) and $br; image and daemon kept"
+	log "$BACKEND lab down: removed $n container(s) and $br; image and daemon kept"
 }
 
 lxd_status_probe() { # INDEX (see check_nodes)
@@ -1247,14 +1345,24 @@ lxd_status() {
 		echo "bridge: $LAB_BRIDGE missing or down"
 		ok=1
 	fi
+	if [ "$BACKEND" = realnode ]; then
+		if ns_mounted "$RN_CLIENT_NS" && ip -o link show dev "$RN_CLIENT_PORT" 2>/dev/null | grep -q "master $LAB_BRIDGE" &&
+			ip -n "$RN_CLIENT_NS" -o addr show dev eth0 2>/dev/null | grep -q " ${RN_CLIENT_ADDR} "; then
+			echo "client: namespace $RN_CLIENT_NS on $LAB_BRIDGE with $RN_CLIENT_ADDR"
+		else
+			echo "client: namespace $RN_CLIENT_NS missing or not on $LAB_BRIDGE"
+			ok=1
+		fi
+	fi
 	lxd_read_list
 	local results key
 	results=$(check_nodes lxd_status_probe "${!N_NAME[@]}") || ok=1
 	while IFS=$'\t' read -r key res; do
 		[ -n "$key" ] || continue
 		if [ "$res" = ok ]; then
-			printf '  %-16s RUNNING %s %s%s\n' "${N_INST[key]}" "${N_IFACE[key]}" "${N_ADDRS[key]}" \
-				"$([ "${N_PODGW[key]}" = - ] || echo " cnio0 ${N_PODGW[key]}")"
+			printf '  %-16s RUNNING %s %s%s%s\n' "${N_INST[key]}" "${N_IFACE[key]}" "${N_ADDRS[key]}" \
+				"$([ "${N_PODGW[key]}" = - ] || echo " cnio0 ${N_PODGW[key]}")" \
+				"$([ "$BACKEND" != realnode ] || echo " ($(rn_manager "$key"): ${N_NETFILE[key]})")"
 		else
 			printf '  %-16s DOWN    %s\n' "${N_INST[key]}" "$res"
 		fi
@@ -1284,6 +1392,367 @@ lxd_reset_routes() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# --realnode backend: LXD containers that boot Debian 12 with systemd as PID 1, eth1 configured
+# by systemd-networkd (a .network file in /etc/systemd/network) or by netplan (networkd renderer),
+# the pod bridge cnio0 configured by networkd, and sshd. It reuses the --lxd machinery (daemon,
+# bridge, container life cycle) with its own names: see select_lab.
+
+readonly RN_SUITE=bookworm
+readonly RN_PACKAGES=systemd,systemd-sysv,dbus,udev,iproute2,iputils-ping,procps,openssh-server,netplan.io
+readonly RN_IMAGE_KEY=routectl.lab-version # image property: digest of what built the image
+readonly RN_NETPLAN_FILE=/etc/netplan/50-routectl-lab.yaml
+readonly RN_SSH_DIR=$STATE_DIR/ssh
+readonly RN_CLIENT_NS=routectl-lab-rn-client # the host's way onto rtlab1 (for ssh)
+readonly RN_CLIENT_PORT=rn-client            # its veth on the host, a port of rtlab1
+readonly RN_CLIENT_ADDR=${ROUTECTL_LAB_CLIENT_ADDR:-10.0.3.250/24}
+
+# Probe of one node: what CHECK_CMD prints plus what networkd says about the interface ($1) and
+# whether sshd runs. The interface is a positional parameter, never part of the script text.
+# shellcheck disable=SC2016 # expanded inside the node
+readonly RN_CHECK_CMD="$CHECK_CMD"'
+if idx=$(cat "/sys/class/net/$1/ifindex" 2>/dev/null) && [ -r "/run/systemd/netif/links/$idx" ]; then
+	sed -n -e "s/^NETWORK_FILE=/@netfile=/p" -e "s/^ADMIN_STATE=/@state=/p" "/run/systemd/netif/links/$idx"
+fi
+printf "@ssh=%s\n" "$(systemctl is-active ssh 2>/dev/null)"'
+
+# In-node part of reset-routes: drop routectl's networkd drop-ins first (networkd would put their
+# routes back), make networkd forget them, wait until the interface ($1) is configured again.
+# shellcheck disable=SC2016 # expanded inside the node
+readonly RN_RESET_DROPINS='set -euo pipefail
+n=0
+for f in /etc/systemd/network/*.d/50-routectl.conf /run/systemd/network/*.d/50-routectl.conf; do
+	[ -e "$f" ] || continue
+	rm -f -- "$f"
+	n=$((n + 1))
+done
+if [ "$n" != 0 ]; then
+	networkctl reload
+	for _ in $(seq 1 100); do
+		idx=$(cat "/sys/class/net/$1/ifindex")
+		grep -qx ADMIN_STATE=configured "/run/systemd/netif/links/$idx" 2>/dev/null && break
+		sleep 0.1
+	done
+fi
+echo "dropins-removed $n"'
+
+# realnode_select: which nodes netplan configures (ROUTECTL_LAB_NETPLAN, default: the last node)
+# and, per node, the file networkd must report as configuring its interface.
+N_NETPLAN=() N_NETFILE=()
+realnode_select() {
+	local i want=${ROUTECTL_LAB_NETPLAN-} last=$((${#N_NAME[@]} - 1)) x found
+	if [ -z "${ROUTECTL_LAB_NETPLAN+set}" ]; then
+		want=${N_INST[last]}
+	fi
+	for x in ${want//,/ }; do
+		found=0
+		for i in "${!N_INST[@]}"; do [ "${N_INST[i]}" = "$x" ] && found=1; done
+		[ "$found" = 1 ] || die "ROUTECTL_LAB_NETPLAN names $x, which is not an instance of the topology"
+	done
+	for i in "${!N_NAME[@]}"; do
+		N_NETPLAN[i]=0
+		case ",$want," in *",${N_INST[i]},"*) N_NETPLAN[i]=1 ;; esac
+		if [ "${N_NETPLAN[i]}" = 1 ]; then
+			N_NETFILE[i]=/run/systemd/network/10-netplan-${N_IFACE[i]}.network
+		else
+			N_NETFILE[i]=/etc/systemd/network/10-${N_IFACE[i]}.network
+		fi
+	done
+}
+
+rn_manager() { # INDEX -> "networkd" or "netplan"
+	if [ "${N_NETPLAN[$1]}" = 1 ]; then echo netplan; else echo networkd; fi
+}
+
+# The lab's own SSH key (generated once) and the public keys every node authorizes.
+rn_ensure_ssh_key() {
+	mkdir -p "$RN_SSH_DIR" || die "cannot create $RN_SSH_DIR"
+	chmod 0700 "$RN_SSH_DIR" || die "cannot chmod $RN_SSH_DIR"
+	if [ ! -s "$RN_SSH_DIR/id_ed25519" ] || [ ! -s "$RN_SSH_DIR/id_ed25519.pub" ]; then
+		command -v ssh-keygen >/dev/null || ensure_packages openssh-client
+		rm -f "$RN_SSH_DIR/id_ed25519" "$RN_SSH_DIR/id_ed25519.pub"
+		quiet ssh-keygen -q -t ed25519 -N '' -C routectl-lab -f "$RN_SSH_DIR/id_ed25519" ||
+			die "cannot generate the lab's SSH key"
+	fi
+}
+
+rn_authorized_keys() {
+	cat "$RN_SSH_DIR/id_ed25519.pub"
+	if [ -n "${ROUTECTL_LAB_SSH_PUBKEY:-}" ]; then
+		[ -r "$ROUTECTL_LAB_SSH_PUBKEY" ] || die "ROUTECTL_LAB_SSH_PUBKEY: cannot read $ROUTECTL_LAB_SSH_PUBKEY"
+		grep -E '^(ssh-|ecdsa-|sk-)' "$ROUTECTL_LAB_SSH_PUBKEY" ||
+			die "ROUTECTL_LAB_SSH_PUBKEY: $ROUTECTL_LAB_SSH_PUBKEY holds no public key"
+	fi
+}
+
+# rn_render INDEX DIR: writes the node's files under DIR (DIR/etc/...) and prints one line
+# "MODE PATH" per file. Everything that configures a node is in these files.
+rn_render() {
+	local i=$1 d=$2 iface=${N_IFACE[$1]} a gw
+	mkdir -p "$d/etc/systemd/network" "$d/etc/netplan" "$d/root/.ssh"
+	printf '%s\n' "${N_INST[i]}" >"$d/etc/hostname"
+	echo "0644 /etc/hostname"
+	if [ "${N_NETPLAN[i]}" = 1 ]; then
+		{
+			printf '# routectl lab node %s: %s configured by netplan (networkd renderer)\n' "${N_NAME[i]}" "$iface"
+			printf 'network:\n  version: 2\n  renderer: networkd\n  ethernets:\n    %s:\n' "$iface"
+			printf '      accept-ra: false\n      link-local: [ipv6]\n      addresses:\n'
+			for a in ${N_ADDRS[i]//-/}; do printf '        - "%s"\n' "$a"; done
+		} >"$d$RN_NETPLAN_FILE"
+		echo "0600 $RN_NETPLAN_FILE"
+	else
+		{
+			printf '# routectl lab node %s: %s configured by systemd-networkd\n' "${N_NAME[i]}" "$iface"
+			printf '[Match]\nName=%s\n\n[Network]\nIPv6AcceptRA=no\nLinkLocalAddressing=ipv6\n' "$iface"
+			for a in ${N_ADDRS[i]//-/}; do
+				printf '\n[Address]\nAddress=%s\n' "$a"
+				case $a in *:*) printf 'DuplicateAddressDetection=none\n' ;; esac
+			done
+		} >"$d${N_NETFILE[i]}"
+		echo "0644 ${N_NETFILE[i]}"
+	fi
+	if [ "${N_PODGW[i]}" != - ]; then
+		printf '[NetDev]\nName=cnio0\nKind=bridge\n' >"$d/etc/systemd/network/20-cnio0.netdev"
+		{
+			printf '# the pod bridge: empty, like the one the CNI bridge plugin creates\n'
+			printf '[Match]\nName=cnio0\n\n[Network]\nConfigureWithoutCarrier=yes\nIPv6AcceptRA=no\nLinkLocalAddressing=no\n'
+			for gw in ${N_PODGW[i]}; do
+				printf '\n[Address]\nAddress=%s\n' "$gw"
+				case $gw in *:*) printf 'DuplicateAddressDetection=none\n' ;; esac
+			done
+		} >"$d/etc/systemd/network/20-cnio0.network"
+		echo "0644 /etc/systemd/network/20-cnio0.netdev"
+		echo "0644 /etc/systemd/network/20-cnio0.network"
+	fi
+	rn_authorized_keys >"$d/root/.ssh/authorized_keys"
+	echo "0600 /root/.ssh/authorized_keys"
+}
+
+rn_node_hash() { # INDEX
+	local tmp h
+	tmp=$(mktemp -d)
+	rn_render "$1" "$tmp" >"$tmp/.list"
+	h=$( (cd "$tmp" && cat .list && sort -k2 .list | while read -r _ p; do printf '%s\n' "$p" && cat ".$p"; done) | sha256sum | cut -c1-16)
+	rm -rf "$tmp"
+	echo "$h"
+}
+
+rn_push_files() { # INDEX; works on a stopped container too
+	local i=$1 inst=${N_INST[$1]} tmp mode p old j files=()
+	tmp=$(mktemp -d)
+	rn_render "$i" "$tmp" >"$tmp/.list"
+	while read -r mode p; do
+		files+=("$p")
+		if ! quiet lxc file push -q -p --uid 0 --gid 0 --mode "$mode" "$tmp$p" "$inst$p"; then
+			rm -rf "$tmp"
+			die "$inst: cannot push $p"
+		fi
+	done <"$tmp/.list"
+	rm -rf "$tmp"
+	# Files the lab pushed before and no longer does (e.g. the node moved from netplan to networkd).
+	if j=$(lxd_find "$inst") && [ "${L_FILES[j]}" != - ]; then
+		for old in ${L_FILES[j]//,/ }; do
+			case " ${files[*]} " in *" $old "*) continue ;; esac
+			lxc file delete "$inst$old" >/dev/null 2>&1 || true
+		done
+	fi
+	old=$(printf '%s,' "${files[@]}")
+	lxc config set "$inst" "$FILES_KEY" "${old%,}" || die "$inst: cannot record its files"
+}
+
+rn_probe() { # INDEX (see check_nodes)
+	lxc exec "${N_INST[$1]}" -- bash -c "$RN_CHECK_CMD" sh "${N_IFACE[$1]}" </dev/null 2>/dev/null || true
+}
+
+# What builds the image: a change to any of it makes a new image (and new containers).
+rn_image_version() {
+	{
+		printf '%s\n' "$RN_SUITE" "$RN_PACKAGES"
+		declare -f rn_customize_rootfs
+	} | sha256sum | cut -c1-16
+}
+
+rn_customize_rootfs() { # ROOTFS
+	local r=$1
+	# Per-container identity is made at first boot, not baked into the image.
+	rm -f "$r/etc/hostname" "$r"/etc/ssh/ssh_host_*
+	: >"$r/etc/machine-id"
+	rm -f "$r/var/lib/dbus/machine-id"
+	ln -s /etc/machine-id "$r/var/lib/dbus/machine-id"
+	mkdir -p "$r/etc/systemd/system/ssh.service.d"
+	printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+		>"$r/etc/systemd/system/ssh.service.d/routectl-lab-hostkeys.conf"
+	# Forwarding on, reverse-path filter off, no DAD (as the --lxd lab); systemd-sysctl applies it.
+	cat >"$r/etc/sysctl.d/90-routectl-lab.conf" <<'EOF_SYSCTL'
+net.ipv4.conf.all.forwarding = 1
+net.ipv4.conf.default.forwarding = 1
+net.ipv6.conf.all.forwarding = 1
+net.ipv6.conf.default.forwarding = 1
+net.ipv4.conf.all.rp_filter = 0
+net.ipv4.conf.default.rp_filter = 0
+net.ipv4.conf.*.rp_filter = 0
+net.ipv6.conf.all.accept_dad = 0
+net.ipv6.conf.default.accept_dad = 0
+EOF_SYSCTL
+	chroot "$r" systemctl enable -q systemd-networkd.service ssh.service || return 1
+	chroot "$r" systemctl disable -q systemd-networkd-wait-online.service 2>/dev/null || true
+	chroot "$r" systemctl mask -q systemd-networkd-wait-online.service systemd-binfmt.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service || return 1
+	chmod 4755 "$r/usr/bin/ping" || return 1 # file capabilities do not survive the tarball
+	# Smaller image: no documentation, locales or package lists.
+	rm -rf "$r"/usr/share/doc/* "$r"/usr/share/man/* "$r"/usr/share/locale/* "$r"/var/lib/apt/lists/* \
+		"$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb
+}
+
+rn_image_current() { # -> fingerprint of IMAGE_ALIAS if it was built by this version, else fails
+	local fp ver
+	fp=$(lxc query "/1.0/images/aliases/$IMAGE_ALIAS" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target"])' 2>/dev/null) || return 1
+	ver=$(lxc query "/1.0/images/$fp" 2>/dev/null | "$PY" -c 'import json,sys; print((json.load(sys.stdin).get("properties") or {}).get(sys.argv[1], ""))' "$RN_IMAGE_KEY" 2>/dev/null) || return 1
+	[ "$ver" = "$(rn_image_version)" ] || return 1
+	printf '%s\n' "$fp"
+}
+
+# The debootstrap result is cached as a tarball (keyed by suite, packages and mirror), so that
+# rebuilding the image after a change to rn_customize_rootfs, or after `lxc image delete`,
+# needs no download.
+rn_ensure_image() {
+	RN_IMAGE_FP=$(rn_image_current) && return 0
+	local t0=$EPOCHREALTIME mirror key cache work old_fp
+	mirror=$(debian_mirror) || die "image: no Debian mirror in /etc/apt/sources.list(.d)"
+	key=$(printf '%s\n' "$RN_SUITE" "$RN_PACKAGES" "$mirror" | sha256sum | cut -c1-16)
+	cache=$STATE_DIR/realnode/rootfs-$key.tar
+	mkdir -p "$STATE_DIR/realnode"
+	rm -rf "$STATE_DIR"/realnode/build.* "$STATE_DIR"/realnode/rootfs-*.tar.tmp # left by an interrupted build
+	work=$(mktemp -d "$STATE_DIR/realnode/build.XXXXXX")
+	# shellcheck disable=SC2064
+	trap "rm -rf '$work'" EXIT
+	if [ -s "$cache" ]; then
+		log "image: unpacking the cached debootstrap rootfs $cache"
+		mkdir "$work/rootfs" || die "cannot create $work/rootfs"
+		tar --numeric-owner -xpf "$cache" -C "$work/rootfs" || die "cannot unpack $cache"
+	else
+		ensure_packages debootstrap
+		log "image: debootstrap $RN_SUITE from $mirror with $RN_PACKAGES (takes a minute or two)"
+		debootstrap --variant=minbase --include="$RN_PACKAGES" "$RN_SUITE" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+			tail -n 20 "$work/debootstrap.log" >&2
+			die "debootstrap failed (log above)"
+		}
+		log "image: debootstrap done in $(elapsed "$t0") s; caching it as $cache"
+		tar --numeric-owner -cf "$cache.tmp" -C "$work/rootfs" . || die "cannot write $cache.tmp"
+		mv "$cache.tmp" "$cache" || die "cannot write $cache"
+		# Caches of older package sets go.
+		find "$STATE_DIR/realnode" -maxdepth 1 -name 'rootfs-*.tar' ! -name "${cache##*/}" -delete
+	fi
+	rn_customize_rootfs "$work/rootfs" || die "cannot customize the rootfs"
+	cat >"$work/metadata.yaml" <<EOF
+architecture: $(uname -m)
+creation_date: $(date +%s)
+properties:
+  description: routectl real-node lab (Debian $RN_SUITE, systemd, networkd, netplan, sshd)
+  os: debian
+  release: $RN_SUITE
+  $RN_IMAGE_KEY: "$(rn_image_version)"
+EOF
+	tar --numeric-owner -cf "$work/image.tar" -C "$work" metadata.yaml rootfs || die "cannot pack the image"
+	old_fp=$(lxc query "/1.0/images/aliases/$IMAGE_ALIAS" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target"])' 2>/dev/null || true)
+	[ -z "$old_fp" ] || quiet lxc image alias delete "$IMAGE_ALIAS" || die "cannot move the alias $IMAGE_ALIAS"
+	quiet lxc image import -q "$work/image.tar" --alias "$IMAGE_ALIAS" || {
+		local fp
+		fp=$(sha256sum "$work/image.tar" | cut -d' ' -f1)
+		if ! lxc image info "$fp" >/dev/null 2>&1 || ! lxc image alias create "$IMAGE_ALIAS" "$fp"; then
+			die "cannot import the image $IMAGE_ALIAS"
+		fi
+	}
+	[ -z "$old_fp" ] || quiet lxc image delete "$old_fp" || log "image: cannot delete the old image $old_fp"
+	rm -rf "$work"
+	trap - EXIT
+	RN_IMAGE_FP=$(rn_image_current) || die "image $IMAGE_ALIAS: imported but not found"
+	log "image $IMAGE_ALIAS built in $(elapsed "$t0") s"
+}
+
+# After `up`: the nodes' host keys as a known_hosts file, and an ssh_config naming every node
+# (by instance name, reached at its first internal IP). The host reaches the nodes only from a
+# network namespace attached to the lab bridge: the bridge itself has no address.
+rn_write_ssh_files() {
+	local i key ip kh=$RN_SSH_DIR/known_hosts cfg=$RN_SSH_DIR/config
+	: >"$kh.tmp"
+	: >"$cfg.tmp"
+	for i in "${!N_NAME[@]}"; do
+		key=''
+		for _ in 1 2 3 4 5; do # lxc exec may print nothing at all under load
+			key=$(lxc exec "${N_INST[i]}" -- cat /etc/ssh/ssh_host_ed25519_key.pub </dev/null) || key=''
+			[ -z "$key" ] || break
+			sleep 0.2
+		done
+		[ -n "$key" ] || die "${N_INST[i]}: cannot read its SSH host key"
+		ip=${N_ADDRS[i]%%/*}
+		printf '%s,%s %s\n' "${N_INST[i]}" "$(tr ' ' ',' <<<"${N_ADDRS[i]}" | sed 's|/[0-9]*||g')" "${key% *}" >>"$kh.tmp"
+		printf 'Host %s\n\tHostName %s\n\tUser root\n\tIdentityFile %s\n\tUserKnownHostsFile %s\n\tHostKeyAlias %s\n\tStrictHostKeyChecking yes\n\tBatchMode yes\n\n' \
+			"${N_INST[i]}" "$ip" "$RN_SSH_DIR/id_ed25519" "$kh" "${N_INST[i]}" >>"$cfg.tmp"
+	done
+	mv "$kh.tmp" "$kh" || die "cannot write $kh"
+	mv "$cfg.tmp" "$cfg" || die "cannot write $cfg"
+}
+
+# A network namespace on the lab bridge, so that the host can reach the nodes (ssh) although
+# the bridge has no address: eth0 in $RN_CLIENT_NS holds $RN_CLIENT_ADDR.
+rn_client_up() {
+	local i
+	for i in "${!N_NAME[@]}"; do
+		case " ${N_ADDRS[i]} " in *" ${RN_CLIENT_ADDR%/*}/"*)
+			die "ROUTECTL_LAB_CLIENT_ADDR $RN_CLIENT_ADDR is the address of ${N_INST[i]}" ;;
+		esac
+	done
+	ns_drop_stale "$RN_CLIENT_NS"
+	ns_mounted "$RN_CLIENT_NS" || ip netns add "$RN_CLIENT_NS" || die "cannot create namespace $RN_CLIENT_NS"
+	if ! ip -n "$RN_CLIENT_NS" link show dev eth0 >/dev/null 2>&1 || ! ip link show dev "$RN_CLIENT_PORT" >/dev/null 2>&1; then
+		ip link del dev "$RN_CLIENT_PORT" 2>/dev/null || true
+		ip -n "$RN_CLIENT_NS" link del dev eth0 2>/dev/null || true
+		ip link add "$RN_CLIENT_PORT" type veth peer name eth0 netns "$RN_CLIENT_NS" ||
+			die "cannot create the veth pair $RN_CLIENT_PORT/eth0"
+	fi
+	ip link set dev "$RN_CLIENT_PORT" master "$LAB_BRIDGE" up || die "cannot attach $RN_CLIENT_PORT to $LAB_BRIDGE"
+	ip -n "$RN_CLIENT_NS" link set dev lo up || die "cannot configure $RN_CLIENT_NS"
+	ip -n "$RN_CLIENT_NS" addr replace "$RN_CLIENT_ADDR" dev eth0 || die "cannot configure $RN_CLIENT_NS"
+	ip -n "$RN_CLIENT_NS" link set dev eth0 up || die "cannot configure $RN_CLIENT_NS"
+}
+
+rn_client_down() {
+	ip link del dev "$RN_CLIENT_PORT" 2>/dev/null || true
+	if [ -e "/run/netns/$RN_CLIENT_NS" ]; then
+		ip netns del "$RN_CLIENT_NS" 2>/dev/null || rm -f "/run/netns/$RN_CLIENT_NS"
+	fi
+}
+
+rn_reset_routes() {
+	local i out try inst
+	lxd_alive || die "the LXD daemon is not running (run up first)"
+	for i in "${!N_NAME[@]}"; do
+		inst=${N_INST[i]}
+		out=$(lxc exec "$inst" -- bash -c "$RN_RESET_DROPINS" sh "${N_IFACE[i]}" </dev/null) ||
+			die "$inst: removing routectl's networkd drop-ins failed"
+		[ "${out#dropins-removed }" = 0 ] || log "$inst: ${out#dropins-removed } routectl drop-in(s) removed"
+		for try in 1 2 3 4 5; do
+			out=$(lxc exec "$inst" -- bash -c "$RESET_SH" </dev/null) || die "$inst: reset-routes failed"
+			[ -n "$out" ] && break # lxc exec may print nothing at all under load: run it again
+			sleep 0.2
+		done
+		[[ $out == reset-ok* ]] || die "$inst: reset-routes printed '$out' (after $try tries)"
+		log "$inst: ${out#reset-ok } route(s) deleted"
+	done
+}
+
+# ---------------------------------------------------------------------------------------------
+
+# select_lab BACKEND: the names of the lab. --realnode has its own bridge, image and mark, so that
+# `up` and `down` of one lab never see the containers of the other.
+BACKEND=lxd
+select_lab() {
+	BACKEND=$1
+	if [ "$BACKEND" = realnode ]; then
+		LAB_BRIDGE=rtlab1
+		IMAGE_ALIAS=routectl-lab-systemd
+		MARK_KEY=user.routectl-lab-realnode
+	fi
+}
 
 main() {
 	local cmd='' backend=lxd topo='' a
@@ -1295,6 +1764,7 @@ main() {
 			;;
 		--lxd) backend=lxd ;;
 		--netns) backend=netns ;;
+		--realnode) backend=realnode ;;
 		-*) die "unknown option $a (see --help)" ;;
 		*)
 			if [ -z "$cmd" ]; then
@@ -1315,16 +1785,24 @@ main() {
 	up | down | status | install | reset-routes) ;;
 	*) die "unknown command $cmd (see --help)" ;;
 	esac
-	topo=${topo:-$REPO_ROOT/topology.example.toml}
+	select_lab "$backend"
+	if [ "$backend" = realnode ]; then
+		topo=${topo:-$REPO_ROOT/tests/labs/realnode.toml}
+	else
+		topo=${topo:-$REPO_ROOT/topology.example.toml}
+	fi
 	case $topo in /*) ;; *) topo=$PWD/$topo ;; esac
 
 	need_root
 	find_python
 	case $cmd in
 	install) ;;
-	down) load_topology "$topo" "$backend" || log "removing every lab $backend node anyway" ;;
-	*) load_topology "$topo" "$backend" || exit 1 ;;
+	down) load_topology "$topo" "${backend/realnode/lxd}" || log "removing every lab $backend node anyway" ;;
+	*) load_topology "$topo" "${backend/realnode/lxd}" || exit 1 ;;
 	esac
+	if [ "$backend" = realnode ] && [ "${#N_NAME[@]}" -gt 0 ]; then
+		realnode_select
+	fi
 	mkdir -p "$STATE_DIR"
 	if [ "$cmd" != status ]; then
 		exec 9>"$STATE_DIR/lock"
@@ -1332,10 +1810,14 @@ main() {
 	fi
 
 	case $backend/$cmd in
-	lxd/install)
+	lxd/install | realnode/install)
 		lxd_setup
 		log "LXD ready (daemon, storage pool $POOL, image $IMAGE_ALIAS) in $(elapsed "$T_START") s"
 		;;
+	realnode/up) lxd_up ;;
+	realnode/down) lxd_down ;;
+	realnode/status) lxd_status ;;
+	realnode/reset-routes) rn_reset_routes ;;
 	netns/install) die "install is for --lxd only (--netns needs nothing but iproute2)" ;;
 	lxd/up) lxd_up ;;
 	lxd/down) lxd_down ;;

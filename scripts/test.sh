@@ -2,11 +2,14 @@
 # Runs the whole test suite, from a fresh Debian 12 machine with Rust, as root:
 #   1. installs what the tests need (iproute2, ping, flock, python3; LXD via scripts/lab.sh),
 #   2. brings the LXD lab of topology.example.toml up (starting the daemon and any stopped
-#      container, repairing a half-built lab) and removes every non-kernel route from it,
+#      container, repairing a half-built lab) and removes every non-kernel route from it, and
+#      the real-node lab of tests/labs/realnode.toml likewise (Debian 12 containers with
+#      systemd, networkd and netplan; built once with debootstrap from the machine's Debian
+#      mirror, about a minute, then cached),
 #   3. runs every test: unit tests, folder cases, black-box tests of the binary, end-to-end
-#      tests on network namespaces and on the real LXD lab (those that need root or the lab are
-#      `#[ignore = "needs root: …"]` for a plain `cargo test`, and are included here; a missing
-#      lab makes them fail, never skip).
+#      tests on network namespaces, on the real LXD lab and on the real-node lab (those that
+#      need root or a lab are `#[ignore = "needs root: …"]` for a plain `cargo test`, and are
+#      included here; a missing lab makes them fail, never skip).
 # Extra arguments go to the test binaries (e.g. scripts/test.sh drift, scripts/test.sh
 # scenarios::lxd::).
 set -euo pipefail
@@ -40,5 +43,9 @@ say "bringing up the LXD lab"
 scripts/lab.sh up --lxd topology.example.toml
 scripts/lab.sh reset-routes --lxd topology.example.toml
 
-say "running every test (including the LXD lab tests)"
+say "bringing up the real-node lab (systemd-networkd, netplan; installs debootstrap if needed)"
+scripts/lab.sh up --realnode tests/labs/realnode.toml
+scripts/lab.sh reset-routes --realnode tests/labs/realnode.toml
+
+say "running every test (including the LXD and real-node lab tests)"
 cargo test --locked -- --include-ignored "$@"

@@ -75,15 +75,12 @@ pub struct Global {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// The lock that keeps two applies from writing at once.
-    #[arg(
-        long,
-        global = true,
-        env = "ROUTECTL_LOCK_FILE",
-        default_value = DEFAULT_LOCK_FILE,
-        value_name = "FILE"
-    )]
-    pub lock_file: PathBuf,
+    /// The lock that keeps two applies from writing at once [default: $ROUTECTL_LOCK_FILE if
+    /// set and not empty, else routectl.lock in /run/routectl (root) or
+    /// $XDG_RUNTIME_DIR/routectl, a directory only its owner can use]. It must be a regular file
+    /// you own; a symlink is refused.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub lock_file: Option<PathBuf>,
 
     /// How long to wait for another routectl holding the lock (0 = fail at once).
     #[arg(long, global = true, default_value = "30s", value_parser = parse_wait, value_name = "DURATION")]
@@ -126,8 +123,8 @@ pub enum ColorChoice {
     Never,
 }
 
-/// The default lock file.
-pub const DEFAULT_LOCK_FILE: &str = "/run/lock/routectl.lock";
+/// The default lock file of root (other users: `$XDG_RUNTIME_DIR/routectl/routectl.lock`).
+pub const DEFAULT_LOCK_FILE: &str = "/run/routectl/routectl.lock";
 
 /// The commands.
 #[derive(Debug, Subcommand)]

@@ -99,6 +99,14 @@ pub enum CommandError {
         /// Why.
         message: String,
     },
+    /// routectl was interrupted (SIGINT/SIGTERM) and started no new command.
+    #[error("`{argv}` was not started: routectl received {signal}")]
+    Interrupted {
+        /// The full command line.
+        argv: String,
+        /// The signal's name.
+        signal: String,
+    },
     /// The command exited unsuccessfully.
     #[error("`{argv}` {}{}", describe_status(*.status), stderr_suffix(.stderr))]
     Status {
@@ -123,7 +131,14 @@ fn stderr_suffix(stderr: &str) -> String {
     if s.is_empty() {
         String::new()
     } else {
-        format!(": {}", s.lines().collect::<Vec<_>>().join(" / "))
+        // What a node printed: its control characters are escaped, never printed raw.
+        format!(
+            ": {}",
+            s.lines()
+                .map(crate::core::text::escape)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        )
     }
 }
 
@@ -134,6 +149,7 @@ impl CommandError {
             CommandError::Spawn { argv, .. }
             | CommandError::Timeout { argv, .. }
             | CommandError::OutputTooLarge { argv, .. }
+            | CommandError::Interrupted { argv, .. }
             | CommandError::Status { argv, .. }
             | CommandError::Host { argv, .. } => argv,
         }
@@ -194,6 +210,15 @@ pub enum NodeError {
         /// The version found.
         version: String,
     },
+    /// The node's routes cannot be persisted as the topology asks (`persist`), or writing its
+    /// drop-in failed.
+    #[error("{reason}")]
+    Persist {
+        /// The drop-in's path, when one is concerned.
+        path: Option<String>,
+        /// Why, for people.
+        reason: String,
+    },
 }
 
 impl NodeError {
@@ -205,11 +230,13 @@ impl NodeError {
             NodeError::Command(CommandError::Status { .. }) => "command_failed",
             NodeError::Command(CommandError::OutputTooLarge { .. }) => "output_too_large",
             NodeError::Command(CommandError::Host { .. }) => "host_access",
+            NodeError::Command(CommandError::Interrupted { .. }) => "interrupted",
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",
             NodeError::Snapshot { .. } => "snapshot",
             NodeError::EmptyRead { .. } => "empty_output",
             NodeError::MissingIp { .. } => "missing_ip",
+            NodeError::Persist { .. } => "persist",
         }
     }
 
@@ -230,6 +257,7 @@ impl NodeError {
             NodeError::MissingIp { argv, stderr } => {
                 (argv.clone(), Some(127), Some(stderr.trim().to_string()))
             }
+            NodeError::Persist { path, .. } => (path.clone().unwrap_or_default(), None, None),
         };
         NodeErrorJson {
             kind: self.kind(),

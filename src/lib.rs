@@ -23,9 +23,11 @@
 
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod core;
 pub mod error;
 pub mod exit;
+pub mod interrupt;
 pub mod local;
 pub mod node;
 pub mod parallel;

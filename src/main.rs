@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     if let Err(e) = &result {
-        eprintln!("routectl: error: {e}");
+        routectl::console::errln(&format!("routectl: error: {e}"));
     }
     exit_code(&result).into()
 }

@@ -13,20 +13,20 @@ use crate::exit::Outcome;
 use crate::local::lock;
 use crate::node::transport::Transport;
 use crate::node::{apply, probe};
-use crate::report::{self, Format, Style};
+use crate::report::{self, Format};
 
-use super::{check_nodes, live_plan, out};
+use super::{check_nodes, live_plan, out, out_json};
 
 /// Runs `apply`.
 pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     // Load and validate everything before touching the lock or any node.
     let (topology, options, binding) = match &a.plan_file {
         Some(file) => {
-            let (binding, topology, options) = crate::local::files::load_saved_plan(file)?;
+            let s = crate::local::files::load_saved_plan(file)?;
             if g.topology_given().is_some() {
-                saved::check_topology(&binding, &g.load()?)?;
+                saved::check_topology(&s.binding, &g.load()?)?;
             }
-            (topology, options, Some(binding))
+            (s.topology, s.options, Some((s.binding, s.doc)))
         }
         None => {
             let t = g.load()?;
@@ -54,11 +54,12 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         });
     }
     let what = format!("apply -f {}", topology.source);
-    let _lock = lock::acquire(&g.lock_file, g.lock_timeout, &what, |holder| {
+    let lock_path = g.lock_path()?;
+    let _lock = lock::acquire(&lock_path, g.lock_timeout, &what, |holder| {
         g.info(&format!(
             "routectl: waiting up to {:.0} s for the lock `{}` ({holder})",
             g.lock_timeout.as_secs_f64(),
-            g.lock_file.display()
+            lock_path.display()
         ));
     })?;
 
@@ -70,20 +71,28 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         g.parallelism(),
         g.progress(),
     );
-    if let Some(binding) = &binding {
+    if let Some((binding, doc)) = &binding {
         saved::check_fresh(binding, &plan)?;
+        // The fresh plan as the same kind of value the saved document was read into.
+        let fresh = serde_json::to_value(report::plan_json(&plan, &topology)).map_err(|e| {
+            Error::io(
+                "comparing the saved plan with a fresh one",
+                std::io::Error::from(e),
+            )
+        })?;
+        saved::check_changes(doc, &fresh)?;
     }
     let style = g.style();
 
     if plan.operations() > 0 {
         if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
             if a.output == Format::Text {
-                eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
+                crate::console::err(&report::plan_text(&plan, &g.stderr_style()));
             }
             return Err(Error::MassDelete { why });
         }
         if binding.is_none() && !a.auto_approve {
-            eprint!("{}", report::plan_text(&plan, &stderr_style(g, &style)));
+            crate::console::err(&report::plan_text(&plan, &g.stderr_style()));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
                 return Ok(Outcome::Declined);
@@ -92,10 +101,39 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
             out(&report::plan_text(&plan, &style))?;
         }
     }
+    // From here on a SIGINT/SIGTERM does not end routectl at once: no new command starts, the
+    // running ones get the signal and are waited for (the lock is held until they are gone),
+    // and the touched nodes are read back and reported.
+    crate::interrupt::install(crate::node::transport::forward)
+        .map_err(|e| Error::io("installing the SIGINT/SIGTERM handlers", e))?;
     if !a.canaries.is_empty() {
         return canary_rollout(g, a, &topology, &plan, &transport);
     }
-    let report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    if crate::interrupt::requested() {
+        apply::read_back_interrupted(&mut report, &plan, &topology, &transport, g.parallelism());
+        let _ = finish(g, a, &topology, &plan, &report, &transport, None);
+        let cut: Vec<&str> = report
+            .nodes
+            .iter()
+            .filter(|n| n.interrupted() && !n.sent.is_empty())
+            .map(|n| n.name.as_str())
+            .collect();
+        crate::console::errln(&format!(
+            "routectl: interrupted by {}: no new command was started and the running ones were \
+             stopped and waited for; {}. Run `routectl apply` again to finish.",
+            crate::interrupt::signal_name(),
+            if cut.is_empty() {
+                "no node's write had started".to_string()
+            } else {
+                format!(
+                    "the writes to {} were cut short and may be half applied (read back above)",
+                    cut.join(", ")
+                )
+            }
+        ));
+        return Ok(Outcome::Interrupted);
+    }
     finish(g, a, &topology, &plan, &report, &transport, None)
 }
 
@@ -256,18 +294,11 @@ fn options_nodes(plan: &Plan) -> Vec<String> {
     }
 }
 
-fn stderr_style(g: &Global, style: &Style) -> Style {
-    Style {
-        color: style.color
-            && (g.color == crate::cli::ColorChoice::Always || std::io::stderr().is_terminal()),
-    }
-}
-
 fn confirm() -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::NoApproval);
     }
-    eprint!("\nApply these changes? Only 'yes' is accepted: ");
+    crate::console::err("\nApply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()
@@ -288,16 +319,7 @@ fn finish(
 ) -> Result<Outcome, Error> {
     let commands = transport.commands_run();
     match a.output {
-        Format::Json => {
-            let mut doc = report::report_json(report, plan, t, commands);
-            if let (Some((v, check)), serde_json::Value::Object(m)) = (canary, &mut doc) {
-                m.insert("canary".into(), report::canary_json(v));
-                if let Some(c) = check {
-                    m.insert("check".into(), report::check_json(c, t));
-                }
-            }
-            out(&report::to_json_text(&doc))?
-        }
+        Format::Json => out_json(&report::report_json_with(report, plan, t, commands, canary))?,
         Format::Text | Format::Markdown => {
             if let Some((v, _)) = canary {
                 out(&report::canary_text(v, &g.style()))?;

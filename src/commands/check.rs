@@ -6,7 +6,7 @@ use crate::exit::Outcome;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, out};
+use super::{check_nodes, out, out_json};
 
 /// Runs `check`.
 pub fn run(g: &Global, a: &CheckArgs) -> Result<Outcome, Error> {
@@ -16,16 +16,16 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<Outcome, Error> {
     let started = std::time::Instant::now();
     let report = crate::node::probe::run(&t, &a.nodes, g.parallelism(), &transport);
     if g.verbose > 0 {
-        eprintln!(
+        crate::console::errln(&format!(
             "routectl: checked {} paths with {} node commands in {:.3} s",
             report.paths.len(),
             transport.commands_run(),
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     match a.output {
         Format::Text => out(&report::check_text(&report, &g.style()))?,
-        Format::Json => out(&report::to_json_text(&report::check_json(&report, &t)))?,
+        Format::Json => out_json(&report::check_json(&report, &t))?,
         Format::Markdown => out(&report::check_markdown(&report, &t))?,
     }
     Ok(if report.summary().success {

@@ -1,6 +1,5 @@
 //! `routectl discover`: write a topology from what exists.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::cli::{DiscoverArgs, DiscoverSource, Global, TransportArg};
@@ -8,20 +7,19 @@ use crate::core::discover::{self, Options, Source};
 use crate::core::topology::{self, TransportKind};
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::local::files;
 use crate::node::transport;
 
 use super::out;
 
-/// Reads FILE, or stdin for `-`.
+/// Reads FILE, or stdin for `-`, never more than [`files::MAX_INPUT_BYTES`].
 fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
     if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("reading the input from stdin", e))?;
-        Ok(buf)
+        files::read_limited(std::io::stdin().lock(), files::MAX_INPUT_BYTES)
+            .map_err(|e| Error::io("reading the input from stdin", e.into()))
     } else {
-        std::fs::read(path).map_err(|e| Error::io(format!("reading `{}`", path.display()), e))
+        files::read_bounded(path, files::MAX_INPUT_BYTES)
+            .map_err(|e| Error::io(format!("reading `{}`", path.display()), e.into()))
     }
 }
 
@@ -132,12 +130,14 @@ fn write_out(path: &Path, text: &str, force: bool) -> Result<(), Error> {
             path: path.display().to_string(),
         });
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "topology.toml".to_string());
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
     let what = format!("writing `{}`", path.display());
-    std::fs::write(&tmp, text).map_err(|e| Error::io(what.clone(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(what, e))
+    files::write_atomic(path, text.as_bytes(), force).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::OutputExists {
+                path: path.display().to_string(),
+            }
+        } else {
+            Error::io(what, e)
+        }
+    })
 }

@@ -81,6 +81,19 @@ impl Global {
             .unwrap_or_else(|| PathBuf::from("topology.toml"))
     }
 
+    /// The lock file: `--lock-file`, else `ROUTECTL_LOCK_FILE` (an empty variable is unset),
+    /// else `routectl.lock` in the private runtime directory (created if needed).
+    pub fn lock_path(&self) -> Result<PathBuf, Error> {
+        match self.lock_file.clone().or_else(|| {
+            std::env::var_os("ROUTECTL_LOCK_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        }) {
+            Some(p) => Ok(p),
+            None => crate::local::lock::default_path(),
+        }
+    }
+
     /// Loads and validates the topology file.
     pub fn load(&self) -> Result<Topology, Error> {
         crate::local::files::load_topology(
@@ -114,23 +127,24 @@ impl Global {
         }
     }
 
+    /// `--color` for anstream, which applies `NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`,
+    /// `TERM=dumb` and "is it a terminal" to `auto`.
+    fn color_choice(&self) -> anstream::ColorChoice {
+        match self.color {
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
+            ColorChoice::Always => anstream::ColorChoice::Always,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+        }
+    }
+
     /// Colours for stdout.
     pub fn style(&self) -> Style {
-        let env = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0");
-        let color = match self.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
-                    false
-                } else if env("CLICOLOR_FORCE") {
-                    true
-                } else {
-                    std::io::stdout().is_terminal()
-                }
-            }
-        };
-        Style { color }
+        Style::for_stdout(self.color_choice())
+    }
+
+    /// Colours for stderr (the plan shown before the question of `apply`).
+    pub fn stderr_style(&self) -> Style {
+        Style::for_stderr(self.color_choice())
     }
 
     pub(crate) fn parallelism(&self) -> usize {
@@ -144,17 +158,39 @@ impl Global {
 
     pub(crate) fn info(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            crate::console::errln(msg);
         }
     }
 }
 
+pub(crate) use crate::console::err;
+
 pub(crate) fn out(text: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
+    written(
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|_| stdout.flush()),
+    )
+}
+
+/// Streams a text report to stdout as `write` renders it.
+pub(crate) fn out_with(
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    written(write(&mut w).and_then(|_| w.flush()))
+}
+
+/// Writes a JSON document to stdout as it is serialised (no copy of the whole document).
+pub(crate) fn out_json<T: serde::Serialize>(doc: &T) -> Result<(), Error> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    written(crate::report::write_json(&mut w, doc).and_then(|_| w.flush()))
+}
+
+/// The result of writing to stdout.
+fn written(result: std::io::Result<()>) -> Result<(), Error> {
+    match result {
         Ok(()) => Ok(()),
         // A closed pipe (`routectl plan | head`) is the reader's choice, not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -194,15 +230,15 @@ pub fn live_plan(
                 while !finished.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
                     if started.elapsed() > Duration::from_secs(1) {
-                        eprint!(
+                        crate::console::err(&format!(
                             "\rroutectl: read {}/{total} nodes",
                             done.load(Ordering::Relaxed)
-                        );
+                        ));
                         shown = true;
                     }
                 }
                 if shown {
-                    eprint!("\r\x1b[K");
+                    crate::console::err("\r\x1b[K");
                 }
             });
         }

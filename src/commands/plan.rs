@@ -10,7 +10,7 @@ use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, live_plan, out};
+use super::{check_nodes, live_plan, out, out_with};
 
 pub(crate) fn print_plan(
     g: &Global,
@@ -19,8 +19,8 @@ pub(crate) fn print_plan(
     format: Format,
 ) -> Result<(), Error> {
     match format {
-        Format::Text => out(&report::plan_text(plan, &g.style())),
-        Format::Json => out(&report::to_json_text(&report::plan_json(plan, t))),
+        Format::Text => out_with(|w| report::write_plan_text(w, plan, &g.style())),
+        Format::Json => out_with(|w| report::write_plan_json(w, plan, t, g.parallelism())),
         Format::Markdown => out(&report::plan_markdown(plan, t)),
     }
 }
@@ -38,7 +38,38 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     let (plan, commands) = match &a.observed {
         Some(dir) => (
             Plan::compute(&t, &options, g.parallelism(), |node| {
-                observe::read_saved(dir, node)
+                let path = observe::snapshot_path(dir, node);
+                let bytes = crate::local::files::read_bounded(
+                    &path,
+                    crate::local::files::MAX_SNAPSHOT_BYTES,
+                )
+                .map_err(|e| crate::error::NodeError::Snapshot {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                let record_path = observe::snapshot_record_path(dir, node);
+                let record = match crate::local::files::read_bounded(
+                    &record_path,
+                    crate::local::files::MAX_SNAPSHOT_BYTES,
+                ) {
+                    Ok(b) => Some(b),
+                    Err(crate::local::files::ReadError::Io(e))
+                        if e.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        None
+                    }
+                    Err(e) => {
+                        return Err(crate::error::NodeError::Snapshot {
+                            path: record_path.display().to_string(),
+                            message: e.to_string(),
+                        });
+                    }
+                };
+                observe::parse_saved(
+                    &path,
+                    &bytes,
+                    record.as_deref().map(|b| (record_path.as_path(), b)),
+                )
             }),
             0,
         ),
@@ -49,15 +80,18 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
         }
     };
     if g.verbose > 0 {
-        eprintln!(
-            "routectl: planned {} nodes with {commands} node commands in {:.3} s",
-            plan.nodes.len(),
+        crate::console::errln(&format!(
+            "routectl: planned {} with {commands} node commands in {:.3} s",
+            crate::core::text::nodes(plan.nodes.len()),
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     if let Some(file) = &a.out {
-        let doc = report::to_json_text(&report::saved_plan_json(&plan, &t, &options));
-        std::fs::write(file, doc)
+        let mut doc = Vec::new();
+        report::write_json(&mut doc, &report::saved_plan_json(&plan, &t, &options))
+            .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
+        // Atomic: a full disk or a crash leaves the old file (or none), never a part of one.
+        crate::local::files::write_atomic(file, &doc, true)
             .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
         g.info(&format!(
             "routectl: plan saved to {}; apply it with `routectl apply {}`",

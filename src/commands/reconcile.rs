@@ -3,10 +3,7 @@
 //! one log line per round and an optional Prometheus metrics file.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-use serde_json::json;
 
 use crate::cli::{Global, LogFormat, ReconcileArgs};
 use crate::core::plan::Options;
@@ -16,37 +13,25 @@ use crate::exit::Outcome;
 use crate::local::lock;
 use crate::node::apply::{self, Outcome as NodeOutcome};
 use crate::node::watch::{self, Watch};
+use crate::report::reconcile::{
+    LogLine, Metrics, Round, RoundDetail, RoundNode, Start, Stop, WatchNote, Watching,
+};
 
 use super::live_plan;
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-// The only unsafe code in routectl (allowed here alone; `unsafe_code` is denied in Cargo.toml).
-#[allow(unsafe_code)]
-fn install_signal_handlers() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
 
 /// What one round did, for the log.
 struct RoundLog {
     ok: bool,
     level: &'static str,
     message: String,
-    fields: serde_json::Value,
+    fields: RoundDetail,
 }
 
 /// Runs `reconcile`.
 pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
-    install_signal_handlers();
+    crate::interrupt::install(crate::node::transport::forward)
+        .map_err(|e| Error::io("installing the SIGINT/SIGTERM handlers", e))?;
+    DEBUG.store(g.verbose > 0, std::sync::atomic::Ordering::Relaxed);
     let mut state = State::new(a.interval);
     log(
         a,
@@ -56,7 +41,7 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
             g.topology_path().display(),
             a.interval.as_secs_f64()
         ),
-        json!({"event": "start"}),
+        Start { event: "start" },
     );
     let mut watch: Option<Watch> = None;
     let mut triggered: Option<BTreeSet<String>> = None;
@@ -72,28 +57,25 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
         if r.ok {
             state.rounds_ok += 1;
         }
-        let mut fields = r.fields;
-        if let serde_json::Value::Object(m) = &mut fields {
-            m.insert("event".into(), json!("round"));
-            m.insert("round".into(), json!(state.rounds));
-            m.insert("converged".into(), json!(r.ok));
-            m.insert(
-                "duration_ms".into(),
-                json!(state.last_round.as_millis() as u64),
-            );
-            m.insert(
-                "trigger".into(),
-                json!(if triggered.is_some() {
-                    "watch"
-                } else {
-                    "interval"
-                }),
-            );
-        }
+        let fields = Round {
+            detail: r.fields,
+            event: "round",
+            round: state.rounds,
+            converged: r.ok,
+            duration_ms: u64::try_from(state.last_round.as_millis()).unwrap_or(u64::MAX),
+            trigger: if triggered.is_some() {
+                "watch"
+            } else {
+                "interval"
+            },
+        };
         let what = match &triggered {
             Some(t) => format!(
                 " (changed: {})",
-                t.iter().cloned().collect::<Vec<_>>().join(", ")
+                t.iter()
+                    .map(|n| crate::core::text::escape(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             None => String::new(),
         };
@@ -104,7 +86,19 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
             fields,
         );
         if let Some(path) = &a.metrics_file {
-            write_metrics(path, &state.metrics())?;
+            // An enforcer never stops over its metrics: a full disk or a directory in the way
+            // is logged (when stderr still works) and the next round tries again.
+            if let Err(e) = write_metrics(path, &state.metrics()) {
+                log(
+                    a,
+                    "error",
+                    &e.to_string(),
+                    Metrics {
+                        event: "metrics",
+                        error: e.to_string(),
+                    },
+                );
+            }
         }
         if a.once {
             return Ok(if r.ok { Outcome::Done } else { Outcome::Failed });
@@ -131,32 +125,54 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
                             " and lifecycle"
                         }
                     ),
-                    json!({"event": "watch", "nodes": t.nodes.len(), "access": access.name()}),
+                    Watching {
+                        event: "watch",
+                        nodes: t.nodes.len(),
+                        access: access.name(),
+                    },
                 );
             }
         }
         match &watch {
             Some(w) => {
-                let changed = w.wait(last_full + a.interval, a.debounce, &STOP);
+                let changed = w.wait(
+                    last_full + a.interval,
+                    a.debounce,
+                    &crate::interrupt::requested,
+                );
                 for note in w.notes() {
-                    log(a, "warn", &note, json!({"event": "watch_note"}));
+                    log(
+                        a,
+                        "warn",
+                        &note,
+                        WatchNote {
+                            event: "watch_note",
+                        },
+                    );
                 }
                 if !changed.is_empty() {
                     triggered = Some(changed);
                 }
             }
             None => {
-                while started.elapsed() < a.interval && !STOP.load(Ordering::SeqCst) {
+                while started.elapsed() < a.interval && !crate::interrupt::requested() {
                     std::thread::sleep(Duration::from_millis(20).min(a.interval));
                 }
             }
         }
-        if STOP.load(Ordering::SeqCst) {
+        if crate::interrupt::requested() {
             log(
                 a,
                 "info",
-                &format!("stopping after {} rounds", state.rounds),
-                json!({"event": "stop", "rounds": state.rounds}),
+                &format!(
+                    "stopping after {} ({})",
+                    crate::core::text::count(state.rounds as usize, "round", "rounds"),
+                    crate::interrupt::signal_name()
+                ),
+                Stop {
+                    event: "stop",
+                    rounds: state.rounds,
+                },
             );
             return Ok(Outcome::Done);
         }
@@ -186,7 +202,10 @@ fn round(
                     ok: false,
                     level: "error",
                     message: format!("no valid topology yet, nothing done: {msg}"),
-                    fields: json!({"topology_valid": false, "error": msg}),
+                    fields: RoundDetail::Error {
+                        topology_valid: false,
+                        error: msg,
+                    },
                 };
             };
             notes.push(format!(
@@ -212,23 +231,42 @@ fn round(
                 ok: true,
                 level: "info",
                 message: "the nodes that changed are no longer in the topology".into(),
-                fields: json!({"topology_valid": state.topology_valid}),
+                fields: RoundDetail::Nothing {
+                    topology_valid: state.topology_valid,
+                },
             };
         }
     }
     if due.is_empty() {
         return RoundLog {
             ok: false,
-            level: "warn",
+            level: "debug",
             message: format!(
                 "every node is backing off after failures: {}",
                 waiting.join(", ")
             ),
-            fields: json!({"topology_valid": state.topology_valid, "waiting": waiting}),
+            fields: RoundDetail::Waiting {
+                topology_valid: state.topology_valid,
+                waiting,
+            },
         };
     }
+    let lock_path = match g.lock_path() {
+        Ok(p) => p,
+        Err(e) => {
+            return RoundLog {
+                ok: false,
+                level: "error",
+                message: format!("skipped: {e}"),
+                fields: RoundDetail::Error {
+                    topology_valid: state.topology_valid,
+                    error: e.to_string(),
+                },
+            };
+        }
+    };
     let _lock = match lock::acquire(
-        &g.lock_file,
+        &lock_path,
         g.lock_timeout,
         &format!("reconcile -f {}", topology.source),
         |_| {},
@@ -239,7 +277,10 @@ fn round(
                 ok: false,
                 level: "error",
                 message: format!("skipped: {e}"),
-                fields: json!({"topology_valid": state.topology_valid, "error": e.to_string()}),
+                fields: RoundDetail::Error {
+                    topology_valid: state.topology_valid,
+                    error: e.to_string(),
+                },
             };
         }
     };
@@ -261,10 +302,18 @@ fn round(
             message: format!(
                 "refused a mass deletion, nothing changed: {why} (--allow-mass-delete allows it)"
             ),
-            fields: json!({"topology_valid": state.topology_valid, "error": why}),
+            fields: RoundDetail::Error {
+                topology_valid: state.topology_valid,
+                error: why.to_string(),
+            },
         };
     }
-    let report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    if crate::interrupt::requested() {
+        // Stopped mid-round: the cut writes were stopped and waited for; read back what is
+        // in place so the last log line tells it (the lock is still held).
+        apply::read_back_interrupted(&mut report, &plan, &topology, &transport, g.parallelism());
+    }
     state.record(&report, now);
 
     let mut changed = Vec::new();
@@ -272,7 +321,7 @@ fn round(
     let mut in_sync = 0;
     let mut nodes_json = Vec::new();
     for n in &report.nodes {
-        let applied = n.sent.len().saturating_sub(n.failures.len());
+        let applied = n.applied;
         let error = n
             .error
             .as_ref()
@@ -297,29 +346,29 @@ fn round(
                     .map(|at| at.saturating_duration_since(now).as_secs_f64())
                     .unwrap_or(0.0);
                 failed.push(format!(
-                    "{} {} ({}; next try in {:.0} s)",
-                    n.name,
+                    "{} {} ({}; next try in {})",
+                    crate::core::text::escape(&n.name),
                     if n.outcome == NodeOutcome::Unreachable {
                         "unreachable"
                     } else {
                         "failed"
                     },
-                    error.clone().unwrap_or_default(),
-                    retry
+                    crate::core::text::escape(&error.clone().unwrap_or_default()),
+                    next_try(retry)
                 ));
             }
         }
-        nodes_json.push(json!({
-            "name": n.name,
-            "status": match n.outcome {
+        nodes_json.push(RoundNode {
+            name: n.name.clone(),
+            status: match n.outcome {
                 NodeOutcome::InSync => "in_sync",
                 NodeOutcome::Converged => "converged",
                 NodeOutcome::Failed => "failed",
                 NodeOutcome::Unreachable => "unreachable",
             },
-            "applied": applied,
-            "error": error,
-        }));
+            applied,
+            error,
+        });
     }
     let mut parts = Vec::new();
     if !changed.is_empty() {
@@ -333,7 +382,7 @@ fn round(
     }
     let ok = failed.is_empty() && waiting.is_empty() && state.topology_valid;
     let message = if parts.is_empty() {
-        format!("in sync ({in_sync} nodes)")
+        format!("in sync ({})", crate::core::text::nodes(in_sync))
     } else {
         parts.push(format!("{in_sync} in sync"));
         parts.join("; ")
@@ -341,42 +390,67 @@ fn round(
     notes.push(message);
     RoundLog {
         ok,
-        level: if failed.is_empty() && state.topology_valid {
-            "info"
-        } else {
+        level: if !failed.is_empty() || !state.topology_valid {
             "error"
+        } else if changed.is_empty() && !waiting.is_empty() {
+            // Nothing done but waiting out back-offs: not worth a line every interval.
+            "debug"
+        } else {
+            "info"
         },
         message: notes.join("; "),
-        fields: json!({
-            "topology_valid": state.topology_valid,
-            "nodes": nodes_json,
-            "waiting": waiting,
-            "operations": report.operations_applied(),
-            "node_commands": transport.commands_run(),
-        }),
+        fields: RoundDetail::Applied {
+            topology_valid: state.topology_valid,
+            nodes: nodes_json,
+            waiting,
+            operations: report.operations_applied(),
+            node_commands: crate::node::transport::Transport::commands_run(&transport),
+        },
     }
 }
 
-fn log(a: &ReconcileArgs, level: &str, message: &str, fields: serde_json::Value) {
-    let ts = rfc3339(std::time::SystemTime::now());
-    match a.log_format {
-        LogFormat::Text => eprintln!("{ts} {level:<5} {message}"),
-        LogFormat::Json => {
-            let mut v = fields;
-            if let serde_json::Value::Object(m) = &mut v {
-                m.insert("ts".into(), json!(ts));
-                m.insert("level".into(), json!(level));
-                m.insert("message".into(), json!(message));
-            }
-            eprintln!("{}", serde_json::to_string(&v).unwrap_or_default());
-        }
+/// `next try in 1.5 s`, never `0 s` for a retry due within the next second.
+fn next_try(secs: f64) -> String {
+    if secs <= 0.0 {
+        "the next round".to_string()
+    } else if secs < 10.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{secs:.0} s")
     }
 }
+
+/// The levels a log line can have; `debug` lines are written only with -v.
+fn log<F: serde::Serialize>(a: &ReconcileArgs, level: &str, message: &str, fields: F) {
+    if level == "debug" && !DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let ts = rfc3339(std::time::SystemTime::now());
+    let line = match a.log_format {
+        LogFormat::Text => format!("{ts} {level:<5} {message}\n"),
+        LogFormat::Json => {
+            let line = LogLine {
+                fields,
+                ts: &ts,
+                level,
+                message,
+            };
+            match crate::report::reconcile::line(&line) {
+                Ok(text) => text,
+                // Not expected of these types; said in plain text rather than dropped.
+                Err(e) => format!("{ts} error cannot write the JSON log line: {e}\n"),
+            }
+        }
+    };
+    // A closed or full stderr (`| head -1`, `2>/dev/full`) must not stop the enforcer: the
+    // line is dropped and counted, never a panic.
+    super::err(&line);
+}
+
+static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn write_metrics(path: &std::path::Path, text: &str) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
+    crate::local::files::write_atomic(path, text.as_bytes(), true)
         .map_err(|e| Error::io(format!("writing the metrics file `{}`", path.display()), e))
 }
 

@@ -8,46 +8,55 @@ use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, out};
+use super::{check_nodes, out, out_json};
 
 /// Runs `show`.
 pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
-    if let Some(dir) = &a.save {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::io(
-                format!("creating snapshot directory `{}`", dir.display()),
-                e,
-            )
-        })?;
-    }
     let transport = g.transport(&t);
     let started = std::time::Instant::now();
     let report = show::compute(&t, &a.nodes, g.parallelism(), |node| {
         observe::read_show(&transport, node)
     });
     if g.verbose > 0 {
-        eprintln!(
-            "routectl: read {} nodes with {} node commands in {:.3} s",
-            report.nodes.len(),
+        crate::console::errln(&format!(
+            "routectl: read {} with {} node commands in {:.3} s",
+            crate::core::text::nodes(report.nodes.len()),
             transport.commands_run(),
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     if let Some(dir) = &a.save {
+        // The whole directory at once: the readable nodes' snapshots (an unreadable node has
+        // none, so it cannot be planned from an old one) replace the old snapshot together.
+        // A node's last-applied record goes beside its routes.
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         for n in &report.nodes {
-            let Some(node) = t.node(&n.name) else {
+            let (Some(node), Ok(v)) = (t.node(&n.name), n.state.as_ref()) else {
                 continue;
             };
-            let path = crate::node::observe::snapshot_path(dir, node);
-            let result = match &n.state {
-                Ok(v) => observe::save_snapshot(dir, node, &v.raw_routes, v.last_applied.as_ref()),
-                // An old snapshot of a node that cannot be read now must not be planned from.
-                Err(_) => observe::remove_snapshot(dir, node),
+            let file_name = |p: std::path::PathBuf| {
+                p.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             };
-            result.map_err(|e| Error::io(format!("writing snapshot `{}`", path.display()), e))?;
+            files.push((
+                file_name(observe::snapshot_path(dir, node)),
+                v.raw_routes.clone(),
+            ));
+            if let Some(r) = &v.last_applied {
+                let body = serde_json::to_vec_pretty(r).map_err(|e| {
+                    Error::io(
+                        format!("writing the snapshot `{}`", dir.display()),
+                        std::io::Error::other(e),
+                    )
+                })?;
+                files.push((file_name(observe::snapshot_record_path(dir, node)), body));
+            }
         }
+        crate::local::files::replace_dir(dir, &files)
+            .map_err(|e| Error::io(format!("writing the snapshot `{}`", dir.display()), e))?;
         let saved = report.nodes.iter().filter(|n| n.state.is_ok()).count();
         g.info(&format!(
             "Saved the routes of {saved} node{} in {} (plan from them with `routectl plan --observed {}`).",
@@ -58,7 +67,7 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
     }
     match a.output {
         Format::Text => out(&report::show_text(&report, &g.style()))?,
-        Format::Json => out(&report::to_json_text(&report::show_json(&report, &t)))?,
+        Format::Json => out_json(&report::show_json(&report, &t))?,
         Format::Markdown => out(&report::show_markdown(&report, &t))?,
     }
     Ok(if report.has_errors() {

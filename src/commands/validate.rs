@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::exit::Outcome;
 use crate::report::{self, Format};
 
-use super::out;
+use super::{out, out_json};
 use crate::cli::ValidateArgs;
 
 /// Runs `validate`.
@@ -17,21 +17,14 @@ pub fn run(g: &Global, a: &ValidateArgs) -> Result<Outcome, Error> {
         .map(|n| crate::core::desired::routes_for(&t, n).len())
         .sum();
     match a.output {
-        Format::Json => out(&report::to_json_text(&serde_json::json!({
-            "format_version": report::FORMAT_VERSION,
-            "kind": "validate",
-            "valid": true,
-            "topology": { "path": t.source, "sha256": t.sha256 },
-            "nodes": t.nodes.len(),
-            "desired_routes": routes,
-        })))?,
+        Format::Json => out_json(&report::validate_json(&t, routes))?,
         _ => {
             if !g.quiet {
                 out(&format!(
-                    "{}: valid ({} nodes, {} desired routes, transport {}, protocol {})\n",
+                    "{}: valid ({}, {}, transport {}, protocol {})\n",
                     t.source,
-                    t.nodes.len(),
-                    routes,
+                    crate::core::text::nodes(t.nodes.len()),
+                    crate::core::text::count(routes, "desired route", "desired routes"),
                     t.cluster.transport,
                     t.cluster.protocol
                 ))?;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::core::change::Change;
+use crate::core::change::{Action, Change};
+use crate::core::route::Route;
 use crate::error::NodeError;
 
 /// How one node ended.
@@ -41,11 +42,31 @@ pub struct NodeResult {
     pub failures: Vec<LineFailure>,
     /// What the read-back still shows to do (empty when converged).
     pub remaining: Vec<Change>,
+    /// Planned operations the read-back shows in place (not lines sent: a line can be
+    /// accepted and have no effect, or a node can swallow its batch).
+    pub applied: usize,
     /// An error that prevented the write or its verification.
     pub error: Option<NodeError>,
     /// Why the node's last-applied record could not be written, if it could not (the routes
     /// are applied all the same; the next plan calls every change there "topology").
     pub record_error: Option<String>,
+    /// The write was cut short, or never started, because routectl was interrupted.
+    pub interrupted_write: bool,
+    /// The networkd drop-in written or removed (`persist`), when apply changed it.
+    pub dropin: Option<DropinWrite>,
+}
+
+/// A networkd drop-in that apply wrote or removed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DropinWrite {
+    /// Its path on the node.
+    pub path: String,
+    /// `written` or `removed`.
+    pub action: &'static str,
+    /// Milliseconds until the file was in place and `networkctl reload` had returned.
+    pub write_ms: u64,
+    /// Milliseconds until the read-back showed every desired route again.
+    pub settled_ms: u64,
 }
 
 /// The result of an apply.
@@ -67,11 +88,47 @@ impl Report {
             .all(|n| matches!(n.outcome, Outcome::InSync | Outcome::Converged))
     }
 
-    /// Operations that took effect (sent minus failed lines).
+    /// Operations that took effect, as the read-back shows them (a drop-in written or removed
+    /// counts as one).
     pub fn operations_applied(&self) -> usize {
-        self.nodes
-            .iter()
-            .map(|n| n.sent.len().saturating_sub(n.failures.len()))
-            .sum()
+        self.nodes.iter().map(NodeResult::operations_applied).sum()
     }
+
+    /// True when some node's write was cut short by SIGINT/SIGTERM, or never started.
+    pub fn interrupted(&self) -> bool {
+        self.nodes.iter().any(NodeResult::interrupted)
+    }
+}
+
+impl NodeResult {
+    /// This node's operations that took effect, as its read-back shows them, and its drop-in.
+    pub fn operations_applied(&self) -> usize {
+        self.applied + usize::from(self.dropin.is_some())
+    }
+
+    /// True when the node's write was cut short or never started because of SIGINT/SIGTERM.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted_write
+    }
+}
+
+/// How many of the planned operations `ops` the read-back `routes` shows in place: an added,
+/// replaced or adopted route is there (same key, protocol and forwarding), a deleted one is gone.
+pub fn verified(ops: &[&Change], routes: &[Route]) -> usize {
+    let present = |want: &Route| {
+        routes
+            .iter()
+            .any(|r| r.same_key(want) && r.protocol == want.protocol && r.forwards_like(want))
+    };
+    ops.iter()
+        .filter(|c| match c.action {
+            Action::Add | Action::Replace | Action::Adopt => present(&c.route),
+            Action::Delete => !present(&c.route),
+            // The desired route is there and the foreign one it took over is gone.
+            Action::TakeOver => {
+                present(&c.route) && c.current.as_ref().is_none_or(|f| !routes.contains(f))
+            }
+            Action::Conflict => false,
+        })
+        .count()
 }

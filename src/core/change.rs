@@ -83,6 +83,9 @@ pub struct Change {
     pub in_place: bool,
     /// Why the change is needed.
     pub cause: Cause,
+    /// For a delete: another route in the table shares this route's key, so the `ip` line
+    /// must name the device as well to hit exactly this one.
+    pub key_shared: bool,
 }
 
 impl Change {
@@ -94,6 +97,7 @@ impl Change {
             current,
             in_place: false,
             cause: Cause::Topology,
+            key_shared: false,
         }
     }
 
@@ -141,11 +145,31 @@ impl Change {
         };
         let mut line = format!("route {verb} {dst}");
         if self.action == Action::Delete {
-            // The gateway makes the deletion exact when several routes share a key (IPv4
-            // `ip route append`); the device is left out so that a route whose device is gone
-            // can still be deleted.
-            if let Some(gateway) = r.gateway() {
+            if let Some(id) = r.nhid {
+                // A route through a nexthop object is identified by the object; the kernel
+                // refuses a delete that names its gateway ("No such process").
+                let _ = write!(line, " nhid {id}");
+            } else if let Some(gateway) = r.gateway() {
+                // The gateway makes the deletion exact when several routes share a key (IPv4
+                // `ip route append`).
                 let _ = write!(line, " via {gateway}");
+            }
+            // The device too when another route shares the key (say one `onlink` through
+            // another device): the line must match exactly this route. Otherwise it is left
+            // out, so a route whose device was renamed can still be deleted.
+            if self.key_shared
+                && r.nhid.is_none()
+                && let Some(dev) = r.dev()
+            {
+                // A name read from a node goes into the batch only when it is one plain word.
+                if dev.is_empty()
+                    || dev
+                        .chars()
+                        .any(|c| c.is_control() || c.is_whitespace() || "\"'\\#".contains(c))
+                {
+                    return None;
+                }
+                let _ = write!(line, " dev {dev}");
             }
         } else {
             let gateway = r.gateway()?;

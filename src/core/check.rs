@@ -482,6 +482,7 @@ pod_cidr = "10.1.2.0/24"
                 gateway: gateway.map(|g| g.parse().unwrap()),
                 dev: dev.map(str::to_string),
             }),
+            nhid: None,
             flags: Vec::new(),
         }
     }
@@ -491,6 +492,7 @@ pod_cidr = "10.1.2.0/24"
             routes,
             raw_routes: Vec::new(),
             links: Ok(Vec::new()),
+            facts: Err("not read".to_string()),
             last_applied: Ok(None),
         }
     }

@@ -168,11 +168,11 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
         if is_owned(r, policy.protocol) && !claimed.contains(&std::ptr::from_ref::<Route>(r)) {
             relevant.push(r);
             if matches!(r.dst, Destination::Net(_)) {
-                changes.push(Change::new(
-                    Action::Delete,
-                    (*r).clone(),
-                    Some((*r).clone()),
-                ));
+                let mut c = Change::new(Action::Delete, (*r).clone(), Some((*r).clone()));
+                c.key_shared = routes_to(&r.dst)
+                    .iter()
+                    .any(|o| !std::ptr::eq(*o, *r) && o.same_key(r));
+                changes.push(c);
             } else {
                 warnings.push(format!(
                     "owned route `{r}` has a destination routectl cannot read; left alone"
@@ -279,6 +279,7 @@ mod tests {
                 gateway: None,
                 dev: Some("eth1".to_string()),
             }),
+            nhid: None,
             flags: Vec::new(),
         }
     }
@@ -479,7 +480,8 @@ mod tests {
             [
                 "Add route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0",
                 "TakeOver route del 10.1.1.0/24 via 10.0.2.99 dev eth1 table 254 proto 3 metric 0",
-                "Delete route del 10.1.1.0/24 via 10.0.2.98 table 254 proto 211 metric 0",
+                // Another route shares its key, so the delete names the device too.
+                "Delete route del 10.1.1.0/24 via 10.0.2.98 dev eth1 table 254 proto 211 metric 0",
             ]
         );
     }

@@ -9,12 +9,14 @@ pub mod desired;
 pub mod diff;
 pub mod discover;
 pub mod link;
+pub mod persist;
 pub mod plan;
 pub mod reconcile;
 pub mod record;
 pub mod route;
 pub mod saved;
 pub mod show;
+pub mod text;
 pub mod topology;
 
 /// Lower-case hex of bytes (of a SHA-256 digest, for example).

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::core::change::{Action, Cause, Change};
 use crate::core::desired;
 use crate::core::diff::{self, NodeDiff, Policy};
+use crate::core::persist::{self, Manager, NodeFacts, PersistPlan};
 use crate::core::record::{self, LastApplied};
 use crate::core::route::{Destination, Route};
 use crate::core::topology::{Node, Topology};
@@ -31,25 +32,38 @@ pub struct NodePlan {
     pub name: String,
     /// What the transport addresses.
     pub instance: String,
-    /// Every route the node should have.
-    pub desired: Vec<Route>,
-    /// The diff, or why the node could not be read.
+    /// The diff, or why the node could not be read (or persisted as asked).
     pub state: Result<NodeDiff, NodeError>,
+    /// What manages the node's route interface (unknown for a plan from snapshots).
+    pub manager: Manager,
+    /// What apply does about the node's networkd drop-in.
+    pub persist: PersistPlan,
     /// What routectl last applied there (read with the routes), if a usable record exists.
     pub last_applied: Option<LastApplied>,
-    /// `lo`'s alias as read with the routes: the last-applied record's binding, when routectl's.
+    /// What the node is, as read with the routes: the last-applied record's binding.
     pub binding: Option<String>,
 }
 
-/// What one read of a node gives a plan: its routes and its last-applied record.
+/// What one read of a node gives a plan: its routes, its last-applied record, and what
+/// manages its route interface.
 #[derive(Debug, Clone)]
 pub struct Observed {
     /// Every route of every table.
     pub routes: Vec<Route>,
     /// The record: none, one, or why the one found is not used.
     pub last_applied: Result<Option<LastApplied>, String>,
-    /// `lo`'s alias, read with the routes (the record's binding).
+    /// What the node is now (boot, PID 1, network namespace), computed by the read: the
+    /// record's binding.
     pub binding: Option<String>,
+    /// The facts about the route interface (`Err`: why they are not known).
+    pub facts: Result<NodeFacts, String>,
+}
+
+impl Observed {
+    /// What manages the route interface.
+    pub fn manager(&self) -> Manager {
+        persist::manager_of(&self.facts)
+    }
 }
 
 impl Default for Observed {
@@ -58,6 +72,7 @@ impl Default for Observed {
             routes: Vec::new(),
             last_applied: Ok(None),
             binding: None,
+            facts: Err("not read".to_string()),
         }
     }
 }
@@ -109,7 +124,7 @@ impl NodePlan {
 
     /// True when the node needs nothing and nothing blocks it.
     pub fn is_converged(&self, adopt: bool) -> bool {
-        self.state.as_ref().is_ok_and(|d| d.is_converged(adopt))
+        self.state.as_ref().is_ok_and(|d| d.is_converged(adopt)) && !self.persist.is_pending()
     }
 }
 
@@ -153,6 +168,10 @@ pub struct Summary {
     pub nodes_unreachable: usize,
     /// Nodes needing nothing.
     pub nodes_in_sync: usize,
+    /// networkd drop-ins to write or remove (`persist`).
+    pub dropins: usize,
+    /// Nodes read but not planned because `persist` cannot work on them (errors too).
+    pub nodes_unpersistable: usize,
 }
 
 impl Plan {
@@ -205,7 +224,7 @@ impl Plan {
         }
     }
 
-    /// Plans one node.
+    /// Plans one node: its routes, and its drop-in when it persists them (or has one left).
     pub fn node(
         topology: &Topology,
         node: &Node,
@@ -214,7 +233,10 @@ impl Plan {
     ) -> NodePlan {
         let desired = desired::routes_for(topology, node);
         let (mut last_applied, mut binding) = (None, None);
-        let state = observed.map(|seen| {
+        let mut manager = Manager::Unknown("not read".to_string());
+        let mut persist_plan = PersistPlan::Off;
+        let state = observed.and_then(|seen| {
+            manager = seen.manager();
             let mut d = diff::diff(&desired, &seen.routes, policy);
             match seen.last_applied {
                 Ok(record) => last_applied = record,
@@ -222,13 +244,42 @@ impl Plan {
             }
             binding = seen.binding;
             record::mark_causes(&mut d.changes, last_applied.as_ref());
-            d
+            persist_plan = persist::plan(
+                node.persist,
+                seen.facts.as_ref().map_err(String::as_str),
+                &node.name,
+                &node.interface,
+                &desired,
+            )
+            .map_err(|reason| NodeError::Persist {
+                path: manager.dropin_path(),
+                reason,
+            })?;
+            d.warnings.extend(persist::warning(
+                node.persist,
+                &manager,
+                &node.interface,
+                desired.len(),
+            ));
+            if node.persist == persist::Persist::Networkd
+                && seen.facts.as_ref().err().map(String::as_str) == Some(persist::FROM_SNAPSHOT)
+            {
+                d.warnings.push(
+                    "persist = \"networkd\": the networkd drop-in is not checked in a plan from \
+                     snapshots (a live plan or apply reads it)"
+                        .to_string(),
+                );
+            }
+            Ok(d)
         });
+        // The desired routes are not kept: at a million routes they would double the plan's
+        // size, and `desired::routes_for` gives them again where needed (apply's read-back).
         NodePlan {
             name: node.name.clone(),
             instance: node.instance.clone(),
-            desired,
             state,
+            manager,
+            persist: persist_plan,
             last_applied,
             binding,
         }
@@ -241,8 +292,12 @@ impl Plan {
             ..Summary::default()
         };
         for n in &self.nodes {
-            if n.state.is_err() {
-                s.nodes_unreachable += 1;
+            if let Err(e) = &n.state {
+                if matches!(e, NodeError::Persist { .. }) {
+                    s.nodes_unpersistable += 1;
+                } else {
+                    s.nodes_unreachable += 1;
+                }
                 continue;
             }
             for c in n.changes() {
@@ -269,7 +324,10 @@ impl Plan {
                 .iter()
                 .filter(|c| c.cause == Cause::Drift)
                 .count();
-            if n.changes().iter().any(|c| c.is_operation(self.adopt)) {
+            if n.persist.is_pending() {
+                s.dropins += 1;
+            }
+            if n.persist.is_pending() || n.changes().iter().any(|c| c.is_operation(self.adopt)) {
                 s.nodes_changed += 1;
             }
             if n.is_converged(self.adopt) {
@@ -319,7 +377,7 @@ impl Plan {
         (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
-    /// Total operations `apply` would run.
+    /// Total operations `apply` would run (a drop-in to write or remove counts as one).
     pub fn operations(&self) -> usize {
         self.nodes
             .iter()
@@ -328,6 +386,7 @@ impl Plan {
                     .iter()
                     .filter(|c| c.is_operation(self.adopt))
                     .count()
+                    + usize::from(n.state.is_ok() && n.persist.is_pending())
             })
             .sum()
     }
@@ -349,7 +408,6 @@ mod tests {
         NodePlan {
             name: name.into(),
             instance: name.into(),
-            desired: vec![],
             state: Ok(NodeDiff {
                 changes: (0..deletes)
                     .map(|_| Change::new(Action::Delete, r.clone(), Some(r.clone())))
@@ -358,6 +416,8 @@ mod tests {
                 warnings: vec![],
                 fingerprint: String::new(),
             }),
+            manager: Manager::Nothing,
+            persist: PersistPlan::Off,
             last_applied: None,
             binding: None,
         }

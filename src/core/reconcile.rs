@@ -82,7 +82,7 @@ impl State {
         let unix = unix_now();
         for n in &report.nodes {
             let s = self.nodes.entry(n.name.clone()).or_default();
-            s.changes += n.sent.len().saturating_sub(n.failures.len()) as u64;
+            s.changes += n.applied as u64;
             match n.outcome {
                 Outcome::InSync | Outcome::Converged => {
                     s.failures = 0;
@@ -212,7 +212,10 @@ mod tests {
                     sent: vec!["route add …".into()],
                     failures: vec![],
                     remaining: vec![],
+                    applied: 1,
                     error: None,
+                    dropin: None,
+                    interrupted_write: false,
                 })
                 .collect(),
             adopt: false,

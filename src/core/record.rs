@@ -1,5 +1,5 @@
 //! The last-applied record: what routectl installed on a node and when, bound to the topology's
-//! digest and to the network namespace it was written in. It lives on the node (see
+//! digest and to what the node was when it was written (its boot, PID 1 and network namespace). It lives on the node (see
 //! docs/operations.md, "The last-applied record"), is read in the same process as the routes, and
 //! lets a plan tell drift (the node lost what routectl applied) from topology changes. Pure: the
 //! read and the write are in `node/observe.rs`.
@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::core::change::{Action, Cause, Change};
 use crate::core::route::Route;
 
-/// The record's own format version.
-pub const RECORD_VERSION: u32 = 1;
+/// The record's own format version (2: the binding is computed by the read, never stored in the
+/// node; version 1 kept a nonce in `lo`'s alias).
+pub const RECORD_VERSION: u32 = 2;
 
 /// The directory of the records, inside the node (for network namespaces: on the host, one
 /// file per namespace).
@@ -33,9 +34,12 @@ pub struct LastApplied {
     pub topology_sha256: String,
     /// routectl's protocol number then.
     pub protocol: u8,
-    /// What binds the record to the node's network namespace: a random `routectl NONCE` that
-    /// routectl keeps in `lo`'s alias, which dies with the namespace. A record whose binding is
-    /// not in `lo`'s alias belongs to a node that has been restarted or recreated since.
+    /// What the node was when the record was written, as the read computes it (nothing is
+    /// written into the node for it): in an LXD/Incus instance the boot id it sees, the start
+    /// time of its PID 1 and its network namespace (`boot=… pid1=… netns=net:[…]`); for a
+    /// network namespace, whose record is kept on this host, the boot id and the inode and
+    /// ctime of `/run/netns/NAME` (`boot=… netns=… ctime=…`). A record whose binding is not what
+    /// the node is now belongs to a node restarted or recreated since.
     pub binding: Option<String>,
     /// The routes routectl had installed and verified there, as `ip route` lines.
     pub routes: Vec<String>,
@@ -58,8 +62,8 @@ pub fn route_key(r: &Route) -> String {
     }
 }
 
-/// Reads a record as printed by the node (`bytes` empty: there is none). `binding` is `lo`'s
-/// alias, read with the routes. `Err` says why a record that exists is not used.
+/// Reads a record as printed by the node (`bytes` empty: there is none). `binding` is what the
+/// node is now, computed with the routes. `Err` says why a record that exists is not used.
 pub fn parse(bytes: &[u8], binding: Option<&str>) -> Result<Option<LastApplied>, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -76,10 +80,10 @@ pub fn parse(bytes: &[u8], binding: Option<&str>) -> Result<Option<LastApplied>,
         && Some(then) != binding
     {
         return Err(format!(
-            "the last-applied record of {} belongs to another network namespace (lo's alias is \
-             `{}`, the record's `{then}`): the node was restarted or recreated since; ignored",
+            "the last-applied record of {} belongs to another instance of the node (it is `{}` \
+             now, the record's `{then}`): the node was restarted or recreated since; ignored",
             r.applied_at,
-            binding.unwrap_or("")
+            binding.unwrap_or("unknown")
         ));
     }
     Ok(Some(r))
@@ -179,7 +183,7 @@ mod tests {
             &[],
             "abc",
             211,
-            Some("routectl 1".into()),
+            Some("boot=b1 pid1=7 netns=net:[1]".into()),
             1_796_083_200,
         )
     }
@@ -222,9 +226,12 @@ mod tests {
     fn a_record_round_trips_and_another_namespace_is_ignored() {
         let rec = record(&[route("10.1.1.0/24", "10.0.2.21")]);
         let text = serde_json::to_vec(&rec).unwrap();
-        assert_eq!(parse(&text, Some("routectl 1")), Ok(Some(rec.clone())));
-        assert_eq!(parse(b"\n", Some("routectl 1")), Ok(None));
-        let why = parse(&text, Some("routectl 2")).unwrap_err();
+        assert_eq!(
+            parse(&text, Some("boot=b1 pid1=7 netns=net:[1]")),
+            Ok(Some(rec.clone()))
+        );
+        assert_eq!(parse(b"\n", None), Ok(None));
+        let why = parse(&text, Some("boot=b1 pid1=8 netns=net:[1]")).unwrap_err();
         assert!(why.contains("recreated"), "{why}");
         assert!(parse(b"{not json", None).unwrap_err().contains("damaged"));
         assert_eq!(

@@ -106,9 +106,9 @@ impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Destination::Net(n) if n.prefix_len() == 0 => f.write_str("default"),
-            Destination::Net(n) => write!(f, "{n}"),
+            Destination::Net(n) => NetText(*n).fmt(f),
             Destination::Default => f.write_str("default"),
-            Destination::Other(s) => f.write_str(s),
+            Destination::Other(s) => f.write_str(&crate::core::text::escape(s)),
         }
     }
 }
@@ -128,11 +128,12 @@ impl fmt::Display for Hop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut sep = "";
         if let Some(g) = &self.gateway {
-            write!(f, "via {g}")?;
+            write!(f, "via {}", AddrText(*g))?;
             sep = " ";
         }
         if let Some(d) = &self.dev {
-            write!(f, "{sep}dev {d}")?;
+            // Device names come from nodes: never print their control characters raw.
+            write!(f, "{sep}dev {}", crate::core::text::escape(d))?;
         }
         Ok(())
     }
@@ -166,6 +167,10 @@ pub struct Route {
     pub from: Option<IpNet>,
     /// Forwarding.
     pub next_hop: NextHop,
+    /// The nexthop object the route uses (`nhid`), if any: such a route is identified by it
+    /// (a delete naming its gateway is refused by the kernel), and `next_hop` shows what the
+    /// object resolved to when read.
+    pub nhid: Option<u32>,
     /// Route flags as printed (`onlink`, `linkdown`, …); data only.
     pub flags: Vec<String>,
 }
@@ -185,6 +190,7 @@ impl Route {
                 gateway: Some(gateway),
                 dev: Some(dev.to_string()),
             }),
+            nhid: None,
             flags: Vec::new(),
         }
     }
@@ -194,9 +200,11 @@ impl Route {
         self.dst.net().map(|n| Family::of_net(&n))
     }
 
-    /// True when both routes forward the same way (type, next hops), whatever their protocol.
+    /// True when both routes forward the same way (type, next hops, nexthop object), whatever
+    /// their protocol. A route through a nexthop object never forwards like one without: the
+    /// object can change under it.
     pub fn forwards_like(&self, other: &Route) -> bool {
-        self.kind == other.kind && self.next_hop == other.next_hop
+        self.kind == other.kind && self.next_hop == other.next_hop && self.nhid == other.nhid
     }
 
     /// True when both routes occupy the same slot in the kernel (table, dst, metric, tos, from).
@@ -233,8 +241,11 @@ impl fmt::Display for Route {
             write!(f, "{} ", type_name(self.kind))?;
         }
         write!(f, "{}", self.dst)?;
+        if let Some(id) = self.nhid {
+            write!(f, " nhid {id}")?;
+        }
         if let Some(from) = &self.from {
-            write!(f, " from {from}")?;
+            write!(f, " from {}", NetText(*from))?;
         }
         if self.tos != 0 {
             write!(f, " tos 0x{:02x}", self.tos)?;
@@ -251,13 +262,14 @@ impl fmt::Display for Route {
         if self.table != TABLE_MAIN {
             write!(f, " table {}", table_name(self.table))?;
         }
-        write!(f, " proto {}", protocol_name(self.protocol))?;
+        f.write_str(" proto ")?;
+        write_name(f, WELL_KNOWN_PROTOCOLS, self.protocol)?;
         let default_metric = self.family().map(Family::default_metric).unwrap_or(0);
         if self.metric != default_metric {
             write!(f, " metric {}", self.metric)?;
         }
         for flag in &self.flags {
-            write!(f, " {flag}")?;
+            write!(f, " {}", crate::core::text::escape(flag))?;
         }
         Ok(())
     }
@@ -358,6 +370,87 @@ fn name_of<N: Copy + PartialEq + fmt::Display>(list: &[(N, &str)], n: N) -> Stri
         .unwrap_or_else(|| n.to_string())
 }
 
+/// Writes the name of `n`, or the number, without a string in between.
+fn write_name<N: Copy + PartialEq + fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    list: &[(N, &str)],
+    n: N,
+) -> fmt::Result {
+    match list.iter().find(|(k, _)| *k == n) {
+        Some((_, name)) => f.write_str(name),
+        None => write!(f, "{n}"),
+    }
+}
+
+/// An address as std prints it; IPv4 without the formatting machinery per octet, since a plan
+/// of a new cluster prints some millions of them.
+#[derive(Debug, Clone, Copy)]
+pub struct AddrText(pub IpAddr);
+
+impl fmt::Display for AddrText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            IpAddr::V4(a) => write_v4(f, a.octets(), None),
+            IpAddr::V6(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// A prefix as ipnet prints it (`ADDR/LEN`); IPv4 the fast way as in [`AddrText`].
+#[derive(Debug, Clone, Copy)]
+pub struct NetText(pub IpNet);
+
+impl fmt::Display for NetText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            IpNet::V4(n) => write_v4(f, n.addr().octets(), Some(n.prefix_len())),
+            IpNet::V6(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// `A.B.C.D` (and `/LEN`) from one buffer.
+fn write_v4(f: &mut fmt::Formatter<'_>, octets: [u8; 4], len: Option<u8>) -> fmt::Result {
+    let mut buf = Digits::default();
+    for (i, o) in octets.into_iter().enumerate() {
+        if i > 0 {
+            buf.push(b'.');
+        }
+        buf.number(o);
+    }
+    if let Some(len) = len {
+        buf.push(b'/');
+        buf.number(len);
+    }
+    f.write_str(std::str::from_utf8(&buf.bytes[..buf.len]).map_err(|_| fmt::Error)?)
+}
+
+/// Room for `255.255.255.255/32`.
+#[derive(Default)]
+struct Digits {
+    bytes: [u8; 18],
+    len: usize,
+}
+
+impl Digits {
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn number(&mut self, v: u8) {
+        if v >= 100 {
+            self.push(b'0' + v / 100);
+        }
+        if v >= 10 {
+            self.push(b'0' + v / 10 % 10);
+        }
+        self.push(b'0' + v % 10);
+    }
+}
+
 fn number_of<N: Copy>(list: &[(N, &str)], name: &str) -> Option<N> {
     list.iter().find(|(_, v)| *v == name).map(|(k, _)| *k)
 }
@@ -397,6 +490,29 @@ mod tests {
             r6.to_string(),
             "fd00:1:1::/64 via fd00::21 dev eth1 proto 211 metric 5"
         );
+    }
+
+    #[test]
+    fn fast_address_text_is_std_text() {
+        for a in [
+            "0.0.0.0",
+            "10.0.2.21",
+            "255.255.255.255",
+            "192.168.100.9",
+            "fd00::21",
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert_eq!(AddrText(ip).to_string(), ip.to_string());
+        }
+        for n in [
+            "0.0.0.0/0",
+            "10.64.255.0/24",
+            "255.255.255.255/32",
+            "fd01::/64",
+        ] {
+            let net: IpNet = n.parse().unwrap();
+            assert_eq!(NetText(net).to_string(), net.to_string());
+        }
     }
 
     #[test]

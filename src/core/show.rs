@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::core::change::Action;
 use crate::core::diff::{self, Policy};
 use crate::core::link::Link;
+use crate::core::persist::{self, Manager};
 use crate::core::plan::Plan;
 use crate::core::record::LastApplied;
 use crate::core::route::{Family, Route, TABLE_MAIN};
@@ -35,6 +36,8 @@ pub struct Observation {
     pub links: Result<Vec<Link>, String>,
     /// The node's last-applied record (none, one, or why the one found is not used).
     pub last_applied: Result<Option<LastApplied>, String>,
+    /// What manages the route interface (from the same read), or why that is not known.
+    pub facts: Result<crate::core::persist::NodeFacts, String>,
 }
 
 /// How `show` marks a route.
@@ -128,6 +131,11 @@ pub struct NodeView {
     pub raw_routes: Vec<u8>,
     /// What routectl last applied on the node, when a usable record exists.
     pub last_applied: Option<LastApplied>,
+    /// What manages the route interface.
+    pub manager: Manager,
+    /// The node's networkd drop-in against what `apply` would write (`Err`: why persist cannot
+    /// work on the node).
+    pub persist: Result<persist::PersistPlan, String>,
 }
 
 impl NodeView {
@@ -309,6 +317,23 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
             None
         }
     };
+    let manager = persist::manager_of(&obs.facts);
+    warnings.extend(persist::warning(
+        node.persist,
+        &manager,
+        &node.interface,
+        desired.len(),
+    ));
+    let persist_plan = persist::plan(
+        node.persist,
+        obs.facts.as_ref().map_err(String::as_str),
+        &node.name,
+        &node.interface,
+        &desired,
+    );
+    if let Err(why) = &persist_plan {
+        warnings.push(why.clone());
+    }
     let checks = match &obs.links {
         Ok(links) => {
             let checks = address_checks(node, links);
@@ -328,12 +353,18 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
         raw_routes: obs.raw_routes,
         warnings,
         last_applied,
+        manager,
+        persist: persist_plan,
     }
 }
 
 /// The pod gateway of a pod CIDR: its first host (`10.1.0.0/24` -> `10.1.0.1`).
 pub fn pod_gateway(net: &IpNet) -> IpAddr {
     match net {
+        // A single-address pod CIDR (/32, /128) has no "first host" after the network: the
+        // address itself is the only one inside it.
+        IpNet::V4(n) if n.prefix_len() == 32 => IpAddr::V4(n.network()),
+        IpNet::V6(n) if n.prefix_len() == 128 => IpAddr::V6(n.network()),
         IpNet::V4(n) => IpAddr::V4(u32::from(n.network()).wrapping_add(1).into()),
         IpNet::V6(n) => IpAddr::V6(u128::from(n.network()).wrapping_add(1).into()),
     }
@@ -363,7 +394,8 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
             format!("internal_ip {ip} is on {}", node.interface)
         } else if let Some((other, _, _)) = found.first() {
             format!(
-                "internal_ip {ip} is on {other}, not on the declared interface {}",
+                "internal_ip {ip} is on {}, not on the declared interface {}",
+                crate::core::text::escape(other),
                 node.interface
             )
         } else {
@@ -401,12 +433,18 @@ pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
         let found = locate(links, gw);
         let exact = found.iter().find(|(_, _, len)| *len == net.prefix_len());
         let (ok, message) = match (exact, found.first()) {
-            (Some((iface, _, _)), _) => (true, format!("pod gateway {gw} ({net}) is on {iface}")),
+            (Some((iface, _, _)), _) => (
+                true,
+                format!(
+                    "pod gateway {gw} ({net}) is on {}",
+                    crate::core::text::escape(iface)
+                ),
+            ),
             (None, Some((iface, shown, _))) => (
                 false,
                 format!(
-                    "pod gateway {gw} is on {iface} as {shown}, but the declared pod_cidr is \
-                     {net}"
+                    "pod gateway {gw} is on {} as {shown}, but the declared pod_cidr is {net}",
+                    crate::core::text::escape(iface)
                 ),
             ),
             (None, None) => (
@@ -453,7 +491,8 @@ fn stray_pod_addresses(
             if let Some((o, n)) = owner {
                 out.push(format!(
                     "address {a} on {} lies in pod_cidr {n} of node `{}`",
-                    l.name, o.name
+                    crate::core::text::escape(&l.name),
+                    o.name
                 ));
             } else if let Some(range) = policy.pod_ranges.iter().find(|r| r.contains(&a.addr)) {
                 let declared = if node.pod_cidrs.is_empty() {
@@ -470,7 +509,7 @@ fn stray_pod_addresses(
                 };
                 out.push(format!(
                     "address {a} on {} lies in the cluster pod_cidr {range}, {declared}",
-                    l.name
+                    crate::core::text::escape(&l.name)
                 ));
             }
         }
@@ -542,6 +581,20 @@ pod_cidr = "10.1.2.0/24"
         assert_eq!(
             checks[1].message,
             "pod gateway 10.1.1.1 is on cnio0 as 10.1.1.1/25, but the declared pod_cidr is 10.1.1.0/24"
+        );
+    }
+
+    #[test]
+    fn a_single_address_pod_cidr_is_its_own_gateway() {
+        // Regression: network + 1 lies outside a /32 or /128, so `check` pinged an address no
+        // node has and blamed a route that exists.
+        assert_eq!(
+            pod_gateway(&"10.1.7.9/32".parse().unwrap()).to_string(),
+            "10.1.7.9"
+        );
+        assert_eq!(
+            pod_gateway(&"fd01::7/128".parse().unwrap()).to_string(),
+            "fd01::7"
         );
     }
 

@@ -2,3 +2,4 @@
 
 pub mod files;
 pub mod lock;
+pub mod runtime;

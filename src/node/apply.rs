@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use crate::core::change::{self, Action};
+use crate::core::desired;
 use crate::core::diff::{self, Policy};
 use crate::core::plan::{NodePlan, Plan};
 use crate::core::record;
@@ -53,16 +54,74 @@ fn apply_node(
     policy: &Policy,
     transport: &dyn Transport,
 ) -> NodeResult {
+    let mut result = apply_routes(np, adopt, topology, policy, transport);
+    // The drop-in follows the routes: written only once the node has them, so that networkd is
+    // never told to install a route the kernel refused.
+    if np.persist.is_pending()
+        && matches!(result.outcome, Outcome::Converged | Outcome::InSync)
+        && let Some(node) = topology.node(&np.name)
+    {
+        let desired = desired::routes_for(topology, node);
+        match crate::node::networkd::apply(transport, node, np, &desired, policy, adopt) {
+            Ok(w) if w.action == "removed" => {
+                // The routes networkd had from the drop-in are gone: plan the node again from
+                // what it has now and put them back as routectl's own.
+                let again = Plan::node(
+                    topology,
+                    node,
+                    policy,
+                    observe::read_observed(transport, node),
+                );
+                let mut second = apply_routes(&again, adopt, topology, policy, transport);
+                second.sent.splice(0..0, result.sent);
+                second.failures.splice(0..0, result.failures);
+                second.applied += result.applied;
+                second.interrupted_write |= result.interrupted_write;
+                if second.outcome == Outcome::InSync {
+                    second.outcome = Outcome::Converged;
+                }
+                second.dropin = Some(w);
+                result = second;
+            }
+            Ok(w) => {
+                result.dropin = Some(w);
+                result.outcome = Outcome::Converged;
+            }
+            Err(e) => {
+                result.outcome = Outcome::Failed;
+                result.error = Some(e);
+            }
+        }
+    }
+    result
+}
+
+fn apply_routes(
+    np: &NodePlan,
+    adopt: bool,
+    topology: &Topology,
+    policy: &Policy,
+    transport: &dyn Transport,
+) -> NodeResult {
     let mut result = NodeResult {
         name: np.name.clone(),
         outcome: Outcome::Failed,
         sent: Vec::new(),
         failures: Vec::new(),
         remaining: Vec::new(),
+        applied: 0,
         error: None,
+        dropin: None,
         record_error: None,
+        interrupted_write: false,
     };
     match &np.state {
+        // Readable, but not to be written as the topology asks (persist): nothing is sent.
+        Err(e @ NodeError::Persist { .. }) => {
+            result.outcome = Outcome::Failed;
+            result.error = Some(e.clone());
+            return result;
+        }
         Err(e) => {
             result.outcome = Outcome::Unreachable;
             result.error = Some(e.clone());
@@ -71,6 +130,16 @@ fn apply_node(
         Ok(d) if np.is_converged(adopt) => {
             result.outcome = Outcome::InSync;
             result.remaining = d.changes.clone();
+            return result;
+        }
+        Ok(d)
+            if np.persist.is_pending()
+                && !d.changes.iter().any(|c| {
+                    c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict
+                }) =>
+        {
+            // The routes are in place; only the drop-in is to be written.
+            result.outcome = Outcome::InSync;
             return result;
         }
         Ok(_) => {}
@@ -99,7 +168,18 @@ fn apply_node(
     result.sent = lines.clone();
 
     let inv = Invocation::ip(iproute::batch_args()).with_stdin(script.into_bytes());
-    let readback: Result<Vec<Route>, NodeError> = match transport.run(&node.instance, &inv) {
+    let ran = transport.run(&node.instance, &inv);
+    if crate::interrupt::requested() {
+        // Cut short (or never started): what is true is read once reads are allowed again.
+        result.interrupted_write = true;
+    }
+    if let Err(e @ CommandError::Interrupted { .. }) = &ran {
+        result.sent.clear();
+        result.error = Some(NodeError::Command(e.clone()));
+        result.remaining = np.changes().to_vec();
+        return result;
+    }
+    let readback: Result<Vec<Route>, NodeError> = match ran {
         Err(e) => {
             // Timed out or could not start: what is true now must be read, not guessed.
             result.error = Some(NodeError::Command(e));
@@ -132,9 +212,44 @@ fn apply_node(
         }
     };
 
+    judge(
+        &mut result,
+        np,
+        &desired_of(topology, np),
+        adopt,
+        policy,
+        readback,
+    );
+    result
+}
+
+/// The routes a planned node should have. The plan does not keep them (at a million routes
+/// they would double its size); they are computed again from the topology it was made from.
+fn desired_of(topology: &Topology, np: &NodePlan) -> Vec<Route> {
+    topology
+        .node(&np.name)
+        .map(|n| desired::routes_for(topology, n))
+        .unwrap_or_default()
+}
+
+/// Sets a node's outcome, remaining changes and verified count from a read-back.
+fn judge(
+    result: &mut NodeResult,
+    np: &NodePlan,
+    desired: &[Route],
+    adopt: bool,
+    policy: &Policy,
+    readback: Result<Vec<Route>, NodeError>,
+) {
     match readback {
         Ok(routes) => {
-            let d = diff::diff(&np.desired, &routes, policy);
+            let ops: Vec<&crate::core::change::Change> = np
+                .changes()
+                .iter()
+                .filter(|c| c.is_operation(adopt))
+                .collect();
+            result.applied = crate::core::applied::verified(&ops, &routes);
+            let d = diff::diff(desired, &routes, policy);
             let converged = d.is_converged(adopt);
             result.remaining = d.changes;
             // Verified by reading back: a node is converged exactly when nothing is left to do,
@@ -147,12 +262,51 @@ fn apply_node(
         }
         Err(e) => {
             result.outcome = Outcome::Failed;
+            result.applied = 0;
             if result.error.is_none() {
                 result.error = Some(e);
             }
         }
     }
-    result
+}
+
+/// After an interruption: reads back every node whose write was cut short (reads are allowed
+/// again for this), so the report shows what is in place, possibly half applied. A node whose
+/// write never started keeps its planned changes as remaining.
+pub fn read_back_interrupted(
+    report: &mut Report,
+    plan: &Plan,
+    topology: &Topology,
+    transport: &dyn Transport,
+    parallelism: usize,
+) {
+    crate::interrupt::allow_reads();
+    let policy = Plan::policy(topology);
+    let todo: Vec<(usize, &NodePlan)> = report
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.interrupted_write && !n.sent.is_empty())
+        .filter_map(|(i, n)| plan.nodes.iter().find(|p| p.name == n.name).map(|p| (i, p)))
+        .collect();
+    let reads = parallel::map(&todo, parallelism, |(_, np)| {
+        topology
+            .node(&np.name)
+            .map(|node| observe::read_node(transport, node))
+    });
+    for ((i, np), read) in todo.iter().zip(reads) {
+        if let Some(read) = read {
+            let r = &mut report.nodes[*i];
+            judge(
+                r,
+                np,
+                &desired_of(topology, np),
+                report.adopt,
+                &policy,
+                read,
+            );
+        }
+    }
 }
 
 /// After routectl wrote to a node and read it back, stores what it installed there in the
@@ -178,20 +332,16 @@ fn keep_record(
     let Some(node) = topology.node(&np.name) else {
         return Ok(());
     };
-    // routectl's own binding is kept; an empty alias gets a new one; an alias someone else set
-    // is left alone, and the record is then not bound (it is trusted as found).
-    let binding = match np.binding.as_deref() {
-        Some(b) if b.starts_with("routectl ") => Some(b.to_string()),
-        Some(_) => None,
-        None => Some(observe::new_binding()),
-    };
+    // The binding is what the read before the write computed the node to be (its boot, PID 1
+    // and network namespace): nothing in the node is changed for it.
+    let binding = np.binding.clone();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let new = record::after_apply(
         &np.name,
-        &np.desired,
+        &desired_of(topology, np),
         &result.remaining,
         &topology.sha256,
         topology.cluster.protocol,
@@ -247,13 +397,24 @@ fn rollback_node(
             .map_err(|e| e.to_string())?;
     }
     let routes = observe::read_node(transport, node).map_err(|e| e.to_string())?;
-    let now = diff::diff(&np.desired, &routes, policy);
+    let now = diff::diff(&desired::routes_for(topology, node), &routes, policy);
     observe::write_record(transport, node, np.last_applied.as_ref())
         .map_err(|e| format!("routes restored, but not the last-applied record: {e}"))?;
-    if now.fingerprint == before.fingerprint {
-        Ok(())
-    } else {
-        Err("its routes, read back, are not those the plan was made from".to_string())
+    if now.fingerprint != before.fingerprint {
+        return Err("its routes, read back, are not those the plan was made from".to_string());
+    }
+    // A drop-in is not put back: its `networkctl reload` would flush the link's routes again
+    // (and networkd installs the file's routes by itself), so undoing it is left to people.
+    match np.persist.path() {
+        Some(path) if np.persist.is_pending() => Err(format!(
+            "routes put back, but not its networkd drop-in {path} ({} by the canary's apply): \
+             fix the topology and apply again, or restore the file by hand",
+            match np.persist {
+                crate::core::persist::PersistPlan::Remove { .. } => "removed",
+                _ => "written",
+            }
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -323,7 +484,6 @@ mod tests {
         let np = NodePlan {
             name: "w".into(),
             instance: "w".into(),
-            desired: vec![],
             state: Ok(NodeDiff {
                 changes: vec![
                     Change::take_over(want.clone(), foreign, true),
@@ -335,6 +495,8 @@ mod tests {
                 warnings: vec![],
                 fingerprint: String::new(),
             }),
+            manager: crate::core::persist::Manager::Nothing,
+            persist: crate::core::persist::PersistPlan::Off,
             last_applied: None,
             binding: None,
         };

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::IpAddr;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +44,8 @@ use crate::error::CommandError;
 use crate::node::iproute;
 use crate::node::lxd_api::{self, Instance};
 use crate::node::netlink::{self, Netlink, NlError};
-use crate::node::transport::{Invocation, Output, Process, Transport};
+use crate::node::observe;
+use crate::node::transport::{HostRecord, Invocation, Output, Process, Transport};
 
 /// Where a node's network namespace is, once resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,16 +190,17 @@ impl Host {
     }
 
     fn serve(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        // The read script (`sh -c READ_SCRIPT sh RECORD ip ARGS…`): its `ip` part over netlink,
-        // then what the script prints after it (lo's alias, the last-applied record).
-        let (ip_inv, record) = match read_script(inv) {
-            Some((ip_inv, record)) => (ip_inv, Some(record)),
-            None => (inv.clone(), None),
-        };
+        // The read script (`sh -c READ_SCRIPT sh RECORD IFACE ip ARGS…`): its `ip` part over
+        // netlink, then what the script prints after it, from the container's own files
+        // (`observe::script_tail`, the script's twin).
+        let request = observe::script_request(inv);
+        let ip_inv = request
+            .as_ref()
+            .map_or_else(|| inv.clone(), |r| r.ip.clone());
         let inv = &ip_inv;
-        let argv = match &record {
+        let argv = match &request {
             Some(_) => format!(
-                "host access to `{instance}`: ip {} (and the last-applied record)",
+                "host access to `{instance}`: ip {} (and the rest of the read script)",
                 inv.args.join(" ")
             ),
             None => format!("host access to `{instance}`: ip {}", inv.args.join(" ")),
@@ -261,17 +264,17 @@ impl Host {
                 }
             }
         }
-        if let Some(path) = &record
+        if let Some(r) = &request
             && !failed
         {
-            let alias = lo_alias(&links);
-            let bytes = read_record(&resolved, path)
-                .map_err(|e| self.error(instance, "reading its last-applied record", e))?;
-            let sep = crate::node::observe::SEPARATOR;
-            stdout.extend(format!("\n{sep}\n{alias}\n{sep}\n").as_bytes());
-            stdout.extend(&bytes);
-            if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-                stdout.push(b'\n');
+            let files = RootFiles::of(&resolved)
+                .map_err(|e| self.error(instance, "opening its root", e))?;
+            match observe::script_tail(&files, &r.record, &r.iface) {
+                Ok(tail) => stdout.extend(tail),
+                Err(e) => {
+                    stderr.push_str(&format!("{e}\n"));
+                    failed = true;
+                }
             }
         }
         Ok(Output {
@@ -283,102 +286,136 @@ impl Host {
     }
 }
 
-/// `sh -c READ_SCRIPT sh RECORD ip ARGS…` -> (`ip ARGS…` with the script's stdin, RECORD).
-fn read_script(inv: &Invocation) -> Option<(Invocation, String)> {
-    match inv.args.as_slice() {
-        [c, script, sh, record, ip, ip_args @ ..]
-            if inv.program == "sh"
-                && c == "-c"
-                && script == crate::node::observe::READ_SCRIPT
-                && sh == "sh"
-                && ip == "ip" =>
-        {
-            Some((
-                Invocation {
-                    program: "ip".to_string(),
-                    args: ip_args.to_vec(),
-                    stdin: inv.stdin.clone(),
-                },
-                record.clone(),
-            ))
+/// A container's files as its processes see them: paths resolved in its root
+/// (`/proc/PID/root`) with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, so that no link
+/// inside the container can lead a read out of it. Its `/proc` and `/sys` are the container's
+/// own mounts (its PID namespace, its network namespace).
+pub struct RootFiles {
+    root: std::os::fd::OwnedFd,
+    netns: Option<String>,
+}
+
+impl RootFiles {
+    /// The files under `root` (a directory), in a network namespace whose `readlink` is `netns`.
+    pub fn new(root: &std::path::Path, netns: Option<String>) -> Result<RootFiles, String> {
+        let root = rustix::fs::open(
+            root,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| format!("cannot open {}: {e}", root.display()))?;
+        Ok(RootFiles { root, netns })
+    }
+
+    /// The files of the container whose namespace is `resolved` (`/proc/PID/ns/net`: its root
+    /// is `/proc/PID/root`).
+    fn of(resolved: &Resolved) -> Result<RootFiles, String> {
+        let root = resolved
+            .path
+            .parent()
+            .and_then(|ns| ns.parent())
+            .filter(|_| resolved.path.starts_with("/proc"))
+            .map(|proc_pid| proc_pid.join("root"))
+            .ok_or_else(|| format!("no container root beside {}", resolved.path.display()))?;
+        RootFiles::new(&root, Some(format!("net:[{}]", resolved.inode)))
+    }
+
+    fn open(&self, path: &str, flags: rustix::fs::OFlags) -> rustix::io::Result<OwnedFd> {
+        rustix::fs::openat2(
+            &self.root,
+            path.trim_start_matches('/'),
+            flags | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+            rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+        )
+    }
+
+    fn kind(&self, path: &str, follow: bool) -> Option<rustix::fs::FileType> {
+        let mut flags = rustix::fs::OFlags::PATH;
+        if !follow {
+            flags |= rustix::fs::OFlags::NOFOLLOW;
         }
-        _ => None,
+        let fd = self.open(path, flags).ok()?;
+        let st = rustix::fs::fstat(&fd).ok()?;
+        Some(rustix::fs::FileType::from_raw_mode(st.st_mode))
     }
 }
 
-/// The first line of `lo`'s alias (what `/sys/class/net/lo/ifalias` holds), or nothing.
-fn lo_alias(links: &[LinkMessage]) -> String {
-    links
-        .iter()
-        .filter(|l| {
-            l.attributes
-                .iter()
-                .any(|a| matches!(a, LinkAttribute::IfName(n) if n == "lo"))
-        })
-        .find_map(|l| {
-            l.attributes.iter().find_map(|a| match a {
-                LinkAttribute::IfAlias(s) => Some(s.lines().next().unwrap_or_default().to_string()),
-                _ => None,
-            })
-        })
-        .unwrap_or_default()
-}
-
-/// The most read of a last-applied record.
-const MAX_RECORD: u64 = 16 << 20;
-
-/// Reads the node's record file (nothing when there is none). A network namespace's record is
-/// on this host (`ip netns exec` shares its files); a container's is read in the container's own
-/// root (`/proc/PID/root`) with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, so no link
-/// inside the container can lead the read out of it.
-fn read_record(resolved: &Resolved, path: &str) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = match resolved.path.strip_prefix("/run/netns") {
-        Ok(_) => std::fs::File::open(path),
-        Err(_) => {
-            let root = resolved
-                .path
-                .parent()
-                .and_then(|ns| ns.parent())
-                .map(|proc_pid| proc_pid.join("root"))
-                .ok_or_else(|| format!("no root beside {}", resolved.path.display()))?;
-            let dir = rustix::fs::open(
-                &root,
-                rustix::fs::OFlags::PATH
-                    | rustix::fs::OFlags::DIRECTORY
-                    | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(|e| format!("cannot open {}: {e}", root.display()))?;
-            rustix::fs::openat2(
-                &dir,
-                path.trim_start_matches('/'),
-                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-                rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
-            )
-            .map(std::fs::File::from)
-            .map_err(std::io::Error::from)
+impl observe::NodeFiles for RootFiles {
+    fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+        use std::io::Read;
+        // Non-blocking: a FIFO planted where a file is expected reads as empty, never hangs.
+        let Ok(fd) = self.open(
+            path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+        ) else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        if std::fs::File::from(fd)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .is_err()
+        {
+            return Ok(None);
         }
-    };
-    let file = match file {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot open {path}: {e}")),
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_RECORD)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {path}: {e}"))?;
-    Ok(bytes)
+        if bytes.len() as u64 > limit {
+            return Err(format!("{path} is larger than {limit} bytes"));
+        }
+        Ok(Some(bytes))
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.kind(path, true).is_some()
+    }
+
+    fn is_link(&self, path: &str) -> bool {
+        self.kind(path, false) == Some(rustix::fs::FileType::Symlink)
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        self.kind(path, true) == Some(rustix::fs::FileType::RegularFile)
+    }
+
+    fn process_names(&self) -> Vec<Vec<u8>> {
+        let Ok(fd) = self.open(
+            "proc",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        ) else {
+            return Vec::new();
+        };
+        let Ok(dir) = rustix::fs::Dir::new(fd) else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_bytes();
+            if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+                continue;
+            }
+            let pid = String::from_utf8_lossy(name);
+            if let Ok(Some(comm)) = self.read(&format!("/proc/{pid}/comm"), 64) {
+                names.push(comm);
+            }
+        }
+        names
+    }
+
+    fn netns(&self) -> Option<String> {
+        self.netns.clone()
+    }
 }
 
 impl Transport for Host {
     fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        let served = match read_script(inv) {
-            Some((ip, _)) => Some(ip),
+        let served = match observe::script_request(inv) {
+            // A network namespace's read is `ip` alone (its record is on this host); a script
+            // for one would read this host's files as the node's: exec runs it.
+            Some(_) if self.kind == TransportKind::Netns => None,
+            Some(r) => Some(r.ip),
             None if inv.program == "ip" => Some(inv.clone()),
-            // `ping` for `check`, the record's write script: through the exec transport.
+            // `ping` for `check`, the record's write script, the networkd drop-in's scripts:
+            // through the exec transport.
             None => None,
         };
         let Some(ip) = served else {
@@ -393,6 +430,20 @@ impl Transport for Host {
 
     fn commands_run(&self) -> usize {
         self.count.load(Ordering::Relaxed) + self.exec.commands_run()
+    }
+
+    // What the read asks for and where records are kept are the exec transport's: the two
+    // accesses make the same read of a node.
+    fn sees_node_files(&self) -> bool {
+        self.exec.sees_node_files()
+    }
+
+    fn records_on_host(&self) -> bool {
+        self.exec.records_on_host()
+    }
+
+    fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
+        self.exec.host_record(instance, record_path)
     }
 }
 
@@ -543,6 +594,9 @@ pub fn routes_json(routes: &[RouteMessage], names: &HashMap<u32, String>) -> Vec
                 RouteAttribute::Table(t) => table = *t,
                 RouteAttribute::Priority(p) => metric = Some(*p),
                 RouteAttribute::MultiPath(hops) => multipath = Some(hops),
+                RouteAttribute::NhId(id) => {
+                    o.insert("nhid".into(), (*id).into());
+                }
                 _ => {}
             }
         }
@@ -667,6 +721,8 @@ pub struct RouteLine {
     pub tos: u8,
     /// `from`.
     pub from: Option<IpNet>,
+    /// `nhid`: the nexthop object a route goes through (what identifies it for a delete).
+    pub nhid: Option<u32>,
 }
 
 /// Reads the words after `route VERB` of a line routectl wrote ([`crate::core::change`]).
@@ -690,6 +746,7 @@ pub fn parse_route_line(verb: &str, words: &[&str]) -> Result<RouteLine, String>
         metric: None,
         tos: 0,
         from: None,
+        nhid: None,
     };
     let bad = |k: &str, v: &str| format!("Error: argument \"{v}\" is wrong: {k}");
     while let [key, value, tail @ ..] = rest {
@@ -704,6 +761,7 @@ pub fn parse_route_line(verb: &str, words: &[&str]) -> Result<RouteLine, String>
                 line.tos = u8::from_str_radix(v, 16).map_err(|_| bad(key, value))?;
             }
             "from" => line.from = Some(prefix(value)?),
+            "nhid" => line.nhid = Some(value.parse().map_err(|_| bad(key, value))?),
             _ => return Err(format!("Error: host access does not know `{key}`.")),
         }
         rest = tail;
@@ -772,6 +830,9 @@ pub fn route_request(
     if let Some(metric) = line.metric {
         m.attributes.push(RouteAttribute::Priority(metric));
     }
+    if let Some(id) = line.nhid {
+        m.attributes.push(RouteAttribute::NhId(id));
+    }
     Ok(match line.verb.as_str() {
         "add" => (RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL),
         "replace" => (
@@ -822,6 +883,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.from, Some("fd00:9::/64".parse().unwrap()));
+        let n = parse_route_line(
+            "del",
+            &"10.1.2.0/24 nhid 7 table 254 proto 211 metric 0"
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert_eq!((n.nhid, n.gateway), (Some(7), None));
+        assert!(matches!(
+            route_request(&n, &HashMap::new()).unwrap().0,
+            RouteNetlinkMessage::DelRoute(m) if m.attributes.contains(&RouteAttribute::NhId(7))
+        ));
         assert!(parse_route_line("add", &["10.0.0.0/8", "weight"]).is_err());
         assert!(parse_route_line("add", &["10.0.0.0/8", "nexthop", "x"]).is_err());
         let mut idx = HashMap::new();
@@ -848,6 +921,75 @@ mod tests {
             flag_names(RouteFlags::from_bits_retain(0x14)),
             vec![Value::from("onlink"), Value::from("linkdown")]
         );
+    }
+
+    /// The read script's twin prints what the script prints: both run here, on this machine's
+    /// own files (its root, its /proc and /sys), for an interface that exists and one that does
+    /// not, with a record that lacks its last newline.
+    #[test]
+    fn the_script_tail_is_what_the_read_script_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        std::fs::write(&record, b"{\"a\":1}\n{\"b\":2}").unwrap();
+        let record = record.to_str().unwrap();
+        let netns = std::fs::read_link("/proc/self/ns/net")
+            .unwrap()
+            .display()
+            .to_string();
+        let files = RootFiles::new(std::path::Path::new("/"), Some(netns)).unwrap();
+        for (record, iface) in [
+            (record, "lo"),
+            (record, ""),
+            ("/nonexistent/r.json", "no-such-if0"),
+        ] {
+            let out = std::process::Command::new("sh")
+                .args([
+                    "-c",
+                    observe::READ_SCRIPT,
+                    "sh",
+                    record,
+                    iface,
+                    "echo",
+                    "[]",
+                ])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let tail = observe::script_tail(&files, record, iface).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("[]\n{}", String::from_utf8_lossy(&tail)),
+                "{record} {iface}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_read_script_s_request_is_read_back() {
+        let inv = Invocation {
+            program: "sh".into(),
+            args: [
+                "-c",
+                observe::READ_SCRIPT,
+                "sh",
+                "/r.json",
+                "eth1",
+                "ip",
+                "-j",
+            ]
+            .map(String::from)
+            .to_vec(),
+            stdin: Some(b"x".to_vec()),
+        };
+        let r = observe::script_request(&inv).unwrap();
+        assert_eq!((r.record.as_str(), r.iface.as_str()), ("/r.json", "eth1"));
+        assert_eq!(
+            r.ip,
+            Invocation::ip(vec!["-j".into()]).with_stdin(b"x".to_vec())
+        );
+        let mut other = inv.clone();
+        other.args[1] = "true".into();
+        assert_eq!(observe::script_request(&other), None);
     }
 
     #[test]

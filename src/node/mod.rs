@@ -7,6 +7,7 @@ pub mod host;
 pub mod iproute;
 pub mod lxd_api;
 pub mod netlink;
+pub mod networkd;
 pub mod observe;
 pub mod probe;
 pub mod transport;

@@ -1,10 +1,12 @@
-//! Reading what nodes have: one `ip` process per node (both families, every table), retried
-//! when a transport returns nothing, diagnosed when `ip` is too old. Also reads snapshots saved
-//! by `routectl show --save`, so plans can be made offline.
+//! Reading what nodes have: one process per node (both families, every table, and the node's
+//! last-applied record and network-manager facts in the same process), retried when a transport
+//! returns nothing, diagnosed when `ip` is too old. Also parses snapshots saved by
+//! `routectl show --save`, so plans can be made offline.
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::core::persist::{self, NodeFacts};
 use crate::core::plan::Observed;
 use crate::core::record::{self, LastApplied};
 use crate::core::route::Route;
@@ -13,30 +15,73 @@ use crate::core::topology::Node;
 use crate::error::ParseError;
 use crate::error::{CommandError, NodeError};
 use crate::node::iproute;
-use crate::node::transport::{Invocation, Output, Transport};
+use crate::node::transport::{HostRecord, Invocation, Output, Transport};
 
 /// The line between the parts of a read's output (no `ip -j` output contains it).
 pub const SEPARATOR: &str = "--routectl-read-part--";
 
-/// The one read script: `ip ARGS…` (given as its arguments after the record's path: the routes,
-/// or the show batch on stdin), then the binding
-/// of the last-applied record (`lo`'s alias), then the record itself (nothing when there is
-/// none), separated by [`SEPARATOR`] lines. `$1` is the record's path; values reach the script
-/// only as arguments. `ip`'s status is the script's. Beyond `ip` it forks nothing (`read` and
-/// `printf` are shell builtins): measured on the LXD lab, it costs what `ip` alone does.
-pub const READ_SCRIPT: &str = "f=$1; shift; \"$@\" || exit; a=; \
-{ IFS= read -r a; } 2>/dev/null </sys/class/net/lo/ifalias; \
-echo; echo --routectl-read-part--; printf %s \"$a\"; echo; echo --routectl-read-part--; \
-if [ -r \"$f\" ]; then while IFS= read -r l || [ -n \"$l\" ]; do printf %s \"$l\"; echo; done <\"$f\"; fi; \
-exit 0";
+/// The one read script, for nodes with a system of their own (LXD/Incus instances): run as
+/// `sh -c READ_SCRIPT sh RECORD IFACE ip ARGS…` (stdin goes to `ip`). It runs `ip ARGS…` (the
+/// routes, or the show batch on stdin) and exits with `ip`'s status if that fails; otherwise it
+/// prints, each part after a [`SEPARATOR`] line:
+///
+/// 1. the last-applied record's binding, computed and never written: the boot id the node sees
+///    (`/proc/sys/kernel/random/boot_id`; LXD gives each container start its own), the start
+///    time of the node's PID 1 (field 22 of `/proc/1/stat`, counted after the last `)` since
+///    the command name may hold spaces) and the network namespace (`readlink
+///    /proc/self/ns/net`): a restarted or recreated node has another;
+/// 2. the record at RECORD (nothing when there is none);
+/// 3. unless IFACE is empty, what tells who manages IFACE: [`persist::FACTS_MARKER`], then
+///    networkd's `NETWORK_FILE=` and `ADMIN_STATE=` for the link, whether networkd or
+///    NetworkManager run, NetworkManager's and ifupdown's state for the link, and routectl's
+///    networkd drop-in for the network file (after [`persist::DROPIN_MARKER`], to the end; a
+///    symbolic link there is reported, never followed).
+///
+/// Values reach it only as positional parameters. Beyond `ip` it forks `readlink`, and `cat`
+/// when a drop-in exists; everything else is a shell builtin. One line without backslashes, so
+/// that logs of argv stay one line.
+pub const READ_SCRIPT: &str = concat!(
+    r#"r=$1; i=$2; shift 2; "$@" || exit; b=; p=; "#,
+    r#"{ read -r b </proc/sys/kernel/random/boot_id; } 2>/dev/null; "#,
+    r#"{ read -r p </proc/1/stat; } 2>/dev/null; p=${p##*")"}; set -- $p; p=${20:-}; "#,
+    r#"n=$(readlink /proc/self/ns/net 2>/dev/null); echo; echo --routectl-read-part--; "#,
+    r#"printf 'boot=%s pid1=%s netns=%s' "$b" "$p" "$n"; echo; echo --routectl-read-part--; "#,
+    r#"if [ -r "$r" ]; then while IFS= read -r l || [ -n "$l" ]; do printf %s "$l"; echo; "#,
+    r#"done <"$r"; fi; [ -n "$i" ] || exit 0; echo --routectl-read-part--; "#,
+    r#"echo '#routectl-facts 1'; x=; nf=; "#,
+    r#"if [ -r "/sys/class/net/$i/ifindex" ]; then read -r x < "/sys/class/net/$i/ifindex"; fi; "#,
+    r#"f="/run/systemd/netif/links/$x"; if [ -n "$x" ] && [ -r "$f" ]; then "#,
+    r#"while IFS= read -r l; do case $l in NETWORK_FILE=*) nf=${l#NETWORK_FILE=}; echo "$l";; "#,
+    r#"ADMIN_STATE=*) echo "$l";; esac; done < "$f"; fi; nd=; nm=; "#,
+    r#"for c in /proc/[0-9]*/comm; do n=; { read -r n < "$c"; } 2>/dev/null; case $n in "#,
+    r#"systemd-network) nd=1;; NetworkManager) nm=1;; esac; done; "#,
+    r#"[ -z "$nd" ] || echo proc=systemd-networkd; [ -z "$nm" ] || echo proc=NetworkManager; "#,
+    r#"if [ -n "$x" ] && [ -e "/run/NetworkManager/devices/$x" ]; then echo nm_device=1; fi; "#,
+    r#"if [ -e "/run/network/ifstate.$i" ]; then echo ifupdown=1; fi; "#,
+    r#"if [ -n "$nf" ]; then e="/etc/systemd/network/${nf##*/}.d"; d="$e/50-routectl.conf"; "#,
+    r#"if [ -L "$e" ] || [ -L "$d" ]; then echo dropin_link=1; "#,
+    r#"elif [ -f "$d" ]; then echo '#routectl-dropin'; cat -- "$d" || exit 1; fi; fi; exit 0"#
+);
 
-/// The command that reads a node: `ip_args` in one `sh -c` with the record's read.
-pub fn script_invocation(node: &Node, ip_args: Vec<String>) -> Invocation {
+/// The command that reads a node: `ip ARGS…` alone where the transport keeps the record on this
+/// host (network namespaces: the record and its binding are read there, without a process, and
+/// no network manager of the node's own can be asked); otherwise `ip ARGS…` in [`READ_SCRIPT`],
+/// with the facts of the route interface where the transport sees the node's own files.
+pub fn script_invocation(t: &dyn Transport, node: &Node, ip_args: Vec<String>) -> Invocation {
+    if t.records_on_host() {
+        return Invocation::ip(ip_args);
+    }
+    let iface = if t.sees_node_files() {
+        node.interface.clone()
+    } else {
+        String::new()
+    };
     let mut args = vec![
         "-c".to_string(),
         READ_SCRIPT.to_string(),
         "sh".to_string(),
         record::record_path(&node.instance),
+        iface,
         "ip".to_string(),
     ];
     args.extend(ip_args);
@@ -47,34 +92,291 @@ pub fn script_invocation(node: &Node, ip_args: Vec<String>) -> Invocation {
     }
 }
 
-/// A read's output split into `ip`'s part, the record's binding, and the record's bytes. An
-/// output without separators (a read that is `ip` alone) is all `ip`'s.
-pub fn split_read(stdout: &[u8]) -> (&[u8], Option<String>, &[u8]) {
+/// What an invocation of [`READ_SCRIPT`] asks for, read back from it: the inverse of
+/// [`script_invocation`], for a transport that answers the script itself (host access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptRequest {
+    /// RECORD: the last-applied record's path in the node.
+    pub record: String,
+    /// IFACE: the interface whose network-manager facts are asked for (empty: none).
+    pub iface: String,
+    /// `ip ARGS…`, with the script's stdin.
+    pub ip: Invocation,
+}
+
+/// The request of a [`READ_SCRIPT`] invocation (`sh -c READ_SCRIPT sh RECORD IFACE ip ARGS…`);
+/// `None` for any other invocation.
+pub fn script_request(inv: &Invocation) -> Option<ScriptRequest> {
+    match inv.args.as_slice() {
+        [c, script, sh, record, iface, ip, ip_args @ ..]
+            if inv.program == "sh"
+                && c == "-c"
+                && script == READ_SCRIPT
+                && sh == "sh"
+                && ip == "ip" =>
+        {
+            Some(ScriptRequest {
+                record: record.clone(),
+                iface: iface.clone(),
+                ip: Invocation {
+                    program: "ip".to_string(),
+                    args: ip_args.to_vec(),
+                    stdin: inv.stdin.clone(),
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The node's files as [`READ_SCRIPT`] sees them, for [`script_tail`]. Paths are absolute paths
+/// in the node. A file that cannot be read is `None`, as the script's `[ -r ]` and
+/// `2>/dev/null` treat it.
+pub trait NodeFiles {
+    /// A file's bytes (at most `limit`; more is an error), `Ok(None)` when it cannot be read.
+    fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String>;
+    /// `[ -e PATH ]`: it exists (through symbolic links).
+    fn exists(&self, path: &str) -> bool;
+    /// `[ -L PATH ]`: it is a symbolic link.
+    fn is_link(&self, path: &str) -> bool;
+    /// `[ -f PATH ]`: it is a regular file (through symbolic links).
+    fn is_file(&self, path: &str) -> bool;
+    /// The contents of `/proc/[0-9]*/comm`, one per process that could be read.
+    fn process_names(&self) -> Vec<Vec<u8>>;
+    /// What `readlink /proc/self/ns/net` prints in the node (`net:[4026532281]`).
+    fn netns(&self) -> Option<String>;
+}
+
+/// The most [`script_tail`] reads of the record or of the drop-in.
+pub const MAX_TAIL_FILE: u64 = crate::node::transport::MAX_RECORD_BYTES;
+
+/// The first line of `bytes` as `read -r v` leaves it in `v`: without the newline, and with
+/// leading and trailing blanks (IFS white space) trimmed.
+fn first_field_line(bytes: &[u8]) -> String {
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(line)
+        .trim_matches(|c| c == ' ' || c == '\t')
+        .to_string()
+}
+
+/// The complete lines of `bytes` (`while IFS= read -r l`: a last line without its newline is
+/// not read).
+fn whole_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    lines.pop(); // after the last newline: empty, or an unterminated line
+    lines
+}
+
+/// The binding line [`READ_SCRIPT`] prints: `boot=B pid1=P netns=N`, from the first line of the
+/// boot id file, the first line of `/proc/1/stat` (its 22nd field, counted after the last
+/// `)`), and the namespace link.
+pub fn binding_line(boot_id: &[u8], pid1_stat: &[u8], netns: &str) -> String {
+    let boot = first_field_line(boot_id);
+    let stat = first_field_line(pid1_stat);
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let start = after.split_whitespace().nth(19).unwrap_or_default();
+    format!("boot={boot} pid1={start} netns={netns}")
+}
+
+/// Everything [`READ_SCRIPT`] prints after `ip`'s output, computed from `files`: the Rust twin
+/// of the script, kept beside it so that the two cannot drift apart (host access serves the
+/// script with it; a test runs both on the same machine and compares the bytes). `Err` where
+/// the script would fail (its `cat` of the drop-in), or a file is larger than
+/// [`MAX_TAIL_FILE`].
+pub fn script_tail(files: &dyn NodeFiles, record: &str, iface: &str) -> Result<Vec<u8>, String> {
+    let read = |path: &str| files.read(path, MAX_TAIL_FILE);
+    let mut out = Vec::new();
+    out.extend_from_slice(format!("\n{SEPARATOR}\n").as_bytes());
+    let boot = read("/proc/sys/kernel/random/boot_id")?.unwrap_or_default();
+    let stat = read("/proc/1/stat")?.unwrap_or_default();
+    let netns = files.netns().unwrap_or_default();
+    out.extend_from_slice(binding_line(&boot, &stat, &netns).as_bytes());
+    out.extend_from_slice(format!("\n{SEPARATOR}\n").as_bytes());
+    // `while IFS= read -r l || [ -n "$l" ]; do printf %s "$l"; echo; done`: every line, the
+    // last one given its newline.
+    if let Some(bytes) = read(record)?
+        && !bytes.is_empty()
+    {
+        out.extend_from_slice(&bytes);
+        if !bytes.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    }
+    if iface.is_empty() {
+        return Ok(out);
+    }
+    out.extend_from_slice(format!("{SEPARATOR}\n{}\n", persist::FACTS_MARKER).as_bytes());
+    let index = read(&format!("/sys/class/net/{iface}/ifindex"))?
+        .map(|b| first_field_line(&b))
+        .unwrap_or_default();
+    let mut network_file = String::new();
+    if !index.is_empty()
+        && let Some(links) = read(&format!("/run/systemd/netif/links/{index}"))?
+    {
+        for l in whole_lines(&links) {
+            if let Some(v) = l.strip_prefix(b"NETWORK_FILE=") {
+                network_file = String::from_utf8_lossy(v).into_owned();
+            }
+            if l.starts_with(b"NETWORK_FILE=") || l.starts_with(b"ADMIN_STATE=") {
+                out.extend_from_slice(l);
+                out.push(b'\n');
+            }
+        }
+    }
+    let names = files.process_names();
+    let running = |name: &[u8]| names.iter().any(|n| first_field_line(n).as_bytes() == name);
+    if running(b"systemd-network") {
+        out.extend_from_slice(b"proc=systemd-networkd\n");
+    }
+    if running(b"NetworkManager") {
+        out.extend_from_slice(b"proc=NetworkManager\n");
+    }
+    if !index.is_empty() && files.exists(&format!("/run/NetworkManager/devices/{index}")) {
+        out.extend_from_slice(b"nm_device=1\n");
+    }
+    if files.exists(&format!("/run/network/ifstate.{iface}")) {
+        out.extend_from_slice(b"ifupdown=1\n");
+    }
+    if !network_file.is_empty() {
+        let base = network_file.rsplit('/').next().unwrap_or_default();
+        let dir = format!("{}/{base}.d", persist::DROPIN_ROOT);
+        let dropin = format!("{dir}/{}", persist::DROPIN_NAME);
+        if files.is_link(&dir) || files.is_link(&dropin) {
+            out.extend_from_slice(b"dropin_link=1\n");
+        } else if files.is_file(&dropin) {
+            let bytes = read(&dropin)?.ok_or_else(|| format!("cat: {dropin}: cannot be read"))?;
+            out.extend_from_slice(format!("{}\n", persist::DROPIN_MARKER).as_bytes());
+            out.extend_from_slice(&bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// A read's output in its parts. An output without separators (a read that is `ip` alone) is
+/// all `ip`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadParts<'a> {
+    /// What `ip` printed.
+    pub ip: &'a [u8],
+    /// The binding line (possibly empty).
+    pub binding: Option<&'a [u8]>,
+    /// The record's bytes (empty: none).
+    pub record: &'a [u8],
+    /// What follows the third separator: the network-manager facts.
+    pub facts: Option<&'a [u8]>,
+}
+
+/// Where the next [`SEPARATOR`] line starts in `hay` (at its start or after a newline), and
+/// where the line after it starts.
+fn next_separator(hay: &[u8]) -> Option<(usize, usize)> {
+    let sep = SEPARATOR.as_bytes();
+    let mut from = 0;
+    while let Some(i) = hay
+        .get(from..)
+        .and_then(|h| h.windows(sep.len()).position(|w| w == sep))
+        .map(|i| i + from)
+    {
+        let end = i + sep.len();
+        let at_line_start = i == 0 || hay.get(i - 1) == Some(&b'\n');
+        match hay.get(end) {
+            Some(b'\n') if at_line_start => return Some((i, end + 1)),
+            None if at_line_start => return Some((i, end)),
+            _ => from = i + 1,
+        }
+    }
+    None
+}
+
+/// Splits a read's output into its parts (see [`READ_SCRIPT`]).
+pub fn split_read(stdout: &[u8]) -> ReadParts<'_> {
     let marker = format!("\n{SEPARATOR}\n");
-    let find = |hay: &[u8]| {
-        hay.windows(marker.len())
-            .position(|w| w == marker.as_bytes())
-    };
-    let Some(first) = find(stdout) else {
-        return (stdout, None, &[]);
+    let Some(first) = stdout
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes())
+    else {
+        return ReadParts {
+            ip: stdout,
+            binding: None,
+            record: &[],
+            facts: None,
+        };
     };
     let ip = &stdout[..first];
     let rest = &stdout[first + marker.len()..];
-    // The binding is one line (possibly empty), then the second separator.
-    let (binding, record) = match rest
-        .windows(SEPARATOR.len() + 1)
-        .position(|w| w == format!("{SEPARATOR}\n").as_bytes())
-    {
-        Some(i) => (&rest[..i], &rest[i + SEPARATOR.len() + 1..]),
+    let (binding, rest) = match next_separator(rest) {
+        Some((i, next)) => (&rest[..i], &rest[next..]),
         None => (rest, &[][..]),
     };
-    let binding = String::from_utf8_lossy(binding).trim().to_string();
-    (ip, (!binding.is_empty()).then_some(binding), record)
+    let (record, facts) = match next_separator(rest) {
+        Some((i, next)) => (&rest[..i], Some(&rest[next..])),
+        None => (rest, None),
+    };
+    ReadParts {
+        ip,
+        binding: Some(binding),
+        record,
+        facts,
+    }
 }
 
-/// The command that reads a node's routes (and its last-applied record).
-pub fn read_invocation(node: &Node) -> Invocation {
-    script_invocation(node, iproute::read_args())
+/// A binding as printed (`key=value …`): `None` when no value is known.
+pub fn binding_of(line: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(line).trim().to_string();
+    line.split_whitespace()
+        .any(|kv| kv.split_once('=').is_none_or(|(_, v)| !v.is_empty()))
+        .then_some(line)
+}
+
+/// The network-manager facts of a read: parsed from its facts part; for a transport that
+/// cannot see the node's files, those of a node that no network manager manages; `Err` says
+/// why they are unknown.
+fn facts_of(t: &dyn Transport, node: &Node, part: Option<&[u8]>) -> Result<NodeFacts, String> {
+    if !t.sees_node_files() {
+        return Ok(NodeFacts {
+            interface: node.interface.clone(),
+            ..NodeFacts::default()
+        });
+    }
+    let Some(part) = part else {
+        return Err("the read printed no network-manager facts".to_string());
+    };
+    let text = String::from_utf8_lossy(part);
+    match text.strip_prefix(&format!("{}\n", persist::FACTS_MARKER)) {
+        Some(facts) => Ok(NodeFacts::parse(&node.interface, facts)),
+        None => Err("the read printed network-manager facts in an unknown form".to_string()),
+    }
+}
+
+/// A read's routes with what the read tells beside them: the record (checked against the
+/// binding), the binding, and the facts. Where the transport keeps records on this host, the
+/// record and the binding are read there.
+fn observed(t: &dyn Transport, node: &Node, parts: &ReadParts<'_>, routes: Vec<Route>) -> Observed {
+    let facts = facts_of(t, node, parts.facts);
+    let (binding, record) = if t.records_on_host() {
+        let HostRecord { binding, record } =
+            t.host_record(&node.instance, &record::record_path(&node.instance));
+        (binding, record)
+    } else {
+        (
+            parts.binding.and_then(binding_of),
+            Ok(parts.record.to_vec()),
+        )
+    };
+    let last_applied = record
+        .map_err(|why| format!("the last-applied record could not be read ({why}); ignored"))
+        .and_then(|bytes| record::parse(&bytes, binding.as_deref()));
+    Observed {
+        routes,
+        last_applied,
+        binding,
+        facts,
+    }
+}
+
+/// The command that reads a node's routes (and its last-applied record, and what manages its
+/// route interface).
+pub fn read_invocation(t: &dyn Transport, node: &Node) -> Invocation {
+    script_invocation(t, node, iproute::read_args())
 }
 
 /// How often a read that printed nothing is tried (a known `lxc exec` fault under load).
@@ -130,7 +432,7 @@ fn run_with(
         }
         // The read script prints its separators always: what must not be empty is `ip`'s part.
         if !split_read(&out.stdout)
-            .0
+            .ip
             .iter()
             .all(u8::is_ascii_whitespace)
         {
@@ -149,10 +451,12 @@ fn run_with(
 
 /// Reads every route of a node.
 pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError> {
-    read_observed(t, node).map(|o| o.routes)
+    let out = read_raw(t, node)?;
+    parse_read(t, node, &out)
 }
 
-/// Reads every route of a node and its last-applied record, in one command.
+/// Reads every route of a node, its last-applied record and what manages its route interface,
+/// in one command.
 pub fn read_observed(t: &dyn Transport, node: &Node) -> Result<Observed, NodeError> {
     read_observed_raw(t, node).map(|(o, _)| o)
 }
@@ -160,22 +464,15 @@ pub fn read_observed(t: &dyn Transport, node: &Node) -> Result<Observed, NodeErr
 /// [`read_observed`], also returning the raw `ip` part of the output.
 fn read_observed_raw(t: &dyn Transport, node: &Node) -> Result<(Observed, Vec<u8>), NodeError> {
     let out = read_raw(t, node)?;
-    let (ip, binding, record) = split_read(&out.stdout);
-    let routes = parse_bytes(t, node, &out.argv, ip)?;
-    Ok((
-        Observed {
-            routes,
-            last_applied: record::parse(record, binding.as_deref()),
-            binding,
-        },
-        ip.to_vec(),
-    ))
+    let parts = split_read(&out.stdout);
+    let routes = parse_bytes(t, node, &out.argv, parts.ip)?;
+    Ok((observed(t, node, &parts, routes), parts.ip.to_vec()))
 }
 
 /// Runs the route read and returns its successful output (stdout not yet parsed); a failure
 /// is diagnosed (a missing or old `ip` is named).
 pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
-    run_read(t, node, &read_invocation(node)).map_err(|e| match e {
+    run_read(t, node, &read_invocation(t, node)).map_err(|e| match e {
         NodeError::Command(CommandError::Status { .. }) => diagnose(t, node, e),
         other => other,
     })
@@ -184,7 +481,7 @@ pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
 /// Parses a read's stdout (its `ip` part); a refusal is checked against the node's iproute2
 /// version.
 pub fn parse_read(t: &dyn Transport, node: &Node, out: &Output) -> Result<Vec<Route>, NodeError> {
-    parse_bytes(t, node, &out.argv, split_read(&out.stdout).0)
+    parse_bytes(t, node, &out.argv, split_read(&out.stdout).ip)
 }
 
 fn parse_bytes(
@@ -238,22 +535,22 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
     }
 }
 
-/// Reads a node from a snapshot directory written by `routectl show --save DIR`: its routes,
-/// and its last-applied record when the snapshot has one.
-pub fn read_saved(dir: &Path, node: &Node) -> Result<Observed, NodeError> {
-    let path = snapshot_path(dir, node);
-    let bytes = std::fs::read(&path).map_err(|e| NodeError::Snapshot {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let routes = iproute::parse_routes(&bytes).map_err(|error| NodeError::Output {
+/// Reads a node from the bytes of its snapshot (written by `routectl show --save DIR`; the
+/// files are read, bounded, by `local::files`): its routes, and its last-applied record when the
+/// snapshot has one (`record`: the record file's path and bytes). What manages the node's
+/// interface is not in a snapshot ([`persist::FROM_SNAPSHOT`]).
+pub fn parse_saved(
+    path: &Path,
+    bytes: &[u8],
+    record: Option<(&Path, &[u8])>,
+) -> Result<Observed, NodeError> {
+    let routes = iproute::parse_routes(bytes).map_err(|error| NodeError::Output {
         argv: format!("(snapshot {})", path.display()),
         error,
     })?;
-    let record_path = snapshot_record_path(dir, node);
-    let last_applied = match std::fs::read(&record_path) {
+    let last_applied = match record {
         // The record was checked against the node when the snapshot was taken.
-        Ok(b) => serde_json::from_slice::<LastApplied>(&b)
+        Some((record_path, b)) => serde_json::from_slice::<LastApplied>(b)
             .map(Some)
             .map_err(|e| {
                 format!(
@@ -261,12 +558,13 @@ pub fn read_saved(dir: &Path, node: &Node) -> Result<Observed, NodeError> {
                     record_path.display()
                 )
             }),
-        Err(_) => Ok(None),
+        None => Ok(None),
     };
     Ok(Observed {
         routes,
         last_applied,
         binding: None,
+        facts: Err(persist::FROM_SNAPSHOT.to_string()),
     })
 }
 
@@ -284,19 +582,20 @@ pub fn snapshot_record_path(dir: &Path, node: &Node) -> std::path::PathBuf {
 /// addresses.
 pub const SHOW_SCRIPT: &str = "route show table all\naddr show\n";
 
-/// The command that reads a node's routes, addresses and last-applied record in one process.
-pub fn show_invocation(node: &Node) -> Invocation {
+/// The command that reads a node's routes, addresses, last-applied record and network-manager
+/// facts in one process.
+pub fn show_invocation(t: &dyn Transport, node: &Node) -> Invocation {
     let mut args: Vec<String> = iproute::READ_OPTIONS
         .iter()
         .map(|s| s.to_string())
         .collect();
     args.extend(["-batch".to_string(), "-".to_string()]);
-    script_invocation(node, args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
+    script_invocation(t, node, args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
 }
 
-/// Splits a show read's output into routes (parsed and raw), interfaces and the record.
+/// Splits a show read's `ip` part into routes (parsed and raw) and interfaces; the record and
+/// the facts are filled in by [`read_show`].
 pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
-    let (output, binding, record) = split_read(output);
     let parts = iproute::split_stream(output)?;
     let [routes, addrs] = parts.as_slice() else {
         return Err(ParseError::Invalid {
@@ -311,20 +610,32 @@ pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
         routes: iproute::parse_routes(routes)?,
         raw_routes: [routes, &b"\n"[..]].concat(),
         links: Ok(iproute::parse_addrs(addrs)?),
-        last_applied: record::parse(record, binding.as_deref()),
+        last_applied: Ok(None),
+        facts: Err("not read".to_string()),
     })
 }
 
-/// Reads a node's routes and addresses with one command, under the same [`RETRY`] policy as
-/// every read. When the combined read fails or prints something unreadable, the plain route
-/// read of [`read_raw`] is tried instead: it names an old iproute2 when that is the cause, and
-/// when it succeeds the routes are shown and only the address checks are lost.
+/// Reads a node's routes, addresses, record and facts with one command, under the same
+/// [`RETRY`] policy as every read. When the combined read fails or prints something
+/// unreadable, the plain route read of [`read_raw`] is tried instead: it names an old iproute2
+/// when that is the cause, and when it succeeds the routes are shown and only the address
+/// checks are lost.
 pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
-    let why = match run_read(t, node, &show_invocation(node)) {
-        Ok(out) => match parse_show(&out.stdout) {
-            Ok(obs) => return Ok(obs),
-            Err(e) => format!("`{}`: {e}", out.argv),
-        },
+    let why = match run_read(t, node, &show_invocation(t, node)) {
+        Ok(out) => {
+            let parts = split_read(&out.stdout);
+            match parse_show(parts.ip) {
+                Ok(obs) => {
+                    let beside = observed(t, node, &parts, Vec::new());
+                    return Ok(Observation {
+                        last_applied: beside.last_applied,
+                        facts: beside.facts,
+                        ..obs
+                    });
+                }
+                Err(e) => format!("`{}`: {e}", out.argv),
+            }
+        }
         Err(NodeError::Command(e @ CommandError::Status { .. })) => e.to_string(),
         Err(other) => return Err(other),
     };
@@ -334,62 +645,26 @@ pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeErro
         raw_routes,
         links: Err(why),
         last_applied: plain.last_applied,
+        facts: plain.facts,
     })
 }
 
-/// Stores a node's raw route read (and its last-applied record, if it has one) where
-/// `routectl plan --observed DIR` looks for them, replacing any older snapshot atomically
-/// (written beside it, then renamed).
-pub fn save_snapshot(
-    dir: &Path,
-    node: &Node,
-    raw_routes: &[u8],
-    record: Option<&LastApplied>,
-) -> std::io::Result<()> {
-    let path = snapshot_path(dir, node);
-    let tmp = dir.join(format!(".{}.json.tmp", node.name));
-    std::fs::write(&tmp, raw_routes)?;
-    std::fs::rename(&tmp, &path)?;
-    match record {
-        Some(r) => {
-            let tmp = dir.join(format!(".{}.last-applied.json.tmp", node.name));
-            std::fs::write(&tmp, serde_json::to_vec_pretty(r).unwrap_or_default())?;
-            std::fs::rename(&tmp, snapshot_record_path(dir, node))
-        }
-        None => remove_if_present(&snapshot_record_path(dir, node)),
-    }
-}
-
-/// Removes a node's snapshot, so that an unreadable node cannot be planned from an old one.
-pub fn remove_snapshot(dir: &Path, node: &Node) -> std::io::Result<()> {
-    remove_if_present(&snapshot_path(dir, node))?;
-    remove_if_present(&snapshot_record_path(dir, node))
-}
-
-fn remove_if_present(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
 /// The script that stores a node's last-applied record, given on stdin: `$1` the record's path,
-/// `$2` a temporary name routectl chose (random), `$3` the binding to put in `lo`'s alias (left
-/// alone when it holds something that is not routectl's). The directory must be a real
-/// directory owned by the user the script runs as; the temporary file is created with O_EXCL
-/// (`set -C`) and renamed over the record (removed on any failure). With no stdin content, the
-/// record is removed.
+/// `$2` a temporary name routectl chose (random). The directory must be a real directory owned
+/// by the user the script runs as; the temporary file is created with O_EXCL (`set -C`) and
+/// renamed over the record (removed on any failure). With no stdin content, the record is
+/// removed. It writes nothing else: the record's binding is computed by the read, never stored
+/// in the node's state.
 pub const WRITE_SCRIPT: &str = "set -eu; f=$1; d=${f%/*}; t=$d/.$2; umask 077; \
 for x in \"${d%/*}\" \"$d\"; do [ -d \"$x\" ] || mkdir -m 0700 \"$x\"; \
 if [ -L \"$x\" ] || [ ! -O \"$x\" ]; then echo \"routectl: $x is not a directory of mine\" >&2; exit 1; fi; done; \
 set -C; cat >\"$t\"; set +C; trap 'rm -f -- \"$t\"' EXIT; \
 if [ ! -s \"$t\" ]; then rm -f -- \"$f\"; exit 0; fi; \
-a=$(cat /sys/class/net/lo/ifalias 2>/dev/null || true); \
-case $a in ''|routectl*) ip link set dev lo alias \"$3\" || echo \"routectl: lo's alias not set\" >&2 ;; esac; \
 mv -f -- \"$t\" \"$f\"";
 
-/// Stores `record` (or removes the node's record, with `None`) inside the node through the
-/// transport: one command, the record as data on stdin.
+/// Stores `record` (or removes the node's record, with `None`) through the transport: one
+/// command, the record as data on stdin (for a network namespace it lands on this host, where
+/// the read looks for it).
 pub fn write_record(
     t: &dyn Transport,
     node: &Node,
@@ -403,7 +678,6 @@ pub fn write_record(
         }
         None => Vec::new(),
     };
-    let binding = record.and_then(|r| r.binding.clone()).unwrap_or_default();
     let inv = Invocation {
         program: "sh".to_string(),
         args: vec![
@@ -412,7 +686,6 @@ pub fn write_record(
             "sh".to_string(),
             record::record_path(&node.instance),
             format!("last-applied.{}", temp_suffix()),
-            binding,
         ],
         stdin: Some(body),
     };
@@ -434,12 +707,6 @@ fn temp_suffix() -> String {
     h.update(std::process::id().to_le_bytes());
     h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     crate::core::hex(&h.finalize()[..8])
-}
-
-/// A fresh binding for a record: `routectl` and a random nonce, kept in `lo`'s alias, which
-/// dies with the node's network namespace (and so with its routes).
-pub fn new_binding() -> String {
-    format!("routectl {}", temp_suffix())
 }
 
 #[cfg(test)]
@@ -555,25 +822,147 @@ mod tests {
         assert_eq!(t.runs().len(), 3);
     }
 
+    /// A node's files in memory: paths to contents, and the links among them.
+    struct Files {
+        files: std::collections::BTreeMap<&'static str, &'static [u8]>,
+        links: Vec<&'static str>,
+        procs: Vec<&'static [u8]>,
+    }
+
+    impl NodeFiles for Files {
+        fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+            match self.files.get(path) {
+                Some(b) if b.len() as u64 > limit => Err(format!("{path} is too large")),
+                Some(b) => Ok(Some(b.to_vec())),
+                None => Ok(None),
+            }
+        }
+        fn exists(&self, path: &str) -> bool {
+            self.files.contains_key(path) || self.links.contains(&path)
+        }
+        fn is_link(&self, path: &str) -> bool {
+            self.links.contains(&path)
+        }
+        fn is_file(&self, path: &str) -> bool {
+            self.files.contains_key(path)
+        }
+        fn process_names(&self) -> Vec<Vec<u8>> {
+            self.procs.iter().map(|p| p.to_vec()).collect()
+        }
+        fn netns(&self) -> Option<String> {
+            Some("net:[4026532281]".into())
+        }
+    }
+
+    /// The script's twin, on a node that networkd manages, with a drop-in of routectl's.
     #[test]
-    fn the_read_script_prints_the_separator_split_read_looks_for() {
-        assert_eq!(READ_SCRIPT.matches(SEPARATOR).count(), 2);
-        // One line without backslashes, as `-v` and the fakes (`echo`) log it.
-        assert!(!READ_SCRIPT.contains('\n') && !READ_SCRIPT.contains('\\'));
+    fn the_script_tail_tells_the_binding_record_and_facts() {
+        let mut files = Files {
+            files: [
+                ("/proc/sys/kernel/random/boot_id", &b"b00t\n"[..]),
+                (
+                    "/proc/1/stat",
+                    &b"1 (sys temd) S 0 1 1 0 -1 4194560 1 2 0 0 0 0 0 0 20 0 1 0 4242 1 2\n"[..],
+                ),
+                ("/r.json", &b"{\"v\":2}"[..]),
+                ("/sys/class/net/eth1/ifindex", &b"7\n"[..]),
+                (
+                    "/run/systemd/netif/links/7",
+                    &b"# x\nADMIN_STATE=configured\nNETWORK_FILE=/run/systemd/network/10-netplan-eth1.network\nOPER_STATE=routable"[..],
+                ),
+                (
+                    "/etc/systemd/network/10-netplan-eth1.network.d/50-routectl.conf",
+                    &b"[Route]\nDestination=10.1.1.0/24\n"[..],
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            links: Vec::new(),
+            procs: vec![b"init\n", b"systemd-network\n"],
+        };
+        let tail = script_tail(&files, "/r.json", "eth1").unwrap();
+        let out = [&b"[]\n"[..], &tail].concat();
+        let p = split_read(&out);
+        assert_eq!(p.ip, b"[]\n");
+        assert_eq!(
+            p.binding.and_then(binding_of).as_deref(),
+            Some("boot=b00t pid1=4242 netns=net:[4026532281]")
+        );
+        assert_eq!(p.record, b"{\"v\":2}\n");
+        let lxd = Sees {
+            files: true,
+            on_host: false,
+        };
+        let facts = facts_of(&lxd, &node(), p.facts).unwrap();
+        assert_eq!(
+            facts.network_file.as_deref(),
+            Some("/run/systemd/network/10-netplan-eth1.network")
+        );
+        assert_eq!(facts.admin_state.as_deref(), Some("configured"));
+        assert!(facts.networkd_running && !facts.networkmanager_running);
+        assert_eq!(
+            facts.dropin.as_deref(),
+            Some("[Route]\nDestination=10.1.1.0/24\n")
+        );
+        // A link where the drop-in's directory is: reported, not followed.
+        files
+            .links
+            .push("/etc/systemd/network/10-netplan-eth1.network.d");
+        let tail = script_tail(&files, "/r.json", "eth1").unwrap();
+        let facts = String::from_utf8(tail).unwrap();
+        assert!(
+            facts.ends_with("proc=systemd-networkd\ndropin_link=1\n"),
+            "{facts}"
+        );
+        // No interface asked for: no facts part at all.
+        let tail = script_tail(&files, "/none.json", "").unwrap();
+        assert_eq!(
+            tail,
+            b"\n--routectl-read-part--\nboot=b00t pid1=4242 netns=net:[4026532281]\n--routectl-read-part--\n"
+        );
     }
 
     #[test]
-    fn a_read_splits_into_routes_binding_and_record() {
-        let out = b"[{\"dst\":\"10.1.1.0/24\"}]\n\n--routectl-read-part--\nroutectl ab12\n--routectl-read-part--\n{\"x\":1}\n";
-        let (ip, binding, record) = split_read(out);
-        assert_eq!(ip, b"[{\"dst\":\"10.1.1.0/24\"}]\n");
-        assert_eq!(binding.as_deref(), Some("routectl ab12"));
-        assert_eq!(record, b"{\"x\":1}\n");
-        let (ip, binding, record) =
-            split_read(b"[]\n\n--routectl-read-part--\n\n--routectl-read-part--\n");
-        assert_eq!((ip, binding, record), (&b"[]\n"[..], None, &b""[..]));
-        // `ip` alone (an older fake, a snapshot): all routes.
-        assert_eq!(split_read(b"[]").0, b"[]");
+    fn the_read_script_prints_the_separators_split_read_looks_for() {
+        assert_eq!(READ_SCRIPT.matches(SEPARATOR).count(), 3);
+        assert!(READ_SCRIPT.contains(persist::FACTS_MARKER));
+        assert!(READ_SCRIPT.contains(persist::DROPIN_MARKER));
+        // One line without backslashes, as `-v` and the fakes (`echo`) log it.
+        assert!(!READ_SCRIPT.contains('\n') && !READ_SCRIPT.contains('\\'));
+        // routectl changes nothing in the node but its routes and its own files.
+        for script in [READ_SCRIPT, WRITE_SCRIPT] {
+            assert!(!script.contains("ip link"), "{script}");
+            assert!(!script.contains("alias"), "{script}");
+        }
+    }
+
+    #[test]
+    fn a_read_splits_into_routes_binding_record_and_facts() {
+        let out = b"[{\"dst\":\"10.1.1.0/24\"}]\n\n--routectl-read-part--\nboot=b pid1=7 netns=net:[1]\n--routectl-read-part--\n{\"x\":1}\n--routectl-read-part--\n#routectl-facts 1\nproc=systemd-networkd\n";
+        let p = split_read(out);
+        assert_eq!(p.ip, b"[{\"dst\":\"10.1.1.0/24\"}]\n");
+        assert_eq!(
+            p.binding.and_then(binding_of).as_deref(),
+            Some("boot=b pid1=7 netns=net:[1]")
+        );
+        assert_eq!(p.record, b"{\"x\":1}\n");
+        assert_eq!(
+            p.facts,
+            Some(&b"#routectl-facts 1\nproc=systemd-networkd\n"[..])
+        );
+        // No record, no facts asked for; a binding nothing of which could be read.
+        let p = split_read(
+            b"[]\n\n--routectl-read-part--\nboot= pid1= netns=\n--routectl-read-part--\n",
+        );
+        assert_eq!((p.ip, p.record, p.facts), (&b"[]\n"[..], &b""[..], None));
+        assert_eq!(p.binding.and_then(binding_of), None);
+        // No record, then facts: the separators follow each other.
+        let p = split_read(b"[]\n\n--routectl-read-part--\nboot=b pid1=1 netns=\n--routectl-read-part--\n--routectl-read-part--\n#routectl-facts 1\n");
+        assert_eq!(p.record, b"");
+        assert_eq!(p.facts, Some(&b"#routectl-facts 1\n"[..]));
+        // `ip` alone (netns, an older fake, a snapshot): all routes.
+        let p = split_read(b"[]");
+        assert_eq!((p.ip, p.binding), (&b"[]"[..], None));
     }
 
     /// The scripts run in the real shell: the record is written, read back in the same command
@@ -582,33 +971,20 @@ mod tests {
     fn scripts_write_and_read_a_record_in_a_private_directory() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("routectl/last-applied/n.json");
-        let run = |script: &str, args: &[&str], stdin: &[u8]| {
-            let mut c = std::process::Command::new("sh");
-            c.arg("-c").arg(script).arg("sh").args(args);
-            c.stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            let mut child = c.spawn().unwrap();
-            use std::io::Write;
-            let _ = child.stdin.take().unwrap().write_all(stdin);
-            child.wait_with_output().unwrap()
-        };
         let fs = f.to_str().unwrap();
-        // The alias write fails without root and outside a namespace: `set -e` must not stop
-        // the record for that, so the test runs the script with `ip` replaced by `true`.
-        let script = WRITE_SCRIPT.replace("ip link set", "true");
-        let out = run(&script, &[fs, "t1", "routectl x"], b"{\"a\":1}\n");
+        let out = run_sh(WRITE_SCRIPT, &[fs, "t1"], b"{\"a\":1}\n");
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(std::fs::read(&f).unwrap(), b"{\"a\":1}\n");
-        let out = run(READ_SCRIPT, &[fs, "echo", "[]"], b"");
-        let (ip, _, record) = split_read(&out.stdout);
-        assert_eq!(ip, b"[]\n");
-        assert_eq!(record, b"{\"a\":1}\n");
-        let out = run(&script, &[fs, "t2", ""], b"");
+        let out = run_sh(READ_SCRIPT, &[fs, "", "echo", "[]"], b"");
+        let p = split_read(&out.stdout);
+        assert_eq!(p.ip, b"[]\n");
+        assert_eq!(p.record, b"{\"a\":1}\n");
+        assert_eq!(p.facts, None);
+        let out = run_sh(WRITE_SCRIPT, &[fs, "t2"], b"");
         assert!(out.status.success());
         assert!(!f.exists());
         // A directory that is a symlink is refused.
@@ -617,9 +993,159 @@ mod tests {
         std::fs::create_dir(&d2).unwrap();
         std::os::unix::fs::symlink(evil.path(), d2.join("last-applied")).unwrap();
         let f2 = d2.join("last-applied/n.json");
-        let out = run(&script, &[f2.to_str().unwrap(), "t3", ""], b"{}");
+        let out = run_sh(WRITE_SCRIPT, &[f2.to_str().unwrap(), "t3"], b"{}");
         assert!(!out.status.success());
         assert_eq!(std::fs::read_dir(evil.path()).unwrap().count(), 0);
+    }
+
+    /// Runs `script` in the real shell with `args`, `stdin` on its stdin.
+    fn run_sh(script: &str, args: &[&str], stdin: &[u8]) -> std::process::Output {
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c").arg(script).arg("sh").args(args);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    /// The binding is computed from what the node is, never stored: the same process tree
+    /// gives the same binding every time, and PID 1's start time is taken after the last `)`.
+    #[test]
+    fn the_binding_is_the_boot_pid_1s_start_and_the_namespace() {
+        let once = run_sh(READ_SCRIPT, &["/nonexistent", "", "echo", "[]"], b"");
+        let again = run_sh(READ_SCRIPT, &["/nonexistent", "", "echo", "[]"], b"");
+        let b = split_read(&once.stdout)
+            .binding
+            .and_then(binding_of)
+            .unwrap();
+        assert_eq!(
+            Some(b.clone()),
+            split_read(&again.stdout).binding.and_then(binding_of)
+        );
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert!(b.starts_with(&format!("boot={} pid1=", boot.trim())), "{b}");
+        let net = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert!(b.ends_with(&format!(" netns={}", net.display())), "{b}");
+        // A command name with spaces and parentheses does not shift the fields.
+        let dir = tempfile::tempdir().unwrap();
+        let stat = dir.path().join("stat");
+        std::fs::write(
+            &stat,
+            "1 (a) b (c d) S 0 1 1 0 -1 4194560 1 2 0 0 0 0 0 0 20 0 1 0 98765 1 2 3\n",
+        )
+        .unwrap();
+        let script = READ_SCRIPT.replace("/proc/1/stat", stat.to_str().unwrap());
+        let out = run_sh(&script, &["/nonexistent", "", "echo", "[]"], b"");
+        let b = split_read(&out.stdout)
+            .binding
+            .and_then(binding_of)
+            .unwrap();
+        assert!(b.contains(" pid1=98765 "), "{b}");
+    }
+
+    /// A transport that runs nothing and says what it can see.
+    struct Sees {
+        files: bool,
+        on_host: bool,
+    }
+
+    impl Transport for Sees {
+        fn run(&self, _: &str, _: &Invocation) -> Result<Output, CommandError> {
+            unreachable!("not run in these tests")
+        }
+        fn sees_node_files(&self) -> bool {
+            self.files
+        }
+        fn records_on_host(&self) -> bool {
+            self.on_host
+        }
+    }
+
+    #[test]
+    fn the_read_is_a_script_only_where_the_record_is_in_the_node() {
+        let n = node();
+        // A network namespace: `ip` alone (its record is read on this host).
+        let netns = Sees {
+            files: false,
+            on_host: true,
+        };
+        assert_eq!(
+            read_invocation(&netns, &n),
+            Invocation::ip(iproute::read_args())
+        );
+        // An LXD/Incus instance: the script, with the facts of the route interface.
+        let lxd = Sees {
+            files: true,
+            on_host: false,
+        };
+        let wrapped = read_invocation(&lxd, &n);
+        assert_eq!(wrapped.program, "sh");
+        assert_eq!(wrapped.args[0], "-c");
+        assert_eq!(wrapped.args[1], READ_SCRIPT);
+        assert_eq!(
+            wrapped.args[2..6],
+            ["sh", "/run/routectl/last-applied/w0.json", "eth1", "ip"]
+        );
+        assert_eq!(wrapped.args[6..], iproute::read_args());
+        // A transport that sees no files of the node: the script without facts.
+        let bare = Sees {
+            files: false,
+            on_host: false,
+        };
+        assert_eq!(read_invocation(&bare, &n).args[4], "");
+    }
+
+    #[test]
+    fn the_script_passes_the_reads_failure_through_and_appends_facts_to_its_output() {
+        let failed = run_sh(
+            READ_SCRIPT,
+            &["/nonexistent", "lo", "sh", "-c", "echo nope >&2; exit 2"],
+            b"",
+        );
+        assert_eq!(failed.status.code(), Some(2));
+        assert_eq!(failed.stdout, b"");
+        assert_eq!(failed.stderr, b"nope\n");
+        let ok = run_sh(READ_SCRIPT, &["/nonexistent", "lo", "echo", "[]"], b"");
+        assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+        let p = split_read(&ok.stdout);
+        assert_eq!(p.ip, b"[]\n");
+        let facts = String::from_utf8(p.facts.unwrap().to_vec()).unwrap();
+        assert!(facts.starts_with("#routectl-facts 1\n"), "{facts}");
+    }
+
+    #[test]
+    fn facts_are_split_from_the_ip_output_exactly() {
+        let n = node();
+        let lxd = Sees {
+            files: true,
+            on_host: false,
+        };
+        let out = b"[{\"dst\":\"10.0.2.0/24\"}]\n\n--routectl-read-part--\nboot=b pid1=1 netns=n\n--routectl-read-part--\n--routectl-read-part--\n#routectl-facts 1\nNETWORK_FILE=/etc/systemd/network/10-eth1.network\nADMIN_STATE=configured\n#routectl-dropin\n[Route]\nDestination=10.1.0.0/24\n";
+        let p = split_read(out);
+        assert_eq!(p.ip, b"[{\"dst\":\"10.0.2.0/24\"}]\n");
+        let facts = facts_of(&lxd, &n, p.facts).unwrap();
+        assert_eq!(
+            facts.network_file.as_deref(),
+            Some("/etc/systemd/network/10-eth1.network")
+        );
+        assert_eq!(
+            facts.dropin.as_deref(),
+            Some("[Route]\nDestination=10.1.0.0/24\n")
+        );
+        // No facts in the output (a fake, an old wrapper): unknown, with the reason.
+        assert!(facts_of(&lxd, &n, split_read(b"[]\n").facts).is_err());
+        // A namespace: nothing manages it.
+        let netns = Sees {
+            files: false,
+            on_host: true,
+        };
+        assert_eq!(
+            facts_of(&netns, &n, None).unwrap().manager(),
+            crate::core::persist::Manager::Nothing
+        );
     }
 }
 

@@ -5,12 +5,14 @@
 //! which its process group is killed. stdin is written from its own thread and stdout/stderr are
 //! drained by their own threads, so a large batch can never deadlock.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
@@ -92,6 +94,94 @@ pub trait Transport: Sync {
     fn commands_run(&self) -> usize {
         0
     }
+
+    /// Whether commands run in the node's own system (its own /run, /etc and /proc), so that a
+    /// read can also tell what manages its interfaces. False for network namespaces, which share
+    /// the host's files and have no network manager of their own.
+    fn sees_node_files(&self) -> bool {
+        false
+    }
+
+    /// Whether routectl keeps a node's last-applied record on this host rather than in the
+    /// node: true for network namespaces, which share this host's /run. The read is then `ip`
+    /// alone, and [`Transport::host_record`] reads the record and its binding without a process.
+    fn records_on_host(&self) -> bool {
+        false
+    }
+
+    /// The last-applied record at `record_path` on this host and the binding of `instance`, for
+    /// a transport whose [`Transport::records_on_host`] is true.
+    fn host_record(&self, _instance: &str, _record_path: &str) -> HostRecord {
+        HostRecord {
+            binding: None,
+            record: Ok(Vec::new()),
+        }
+    }
+}
+
+/// A node's last-applied record as kept on this host, and what binds it to the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRecord {
+    /// What the node is now (see [`netns_record`]); `None` when that cannot be told.
+    pub binding: Option<String>,
+    /// The record's bytes (empty: there is none), or why it could not be read.
+    pub record: Result<Vec<u8>, String>,
+}
+
+/// The largest last-applied record read (a record lists one node's routes).
+pub const MAX_RECORD_BYTES: u64 = 4 << 20;
+
+/// Where the kernel tells its boot id.
+pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+
+/// Where `ip netns` keeps named network namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// The record of network namespace `name` and its binding, read on this host without a
+/// process: the boot id (in `boot_id`) and the identity of `netns_dir/name`, the namespace's
+/// file (its inode and ctime: a namespace deleted and created again under the same name is
+/// another file, even where the kernel reuses the inode number). The record is read without
+/// following a symbolic link, and at most [`MAX_RECORD_BYTES`].
+pub fn netns_record(netns_dir: &Path, boot_id: &Path, name: &str, record: &Path) -> HostRecord {
+    use std::os::unix::fs::MetadataExt;
+    let boot = std::fs::read_to_string(boot_id).unwrap_or_default();
+    let binding = std::fs::metadata(netns_dir.join(name)).ok().map(|m| {
+        format!(
+            "boot={} netns={} ctime={}.{:09}",
+            boot.trim(),
+            m.ino(),
+            m.ctime(),
+            m.ctime_nsec()
+        )
+    });
+    HostRecord {
+        binding,
+        record: read_record(record),
+    }
+}
+
+fn read_record(path: &Path) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(format!(
+            "{} is larger than {MAX_RECORD_BYTES} bytes",
+            path.display()
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A boxed transport (what `--access` picks at run time) is a transport.
@@ -102,6 +192,18 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn commands_run(&self) -> usize {
         (**self).commands_run()
+    }
+
+    fn sees_node_files(&self) -> bool {
+        (**self).sees_node_files()
+    }
+
+    fn records_on_host(&self) -> bool {
+        (**self).records_on_host()
+    }
+
+    fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
+        (**self).host_record(instance, record_path)
     }
 }
 
@@ -165,6 +267,10 @@ fn shown(argv: &[String]) -> String {
                 "'<read script>'"
             } else if a == crate::node::observe::WRITE_SCRIPT {
                 "'<record script>'"
+            } else if a == crate::node::networkd::WRITE_SCRIPT {
+                "'<drop-in script>'"
+            } else if a == crate::node::networkd::REMOVE_SCRIPT {
+                "'<drop-in removal script>'"
             } else {
                 a.as_str()
             }
@@ -183,7 +289,7 @@ impl Transport for Process {
                     msg.push_str(&format!("  | {line}\n"));
                 }
             }
-            eprint!("{msg}");
+            crate::console::err(&msg);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         run_process(&argv, inv.stdin.as_deref(), self.timeout)
@@ -191,6 +297,23 @@ impl Transport for Process {
 
     fn commands_run(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+
+    fn sees_node_files(&self) -> bool {
+        matches!(self.kind, TransportKind::Lxc | TransportKind::Incus)
+    }
+
+    fn records_on_host(&self) -> bool {
+        self.kind == TransportKind::Netns
+    }
+
+    fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
+        netns_record(
+            Path::new(NETNS_DIR),
+            Path::new(BOOT_ID),
+            instance,
+            Path::new(record_path),
+        )
     }
 }
 
@@ -215,6 +338,9 @@ pub struct Stream {
     child: std::process::Child,
     stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
     alive: std::sync::Arc<std::sync::Mutex<bool>>,
+    /// The child's group in the registry of live children, so a SIGINT/SIGTERM to routectl
+    /// reaches it too; left when the `Stream` is dropped (after [`Stream::stop`]).
+    _live: Option<Registered>,
 }
 
 /// Kills a [`Stream`]'s process group from another thread (a reader blocked on its stdout
@@ -299,6 +425,12 @@ impl Drop for Stream {
 /// Starts a local long-running command (`lxc monitor --type=lifecycle --format=json`).
 pub fn spawn_stream(argv: &[String]) -> Result<Stream, CommandError> {
     let line = argv.join(" ");
+    if !crate::interrupt::may_start() {
+        return Err(CommandError::Interrupted {
+            argv: line,
+            signal: crate::interrupt::signal_name().to_string(),
+        });
+    }
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandError::Spawn {
             argv: line,
@@ -321,11 +453,13 @@ pub fn spawn_stream(argv: &[String]) -> Result<Stream, CommandError> {
             },
         })?;
     let stdout = child.stdout.take().map(std::io::BufReader::new);
+    let live = child_pid(&child).map(Registered::new);
     Ok(Stream {
         argv: line,
         child,
         stdout,
         alive: std::sync::Arc::new(std::sync::Mutex::new(true)),
+        _live: live,
     })
 }
 
@@ -342,6 +476,12 @@ fn run_process(
     timeout: Duration,
 ) -> Result<Output, CommandError> {
     let line = shown(argv);
+    if !crate::interrupt::may_start() {
+        return Err(CommandError::Interrupted {
+            argv: line,
+            signal: crate::interrupt::signal_name().to_string(),
+        });
+    }
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandError::Spawn {
             argv: line,
@@ -367,6 +507,7 @@ fn run_process(
         },
     })?;
     let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    let _live = pid.map(Registered::new);
 
     let writer = match (stdin, child.stdin.take()) {
         (Some(bytes), Some(mut pipe)) => {
@@ -389,18 +530,42 @@ fn run_process(
         status
     });
 
-    let timed_out = match rx.recv_timeout(timeout) {
-        Ok(()) => false,
-        Err(_) => {
+    // Wait in short steps: a SIGINT/SIGTERM to routectl is passed on to the child's group
+    // (also here, in case it came between spawn and registration) and the child gets
+    // `interrupt::GRACE` to end before SIGKILL. routectl never leaves a child running behind.
+    let started = Instant::now();
+    let mut interrupted_at: Option<Instant> = None;
+    let mut timed_out = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(sig) = crate::interrupt::signal() {
+            match interrupted_at {
+                None => {
+                    if let Some(sig) = Signal::from_named_raw(sig) {
+                        kill_group(pid, sig);
+                    }
+                    interrupted_at = Some(Instant::now());
+                }
+                Some(at) if at.elapsed() >= crate::interrupt::GRACE => {
+                    kill_group(pid, Signal::KILL);
+                }
+                Some(_) => {}
+            }
+        }
+        if started.elapsed() >= timeout && interrupted_at.is_none() {
             kill_group(pid, Signal::TERM);
             if rx.recv_timeout(Duration::from_millis(500)).is_err() {
                 kill_group(pid, Signal::KILL);
             }
-            true
+            timed_out = true;
+            break;
         }
-    };
+    }
     let status = waiter.join().ok().and_then(|s| s.ok());
-    if timed_out {
+    if timed_out || interrupted_at.is_some() {
         // Descendants may still hold the pipes: make sure the group is gone before joining.
         kill_group(pid, Signal::KILL);
     }
@@ -455,6 +620,51 @@ fn child_pid(child: &std::process::Child) -> Option<Pid> {
     i32::try_from(child.id()).ok().and_then(Pid::from_raw)
 }
 
+/// The process groups of the children running now (each child leads its own group).
+static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// A child's group in [`LIVE`] while it runs.
+#[derive(Debug)]
+struct Registered(i32);
+
+impl Registered {
+    fn new(pid: Pid) -> Registered {
+        let raw = pid.as_raw_nonzero().get();
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).insert(raw);
+        Registered(raw)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Sends signal number `signal` to the process group of every running child (see
+/// [`crate::interrupt`]).
+pub fn forward(signal: i32) {
+    let Some(signal) = Signal::from_named_raw(signal) else {
+        return;
+    };
+    let groups: Vec<i32> = LIVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    for raw in groups {
+        kill_group(Pid::from_raw(raw), signal);
+    }
+}
+
+/// How many children are running now.
+pub fn live_children() -> usize {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
 /// Signals the process group made for a child (its pid is the group's id). The group may be
 /// gone already: that is the goal, not an error.
 fn kill_group(pid: Option<Pid>, signal: Signal) {
@@ -475,6 +685,41 @@ mod tests {
             stdin: None,
         };
         p.argv("worker-0", &inv).join(" ")
+    }
+
+    /// A namespace's binding comes from its file under /run/netns (a stand-in directory here):
+    /// the same file gives the same binding, a file made again under the same name another;
+    /// the record is read as it is, a missing one is none, a symbolic link is refused.
+    #[test]
+    fn a_namespace_is_bound_by_its_file_and_the_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = dir.path().join("netns");
+        std::fs::create_dir(&ns).unwrap();
+        let boot = dir.path().join("boot_id");
+        std::fs::write(&boot, "b00t\n").unwrap();
+        let rec = dir.path().join("w0.json");
+        std::fs::write(ns.join("w0"), "").unwrap();
+        let first = netns_record(&ns, &boot, "w0", &rec);
+        assert_eq!(first.record, Ok(Vec::new()));
+        let b = first.binding.clone().unwrap();
+        assert!(b.starts_with("boot=b00t netns="), "{b}");
+        assert_eq!(
+            netns_record(&ns, &boot, "w0", &rec).binding,
+            Some(b.clone())
+        );
+        std::fs::remove_file(ns.join("w0")).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        std::fs::write(ns.join("w0"), "").unwrap();
+        assert_ne!(netns_record(&ns, &boot, "w0", &rec).binding, Some(b));
+        assert_eq!(netns_record(&ns, &boot, "gone", &rec).binding, None);
+        std::fs::write(&rec, "{}\n").unwrap();
+        assert_eq!(
+            netns_record(&ns, &boot, "w0", &rec).record,
+            Ok(b"{}\n".to_vec())
+        );
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&rec, &link).unwrap();
+        assert!(netns_record(&ns, &boot, "w0", &link).record.is_err());
     }
 
     #[test]

@@ -159,15 +159,20 @@ impl Watch {
         }
     }
 
-    /// Waits until a node changes or `until` passes (or `stop` is set). After the first change,
-    /// waits until no event came for `debounce` (at most 1 s), then returns the changed nodes
-    /// (empty when the time ran out without a change).
-    pub fn wait(&self, until: Instant, debounce: Duration, stop: &AtomicBool) -> BTreeSet<String> {
+    /// Waits until a node changes or `until` passes (or `stop` says so: routectl received
+    /// SIGINT/SIGTERM). After the first change, waits until no event came for `debounce` (at
+    /// most 1 s), then returns the changed nodes (empty when the time ran out without a change).
+    pub fn wait(
+        &self,
+        until: Instant,
+        debounce: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> BTreeSet<String> {
         let sh = &self.shared;
         let mut p = sh.lock();
         while p.nodes.is_empty() {
             let now = Instant::now();
-            if now >= until || stop.load(Ordering::SeqCst) {
+            if now >= until || stop() {
                 return BTreeSet::new();
             }
             let wait = (until - now).min(Duration::from_millis(100));
@@ -424,7 +429,7 @@ mod tests {
             shared: shared.clone(),
             key: String::new(),
         };
-        let stop = AtomicBool::new(false);
+        let stop = || false;
         let t = Instant::now();
         assert!(
             w.wait(

@@ -14,7 +14,7 @@ use crate::support::{Run, assert_code, sh};
 use routectl::core::topology::{Node, TransportKind};
 use routectl::node::host::Host;
 use routectl::node::observe;
-use routectl::node::transport::Process;
+use routectl::node::transport::{Process, Transport};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -42,13 +42,29 @@ fn same_reads(kind: TransportKind, nodes: &[Node]) {
                 format!("{:?}", sa.links.unwrap()),
                 format!("{:?}", sb.links.unwrap()),
             );
-            // The last-applied record and its binding (`lo`'s alias) come with every read.
+            // The last-applied record, its binding (boot id, PID 1's start, the namespace) and
+            // the network-manager facts come with every read: byte for byte the same after
+            // the `ip` part.
             let oa = observe::read_observed(&exec, n).unwrap();
             let ob = observe::read_observed(&host, n).unwrap();
             assert_eq!(
-                (format!("{:?}", oa.last_applied), &oa.binding),
-                (format!("{:?}", ob.last_applied), &ob.binding),
-                "{}: the same record",
+                (format!("{:?}", oa.last_applied), &oa.binding, &oa.facts),
+                (format!("{:?}", ob.last_applied), &ob.binding, &ob.facts),
+                "{}: the same record, binding and facts",
+                n.name
+            );
+            let inv = observe::read_invocation(&exec, n);
+            assert_eq!(inv, observe::read_invocation(&host, n));
+            let tail = |t: &dyn Transport| {
+                let out = t.run(&n.instance, &inv).unwrap();
+                let parts = observe::split_read(&out.stdout);
+                let ip_len = parts.ip.len();
+                out.stdout[ip_len..].to_vec()
+            };
+            assert_eq!(
+                String::from_utf8_lossy(&tail(&exec)),
+                String::from_utf8_lossy(&tail(&host)),
+                "{}: what the read script prints after `ip`",
                 n.name
             );
             if (a == b && sa.routes == sb.routes && links.0 == links.1) || attempts == 5 {
@@ -144,7 +160,14 @@ fn host_and_exec_access_read_and_plan_the_same_on_netns() {
         "{:?}",
         seen.last_applied
     );
-    assert!(seen.binding.is_some_and(|b| b.starts_with("routectl ")));
+    // A namespace's binding is read on this host: the boot id and the namespace file.
+    assert!(
+        seen.binding
+            .as_deref()
+            .is_some_and(|b| b.starts_with("boot=") && b.contains(" netns=")),
+        "{:?}",
+        seen.binding
+    );
     assert!(
         lab.table("worker-1")
             .contains(&"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211".to_string()),

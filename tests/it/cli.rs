@@ -1281,7 +1281,7 @@ fn node_option_limits_reads_to_that_node() {
     r.stdout_has("worker-1: 2 to add")
         .stdout_lacks("controller-0:")
         .stdout_has("not planned: controller-0, worker-0, worker-2")
-        .stdout_has("Plan: 2 to add, 0 to replace, 0 to delete on 1 of 1 nodes.");
+        .stdout_has("Plan: 2 to add, 0 to replace, 0 to delete on 1 of 1 node.");
     let json = lab
         .run(&[
             "plan", "-o", "json", "--node", "worker-1", "--node", "worker-2",
@@ -1406,11 +1406,28 @@ fn canary_options_are_checked_before_any_node_is_contacted() {
 }
 
 /// After a write and its read-back, the node's record is stored through the transport (the
-/// record on stdin); a later read that finds it calls the lost routes drift.
+/// record on stdin), bound to what the read before the write computed the node to be; a later
+/// read that finds it with the same binding calls the lost routes drift.
 #[test]
 fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
     let lab = Fake::case("empty-lab");
     lab.batches_converge();
+    // What the read script prints on a node: `ip`'s part, the binding, the record (none yet).
+    let with = |binding: &str, record: &[u8]| {
+        let mut read = case_json("empty-lab", "worker-0");
+        read.extend(
+            format!(
+                "\n{}\n{binding}\n{}\n",
+                observe::SEPARATOR,
+                observe::SEPARATOR
+            )
+            .as_bytes(),
+        );
+        read.extend(record);
+        read
+    };
+    let binding = "boot=6c77b6a2 pid1=11070 netns=net:[4026532269]";
+    lab.reads("worker-0", &with(binding, b""));
     lab.run(&["apply", "-y"]).code(0);
     let calls = lab.calls();
     assert_eq!(
@@ -1427,20 +1444,22 @@ fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
             "10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211"
         ])
     );
-    let binding = parsed["binding"].as_str().unwrap().to_string();
-    assert!(binding.starts_with("routectl "), "{binding}");
-    // The node lost its routes (as the empty lab shows) but kept the record and its binding.
-    let mut read = case_json("empty-lab", "worker-0");
-    read.extend(
-        format!(
-            "\n{}\n{binding}\n{}\n",
-            observe::SEPARATOR,
-            observe::SEPARATOR
-        )
-        .as_bytes(),
+    assert_eq!(parsed["binding"], binding);
+    assert_eq!(parsed["format_version"], 2);
+    // A node whose read computed no binding gets an unbound record.
+    let w1: serde_json::Value =
+        serde_json::from_slice(&fs::read(lab.path("worker-1.record")).unwrap()).unwrap();
+    assert_eq!(w1["binding"], serde_json::Value::Null);
+    // Nothing but the routes and the record was written: no `ip link`, no alias.
+    assert!(
+        calls
+            .iter()
+            .all(|c| !c.contains("ip link") && !c.contains("alias")),
+        "{calls:?}"
     );
-    read.extend(&record);
-    lab.reads("worker-0", &read);
+    // The node lost its routes (as the empty lab shows) but kept the record, and it is the
+    // same node (same binding).
+    lab.reads("worker-0", &with(binding, &record));
     let j = lab.run(&["plan", "-o", "json"]).json();
     let w0 = &j["nodes"][1];
     assert_eq!(w0["last_applied"]["routes"], parsed["routes"]);
@@ -1459,18 +1478,12 @@ fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
             .iter()
             .all(|c| c["cause"] == "topology")
     );
-    // Another binding (the node restarted since): the record is ignored, with a warning.
-    let mut stale = case_json("empty-lab", "worker-0");
-    stale.extend(
-        format!(
-            "\n{}\nroutectl other\n{}\n",
-            observe::SEPARATOR,
-            observe::SEPARATOR
-        )
-        .as_bytes(),
+    // Another binding (PID 1 started again: the node restarted since): the record is ignored,
+    // with a warning.
+    lab.reads(
+        "worker-0",
+        &with("boot=6c77b6a2 pid1=98001 netns=net:[4026532269]", &record),
     );
-    stale.extend(&record);
-    lab.reads("worker-0", &stale);
     let j = lab.run(&["plan", "-o", "json"]).json();
     assert_eq!(j["nodes"][1]["last_applied"], serde_json::Value::Null);
     assert!(

@@ -14,6 +14,8 @@
 //! | `netns`, `netns_show_check`, `netns_reconcile` | what only network namespaces can show | root |
 //! | `lxd`, `lxd_discover` | what only the LXD lab can show | root, the LXD lab |
 //! | `access` | host access against exec access (reads, plans, writes), stale namespaces, `reconcile --watch` | root, the LXD lab for some |
+//! | `realnode` | networkd, netplan and `persist` on the real-node lab (`scripts/lab.sh --realnode`) | root, the real-node lab |
+//! | `safety` | the holes of issue 12: lock, signals, saved plans, bounded reads, atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
 //! | `layout` | this crate stays the only integration-test target | nothing |
 //!
 //! `support` holds what they share: the one way to run the binary (`support::Routectl`,
@@ -37,6 +39,7 @@
 //!
 //! A new file is a module declared here, never a new file directly under tests/ (`layout`
 //! fails if one appears).
+
 // A test may panic: that is how it reports a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
 
@@ -56,5 +59,7 @@ mod netns_show_check;
 mod node_output;
 mod perf_equivalence;
 mod properties;
+mod realnode;
+mod safety;
 mod scenarios;
 mod topology_corpus;

@@ -130,3 +130,69 @@ fn a_hung_node_times_out_and_the_others_proceed() {
     assert_eq!(lab.table("worker-0").len(), 2);
     assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
 }
+
+/// The last-applied record's binding is computed, never written: a namespace's `lo` keeps the
+/// alias it had (scripts/lab.sh marks its namespaces so), the record is read on this host with
+/// the plain `ip -n` read, and a namespace deleted and created again under the same name does
+/// not inherit the record of the one before.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn the_binding_changes_nothing_in_the_namespace_and_a_recreated_one_starts_afresh() {
+    let lab = NetnsLab::seed();
+    let ns = lab.ns("worker-0");
+    sh(&[
+        "ip",
+        "-n",
+        &ns,
+        "link",
+        "set",
+        "dev",
+        "lo",
+        "alias",
+        "routectl-lab",
+    ]);
+    assert_code(&lab.run(&["apply", "--auto-approve"]), 0);
+    let lo = sh(&["ip", "-n", &ns, "-j", "link", "show", "dev", "lo"]);
+    assert!(lo.contains("\"ifalias\":\"routectl-lab\""), "{lo}");
+    let record = std::fs::read_to_string(format!("/run/routectl/last-applied/{ns}.json"))
+        .expect("the record, kept on this host");
+    assert!(record.contains("\"binding\": \"boot="), "{record}");
+    // The same namespace: a route deleted by hand is drift, and the read is `ip` alone.
+    lab.ip("worker-0", "route del 10.1.1.0/24 proto 211");
+    let plan = lab.run(&["-v", "plan", "--output", "json"]);
+    assert_code(&plan, 0);
+    assert!(
+        plan.stderr
+            .contains(&format!("+ ip -n {ns} -N -d -j route show table all\n")),
+        "{}",
+        plan.stderr
+    );
+    let j = plan.json();
+    assert_eq!(j["nodes"][1]["changes"][0]["cause"], "drift", "{j:#}");
+    // The namespace deleted and made again under its name: the old record is ignored. (Its
+    // link to the hub goes first: a namespace's links are torn down after `ip netns del`
+    // returns.)
+    sh(&["ip", "-n", &lab.hub, "link", "del", "v1"]);
+    sh(&["ip", "netns", "del", &ns]);
+    let node = lab.topology.node("worker-0").expect("worker-0").clone();
+    lab.add_node(1, &node);
+    let j = lab.run(&["plan", "--output", "json"]).json();
+    let w0 = &j["nodes"][1];
+    assert_eq!(w0["last_applied"], serde_json::Value::Null, "{w0:#}");
+    assert!(
+        w0["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("restarted or recreated")),
+        "{w0:#}"
+    );
+    assert!(
+        w0["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["cause"] == "topology"),
+        "{w0:#}"
+    );
+}

@@ -48,7 +48,7 @@ fn show_reports_an_unreadable_node_and_shows_the_others() {
     let run = lab.run(&["show"]);
     assert_code(&run, 1);
     assert!(
-        run.stdout.contains("-gone): error: `ip netns exec ")
+        run.stdout.contains("-gone): error: `ip -n ")
             && run.stdout.contains("Cannot open network namespace")
             && run.stdout.contains("worker-1 (instance "),
         "{run:?}"

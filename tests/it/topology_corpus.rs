@@ -188,6 +188,6 @@ fn an_endless_device_is_refused_not_read_until_memory_runs_out() {
         Path::new("/dev/zero"),
         1,
         1,
-        "a topology may be at most 16777216 bytes",
+        "it is a character device, not a regular file; a topology must be a regular file",
     );
 }

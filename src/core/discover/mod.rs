@@ -251,6 +251,7 @@ impl Candidate {
             internal_ips: self.internal_ips.clone(),
             pod_cidrs: self.pod_cidrs.clone(),
             line: 0,
+            persist: topology::Persist::None,
         }
     }
 }

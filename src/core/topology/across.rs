@@ -339,6 +339,7 @@ mod tests {
             internal_ips: ips.iter().map(|a| a.parse().unwrap()).collect(),
             pod_cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
             line: 0,
+            persist: crate::core::topology::Persist::None,
         };
         let cases = [
             node("w0", "w0", &["10.0.2.20"], &["10.1.0.0/24"]),

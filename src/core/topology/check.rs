@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::across::{Key, cross_check, node_rules};
 use super::names::{check_interface, parse_addr, parse_cidr};
 use super::raw::{OneOrMany, RawFile, RawNode, items};
-use super::{Access, Cluster, MAX_FILE_BYTES, Node, Topology, TransportKind};
+use super::{Access, Cluster, MAX_FILE_BYTES, Node, Persist, Topology, TransportKind};
 use crate::core::route::{DEFAULT_PROTOCOL, Family, WELL_KNOWN_PROTOCOLS};
 use crate::error::{Problem, Problems};
 
@@ -225,6 +225,8 @@ impl Checker {
             }
         }
 
+        let persist = self.persist(rc.persist.as_ref(), "cluster persist");
+
         if raw.nodes.is_empty() {
             self.problem_at(
                 0,
@@ -236,7 +238,12 @@ impl Checker {
         for rn in &raw.nodes {
             // A node with a bad field still takes part in the checks across nodes (with what
             // could be read of it), so that every problem is reported at once.
-            nodes.push((self.node(rn, transport, cluster_interface.as_deref()), rn));
+            let mut node = self.node(rn, transport, cluster_interface.as_deref());
+            node.persist = match &rn.get_ref().persist {
+                Some(p) => self.persist(Some(p), &format!("node `{}`: persist", node.name)),
+                None => persist,
+            };
+            nodes.push((node, rn));
         }
 
         self.cross_checks(&nodes, &cluster_cidrs);
@@ -247,8 +254,30 @@ impl Checker {
             pod_cidrs: cluster_cidrs,
             protocol,
             metric,
+            persist,
         };
         Some((cluster, nodes.into_iter().map(|(n, _)| n).collect()))
+    }
+
+    /// A `persist` value (`none` when absent or wrong, with a problem for a wrong one).
+    fn persist(&mut self, v: Option<&Spanned<String>>, what: &str) -> Persist {
+        let Some(v) = v else {
+            return Persist::None;
+        };
+        match Persist::from_name(v.get_ref()) {
+            Some(p) => p,
+            None => {
+                self.problem(
+                    &v.span(),
+                    format!(
+                        "{what} `{}` is not known: expected one of {}",
+                        v.get_ref(),
+                        Persist::NAMES.join(", ")
+                    ),
+                );
+                Persist::None
+            }
+        }
     }
 
     /// Parses a one-or-many list of CIDRs (at most one per family).
@@ -351,6 +380,7 @@ impl Checker {
             internal_ips,
             pod_cidrs,
             line,
+            persist: Persist::None,
         };
         for (key, message) in node_rules(&node, instance.is_some(), transport) {
             let span = match key {
@@ -472,6 +502,36 @@ pod_cidr = "10.1.0.0/24"
         assert_eq!(t.nodes[0].interface, "eth1");
         assert_eq!(t.nodes[1].line, 10);
         assert_eq!(t.sha256.len(), 64);
+    }
+
+    #[test]
+    fn persist_defaults_to_none_and_a_node_overrides_the_cluster() {
+        let t = ok(LAB);
+        assert_eq!(t.cluster.persist, Persist::None);
+        assert!(t.nodes.iter().all(|n| n.persist == Persist::None));
+        let t = ok(&LAB
+            .replace(
+                "pod_cidr = \"10.1.0.0/16\"",
+                "pod_cidr = \"10.1.0.0/16\"\npersist = \"networkd\"",
+            )
+            .replace(
+                "name = \"worker-0\"",
+                "name = \"worker-0\"\npersist = \"none\"",
+            ));
+        assert_eq!(t.cluster.persist, Persist::Networkd);
+        assert_eq!(t.nodes[0].persist, Persist::Networkd);
+        assert_eq!(t.nodes[1].persist, Persist::None);
+        let e = errs(&LAB.replace(
+            "[[nodes]]\nname = \"worker-0\"",
+            "[[nodes]]\nname = \"worker-0\"\npersist = \"netplan\"",
+        ));
+        assert!(
+            e.contains(
+                "node `worker-0`: persist `netplan` is not known: expected one of none, networkd"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("t.toml:12:"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub use crate::core::persist::Persist;
 use crate::core::route::Family;
 
 pub mod across;
@@ -137,6 +138,8 @@ pub struct Cluster {
     pub protocol: u8,
     /// The metric of routectl's routes, if set (else 0 for IPv4, 1024 for IPv6).
     pub metric: Option<u32>,
+    /// How nodes keep routectl's routes across their network manager (a node may override it).
+    pub persist: Persist,
 }
 
 /// One node of the cluster.
@@ -154,6 +157,8 @@ pub struct Node {
     pub pod_cidrs: Vec<IpNet>,
     /// The line of the node's table in the file.
     pub line: usize,
+    /// How this node keeps routectl's routes (its own `persist`, else the cluster's).
+    pub persist: Persist,
 }
 
 impl Node {

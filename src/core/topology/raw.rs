@@ -27,6 +27,7 @@ pub(super) struct RawCluster {
     pub(super) protocol: Option<Spanned<i64>>,
     pub(super) metric: Option<Spanned<i64>>,
     pub(super) access: Option<Spanned<String>>,
+    pub(super) persist: Option<Spanned<String>>,
 }
 
 /// One `[[nodes]]` table.
@@ -38,6 +39,7 @@ pub(super) struct RawNode {
     pub(super) pod_cidr: Option<Spanned<OneOrMany>>,
     pub(super) interface: Option<Spanned<String>>,
     pub(super) instance: Option<Spanned<String>>,
+    pub(super) persist: Option<Spanned<String>>,
 }
 
 /// A string, or an array of strings (each with its own position).

@@ -104,7 +104,16 @@ pub fn parse_stream(output: &[u8]) -> Result<Vec<Vec<Route>>, ParseError> {
     Ok(tables)
 }
 
-pub(crate) fn invalid(output: &[u8], message: String) -> ParseError {
+pub(crate) fn invalid(output: &[u8], mut message: String) -> ParseError {
+    // iproute2 writes strings into its JSON unescaped: a control character in a name (an
+    // interface called `e\x1bx`) makes the whole output invalid JSON. Say so, it is not garbage.
+    if message.contains("control character") {
+        message.push_str(
+            "; iproute2 printed a name (an interface name, most likely) holding a control \
+             character without escaping it, which makes its whole JSON output invalid: rename \
+             that interface",
+        );
+    }
     let text = String::from_utf8_lossy(&output[..output.len().min(80)]);
     let mut excerpt: String = text.chars().filter(|c| !c.is_control()).collect();
     if output.len() > 80 {
@@ -159,6 +168,7 @@ struct RawRoute<'de> {
     metric: Option<Scalar<'de>>,
     tos: Option<Scalar<'de>>,
     from: Option<Scalar<'de>>,
+    nhid: Option<Scalar<'de>>,
     flags: Vec<String>,
     nexthops: Option<Vec<RawHop<'de>>>,
 }
@@ -404,6 +414,7 @@ impl<'de> Deserialize<'de> for RawRoute<'de> {
                         "table" => r.table = Some(map.next_value()?),
                         "protocol" => r.protocol = Some(map.next_value()?),
                         "metric" => r.metric = Some(map.next_value()?),
+                        "nhid" => r.nhid = Some(map.next_value()?),
                         "flags" => r.flags = map.next_value::<Strings>()?.0,
                         "nexthops" => r.nexthops = Some(map.next_value::<Hops>()?.0),
                         _ => {
@@ -515,6 +526,14 @@ impl RawRoute<'_> {
                 _ => return Err(format!("has a `from` `{f}` that is not a prefix")),
             },
         };
+        let nhid = match &self.nhid {
+            None => None,
+            Some(n) => Some(
+                number(&self.nhid)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| format!("has an nhid `{}` that is not a 32-bit number", n.0))?,
+            ),
+        };
         Ok(Route {
             dst,
             table,
@@ -524,6 +543,7 @@ impl RawRoute<'_> {
             tos,
             from,
             next_hop,
+            nhid,
             flags: self.flags,
         })
     }

@@ -28,7 +28,8 @@ pub struct Fake {
 pub const RECORD: &str = "(write last-applied record)";
 
 /// A call as the fake logged it, with routectl's read script shown as the `ip` command it runs
-/// (`sh -c SCRIPT sh RECORD_PATH ip ARGS…` -> `ip ARGS…`) and a record write as [`RECORD`].
+/// (`sh -c SCRIPT sh RECORD_PATH IFACE ip ARGS…` -> `ip ARGS…`) and a record write as
+/// [`RECORD`].
 pub fn normalize_call(line: &str) -> String {
     let read = format!(
         " -- sh -c {} sh /run/routectl/last-applied/",
@@ -36,7 +37,8 @@ pub fn normalize_call(line: &str) -> String {
     );
     if let Some(i) = line.find(&read) {
         let rest = &line[i + read.len()..];
-        let args = rest.split_once(' ').map(|(_, a)| a).unwrap_or("");
+        // The record's path (after its directory) and the interface, then `ip ARGS…`.
+        let args = rest.splitn(3, ' ').nth(2).unwrap_or("");
         return format!("{} -- {args}", &line[..i]);
     }
     let write = format!(" -- sh -c {} sh ", observe::WRITE_SCRIPT);
@@ -230,7 +232,8 @@ impl Fake {
             .unwrap_or_default()
     }
 
-    /// The calls to `node` running `what` (the read, the batch or "ip -V").
+    /// The calls to `node` running `what` (the read, the batch or "ip -V"); a read counts as
+    /// the `ip` command its script runs ([`normalize_call`]).
     pub fn calls_to(&self, node: &str, what: &str) -> usize {
         let line = format!("lxc exec {node} --force-noninteractive -- {what}");
         self.calls().iter().filter(|c| **c == line).count()

@@ -46,8 +46,9 @@ use super::{Routectl, Run, first_host};
 const FLUSH: &str = "for f in -4 -6; do for p in 211 boot static; do \
                      ip $f route flush table main proto $p || exit 1; done; done";
 
-/// routectl's last-applied record in a node, and its binding (lo's alias).
-const FORGET_RECORDS: &str = "rm -rf /run/routectl/last-applied && ip link set dev lo alias ''";
+/// routectl's last-applied records in a node (their binding is computed by each read, never
+/// kept in the node).
+const FORGET_RECORDS: &str = "rm -rf /run/routectl/last-applied";
 
 /// A real lab of topology.example.toml's four nodes.
 pub trait Lab {
@@ -86,7 +87,7 @@ pub trait Lab {
         );
     }
 
-    /// Forgets every node's last-applied record and its binding.
+    /// Forgets every node's last-applied record.
     fn forget_records(&self) {
         for n in &self.topology().nodes {
             self.exec_ok(&n.name, &["sh", "-c", FORGET_RECORDS]);

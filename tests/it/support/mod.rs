@@ -16,6 +16,19 @@ use std::process::{Child, Command, Stdio};
 
 use ipnet::IpNet;
 
+/// A plan document without each node's `manager`: only a live read can tell what manages an
+/// interface, so a plan from snapshots says `unknown` where a live plan names it.
+pub fn without_manager(mut plan: serde_json::Value) -> serde_json::Value {
+    if let Some(nodes) = plan["nodes"].as_array_mut() {
+        for n in nodes {
+            if let Some(n) = n.as_object_mut() {
+                n.remove("manager");
+            }
+        }
+    }
+    plan
+}
+
 /// The repository (where Cargo.toml is).
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -629,12 +629,13 @@ impl Transport for Model {
                 stderr: String::new(),
             });
         }
-        // routectl's read script (`sh -c READ_SCRIPT sh PATH ip ARGS…`) is the `ip` it wraps,
-        // followed by the record's parts.
+        // routectl's read script (`sh -c READ_SCRIPT sh PATH IFACE ip ARGS…`) is the `ip` it
+        // wraps, followed by the record's parts: the binding the script would compute (one per
+        // instance: a model node is never restarted) and the record.
         if inv.program == "sh" && inv.args.get(1).map(String::as_str) == Some(READ_SCRIPT) {
             let inner = Invocation {
-                program: inv.args.get(4).cloned().unwrap_or_default(),
-                args: inv.args.iter().skip(5).cloned().collect(),
+                program: inv.args.get(5).cloned().unwrap_or_default(),
+                args: inv.args.iter().skip(6).cloned().collect(),
                 stdin: inv.stdin.clone(),
             };
             let mut out = self.run(instance, &inner)?;
@@ -646,10 +647,7 @@ impl Transport for Model {
                     .get(instance)
                     .cloned()
                     .unwrap_or_default();
-                let binding = serde_json::from_slice::<serde_json::Value>(&record)
-                    .ok()
-                    .and_then(|v| v["binding"].as_str().map(str::to_string))
-                    .unwrap_or_default();
+                let binding = format!("boot=model pid1=1 netns=net:[{instance}]");
                 out.stdout
                     .extend(format!("\n{SEPARATOR}\n{binding}\n{SEPARATOR}\n").as_bytes());
                 out.stdout.extend(record);

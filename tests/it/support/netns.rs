@@ -90,7 +90,8 @@ impl NetnsLab {
         lab
     }
 
-    fn add_node(&self, i: usize, node: &routectl::core::topology::Node) {
+    /// Creates node `i`'s namespace, its link to the hub and its addresses.
+    pub fn add_node(&self, i: usize, node: &routectl::core::topology::Node) {
         let ns = &node.instance;
         sh(&["ip", "netns", "add", ns]);
         let v = format!("v{i}");

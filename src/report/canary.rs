@@ -1,0 +1,163 @@
+//! The canary stage of `apply --canary`: text, and the `canary` object of the apply document.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use serde::{Serialize, Serializer};
+
+use super::style::Style;
+use crate::core::canary::{Proof, Rollback, Verdict};
+use crate::core::check;
+use crate::core::route::Family;
+
+/// The canary stage of `apply --canary` as text.
+pub fn canary_text(v: &Verdict, style: &Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&format!("Canary: {}", v.canaries.join(", ")))
+    );
+    for n in &v.not_converged {
+        let _ = writeln!(
+            out,
+            "  {} {n} did not converge: its paths were not pinged",
+            style.red("FAIL")
+        );
+    }
+    for p in &v.proofs {
+        let q = &p.path;
+        let path = format!(
+            "{} -> {} ({}, {} -> {})",
+            q.from, q.to, q.family, q.source, q.destination
+        );
+        match &p.outcome {
+            check::Outcome::Pass { .. } => {
+                let _ = writeln!(out, "  {} {path}", style.green("ok  "));
+            }
+            check::Outcome::Fail { detail, .. } | check::Outcome::NotRun { reason: detail } => {
+                let _ = writeln!(out, "  {} {path}: {detail}", style.red("FAIL"));
+            }
+        }
+    }
+    if let Some(rb) = &v.rollback {
+        for n in &rb.restored {
+            let _ = writeln!(
+                out,
+                "  rolled back: {n} is as it was before the apply (read back)"
+            );
+        }
+        for (n, why) in &rb.failed {
+            let _ = writeln!(out, "  {} {n}: {why}", style.red("rollback FAILED:"));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&if v.passed() {
+            format!(
+                "Canary passed: {} of {} paths answer.",
+                v.proofs.len(),
+                v.proofs.len()
+            )
+        } else {
+            format!(
+                "Canary FAILED: {} of {} paths answer; the other nodes were not changed.",
+                v.proofs.iter().filter(|p| p.outcome.passed()).count(),
+                v.proofs.len()
+            )
+        })
+    );
+    out
+}
+
+/// One path the canary stage pinged.
+#[derive(Serialize)]
+struct PathDoc<'a> {
+    family: Family,
+    from: &'a str,
+    to: &'a str,
+    source: IpAddr,
+    destination: IpAddr,
+    status: &'static str,
+    attempts: Option<u32>,
+    detail: Option<&'a str>,
+}
+
+impl<'a> PathDoc<'a> {
+    fn of(p: &'a Proof) -> Self {
+        let (detail, attempts) = match &p.outcome {
+            check::Outcome::Pass { attempts } => (None, Some(*attempts)),
+            check::Outcome::Fail { attempts, detail } => (Some(detail.as_str()), Some(*attempts)),
+            check::Outcome::NotRun { reason } => (Some(reason.as_str()), None),
+        };
+        PathDoc {
+            family: p.path.family,
+            from: &p.path.from,
+            to: &p.path.to,
+            source: p.path.source,
+            destination: p.path.destination,
+            status: p.outcome.name(),
+            attempts,
+            detail,
+        }
+    }
+}
+
+struct PathsDoc<'a>(&'a [Proof]);
+
+impl Serialize for PathsDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(PathDoc::of))
+    }
+}
+
+/// `{"node", "error"}`: a canary that could not be put back.
+#[derive(Serialize)]
+struct FailedDoc<'a> {
+    node: &'a str,
+    error: &'a str,
+}
+
+/// `rollback`: which canaries were put back.
+#[derive(Serialize)]
+struct RollbackDoc<'a> {
+    restored: &'a [String],
+    failed: Vec<FailedDoc<'a>>,
+}
+
+impl<'a> RollbackDoc<'a> {
+    fn of(rb: &'a Rollback) -> Self {
+        RollbackDoc {
+            restored: &rb.restored,
+            failed: rb
+                .failed
+                .iter()
+                .map(|(node, error)| FailedDoc { node, error })
+                .collect(),
+        }
+    }
+}
+
+/// The `canary` object of an apply document.
+#[derive(Serialize)]
+pub struct CanaryDoc<'a> {
+    nodes: &'a [String],
+    passed: bool,
+    not_converged: &'a [String],
+    paths: PathsDoc<'a>,
+    rollback: Option<RollbackDoc<'a>>,
+}
+
+impl<'a> CanaryDoc<'a> {
+    /// The document of a canary stage.
+    pub fn of(v: &'a Verdict) -> Self {
+        CanaryDoc {
+            nodes: &v.canaries,
+            passed: v.passed(),
+            not_converged: &v.not_converged,
+            paths: PathsDoc(&v.proofs),
+            rollback: v.rollback.as_ref().map(RollbackDoc::of),
+        }
+    }
+}

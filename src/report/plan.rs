@@ -1,0 +1,1029 @@
+//! The plan: text, the `plan` JSON document, Markdown, and the saved plan (`plan --out`).
+
+use std::fmt::Write as _;
+use std::io;
+
+use serde::{Serialize, Serializer};
+use similar::{ChangeTag, TextDiff};
+
+use super::style::Style;
+use super::{FORMAT_VERSION, RouteDoc, Text, TopologyDoc};
+use crate::core::change::{Action, Cause, Change};
+use crate::core::persist::{DropinRoute, Manager, PersistPlan};
+use crate::core::plan::{NodePlan, Options, Plan, Summary};
+use crate::core::record::LastApplied;
+use crate::core::route::{AddrText, Destination, Route, protocol_name};
+use crate::core::saved::Binding;
+use crate::core::topology::Topology;
+use crate::error::NodeErrorJson;
+
+/// The mark of an action in text output.
+pub fn mark(action: Action) -> char {
+    match action {
+        Action::Add => '+',
+        Action::Delete => '-',
+        Action::Replace | Action::Adopt => '~',
+        Action::Conflict => '!',
+        Action::TakeOver => '>',
+    }
+}
+
+/// What a drift change says in text and Markdown.
+pub fn drift_note(applied_at: Option<&str>) -> String {
+    match applied_at {
+        Some(t) => format!("drift: changed outside routectl since the last apply at {t}"),
+        None => "drift: changed outside routectl since the last apply".to_string(),
+    }
+}
+
+/// The lines of one change (indented by two), as in the plan and the apply report.
+pub(crate) fn change_lines(
+    c: &Change,
+    adopt: bool,
+    applied_at: Option<&str>,
+    style: &Style,
+    out: &mut String,
+) {
+    let m = mark(c.action).to_string();
+    let route = c.route.to_string();
+    let start = out.len();
+    match c.action {
+        Action::Add => {
+            let _ = writeln!(out, "  {} {}", style.green(&m), style.green(&route));
+        }
+        Action::Delete => {
+            let _ = writeln!(out, "  {} {}", style.red(&m), style.red(&route));
+        }
+        Action::Replace => {
+            let was = current(c);
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                style.yellow(&m),
+                word_diff(&was, &route, style)
+            );
+            let _ = writeln!(out, "      {}", style.dim(&format!("was: {was}")));
+        }
+        Action::Adopt => {
+            let was = c
+                .current
+                .as_ref()
+                .map(|r| protocol_name(r.protocol))
+                .unwrap_or_default();
+            let note = if adopt {
+                format!("(adopt: currently proto {was})")
+            } else {
+                format!("(identical foreign route, proto {was}: taken over only with --adopt)")
+            };
+            let _ = writeln!(out, "  {} {} {}", style.yellow(&m), route, style.dim(&note));
+        }
+        Action::Conflict => {
+            let cur = current(c);
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                style.magenta(&m),
+                style.magenta(&format!(
+                    "{route}  (blocked by foreign route: {cur}; --take-over replaces it)"
+                ))
+            );
+        }
+        Action::TakeOver => {
+            let cur = current(c);
+            let note = if c.in_place {
+                format!("(takes over foreign route `{cur}` in place)")
+            } else {
+                format!("(takes over: deletes foreign route `{cur}`)")
+            };
+            let _ = writeln!(
+                out,
+                "  {} {} {}",
+                style.yellow(&m),
+                style.bold(&route),
+                style.dim(&note)
+            );
+        }
+    }
+    if c.cause == Cause::Drift {
+        // At the end of the change's first line.
+        let lines = out.split_off(start);
+        let note = style.red(&format!("  [{}]", drift_note(applied_at)));
+        match lines.split_once('\n') {
+            Some((first, rest)) => {
+                let _ = write!(out, "{first}{note}\n{rest}");
+            }
+            None => {
+                let _ = write!(out, "{lines}{note}");
+            }
+        }
+    }
+}
+
+/// The route a change finds in the kernel, as an `ip route` line.
+fn current(c: &Change) -> String {
+    c.current
+        .as_ref()
+        .map(|r| r.to_string())
+        .unwrap_or_default()
+}
+
+/// The new line with the words that differ from the old one highlighted.
+fn word_diff(old: &str, new: &str, style: &Style) -> String {
+    if !style.color {
+        return new.to_string();
+    }
+    let d = TextDiff::from_words(old, new);
+    let mut s = String::new();
+    for change in d.iter_all_changes() {
+        match change.tag() {
+            ChangeTag::Equal => s.push_str(change.value()),
+            ChangeTag::Insert => s.push_str(&style.bold(&style.yellow(change.value()))),
+            ChangeTag::Delete => {}
+        }
+    }
+    s
+}
+
+/// `2 to add, 1 conflict`, `in sync (4 routes)` or `cannot be read`.
+pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
+    match &n.state {
+        Err(crate::error::NodeError::Persist { .. }) => "cannot persist as asked".to_string(),
+        Err(_) => "cannot be read".to_string(),
+        Ok(d) => {
+            let mut parts = Vec::new();
+            for a in [
+                Action::Add,
+                Action::Replace,
+                Action::Delete,
+                Action::Adopt,
+                Action::TakeOver,
+                Action::Conflict,
+            ] {
+                let k = d.changes.iter().filter(|c| c.action == a).count();
+                if k > 0 {
+                    let word = match a {
+                        Action::Adopt if !adopt => "adoptable".to_string(),
+                        Action::Conflict if k == 1 => "conflict".to_string(),
+                        Action::Conflict => "conflicts".to_string(),
+                        Action::TakeOver => "to take over".to_string(),
+                        _ => format!("to {}", a.name()),
+                    };
+                    parts.push(format!("{k} {word}"));
+                }
+            }
+            if n.persist.is_pending() {
+                parts.push(format!("drop-in to {}", n.persist.state()));
+            }
+            let drift = d.changes.iter().filter(|c| c.cause == Cause::Drift).count();
+            if drift > 0 {
+                parts.push(format!("{drift} from drift"));
+            }
+            if parts.is_empty() {
+                format!("in sync ({} routes)", d.in_sync)
+            } else {
+                parts.join(", ")
+            }
+        }
+    }
+}
+
+/// The plan as text.
+pub fn plan_text(plan: &Plan, style: &Style) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_plan_text(&mut out, plan, style);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the plan as text, a node at a time (a plan of a million changes is never held as
+/// one string).
+pub fn write_plan_text<W: io::Write + ?Sized>(
+    w: &mut W,
+    plan: &Plan,
+    style: &Style,
+) -> io::Result<()> {
+    let mut out = String::new();
+    for n in &plan.nodes {
+        out.clear();
+        match &n.state {
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "{}: {}",
+                    style.bold(&n.name),
+                    style.red(&format!("error: {e}"))
+                );
+            }
+            Ok(d) => {
+                let heading = node_heading(n, plan.adopt);
+                let _ = writeln!(out, "{}: {}", style.bold(&n.name), heading);
+                let at = n.last_applied.as_ref().map(|r| r.applied_at.as_str());
+                for c in &d.changes {
+                    change_lines(c, plan.adopt, at, style, &mut out);
+                }
+                dropin_lines(&n.persist, style, &mut out);
+                for w in &d.warnings {
+                    let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
+                }
+            }
+        }
+        w.write_all(out.as_bytes())?;
+    }
+    out.clear();
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.yellow(&format!(
+                "warning: limited to {} of {} nodes with --node; not planned: {}",
+                plan.nodes.len(),
+                plan.nodes.len() + plan.skipped.len(),
+                plan.skipped.join(", ")
+            ))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&summary_line(&plan.summary(), plan.adopt))
+    );
+    w.write_all(out.as_bytes())
+}
+
+/// A pending drop-in change as a unified diff (`similar`), indented under the node.
+pub(crate) fn dropin_lines(p: &PersistPlan, style: &Style, out: &mut String) {
+    if !p.is_pending() {
+        return;
+    }
+    let path = p.path().unwrap_or_default();
+    let (old, new) = p.contents();
+    let _ = writeln!(
+        out,
+        "  {} networkd drop-in {path} ({}):",
+        style.yellow("~"),
+        p.state()
+    );
+    let name = |side: Option<&str>| if side.is_some() { path } else { "/dev/null" };
+    let (old_name, new_name) = (name(old), name(new));
+    let (old, new) = (old.unwrap_or(""), new.unwrap_or(""));
+    let diff = TextDiff::from_lines(old, new);
+    let text = diff
+        .unified_diff()
+        .context_radius(2)
+        .header(old_name, new_name)
+        .to_string();
+    for line in text.lines() {
+        let shown = if line.starts_with("+++") || line.starts_with("---") {
+            style.bold(line)
+        } else if line.starts_with('+') {
+            style.green(line)
+        } else if line.starts_with('-') {
+            style.red(line)
+        } else if line.starts_with("@@") {
+            style.dim(line)
+        } else {
+            line.to_string()
+        };
+        let _ = writeln!(out, "    {shown}");
+    }
+    if !old.is_empty() && !old.ends_with('\n') {
+        let _ = writeln!(
+            out,
+            "    {}",
+            style.dim("(the file on the node has no final newline)")
+        );
+    }
+}
+
+/// `manager`: what manages a node's route interface.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum ManagerDoc<'a> {
+    Networkd {
+        name: &'static str,
+        network_file: &'a str,
+        netplan: bool,
+        running: bool,
+    },
+    Unknown {
+        name: &'static str,
+        reason: &'a str,
+    },
+    Other {
+        name: &'static str,
+    },
+}
+
+impl<'a> ManagerDoc<'a> {
+    pub(crate) fn of(m: &'a Manager) -> Self {
+        match m {
+            Manager::Networkd {
+                network_file,
+                netplan,
+                running,
+            } => ManagerDoc::Networkd {
+                name: "systemd-networkd",
+                network_file,
+                netplan: *netplan,
+                running: *running,
+            },
+            Manager::Unknown(why) => ManagerDoc::Unknown {
+                name: "unknown",
+                reason: why,
+            },
+            other => ManagerDoc::Other { name: other.name() },
+        }
+    }
+}
+
+/// `persist`: a node's drop-in plan: the state, the path, the `[Route]`s added and removed,
+/// and both contents.
+#[derive(Serialize)]
+pub(crate) struct PersistDoc<'a> {
+    state: &'static str,
+    path: Option<&'a str>,
+    pending: bool,
+    routes_added: Vec<DropinRoute>,
+    routes_removed: Vec<DropinRoute>,
+    old: Option<&'a str>,
+    new: Option<&'a str>,
+}
+
+impl<'a> PersistDoc<'a> {
+    pub(crate) fn of(p: &'a PersistPlan) -> Self {
+        let (routes_added, routes_removed) = p.route_changes();
+        let (old, new) = p.contents();
+        PersistDoc {
+            state: p.state(),
+            path: p.path(),
+            pending: p.is_pending(),
+            routes_added,
+            routes_removed,
+            old,
+            new,
+        }
+    }
+}
+
+/// `Plan: 6 to add, 0 to replace, 1 to delete on 3 of 4 nodes; 1 node unreachable`.
+pub fn summary_line(s: &Summary, adopt: bool) -> String {
+    let mut line = format!(
+        "Plan: {} to add, {} to replace, {} to delete",
+        s.add, s.replace, s.delete
+    );
+    if s.adopt > 0 {
+        if adopt {
+            let _ = write!(line, ", {} to adopt", s.adopt);
+        } else {
+            let _ = write!(line, ", {} adoptable with --adopt", s.adopt);
+        }
+    }
+    if s.take_over > 0 {
+        let _ = write!(line, ", {} to take over", s.take_over);
+    }
+    if s.conflict > 0 {
+        let _ = write!(line, ", {} in conflict", s.conflict);
+    }
+    if s.dropins > 0 {
+        let _ = write!(
+            line,
+            ", {} networkd drop-in{} to write",
+            s.dropins,
+            super::plural(s.dropins)
+        );
+    }
+    let _ = write!(
+        line,
+        " on {} of {}",
+        s.nodes_changed,
+        crate::core::text::nodes(s.nodes)
+    );
+    if s.drift > 0 {
+        let _ = write!(
+            line,
+            "; {} change{} from drift",
+            s.drift,
+            super::plural(s.drift)
+        );
+    }
+    if s.nodes_unreachable > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} unreachable",
+            s.nodes_unreachable,
+            super::plural(s.nodes_unreachable)
+        );
+    }
+    if s.nodes_unpersistable > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} cannot persist as asked",
+            s.nodes_unpersistable,
+            super::plural(s.nodes_unpersistable)
+        );
+    }
+    line.push('.');
+    line
+}
+
+/// One entry of `changes` (and of apply's `remaining`): the route after the change with
+/// `gateway`/`dev` always present (`null` when the route has none).
+#[derive(Serialize)]
+pub(crate) struct ChangeDoc<'a> {
+    action: &'static str,
+    dst: Text<&'a Destination>,
+    gateway: Option<Text<AddrText>>,
+    dev: Option<&'a str>,
+    protocol: u8,
+    metric: u32,
+    route: Text<&'a Route>,
+    operation: bool,
+    command: Option<Text<CommandLine>>,
+    current: Option<RouteDoc<'a>>,
+    cause: &'static str,
+    in_place: bool,
+}
+
+/// `ip ` and a batch line.
+pub(crate) struct CommandLine(String);
+
+impl std::fmt::Display for CommandLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ip {}", self.0)
+    }
+}
+
+impl<'a> ChangeDoc<'a> {
+    pub(crate) fn of(c: &'a Change, adopt: bool) -> Self {
+        let r = &c.route;
+        let operation = c.is_operation(adopt);
+        ChangeDoc {
+            action: c.action.name(),
+            dst: Text(&r.dst),
+            gateway: r.gateway().map(|g| Text(AddrText(g))),
+            dev: r.dev(),
+            protocol: r.protocol,
+            metric: r.metric,
+            route: Text(r),
+            operation,
+            command: c
+                .batch_line()
+                .filter(|_| operation)
+                .map(|l| Text(CommandLine(l))),
+            current: c.current.as_ref().map(RouteDoc::of),
+            cause: c.cause.name(),
+            in_place: c.in_place,
+        }
+    }
+}
+
+/// A list of changes, serialised one at a time.
+pub(crate) struct ChangesDoc<'a> {
+    pub(crate) changes: &'a [Change],
+    pub(crate) adopt: bool,
+}
+
+impl Serialize for ChangesDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.changes.iter().map(|c| ChangeDoc::of(c, self.adopt)))
+    }
+}
+
+/// One entry of the plan's `nodes`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum NodeDoc<'a> {
+    Ok {
+        name: &'a str,
+        instance: &'a str,
+        status: &'static str,
+        in_sync: usize,
+        fingerprint: &'a str,
+        last_applied: Option<LastAppliedDoc<'a>>,
+        changes: ChangesDoc<'a>,
+        warnings: &'a [String],
+        manager: ManagerDoc<'a>,
+        persist: PersistDoc<'a>,
+    },
+    Error {
+        name: &'a str,
+        instance: &'a str,
+        status: &'static str,
+        error: NodeErrorJson,
+        changes: [(); 0],
+        warnings: [(); 0],
+        manager: ManagerDoc<'a>,
+    },
+}
+
+impl<'a> NodeDoc<'a> {
+    fn of(n: &'a NodePlan, adopt: bool) -> Self {
+        match &n.state {
+            Ok(d) => NodeDoc::Ok {
+                name: &n.name,
+                instance: &n.instance,
+                status: "ok",
+                in_sync: d.in_sync,
+                fingerprint: &d.fingerprint,
+                last_applied: n.last_applied.as_ref().map(LastAppliedDoc::of),
+                changes: ChangesDoc {
+                    changes: &d.changes,
+                    adopt,
+                },
+                warnings: &d.warnings,
+                manager: ManagerDoc::of(&n.manager),
+                persist: PersistDoc::of(&n.persist),
+            },
+            Err(e) => NodeDoc::Error {
+                name: &n.name,
+                instance: &n.instance,
+                status: "error",
+                error: e.to_json(),
+                changes: [],
+                warnings: [],
+                manager: ManagerDoc::of(&n.manager),
+            },
+        }
+    }
+}
+
+/// `last_applied`: what routectl last applied on a node (`null` without a usable record).
+#[derive(Serialize)]
+pub(crate) struct LastAppliedDoc<'a> {
+    applied_at: &'a str,
+    applied_at_unix: u64,
+    routectl_version: &'a str,
+    topology_sha256: &'a str,
+    protocol: u8,
+    routes: &'a [String],
+}
+
+impl<'a> LastAppliedDoc<'a> {
+    pub(crate) fn of(r: &'a LastApplied) -> Self {
+        LastAppliedDoc {
+            applied_at: &r.applied_at,
+            applied_at_unix: r.applied_at_unix,
+            routectl_version: &r.routectl_version,
+            topology_sha256: &r.topology_sha256,
+            protocol: r.protocol,
+            routes: &r.routes,
+        }
+    }
+}
+
+/// The plan's nodes, serialised one at a time (none at all for the frame of
+/// [`write_plan_json`]).
+struct NodesDoc<'a> {
+    plan: &'a Plan,
+    frame_only: bool,
+}
+
+impl Serialize for NodesDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let nodes = if self.frame_only {
+            &[]
+        } else {
+            &self.plan.nodes[..]
+        };
+        s.collect_seq(nodes.iter().map(|n| NodeDoc::of(n, self.plan.adopt)))
+    }
+}
+
+/// The plan's `summary`.
+#[derive(Serialize)]
+struct SummaryDoc {
+    add: usize,
+    replace: usize,
+    delete: usize,
+    adopt: usize,
+    conflict: usize,
+    take_over: usize,
+    drift: usize,
+    operations: usize,
+    nodes: usize,
+    nodes_changed: usize,
+    nodes_in_sync: usize,
+    nodes_unreachable: usize,
+    nodes_unpersistable: usize,
+    dropins: usize,
+    pending: bool,
+}
+
+/// The `plan` document (docs/json.md), borrowing from the plan.
+#[derive(Serialize)]
+pub struct PlanDoc<'a> {
+    format_version: u32,
+    kind: &'static str,
+    topology: TopologyDoc<'a>,
+    protocol: u8,
+    adopt: bool,
+    take_over: bool,
+    nodes: NodesDoc<'a>,
+    skipped_nodes: &'a [String],
+    summary: SummaryDoc,
+}
+
+/// The plan as its JSON document.
+pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
+    let s = plan.summary();
+    PlanDoc {
+        format_version: FORMAT_VERSION,
+        kind: "plan",
+        topology: TopologyDoc::of(topology),
+        protocol: plan.protocol,
+        adopt: plan.adopt,
+        take_over: plan.take_over,
+        nodes: NodesDoc {
+            plan,
+            frame_only: false,
+        },
+        skipped_nodes: &plan.skipped,
+        summary: SummaryDoc {
+            add: s.add,
+            replace: s.replace,
+            delete: s.delete,
+            adopt: s.adopt,
+            conflict: s.conflict,
+            take_over: s.take_over,
+            drift: s.drift,
+            operations: plan.operations(),
+            nodes: s.nodes,
+            nodes_changed: s.nodes_changed,
+            nodes_in_sync: s.nodes_in_sync,
+            nodes_unreachable: s.nodes_unreachable,
+            nodes_unpersistable: s.nodes_unpersistable,
+            dropins: s.dropins,
+            pending: plan.has_pending(),
+        },
+    }
+}
+
+/// Writes the plan's JSON document, exactly as [`write_json`](crate::report::write_json) of
+/// [`plan_json`] would, with the nodes rendered `lanes` at a time: the document of a new
+/// cluster is some 400 bytes per change, and one core turning a million changes into text
+/// would take longer than planning them. At most `lanes` (and no more than the machine's
+/// cores) times four nodes are held rendered at a time, and written in order (more in flight
+/// only costs page faults: measured).
+pub fn write_plan_json<W: io::Write + ?Sized>(
+    w: &mut W,
+    plan: &Plan,
+    topology: &Topology,
+    lanes: usize,
+) -> io::Result<()> {
+    // Below some 100,000 changes the document takes a few tens of milliseconds at most: not
+    // worth the threads.
+    write_plan_json_from(w, plan, topology, lanes, 100_000)
+}
+
+/// [`write_plan_json`], in parallel from `min_changes` changes on.
+fn write_plan_json_from<W: io::Write + ?Sized>(
+    w: &mut W,
+    plan: &Plan,
+    topology: &Topology,
+    lanes: usize,
+    min_changes: usize,
+) -> io::Result<()> {
+    const KEY: &[u8] = b"\n  \"nodes\": []";
+    // Rendering is CPU work: more lanes than cores only hold more nodes in memory.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let lanes = lanes.min(cores);
+    let changes: usize = plan.nodes.iter().map(|n| n.changes().len()).sum();
+    if plan.nodes.is_empty() || lanes <= 1 || changes < min_changes {
+        return crate::report::write_json(w, &plan_json(plan, topology));
+    }
+    // The document around the nodes: the same type with no nodes, cut where they go. The cut
+    // is unambiguous: a line break and an unescaped quote cannot occur inside a JSON string.
+    let mut frame = Vec::new();
+    let mut doc = plan_json(plan, topology);
+    doc.nodes.frame_only = true;
+    crate::report::write_json(&mut frame, &doc)?;
+    let at = frame
+        .windows(KEY.len())
+        .position(|k| k == KEY)
+        .ok_or_else(|| io::Error::other("the plan document has no `nodes` key"))?;
+    let (head, tail) = frame.split_at(at + KEY.len() - 1);
+    w.write_all(head)?;
+    let window = lanes.saturating_mul(4);
+    let mut first = true;
+    for chunk in plan.nodes.chunks(window) {
+        let rendered = crate::parallel::map(chunk, lanes, |n| -> io::Result<Vec<u8>> {
+            // About 420 bytes per change: one allocation, not a dozen doublings.
+            let mut buf = Vec::with_capacity(512 * n.changes().len() + 1024);
+            crate::report::write_fragment(&mut buf, &NodeDoc::of(n, plan.adopt), 2)?;
+            Ok(buf)
+        });
+        for node in rendered {
+            w.write_all(if first { b"\n    " } else { b",\n    " })?;
+            first = false;
+            w.write_all(&node?)?;
+        }
+    }
+    w.write_all(b"\n  ")?;
+    // `]` and everything after the nodes.
+    w.write_all(tail)
+}
+
+/// The saved plan (`plan --out`): the plan document, then `saved` (what `apply FILE` checks;
+/// read by `core::saved`).
+#[derive(Serialize)]
+pub struct SavedPlanDoc<'a> {
+    #[serde(flatten)]
+    plan: PlanDoc<'a>,
+    saved: Binding,
+}
+
+/// The saved plan document.
+pub fn saved_plan_json<'a>(
+    plan: &'a Plan,
+    topology: &'a Topology,
+    options: &Options,
+) -> SavedPlanDoc<'a> {
+    SavedPlanDoc {
+        plan: plan_json(plan, topology),
+        saved: Binding {
+            routectl_version: env!("CARGO_PKG_VERSION").to_string(),
+            transport: topology.cluster.transport,
+            topology_path: topology.source.clone(),
+            topology_sha256: topology.sha256.clone(),
+            topology_text: topology.text.clone(),
+            adopt: options.adopt,
+            take_over: options.take_over,
+            nodes: options.only.clone(),
+            fingerprints: plan
+                .nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n.name.clone(),
+                        n.state.as_ref().ok().map(|d| d.fingerprint.clone()),
+                    )
+                })
+                .collect(),
+        },
+    }
+}
+
+/// The plan as Markdown, summary first, one collapsible section per node.
+pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
+    let s = plan.summary();
+    let mut out = String::new();
+    let _ = writeln!(out, "### routectl plan for `{}`\n", topology.source);
+    let _ = writeln!(out, "**{}**\n", summary_line(&s, plan.adopt));
+    let _ = writeln!(out, "| node | status |\n|---|---|");
+    for n in &plan.nodes {
+        let status = match &n.state {
+            Err(e) => format!("error: {}", e.kind()),
+            Ok(_) => node_heading(n, plan.adopt),
+        };
+        let _ = writeln!(out, "| `{}` | {} |", n.name, status);
+    }
+    let _ = writeln!(out);
+    for n in &plan.nodes {
+        match &n.state {
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "<details><summary><code>{}</code>: {}</summary>\n\n```\n{}\n```\n</details>\n",
+                    n.name,
+                    node_heading(n, plan.adopt),
+                    e
+                );
+            }
+            Ok(d) if d.changes.is_empty() && d.warnings.is_empty() && !n.persist.is_pending() => {}
+            Ok(d) => {
+                let _ = writeln!(
+                    out,
+                    "<details><summary><code>{}</code>: {}</summary>\n\n```diff",
+                    n.name,
+                    node_heading(n, plan.adopt)
+                );
+                let mut body = String::new();
+                let at = n.last_applied.as_ref().map(|r| r.applied_at.as_str());
+                for c in &d.changes {
+                    change_lines(c, plan.adopt, at, &Style::default(), &mut body);
+                }
+                dropin_lines(&n.persist, &Style::default(), &mut body);
+                for line in body.lines() {
+                    // diff syntax colours lines starting with + and -.
+                    let _ = writeln!(out, "{}", line.trim_start());
+                }
+                for w in &d.warnings {
+                    let _ = writeln!(out, "# warning: {w}");
+                }
+                let _ = writeln!(out, "```\n</details>\n");
+            }
+        }
+    }
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "> Limited with `--node`; not planned: {}\n",
+            plan.skipped.join(", ")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples::fixtures::topology;
+    use crate::report::samples::sample;
+
+    const TEXT: &str = "\
+worker-0: 1 to add, 1 to replace, 1 to delete
+  ~ 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211
+      was: 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211
+  + 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211
+  - 10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211
+worker-1: 1 adoptable, 1 conflict
+  ~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (identical foreign route, proto boot: taken over only with --adopt)
+  ! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot; --take-over replaces it)
+worker-2: error: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running
+warning: limited to 3 of 4 nodes with --node; not planned: worker-3
+Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in conflict on 1 of 3 nodes; 1 node unreachable.
+";
+
+    #[test]
+    fn text_lists_every_change_under_its_node() {
+        let t = topology();
+        assert_eq!(plan_text(&sample::plan(&t, false), &Style::default()), TEXT);
+        let adopt = plan_text(&sample::plan(&t, true), &Style::default());
+        assert!(
+            adopt.contains("worker-1: 1 to adopt, 1 conflict\n"),
+            "{adopt}"
+        );
+        assert!(adopt.contains(
+            "  ~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (adopt: currently proto boot)\n"
+        ));
+        assert!(adopt.ends_with(
+            "Plan: 1 to add, 1 to replace, 1 to delete, 1 to adopt, 1 in conflict on 2 of 3 nodes; 1 node unreachable.\n"
+        ));
+    }
+
+    #[test]
+    fn colour_marks_the_words_that_change() {
+        let t = topology();
+        let text = plan_text(&sample::plan(&t, false), &Style { color: true });
+        assert!(text.starts_with(
+            "\x1b[1mworker-0\x1b[0m: 1 to add, 1 to replace, 1 to delete\n  \x1b[33m~\x1b[0m 10.1.1.0/24 via \x1b[1m\x1b[33m10.0.2.21\x1b[0m\x1b[0m dev eth1 proto 211\n"
+        ), "{text:?}");
+        assert!(text.contains(
+            "  \x1b[31m-\x1b[0m \x1b[31m10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211\x1b[0m\n"
+        ));
+        assert!(text.contains("  \x1b[35m!\x1b[0m \x1b[35m10.1.2.0/24"));
+    }
+
+    #[test]
+    fn streaming_text_is_the_same_text() {
+        let t = topology();
+        let p = sample::plan(&t, false);
+        let mut out = Vec::new();
+        write_plan_text(&mut out, &p, &Style::default()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), TEXT);
+    }
+
+    fn plan_document(t: &Topology, p: &Plan) -> String {
+        let fp = |i: usize| p.nodes[i].state.as_ref().unwrap().fingerprint.clone();
+        [
+            r#"{"format_version":1,"kind":"plan","topology":{"path":"t.toml","sha256":""#,
+            &t.sha256,
+            r#""},"protocol":211,"adopt":false,"take_over":false,"nodes":["#,
+            r#"{"name":"worker-0","instance":"worker-0","status":"ok","in_sync":0,"fingerprint":""#,
+            &fp(0),
+            r#"","last_applied":null,"changes":["#,
+            r#"{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"},"cause":"topology","in_place":false},"#,
+            r#"{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false},"#,
+            r#"{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"},"cause":"topology","in_place":false}"#,
+            r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
+            r#"{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
+            &fp(1),
+            r#"","last_applied":null,"changes":["#,
+            r#"{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},"#,
+            r#"{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}"#,
+            r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
+            r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}"#,
+            r#"],"skipped_nodes":["worker-3"],"#,
+            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true}}"#,
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn json_has_every_field_in_the_documented_order() {
+        let t = topology();
+        let p = sample::plan(&t, false);
+        let doc = serde_json::to_string(&plan_json(&p, &t)).unwrap();
+        assert_eq!(doc, plan_document(&t, &p));
+    }
+
+    #[test]
+    fn nodes_rendered_in_parallel_make_the_same_document() {
+        let t = topology();
+        let mut p = sample::plan(&t, false);
+        let many: Vec<NodePlan> = (0..40).flat_map(|_| p.nodes.clone()).collect();
+        for nodes in [vec![], p.nodes.clone(), many] {
+            p.nodes = nodes;
+            let mut one = Vec::new();
+            crate::report::write_json(&mut one, &plan_json(&p, &t)).unwrap();
+            for lanes in [1, 2, 3, 8] {
+                let mut parallel = Vec::new();
+                write_plan_json_from(&mut parallel, &p, &t, lanes, 0).unwrap();
+                assert_eq!(
+                    String::from_utf8(parallel).unwrap(),
+                    String::from_utf8(one.clone()).unwrap(),
+                    "{} nodes, {lanes} lanes",
+                    p.nodes.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pretty_json_ends_with_a_newline() {
+        let t = topology();
+        let p = sample::plan(&t, false);
+        let text = crate::report::to_json_text(&plan_json(&p, &t)).unwrap();
+        assert!(text.starts_with("{\n  \"format_version\": 1,\n  \"kind\": \"plan\",\n"));
+        assert!(text.ends_with("}\n") && !text.ends_with("}\n\n"));
+    }
+
+    #[test]
+    fn saved_plan_is_the_plan_then_its_binding_and_reads_back() {
+        let t = topology();
+        let p = sample::plan(&t, false);
+        let options = Options {
+            adopt: false,
+            take_over: false,
+            only: vec!["worker-0".into(), "worker-1".into(), "worker-2".into()],
+        };
+        let doc = serde_json::to_string(&saved_plan_json(&p, &t, &options)).unwrap();
+        let plan = plan_document(&t, &p);
+        let binding = doc
+            .strip_prefix(&plan[..plan.len() - 1])
+            .expect("the plan document comes first");
+        let fp = |i: usize| p.nodes[i].state.as_ref().unwrap().fingerprint.clone();
+        assert_eq!(
+            binding,
+            format!(
+                r#","saved":{{"routectl_version":"{}","transport":"lxc","topology_path":"t.toml","topology_sha256":"{}","topology_text":{},"adopt":false,"take_over":false,"nodes":["worker-0","worker-1","worker-2"],"fingerprints":[["worker-0","{}"],["worker-1","{}"],["worker-2",null]]}}}}"#,
+                env!("CARGO_PKG_VERSION"),
+                t.sha256,
+                serde_json::to_string(&t.text).unwrap(),
+                fp(0),
+                fp(1)
+            )
+        );
+        let read = crate::core::saved::parse(doc.as_bytes(), "plan.json").expect("a saved plan");
+        assert_eq!(read.binding.fingerprints.len(), 3);
+        assert_eq!(read.topology.sha256, t.sha256);
+        assert_eq!(read.options.only, options.only);
+    }
+
+    #[test]
+    fn markdown_has_a_table_and_a_section_per_node_with_something_to_show() {
+        let t = topology();
+        let md = plan_markdown(&sample::plan(&t, false), &t);
+        assert_eq!(
+            md,
+            "### routectl plan for `t.toml`
+
+**Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in conflict on 1 of 3 nodes; 1 node unreachable.**
+
+| node | status |
+|---|---|
+| `worker-0` | 1 to add, 1 to replace, 1 to delete |
+| `worker-1` | 1 adoptable, 1 conflict |
+| `worker-2` | error: command_failed |
+
+<details><summary><code>worker-0</code>: 1 to add, 1 to replace, 1 to delete</summary>
+
+```diff
+~ 10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211
+was: 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211
++ 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211
+- 10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211
+```
+</details>
+
+<details><summary><code>worker-1</code>: 1 adoptable, 1 conflict</summary>
+
+```diff
+~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (identical foreign route, proto boot: taken over only with --adopt)
+! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot; --take-over replaces it)
+```
+</details>
+
+<details><summary><code>worker-2</code>: cannot be read</summary>
+
+```
+`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running
+```
+</details>
+
+> Limited with `--node`; not planned: worker-3
+
+"
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! `routectl reconcile --log-format json`: one JSON object per line on stderr. The keys are
+//! the event's own fields first, then `ts`, `level` and `message` (docs/operations.md).
+
+use serde::Serialize;
+
+/// One log line: the event's fields, then when, how bad, and the sentence for people.
+#[derive(Serialize)]
+pub struct LogLine<'a, F: Serialize> {
+    /// The event's fields.
+    #[serde(flatten)]
+    pub fields: F,
+    /// `YYYY-MM-DDTHH:MM:SSZ`.
+    pub ts: &'a str,
+    /// `info`, `warn` or `error`.
+    pub level: &'a str,
+    /// What the text log says.
+    pub message: &'a str,
+}
+
+/// `{"event": "start"}`.
+#[derive(Serialize)]
+pub struct Start {
+    /// `start`.
+    pub event: &'static str,
+}
+
+/// `{"event": "stop", "rounds": N}`.
+#[derive(Serialize)]
+pub struct Stop {
+    /// `stop`.
+    pub event: &'static str,
+    /// Rounds run.
+    pub rounds: u64,
+}
+
+/// `{"event": "metrics", "error"}`: the metrics file could not be written.
+#[derive(Serialize)]
+pub struct Metrics {
+    /// `metrics`.
+    pub event: &'static str,
+    /// Why.
+    pub error: String,
+}
+
+/// `{"event": "watch", "nodes", "access"}`: `reconcile --watch` (re)started its watchers.
+#[derive(Serialize)]
+pub struct Watching {
+    /// `watch`.
+    pub event: &'static str,
+    /// How many nodes are watched.
+    pub nodes: usize,
+    /// `exec` or `host`.
+    pub access: &'static str,
+}
+
+/// `{"event": "watch_note"}`: a watcher stopped, failed or started again (the message says).
+#[derive(Serialize)]
+pub struct WatchNote {
+    /// `watch_note`.
+    pub event: &'static str,
+}
+
+/// What a round found, before the round's counters.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum RoundDetail {
+    /// Nothing was done: no valid topology yet, the lock was busy, a mass deletion.
+    Error {
+        /// Whether the topology file validated this round.
+        topology_valid: bool,
+        /// Why nothing was done.
+        error: String,
+    },
+    /// Every node is backing off.
+    Waiting {
+        /// Whether the topology file validated this round.
+        topology_valid: bool,
+        /// The nodes backing off.
+        waiting: Vec<String>,
+    },
+    /// The round planned and applied.
+    Applied {
+        /// Whether the topology file validated this round.
+        topology_valid: bool,
+        /// Per node.
+        nodes: Vec<RoundNode>,
+        /// The nodes backing off (not planned this round).
+        waiting: Vec<String>,
+        /// Operations that took effect.
+        operations: usize,
+        /// Processes run on nodes.
+        node_commands: usize,
+    },
+    /// A round the watch started for nodes that have left the topology since: nothing to do.
+    Nothing {
+        /// Whether the topology file validated this round.
+        topology_valid: bool,
+    },
+}
+
+/// One node of a round.
+#[derive(Serialize)]
+pub struct RoundNode {
+    /// The node.
+    pub name: String,
+    /// `in_sync`, `converged`, `failed` or `unreachable`.
+    pub status: &'static str,
+    /// Operations that took effect on it.
+    pub applied: usize,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// `{…detail, "event": "round", "round", "converged", "duration_ms", "trigger"}`.
+#[derive(Serialize)]
+pub struct Round {
+    /// What the round found.
+    #[serde(flatten)]
+    pub detail: RoundDetail,
+    /// `round`.
+    pub event: &'static str,
+    /// The round's number (from 1).
+    pub round: u64,
+    /// Whether every covered node was converged after it.
+    pub converged: bool,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// What started it: `interval`, or `watch` (`reconcile --watch` saw its nodes change).
+    pub trigger: &'static str,
+}
+
+/// One log line as text, with its newline.
+pub fn line<F: Serialize>(line: &LogLine<'_, F>) -> serde_json::Result<String> {
+    let mut text = serde_json::to_string(line)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Writes one log line (and its newline) in a single write. A serialisation error is returned;
+/// a failed write to stderr is not worth stopping the loop for, and the caller decides.
+pub fn write_line<W: std::io::Write, F: Serialize>(
+    mut w: W,
+    line: &LogLine<'_, F>,
+) -> std::io::Result<()> {
+    let mut buf = serde_json::to_vec(line).map_err(std::io::Error::from)?;
+    buf.push(b'\n');
+    w.write_all(&buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<F: Serialize>(fields: F) -> String {
+        let mut out = Vec::new();
+        write_line(
+            &mut out,
+            &LogLine {
+                fields,
+                ts: "2026-12-01T00:00:00Z",
+                level: "info",
+                message: "m",
+            },
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn start_stop_and_rounds_keep_their_key_order() {
+        let tail = r#""ts":"2026-12-01T00:00:00Z","level":"info","message":"m"}"#;
+        assert_eq!(
+            line(Start { event: "start" }),
+            format!("{{\"event\":\"start\",{tail}\n")
+        );
+        assert_eq!(
+            line(Stop {
+                event: "stop",
+                rounds: 3
+            }),
+            format!("{{\"event\":\"stop\",\"rounds\":3,{tail}\n")
+        );
+        let round = |detail| Round {
+            detail,
+            event: "round",
+            round: 2,
+            converged: false,
+            duration_ms: 7,
+            trigger: "interval",
+        };
+        let counters =
+            r#""event":"round","round":2,"converged":false,"duration_ms":7,"trigger":"interval""#;
+        assert_eq!(
+            line(round(RoundDetail::Error {
+                topology_valid: false,
+                error: "bad".into()
+            })),
+            format!("{{\"topology_valid\":false,\"error\":\"bad\",{counters},{tail}\n")
+        );
+        assert_eq!(
+            line(round(RoundDetail::Waiting {
+                topology_valid: true,
+                waiting: vec!["w-1".into()]
+            })),
+            format!("{{\"topology_valid\":true,\"waiting\":[\"w-1\"],{counters},{tail}\n")
+        );
+        assert_eq!(
+            line(round(RoundDetail::Applied {
+                topology_valid: true,
+                nodes: vec![RoundNode {
+                    name: "w-0".into(),
+                    status: "converged",
+                    applied: 2,
+                    error: None
+                }],
+                waiting: vec![],
+                operations: 2,
+                node_commands: 4
+            })),
+            format!(
+                "{{\"topology_valid\":true,\"nodes\":[{{\"name\":\"w-0\",\"status\":\"converged\",\"applied\":2,\"error\":null}}],\"waiting\":[],\"operations\":2,\"node_commands\":4,{counters},{tail}\n"
+            )
+        );
+        assert_eq!(
+            line(round(RoundDetail::Nothing {
+                topology_valid: true
+            })),
+            format!("{{\"topology_valid\":true,{counters},{tail}\n")
+        );
+        assert_eq!(
+            line(Watching {
+                event: "watch",
+                nodes: 3,
+                access: "host"
+            }),
+            format!("{{\"event\":\"watch\",\"nodes\":3,\"access\":\"host\",{tail}\n")
+        );
+        assert_eq!(
+            line(WatchNote {
+                event: "watch_note"
+            }),
+            format!("{{\"event\":\"watch_note\",{tail}\n")
+        );
+    }
+}
