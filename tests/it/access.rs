@@ -27,7 +27,7 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
 /// the same show observation. A lab just built may still be settling (the kernel adds IPv6
 /// link-local and multicast routes as links come up), so a pair of reads that differ is taken
 /// again, a few times, before that counts as a difference.
-fn same_reads(kind: TransportKind, nodes: &[Node]) {
+pub(crate) fn same_reads(kind: TransportKind, nodes: &[Node]) {
     let exec = Process::new(kind, TIMEOUT, false);
     let host = Host::new(kind, TIMEOUT, false);
     for n in nodes {
