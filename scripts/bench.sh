@@ -5,6 +5,7 @@
 #                    [--sweep "4 8 16 32"] [--sweep-sizes "40 200"] [--no-netns]
 #                    [--lxd] [--with-ansible] [--offline "100 300 1000 2000"] [--no-build]
 #                    [--ssh] [--ssh-nodes "2 8"]
+#                    [--watch "40"] [--idle 60] [--no-host] [--no-exec-sweep]
 #
 # netns (default, needs root): for each size N, a lab of N network namespaces (eth1 on a shared
 # bridge in a hub namespace, an internal IP in 10.0.0.0/16, a /24 pod CIDR on an empty cnio0
@@ -27,6 +28,15 @@
 # connection master yet: hyperfine --prepare ends them) and the second one (masters kept by
 # ControlPersist), routectl apply in sync, and the multiplexed read round; the sshd logs count
 # the handshakes of 10 plans. The lab is left with 2 workers, as the tests expect.
+# Host access (`--access host`, netlink in the node's namespace; --no-host leaves it out): plan
+# and apply from empty / in sync on the netns and LXD labs beside the exec path, and on LXD the
+# read round through `nsenter -t PID -n ip` (PIDs from `lxc query`) it replaces.
+# --watch SIZES: `reconcile --watch --interval 60s` on a netns lab of each size (the word `lxd`
+# instead of a size: none, only the LXD part), with host and
+# with exec access: idle CPU of routectl and its `ip monitor` children over --idle seconds (from
+# /proc/PID/stat), and five restore latencies each of a deleted route and of an address re-add
+# (which flushes the routes through the link); with --lxd also on the LXD lab, with a container
+# restart (worker-2) measured from the start of `lxc restart` to its routes being back.
 #
 # The Ansible venv is made under the temporary work directory and removed with it (about a
 # minute to install); RTBENCH_VENV=/path/to/venv reuses one with the PyPI package `ansible`.
@@ -51,6 +61,10 @@ OUT=""
 LXD_NODES="worker-0 worker-1 worker-2"
 SSH=0
 SSH_NODES="2 8"
+WATCH=""
+IDLE=60
+HOST=1
+EXEC_SWEEP=1
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -67,6 +81,10 @@ while [ $# -gt 0 ]; do
         --ssh) SSH=1 ;;
         --ssh-nodes) SSH=1; SSH_NODES=$2; shift ;;
         --no-build) BUILD=0 ;;
+        --watch) WATCH=$2; shift ;;
+        --idle) IDLE=$2; shift ;;
+        --no-host) HOST=0 ;;
+        --no-exec-sweep) EXEC_SWEEP=0 ;;
         --out) OUT=$2; shift ;;
         -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -77,6 +95,10 @@ done
 command -v hyperfine >/dev/null || die "hyperfine is missing (apt-get install -y hyperfine)"
 command -v jq >/dev/null || die "jq is missing (apt-get install -y jq)"
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install -y time)"
+if [ "$LXD" = 1 ] && [ "$HOST" = 1 ]; then
+    command -v curl >/dev/null || die "curl is missing (apt-get install -y curl), or use --no-host"
+    command -v nsenter >/dev/null || die "nsenter is missing (apt-get install -y util-linux), or use --no-host"
+fi
 if [ "$NETNS" = 1 ] && [ "$(id -u)" != 0 ]; then die "the netns lab needs root"; fi
 
 PFX="rtbench$$"
@@ -92,6 +114,7 @@ cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM
+    [ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${PFX}-"); do
         ip netns del "$ns" 2>/dev/null
     done
@@ -243,10 +266,21 @@ bench_netns() {
     hf netns "$n" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf netns "$n" "apply from empty" "$RUNS" --warmup 1 --prepare "$flush" -- \
         "$ROUTECTL -f $topo apply --auto-approve"
+    if [ "$HOST" = 1 ]; then
+        (eval "$flush")
+        hf netns "$n" "plan from empty (host access)" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo --access host plan"
+        hf netns "$n" "apply from empty (host access)" "$RUNS" --warmup 1 --prepare "$flush" -- \
+            "$ROUTECTL -f $topo --access host apply --auto-approve"
+    fi
     check_commands "$n" "$dir" "$flush" "$topo" netns
     read_rounds "$n" "$ns_list" "in sync"
     hf netns "$n" "plan in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf netns "$n" "apply in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo apply --auto-approve"
+    if [ "$HOST" = 1 ]; then
+        hf netns "$n" "plan in sync (host access)" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo --access host plan"
+        hf netns "$n" "apply in sync (host access)" "$RUNS" --warmup 1 -- \
+            "$ROUTECTL -f $topo --access host apply --auto-approve"
+    fi
     hf netns "$n" "per-route loop (ip route add)" "$slow" --prepare "$flush" -- "bash $dir/loop.sh"
     hf netns "$n" "batch per node, sequential" "$RUNS" --warmup 1 --prepare "$flush" -- \
         "for ns in \$(cat $ns_list); do ip -n \$ns -batch - <$dir/batch/\$ns; done"
@@ -270,6 +304,7 @@ bench_netns() {
 # not fatal: a run near or over 15 s in the raw JSON is such a hang.
 exec_sweep() {
     local label=$1 list=$2 command=$3
+    [ "$EXEC_SWEEP" = 1 ] || return 0
     for j in 1 2 4 8 16 32; do
         hf "exec-sweep-$label" 64 "64 reads, $j at once" "$RUNS" --warmup 1 -i -- \
             "xargs -P $j -I{} timeout -s KILL 15 $command <$list >/dev/null"
@@ -336,10 +371,28 @@ bench_lxd() {
     local flush="for node in $LXD_NODES; do lxc exec \$node -- ip route flush proto 211 & done; wait"
     local reads="for node in $LXD_NODES; do lxc exec \$node -- ip -N -d -j route show table all >/dev/null & done; wait"
     LXD_TOUCHED=1
+    # RTBENCH_LXD_WATCH_ONLY=1 (with --watch lxd): only the watch on the LXD lab.
+    [ "${RTBENCH_LXD_WATCH_ONLY:-0}" = 1 ] && return 0
     echo "== LXD lab: $LXD_NODES ($(wc -l <"$dir/routes.tsv") routes; load $(load1))"
     hf lxd "$n_nodes" "read round from empty (parallel)" "$RUNS" --warmup 2 -- "$reads"
     hf lxd "$n_nodes" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf lxd "$n_nodes" "apply from empty" "$RUNS" --warmup 1 --prepare "$flush" -- "$ROUTECTL -f $topo apply --auto-approve"
+    if [ "$HOST" = 1 ]; then
+        local pids="" nsenter_reads
+        for node in $LXD_NODES; do pids+=" $(lxc query "/1.0/instances/$node/state" | jq -r .pid)"; done
+        nsenter_reads="for pid in$pids; do nsenter -t \$pid -n ip -N -d -j route show table all >/dev/null & done; wait"
+        (eval "$flush")
+        hf lxd "$n_nodes" "read round from empty via nsenter (parallel)" "$RUNS" --warmup 2 -- "$nsenter_reads"
+        hf lxd "$n_nodes" "plan from empty (host access)" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo --access host plan"
+        hf lxd "$n_nodes" "apply from empty (host access)" "$RUNS" --warmup 1 --prepare "$flush" -- \
+            "$ROUTECTL -f $topo --access host apply --auto-approve"
+        hf lxd "$n_nodes" "plan in sync (host access)" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo --access host plan"
+        hf lxd "$n_nodes" "read round in sync via nsenter (parallel)" "$RUNS" --warmup 2 -- "$nsenter_reads"
+        hf lxd "$n_nodes" "LXD API instances recursion=2 (curl)" "$RUNS" --warmup 2 -- \
+            "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=2' >/dev/null"
+        hf lxd "$n_nodes" "LXD API instances recursion=1 (curl)" "$RUNS" --warmup 2 -- \
+            "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=1' >/dev/null"
+    fi
     check_commands "$n_nodes" "$dir" "$flush" "$topo" lxd
     hf lxd "$n_nodes" "read round in sync (parallel)" "$RUNS" --warmup 2 -- "$reads"
     hf lxd "$n_nodes" "plan in sync" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
@@ -405,6 +458,134 @@ bench_ansible() {
     done
     hf lxd "$n_nodes" "ansible playbook (raw: ip route replace)" "$SLOW_RUNS" --warmup 1 --prepare "$flush" -- \
         "env $env $venv/bin/ansible-playbook -i $dir/inventory.ini $dir/playbook.yml"
+}
+
+# ------------------------------------------------------------------------------------------
+# reconcile --watch: idle CPU and restore latencies
+
+now_ms() { date +%s%3N; }
+
+# CPU ticks (utime + stime) of a process and its children.
+cpu_ticks() {
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
+    done
+    echo "$total"
+}
+
+# watch_row SCENARIO N CASE "ms ms ms …": median, min, max of the trials.
+watch_row() {
+    local sorted med
+    sorted=$(tr ' ' '\n' <<<"$4" | grep . | sort -n)
+    med=$(sed -n "$(( ($(wc -l <<<"$sorted") + 1) / 2 ))p" <<<"$sorted")
+    printf '%s\t%s\t%s\t%s\t\t\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$med" "$(head -1 <<<"$sorted")" \
+        "$(tail -1 <<<"$sorted")" "$(wc -l <<<"$sorted")" "$(load1)" | tee -a "$RESULTS"
+}
+
+# until_ms LIMIT_S COMMAND…: runs COMMAND every 10 ms until it succeeds; prints the ms taken
+# (or the limit, marked with a trailing !).
+until_ms() {
+    local limit=$1 t0
+    shift
+    t0=$(now_ms)
+    while ! "$@" >/dev/null 2>&1; do
+        if [ $(( $(now_ms) - t0 )) -gt $((limit * 1000)) ]; then echo "$((limit * 1000))!"; return; fi
+        sleep 0.01
+    done
+    echo $(( $(now_ms) - t0 ))
+}
+
+has_route() { [ -n "$("${@:1:$#-1}" route show "${!#}" proto 211)" ]; }
+
+# start_watch TOPOLOGY LOG ACCESS: starts `reconcile --watch`, waits until it watches.
+start_watch() {
+    local extra=()
+    [ "$3" = host ] && extra=(--access host)
+    "$ROUTECTL" -f "$1" "${extra[@]}" --lock-file "$WORK/watch.lock" reconcile --watch --interval 60s 2>"$2" &
+    WATCH_PID=$!
+    local t0=$SECONDS
+    until grep -q 'watching ' "$2"; do
+        [ $((SECONDS - t0)) -lt 30 ] || die "reconcile --watch did not start: $(cat "$2")"
+        sleep 0.1
+    done
+    sleep 2 # the first rounds the watchers' start triggers
+}
+
+stop_watch() {
+    kill "$WATCH_PID" 2>/dev/null || true
+    wait "$WATCH_PID" 2>/dev/null || true
+}
+
+bench_watch_netns() {
+    local n=$1 dir="$WORK/watch$1"
+    echo "== reconcile --watch on $n namespaces (load $(load1))"
+    lab_up "$n" "$dir"
+    local topo="$dir/topology.toml" ns addr route
+    "$ROUTECTL" -f "$topo" apply -y -q
+    ns=$(sed -n 1p "$dir/nodes.tsv" | cut -f1)
+    addr=$(sed -n 1p "$dir/nodes.tsv" | cut -f3)
+    route=$(sed -n 2p "$dir/nodes.tsv" | cut -f4)
+    for access in host exec; do
+        local log="$OUT/logs/watch-netns-$n-$access.log" c0 c1 hz trials=""
+        start_watch "$topo" "$log" "$access"
+        hz=$(getconf CLK_TCK)
+        c0=$(cpu_ticks "$WATCH_PID")
+        sleep "$IDLE"
+        c1=$(cpu_ticks "$WATCH_PID")
+        printf 'watch\t%s\tidle CPU, %s access (%% of a core over %s s)\t%s\n' "$n" "$access" "$IDLE" \
+            "$(awk -v d=$((c1 - c0)) -v hz="$hz" -v s="$IDLE" 'BEGIN { printf "%.3f", 100 * d / hz / s }')" | tee -a "$RESULTS"
+        for _ in 1 2 3 4 5; do
+            ip -n "$ns" route del "$route"
+            trials+=" $(until_ms 10 has_route ip -n "$ns" "$route")"
+            sleep 0.5
+        done
+        watch_row watch "$n" "deleted route restored, $access access (ms)" "$trials"
+        trials=""
+        for _ in 1 2 3 4 5; do
+            ip -n "$ns" addr del "$addr/16" dev eth1
+            ip -n "$ns" addr add "$addr/16" dev eth1
+            trials+=" $(until_ms 10 has_route ip -n "$ns" "$route")"
+            sleep 0.5
+        done
+        watch_row watch "$n" "address re-add flush repaired, $access access (ms)" "$trials"
+        stop_watch
+    done
+    lab_down
+}
+
+bench_watch_lxd() {
+    local topo="$WORK/lxd/topology.toml" route trials
+    [ -f "$topo" ] || return 0
+    route=$(awk -F'\t' '$1 == "worker-2" { print $2; exit }' "$WORK/lxd/routes.tsv")
+    echo "== reconcile --watch on the LXD lab (load $(load1))"
+    "$ROUTECTL" -f "$topo" apply -y -q
+    for access in host exec; do
+        start_watch "$topo" "$OUT/logs/watch-lxd-$access.log" "$access"
+        trials=""
+        # Deleted and polled from the host in the container's namespace (`lxc exec` itself
+        # takes 50-500 ms here, which would be most of what is measured).
+        local pid
+        pid=$(lxc query /1.0/instances/worker-2/state | jq -r .pid)
+        for _ in 1 2 3; do
+            nsenter -t "$pid" -n ip route del "$route" || true
+            trials+=" $(until_ms 10 has_route nsenter -t "$pid" -n ip "$route")"
+            sleep 0.5
+        done
+        watch_row watch-lxd 3 "deleted route restored, $access access (ms)" "$trials"
+        trials=""
+        for _ in 1 2; do
+            local t0
+            t0=$(now_ms)
+            lxc restart --force worker-2
+            until_ms 30 has_route lxc exec worker-2 -- ip "$route" >/dev/null
+            trials+=" $(( $(now_ms) - t0 ))"
+            sleep 1
+        done
+        watch_row watch-lxd 3 "restarted container's routes back, $access access (ms from lxc restart)" "$trials"
+        stop_watch
+    done
 }
 
 # ------------------------------------------------------------------------------------------
@@ -510,6 +691,8 @@ if [ "$NETNS" = 1 ]; then
 fi
 if [ "$LXD" = 1 ]; then bench_lxd; fi
 if [ "$SSH" = 1 ]; then for w in $SSH_NODES; do bench_ssh "$w"; done; fi
+for n in $WATCH; do [ "$n" = lxd ] || bench_watch_netns "$n"; done
+if [ "$LXD" = 1 ] && [ -n "$WATCH" ]; then bench_watch_lxd; fi
 for n in $OFFLINE; do bench_offline "$n"; done
 
 echo "uptime at end: $(uptime)" >>"$OUT/machine.txt"

@@ -33,7 +33,7 @@ command -v cargo >/dev/null || die "cargo is not on PATH: install Rust first"
 
 # Debian packages the tests use directly (LXD itself is installed by scripts/lab.sh).
 missing=()
-for pair in ip:iproute2 ping:iputils-ping flock:util-linux python3:python3 pgrep:procps \
+for pair in ip:iproute2 ping:iputils-ping flock:util-linux python3:python3 pgrep:procps mount:mount \
 	ssh:openssh-client /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client; do
 	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done

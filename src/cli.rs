@@ -45,6 +45,12 @@ pub struct Global {
     #[arg(long, global = true, value_enum, value_name = "KIND")]
     pub transport: Option<TransportArg>,
 
+    /// How to read and write routes, overriding the topology's `cluster.access` (default exec):
+    /// `host` reads and writes them from this host in the node's network namespace, with no
+    /// process in the node (see docs/operations.md).
+    #[arg(long, global = true, value_enum, value_name = "ACCESS")]
+    pub access: Option<AccessArg>,
+
     /// How many nodes to work on at once.
     #[arg(
         short = 'j',
@@ -96,6 +102,16 @@ pub enum TransportArg {
     Netns,
     /// `ssh ADDRESS` (machines reached over SSH).
     Ssh,
+}
+
+/// Ways of reading and writing a node's routes, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessArg {
+    /// Run `ip` inside the node through the transport.
+    Exec,
+    /// From the host, in the node's network namespace, over netlink (local LXD/Incus
+    /// containers and network namespaces; needs root).
+    Host,
 }
 
 /// Colour choice.
@@ -385,6 +401,16 @@ pub struct ReconcileArgs {
     /// Allow rounds that delete many owned routes (see `apply --allow-mass-delete`).
     #[arg(long)]
     pub allow_mass_delete: bool,
+
+    /// Also react to changes at once: watch every node's routes and addresses (netlink with
+    /// host access, `ip -j monitor` otherwise) and LXD/Incus lifecycle events, and reconcile
+    /// the nodes that changed after a short debounce; the interval stays as a safety net.
+    #[arg(long, conflicts_with = "once")]
+    pub watch: bool,
+
+    /// How long the watch waits for a burst of events to end before reconciling.
+    #[arg(long, default_value = "150ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub debounce: Duration,
 }
 
 /// `routectl completions`.

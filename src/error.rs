@@ -100,6 +100,15 @@ pub enum CommandError {
         /// What ssh printed on stderr.
         stderr: String,
     },
+    /// Host access (netlink in the node's network namespace, the LXD/Incus API) failed or
+    /// refused the node.
+    #[error("{argv}: {message}")]
+    Host {
+        /// What was attempted, and on which node (`host access to worker-0: route dump`).
+        argv: String,
+        /// Why.
+        message: String,
+    },
     /// routectl was interrupted (SIGINT/SIGTERM) and started no new command.
     #[error("`{argv}` was not started: routectl received {signal}")]
     Interrupted {
@@ -219,7 +228,8 @@ impl CommandError {
             | CommandError::OutputTooLarge { argv, .. }
             | CommandError::Ssh { argv, .. }
             | CommandError::Interrupted { argv, .. }
-            | CommandError::Status { argv, .. } => argv,
+            | CommandError::Status { argv, .. }
+            | CommandError::Host { argv, .. } => argv,
         }
     }
 }
@@ -302,6 +312,7 @@ impl NodeError {
             }) => "ssh_host_key",
             NodeError::Command(CommandError::Ssh { .. }) => "ssh_failed",
             NodeError::Command(CommandError::OutputTooLarge { .. }) => "output_too_large",
+            NodeError::Command(CommandError::Host { .. }) => "host_access",
             NodeError::Command(CommandError::Interrupted { .. }) => "interrupted",
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",

@@ -11,7 +11,7 @@ use crate::core::topology::Topology;
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::local::lock;
-use crate::node::transport::{Process, Transport};
+use crate::node::transport::Transport;
 use crate::node::{apply, probe};
 use crate::report::{self, Format};
 
@@ -157,7 +157,7 @@ fn canary_rollout(
     a: &ApplyArgs,
     topology: &Topology,
     plan: &Plan,
-    transport: &Process,
+    transport: &dyn Transport,
 ) -> Result<Outcome, Error> {
     let is_canary = |n: &str| a.canaries.iter().any(|c| c == n);
     let first = part(plan, is_canary);
@@ -314,7 +314,7 @@ fn finish(
     t: &Topology,
     plan: &Plan,
     report: &apply::Report,
-    transport: &Process,
+    transport: &dyn Transport,
     canary: Option<(&canary::Verdict, Option<&crate::core::check::Report>)>,
 ) -> Result<Outcome, Error> {
     let commands = transport.commands_run();

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cli::{Cli, ColorChoice, Command, Global, TransportArg};
+use crate::cli::{AccessArg, Cli, ColorChoice, Command, Global, TransportArg};
 use crate::core::plan::{Options, Plan};
-use crate::core::topology::{Topology, TransportKind};
+use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::node::host::Host;
 use crate::node::observe;
 use crate::node::transport::{Process, Reach, Transport};
 use crate::report::Style;
@@ -102,9 +103,19 @@ impl Global {
         )
     }
 
-    /// The transport for a topology: its projects and, for ssh, its client configuration and
-    /// routectl's private directory of connection masters.
-    pub fn transport(&self, t: &Topology) -> Result<Process, Error> {
+    /// How the nodes' routes are read and written: `--access`, else the topology's.
+    pub fn access(&self, t: &Topology) -> Access {
+        match self.access {
+            Some(AccessArg::Exec) => Access::Exec,
+            Some(AccessArg::Host) => Access::Host,
+            None => t.cluster.access,
+        }
+    }
+
+    /// How a topology's nodes are reached besides the transport's kind: their projects and,
+    /// for ssh, the client configuration and routectl's private directory of connection
+    /// masters.
+    pub fn reach(&self, t: &Topology) -> Result<Reach, Error> {
         let mut reach = Reach {
             projects: Reach::projects_of(t),
             ..Reach::default()
@@ -113,7 +124,19 @@ impl Global {
             reach.ssh_config = t.cluster.ssh_config.as_ref().map(PathBuf::from);
             reach.control_dir = Some(crate::local::runtime::ssh_control_dir()?);
         }
-        Ok(Process::new(t.cluster.transport, self.timeout, self.verbose > 0).with_reach(reach))
+        Ok(reach)
+    }
+
+    /// The transport for a topology: `ip` inside the nodes through lxc, incus, ip netns or
+    /// ssh ([`Global::reach`]), or host access.
+    pub fn transport(&self, t: &Topology) -> Result<Box<dyn Transport>, Error> {
+        let reach = self.reach(t)?;
+        let kind = t.cluster.transport;
+        let verbose = self.verbose > 0;
+        Ok(match self.access(t) {
+            Access::Exec => Box::new(Process::new(kind, self.timeout, verbose).with_reach(reach)),
+            Access::Host => Box::new(Host::new(kind, self.timeout, verbose).with_reach(reach)),
+        })
     }
 
     /// `--color` for anstream, which applies `NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`,

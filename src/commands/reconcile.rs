@@ -2,6 +2,7 @@
 //! rule of `apply` (lock, mass-delete guard, unknown is not absent, timeouts), per-node back-off,
 //! one log line per round and an optional Prometheus metrics file.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Global, LogFormat, ReconcileArgs};
@@ -11,7 +12,10 @@ use crate::error::Error;
 use crate::exit::Outcome;
 use crate::local::lock;
 use crate::node::apply::{self, Outcome as NodeOutcome};
-use crate::report::reconcile::{LogLine, Metrics, Round, RoundDetail, RoundNode, Start, Stop};
+use crate::node::watch::{self, Watch};
+use crate::report::reconcile::{
+    LogLine, Metrics, Round, RoundDetail, RoundNode, Start, Stop, WatchNote, Watching,
+};
 
 use super::live_plan;
 
@@ -39,10 +43,16 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
         ),
         Start { event: "start" },
     );
+    let mut watch: Option<Watch> = None;
+    let mut triggered: Option<BTreeSet<String>> = None;
+    let mut last_full = Instant::now();
     loop {
         let started = Instant::now();
+        if triggered.is_none() {
+            last_full = started;
+        }
         state.rounds += 1;
-        let r = round(g, a, &mut state, started);
+        let r = round(g, a, &mut state, started, triggered.as_ref());
         state.last_round = started.elapsed();
         if r.ok {
             state.rounds_ok += 1;
@@ -53,11 +63,26 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
             round: state.rounds,
             converged: r.ok,
             duration_ms: u64::try_from(state.last_round.as_millis()).unwrap_or(u64::MAX),
+            trigger: if triggered.is_some() {
+                "watch"
+            } else {
+                "interval"
+            },
+        };
+        let what = match &triggered {
+            Some(t) => format!(
+                " (changed: {})",
+                t.iter()
+                    .map(|n| crate::core::text::escape(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
         };
         log(
             a,
             r.level,
-            &format!("round {}: {}", state.rounds, r.message),
+            &format!("round {}{what}: {}", state.rounds, r.message),
             fields,
         );
         if let Some(path) = &a.metrics_file {
@@ -78,8 +103,69 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
         if a.once {
             return Ok(if r.ok { Outcome::Done } else { Outcome::Failed });
         }
-        while started.elapsed() < a.interval && !crate::interrupt::requested() {
-            std::thread::sleep(Duration::from_millis(20).min(a.interval));
+        triggered = None;
+        if a.watch
+            && let Some(t) = &state.topology
+        {
+            let access = g.access(t);
+            if watch.as_ref().map(|w| w.key.as_str()) != Some(watch::key(t, access).as_str()) {
+                // A new watch per set of nodes; the old one's watchers stop when it drops.
+                drop(watch.take());
+                // The transport of this round was made with the same reach, so it can be had
+                // again; without it (the runtime directory vanished) ssh runs unshared.
+                let reach = g.reach(t).unwrap_or_default();
+                watch = Some(Watch::start(t, access, reach, g.timeout, g.verbose > 1));
+                log(
+                    a,
+                    "info",
+                    &format!(
+                        "watching {} nodes ({} access) for route, address{} changes",
+                        t.nodes.len(),
+                        access.name(),
+                        if matches!(
+                            t.cluster.transport,
+                            crate::core::topology::TransportKind::Lxc
+                                | crate::core::topology::TransportKind::Incus
+                        ) {
+                            " and lifecycle"
+                        } else {
+                            ""
+                        }
+                    ),
+                    Watching {
+                        event: "watch",
+                        nodes: t.nodes.len(),
+                        access: access.name(),
+                    },
+                );
+            }
+        }
+        match &watch {
+            Some(w) => {
+                let changed = w.wait(
+                    last_full + a.interval,
+                    a.debounce,
+                    &crate::interrupt::requested,
+                );
+                for note in w.notes() {
+                    log(
+                        a,
+                        "warn",
+                        &note,
+                        WatchNote {
+                            event: "watch_note",
+                        },
+                    );
+                }
+                if !changed.is_empty() {
+                    triggered = Some(changed);
+                }
+            }
+            None => {
+                while started.elapsed() < a.interval && !crate::interrupt::requested() {
+                    std::thread::sleep(Duration::from_millis(20).min(a.interval));
+                }
+            }
         }
         if crate::interrupt::requested() {
             log(
@@ -100,7 +186,13 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
     }
 }
 
-fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> RoundLog {
+fn round(
+    g: &Global,
+    a: &ReconcileArgs,
+    state: &mut State,
+    now: Instant,
+    triggered: Option<&BTreeSet<String>>,
+) -> RoundLog {
     let mut notes = Vec::new();
     let topology = match (g.load(), state.topology.clone()) {
         (Ok(t), _) => {
@@ -129,7 +221,29 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
             last
         }
     };
-    let (due, waiting) = state.due(&topology, now);
+    let (mut due, mut waiting) = state.due(&topology, now);
+    if let Some(t) = triggered {
+        // Nodes the watch saw change are reconciled now, back-off or not (a restarted
+        // container that failed a moment ago is exactly what the watch is for); the others
+        // wait for the interval.
+        due = topology
+            .nodes
+            .iter()
+            .filter(|n| t.contains(&n.name))
+            .map(|n| n.name.clone())
+            .collect();
+        waiting.clear();
+        if due.is_empty() {
+            return RoundLog {
+                ok: true,
+                level: "info",
+                message: "the nodes that changed are no longer in the topology".into(),
+                fields: RoundDetail::Nothing {
+                    topology_valid: state.topology_valid,
+                },
+            };
+        }
+    }
     if due.is_empty() {
         return RoundLog {
             ok: false,
@@ -180,7 +294,11 @@ fn round(g: &Global, a: &ReconcileArgs, state: &mut State, now: Instant) -> Roun
     let options = Options {
         adopt: a.adopt,
         take_over: false,
-        only: if waiting.is_empty() { Vec::new() } else { due },
+        only: if waiting.is_empty() && triggered.is_none() {
+            Vec::new()
+        } else {
+            due
+        },
     };
     let transport = match g.transport(&topology) {
         Ok(t) => t,

@@ -3,8 +3,12 @@
 //! applying a plan to it ([`apply`]).
 
 pub mod apply;
+pub mod host;
 pub mod iproute;
+pub mod lxd_api;
+pub mod netlink;
 pub mod networkd;
 pub mod observe;
 pub mod probe;
 pub mod transport;
+pub mod watch;

@@ -93,6 +93,166 @@ pub fn script_invocation(t: &dyn Transport, node: &Node, ip_args: Vec<String>) -
     }
 }
 
+/// What an invocation of [`READ_SCRIPT`] asks for, read back from it: the inverse of
+/// [`script_invocation`], for a transport that answers the script itself (host access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptRequest {
+    /// RECORD: the last-applied record's path in the node.
+    pub record: String,
+    /// IFACE: the interface whose network-manager facts are asked for (empty: none).
+    pub iface: String,
+    /// `ip ARGS…`, with the script's stdin.
+    pub ip: Invocation,
+}
+
+/// The request of a [`READ_SCRIPT`] invocation (`sh -c READ_SCRIPT sh RECORD IFACE ip ARGS…`);
+/// `None` for any other invocation.
+pub fn script_request(inv: &Invocation) -> Option<ScriptRequest> {
+    match inv.args.as_slice() {
+        [c, script, sh, record, iface, ip, ip_args @ ..]
+            if inv.program == "sh"
+                && c == "-c"
+                && script == READ_SCRIPT
+                && sh == "sh"
+                && ip == "ip" =>
+        {
+            Some(ScriptRequest {
+                record: record.clone(),
+                iface: iface.clone(),
+                ip: Invocation {
+                    program: "ip".to_string(),
+                    args: ip_args.to_vec(),
+                    stdin: inv.stdin.clone(),
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The node's files as [`READ_SCRIPT`] sees them, for [`script_tail`]. Paths are absolute paths
+/// in the node. A file that cannot be read is `None`, as the script's `[ -r ]` and
+/// `2>/dev/null` treat it.
+pub trait NodeFiles {
+    /// A file's bytes (at most `limit`; more is an error), `Ok(None)` when it cannot be read.
+    fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String>;
+    /// `[ -e PATH ]`: it exists (through symbolic links).
+    fn exists(&self, path: &str) -> bool;
+    /// `[ -L PATH ]`: it is a symbolic link.
+    fn is_link(&self, path: &str) -> bool;
+    /// `[ -f PATH ]`: it is a regular file (through symbolic links).
+    fn is_file(&self, path: &str) -> bool;
+    /// The contents of `/proc/[0-9]*/comm`, one per process that could be read.
+    fn process_names(&self) -> Vec<Vec<u8>>;
+    /// What `readlink /proc/self/ns/net` prints in the node (`net:[4026532281]`).
+    fn netns(&self) -> Option<String>;
+}
+
+/// The most [`script_tail`] reads of the record or of the drop-in.
+pub const MAX_TAIL_FILE: u64 = crate::node::transport::MAX_RECORD_BYTES;
+
+/// The first line of `bytes` as `read -r v` leaves it in `v`: without the newline, and with
+/// leading and trailing blanks (IFS white space) trimmed.
+fn first_field_line(bytes: &[u8]) -> String {
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(line)
+        .trim_matches(|c| c == ' ' || c == '\t')
+        .to_string()
+}
+
+/// The complete lines of `bytes` (`while IFS= read -r l`: a last line without its newline is
+/// not read).
+fn whole_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    lines.pop(); // after the last newline: empty, or an unterminated line
+    lines
+}
+
+/// The binding line [`READ_SCRIPT`] prints: `boot=B pid1=P netns=N`, from the first line of the
+/// boot id file, the first line of `/proc/1/stat` (its 22nd field, counted after the last
+/// `)`), and the namespace link.
+pub fn binding_line(boot_id: &[u8], pid1_stat: &[u8], netns: &str) -> String {
+    let boot = first_field_line(boot_id);
+    let stat = first_field_line(pid1_stat);
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let start = after.split_whitespace().nth(19).unwrap_or_default();
+    format!("boot={boot} pid1={start} netns={netns}")
+}
+
+/// Everything [`READ_SCRIPT`] prints after `ip`'s output, computed from `files`: the Rust twin
+/// of the script, kept beside it so that the two cannot drift apart (host access serves the
+/// script with it; a test runs both on the same machine and compares the bytes). `Err` where
+/// the script would fail (its `cat` of the drop-in), or a file is larger than
+/// [`MAX_TAIL_FILE`].
+pub fn script_tail(files: &dyn NodeFiles, record: &str, iface: &str) -> Result<Vec<u8>, String> {
+    let read = |path: &str| files.read(path, MAX_TAIL_FILE);
+    let mut out = Vec::new();
+    out.extend_from_slice(format!("\n{SEPARATOR}\n").as_bytes());
+    let boot = read("/proc/sys/kernel/random/boot_id")?.unwrap_or_default();
+    let stat = read("/proc/1/stat")?.unwrap_or_default();
+    let netns = files.netns().unwrap_or_default();
+    out.extend_from_slice(binding_line(&boot, &stat, &netns).as_bytes());
+    out.extend_from_slice(format!("\n{SEPARATOR}\n").as_bytes());
+    // `while IFS= read -r l || [ -n "$l" ]; do printf %s "$l"; echo; done`: every line, the
+    // last one given its newline.
+    if let Some(bytes) = read(record)?
+        && !bytes.is_empty()
+    {
+        out.extend_from_slice(&bytes);
+        if !bytes.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    }
+    if iface.is_empty() {
+        return Ok(out);
+    }
+    out.extend_from_slice(format!("{SEPARATOR}\n{}\n", persist::FACTS_MARKER).as_bytes());
+    let index = read(&format!("/sys/class/net/{iface}/ifindex"))?
+        .map(|b| first_field_line(&b))
+        .unwrap_or_default();
+    let mut network_file = String::new();
+    if !index.is_empty()
+        && let Some(links) = read(&format!("/run/systemd/netif/links/{index}"))?
+    {
+        for l in whole_lines(&links) {
+            if let Some(v) = l.strip_prefix(b"NETWORK_FILE=") {
+                network_file = String::from_utf8_lossy(v).into_owned();
+            }
+            if l.starts_with(b"NETWORK_FILE=") || l.starts_with(b"ADMIN_STATE=") {
+                out.extend_from_slice(l);
+                out.push(b'\n');
+            }
+        }
+    }
+    let names = files.process_names();
+    let running = |name: &[u8]| names.iter().any(|n| first_field_line(n).as_bytes() == name);
+    if running(b"systemd-network") {
+        out.extend_from_slice(b"proc=systemd-networkd\n");
+    }
+    if running(b"NetworkManager") {
+        out.extend_from_slice(b"proc=NetworkManager\n");
+    }
+    if !index.is_empty() && files.exists(&format!("/run/NetworkManager/devices/{index}")) {
+        out.extend_from_slice(b"nm_device=1\n");
+    }
+    if files.exists(&format!("/run/network/ifstate.{iface}")) {
+        out.extend_from_slice(b"ifupdown=1\n");
+    }
+    if !network_file.is_empty() {
+        let base = network_file.rsplit('/').next().unwrap_or_default();
+        let dir = format!("{}/{base}.d", persist::DROPIN_ROOT);
+        let dropin = format!("{dir}/{}", persist::DROPIN_NAME);
+        if files.is_link(&dir) || files.is_link(&dropin) {
+            out.extend_from_slice(b"dropin_link=1\n");
+        } else if files.is_file(&dropin) {
+            let bytes = read(&dropin)?.ok_or_else(|| format!("cat: {dropin}: cannot be read"))?;
+            out.extend_from_slice(format!("{}\n", persist::DROPIN_MARKER).as_bytes());
+            out.extend_from_slice(&bytes);
+        }
+    }
+    Ok(out)
+}
+
 /// A read's output in its parts. An output without separators (a read that is `ip` alone) is
 /// all `ip`'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -668,6 +828,106 @@ mod tests {
         let t = Scripted::new(vec![ok(""), timeout(), ok(ROUTES)]);
         assert_eq!(read_node(&t, &node()).unwrap().len(), 1);
         assert_eq!(t.runs().len(), 3);
+    }
+
+    /// A node's files in memory: paths to contents, and the links among them.
+    struct Files {
+        files: std::collections::BTreeMap<&'static str, &'static [u8]>,
+        links: Vec<&'static str>,
+        procs: Vec<&'static [u8]>,
+    }
+
+    impl NodeFiles for Files {
+        fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+            match self.files.get(path) {
+                Some(b) if b.len() as u64 > limit => Err(format!("{path} is too large")),
+                Some(b) => Ok(Some(b.to_vec())),
+                None => Ok(None),
+            }
+        }
+        fn exists(&self, path: &str) -> bool {
+            self.files.contains_key(path) || self.links.contains(&path)
+        }
+        fn is_link(&self, path: &str) -> bool {
+            self.links.contains(&path)
+        }
+        fn is_file(&self, path: &str) -> bool {
+            self.files.contains_key(path)
+        }
+        fn process_names(&self) -> Vec<Vec<u8>> {
+            self.procs.iter().map(|p| p.to_vec()).collect()
+        }
+        fn netns(&self) -> Option<String> {
+            Some("net:[4026532281]".into())
+        }
+    }
+
+    /// The script's twin, on a node that networkd manages, with a drop-in of routectl's.
+    #[test]
+    fn the_script_tail_tells_the_binding_record_and_facts() {
+        let mut files = Files {
+            files: [
+                ("/proc/sys/kernel/random/boot_id", &b"b00t\n"[..]),
+                (
+                    "/proc/1/stat",
+                    &b"1 (sys temd) S 0 1 1 0 -1 4194560 1 2 0 0 0 0 0 0 20 0 1 0 4242 1 2\n"[..],
+                ),
+                ("/r.json", &b"{\"v\":2}"[..]),
+                ("/sys/class/net/eth1/ifindex", &b"7\n"[..]),
+                (
+                    "/run/systemd/netif/links/7",
+                    &b"# x\nADMIN_STATE=configured\nNETWORK_FILE=/run/systemd/network/10-netplan-eth1.network\nOPER_STATE=routable"[..],
+                ),
+                (
+                    "/etc/systemd/network/10-netplan-eth1.network.d/50-routectl.conf",
+                    &b"[Route]\nDestination=10.1.1.0/24\n"[..],
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            links: Vec::new(),
+            procs: vec![b"init\n", b"systemd-network\n"],
+        };
+        let tail = script_tail(&files, "/r.json", "eth1").unwrap();
+        let out = [&b"[]\n"[..], &tail].concat();
+        let p = split_read(&out);
+        assert_eq!(p.ip, b"[]\n");
+        assert_eq!(
+            p.binding.and_then(binding_of).as_deref(),
+            Some("boot=b00t pid1=4242 netns=net:[4026532281]")
+        );
+        assert_eq!(p.record, b"{\"v\":2}\n");
+        let lxd = Sees {
+            files: true,
+            on_host: false,
+        };
+        let facts = facts_of(&lxd, &node(), p.facts).unwrap();
+        assert_eq!(
+            facts.network_file.as_deref(),
+            Some("/run/systemd/network/10-netplan-eth1.network")
+        );
+        assert_eq!(facts.admin_state.as_deref(), Some("configured"));
+        assert!(facts.networkd_running && !facts.networkmanager_running);
+        assert_eq!(
+            facts.dropin.as_deref(),
+            Some("[Route]\nDestination=10.1.1.0/24\n")
+        );
+        // A link where the drop-in's directory is: reported, not followed.
+        files
+            .links
+            .push("/etc/systemd/network/10-netplan-eth1.network.d");
+        let tail = script_tail(&files, "/r.json", "eth1").unwrap();
+        let facts = String::from_utf8(tail).unwrap();
+        assert!(
+            facts.ends_with("proc=systemd-networkd\ndropin_link=1\n"),
+            "{facts}"
+        );
+        // No interface asked for: no facts part at all.
+        let tail = script_tail(&files, "/none.json", "").unwrap();
+        assert_eq!(
+            tail,
+            b"\n--routectl-read-part--\nboot=b00t pid1=4242 netns=net:[4026532281]\n--routectl-read-part--\n"
+        );
     }
 
     #[test]

@@ -221,6 +221,30 @@ impl Reach {
 }
 
 /// The real transport: spawns `lxc`, `incus`, `ip` or `ssh` found on PATH.
+/// A boxed transport (what `--access` picks at run time) is a transport.
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+        (**self).run(instance, inv)
+    }
+
+    fn commands_run(&self) -> usize {
+        (**self).commands_run()
+    }
+
+    fn sees_node_files(&self) -> bool {
+        (**self).sees_node_files()
+    }
+
+    fn records_on_host(&self) -> bool {
+        (**self).records_on_host()
+    }
+
+    fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
+        (**self).host_record(instance, record_path)
+    }
+}
+
+/// The real transport: spawns `lxc`, `incus` or `ip` found on PATH.
 #[derive(Debug)]
 pub struct Process {
     kind: TransportKind,
@@ -413,6 +437,152 @@ fn shell_word(w: &str) -> String {
     }
 }
 
+impl Process {
+    /// Starts `inv` inside `instance` as a long-running command whose stdout is read as it
+    /// comes (`ip -j monitor route address` for `reconcile --watch`).
+    pub fn stream(&self, instance: &str, inv: &Invocation) -> Result<Stream, CommandError> {
+        let argv = self.argv(instance, inv);
+        if self.verbose {
+            eprintln!("+ {} (watching)", argv.join(" "));
+        }
+        spawn_stream(&argv)
+    }
+}
+
+/// A long-running child whose stdout is read line by line; its process group is killed when
+/// the `Stream` is dropped. stdin is closed and stderr discarded, so it can never block on them.
+#[derive(Debug)]
+pub struct Stream {
+    /// The command line, for messages.
+    pub argv: String,
+    child: std::process::Child,
+    stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
+    alive: std::sync::Arc<std::sync::Mutex<bool>>,
+    /// The child's group in the registry of live children, so a SIGINT/SIGTERM to routectl
+    /// reaches it too; left when the `Stream` is dropped (after [`Stream::stop`]).
+    _live: Option<Registered>,
+}
+
+/// Kills a [`Stream`]'s process group from another thread (a reader blocked on its stdout
+/// returns at once). Never signals a group that was already reaped.
+#[derive(Debug, Clone)]
+pub struct Killer {
+    pgid: Option<Pid>,
+    alive: std::sync::Arc<std::sync::Mutex<bool>>,
+}
+
+impl Killer {
+    /// Whether the child has not been reaped yet.
+    pub fn is_alive(&self) -> bool {
+        *self.alive.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Kills the group if its leader has not been reaped yet.
+    pub fn kill(&self) {
+        let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+        if *alive {
+            kill_group(self.pgid, Signal::KILL);
+        }
+    }
+}
+
+impl Stream {
+    /// The next line of stdout (without its newline); `None` at the end (the child exited).
+    /// Lines are cut at 64 KiB, so a runaway child cannot fill memory.
+    pub fn next_line(&mut self) -> Option<String> {
+        use std::io::BufRead;
+        let out = self.stdout.as_mut()?;
+        let mut line = Vec::new();
+        match out.by_ref().take(64 * 1024).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                if line.last() != Some(&b'\n') {
+                    // Cut: drop the rest of the line.
+                    let mut rest = Vec::new();
+                    let _ = out.read_until(b'\n', &mut rest);
+                }
+                Some(String::from_utf8_lossy(&line).trim_end().to_string())
+            }
+        }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the child is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// A handle that kills the child from another thread.
+    pub fn killer(&self) -> Killer {
+        Killer {
+            pgid: child_pid(&self.child),
+            alive: self.alive.clone(),
+        }
+    }
+
+    /// Kills the child's process group and reaps it.
+    pub fn stop(&mut self) {
+        let mut alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+        if *alive {
+            kill_group(child_pid(&self.child), Signal::KILL);
+            let _ = self.child.wait();
+            *alive = false;
+        }
+        self.stdout = None;
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a local long-running command (`lxc monitor --type=lifecycle --format=json`).
+pub fn spawn_stream(argv: &[String]) -> Result<Stream, CommandError> {
+    let line = argv.join(" ");
+    if !crate::interrupt::may_start() {
+        return Err(CommandError::Interrupted {
+            argv: line,
+            signal: crate::interrupt::signal_name().to_string(),
+        });
+    }
+    let Some((program, args)) = argv.split_first() else {
+        return Err(CommandError::Spawn {
+            argv: line,
+            message: "empty command".to_string(),
+        });
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| CommandError::Spawn {
+            argv: line.clone(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                format!("`{program}` was not found on PATH")
+            } else {
+                e.to_string()
+            },
+        })?;
+    let stdout = child.stdout.take().map(std::io::BufReader::new);
+    let live = child_pid(&child).map(Registered::new);
+    Ok(Stream {
+        argv: line,
+        child,
+        stdout,
+        alive: std::sync::Arc::new(std::sync::Mutex::new(true)),
+        _live: live,
+    })
+}
+
 /// Runs a local command (for example `lxc list --format json`) with a timeout.
 pub fn run_local(argv: &[String], timeout: Duration) -> Result<Output, CommandError> {
     run_process(argv, None, timeout)
@@ -565,10 +735,16 @@ fn read_bounded(pipe: Option<&mut impl Read>, limit: usize) -> (Vec<u8>, bool) {
     (buf, rest > 0)
 }
 
+/// A child's pid, as a process group id.
+fn child_pid(child: &std::process::Child) -> Option<Pid> {
+    i32::try_from(child.id()).ok().and_then(Pid::from_raw)
+}
+
 /// The process groups of the children running now (each child leads its own group).
 static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
 /// A child's group in [`LIVE`] while it runs.
+#[derive(Debug)]
 struct Registered(i32);
 
 impl Registered {
@@ -789,6 +965,26 @@ mod tests {
         assert_eq!(read_bounded(Some(&mut big), 4), (b"xxxx".to_vec(), true));
         let mut small = std::io::Cursor::new(vec![b'x'; 4]);
         assert_eq!(read_bounded(Some(&mut small), 4), (b"xxxx".to_vec(), false));
+    }
+
+    #[test]
+    fn streams_lines_and_kills_the_group_when_dropped() {
+        let mut s = spawn_stream(&[
+            "sh".into(),
+            "-c".into(),
+            "echo one; echo two; sleep 30".into(),
+        ])
+        .unwrap();
+        assert_eq!(s.next_line().as_deref(), Some("one"));
+        assert_eq!(s.next_line().as_deref(), Some("two"));
+        let pid = s.pid();
+        drop(s);
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists() || {
+                // Reaped: a zombie would still show; a fresh PID reuse is not possible this fast.
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err()
+            }
+        );
     }
 
     #[test]

@@ -42,6 +42,24 @@ pub struct Metrics {
     pub error: String,
 }
 
+/// `{"event": "watch", "nodes", "access"}`: `reconcile --watch` (re)started its watchers.
+#[derive(Serialize)]
+pub struct Watching {
+    /// `watch`.
+    pub event: &'static str,
+    /// How many nodes are watched.
+    pub nodes: usize,
+    /// `exec` or `host`.
+    pub access: &'static str,
+}
+
+/// `{"event": "watch_note"}`: a watcher stopped, failed or started again (the message says).
+#[derive(Serialize)]
+pub struct WatchNote {
+    /// `watch_note`.
+    pub event: &'static str,
+}
+
 /// What a round found, before the round's counters.
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -73,6 +91,11 @@ pub enum RoundDetail {
         /// Processes run on nodes.
         node_commands: usize,
     },
+    /// A round the watch started for nodes that have left the topology since: nothing to do.
+    Nothing {
+        /// Whether the topology file validated this round.
+        topology_valid: bool,
+    },
 }
 
 /// One node of a round.
@@ -88,7 +111,7 @@ pub struct RoundNode {
     pub error: Option<String>,
 }
 
-/// `{…detail, "event": "round", "round", "converged", "duration_ms"}`.
+/// `{…detail, "event": "round", "round", "converged", "duration_ms", "trigger"}`.
 #[derive(Serialize)]
 pub struct Round {
     /// What the round found.
@@ -102,6 +125,8 @@ pub struct Round {
     pub converged: bool,
     /// How long it took.
     pub duration_ms: u64,
+    /// What started it: `interval`, or `watch` (`reconcile --watch` saw its nodes change).
+    pub trigger: &'static str,
 }
 
 /// One log line as text, with its newline.
@@ -161,8 +186,10 @@ mod tests {
             round: 2,
             converged: false,
             duration_ms: 7,
+            trigger: "interval",
         };
-        let counters = r#""event":"round","round":2,"converged":false,"duration_ms":7"#;
+        let counters =
+            r#""event":"round","round":2,"converged":false,"duration_ms":7,"trigger":"interval""#;
         assert_eq!(
             line(round(RoundDetail::Error {
                 topology_valid: false,
@@ -193,6 +220,26 @@ mod tests {
             format!(
                 "{{\"topology_valid\":true,\"nodes\":[{{\"name\":\"w-0\",\"status\":\"converged\",\"applied\":2,\"error\":null}}],\"waiting\":[],\"operations\":2,\"node_commands\":4,{counters},{tail}\n"
             )
+        );
+        assert_eq!(
+            line(round(RoundDetail::Nothing {
+                topology_valid: true
+            })),
+            format!("{{\"topology_valid\":true,{counters},{tail}\n")
+        );
+        assert_eq!(
+            line(Watching {
+                event: "watch",
+                nodes: 3,
+                access: "host"
+            }),
+            format!("{{\"event\":\"watch\",\"nodes\":3,\"access\":\"host\",{tail}\n")
+        );
+        assert_eq!(
+            line(WatchNote {
+                event: "watch_note"
+            }),
+            format!("{{\"event\":\"watch_note\",{tail}\n")
         );
     }
 }

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::across::{Key, cross_check, node_rules};
 use super::names::{check_interface, check_project, parse_addr, parse_cidr};
 use super::raw::{OneOrMany, RawFile, RawNode, items};
-use super::{Cluster, MAX_FILE_BYTES, Node, Persist, Topology, TransportKind};
+use super::{Access, Cluster, MAX_FILE_BYTES, Node, Persist, Topology, TransportKind};
 use crate::core::route::{DEFAULT_PROTOCOL, Family, WELL_KNOWN_PROTOCOLS};
 use crate::error::{Problem, Problems};
 
@@ -154,6 +154,26 @@ impl Checker {
         if let Some(t) = transport_override {
             transport = t;
         }
+        let mut access = Access::Exec;
+        if let Some(a) = &rc.access {
+            match Access::from_name(a.get_ref()) {
+                Some(Access::Host) if transport == TransportKind::Ssh => self.problem(
+                    &a.span(),
+                    "access `host` reaches only this host's containers and network namespaces, \
+                     not nodes reached over ssh: use access = \"exec\""
+                        .to_string(),
+                ),
+                Some(k) => access = k,
+                None => self.problem(
+                    &a.span(),
+                    format!(
+                        "unknown access `{}`: expected one of {}",
+                        a.get_ref(),
+                        Access::NAMES.join(", ")
+                    ),
+                ),
+            }
+        }
 
         let mut ssh_config = None;
         if let Some(c) = &rc.ssh_config {
@@ -275,6 +295,7 @@ impl Checker {
 
         let cluster = Cluster {
             transport,
+            access,
             pod_cidrs: cluster_cidrs,
             protocol,
             metric,
@@ -584,6 +605,29 @@ name = "worker-0"
 internal_ip = "10.0.2.20"
 pod_cidr = "10.1.0.0/24"
 "#;
+
+    #[test]
+    fn host_access_is_refused_for_ssh_nodes() {
+        let ssh = "[cluster]\ntransport = \"ssh\"\naccess = \"host\"\ninterface = \"eth1\"\n\n[[nodes]]\nname = \"n0\"\naddress = \"10.0.4.10\"\ninternal_ip = \"10.0.4.10\"\n";
+        assert!(
+            errs(ssh).contains("t.toml:3:10: access `host` reaches only this host's containers"),
+            "{}",
+            errs(ssh)
+        );
+    }
+
+    #[test]
+    fn access_defaults_to_exec_and_is_checked() {
+        assert_eq!(ok(LAB).cluster.access, Access::Exec);
+        let host = LAB.replace("[cluster]\n", "[cluster]\naccess = \"host\"\n");
+        assert_eq!(ok(&host).cluster.access, Access::Host);
+        let bad = LAB.replace("[cluster]\n", "[cluster]\naccess = \"ssh\"\n");
+        assert!(
+            errs(&bad).contains("t.toml:3:10: unknown access `ssh`: expected one of exec, host"),
+            "{}",
+            errs(&bad)
+        );
+    }
 
     #[test]
     fn accepts_the_lab() {

@@ -85,6 +85,40 @@ impl fmt::Display for TransportKind {
     }
 }
 
+/// How routectl reads and writes a node's routes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Run `ip` inside the node through the transport (`lxc exec`, `incus exec`, `ip -n`).
+    #[default]
+    Exec,
+    /// From the host, in the node's network namespace, over netlink (local containers and
+    /// network namespaces only; see docs/operations.md).
+    Host,
+}
+
+impl Access {
+    /// The names accepted in the topology and on the command line.
+    pub const NAMES: &'static [&'static str] = &["exec", "host"];
+
+    /// Parses an access name.
+    pub fn from_name(s: &str) -> Option<Access> {
+        match s {
+            "exec" => Some(Access::Exec),
+            "host" => Some(Access::Host),
+            _ => None,
+        }
+    }
+
+    /// The name of the access.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Exec => "exec",
+            Access::Host => "host",
+        }
+    }
+}
+
 /// A validated topology.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -105,6 +139,8 @@ pub struct Topology {
 pub struct Cluster {
     /// How nodes are reached.
     pub transport: TransportKind,
+    /// How their routes are read and written (`access`, default exec).
+    pub access: Access,
     /// The cluster's pod ranges (at most one per family).
     pub pod_cidrs: Vec<IpNet>,
     /// The routing protocol number that marks routectl's routes.

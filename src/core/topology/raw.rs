@@ -28,6 +28,7 @@ pub(super) struct RawCluster {
     pub(super) metric: Option<Spanned<i64>>,
     pub(super) ssh_config: Option<Spanned<String>>,
     pub(super) project: Option<Spanned<String>>,
+    pub(super) access: Option<Spanned<String>>,
     pub(super) persist: Option<Spanned<String>>,
 }
 

@@ -1,0 +1,469 @@
+//! `reconcile --watch`: one watcher per node and one for the daemon's lifecycle events, all
+//! feeding a set of changed nodes that the reconcile loop waits on (debounced).
+//!
+//! - With host access, a netlink socket in the node's namespace subscribed to the route and
+//!   address groups of both families. Address events matter as much as route events: when
+//!   systemd-networkd re-adds an address the kernel flushes the routes through it without a
+//!   route event. Every 500 ms without events the watcher checks that the namespace is still the
+//!   one it subscribed to (a restarted container has a new one) and re-subscribes if not.
+//! - With exec access, a long-running `ip -j monitor route address` inside the node, spawned by
+//!   the transport; any line it prints is a change.
+//! - For LXD and Incus, `lxc monitor --type=lifecycle` (or `incus monitor`): an instance that
+//!   started or restarted is a change (its routes are gone).
+//!
+//! A watcher that dies is restarted with a back-off (100 ms doubling to 5 s, reset after it ran
+//! 10 s); a watcher that (re)starts reports its node as changed, since anything may have happened
+//! while it was not watching. Memory is bounded: the pending set holds node names only, the
+//! notes are capped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::core::topology::{Access, Topology, TransportKind};
+use crate::node::host::Host;
+use crate::node::netlink::{self, Netlink, NlError};
+use crate::node::transport::{Invocation, Killer, Process, Reach, spawn_stream};
+
+/// How long a host watcher waits for an event before checking its namespace.
+const POLL: Duration = Duration::from_millis(500);
+/// The most notes kept between two reads of them.
+const MAX_NOTES: usize = 64;
+/// The longest a burst of events can postpone a reaction.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Pending {
+    nodes: BTreeSet<String>,
+    generation: u64,
+    notes: Vec<String>,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    cond: Condvar,
+    stop: AtomicBool,
+    killers: Mutex<Vec<Killer>>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn changed(&self, node: &str) {
+        let mut p = self.lock();
+        p.generation += 1;
+        if !p.nodes.contains(node) {
+            p.nodes.insert(node.to_string());
+        }
+        self.cond.notify_all();
+    }
+
+    fn note(&self, msg: String) {
+        let mut p = self.lock();
+        if p.notes.len() < MAX_NOTES {
+            p.notes.push(msg);
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps up to `d`, returning early when the watch stops.
+    fn sleep(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while !self.stopped() {
+            let now = Instant::now();
+            if now >= end {
+                return;
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(100)));
+        }
+    }
+}
+
+/// Restart delays of a watcher.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            next: Duration::from_millis(100),
+        }
+    }
+    fn reset(&mut self) {
+        self.next = Duration::from_millis(100);
+    }
+    fn step(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+        d
+    }
+}
+
+/// The running watchers of a topology.
+pub struct Watch {
+    shared: Arc<Shared>,
+    /// What the watch was started for (a topology whose nodes differ needs a new watch).
+    pub key: String,
+}
+
+/// What identifies the watchers a topology needs.
+pub fn key(topology: &Topology, access: Access) -> String {
+    let mut k = format!("{}/{}", topology.cluster.transport, access.name());
+    for n in &topology.nodes {
+        k.push_str(&format!(" {}={}", n.name, n.instance));
+    }
+    k
+}
+
+impl Watch {
+    /// Starts watching every node of `topology`, reached as `reach` says (projects, ssh).
+    pub fn start(
+        topology: &Topology,
+        access: Access,
+        reach: Reach,
+        timeout: Duration,
+        verbose: bool,
+    ) -> Watch {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            cond: Condvar::new(),
+            stop: AtomicBool::new(false),
+            killers: Mutex::new(Vec::new()),
+        });
+        let kind = topology.cluster.transport;
+        let all_projects = !reach.projects.is_empty();
+        let host = Arc::new(Host::new(kind, timeout, false).with_reach(reach.clone()));
+        let process = Arc::new(Process::new(kind, timeout, verbose).with_reach(reach));
+        let mut by_instance = BTreeMap::new();
+        for n in &topology.nodes {
+            by_instance.insert(n.instance.clone(), n.name.clone());
+            let (name, instance, sh) = (n.name.clone(), n.instance.clone(), shared.clone());
+            match access {
+                Access::Host => {
+                    let host = host.clone();
+                    std::thread::spawn(move || host_watcher(&name, &instance, &host, &sh));
+                }
+                Access::Exec => {
+                    let process = process.clone();
+                    std::thread::spawn(move || exec_watcher(&name, &instance, &process, &sh));
+                }
+            }
+        }
+        if matches!(kind, TransportKind::Lxc | TransportKind::Incus) {
+            let sh = shared.clone();
+            std::thread::spawn(move || lifecycle_watcher(kind, all_projects, &by_instance, &sh));
+        }
+        Watch {
+            shared,
+            key: key(topology, access),
+        }
+    }
+
+    /// Waits until a node changes or `until` passes (or `stop` says so: routectl received
+    /// SIGINT/SIGTERM). After the first change, waits until no event came for `debounce` (at
+    /// most 1 s), then returns the changed nodes (empty when the time ran out without a change).
+    pub fn wait(
+        &self,
+        until: Instant,
+        debounce: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> BTreeSet<String> {
+        let sh = &self.shared;
+        let mut p = sh.lock();
+        while p.nodes.is_empty() {
+            let now = Instant::now();
+            if now >= until || stop() {
+                return BTreeSet::new();
+            }
+            let wait = (until - now).min(Duration::from_millis(100));
+            p = sh
+                .cond
+                .wait_timeout(p, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let first = Instant::now();
+        loop {
+            let generation = p.generation;
+            p = sh
+                .cond
+                .wait_timeout(p, debounce)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            // Spurious wake-ups end the wait early only when nothing new came.
+            if p.generation == generation || first.elapsed() >= MAX_DEBOUNCE {
+                break;
+            }
+        }
+        std::mem::take(&mut p.nodes)
+    }
+
+    /// What the watchers had to say since the last call (restarts, failures).
+    pub fn notes(&self) -> Vec<String> {
+        std::mem::take(&mut self.shared.lock().notes)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for k in self
+            .shared
+            .killers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            k.kill();
+        }
+    }
+}
+
+/// The groups a host watcher listens to.
+const GROUPS: &[u32] = &[
+    netlink::GROUP_IPV4_ROUTE,
+    netlink::GROUP_IPV6_ROUTE,
+    netlink::GROUP_IPV4_IFADDR,
+    netlink::GROUP_IPV6_IFADDR,
+];
+
+fn host_watcher(node: &str, instance: &str, host: &Host, sh: &Shared) {
+    let mut backoff = Backoff::new();
+    let mut failing = false;
+    while !sh.stopped() {
+        let opened = host.namespace(instance).and_then(|(f, r)| {
+            Netlink::open_in(&f, GROUPS, Some(POLL))
+                .map(|nl| (nl, r))
+                .map_err(|e| crate::error::CommandError::Host {
+                    argv: format!("host access to `{instance}`: subscribing to its events"),
+                    message: e.to_string(),
+                })
+        });
+        let (mut nl, resolved) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                if !failing {
+                    sh.note(format!("watch of {node}: {e}; retrying"));
+                    failing = true;
+                }
+                host.forget(instance);
+                sh.sleep(backoff.step());
+                continue;
+            }
+        };
+        if failing {
+            sh.note(format!("watch of {node}: watching again"));
+            failing = false;
+        }
+        backoff.reset();
+        sh.changed(node);
+        while !sh.stopped() {
+            match nl.recv() {
+                Ok(msgs) if msgs.is_empty() => {}
+                Ok(_) => sh.changed(node),
+                Err(NlError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    use std::os::unix::fs::MetadataExt;
+                    let same = std::fs::metadata(&resolved.path)
+                        .map(|m| m.ino() == resolved.inode)
+                        .unwrap_or(false);
+                    if !same {
+                        host.forget(instance);
+                        break;
+                    }
+                }
+                // The socket's queue overflowed: events were lost, so the node changed.
+                Err(NlError::Io(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => sh.changed(node),
+                Err(e) => {
+                    sh.note(format!("watch of {node}: {e}; restarting"));
+                    sh.sleep(backoff.step());
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `ip -j monitor route address` inside the node.
+pub fn monitor_invocation() -> Invocation {
+    Invocation::ip(
+        ["-j", "monitor", "route", "address"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+}
+
+fn register(sh: &Shared, k: Killer) {
+    let mut ks = sh.killers.lock().unwrap_or_else(|p| p.into_inner());
+    ks.retain(|k| k.is_alive());
+    ks.push(k);
+}
+
+fn exec_watcher(node: &str, instance: &str, process: &Process, sh: &Shared) {
+    let mut backoff = Backoff::new();
+    let mut failing = false;
+    while !sh.stopped() {
+        let started = Instant::now();
+        match process.stream(instance, &monitor_invocation()) {
+            Ok(mut s) => {
+                register(sh, s.killer());
+                // A monitor that is still running after a moment really watches (a stopped
+                // container's `lxc exec` exits at once): report the node, which may have
+                // changed while nobody watched.
+                std::thread::sleep(Duration::from_millis(300));
+                if s.running() && !sh.stopped() {
+                    if failing {
+                        sh.note(format!("watch of {node}: watching again"));
+                        failing = false;
+                    }
+                    sh.changed(node);
+                    while let Some(_line) = s.next_line() {
+                        sh.changed(node);
+                    }
+                }
+                s.stop();
+            }
+            Err(e) => {
+                if !failing {
+                    sh.note(format!("watch of {node}: {e}"));
+                }
+            }
+        }
+        if sh.stopped() {
+            return;
+        }
+        if !failing {
+            sh.note(format!(
+                "watch of {node}: `ip monitor` ended; restarting it"
+            ));
+            failing = true;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff.reset();
+        }
+        sh.sleep(backoff.step());
+    }
+}
+
+/// The instance an LXD/Incus lifecycle event is about (`"source":"/1.0/instances/NAME"`).
+pub fn event_instance(line: &str) -> Option<&str> {
+    const MARK: &str = "/1.0/instances/";
+    let rest = line.split_once(MARK)?.1;
+    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .next()
+        .filter(|s| !s.is_empty())
+}
+
+fn lifecycle_watcher(
+    kind: TransportKind,
+    all_projects: bool,
+    nodes: &BTreeMap<String, String>,
+    sh: &Shared,
+) {
+    let mut argv: Vec<String> = [kind.name(), "monitor", "--type=lifecycle", "--format=json"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if all_projects {
+        // Nodes in other projects than the default one: their events are there.
+        argv.push("--all-projects".to_string());
+    }
+    let mut backoff = Backoff::new();
+    while !sh.stopped() {
+        let started = Instant::now();
+        match spawn_stream(&argv) {
+            Ok(mut s) => {
+                register(sh, s.killer());
+                while let Some(line) = s.next_line() {
+                    if !line.contains("instance-") {
+                        continue;
+                    }
+                    if let Some(node) = event_instance(&line).and_then(|i| nodes.get(i)) {
+                        sh.changed(node);
+                    }
+                }
+            }
+            Err(e) => sh.note(format!("lifecycle watch: {e}")),
+        }
+        if sh.stopped() {
+            return;
+        }
+        sh.note(format!(
+            "lifecycle watch: `{}` ended; restarting it",
+            argv.join(" ")
+        ));
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff.reset();
+        }
+        sh.sleep(backoff.step());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_instance_of_a_lifecycle_event() {
+        let json = r#"{"type":"lifecycle","metadata":{"action":"instance-restarted","source":"/1.0/instances/worker-1","requestor":{}}}"#;
+        assert_eq!(event_instance(json), Some("worker-1"));
+        assert_eq!(
+            event_instance(r#""source":"/1.0/instances/w-2?project=p""#),
+            Some("w-2")
+        );
+        assert_eq!(event_instance(r#"{"source":"/1.0/images/x"}"#), None);
+    }
+
+    #[test]
+    fn backoff_doubles_to_five_seconds() {
+        let mut b = Backoff::new();
+        let steps: Vec<u128> = (0..8).map(|_| b.step().as_millis()).collect();
+        assert_eq!(steps, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    }
+
+    #[test]
+    fn waits_debounce_and_returns_each_node_once() {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            cond: Condvar::new(),
+            stop: AtomicBool::new(false),
+            killers: Mutex::new(Vec::new()),
+        });
+        let w = Watch {
+            shared: shared.clone(),
+            key: String::new(),
+        };
+        let stop = || false;
+        let t = Instant::now();
+        assert!(
+            w.wait(
+                t + Duration::from_millis(50),
+                Duration::from_millis(10),
+                &stop
+            )
+            .is_empty()
+        );
+        for _ in 0..100 {
+            shared.changed("a");
+        }
+        shared.changed("b");
+        let got = w.wait(
+            Instant::now() + Duration::from_secs(5),
+            Duration::from_millis(20),
+            &stop,
+        );
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+    }
+}
