@@ -448,6 +448,14 @@ impl Transport for Host {
         let Some(ip) = served else {
             return self.exec.run(instance, inv);
         };
+        // As the exec transport starts no process after SIGINT/SIGTERM (until reads are allowed
+        // again for the read-back), host access starts no read or write then.
+        if !crate::interrupt::may_start() {
+            return Err(CommandError::Interrupted {
+                argv: format!("host access to `{instance}`: ip {}", ip.args.join(" ")),
+                signal: crate::interrupt::signal_name().to_string(),
+            });
+        }
         if self.verbose {
             eprintln!("+ (host access to {instance}) ip {}", ip.args.join(" "));
         }
