@@ -12,6 +12,22 @@ use super::{Routectl, Run};
 
 static LAB: Mutex<()> = Mutex::new(());
 
+/// Where the test processes of every checkout on this machine lock these labs (the mutex only
+/// serializes the tests of one process); a killed test process releases it.
+const LAB_LOCK: &str = "/tmp/routectl-test-container-labs.lock";
+
+fn lock_across_processes() -> std::fs::File {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LAB_LOCK)
+        .unwrap_or_else(|e| panic!("cannot open {LAB_LOCK}: {e}"));
+    f.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {LAB_LOCK}: {e}"));
+    f
+}
+
 /// The project of the project lab.
 pub const PROJECT: &str = "routectl-lab-proj";
 /// The loopback remote that `scripts/lab.sh remote` adds.
@@ -58,6 +74,7 @@ pub struct ContainerLab {
     pub topology: PathBuf,
     /// The test's own directory.
     pub dir: tempfile::TempDir,
+    _file_lock: std::fs::File,
     _guard: MutexGuard<'static, ()>,
 }
 
@@ -65,6 +82,7 @@ impl ContainerLab {
     /// Takes the `incus` or `project` lab.
     pub fn take(name: &'static str) -> ContainerLab {
         let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let file_lock = lock_across_processes();
         let (cli, project) = match name {
             "incus" => ("incus", None),
             "project" => ("lxc", Some(PROJECT)),
@@ -78,6 +96,7 @@ impl ContainerLab {
             project,
             topology: repo().join(format!("tests/labs/{name}.toml")),
             dir: tempfile::tempdir().unwrap(),
+            _file_lock: file_lock,
             _guard: guard,
         };
         lab.forget_records();
