@@ -232,13 +232,14 @@ impl Lab for NetnsLab {
 
 impl Drop for NetnsLab {
     fn drop(&mut self) {
-        for node in &self.topology.nodes {
+        let grown = self.extra.borrow().clone();
+        let instances = self.topology.nodes.iter().map(|n| n.instance.clone());
+        for instance in instances.chain(grown) {
             let _ = Command::new("ip")
-                .args(["netns", "del", &node.instance])
+                .args(["netns", "del", &instance])
                 .status();
             // routectl keeps a namespace's last-applied record on this host.
-            let _ =
-                std::fs::remove_file(format!("/run/routectl/last-applied/{}.json", node.instance));
+            let _ = std::fs::remove_file(format!("/run/routectl/last-applied/{instance}.json"));
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.hub])
