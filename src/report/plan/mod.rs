@@ -1,21 +1,22 @@
-//! The plan: text, the `plan` JSON document, Markdown, and the saved plan (`plan --out`).
+//! The plan: text and Markdown here; the `plan` JSON document and the saved plan (`plan --out`)
+//! in [`json`].
 
 use std::fmt::Write as _;
 use std::io;
 
-use serde::{Serialize, Serializer};
 use similar::{ChangeTag, TextDiff};
 
 use super::style::Style;
-use super::{FORMAT_VERSION, RouteDoc, Text, TopologyDoc};
 use crate::core::change::{Action, Cause, Change};
-use crate::core::persist::{DropinRoute, Manager, PersistPlan};
-use crate::core::plan::{NodePlan, Options, Plan, Summary};
-use crate::core::record::LastApplied;
-use crate::core::route::{AddrText, Destination, Route, protocol_name};
-use crate::core::saved::Binding;
+use crate::core::persist::PersistPlan;
+use crate::core::plan::{NodePlan, Plan, Summary};
+use crate::core::route::protocol_name;
 use crate::core::topology::Topology;
-use crate::error::NodeErrorJson;
+
+mod json;
+
+pub(crate) use json::{ChangesDoc, LastAppliedDoc, ManagerDoc, PersistDoc};
+pub use json::{PlanDoc, SavedPlanDoc, plan_json, saved_plan_json, write_plan_json};
 
 /// The mark of an action in text output.
 pub fn mark(action: Action) -> char {
@@ -295,76 +296,6 @@ pub(crate) fn dropin_lines(p: &PersistPlan, style: &Style, out: &mut String) {
     }
 }
 
-/// `manager`: what manages a node's route interface.
-#[derive(Serialize)]
-#[serde(untagged)]
-pub(crate) enum ManagerDoc<'a> {
-    Networkd {
-        name: &'static str,
-        network_file: &'a str,
-        netplan: bool,
-        running: bool,
-    },
-    Unknown {
-        name: &'static str,
-        reason: &'a str,
-    },
-    Other {
-        name: &'static str,
-    },
-}
-
-impl<'a> ManagerDoc<'a> {
-    pub(crate) fn of(m: &'a Manager) -> Self {
-        match m {
-            Manager::Networkd {
-                network_file,
-                netplan,
-                running,
-            } => ManagerDoc::Networkd {
-                name: "systemd-networkd",
-                network_file,
-                netplan: *netplan,
-                running: *running,
-            },
-            Manager::Unknown(why) => ManagerDoc::Unknown {
-                name: "unknown",
-                reason: why,
-            },
-            other => ManagerDoc::Other { name: other.name() },
-        }
-    }
-}
-
-/// `persist`: a node's drop-in plan: the state, the path, the `[Route]`s added and removed,
-/// and both contents.
-#[derive(Serialize)]
-pub(crate) struct PersistDoc<'a> {
-    state: &'static str,
-    path: Option<&'a str>,
-    pending: bool,
-    routes_added: Vec<DropinRoute>,
-    routes_removed: Vec<DropinRoute>,
-    old: Option<&'a str>,
-    new: Option<&'a str>,
-}
-
-impl<'a> PersistDoc<'a> {
-    pub(crate) fn of(p: &'a PersistPlan) -> Self {
-        let (routes_added, routes_removed) = p.route_changes();
-        let (old, new) = p.contents();
-        PersistDoc {
-            state: p.state(),
-            path: p.path(),
-            pending: p.is_pending(),
-            routes_added,
-            routes_removed,
-            old,
-            new,
-        }
-    }
-}
-
 /// `Plan: 6 to add, 0 to replace, 1 to delete on 3 of 4 nodes; 1 node unreachable`.
 pub fn summary_line(s: &Summary, adopt: bool) -> String {
     let mut line = format!(
@@ -424,343 +355,6 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     }
     line.push('.');
     line
-}
-
-/// One entry of `changes` (and of apply's `remaining`): the route after the change with
-/// `gateway`/`dev` always present (`null` when the route has none).
-#[derive(Serialize)]
-pub(crate) struct ChangeDoc<'a> {
-    action: &'static str,
-    dst: Text<&'a Destination>,
-    gateway: Option<Text<AddrText>>,
-    dev: Option<&'a str>,
-    protocol: u8,
-    metric: u32,
-    route: Text<&'a Route>,
-    operation: bool,
-    command: Option<Text<CommandLine>>,
-    current: Option<RouteDoc<'a>>,
-    cause: &'static str,
-    in_place: bool,
-}
-
-/// `ip ` and a batch line.
-pub(crate) struct CommandLine(String);
-
-impl std::fmt::Display for CommandLine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ip {}", self.0)
-    }
-}
-
-impl<'a> ChangeDoc<'a> {
-    pub(crate) fn of(c: &'a Change, adopt: bool) -> Self {
-        let r = &c.route;
-        let operation = c.is_operation(adopt);
-        ChangeDoc {
-            action: c.action.name(),
-            dst: Text(&r.dst),
-            gateway: r.gateway().map(|g| Text(AddrText(g))),
-            dev: r.dev(),
-            protocol: r.protocol,
-            metric: r.metric,
-            route: Text(r),
-            operation,
-            command: c
-                .batch_line()
-                .filter(|_| operation)
-                .map(|l| Text(CommandLine(l))),
-            current: c.current.as_ref().map(RouteDoc::of),
-            cause: c.cause.name(),
-            in_place: c.in_place,
-        }
-    }
-}
-
-/// A list of changes, serialised one at a time.
-pub(crate) struct ChangesDoc<'a> {
-    pub(crate) changes: &'a [Change],
-    pub(crate) adopt: bool,
-}
-
-impl Serialize for ChangesDoc<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.changes.iter().map(|c| ChangeDoc::of(c, self.adopt)))
-    }
-}
-
-/// One entry of the plan's `nodes`.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum NodeDoc<'a> {
-    Ok {
-        name: &'a str,
-        instance: &'a str,
-        status: &'static str,
-        in_sync: usize,
-        fingerprint: &'a str,
-        last_applied: Option<LastAppliedDoc<'a>>,
-        changes: ChangesDoc<'a>,
-        warnings: &'a [String],
-        manager: ManagerDoc<'a>,
-        persist: PersistDoc<'a>,
-    },
-    Error {
-        name: &'a str,
-        instance: &'a str,
-        status: &'static str,
-        error: NodeErrorJson,
-        changes: [(); 0],
-        warnings: [(); 0],
-        manager: ManagerDoc<'a>,
-    },
-}
-
-impl<'a> NodeDoc<'a> {
-    fn of(n: &'a NodePlan, adopt: bool) -> Self {
-        match &n.state {
-            Ok(d) => NodeDoc::Ok {
-                name: &n.name,
-                instance: &n.instance,
-                status: "ok",
-                in_sync: d.in_sync,
-                fingerprint: &d.fingerprint,
-                last_applied: n.last_applied.as_ref().map(LastAppliedDoc::of),
-                changes: ChangesDoc {
-                    changes: &d.changes,
-                    adopt,
-                },
-                warnings: &d.warnings,
-                manager: ManagerDoc::of(&n.manager),
-                persist: PersistDoc::of(&n.persist),
-            },
-            Err(e) => NodeDoc::Error {
-                name: &n.name,
-                instance: &n.instance,
-                status: "error",
-                error: e.to_json(),
-                changes: [],
-                warnings: [],
-                manager: ManagerDoc::of(&n.manager),
-            },
-        }
-    }
-}
-
-/// `last_applied`: what routectl last applied on a node (`null` without a usable record).
-#[derive(Serialize)]
-pub(crate) struct LastAppliedDoc<'a> {
-    applied_at: &'a str,
-    applied_at_unix: u64,
-    routectl_version: &'a str,
-    topology_sha256: &'a str,
-    protocol: u8,
-    routes: &'a [String],
-}
-
-impl<'a> LastAppliedDoc<'a> {
-    pub(crate) fn of(r: &'a LastApplied) -> Self {
-        LastAppliedDoc {
-            applied_at: &r.applied_at,
-            applied_at_unix: r.applied_at_unix,
-            routectl_version: &r.routectl_version,
-            topology_sha256: &r.topology_sha256,
-            protocol: r.protocol,
-            routes: &r.routes,
-        }
-    }
-}
-
-/// The plan's nodes, serialised one at a time (none at all for the frame of
-/// [`write_plan_json`]).
-struct NodesDoc<'a> {
-    plan: &'a Plan,
-    frame_only: bool,
-}
-
-impl Serialize for NodesDoc<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let nodes = if self.frame_only {
-            &[]
-        } else {
-            &self.plan.nodes[..]
-        };
-        s.collect_seq(nodes.iter().map(|n| NodeDoc::of(n, self.plan.adopt)))
-    }
-}
-
-/// The plan's `summary`.
-#[derive(Serialize)]
-struct SummaryDoc {
-    add: usize,
-    replace: usize,
-    delete: usize,
-    adopt: usize,
-    conflict: usize,
-    take_over: usize,
-    drift: usize,
-    operations: usize,
-    nodes: usize,
-    nodes_changed: usize,
-    nodes_in_sync: usize,
-    nodes_unreachable: usize,
-    nodes_unpersistable: usize,
-    dropins: usize,
-    pending: bool,
-}
-
-/// The `plan` document (docs/json.md), borrowing from the plan.
-#[derive(Serialize)]
-pub struct PlanDoc<'a> {
-    format_version: u32,
-    kind: &'static str,
-    topology: TopologyDoc<'a>,
-    protocol: u8,
-    adopt: bool,
-    take_over: bool,
-    nodes: NodesDoc<'a>,
-    skipped_nodes: &'a [String],
-    summary: SummaryDoc,
-}
-
-/// The plan as its JSON document.
-pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
-    let s = plan.summary();
-    PlanDoc {
-        format_version: FORMAT_VERSION,
-        kind: "plan",
-        topology: TopologyDoc::of(topology),
-        protocol: plan.protocol,
-        adopt: plan.adopt,
-        take_over: plan.take_over,
-        nodes: NodesDoc {
-            plan,
-            frame_only: false,
-        },
-        skipped_nodes: &plan.skipped,
-        summary: SummaryDoc {
-            add: s.add,
-            replace: s.replace,
-            delete: s.delete,
-            adopt: s.adopt,
-            conflict: s.conflict,
-            take_over: s.take_over,
-            drift: s.drift,
-            operations: plan.operations(),
-            nodes: s.nodes,
-            nodes_changed: s.nodes_changed,
-            nodes_in_sync: s.nodes_in_sync,
-            nodes_unreachable: s.nodes_unreachable,
-            nodes_unpersistable: s.nodes_unpersistable,
-            dropins: s.dropins,
-            pending: plan.has_pending(),
-        },
-    }
-}
-
-/// Writes the plan's JSON document, exactly as [`write_json`](crate::report::write_json) of
-/// [`plan_json`] would, with the nodes rendered `lanes` at a time: the document of a new
-/// cluster is some 400 bytes per change, and one core turning a million changes into text
-/// would take longer than planning them. At most `lanes` (and no more than the machine's
-/// cores) times four nodes are held rendered at a time, and written in order (more in flight
-/// only costs page faults: measured).
-pub fn write_plan_json<W: io::Write + ?Sized>(
-    w: &mut W,
-    plan: &Plan,
-    topology: &Topology,
-    lanes: usize,
-) -> io::Result<()> {
-    // Below some 100,000 changes the document takes a few tens of milliseconds at most: not
-    // worth the threads.
-    write_plan_json_from(w, plan, topology, lanes, 100_000)
-}
-
-/// [`write_plan_json`], in parallel from `min_changes` changes on.
-fn write_plan_json_from<W: io::Write + ?Sized>(
-    w: &mut W,
-    plan: &Plan,
-    topology: &Topology,
-    lanes: usize,
-    min_changes: usize,
-) -> io::Result<()> {
-    const KEY: &[u8] = b"\n  \"nodes\": []";
-    // Rendering is CPU work: more lanes than cores only hold more nodes in memory.
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let lanes = lanes.min(cores);
-    let changes: usize = plan.nodes.iter().map(|n| n.changes().len()).sum();
-    if plan.nodes.is_empty() || lanes <= 1 || changes < min_changes {
-        return crate::report::write_json(w, &plan_json(plan, topology));
-    }
-    // The document around the nodes: the same type with no nodes, cut where they go. The cut
-    // is unambiguous: a line break and an unescaped quote cannot occur inside a JSON string.
-    let mut frame = Vec::new();
-    let mut doc = plan_json(plan, topology);
-    doc.nodes.frame_only = true;
-    crate::report::write_json(&mut frame, &doc)?;
-    let at = frame
-        .windows(KEY.len())
-        .position(|k| k == KEY)
-        .ok_or_else(|| io::Error::other("the plan document has no `nodes` key"))?;
-    let (head, tail) = frame.split_at(at + KEY.len() - 1);
-    w.write_all(head)?;
-    let window = lanes.saturating_mul(4);
-    let mut first = true;
-    for chunk in plan.nodes.chunks(window) {
-        let rendered = crate::parallel::map(chunk, lanes, |n| -> io::Result<Vec<u8>> {
-            // About 420 bytes per change: one allocation, not a dozen doublings.
-            let mut buf = Vec::with_capacity(512 * n.changes().len() + 1024);
-            crate::report::write_fragment(&mut buf, &NodeDoc::of(n, plan.adopt), 2)?;
-            Ok(buf)
-        });
-        for node in rendered {
-            w.write_all(if first { b"\n    " } else { b",\n    " })?;
-            first = false;
-            w.write_all(&node?)?;
-        }
-    }
-    w.write_all(b"\n  ")?;
-    // `]` and everything after the nodes.
-    w.write_all(tail)
-}
-
-/// The saved plan (`plan --out`): the plan document, then `saved` (what `apply FILE` checks;
-/// read by `core::saved`).
-#[derive(Serialize)]
-pub struct SavedPlanDoc<'a> {
-    #[serde(flatten)]
-    plan: PlanDoc<'a>,
-    saved: Binding,
-}
-
-/// The saved plan document.
-pub fn saved_plan_json<'a>(
-    plan: &'a Plan,
-    topology: &'a Topology,
-    options: &Options,
-) -> SavedPlanDoc<'a> {
-    SavedPlanDoc {
-        plan: plan_json(plan, topology),
-        saved: Binding {
-            routectl_version: env!("CARGO_PKG_VERSION").to_string(),
-            transport: topology.cluster.transport,
-            topology_path: topology.source.clone(),
-            topology_sha256: topology.sha256.clone(),
-            topology_text: topology.text.clone(),
-            adopt: options.adopt,
-            take_over: options.take_over,
-            nodes: options.only.clone(),
-            fingerprints: plan
-                .nodes
-                .iter()
-                .map(|n| {
-                    (
-                        n.name.clone(),
-                        n.state.as_ref().ok().map(|d| d.fingerprint.clone()),
-                    )
-                })
-                .collect(),
-        },
-    }
 }
 
 /// The plan as Markdown, summary first, one collapsible section per node.
@@ -928,7 +522,7 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
             crate::report::write_json(&mut one, &plan_json(&p, &t)).unwrap();
             for lanes in [1, 2, 3, 8] {
                 let mut parallel = Vec::new();
-                write_plan_json_from(&mut parallel, &p, &t, lanes, 0).unwrap();
+                json::write_plan_json_from(&mut parallel, &p, &t, lanes, 0).unwrap();
                 assert_eq!(
                     String::from_utf8(parallel).unwrap(),
                     String::from_utf8(one.clone()).unwrap(),
@@ -952,7 +546,7 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
     fn saved_plan_is_the_plan_then_its_binding_and_reads_back() {
         let t = topology();
         let p = sample::plan(&t, false);
-        let options = Options {
+        let options = crate::core::plan::Options {
             adopt: false,
             take_over: false,
             only: vec!["worker-0".into(), "worker-1".into(), "worker-2".into()],
