@@ -1,0 +1,360 @@
+//! Spawning: the one place where routectl starts a process. Every child gets its own process
+//! group (killed on timeout, on SIGINT/SIGTERM to routectl, or when a stream is dropped), stdin
+//! written from its own thread, stdout and stderr drained by their own threads with a bound, so
+//! a large batch can never deadlock and a runaway child cannot fill memory.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+use super::{Output, shown};
+use crate::error::CommandError;
+
+/// A long-running child whose stdout is read line by line; its process group is killed when
+/// the `Stream` is dropped. stdin is closed and stderr discarded, so it can never block on them.
+#[derive(Debug)]
+pub struct Stream {
+    /// The command line, for messages.
+    pub argv: String,
+    child: std::process::Child,
+    stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
+    alive: std::sync::Arc<std::sync::Mutex<bool>>,
+    /// The child's group in the registry of live children, so a SIGINT/SIGTERM to routectl
+    /// reaches it too; left when the `Stream` is dropped (after [`Stream::stop`]).
+    _live: Option<Registered>,
+}
+
+/// Kills a [`Stream`]'s process group from another thread (a reader blocked on its stdout
+/// returns at once). Never signals a group that was already reaped.
+#[derive(Debug, Clone)]
+pub struct Killer {
+    pgid: Option<Pid>,
+    alive: std::sync::Arc<std::sync::Mutex<bool>>,
+}
+
+impl Killer {
+    /// Whether the child has not been reaped yet.
+    pub fn is_alive(&self) -> bool {
+        *self.alive.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Kills the group if its leader has not been reaped yet.
+    pub fn kill(&self) {
+        let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+        if *alive {
+            kill_group(self.pgid, Signal::KILL);
+        }
+    }
+}
+
+impl Stream {
+    /// The next line of stdout (without its newline); `None` at the end (the child exited).
+    /// Lines are cut at 64 KiB, so a runaway child cannot fill memory.
+    pub fn next_line(&mut self) -> Option<String> {
+        use std::io::BufRead;
+        let out = self.stdout.as_mut()?;
+        let mut line = Vec::new();
+        match out.by_ref().take(64 * 1024).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                if line.last() != Some(&b'\n') {
+                    // Cut: drop the rest of the line.
+                    let mut rest = Vec::new();
+                    let _ = out.read_until(b'\n', &mut rest);
+                }
+                Some(String::from_utf8_lossy(&line).trim_end().to_string())
+            }
+        }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the child is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// A handle that kills the child from another thread.
+    pub fn killer(&self) -> Killer {
+        Killer {
+            pgid: child_pid(&self.child),
+            alive: self.alive.clone(),
+        }
+    }
+
+    /// Kills the child's process group and reaps it.
+    pub fn stop(&mut self) {
+        let mut alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+        if *alive {
+            kill_group(child_pid(&self.child), Signal::KILL);
+            let _ = self.child.wait();
+            *alive = false;
+        }
+        self.stdout = None;
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a local long-running command (`lxc monitor --type=lifecycle --format=json`).
+pub fn spawn_stream(argv: &[String]) -> Result<Stream, CommandError> {
+    let line = argv.join(" ");
+    if !crate::interrupt::may_start() {
+        return Err(CommandError::Interrupted {
+            argv: line,
+            signal: crate::interrupt::signal_name().to_string(),
+        });
+    }
+    let Some((program, args)) = argv.split_first() else {
+        return Err(CommandError::Spawn {
+            argv: line,
+            message: "empty command".to_string(),
+        });
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| CommandError::Spawn {
+            argv: line.clone(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                format!("`{program}` was not found on PATH")
+            } else {
+                e.to_string()
+            },
+        })?;
+    let stdout = child.stdout.take().map(std::io::BufReader::new);
+    let live = child_pid(&child).map(Registered::new);
+    Ok(Stream {
+        argv: line,
+        child,
+        stdout,
+        alive: std::sync::Arc::new(std::sync::Mutex::new(true)),
+        _live: live,
+    })
+}
+
+/// Runs a local command (for example `lxc list --format json`) with a timeout.
+pub fn run_local(argv: &[String], timeout: Duration) -> Result<Output, CommandError> {
+    run_process(argv, None, timeout)
+}
+
+/// Spawns `argv` in its own process group, feeds stdin, collects stdout and stderr, and kills
+/// the group when `timeout` passes.
+pub(super) fn run_process(
+    argv: &[String],
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output, CommandError> {
+    let line = shown(argv);
+    if !crate::interrupt::may_start() {
+        return Err(CommandError::Interrupted {
+            argv: line,
+            signal: crate::interrupt::signal_name().to_string(),
+        });
+    }
+    let Some((program, args)) = argv.split_first() else {
+        return Err(CommandError::Spawn {
+            argv: line,
+            message: "empty command".to_string(),
+        });
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|e| CommandError::Spawn {
+        argv: line.clone(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            format!("`{program}` was not found on PATH")
+        } else {
+            e.to_string()
+        },
+    })?;
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    let _live = pid.map(Registered::new);
+
+    let writer = match (stdin, child.stdin.take()) {
+        (Some(bytes), Some(mut pipe)) => {
+            let bytes = bytes.to_vec();
+            // A child that exits early closes the pipe: that is its answer, not our error.
+            Some(std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            }))
+        }
+        _ => None,
+    };
+    let mut out_pipe = child.stdout.take();
+    let mut err_pipe = child.stderr.take();
+    let out_reader = std::thread::spawn(move || read_bounded(out_pipe.as_mut(), MAX_OUTPUT));
+    let err_reader = std::thread::spawn(move || read_bounded(err_pipe.as_mut(), MAX_OUTPUT));
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let _ = tx.send(());
+        status
+    });
+
+    // Wait in short steps: a SIGINT/SIGTERM to routectl is passed on to the child's group
+    // (also here, in case it came between spawn and registration) and the child gets
+    // `interrupt::GRACE` to end before SIGKILL. routectl never leaves a child running behind.
+    let started = Instant::now();
+    let mut interrupted_at: Option<Instant> = None;
+    let mut timed_out = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(sig) = crate::interrupt::signal() {
+            match interrupted_at {
+                None => {
+                    if let Some(sig) = Signal::from_named_raw(sig) {
+                        kill_group(pid, sig);
+                    }
+                    interrupted_at = Some(Instant::now());
+                }
+                Some(at) if at.elapsed() >= crate::interrupt::GRACE => {
+                    kill_group(pid, Signal::KILL);
+                }
+                Some(_) => {}
+            }
+        }
+        if started.elapsed() >= timeout && interrupted_at.is_none() {
+            kill_group(pid, Signal::TERM);
+            if rx.recv_timeout(Duration::from_millis(500)).is_err() {
+                kill_group(pid, Signal::KILL);
+            }
+            timed_out = true;
+            break;
+        }
+    }
+    let status = waiter.join().ok().and_then(|s| s.ok());
+    if timed_out || interrupted_at.is_some() {
+        // Descendants may still hold the pipes: make sure the group is gone before joining.
+        kill_group(pid, Signal::KILL);
+    }
+    let (stdout, out_cut) = out_reader.join().unwrap_or_default();
+    let (stderr, err_cut) = err_reader.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    if timed_out {
+        return Err(CommandError::Timeout {
+            argv: line,
+            millis: timeout.as_millis() as u64,
+        });
+    }
+    if out_cut || err_cut {
+        return Err(CommandError::OutputTooLarge {
+            argv: line,
+            limit_mib: MAX_OUTPUT >> 20,
+        });
+    }
+    let status = status.ok_or_else(|| CommandError::Spawn {
+        argv: line.clone(),
+        message: "could not wait for the process".to_string(),
+    })?;
+    Ok(Output {
+        argv: line,
+        status: status.code(),
+        stdout,
+        stderr,
+    })
+}
+
+/// The most routectl reads from one command's stdout or stderr (a node with 100,000 routes
+/// prints about 12 MiB).
+pub const MAX_OUTPUT: usize = 256 << 20;
+
+/// Reads a pipe to its end, keeping at most `limit` bytes (the rest is drained, so the child
+/// never blocks on a full pipe); says whether anything was cut.
+pub(super) fn read_bounded(pipe: Option<&mut impl Read>, limit: usize) -> (Vec<u8>, bool) {
+    let mut buf = Vec::new();
+    let Some(p) = pipe else {
+        return (buf, false);
+    };
+    let _ = p.take(limit as u64).read_to_end(&mut buf);
+    let rest = std::io::copy(p, &mut std::io::sink()).unwrap_or(0);
+    (buf, rest > 0)
+}
+
+/// A child's pid, as a process group id.
+fn child_pid(child: &std::process::Child) -> Option<Pid> {
+    i32::try_from(child.id()).ok().and_then(Pid::from_raw)
+}
+
+/// The process groups of the children running now (each child leads its own group).
+static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// A child's group in [`LIVE`] while it runs.
+#[derive(Debug)]
+struct Registered(i32);
+
+impl Registered {
+    fn new(pid: Pid) -> Registered {
+        let raw = pid.as_raw_nonzero().get();
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).insert(raw);
+        Registered(raw)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Sends signal number `signal` to the process group of every running child (see
+/// [`crate::interrupt`]).
+pub fn forward(signal: i32) {
+    let Some(signal) = Signal::from_named_raw(signal) else {
+        return;
+    };
+    let groups: Vec<i32> = LIVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    for raw in groups {
+        kill_group(Pid::from_raw(raw), signal);
+    }
+}
+
+/// How many children are running now.
+pub fn live_children() -> usize {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+/// Signals the process group made for a child (its pid is the group's id). The group may be
+/// gone already: that is the goal, not an error.
+fn kill_group(pid: Option<Pid>, signal: Signal) {
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process_group(pid, signal);
+    }
+}
