@@ -5,8 +5,7 @@
 //! route; without Incus or the lab it fails, loudly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use routectl::core::topology::{self, Topology, TransportKind};
 
@@ -43,23 +42,7 @@ impl IncusLab {
     /// Waits until a node answers and carries its internal IP.
     fn wait_ready(&self, node: &str) {
         let ip = self.topology.node(node).expect("a lab node").internal_ips[0].to_string();
-        let started = Instant::now();
-        loop {
-            let out = Command::new("incus")
-                .args(["exec", node, "--", "ip", "-o", "addr", "show"])
-                .stdin(Stdio::null())
-                .output();
-            if let Ok(o) = out
-                && String::from_utf8_lossy(&o.stdout).contains(&format!(" {ip}/"))
-            {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{node} did not come back with {ip}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        super::wait_until_container_has("incus", node, &ip);
     }
 }
 

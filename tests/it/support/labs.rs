@@ -17,15 +17,7 @@ static LAB: Mutex<()> = Mutex::new(());
 const LAB_LOCK: &str = "/tmp/routectl-test-container-labs.lock";
 
 fn lock_across_processes() -> std::fs::File {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(LAB_LOCK)
-        .unwrap_or_else(|e| panic!("cannot open {LAB_LOCK}: {e}"));
-    f.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {LAB_LOCK}: {e}"));
-    f
+    super::lock_across_processes(LAB_LOCK)
 }
 
 /// The project of the project lab.

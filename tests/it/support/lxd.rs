@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use routectl::core::topology::{self, Topology, TransportKind};
 
@@ -23,15 +22,7 @@ const LAB_LOCK: &str = "/tmp/routectl-test-lxd-lab.lock";
 /// Takes the lab across processes: an exclusive `flock` on [`LAB_LOCK`], held until the file
 /// is closed (a killed test process releases it).
 fn lock_across_processes() -> std::fs::File {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(LAB_LOCK)
-        .unwrap_or_else(|e| panic!("cannot open {LAB_LOCK}: {e}"));
-    f.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {LAB_LOCK}: {e}"));
-    f
+    super::lock_across_processes(LAB_LOCK)
 }
 
 /// The LXD lab of topology.example.toml.
@@ -96,23 +87,7 @@ impl LxdLab {
     /// Waits until a node answers and carries its internal IP.
     pub fn wait_ready(&self, node: &str) {
         let ip = self.topology.node(node).expect("a lab node").internal_ips[0].to_string();
-        let started = Instant::now();
-        loop {
-            let out = Command::new("lxc")
-                .args(["exec", node, "--", "ip", "-o", "addr", "show"])
-                .stdin(Stdio::null())
-                .output();
-            if let Ok(o) = out
-                && String::from_utf8_lossy(&o.stdout).contains(&format!(" {ip}/"))
-            {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{node} did not come back with {ip}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        super::wait_until_container_has("lxc", node, &ip);
     }
 }
 

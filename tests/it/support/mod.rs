@@ -33,6 +33,42 @@ pub fn without_manager(mut plan: serde_json::Value) -> serde_json::Value {
 }
 
 /// The repository (where Cargo.toml is).
+/// Takes a shared lab across processes: an exclusive `flock` on `path`, held until the file is
+/// closed (a killed test process releases it). A mutex only serializes the tests of one
+/// process; the test processes of every checkout on the machine share the labs.
+pub fn lock_across_processes(path: &str) -> std::fs::File {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    f.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {path}: {e}"));
+    f
+}
+
+/// Waits (at most 60 s) until a container answers `CLI exec NODE` and carries `ip`.
+pub fn wait_until_container_has(cli: &str, node: &str, ip: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let out = Command::new(cli)
+            .args(["exec", node, "--", "ip", "-o", "addr", "show"])
+            .stdin(Stdio::null())
+            .output();
+        if let Ok(o) = out
+            && String::from_utf8_lossy(&o.stdout).contains(&format!(" {ip}/"))
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{node} did not come back with {ip}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
