@@ -261,15 +261,7 @@ fn round(
     let lock_path = match g.lock_path() {
         Ok(p) => p,
         Err(e) => {
-            return RoundLog {
-                ok: false,
-                level: "error",
-                message: format!("skipped: {e}"),
-                fields: RoundDetail::Error {
-                    topology_valid: state.topology_valid,
-                    error: e.to_string(),
-                },
-            };
+            return skipped(state, &e);
         }
     };
     let _lock = match lock::acquire(
@@ -280,15 +272,7 @@ fn round(
     ) {
         Ok(l) => l,
         Err(e) => {
-            return RoundLog {
-                ok: false,
-                level: "error",
-                message: format!("skipped: {e}"),
-                fields: RoundDetail::Error {
-                    topology_valid: state.topology_valid,
-                    error: e.to_string(),
-                },
-            };
+            return skipped(state, &e);
         }
     };
     let options = Options {
@@ -303,15 +287,7 @@ fn round(
     let transport = match g.transport(&topology) {
         Ok(t) => t,
         Err(e) => {
-            return RoundLog {
-                ok: false,
-                level: "error",
-                message: format!("skipped: {e}"),
-                fields: RoundDetail::Error {
-                    topology_valid: state.topology_valid,
-                    error: e.to_string(),
-                },
-            };
+            return skipped(state, &e);
         }
     };
     let plan = live_plan(&topology, &options, &transport, g.parallelism(), false);
@@ -477,6 +453,20 @@ fn write_metrics(path: &std::path::Path, text: &str) -> Result<(), Error> {
 /// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC, whole seconds).
 fn rfc3339(at: std::time::SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// A round that could not start (no lock path, the lock held): logged as an error, nothing
+/// changed.
+fn skipped(state: &State, e: &dyn std::fmt::Display) -> RoundLog {
+    RoundLog {
+        ok: false,
+        level: "error",
+        message: format!("skipped: {e}"),
+        fields: RoundDetail::Error {
+            topology_valid: state.topology_valid,
+            error: e.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]
