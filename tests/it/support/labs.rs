@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Routectl, Run};
+use super::Run;
 
 static LAB: Mutex<()> = Mutex::new(());
 
@@ -29,29 +29,11 @@ fn repo() -> PathBuf {
     super::repo().to_path_buf()
 }
 
-/// Runs routectl with a topology and extra environment.
-pub fn routectl_with(topology: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    Routectl::new()
-        .topology(topology)
-        .args(args)
-        .envs(env)
-        .run()
-}
+pub use super::routectl_with;
 
 /// Runs scripts/lab.sh; panics (the lab is required) when it fails.
 pub fn lab_script(args: &[&str]) -> String {
-    let out = Command::new(repo().join("scripts/lab.sh"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run scripts/lab.sh");
-    assert!(
-        out.status.success(),
-        "scripts/lab.sh {args:?} failed (the lab is required):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    super::run_lab_script("lab.sh", args)
 }
 
 /// One of the extra container labs.

@@ -69,6 +69,32 @@ pub fn wait_until_container_has(cli: &str, node: &str, ip: &str) {
     }
 }
 
+/// Runs routectl with a topology and extra environment.
+pub fn routectl_with(topology: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    Routectl::new()
+        .topology(topology)
+        .args(args)
+        .envs(env)
+        .run()
+}
+
+/// Runs one of the lab scripts (`scripts/NAME ARGS…`), returning its stdout; panics (the lab
+/// is required) when it fails.
+pub fn run_lab_script(name: &str, args: &[&str]) -> String {
+    let out = Command::new(repo().join("scripts").join(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/{name}: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/{name} {args:?} failed (the lab is required):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

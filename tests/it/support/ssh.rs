@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, Once};
 
-use super::{Routectl, Run};
+use super::Run;
 
 static LAB: Mutex<()> = Mutex::new(());
 static UP: Once = Once::new();
@@ -25,29 +25,11 @@ fn repo() -> PathBuf {
     super::repo().to_path_buf()
 }
 
-/// Runs routectl with a topology and extra environment.
-pub fn routectl_with(topology: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    Routectl::new()
-        .topology(topology)
-        .args(args)
-        .envs(env)
-        .run()
-}
+pub use super::routectl_with;
 
 /// Runs scripts/lab-ssh.sh; panics (the lab is required) when it fails.
 pub fn lab_script(args: &[&str]) -> String {
-    let out = Command::new(repo().join("scripts/lab-ssh.sh"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run scripts/lab-ssh.sh");
-    assert!(
-        out.status.success(),
-        "scripts/lab-ssh.sh {args:?} failed (the SSH lab is required):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    super::run_lab_script("lab-ssh.sh", args)
 }
 
 /// The SSH lab, held by one test at a time.
