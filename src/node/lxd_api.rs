@@ -1,15 +1,14 @@
-//! The LXD (or Incus) REST API over the daemon's unix socket, and the container init PIDs host
-//! access needs to find a container's network namespace.
+//! The LXD (or Incus) REST API over the daemon's unix socket: which instances exist, where
+//! they run, and the init PID of a container, which host access needs to find its network
+//! namespace.
 //!
-//! `GET /1.0/instances?recursion=1` (about 3 ms) lists every instance of the default project
-//! with its type and status: the authority on what exists, what is a VM and what runs. The PIDs
-//! come from the host's process table: liblxc runs each container's init as the child of a
-//! monitor process named `[lxc monitor] LXCPATH NAME` (LXD and Incus alike, each with its own
-//! `LXCPATH`), which one scan of `/proc` finds for every container at once. Asking the API for them
-//! instead (`recursion=2`, or `/1.0/instances/NAME/state`) makes the daemon gather the whole
-//! state of each instance, about 8 ms apiece and 30 ms for the lab's five, serialised in the
-//! daemon; that remains the fallback for a container the scan does not find. Either way host
-//! access checks the namespace's inode at every use.
+//! The daemon is the only authority on a container's identity. `GET /1.0/instances?recursion=1`
+//! (a few ms, from the daemon's database) lists every instance of a project with its type,
+//! status and location (the cluster member that runs it); `GET /1.0` names the member the socket
+//! belongs to. A container's init PID comes from `GET /1.0/instances/NAME/state`, asked only for
+//! running containers located on this member: on a cluster, another member's PID is a process
+//! number on another machine. Nothing is taken from process names, which any container can
+//! forge (see [`crate::node::host`] for the checks made on the PID the daemon gives).
 //!
 //! A tiny HTTP/1.0 client: one request per connection, the daemon closes it after the answer,
 //! so there is no chunked encoding to undo.
@@ -32,10 +31,26 @@ const MAX_ANSWER: u64 = 64 << 20;
 pub struct Instance {
     /// `container` or `virtual-machine`.
     pub kind: String,
-    /// `Running`, `Stopped`, `Frozen`, …
+    /// `Running`, `Stopped`, `Frozen`, `Error` (its member is unreachable), …
     pub status: String,
-    /// The init process on the host (0 or absent when not running).
-    pub pid: i64,
+    /// The cluster member that runs it (empty or `none` outside a cluster).
+    pub location: String,
+}
+
+/// The daemon behind a socket: its member name on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Server {
+    /// Whether the daemon is a member of a cluster.
+    pub clustered: bool,
+    /// Its member name (`environment.server_name`).
+    pub name: String,
+}
+
+impl Server {
+    /// Whether an instance at `location` runs on this daemon's own machine.
+    pub fn hosts(&self, location: &str) -> bool {
+        !self.clustered || location.is_empty() || location == "none" || location == self.name
+    }
 }
 
 /// The daemon's socket for a transport: `$LXD_DIR/unix.socket` (`$INCUS_DIR` for Incus), else
@@ -58,14 +73,14 @@ pub fn socket_path(kind: TransportKind) -> PathBuf {
 }
 
 #[derive(Deserialize)]
-struct Answer {
+struct Answer<T> {
     #[serde(default)]
     error: String,
     #[serde(default)]
-    metadata: Option<Vec<RawInstance>>,
+    metadata: Option<T>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct RawInstance {
     name: String,
     #[serde(default, rename = "type")]
@@ -73,133 +88,109 @@ struct RawInstance {
     #[serde(default)]
     status: String,
     #[serde(default)]
-    state: Option<RawState>,
+    location: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct RawState {
     #[serde(default)]
     pid: i64,
 }
 
-/// Lists the instances of a project (`None`: the default one) as name -> instance, with the
-/// init PIDs of the running containers.
+#[derive(Deserialize, Default)]
+struct RawServer {
+    #[serde(default)]
+    environment: RawEnvironment,
+}
+
+#[derive(Deserialize, Default)]
+struct RawEnvironment {
+    #[serde(default)]
+    server_clustered: bool,
+    #[serde(default)]
+    server_name: String,
+}
+
+/// The `project=` query of a project (`None` and `default`: none).
+fn project_query(project: Option<&str>) -> String {
+    // A project name is checked by the topology (a plain token), so it needs no escaping.
+    project
+        .filter(|p| *p != "default")
+        .map(|p| format!("project={p}"))
+        .unwrap_or_default()
+}
+
+fn with_query(path: &str, query: &str) -> String {
+    match (query.is_empty(), path.contains('?')) {
+        (true, _) => path.to_string(),
+        (false, true) => format!("{path}&{query}"),
+        (false, false) => format!("{path}?{query}"),
+    }
+}
+
+/// Lists the instances of a project (`None`: the default one) as name -> instance: one request.
 pub fn instances(
     socket: &std::path::Path,
     project: Option<&str>,
     timeout: Duration,
 ) -> Result<HashMap<String, Instance>, String> {
-    // A project name is checked by the topology (a plain token), so it needs no escaping.
-    let query = project
-        .filter(|p| *p != "default")
-        .map(|p| format!("&project={p}"))
-        .unwrap_or_default();
-    let body = get(
-        socket,
-        &format!("/1.0/instances?recursion=1{query}"),
-        timeout,
-    )?;
-    let mut list = parse_instances(&body)?;
-    let inits = container_inits(&lxcpath(socket));
-    for (name, i) in list.iter_mut() {
-        if i.kind != "container" || i.status != "Running" {
-            continue;
-        }
-        i.pid = match inits.get(&monitor_name(project, name)) {
-            Some(pid) => *pid,
-            None => {
-                let state = format!("/1.0/instances/{name}/state");
-                let body = get(
-                    socket,
-                    &match query.strip_prefix('&') {
-                        Some(q) => format!("{state}?{q}"),
-                        None => state,
-                    },
-                    timeout,
-                )?;
-                serde_json::from_slice::<StateAnswer>(&body)
-                    .map(|a| a.metadata.pid)
-                    .unwrap_or(0)
-            }
-        };
-    }
-    Ok(list)
+    let path = with_query("/1.0/instances?recursion=1", &project_query(project));
+    parse_instances(&get(socket, &path, timeout)?)
 }
 
-/// The name liblxc's monitor gives an instance: `NAME` in the default project,
-/// `PROJECT_NAME` in another.
-fn monitor_name(project: Option<&str>, name: &str) -> String {
+/// The daemon behind `socket`: whether it is clustered and its member name.
+pub fn server(socket: &std::path::Path, timeout: Duration) -> Result<Server, String> {
+    let body = get(socket, "/1.0", timeout)?;
+    let a: Answer<RawServer> = serde_json::from_slice(&body)
+        .map_err(|e| format!("the daemon's answer to /1.0 is not a server: {e}"))?;
+    let env = a.metadata.unwrap_or_default().environment;
+    Ok(Server {
+        clustered: env.server_clustered,
+        name: env.server_name,
+    })
+}
+
+/// The init PID the daemon reports for a running container (`GET /1.0/instances/NAME/state`).
+pub fn init_pid(
+    socket: &std::path::Path,
+    project: Option<&str>,
+    name: &str,
+    timeout: Duration,
+) -> Result<i64, String> {
+    // An instance name is checked by the topology (a plain token).
+    let path = with_query(
+        &format!("/1.0/instances/{name}/state"),
+        &project_query(project),
+    );
+    let body = get(socket, &path, timeout)?;
+    let a: Answer<RawState> = serde_json::from_slice(&body)
+        .map_err(|e| format!("the daemon's state of `{name}` is unreadable: {e}"))?;
+    Ok(a.metadata.map_or(0, |s| s.pid))
+}
+
+/// The cgroup liblxc runs a container's processes in: `lxc.payload.NAME` in the default project,
+/// `lxc.payload.PROJECT_NAME` in another (liblxc appends `-N` when the name is taken, as it is
+/// when an LXD and an Incus container share a name).
+pub fn payload_cgroup(project: Option<&str>, name: &str) -> String {
     match project {
-        Some(p) if p != "default" => format!("{p}_{name}"),
-        _ => name.to_string(),
+        Some(p) if p != "default" => format!("lxc.payload.{p}_{name}"),
+        _ => format!("lxc.payload.{name}"),
     }
 }
 
-#[derive(Deserialize)]
-struct StateAnswer {
-    metadata: RawState,
-}
-
-/// The init of every container of one daemon: container name -> PID. liblxc runs each
-/// container under a monitor process whose command line is `[lxc monitor] LXCPATH NAME`
-/// (`LXCPATH` is the daemon's `containers` directory, `NAME` the instance, `PROJECT_NAME` outside
-/// the default project); the container's init is the monitor's child in a `lxc.payload.*`
-/// cgroup. Cgroup names alone are not enough: liblxc renames one that is taken (an Incus and an
-/// LXD container both called `worker-0` get `lxc.payload.worker-0` and `lxc.payload.worker-0-1`).
-pub fn container_inits(lxcpath: &std::path::Path) -> HashMap<String, i64> {
-    let want = lxcpath.display().to_string();
-    let mut monitors: HashMap<i64, String> = HashMap::new();
-    let mut children: Vec<(i64, i64)> = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return HashMap::new();
+/// Whether `/proc/PID/cgroup` text places a process in the container cgroup `payload` (or in
+/// liblxc's renamed `payload-N`), below the root of the hierarchy. A process in a container can
+/// only move within its own cgroup subtree, so the top-level name is liblxc's.
+pub fn in_payload_cgroup(cgroup: &str, payload: &str) -> bool {
+    let Some(name) = cgroup_name(cgroup, "lxc.payload.") else {
+        return false;
     };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        if let Some((path, name)) = monitor_of(&cmdline) {
-            if path == want {
-                monitors.insert(pid, name);
-            }
-            continue;
-        }
-        let in_payload = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .map(|cg| cgroup_name(&cg, "lxc.payload.").is_some())
-            .unwrap_or(false);
-        if !in_payload {
-            continue;
-        }
-        if let Some(ppid) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| parent_pid(&s))
-        {
-            children.push((pid, ppid));
-        }
-    }
-    children
-        .into_iter()
-        .filter_map(|(pid, ppid)| monitors.get(&ppid).map(|name| (name.clone(), pid)))
-        .collect()
-}
-
-/// The daemon's `containers` directory (liblxc's lxcpath): beside its unix socket.
-pub fn lxcpath(socket: &std::path::Path) -> PathBuf {
-    socket
-        .parent()
-        .unwrap_or(std::path::Path::new("/"))
-        .join("containers")
-}
-
-/// `[lxc monitor] LXCPATH NAME` (NUL-separated or space-separated) -> (LXCPATH, NAME).
-fn monitor_of(cmdline: &[u8]) -> Option<(String, String)> {
-    let text = String::from_utf8_lossy(cmdline).replace('\0', " ");
-    let rest = text.strip_prefix("[lxc monitor] ")?;
-    let mut words = rest.split_whitespace();
-    let (path, name) = (words.next()?, words.next()?);
-    Some((path.to_string(), name.to_string()))
+    let want = payload.strip_prefix("lxc.payload.").unwrap_or(payload);
+    name == want
+        || name
+            .strip_prefix(want)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether a `/proc/PID/cgroup` places a process under a cgroup starting with `prefix`
@@ -215,15 +206,9 @@ fn cgroup_name(cgroup: &str, prefix: &str) -> Option<String> {
     })
 }
 
-/// The parent PID from a `/proc/PID/stat` line (the field after the state, past the name).
-fn parent_pid(stat: &str) -> Option<i64> {
-    let after = stat.rsplit_once(')')?.1;
-    after.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Parses the answer of `GET /1.0/instances?recursion=1` (or `=2`, which adds the PIDs).
+/// Parses the answer of `GET /1.0/instances?recursion=1`.
 pub fn parse_instances(body: &[u8]) -> Result<HashMap<String, Instance>, String> {
-    let a: Answer = serde_json::from_slice(body)
+    let a: Answer<Vec<RawInstance>> = serde_json::from_slice(body)
         .map_err(|e| format!("the daemon's answer is not an instance list: {e}"))?;
     if !a.error.is_empty() {
         return Err(format!("the daemon refused: {}", a.error));
@@ -237,7 +222,7 @@ pub fn parse_instances(body: &[u8]) -> Result<HashMap<String, Instance>, String>
                 Instance {
                     kind: r.kind,
                     status: r.status,
-                    pid: r.state.map(|s| s.pid).unwrap_or(0),
+                    location: r.location,
                 },
             )
         })
@@ -273,7 +258,7 @@ fn split_answer(answer: &[u8]) -> Result<Vec<u8>, String> {
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("");
     if status != "200" {
-        let why = serde_json::from_slice::<Answer>(body)
+        let why = serde_json::from_slice::<Answer<serde_json::Value>>(body)
             .map(|a| a.error)
             .unwrap_or_default();
         return Err(format!("HTTP status {status} {why}").trim_end().to_string());
@@ -286,47 +271,68 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_instances_and_http_answers() {
+    fn reads_instances_servers_and_http_answers() {
         let body = br#"{"type":"sync","status_code":200,"error":"","metadata":[
-            {"name":"worker-0","type":"container","status":"Running","state":{"pid":4242}},
-            {"name":"vm-0","type":"virtual-machine","status":"Running","state":{"pid":99}},
-            {"name":"off","type":"container","status":"Stopped","state":{"pid":0}}]}"#;
+            {"name":"worker-0","type":"container","status":"Running","location":"m1"},
+            {"name":"vm-0","type":"virtual-machine","status":"Running","location":"none"},
+            {"name":"off","type":"container","status":"Error"}]}"#;
         let m = parse_instances(body).unwrap();
-        assert_eq!(m["worker-0"].pid, 4242);
+        assert_eq!(m["worker-0"].location, "m1");
         assert_eq!(m["vm-0"].kind, "virtual-machine");
-        assert_eq!(m["off"].status, "Stopped");
+        assert_eq!(m["off"].status, "Error");
         let ok = [
             b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n".as_ref(),
             body,
         ]
         .concat();
         assert_eq!(split_answer(&ok).unwrap(), body.to_vec());
-        assert_eq!(
-            cgroup_name(
-                "1:cpu:/x\n0::/lxc.payload.worker-0/init.scope\n",
-                "lxc.payload."
-            ),
-            Some("worker-0".to_string())
-        );
-        assert_eq!(
-            cgroup_name("9:name=systemd:/lxc.monitor.w-1\n", "lxc.monitor."),
-            Some("w-1".to_string())
-        );
-        assert_eq!(cgroup_name("0::/user.slice\n", "lxc.payload."), None);
-        assert_eq!(parent_pid("42 (a (b) c) S 7 42 42 0"), Some(7));
-        assert_eq!(
-            monitor_of(b"[lxc monitor] /var/lib/lxd/containers worker-0\0"),
-            Some(("/var/lib/lxd/containers".into(), "worker-0".into()))
-        );
-        assert_eq!(monitor_of(b"/usr/bin/lxd\0forkstart\0"), None);
-        assert_eq!(
-            lxcpath(std::path::Path::new("/var/lib/incus/unix.socket")),
-            PathBuf::from("/var/lib/incus/containers")
-        );
         let refused = b"HTTP/1.0 403 Forbidden\r\n\r\n{\"error\":\"not authorized\"}";
         assert_eq!(
             split_answer(refused).unwrap_err(),
             "HTTP status 403 not authorized"
         );
+        let lone = Server::default();
+        assert!(lone.hosts("none") && lone.hosts("") && lone.hosts("m1"));
+        let m0 = Server {
+            clustered: true,
+            name: "m0".into(),
+        };
+        assert!(m0.hosts("m0") && !m0.hosts("m1"));
+        assert_eq!(
+            with_query("/1.0/instances?recursion=1", &project_query(Some("t"))),
+            "/1.0/instances?recursion=1&project=t"
+        );
+        assert_eq!(
+            with_query("/1.0/instances/w/state", &project_query(Some("default"))),
+            "/1.0/instances/w/state"
+        );
+    }
+
+    /// The cgroup check: only liblxc's top-level payload cgroup of that very instance (or its
+    /// renamed `-N` twin) passes; another instance's, a prefix of the name, or a host cgroup
+    /// does not.
+    #[test]
+    fn a_pid_must_live_in_the_instance_s_own_payload_cgroup() {
+        let w0 = payload_cgroup(None, "worker-0");
+        assert_eq!(w0, "lxc.payload.worker-0");
+        assert_eq!(payload_cgroup(Some("team-a"), "w"), "lxc.payload.team-a_w");
+        assert!(in_payload_cgroup(
+            "0::/lxc.payload.worker-0/init.scope\n",
+            &w0
+        ));
+        assert!(in_payload_cgroup("0::/lxc.payload.worker-0\n", &w0));
+        assert!(in_payload_cgroup("0::/lxc.payload.worker-0-1\n", &w0));
+        assert!(!in_payload_cgroup("0::/lxc.payload.worker-1\n", &w0));
+        assert!(!in_payload_cgroup("0::/lxc.payload.worker-0x\n", &w0));
+        assert!(!in_payload_cgroup("0::/lxc.payload.worker-0-a\n", &w0));
+        assert!(!in_payload_cgroup(
+            "0::/user.slice/lxc.payload.worker-0\n",
+            &w0
+        ));
+        assert!(!in_payload_cgroup("0::/lxc.monitor.worker-0\n", &w0));
+        assert!(in_payload_cgroup(
+            "1:cpu:/x\n0::/lxc.payload.worker-0/init.scope\n",
+            &w0
+        ));
     }
 }

@@ -12,7 +12,7 @@ use crate::support::lxd::LxdLab;
 use crate::support::netns::NetnsLab;
 use crate::support::{Run, assert_code, sh};
 use routectl::core::topology::{Node, TransportKind};
-use routectl::node::host::Host;
+use routectl::node::host::{Host, Place};
 use routectl::node::observe;
 use routectl::node::transport::{Process, Transport};
 
@@ -404,39 +404,8 @@ fn watch_with_exec_access_restores_deleted_routes_and_address_flushes_on_netns()
 #[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
 fn host_and_exec_access_read_and_plan_the_same_on_lxd() {
     let lab = LxdLab::take();
-    // The init PIDs host access finds in the process table are the ones LXD reports (and
-    // Incus's, when Incus runs beside it: same names, other containers, other namespaces).
-    use routectl::node::lxd_api::{container_inits, lxcpath, socket_path};
-    let inits = container_inits(&lxcpath(&socket_path(TransportKind::Lxc)));
-    let incus_socket = socket_path(TransportKind::Incus);
-    if incus_socket.exists() {
-        let incus = container_inits(&lxcpath(&incus_socket));
-        let list: serde_json::Value = serde_json::from_slice(
-            &Command::new("incus")
-                .args(["query", "/1.0/instances?recursion=2"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        for i in list.as_array().unwrap() {
-            if i["status"] == "Running" && i["type"] == "container" {
-                let name = i["name"].as_str().unwrap();
-                assert_eq!(
-                    incus.get(name).copied(),
-                    i["state"]["pid"].as_i64(),
-                    "incus {name}"
-                );
-                assert_ne!(
-                    incus.get(name),
-                    inits.get(name),
-                    "incus {name} is not LXD's"
-                );
-            }
-        }
-    } else {
-        eprintln!("no Incus daemon here: only LXD's PIDs checked");
-    }
+    // The init PIDs host access uses are the ones LXD reports, each in its own container.
+    let host = Host::new(TransportKind::Lxc, TIMEOUT, false);
     for n in &lab.topology().nodes {
         let state: serde_json::Value = serde_json::from_str(&crate::support::lxd::lxc(&[
             "query",
@@ -444,8 +413,8 @@ fn host_and_exec_access_read_and_plan_the_same_on_lxd() {
         ]))
         .unwrap();
         assert_eq!(
-            inits.get(&n.instance).copied(),
-            state["pid"].as_i64(),
+            host.place(&n.instance),
+            Ok(Place::Here(state["pid"].as_i64().unwrap())),
             "{}",
             n.name
         );
@@ -550,4 +519,71 @@ fn watch_with_host_access_restores_routes_and_a_restarted_container_on_lxd() {
 #[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
 fn watch_with_exec_access_restores_routes_and_a_restarted_container_on_lxd() {
     watch_restores_on_lxd(&[]);
+}
+
+/// Root in one container starts processes that call themselves another instance's liblxc
+/// monitor (`[lxc monitor] LXCPATH worker-1`), each with a child in its own container's
+/// cgroup, in its own network namespace and in a fresh empty one. Host access takes identity
+/// from the daemon and the instance's cgroup only: it reads, plans and applies worker-1 exactly
+/// as exec access does, and the impostor's tables are left alone.
+#[test]
+#[ignore = "needs the LXD lab (scripts/test.sh brings it up and runs these)"]
+fn a_process_posing_as_another_instance_s_monitor_changes_nothing() {
+    let lab = LxdLab::take();
+    let lxcpath = "/var/lib/lxd/containers";
+    let fake = format!(
+        "for i in 1 2 3; do (exec -a '[lxc monitor] {lxcpath} worker-1' bash -c \
+         'sleep 300 & sleep 300 & wait') >/dev/null 2>&1 & done; true"
+    );
+    lab.exec_ok("worker-0", &["bash", "-c", &fake]);
+    std::thread::sleep(Duration::from_millis(300));
+    let impostors = sh(&[
+        "sh",
+        "-c",
+        &format!(
+            "for p in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null); \
+         case $c in '[lxc monitor] {lxcpath} worker-1'*) \
+         grep -q lxc.payload.worker-0 $p/cgroup && echo ${{p#/proc/}};; esac; done"
+        ),
+    ]);
+    assert!(
+        impostors.lines().count() >= 3,
+        "the impostor monitors run: {impostors:?}"
+    );
+    // A route only worker-1 has, and one only the impostor's container has.
+    lab.ip(
+        "worker-1",
+        "route add 10.62.0.0/16 via 10.0.2.20 proto static",
+    );
+    lab.ip(
+        "worker-0",
+        "route add 10.63.0.0/16 via 10.0.2.21 proto static",
+    );
+    same_reads(TransportKind::Lxc, &lab.topology().nodes);
+    same_plans(|args| lab.run(args));
+    let worker0_before = lab.table("worker-0");
+    assert_code(
+        &lab.run(&["--access", "host", "apply", "--auto-approve"]),
+        0,
+    );
+    assert_code(&lab.run(&["plan", "--detailed-exitcode"]), 0);
+    assert!(lab.has(
+        "worker-1",
+        "10.62.0.0/16 via 10.0.2.20 dev eth1 proto static"
+    ));
+    assert!(lab.has(
+        "worker-0",
+        "10.63.0.0/16 via 10.0.2.21 dev eth1 proto static"
+    ));
+    let worker0_after = lab.table("worker-0");
+    assert!(
+        worker0_before.iter().all(|r| worker0_after.contains(r)),
+        "worker-0 lost routes: {worker0_before:?} -> {worker0_after:?}"
+    );
+    assert_eq!(lab.broken_paths(), Vec::<String>::new());
+    for pid in impostors.lines() {
+        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+    }
+    lab.ip("worker-1", "route del 10.62.0.0/16");
+    lab.ip("worker-0", "route del 10.63.0.0/16");
 }

@@ -10,26 +10,32 @@
 //! Anything else (`ping` for `check`) goes to the exec transport.
 //!
 //! Namespaces: `/run/netns/NAME` for the netns transport; for LXD and Incus containers
-//! `/proc/PID/ns/net` of the instance's init, whose PID comes from the daemon's API (one request
-//! for all instances). The namespace's inode is remembered when it is resolved and checked at
-//! every use: a container that restarted (new namespace) or a PID that went stale is an error
-//! for that node, never a read of some other namespace. Remotes, virtual machines (their PID is
-//! QEMU's, in the host's namespace) and anything that resolves to routectl's own namespace are
-//! refused.
+//! `/proc/PID/ns/net` of the instance's init. Its identity comes from the daemon, never from
+//! process names (which any container can forge): the PID is the one the daemon's API reports
+//! for that instance in its project, it must live in that instance's own payload cgroup (which
+//! no process in another container can join), and it is held through a pidfd while its namespace
+//! and root are opened, so that a PID reused meanwhile is noticed. The namespace's inode and the
+//! pidfd are remembered when it is resolved and checked at every use: a container that restarted
+//! (new init, new namespace) or a PID that went stale is an error for that node, never a read of
+//! some other namespace. On an LXD or Incus cluster only the instances located on the member
+//! routectl talks to are served this way; the others are reached through the cluster (`exec`).
+//! Remotes, virtual machines (their PID is QEMU's, in the host's namespace) and anything that
+//! resolves to routectl's own namespace are refused.
 //!
 //! [`Route`]: crate::core::route::Route
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::core::topology::TransportKind;
 use crate::error::CommandError;
 use crate::node::iproute;
-use crate::node::lxd_api::{self, Instance};
+use crate::node::lxd_api::{self, Instance, Server};
 use crate::node::netlink::{self, Netlink, NlError};
 use crate::node::observe;
 use crate::node::transport::{HostRecord, Invocation, Output, Process, Reach, Transport};
@@ -42,12 +48,56 @@ pub use ip::{RouteLine, addrs_json, parse_route_line, read_routes, route_request
 pub use root::RootFiles;
 
 /// Where a node's network namespace is, once resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Resolved {
     /// The namespace file (`/run/netns/NAME` or `/proc/PID/ns/net`).
     pub path: PathBuf,
     /// Its inode when resolved: the namespace's identity.
     pub inode: u64,
+    /// A container's init, held (`None` for a network namespace): while it is alive, its PID
+    /// names the same process.
+    pub pidfd: Option<Arc<OwnedFd>>,
+}
+
+impl Resolved {
+    /// Whether the process it was resolved through still runs (always, for a namespace file).
+    pub fn alive(&self) -> bool {
+        self.pidfd.as_deref().is_none_or(alive)
+    }
+}
+
+/// Whether the process behind a pidfd still runs (a pidfd becomes readable when it exits).
+fn alive(pidfd: &OwnedFd) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut fds, Some(&zero)) {
+        Ok(0) => true,
+        Ok(_) => !fds[0]
+            .revents()
+            .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
+        Err(_) => false,
+    }
+}
+
+/// A small file of the host's `/proc`, at most 64 KiB.
+fn read_proc(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    File::open(path)?.take(64 << 10).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Where an LXD/Incus instance runs, as its daemon says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// On this machine: its init's PID.
+    Here(i64),
+    /// On another member of the cluster (named).
+    Elsewhere(String),
 }
 
 /// The host-access transport.
@@ -62,6 +112,8 @@ pub struct Host {
     projects: BTreeMap<String, String>,
     /// The daemon's instance lists, one per project asked about.
     instances: Mutex<HashMap<String, HashMap<String, Instance>>>,
+    /// The daemon behind the socket (asked once).
+    server: Mutex<Option<Server>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -82,6 +134,7 @@ impl Host {
             resolved: Mutex::new(HashMap::new()),
             projects: BTreeMap::new(),
             instances: Mutex::new(HashMap::new()),
+            server: Mutex::new(None),
         }
     }
 
@@ -116,10 +169,11 @@ impl Host {
         if let Some(r) = known {
             let opened = File::open(&r.path).and_then(|f| netlink::ns_inode(&f).map(|i| (f, i)));
             return match opened {
-                Ok((f, inode)) if inode == r.inode => Ok((f, r)),
+                Ok((f, inode)) if inode == r.inode && r.alive() => Ok((f, r)),
                 other => {
                     self.forget(instance);
                     let now = match other {
+                        Ok((_, i)) if i == r.inode => "its init has exited".to_string(),
                         Ok((_, i)) => format!("now has inode {i}"),
                         Err(e) => format!("is gone ({e})"),
                     };
@@ -132,7 +186,7 @@ impl Host {
                 }
             };
         }
-        let path = match self.kind {
+        let (f, r) = match self.kind {
             TransportKind::Ssh => {
                 return Err(err(
                     "it is reached over ssh; host access reaches only this host's containers \
@@ -140,24 +194,73 @@ impl Host {
                         .into(),
                 ));
             }
-            TransportKind::Netns => PathBuf::from("/run/netns").join(instance),
-            TransportKind::Lxc | TransportKind::Incus => {
-                let pid = self.pid(instance).map_err(err)?;
-                PathBuf::from(format!("/proc/{pid}/ns/net"))
+            TransportKind::Netns => {
+                let path = PathBuf::from("/run/netns").join(instance);
+                let f = File::open(&path)
+                    .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
+                let inode = netlink::ns_inode(&f).map_err(|e| err(e.to_string()))?;
+                let r = Resolved {
+                    path,
+                    inode,
+                    pidfd: None,
+                };
+                (f, r)
             }
+            TransportKind::Lxc | TransportKind::Incus => match self.place(instance).map_err(err)? {
+                Place::Here(pid) => self.container_init(instance, pid).map_err(err)?,
+                Place::Elsewhere(member) => {
+                    return Err(err(format!(
+                        "it runs on cluster member `{member}`, not on this one: its PID is a \
+                         process of another machine; it is reached through the cluster"
+                    )));
+                }
+            },
         };
-        let f =
-            File::open(&path).map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
-        let inode = netlink::ns_inode(&f).map_err(|e| err(e.to_string()))?;
-        if inode == host_inode {
+        if r.inode == host_inode {
             return Err(err(format!(
                 "{} is routectl's own network namespace, not a node's; refusing to read or \
                  write the host's routes",
-                path.display()
+                r.path.display()
             )));
         }
-        let r = Resolved { path, inode };
         self.lock_resolved().insert(instance.to_string(), r.clone());
+        Ok((f, r))
+    }
+
+    /// Opens the network namespace of a container's init at `pid` (the PID its daemon
+    /// reports), checked to be that container's: held through a pidfd from before the checks to
+    /// after the namespace is open, and living in the instance's own payload cgroup.
+    fn container_init(&self, instance: &str, pid: i64) -> Result<(File, Resolved), String> {
+        let raw = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| format!("the daemon reports PID {pid}, which is no process number"))?;
+        let pidfd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty())
+            .map_err(|e| format!("the init PID {pid} the daemon reports is gone ({e})"))?;
+        let cgroup = read_proc(&format!("/proc/{pid}/cgroup"))
+            .map_err(|e| format!("cannot read the cgroup of PID {pid}: {e}"))?;
+        let project = self.projects.get(instance).map(String::as_str);
+        let payload = lxd_api::payload_cgroup(project, instance);
+        if !lxd_api::in_payload_cgroup(&cgroup, &payload) {
+            return Err(format!(
+                "PID {pid}, which the daemon reports as its init, is not in its container's \
+                 cgroup {payload} (it is in {}): refusing to use it",
+                cgroup.lines().find(|l| l.starts_with("0::")).unwrap_or("?")
+            ));
+        }
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let inode = netlink::ns_inode(&f).map_err(|e| e.to_string())?;
+        if !alive(&pidfd) {
+            return Err(format!(
+                "its init (PID {pid}) exited while its namespace was opened (a restart?)"
+            ));
+        }
+        let r = Resolved {
+            path,
+            inode,
+            pidfd: Some(Arc::new(pidfd)),
+        };
         Ok((f, r))
     }
 
@@ -175,8 +278,27 @@ impl Host {
             .clear();
     }
 
-    /// The init PID of a running container, from the daemon's API (one request for all).
-    fn pid(&self, instance: &str) -> Result<i64, String> {
+    fn daemon(&self) -> &'static str {
+        if self.kind == TransportKind::Incus {
+            "Incus"
+        } else {
+            "LXD"
+        }
+    }
+
+    /// The daemon behind the socket (asked once).
+    fn server(&self) -> Result<Server, String> {
+        let mut known = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = known.as_ref() {
+            return Ok(s.clone());
+        }
+        let s = lxd_api::server(&lxd_api::socket_path(self.kind), self.timeout)?;
+        *known = Some(s.clone());
+        Ok(s)
+    }
+
+    /// The daemon's record of an instance (its project's list is asked once).
+    fn instance(&self, instance: &str) -> Result<Instance, String> {
         let project = self
             .projects
             .get(instance)
@@ -187,16 +309,28 @@ impl Host {
             let list = lxd_api::instances(&socket, Some(project), self.timeout)?;
             cache.insert(project.to_string(), list);
         }
-        let daemon = if self.kind == TransportKind::Incus {
-            "Incus"
-        } else {
-            "LXD"
-        };
-        let Some(i) = cache.get(project).and_then(|m| m.get(instance)) else {
-            return Err(format!(
-                "{daemon} lists no instance `{instance}` in project `{project}`"
-            ));
-        };
+        cache
+            .get(project)
+            .and_then(|m| m.get(instance))
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "{} lists no instance `{instance}` in project `{project}`",
+                    self.daemon()
+                )
+            })
+    }
+
+    /// Whether an instance runs on another member of a cluster (reached through `exec`).
+    fn elsewhere(&self, instance: &str) -> bool {
+        matches!(self.kind, TransportKind::Lxc | TransportKind::Incus)
+            && !instance.contains(':')
+            && matches!(self.place(instance), Ok(Place::Elsewhere(_)))
+    }
+
+    /// Where a container runs and, on this machine, its init PID as the daemon reports it.
+    pub fn place(&self, instance: &str) -> Result<Place, String> {
+        let i = self.instance(instance)?;
         if i.kind != "container" {
             return Err(format!(
                 "it is a {}, not a container: its PID would be the hypervisor's, in the host's \
@@ -204,10 +338,23 @@ impl Host {
                 i.kind
             ));
         }
-        if i.status != "Running" || i.pid <= 0 {
+        let server = self.server()?;
+        if !server.hosts(&i.location) {
+            return Ok(Place::Elsewhere(i.location));
+        }
+        if i.status != "Running" {
             return Err(format!("the instance is {} (not running)", i.status));
         }
-        Ok(i.pid)
+        let project = self.projects.get(instance).map(String::as_str);
+        let socket = lxd_api::socket_path(self.kind);
+        let pid = lxd_api::init_pid(&socket, project, instance, self.timeout)?;
+        if pid <= 0 {
+            return Err(format!(
+                "{} reports no init process for it (not running)",
+                self.daemon()
+            ));
+        }
+        Ok(Place::Here(pid))
     }
 
     fn serve(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
@@ -322,6 +469,10 @@ impl Transport for Host {
         let Some(ip) = served else {
             return self.exec.run(instance, inv);
         };
+        if self.elsewhere(instance) {
+            // On another member of a cluster: through the cluster, as exec access reaches it.
+            return self.exec.run(instance, inv);
+        }
         // As the exec transport starts no process after SIGINT/SIGTERM (until reads are allowed
         // again for the read-back), host access starts no read or write then.
         if !crate::interrupt::may_start() {
