@@ -1,21 +1,24 @@
-//! Runs a plan: per changed node, one `ip -batch` that performs every change and ends with a
-//! read-back of the node's routes; the read-back is diffed again, and a node is converged only
-//! when that diff is empty. Nodes run in parallel; a node that fails never stops the others, and
-//! a node that could not be read is never written.
+//! Runs a plan: per changed node, one round trip ([`ApplyRequest`]) that performs every change,
+//! writes the networkd drop-in when the plan persists the routes, stores the last-applied record
+//! (last, and only when every change succeeded) and reads the node's routes back; the read-back
+//! is diffed again, and a node is converged only when that diff is empty. Nodes run in
+//! parallel; a node that fails never stops the others, and a node that could not be read is
+//! never written.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::core::change::{self, Action};
 use crate::core::desired;
 use crate::core::diff::{self, Policy};
 use crate::core::plan::{NodePlan, Plan};
-use crate::core::record;
+use crate::core::record::{self, LastApplied};
 use crate::core::route::Route;
 use crate::core::topology::Topology;
-use crate::error::ParseError;
 use crate::error::{CommandError, NodeError};
 use crate::node::iproute;
+use crate::node::networkd;
 use crate::node::observe;
+use crate::node::request::{ApplyRequest, FileChange};
 use crate::node::transport::{Invocation, Transport};
 use crate::parallel;
 
@@ -34,8 +37,9 @@ pub fn apply(
         ..Plan::policy(topology)
     };
     let nodes = parallel::map(&plan.nodes, parallelism, |np| {
-        let mut result = apply_node(np, plan.adopt, topology, &policy, transport);
-        if let Err(why) = keep_record(np, &result, topology, transport) {
+        let mut stored = None;
+        let mut result = apply_node(np, plan.adopt, topology, &policy, transport, &mut stored);
+        if let Err(why) = keep_record(np, &result, topology, transport, stored.as_ref()) {
             result.record_error = Some(why);
         }
         result
@@ -53,10 +57,43 @@ fn apply_node(
     topology: &Topology,
     policy: &Policy,
     transport: &dyn Transport,
+    stored: &mut Option<LastApplied>,
 ) -> NodeResult {
-    let mut result = apply_routes(np, adopt, topology, policy, transport);
-    // The drop-in follows the routes: written only once the node has them, so that networkd is
-    // never told to install a route the kernel refused.
+    let mut result = apply_routes(np, adopt, topology, policy, transport, stored);
+    if let Some(fused) = result.dropin.take()
+        && let Some(node) = topology.node(&np.name)
+    {
+        // The drop-in went with the routes (written once every line succeeded) and networkd
+        // was reloaded: wait until it has installed them, then judge the node from there.
+        let desired = desired::routes_for(topology, node);
+        let written = Duration::from_millis(fused.write_ms);
+        let settled = networkd::settle(
+            transport,
+            node,
+            &desired,
+            policy,
+            adopt,
+            fused.path,
+            fused.action,
+            Instant::now(),
+            written,
+        );
+        match settled {
+            Ok(w) => {
+                result.dropin = Some(w);
+                let again = observe::read_node(transport, node);
+                judge(&mut result, np, &desired, adopt, policy, again);
+            }
+            Err(e) => {
+                result.outcome = Outcome::Failed;
+                result.error = Some(e);
+            }
+        }
+        return result;
+    }
+    // A drop-in the routes did not carry (they were in place, or it is removed) follows them:
+    // written only once the node has them, so that networkd is never told to install a route the
+    // kernel refused.
     if np.persist.is_pending()
         && matches!(result.outcome, Outcome::Converged | Outcome::InSync)
         && let Some(node) = topology.node(&np.name)
@@ -72,7 +109,7 @@ fn apply_node(
                     policy,
                     observe::read_observed(transport, node),
                 );
-                let mut second = apply_routes(&again, adopt, topology, policy, transport);
+                let mut second = apply_routes(&again, adopt, topology, policy, transport, stored);
                 second.sent.splice(0..0, result.sent);
                 second.failures.splice(0..0, result.failures);
                 second.applied += result.applied;
@@ -102,6 +139,7 @@ fn apply_routes(
     topology: &Topology,
     policy: &Policy,
     transport: &dyn Transport,
+    stored: &mut Option<LastApplied>,
 ) -> NodeResult {
     let mut result = NodeResult {
         name: np.name.clone(),
@@ -158,17 +196,25 @@ fn apply_routes(
         result.remaining = np.changes().to_vec();
         return result;
     }
-    let mut script = String::new();
-    for l in &lines {
-        script.push_str(l);
-        script.push('\n');
-    }
-    script.push_str(iproute::SHOW_ALL_LINE);
-    script.push('\n');
     result.sent = lines.clone();
-
-    let inv = Invocation::ip(iproute::batch_args()).with_stdin(script.into_bytes());
-    let ran = transport.run(&node.instance, &inv);
+    let desired = desired_of(topology, np);
+    // The record the node gets if every line succeeds, stored in the same round trip.
+    let planned = planned_record(np, topology, &desired, adopt);
+    let dropin = match &np.persist {
+        crate::core::persist::PersistPlan::Write { .. } => networkd::dropin_change(np),
+        _ => None,
+    };
+    let req = ApplyRequest {
+        routes: lines.clone(),
+        dropin: dropin.clone(),
+        record: Some((
+            record::record_path(&node.instance),
+            FileChange::Write(observe::record_bytes(&planned)),
+        )),
+        read_back: true,
+    };
+    let started = Instant::now();
+    let ran = transport.apply(&node.instance, &req);
     if crate::interrupt::requested() {
         // Cut short (or never started): what is true is read once reads are allowed again.
         result.interrupted_write = true;
@@ -188,39 +234,81 @@ fn apply_routes(
         Ok(out) => {
             let failures = iproute::batch_failures(&out.stderr);
             for f in &failures {
-                match lines.get(f.line.wrapping_sub(1)) {
-                    Some(cmd) => result.failures.push(LineFailure {
+                if let Some(cmd) = lines.get(f.line.wrapping_sub(1)) {
+                    result.failures.push(LineFailure {
                         command: cmd.clone(),
                         message: f.message.clone(),
-                    }),
-                    None => {
-                        // The read-back line itself failed.
-                    }
+                    });
                 }
+            }
+            if out.record_done {
+                *stored = Some(planned);
+            }
+            if let (Some((path, _)), true) = (&dropin, out.dropin_done) {
+                result.dropin = Some(crate::core::applied::DropinWrite {
+                    path: path.clone(),
+                    action: "written",
+                    write_ms: started.elapsed().as_millis() as u64,
+                    settled_ms: 0,
+                });
             }
             if out.status != Some(0) && failures.is_empty() {
-                // The transport failed (instance stopped, daemon down) or `ip` refused the
-                // script as a whole: nothing in it is known to have run.
-                result.error = Some(NodeError::Command(out.status_error()));
+                // The transport failed (instance stopped, daemon down), `ip` refused the script
+                // as a whole, or a file could not be written: named as such.
+                result.error = Some(match &dropin {
+                    Some((path, _)) if !out.dropin_done && out.read_back.is_some() => {
+                        NodeError::Persist {
+                            path: Some(path.clone()),
+                            reason: format!(
+                                "writing the networkd drop-in {path} failed: {}",
+                                out.stderr.trim()
+                            ),
+                        }
+                    }
+                    _ => NodeError::Command(out.status_error()),
+                });
             }
-            match iproute::parse_stream(&out.stdout) {
-                Ok(mut tables) if !tables.is_empty() => Ok(tables.pop().unwrap_or_default()),
-                Ok(_) | Err(ParseError::Empty) | Err(ParseError::Invalid { .. }) => {
-                    observe::read_node(transport, node)
-                }
+            match out.read_back.as_deref().map(iproute::parse_stream) {
+                Some(Ok(mut tables)) if !tables.is_empty() => Ok(tables.pop().unwrap_or_default()),
+                _ => observe::read_node(transport, node),
             }
         }
     };
 
-    judge(
-        &mut result,
-        np,
-        &desired_of(topology, np),
-        adopt,
-        policy,
-        readback,
-    );
+    judge(&mut result, np, &desired, adopt, policy, readback);
     result
+}
+
+/// The record a node gets when every planned operation succeeds: what it will then have of its
+/// desired routes (all but those the plan leaves to people: conflicts, routes not adopted).
+fn planned_record(
+    np: &NodePlan,
+    topology: &Topology,
+    desired: &[Route],
+    adopt: bool,
+) -> LastApplied {
+    let left: Vec<crate::core::change::Change> = np
+        .changes()
+        .iter()
+        .filter(|c| !c.is_operation(adopt))
+        .cloned()
+        .collect();
+    record::after_apply(
+        &np.name,
+        desired,
+        &left,
+        &topology.sha256,
+        topology.cluster.protocol,
+        np.binding.clone(),
+        now_unix(),
+    )
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The routes a planned node should have. The plan does not keep them (at a million routes
@@ -317,6 +405,7 @@ fn keep_record(
     result: &NodeResult,
     topology: &Topology,
     transport: &dyn Transport,
+    stored: Option<&LastApplied>,
 ) -> Result<(), String> {
     if !matches!(
         result.outcome,
@@ -335,10 +424,6 @@ fn keep_record(
     // The binding is what the read before the write computed the node to be (its boot, PID 1
     // and network namespace): nothing in the node is changed for it.
     let binding = np.binding.clone();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let new = record::after_apply(
         &np.name,
         &desired_of(topology, np),
@@ -346,9 +431,17 @@ fn keep_record(
         &topology.sha256,
         topology.cluster.protocol,
         binding,
-        now,
+        now_unix(),
     );
-
+    // The apply's own round trip stored the record it planned; it stands when the read-back
+    // confirms it (the usual case), and is written again only when it does not.
+    if let Some(s) = stored
+        && s.routes == new.routes
+        && s.binding == new.binding
+        && s.topology_sha256 == new.topology_sha256
+    {
+        return Ok(());
+    }
     observe::write_record(transport, node, Some(&new)).map_err(|e| e.to_string())
 }
 

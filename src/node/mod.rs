@@ -10,5 +10,6 @@ pub mod netlink;
 pub mod networkd;
 pub mod observe;
 pub mod probe;
+pub mod request;
 pub mod transport;
 pub mod watch;

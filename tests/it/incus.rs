@@ -15,7 +15,7 @@ fn routectl_runs_incus_exec_and_a_stopped_container_is_unreachable_until_it_is_b
     assert!(
         apply
             .stderr
-            .contains("+ incus exec worker-0 --force-noninteractive -- ip"),
+            .contains("+ incus exec worker-0 --force-noninteractive -- sh -c set -u; umask 077;"),
         "{apply:?}"
     );
     lab.client(&["stop", "--force", "worker-1"]);

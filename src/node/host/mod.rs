@@ -38,6 +38,7 @@ use crate::node::iproute;
 use crate::node::lxd_api::{self, Instance, Server};
 use crate::node::netlink::{self, Netlink, NlError};
 use crate::node::observe;
+use crate::node::request::{self, ApplyReply, ApplyRequest, FileChange};
 use crate::node::transport::{HostRecord, Invocation, Output, Process, Reach, Transport};
 
 mod ip;
@@ -504,6 +505,75 @@ impl Transport for Host {
 
     fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
         self.exec.host_record(instance, record_path)
+    }
+
+    /// The route lines and the read-back over netlink, the record into the container's root;
+    /// a drop-in (whose reload needs a process in the node), a remote or an instance on another
+    /// cluster member goes through the exec transport, whole.
+    fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
+        if self.kind == TransportKind::Netns {
+            // The routes over netlink (`run` serves the batch), the record on this host.
+            return request::apply_by_exec(self, instance, req);
+        }
+        let reload = req.dropin.as_ref().is_some_and(|(_, c)| c.is_change());
+        if reload || instance.contains(':') || self.elsewhere(instance) {
+            return self.exec.apply(instance, req);
+        }
+        let mut reply = ApplyReply {
+            argv: format!("host access to `{instance}`"),
+            status: Some(0),
+            stderr: String::new(),
+            read_back: None,
+            dropin_done: false,
+            record_done: false,
+        };
+        if !req.routes.is_empty() || req.read_back {
+            let mut script = request::batch_text(&req.routes);
+            if req.read_back {
+                script.push_str(iproute::SHOW_ALL_LINE);
+                script.push('\n');
+            }
+            let inv = Invocation::ip(iproute::batch_args()).with_stdin(script.into_bytes());
+            let out = self.run(instance, &inv)?;
+            reply.argv = out.argv;
+            reply.status = out.status;
+            reply.stderr = out.stderr;
+            reply.read_back = req.read_back.then_some(out.stdout);
+        }
+        if let Some((path, change)) = &req.record
+            && change.is_change()
+            && reply.status == Some(0)
+            && crate::interrupt::may_start()
+        {
+            match self.put_in_root(instance, path, change) {
+                Ok(()) => reply.record_done = true,
+                Err(e) => {
+                    reply.status = Some(1);
+                    reply.stderr.push_str(&format!("routectl: {path}: {e}\n"));
+                }
+            }
+        }
+        Ok(reply)
+    }
+}
+
+impl Host {
+    /// Writes (or removes) a file in a container's root, from the host, owned by the container's
+    /// root; its init must still be the one resolved when the write is done.
+    fn put_in_root(&self, instance: &str, path: &str, change: &FileChange) -> Result<(), String> {
+        let (_, resolved) = self.namespace(instance).map_err(|e| e.to_string())?;
+        let pid = resolved
+            .path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let files = RootFiles::of(&resolved)?;
+        let owner = root::Owner::of_pid(&pid)?;
+        if !resolved.alive() {
+            return Err("its init exited before the write (a restart?); nothing written".into());
+        }
+        files.put(path, change, owner)
     }
 }
 

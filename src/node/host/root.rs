@@ -1,9 +1,18 @@
-//! A container's own files, read from the host inside its root (`/proc/PID/root`, resolved
-//! with `RESOLVE_IN_ROOT`), for the part of the read script that is not `ip`.
+//! A container's own files, read and written from the host inside its root (`/proc/PID/root`,
+//! resolved with `RESOLVE_IN_ROOT`): the part of the read script that is not `ip`, and the
+//! last-applied record an apply stores.
+//!
+//! Every byte there is the container's: a file is opened without becoming routectl's
+//! controlling terminal (`O_NOCTTY`), without blocking (`O_NONBLOCK`: a FIFO never hangs a read),
+//! and read only when it is a regular file, at most a given size. A write never follows a link
+//! (`RESOLVE_NO_SYMLINKS` to its directory, `O_NOFOLLOW` and `O_EXCL` for its temporary file),
+//! goes to a fresh temporary file renamed over the target, and is owned by the container's root
+//! as its uid and gid maps say.
 
 use std::os::fd::OwnedFd;
 
 use crate::node::observe;
+use crate::node::request::FileChange;
 
 use super::Resolved;
 
@@ -62,16 +71,158 @@ impl RootFiles {
     }
 }
 
+/// Who owns what routectl creates in a container: the host ids its root maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// The host uid of the container's uid 0.
+    pub uid: u32,
+    /// The host gid of the container's gid 0.
+    pub gid: u32,
+}
+
+impl Owner {
+    /// The owner of a container whose init is `pid`, from `/proc/PID/uid_map` and `gid_map`.
+    pub fn of_pid(pid: &str) -> Result<Owner, String> {
+        let map = |which: &str| -> Result<u32, String> {
+            let path = format!("/proc/{pid}/{which}");
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+            root_of_map(&text).ok_or_else(|| format!("{path} maps no id 0"))
+        };
+        Ok(Owner {
+            uid: map("uid_map")?,
+            gid: map("gid_map")?,
+        })
+    }
+}
+
+/// The outside id that id 0 maps to in a `uid_map`/`gid_map` (`inside outside count` lines).
+pub fn root_of_map(text: &str) -> Option<u32> {
+    text.lines().find_map(|l| {
+        let f: Vec<u32> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match f.as_slice() {
+            [0, outside, count] if *count > 0 => Some(*outside),
+            _ => None,
+        }
+    })
+}
+
+impl RootFiles {
+    /// Opens (making it, mode 0700, owned by `owner`, when missing) the directory `path` in the
+    /// root; no component may be a symbolic link, and the last must be owned by `owner`.
+    fn dir(&self, path: &str, owner: Owner) -> Result<OwnedFd, String> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let (parent, name) = path
+            .trim_start_matches('/')
+            .rsplit_once('/')
+            .ok_or_else(|| format!("{path} has no parent directory"))?;
+        let strict =
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let up = rustix::fs::openat2(&self.root, parent, flags, Mode::empty(), strict)
+            .map_err(|e| format!("/{parent}: {e}"))?;
+        let fd = match rustix::fs::openat(&up, name, flags, Mode::empty()) {
+            Err(rustix::io::Errno::NOENT) => {
+                rustix::fs::mkdirat(&up, name, Mode::from_raw_mode(0o700))
+                    .map_err(|e| format!("{path}: {e}"))?;
+                let fd = rustix::fs::openat(&up, name, flags, Mode::empty())
+                    .map_err(|e| format!("{path}: {e}"))?;
+                chown(&fd, owner).map_err(|e| format!("{path}: {e}"))?;
+                fd
+            }
+            other => other.map_err(|e| format!("{path}: {e}"))?,
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| format!("{path}: {e}"))?;
+        if st.st_uid != owner.uid {
+            return Err(format!(
+                "{path} is not a directory of the container's root (owner {})",
+                st.st_uid
+            ));
+        }
+        Ok(fd)
+    }
+
+    /// Writes (or removes) the file `path` in the root: its directory and the one above are
+    /// routectl's own (made 0700 when missing); the bytes go to a fresh temporary file there,
+    /// owned by `owner`, flushed and renamed over `path`.
+    pub fn put(&self, path: &str, change: &FileChange, owner: Owner) -> Result<(), String> {
+        use rustix::fs::{Mode, OFlags};
+        let (dir, name) = path
+            .rsplit_once('/')
+            .ok_or_else(|| format!("{path} has no directory"))?;
+        if let Some((grand, _)) = dir.rsplit_once('/')
+            && !grand.is_empty()
+        {
+            self.dir(grand, owner)?;
+        }
+        let dirfd = self.dir(dir, owner)?;
+        let bytes = match change {
+            FileChange::Keep => return Ok(()),
+            FileChange::Remove => {
+                return match rustix::fs::unlinkat(&dirfd, name, rustix::fs::AtFlags::empty()) {
+                    Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+                    Err(e) => Err(format!("{path}: {e}")),
+                };
+            }
+            FileChange::Write(b) => b,
+        };
+        let tmp = format!(".{name}.{}", crate::node::request::temp_suffix());
+        let fd = rustix::fs::openat(
+            &dirfd,
+            tmp.as_str(),
+            OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::EXCL
+                | OFlags::NOFOLLOW
+                | OFlags::NOCTTY
+                | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| format!("{dir}/{tmp}: {e}"))?;
+        let written = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            chown(&fd, owner)?;
+            let mut f = std::fs::File::from(fd);
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            rustix::fs::renameat(&dirfd, tmp.as_str(), &dirfd, name)?;
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
+            return Err(format!("{path}: {e}"));
+        }
+        Ok(())
+    }
+}
+
+fn chown(fd: &OwnedFd, owner: Owner) -> rustix::io::Result<()> {
+    rustix::fs::fchown(
+        fd,
+        Some(rustix::fs::Uid::from_raw(owner.uid)),
+        Some(rustix::fs::Gid::from_raw(owner.gid)),
+    )
+}
+
 impl observe::NodeFiles for RootFiles {
     fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
         use std::io::Read;
         // Non-blocking: a FIFO planted where a file is expected reads as empty, never hangs.
         let Ok(fd) = self.open(
             path,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY,
         ) else {
             return Ok(None);
         };
+        // Only a regular file is data: a device, FIFO or socket planted there reads as nothing.
+        let regular = rustix::fs::fstat(&fd)
+            .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file())
+            .unwrap_or(false);
+        if !regular {
+            return Ok(None);
+        }
         let mut bytes = Vec::new();
         if std::fs::File::from(fd)
             .take(limit + 1)

@@ -24,7 +24,7 @@ pub use script::{
     MAX_TAIL_FILE, NodeFiles, READ_SCRIPT, ReadParts, SEPARATOR, ScriptRequest, binding_line,
     binding_of, script_invocation, script_request, script_tail, split_read,
 };
-pub use write::{WRITE_SCRIPT, write_record};
+pub use write::{record_bytes, write_record};
 
 /// The network-manager facts of a read: parsed from its facts part; for a transport that
 /// cannot see the node's files, those of a node that no network manager manages; `Err` says
@@ -576,7 +576,7 @@ mod tests {
         // One line without backslashes, as `-v` and the fakes (`echo`) log it.
         assert!(!READ_SCRIPT.contains('\n') && !READ_SCRIPT.contains('\\'));
         // routectl changes nothing in the node but its routes and its own files.
-        for script in [READ_SCRIPT, WRITE_SCRIPT] {
+        for script in [READ_SCRIPT, crate::node::request::APPLY_SCRIPT] {
             assert!(!script.contains("ip link"), "{script}");
             assert!(!script.contains("alias"), "{script}");
         }
@@ -611,14 +611,28 @@ mod tests {
         assert_eq!((p.ip, p.binding), (&b"[]"[..], None));
     }
 
-    /// The scripts run in the real shell: the record is written, read back in the same command
-    /// as the routes, and removed; nothing is written through a planted link.
+    /// The scripts run in the real shell: the record is written (by the apply script), read
+    /// back in the same command as the routes, and removed; nothing is written through a
+    /// planted link.
     #[test]
     fn scripts_write_and_read_a_record_in_a_private_directory() {
+        use crate::node::request::{APPLY_SCRIPT, ApplyRequest, FileChange, apply_invocation};
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("routectl/last-applied/n.json");
         let fs = f.to_str().unwrap();
-        let out = run_sh(WRITE_SCRIPT, &[fs, "t1"], b"{\"a\":1}\n");
+        let write = |path: &str, change: FileChange| {
+            let inv = apply_invocation(
+                &ApplyRequest {
+                    record: Some((path.to_string(), change)),
+                    ..ApplyRequest::default()
+                },
+                path,
+            );
+            assert_eq!(inv.args[1], APPLY_SCRIPT);
+            let args: Vec<&str> = inv.args[3..].iter().map(String::as_str).collect();
+            run_sh(APPLY_SCRIPT, &args, inv.stdin.as_deref().unwrap())
+        };
+        let out = write(fs, FileChange::Write(b"{\"a\":1}\n".to_vec()));
         assert!(
             out.status.success(),
             "{}",
@@ -630,7 +644,7 @@ mod tests {
         assert_eq!(p.ip, b"[]\n");
         assert_eq!(p.record, b"{\"a\":1}\n");
         assert_eq!(p.facts, None);
-        let out = run_sh(WRITE_SCRIPT, &[fs, "t2"], b"");
+        let out = write(fs, FileChange::Remove);
         assert!(out.status.success());
         assert!(!f.exists());
         // A directory that is a symlink is refused.
@@ -639,7 +653,7 @@ mod tests {
         std::fs::create_dir(&d2).unwrap();
         std::os::unix::fs::symlink(evil.path(), d2.join("last-applied")).unwrap();
         let f2 = d2.join("last-applied/n.json");
-        let out = run_sh(WRITE_SCRIPT, &[f2.to_str().unwrap(), "t3"], b"{}");
+        let out = write(f2.to_str().unwrap(), FileChange::Write(b"{}".to_vec()));
         assert!(!out.status.success());
         assert_eq!(std::fs::read_dir(evil.path()).unwrap().count(), 0);
     }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use crate::core::topology::Topology;
 use crate::core::topology::TransportKind;
 use crate::error::{CommandError, SshFailure};
+use crate::node::request::{ApplyReply, ApplyRequest, FileChange};
 
 mod spawn;
 
@@ -131,6 +132,11 @@ pub trait Transport: Sync {
             record: Ok(Vec::new()),
         }
     }
+
+    /// Carries out one write to a node in one round trip (see [`crate::node::request`]).
+    fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
+        crate::node::request::apply_by_exec(self, instance, req)
+    }
 }
 
 /// A node's last-applied record as kept on this host, and what binds it to the node.
@@ -198,6 +204,49 @@ fn read_record(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// Writes (or removes) a last-applied record kept on this host (a network namespace's): into a
+/// fresh temporary file in its directory, renamed over it. The directory is made 0700 when
+/// missing and must be a real directory (no symbolic link is followed); the file is never
+/// followed either, since the rename replaces whatever name is there.
+pub fn write_host_record(path: &Path, change: &FileChange) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
+    let Some(dir) = path.parent() else {
+        return Err(std::io::Error::other("the record has no directory"));
+    };
+    for d in [dir.parent(), Some(dir)].into_iter().flatten() {
+        match std::fs::symlink_metadata(d) {
+            Ok(m) if m.file_type().is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a directory",
+                    d.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new().mode(0o700).create(d)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match change {
+        FileChange::Keep => Ok(()),
+        FileChange::Remove => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+        FileChange::Write(bytes) => {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".last-applied.")
+                .tempfile_in(dir)?;
+            tmp.write_all(bytes)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        }
+    }
+}
+
 /// How long an idle ssh connection master stays up for the next command (Ansible's default).
 pub const SSH_CONTROL_PERSIST_SECS: u64 = 60;
 
@@ -244,6 +293,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
         (**self).host_record(instance, record_path)
+    }
+
+    fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
+        (**self).apply(instance, req)
     }
 }
 
@@ -353,12 +406,8 @@ fn shown(argv: &[String]) -> String {
         .map(|a| {
             if a == crate::node::observe::READ_SCRIPT {
                 "'<read script>'"
-            } else if a == crate::node::observe::WRITE_SCRIPT {
-                "'<record script>'"
-            } else if a == crate::node::networkd::WRITE_SCRIPT {
-                "'<drop-in script>'"
-            } else if a == crate::node::networkd::REMOVE_SCRIPT {
-                "'<drop-in removal script>'"
+            } else if a == crate::node::request::APPLY_SCRIPT {
+                "'<apply script>'"
             } else {
                 a.as_str()
             }

@@ -41,12 +41,38 @@ pub fn normalize_call(line: &str) -> String {
         let args = rest.splitn(3, ' ').nth(2).unwrap_or("");
         return format!("{} -- {args}", &line[..i]);
     }
-    let write = format!(" -- sh -c {} sh ", observe::WRITE_SCRIPT);
-    if let Some(i) = line.find(&write) {
-        return format!("{} -- {RECORD}", &line[..i]);
-    }
     line.to_string()
 }
+
+/// The calls one logged line stands for: routectl's apply script (`sh -c APPLY_SCRIPT sh RECORD
+/// TEMP BL DL RL SUM DMODE RMODE DROPIN READBACK ip …`) as the parts it carries, in order (its
+/// route lines as the `ip -batch` they feed, a read-back alone as the read, a drop-in change
+/// as [`DROPIN`], a record write as [`RECORD`]); any other line as [`normalize_call`] shows it.
+pub fn normalize_calls(line: &str) -> Vec<String> {
+    let apply = format!(" -- sh -c {} sh ", routectl::node::request::APPLY_SCRIPT);
+    let Some(i) = line.find(&apply) else {
+        return vec![normalize_call(line)];
+    };
+    let prefix = &line[..i];
+    let f: Vec<&str> = line[i + apply.len()..].split(' ').collect();
+    let field = |n: usize| f.get(n).copied().unwrap_or("");
+    let mut calls = Vec::new();
+    if field(2) != "0" {
+        calls.push(format!("{prefix} -- ip -N -d -j -force -batch -"));
+    } else if field(9) == "1" {
+        calls.push(format!("{prefix} -- ip -N -d -j route show table all"));
+    }
+    if field(6) != "keep" {
+        calls.push(format!("{prefix} -- {DROPIN}"));
+    }
+    if field(7) != "keep" {
+        calls.push(format!("{prefix} -- {RECORD}"));
+    }
+    calls
+}
+
+/// How `calls()` shows a change of the networkd drop-in.
+pub const DROPIN: &str = "(write networkd drop-in)";
 
 /// A capture of `ip -N -d -j route show table all` from a folder case.
 pub fn case_json(case: &str, node: &str) -> Vec<u8> {
@@ -228,7 +254,7 @@ impl Fake {
     /// Every call the fake received, one line each: `lxc exec NODE --force-noninteractive -- …`.
     pub fn calls(&self) -> Vec<String> {
         fs::read_to_string(self.path("calls.log"))
-            .map(|s| s.lines().map(normalize_call).collect())
+            .map(|s| s.lines().flat_map(normalize_calls).collect())
             .unwrap_or_default()
     }
 

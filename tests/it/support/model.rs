@@ -32,6 +32,7 @@ use std::sync::Mutex;
 
 use ipnet::IpNet;
 use routectl::error::CommandError;
+use routectl::node::request::{ApplyReply, ApplyRequest, FileChange};
 use routectl::node::transport::{Invocation, Output, Transport};
 
 /// The main table.
@@ -613,22 +614,51 @@ impl Model {
 const VERSION_6_1: &str = "ip utility, iproute2-6.1.0, libbpf 1.1.2\n";
 
 impl Transport for Model {
-    fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        use routectl::node::observe::{READ_SCRIPT, SEPARATOR, WRITE_SCRIPT};
-        // routectl's record write: kept aside, not a call on the node's routes.
-        if inv.program == "sh" && inv.args.get(1).map(String::as_str) == Some(WRITE_SCRIPT) {
-            let body = inv.stdin.clone().unwrap_or_default();
-            self.records
-                .lock()
-                .expect("lock")
-                .insert(instance.to_string(), body);
-            return Ok(Output {
-                argv: format!("lxc exec {instance} -- sh -c WRITE_SCRIPT"),
-                status: Some(0),
-                stdout: Vec::new(),
-                stderr: String::new(),
-            });
+    /// An apply as the apply script carries it out: the route lines and the read-back as one
+    /// `ip -batch` call on the model, then (when every line succeeded) the record, kept aside.
+    fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
+        let mut reply = ApplyReply {
+            argv: format!("lxc exec {instance} -- sh -c APPLY_SCRIPT"),
+            status: Some(0),
+            stderr: String::new(),
+            read_back: None,
+            dropin_done: false,
+            record_done: false,
+        };
+        if !req.routes.is_empty() || req.read_back {
+            let mut script = routectl::node::request::batch_text(&req.routes);
+            if req.read_back {
+                script.push_str(routectl::node::iproute::SHOW_ALL_LINE);
+                script.push('\n');
+            }
+            let inv = Invocation::ip(routectl::node::iproute::batch_args())
+                .with_stdin(script.into_bytes());
+            let out = self.run(instance, &inv)?;
+            reply.argv = out.argv;
+            reply.status = out.status;
+            reply.stderr = out.stderr;
+            reply.read_back = req.read_back.then_some(out.stdout);
         }
+        if reply.status == Some(0)
+            && let Some((_, change)) = &req.record
+        {
+            let mut records = self.records.lock().expect("lock");
+            match change {
+                FileChange::Write(b) => {
+                    records.insert(instance.to_string(), b.clone());
+                }
+                FileChange::Remove => {
+                    records.remove(instance);
+                }
+                FileChange::Keep => {}
+            }
+            reply.record_done = change.is_change();
+        }
+        Ok(reply)
+    }
+
+    fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+        use routectl::node::observe::{READ_SCRIPT, SEPARATOR};
         // routectl's read script (`sh -c READ_SCRIPT sh PATH IFACE ip ARGS…`) is the `ip` it
         // wraps, followed by the record's parts: the binding the script would compute (one per
         // instance: a model node is never restarted) and the record.
