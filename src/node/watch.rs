@@ -7,14 +7,18 @@
 //!   route event. Every 500 ms without events the watcher checks that the namespace is still the
 //!   one it subscribed to (a restarted container has a new one) and re-subscribes if not.
 //! - With exec access, a long-running `ip -j monitor route address` inside the node, spawned by
-//!   the transport; any line it prints is a change.
-//! - For LXD and Incus, `lxc monitor --type=lifecycle` (or `incus monitor`): an instance that
-//!   started or restarted is a change (its routes are gone).
+//!   the transport; any line it prints is a change. A monitor that floods (a line longer than
+//!   [`MAX_LINE`], or more than [`FLOOD_LINES_PER_SEC`] lines a second over [`FLOOD_WINDOW`])
+//!   is dropped, said in a note, and restarted with the back-off.
+//! - For LXD and Incus, `lxc monitor --type=lifecycle --all-projects` (or `incus monitor`): one
+//!   of [`CHANGING_ACTIONS`] on one of the topology's instances in its project is a change.
+//!   Other actions are not: every `lxc exec`, routectl's own reads included, emits
+//!   `instance-exec`.
 //!
 //! A watcher that dies is restarted with a back-off (100 ms doubling to 5 s, reset after it ran
-//! 10 s); a watcher that (re)starts reports its node as changed, since anything may have happened
-//! while it was not watching. Memory is bounded: the pending set holds node names only, the
-//! notes are capped.
+//! 10 s without flooding); a watcher that (re)starts reports its node as changed, since anything
+//! may have happened while it was not watching. Memory is bounded: the pending set holds node
+//! names only, the notes are capped, every line is read into a fixed buffer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +28,9 @@ use std::time::{Duration, Instant};
 use crate::core::topology::{Access, Topology, TransportKind};
 use crate::node::host::Host;
 use crate::node::netlink::{self, Netlink, NlError};
-use crate::node::transport::{Invocation, Killer, Process, Reach, spawn_stream};
+use crate::node::transport::{
+    Invocation, Killer, Line, MAX_LINE, Process, Reach, Stream, spawn_stream,
+};
 
 /// How long a host watcher waits for an event before checking its namespace.
 const POLL: Duration = Duration::from_millis(500);
@@ -117,7 +123,12 @@ pub struct Watch {
 pub fn key(topology: &Topology, access: Access) -> String {
     let mut k = format!("{}/{}", topology.cluster.transport, access.name());
     for n in &topology.nodes {
-        k.push_str(&format!(" {}={}", n.name, n.instance));
+        k.push_str(&format!(
+            " {}={}/{}",
+            n.name,
+            n.project.as_deref().unwrap_or("default"),
+            n.instance
+        ));
     }
     k
 }
@@ -138,12 +149,12 @@ impl Watch {
             killers: Mutex::new(Vec::new()),
         });
         let kind = topology.cluster.transport;
-        let all_projects = !reach.projects.is_empty();
         let host = Arc::new(Host::new(kind, timeout, false).with_reach(reach.clone()));
         let process = Arc::new(Process::new(kind, timeout, verbose).with_reach(reach));
-        let mut by_instance = BTreeMap::new();
+        let mut by_instance = ByInstance::new();
         for n in &topology.nodes {
-            by_instance.insert(n.instance.clone(), n.name.clone());
+            let project = n.project.clone().unwrap_or_else(|| "default".to_string());
+            by_instance.insert((project, n.instance.clone()), n.name.clone());
             let (name, instance, sh) = (n.name.clone(), n.instance.clone(), shared.clone());
             match access {
                 Access::Host => {
@@ -158,7 +169,7 @@ impl Watch {
         }
         if matches!(kind, TransportKind::Lxc | TransportKind::Incus) {
             let sh = shared.clone();
-            std::thread::spawn(move || lifecycle_watcher(kind, all_projects, &by_instance, &sh));
+            std::thread::spawn(move || lifecycle_watcher(kind, &by_instance, &sh));
         }
         Watch {
             shared,
@@ -311,11 +322,54 @@ fn register(sh: &Shared, k: Killer) {
     ks.push(k);
 }
 
+/// The most lines a second an exec watcher takes, on average over [`FLOOD_WINDOW`]: `ip
+/// monitor` prints one line per route or address, so a node that keeps printing more than this
+/// floods rather than changes (routectl's own writes of thousands of routes are over sooner).
+const FLOOD_LINES_PER_SEC: u64 = 5_000;
+/// The time over which the rate of lines is measured.
+const FLOOD_WINDOW: Duration = Duration::from_secs(5);
+
+/// Why an exec watcher stopped reading its monitor.
+enum Ended {
+    /// The monitor exited (a stopped container, a failed `lxc exec`) or the watch stopped.
+    Exited,
+    /// A line longer than [`MAX_LINE`].
+    TooLong,
+    /// More than [`FLOOD_LINES_PER_SEC`] lines a second over [`FLOOD_WINDOW`].
+    Flood(u64),
+}
+
+/// Reads a running monitor: every line is a change of `node`, until the monitor ends or
+/// floods.
+fn follow(node: &str, s: &mut Stream, sh: &Shared) -> Ended {
+    let mut window = Instant::now();
+    let mut lines = 0u64;
+    while let Some(line) = s.read_line() {
+        if sh.stopped() {
+            return Ended::Exited;
+        }
+        if line == Line::TooLong {
+            return Ended::TooLong;
+        }
+        lines += 1;
+        if window.elapsed() >= FLOOD_WINDOW {
+            if lines > FLOOD_LINES_PER_SEC * FLOOD_WINDOW.as_secs() {
+                return Ended::Flood(lines);
+            }
+            window = Instant::now();
+            lines = 0;
+        }
+        sh.changed(node);
+    }
+    Ended::Exited
+}
+
 fn exec_watcher(node: &str, instance: &str, process: &Process, sh: &Shared) {
     let mut backoff = Backoff::new();
     let mut failing = false;
     while !sh.stopped() {
         let started = Instant::now();
+        let mut ended = Ended::Exited;
         match process.stream(instance, &monitor_invocation()) {
             Ok(mut s) => {
                 register(sh, s.killer());
@@ -329,9 +383,7 @@ fn exec_watcher(node: &str, instance: &str, process: &Process, sh: &Shared) {
                         failing = false;
                     }
                     sh.changed(node);
-                    while let Some(_line) = s.next_line() {
-                        sh.changed(node);
-                    }
+                    ended = follow(node, &mut s, sh);
                 }
                 s.stop();
             }
@@ -344,42 +396,113 @@ fn exec_watcher(node: &str, instance: &str, process: &Process, sh: &Shared) {
         if sh.stopped() {
             return;
         }
-        if !failing {
+        let flooded = match ended {
+            Ended::Exited => None,
+            Ended::TooLong => Some(format!("a line longer than {} KiB", MAX_LINE >> 10)),
+            Ended::Flood(n) => Some(format!(
+                "{n} lines in {} s (more than {FLOOD_LINES_PER_SEC} a second)",
+                FLOOD_WINDOW.as_secs()
+            )),
+        };
+        if flooded.is_none() && started.elapsed() > Duration::from_secs(10) {
+            backoff.reset();
+        }
+        let delay = backoff.step();
+        if let Some(why) = flooded {
+            // Said every time: a node that keeps flooding is worth a line per restart (at
+            // most one every 5 s once the back-off has grown).
+            sh.note(format!(
+                "watch of {node}: `ip monitor` flooded ({why}); dropped, restarting it in {:.1} s",
+                delay.as_secs_f64()
+            ));
+            failing = true;
+        } else if !failing {
             sh.note(format!(
                 "watch of {node}: `ip monitor` ended; restarting it"
             ));
             failing = true;
         }
-        if started.elapsed() > Duration::from_secs(10) {
-            backoff.reset();
-        }
-        sh.sleep(backoff.step());
+        sh.sleep(delay);
     }
 }
 
-/// The instance an LXD/Incus lifecycle event is about (`"source":"/1.0/instances/NAME"`).
-pub fn event_instance(line: &str) -> Option<&str> {
-    const MARK: &str = "/1.0/instances/";
-    let rest = line.split_once(MARK)?.1;
-    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .next()
-        .filter(|s| !s.is_empty())
+/// The lifecycle actions that change what is in a node: it started, stopped, came back from a
+/// snapshot or another host, or is not the same instance under that name any more. Everything
+/// else (`instance-exec` above all: routectl's own reads, `instance-file-*`, `instance-updated`,
+/// snapshots, consoles) leaves the node's routes as they are.
+pub const CHANGING_ACTIONS: &[&str] = &[
+    "instance-started",
+    "instance-restarted",
+    "instance-stopped",
+    "instance-shutdown",
+    "instance-deleted",
+    "instance-renamed",
+    "instance-migrated",
+    "instance-restored",
+];
+
+/// A lifecycle event that changes an instance: its project (`default` when the event has none)
+/// and the instance names it is about (for a rename, the old name too).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub project: String,
+    pub instances: Vec<String>,
 }
 
-fn lifecycle_watcher(
-    kind: TransportKind,
-    all_projects: bool,
-    nodes: &BTreeMap<String, String>,
-    sh: &Shared,
-) {
-    let mut argv: Vec<String> = [kind.name(), "monitor", "--type=lifecycle", "--format=json"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    if all_projects {
-        // Nodes in other projects than the default one: their events are there.
-        argv.push("--all-projects".to_string());
+/// The change an LXD/Incus lifecycle event (one line of `monitor --format=json`) says, if it
+/// is one of [`CHANGING_ACTIONS`] on an instance (`"source":"/1.0/instances/NAME?project=P"`).
+pub fn lifecycle_change(line: &str) -> Option<Lifecycle> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v.get("type").and_then(|t| t.as_str()) != Some("lifecycle") {
+        return None;
     }
+    let meta = v.get("metadata")?;
+    let action = meta.get("action")?.as_str()?;
+    if !CHANGING_ACTIONS.contains(&action) {
+        return None;
+    }
+    let source = meta.get("source")?.as_str()?;
+    let (path, query) = source.split_once('?').unwrap_or((source, ""));
+    let name = path.strip_prefix("/1.0/instances/")?;
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    let from_query = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("project="))
+        .filter(|p| !p.is_empty());
+    let project = v
+        .get("project")
+        .and_then(|p| p.as_str())
+        .filter(|p| !p.is_empty())
+        .or(from_query)
+        .unwrap_or("default");
+    let mut instances = vec![name.to_string()];
+    if let Some(old) = meta.pointer("/context/old_name").and_then(|o| o.as_str()) {
+        instances.push(old.to_string());
+    }
+    Some(Lifecycle {
+        project: project.to_string(),
+        instances,
+    })
+}
+
+/// The nodes of a topology by (project, instance); a node without a project is in `default`.
+pub type ByInstance = BTreeMap<(String, String), String>;
+
+fn lifecycle_watcher(kind: TransportKind, nodes: &ByInstance, sh: &Shared) {
+    // Every project's events, each with its project: a namesake in another project is not
+    // one of the nodes.
+    let argv: Vec<String> = [
+        kind.name(),
+        "monitor",
+        "--type=lifecycle",
+        "--format=json",
+        "--all-projects",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut backoff = Backoff::new();
     while !sh.stopped() {
         let started = Instant::now();
@@ -387,11 +510,13 @@ fn lifecycle_watcher(
             Ok(mut s) => {
                 register(sh, s.killer());
                 while let Some(line) = s.next_line() {
-                    if !line.contains("instance-") {
+                    let Some(ev) = lifecycle_change(&line) else {
                         continue;
-                    }
-                    if let Some(node) = event_instance(&line).and_then(|i| nodes.get(i)) {
-                        sh.changed(node);
+                    };
+                    for i in ev.instances {
+                        if let Some(node) = nodes.get(&(ev.project.clone(), i)) {
+                            sh.changed(node);
+                        }
                     }
                 }
             }
@@ -415,15 +540,71 @@ fn lifecycle_watcher(
 mod tests {
     use super::*;
 
+    fn ev(action: &str, source: &str, rest: &str) -> String {
+        format!(
+            r#"{{"location":"none","metadata":{{"action":"{action}","context":{{}},"source":"{source}"}}{rest},"timestamp":"2026-12-06T18:46:33Z","type":"lifecycle"}}"#
+        )
+    }
+
+    fn change(project: &str, instances: &[&str]) -> Option<Lifecycle> {
+        Some(Lifecycle {
+            project: project.to_string(),
+            instances: instances.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    /// What LXD 5.0 prints: only the actions that change a node count, each with its project.
     #[test]
-    fn finds_the_instance_of_a_lifecycle_event() {
-        let json = r#"{"type":"lifecycle","metadata":{"action":"instance-restarted","source":"/1.0/instances/worker-1","requestor":{}}}"#;
-        assert_eq!(event_instance(json), Some("worker-1"));
+    fn only_changing_lifecycle_actions_count_with_their_project() {
+        let w1 = "/1.0/instances/worker-1";
+        let p = r#","project":"default""#;
         assert_eq!(
-            event_instance(r#""source":"/1.0/instances/w-2?project=p""#),
-            Some("w-2")
+            lifecycle_change(&ev("instance-restarted", w1, p)),
+            change("default", &["worker-1"])
         );
-        assert_eq!(event_instance(r#"{"source":"/1.0/images/x"}"#), None);
+        assert_eq!(
+            lifecycle_change(&ev("instance-started", w1, "")),
+            change("default", &["worker-1"])
+        );
+        for quiet in [
+            "instance-exec",
+            "instance-file-retrieved",
+            "instance-file-pushed",
+            "instance-updated",
+            "instance-console",
+            "instance-snapshot-created",
+            "instance-created",
+        ] {
+            assert_eq!(lifecycle_change(&ev(quiet, w1, p)), None, "{quiet}");
+        }
+        assert_eq!(
+            lifecycle_change(&ev(
+                "instance-stopped",
+                "/1.0/instances/w-2?project=team-a",
+                r#","project":"team-a""#
+            )),
+            change("team-a", &["w-2"])
+        );
+        // The project from the source when the event has none.
+        assert_eq!(
+            lifecycle_change(&ev(
+                "instance-deleted",
+                "/1.0/instances/w-2?project=team-b",
+                ""
+            )),
+            change("team-b", &["w-2"])
+        );
+        let renamed = r#"{"metadata":{"action":"instance-renamed","context":{"old_name":"w-old"},"source":"/1.0/instances/w-new"},"project":"p","type":"lifecycle"}"#;
+        assert_eq!(lifecycle_change(renamed), change("p", &["w-new", "w-old"]));
+        for other in [
+            ev("instance-started", "/1.0/images/x", p),
+            ev("instance-started", "/1.0/instances/w/snapshots/s", p),
+            ev("instance-started", "/1.0/instances/", p),
+            r#"{"type":"logging","metadata":{"action":"instance-started","source":"/1.0/instances/w"}}"#.to_string(),
+            "not json /1.0/instances/worker-1 instance-restarted".to_string(),
+        ] {
+            assert_eq!(lifecycle_change(&other), None, "{other}");
+        }
     }
 
     #[test]

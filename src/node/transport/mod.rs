@@ -32,7 +32,10 @@ mod spawn;
 #[cfg(test)]
 use spawn::read_bounded;
 use spawn::run_process;
-pub use spawn::{Killer, MAX_OUTPUT, Stream, forward, live_children, run_local, spawn_stream};
+pub use spawn::{
+    Killer, Line, LineReader, MAX_LINE, MAX_OUTPUT, Stream, forward, live_children, run_local,
+    spawn_stream,
+};
 
 /// A command to run inside a node.
 #[derive(Debug, Clone, PartialEq, Eq)]

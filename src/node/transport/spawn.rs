@@ -22,11 +22,103 @@ pub struct Stream {
     /// The command line, for messages.
     pub argv: String,
     child: std::process::Child,
-    stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
+    stdout: Option<LineReader<std::process::ChildStdout>>,
     alive: std::sync::Arc<std::sync::Mutex<bool>>,
     /// The child's group in the registry of live children, so a SIGINT/SIGTERM to routectl
     /// reaches it too; left when the `Stream` is dropped (after [`Stream::stop`]).
     _live: Option<Registered>,
+}
+
+/// The longest line a [`Stream`] returns; a longer one is [`Line::TooLong`].
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// What [`Stream::read_line`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A line, without its newline and trailing white space (invalid UTF-8 replaced).
+    Text(String),
+    /// [`MAX_LINE`] bytes without a newline: dropped, and so is the rest of that line. An
+    /// endless line gives one `TooLong` per [`MAX_LINE`] bytes, so every call returns.
+    TooLong,
+}
+
+/// Reads lines into one buffer of [`MAX_LINE`] bytes made once: a line that does not fit is
+/// reported and discarded as it comes, never stored, whatever the writer sends.
+#[derive(Debug)]
+pub struct LineReader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// Within a line already reported as too long: its bytes up to the newline are dropped.
+    discarding: bool,
+    eof: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    /// A reader of `inner` with a buffer of [`MAX_LINE`] bytes.
+    pub fn new(inner: R) -> LineReader<R> {
+        LineReader::with_capacity(inner, MAX_LINE)
+    }
+
+    /// A reader whose lines are at most `capacity - 1` bytes (plus the newline).
+    pub fn with_capacity(inner: R, capacity: usize) -> LineReader<R> {
+        LineReader {
+            inner,
+            buf: vec![0; capacity.max(2)].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            discarding: false,
+            eof: false,
+        }
+    }
+
+    /// The next line; `None` at the end of input or on a read error. Reads at most the
+    /// buffer's size before returning a line or [`Line::TooLong`].
+    pub fn read_line(&mut self) -> Option<Line> {
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                let line = &pending[..i];
+                let text = (!self.discarding).then(|| text(line));
+                self.start += i + 1;
+                self.discarding = false;
+                match text {
+                    Some(t) => return Some(Line::Text(t)),
+                    // The tail of a line reported as too long.
+                    None => continue,
+                }
+            }
+            if self.eof {
+                let last = (self.start < self.end && !self.discarding)
+                    .then(|| Line::Text(text(&self.buf[self.start..self.end])));
+                self.start = self.end;
+                return last;
+            }
+            if self.end - self.start == self.buf.len() {
+                // Full without a newline: drop it all, and the rest of the line as it comes.
+                self.start = 0;
+                self.end = 0;
+                self.discarding = true;
+                return Some(Line::TooLong);
+            }
+            if self.end == self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => self.eof = true,
+            }
+        }
+    }
+}
+
+fn text(line: &[u8]) -> String {
+    String::from_utf8_lossy(line).trim_end().to_string()
 }
 
 /// Kills a [`Stream`]'s process group from another thread (a reader blocked on its stdout
@@ -54,22 +146,20 @@ impl Killer {
 
 impl Stream {
     /// The next line of stdout (without its newline); `None` at the end (the child exited).
-    /// Lines are cut at 64 KiB, so a runaway child cannot fill memory.
+    /// An over-long line is skipped (see [`Stream::read_line`] to be told about it).
     pub fn next_line(&mut self) -> Option<String> {
-        use std::io::BufRead;
-        let out = self.stdout.as_mut()?;
-        let mut line = Vec::new();
-        match out.by_ref().take(64 * 1024).read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => {
-                if line.last() != Some(&b'\n') {
-                    // Cut: drop the rest of the line.
-                    let mut rest = Vec::new();
-                    let _ = out.read_until(b'\n', &mut rest);
-                }
-                Some(String::from_utf8_lossy(&line).trim_end().to_string())
+        loop {
+            match self.read_line()? {
+                Line::Text(t) => return Some(t),
+                Line::TooLong => {}
             }
         }
+    }
+
+    /// The next line of stdout, or word that a line is longer than [`MAX_LINE`]; `None` at the
+    /// end (the child exited). Memory is fixed: see [`LineReader`].
+    pub fn read_line(&mut self) -> Option<Line> {
+        self.stdout.as_mut()?.read_line()
     }
 
     /// The child's process id.
@@ -138,7 +228,7 @@ pub fn spawn_stream(argv: &[String]) -> Result<Stream, CommandError> {
                 e.to_string()
             },
         })?;
-    let stdout = child.stdout.take().map(std::io::BufReader::new);
+    let stdout = child.stdout.take().map(LineReader::new);
     let live = child_pid(&child).map(Registered::new);
     Ok(Stream {
         argv: line,
@@ -356,5 +446,100 @@ pub fn live_children() -> usize {
 fn kill_group(pid: Option<Pid>, signal: Signal) {
     if let Some(pid) = pid {
         let _ = rustix::process::kill_process_group(pid, signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out at most `step` bytes a call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn all(data: &[u8], capacity: usize, step: usize) -> Vec<Line> {
+        let mut r = LineReader::with_capacity(Trickle { data, step }, capacity);
+        std::iter::from_fn(|| r.read_line()).collect()
+    }
+
+    fn t(s: &str) -> Line {
+        Line::Text(s.to_string())
+    }
+
+    #[test]
+    fn reads_lines_whatever_the_chunks() {
+        let data = b"one\r\ntwo\n\nlast without newline";
+        for step in [1, 3, 7, 100] {
+            assert_eq!(
+                all(data, 64, step),
+                [t("one"), t("two"), t(""), t("last without newline")],
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_over_long_line_is_reported_and_dropped_to_its_newline() {
+        // Capacity 8: lines of up to 7 bytes fit.
+        let mut data = b"1234567\nab\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 30));
+        data.extend(b"\nok\nxxxxxxxxxxxx");
+        for step in [1, 5, 8, 100] {
+            let got = all(&data, 8, step);
+            let texts: Vec<&Line> = got.iter().filter(|l| **l != Line::TooLong).collect();
+            assert_eq!(texts, [&t("1234567"), &t("ab"), &t("ok")], "step {step}");
+            // One report per full buffer: 30 bytes, then 12 at the end.
+            let too_long = got.iter().filter(|l| **l == Line::TooLong).count();
+            assert_eq!(too_long, 3 + 1, "step {step}: {got:?}");
+            assert_eq!(got[2], Line::TooLong);
+        }
+    }
+
+    #[test]
+    fn an_endless_line_returns_at_every_call_in_a_fixed_buffer() {
+        let mut r = LineReader::with_capacity(std::io::repeat(b'x'), 1024);
+        for _ in 0..10_000 {
+            assert_eq!(r.read_line(), Some(Line::TooLong));
+        }
+        assert_eq!(r.buf.len(), 1024);
+    }
+
+    #[test]
+    fn a_stream_of_an_endless_line_stays_small() {
+        let mut s = spawn_stream(&[
+            "sh".into(),
+            "-c".into(),
+            "head -c 50000000 /dev/zero; echo; echo after".into(),
+        ])
+        .unwrap();
+        let mut too_long = 0;
+        let after = loop {
+            match s.read_line() {
+                Some(Line::TooLong) => too_long += 1,
+                Some(Line::Text(t)) => break t,
+                None => panic!("no line after the long one"),
+            }
+        };
+        assert_eq!(after, "after");
+        assert!(too_long >= 50_000_000 / MAX_LINE, "{too_long}");
+        // The endless line was never kept: skipped by `next_line`, too.
+        let mut s = spawn_stream(&[
+            "sh".into(),
+            "-c".into(),
+            "head -c 1000000 /dev/zero; echo; echo after".into(),
+        ])
+        .unwrap();
+        assert_eq!(s.next_line().as_deref(), Some("after"));
     }
 }
