@@ -88,9 +88,11 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         plan.allow_mass_delete();
     }
 
+    // What the mass-delete guard holds back is in the plan text; the rest is applied (and
+    // nothing is asked when nothing else is to be done).
+    let run = guard::runnable(&plan);
     if plan.operations() > 0 {
-        // What the mass-delete guard holds back is in the plan text; the rest is applied.
-        if binding.is_none() && !a.auto_approve {
+        if binding.is_none() && !a.auto_approve && run.operations() > 0 {
             crate::console::err(&report::plan_text(&plan, &g.stderr_style()));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
@@ -108,7 +110,6 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     if !a.canaries.is_empty() {
         return canary_rollout(g, a, &topology, &plan, &transport);
     }
-    let run = guard::runnable(&plan);
     let mut report = apply::apply(&run, &topology, &transport, g.parallelism());
     if crate::interrupt::requested() {
         apply::read_back_interrupted(&mut report, &run, &topology, &transport, g.parallelism());

@@ -393,7 +393,7 @@ pub fn a_removed_node_and_a_changed_cidr_are_cleaned_up(lab: &dyn Lab) {
 
 /// A truncated topology would delete every route of worker-0 and most of the cluster's: held
 /// back (exit 4, the nodes named) unless allowed.
-pub fn a_mass_deletion_is_refused_unless_allowed(lab: &dyn Lab) {
+pub fn a_mass_deletion_is_held_back_unless_allowed(lab: &dyn Lab) {
     code(&lab.run(&["apply", "--auto-approve"]), 0);
     // A truncated topology: only controller-0 and worker-0 are left.
     let cut = lab.variant(&|text| {
@@ -1051,7 +1051,7 @@ every_lab!(
         a_failing_batch_reports_the_kernels_message_and_the_rest_converges,
         a_saved_plan_applies_only_while_it_matches_the_nodes_and_the_topology,
         a_removed_node_and_a_changed_cidr_are_cleaned_up,
-        a_mass_deletion_is_refused_unless_allowed,
+        a_mass_deletion_is_held_back_unless_allowed,
         one_nodes_mass_deletion_holds_back_only_its_deletions,
         one_apply_at_a_time_and_a_killed_holder_leaves_no_lock,
         show_marks_every_route_and_agrees_with_the_plan,
