@@ -251,8 +251,8 @@ pub struct ApplyArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
 
-    /// Allow a plan that deletes many owned routes (all of a node's, or more than half of the
-    /// cluster's); without it such a plan is refused.
+    /// Also apply deletions of a mass deletion (all of a node's owned routes, or more than half
+    /// of the cluster's); without it they are held back, the rest is applied, and apply exits 4.
     #[arg(long)]
     pub allow_mass_delete: bool,
 
@@ -398,7 +398,8 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub adopt: bool,
 
-    /// Allow rounds that delete many owned routes (see `apply --allow-mass-delete`).
+    /// Also apply deletions of a mass deletion, which rounds otherwise hold back (see `apply
+    /// --allow-mass-delete`).
     #[arg(long)]
     pub allow_mass_delete: bool,
 

@@ -21,6 +21,9 @@ pub enum Outcome {
     Failed,
     /// The user answered something other than `yes` at the prompt: nothing was changed.
     Declined,
+    /// Everything was applied and verified except what the mass-delete guard held back (the
+    /// report names the nodes, why, and `--allow-mass-delete`).
+    HeldBack,
     /// Stopped by SIGINT or SIGTERM before its work was done (what is known was reported).
     Interrupted,
     /// The command line could not be parsed (clap printed why).
@@ -38,6 +41,8 @@ pub enum ExitCode {
     Usage = 2,
     /// Changes are pending (only with `--detailed-exitcode`).
     Changes = 3,
+    /// Applied, except deletions the mass-delete guard held back.
+    HeldBack = 4,
     /// Interrupted by a signal (128 + SIGINT, as shells report it).
     Interrupted = 130,
 }
@@ -61,6 +66,7 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
         Ok(Outcome::Done) => ExitCode::Ok,
         Ok(Outcome::Pending { .. }) => ExitCode::Changes,
         Ok(Outcome::Failed | Outcome::Declined) => ExitCode::Error,
+        Ok(Outcome::HeldBack) => ExitCode::HeldBack,
         Ok(Outcome::Interrupted) => ExitCode::Interrupted,
         Ok(Outcome::Usage) => ExitCode::Usage,
         // What the command line asked for cannot be done, whatever the files and nodes say.
@@ -81,7 +87,6 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
             | Error::DamagedPlan { .. }
             | Error::PlanVersion { .. }
             | Error::StalePlan(_)
-            | Error::MassDelete { .. }
             | Error::NoApproval
             | Error::Locked { .. }
             | Error::BadLockFile { .. }
@@ -110,6 +115,7 @@ mod tests {
         assert_eq!(ExitCode::Error.code(), 1);
         assert_eq!(ExitCode::Usage.code(), 2);
         assert_eq!(ExitCode::Changes.code(), 3);
+        assert_eq!(ExitCode::HeldBack.code(), 4);
         assert_eq!(ExitCode::Interrupted.code(), 130);
     }
 
@@ -124,6 +130,7 @@ mod tests {
         assert_eq!(code(pending), ExitCode::Changes);
         assert_eq!(code(Outcome::Failed), ExitCode::Error);
         assert_eq!(code(Outcome::Declined), ExitCode::Error);
+        assert_eq!(code(Outcome::HeldBack), ExitCode::HeldBack);
         assert_eq!(code(Outcome::Interrupted), ExitCode::Interrupted);
         assert_eq!(code(Outcome::Usage), ExitCode::Usage);
     }
@@ -166,12 +173,6 @@ mod tests {
                 path: "/run/lock/routectl.lock".into(),
                 holder: "pid 1".into(),
                 waited: Duration::from_secs(30)
-            }),
-            ExitCode::Error
-        );
-        assert_eq!(
-            code(Error::MassDelete {
-                why: "node `w0` would lose all 2 of its routectl routes".into()
             }),
             ExitCode::Error
         );

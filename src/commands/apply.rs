@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::cli::{ApplyArgs, Global};
 use crate::core::applied::Outcome as NodeOutcome;
 use crate::core::canary;
+use crate::core::guard;
 use crate::core::plan::{Options, Plan};
 use crate::core::saved;
 use crate::core::topology::Topology;
@@ -64,7 +65,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     })?;
 
     let transport = g.transport(&topology)?;
-    let plan = live_plan(
+    let mut plan = live_plan(
         &topology,
         &options,
         &transport,
@@ -83,15 +84,15 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         saved::check_changes(doc, &fresh)?;
     }
     let style = g.style();
+    if a.allow_mass_delete {
+        plan.allow_mass_delete();
+    }
 
+    // What the mass-delete guard holds back is in the plan text; the rest is applied (and
+    // nothing is asked when nothing else is to be done).
+    let run = guard::runnable(&plan);
     if plan.operations() > 0 {
-        if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
-            if a.output == Format::Text {
-                crate::console::err(&report::plan_text(&plan, &g.stderr_style()));
-            }
-            return Err(Error::MassDelete { why });
-        }
-        if binding.is_none() && !a.auto_approve {
+        if binding.is_none() && !a.auto_approve && run.operations() > 0 {
             crate::console::err(&report::plan_text(&plan, &g.stderr_style()));
             if !confirm()? {
                 g.info("Apply cancelled; nothing was changed.");
@@ -109,9 +110,10 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     if !a.canaries.is_empty() {
         return canary_rollout(g, a, &topology, &plan, &transport);
     }
-    let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    let mut report = apply::apply(&run, &topology, &transport, g.parallelism());
     if crate::interrupt::requested() {
-        apply::read_back_interrupted(&mut report, &plan, &topology, &transport, g.parallelism());
+        apply::read_back_interrupted(&mut report, &run, &topology, &transport, g.parallelism());
+        guard::settle(&mut report, &plan);
         let _ = finish(g, a, &topology, &plan, &report, &transport, None);
         let cut: Vec<&str> = report
             .nodes
@@ -134,6 +136,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         ));
         return Ok(Outcome::Interrupted);
     }
+    guard::settle(&mut report, &plan);
     finish(g, a, &topology, &plan, &report, &transport, None)
 }
 
@@ -144,6 +147,12 @@ fn part(plan: &Plan, keep: impl Fn(&str) -> bool) -> Plan {
             .nodes
             .iter()
             .filter(|n| keep(&n.name))
+            .cloned()
+            .collect(),
+        held_back: plan
+            .held_back
+            .iter()
+            .filter(|h| keep(&h.node))
             .cloned()
             .collect(),
         ..plan.clone()
@@ -160,14 +169,18 @@ fn canary_rollout(
     transport: &dyn Transport,
 ) -> Result<Outcome, Error> {
     let is_canary = |n: &str| a.canaries.iter().any(|c| c == n);
-    let first = part(plan, is_canary);
-    let rest = part(plan, |n| !is_canary(n));
+    // Run without what the mass-delete guard holds back; reported with it.
+    let run = guard::runnable(plan);
+    let first = part(&run, is_canary);
+    let rest = part(&run, |n| !is_canary(n));
+    let first_shown = part(plan, is_canary);
     let canaries: Vec<String> = first.nodes.iter().map(|n| n.name.clone()).collect();
     g.info(&format!(
         "routectl: canary stage: applying {} first",
         canaries.join(", ")
     ));
-    let first_report = apply::apply(&first, topology, transport, g.parallelism());
+    let mut first_report = apply::apply(&first, topology, transport, g.parallelism());
+    guard::settle(&mut first_report, &first_shown);
     let not_converged: Vec<String> = first_report
         .nodes
         .iter()
@@ -203,7 +216,7 @@ fn canary_rollout(
             g,
             a,
             topology,
-            &first,
+            &first_shown,
             &first_report,
             transport,
             Some((&verdict, None)),
@@ -246,7 +259,8 @@ fn canary_rollout(
         rest.nodes.len(),
         if rest.nodes.len() == 1 { "" } else { "s" }
     ));
-    let rest_report = apply::apply(&rest, topology, transport, g.parallelism());
+    let mut rest_report = apply::apply(&rest, topology, transport, g.parallelism());
+    guard::settle(&mut rest_report, plan);
     // One report in plan order.
     let mut nodes = Vec::with_capacity(plan.nodes.len());
     let (mut c, mut r) = (
@@ -278,10 +292,9 @@ fn canary_rollout(
         transport,
         Some((&verdict, Some(&check))),
     )?;
-    Ok(if code == Outcome::Done && check.summary().success {
-        Outcome::Done
-    } else {
-        Outcome::Failed
+    Ok(match code {
+        Outcome::Done | Outcome::HeldBack if check.summary().success => code,
+        _ => Outcome::Failed,
     })
 }
 
@@ -333,7 +346,12 @@ fn finish(
                     ))?;
                 }
             } else {
-                out(&report::report_text(report, commands, &g.style()))?;
+                out(&report::report_text(
+                    report,
+                    &plan.held_back,
+                    commands,
+                    &g.style(),
+                ))?;
             }
             if let Some((_, Some(c))) = canary
                 && !g.quiet
@@ -342,9 +360,11 @@ fn finish(
             }
         }
     }
-    Ok(if report.success() {
-        Outcome::Done
-    } else {
+    Ok(if !report.success() {
         Outcome::Failed
+    } else if !plan.held_back.is_empty() {
+        Outcome::HeldBack
+    } else {
+        Outcome::Done
     })
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Global, LogFormat, ReconcileArgs};
+use crate::core::guard;
 use crate::core::plan::Options;
 use crate::core::reconcile::State;
 use crate::error::Error;
@@ -22,6 +23,8 @@ use super::live_plan;
 /// What one round did, for the log.
 struct RoundLog {
     ok: bool,
+    /// Not ok only because the mass-delete guard held deletions back.
+    held_back: bool,
     level: &'static str,
     message: String,
     fields: RoundDetail,
@@ -101,7 +104,13 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
             }
         }
         if a.once {
-            return Ok(if r.ok { Outcome::Done } else { Outcome::Failed });
+            return Ok(if r.ok {
+                Outcome::Done
+            } else if r.held_back {
+                Outcome::HeldBack
+            } else {
+                Outcome::Failed
+            });
         }
         triggered = None;
         if a.watch
@@ -207,6 +216,7 @@ fn round(
             let Some(last) = last else {
                 return RoundLog {
                     ok: false,
+                    held_back: false,
                     level: "error",
                     message: format!("no valid topology yet, nothing done: {msg}"),
                     fields: RoundDetail::Error {
@@ -236,6 +246,7 @@ fn round(
         if due.is_empty() {
             return RoundLog {
                 ok: true,
+                held_back: false,
                 level: "info",
                 message: "the nodes that changed are no longer in the topology".into(),
                 fields: RoundDetail::Nothing {
@@ -247,6 +258,7 @@ fn round(
     if due.is_empty() {
         return RoundLog {
             ok: false,
+            held_back: false,
             level: "debug",
             message: format!(
                 "every node is backing off after failures: {}",
@@ -290,26 +302,19 @@ fn round(
             return skipped(state, &e);
         }
     };
-    let plan = live_plan(&topology, &options, &transport, g.parallelism(), false);
-    if let Some(why) = plan.mass_delete().filter(|_| !a.allow_mass_delete) {
-        return RoundLog {
-            ok: false,
-            level: "error",
-            message: format!(
-                "refused a mass deletion, nothing changed: {why} (--allow-mass-delete allows it)"
-            ),
-            fields: RoundDetail::Error {
-                topology_valid: state.topology_valid,
-                error: why.to_string(),
-            },
-        };
+    let mut plan = live_plan(&topology, &options, &transport, g.parallelism(), false);
+    if a.allow_mass_delete {
+        plan.allow_mass_delete();
     }
-    let mut report = apply::apply(&plan, &topology, &transport, g.parallelism());
+    // The mass-delete guard holds back only the deletions it is about; the rest is applied.
+    let run = guard::runnable(&plan);
+    let mut report = apply::apply(&run, &topology, &transport, g.parallelism());
     if crate::interrupt::requested() {
         // Stopped mid-round: the cut writes were stopped and waited for; read back what is
         // in place so the last log line tells it (the lock is still held).
-        apply::read_back_interrupted(&mut report, &plan, &topology, &transport, g.parallelism());
+        apply::read_back_interrupted(&mut report, &run, &topology, &transport, g.parallelism());
     }
+    guard::settle(&mut report, &plan);
     state.record(&report, now);
 
     let mut changed = Vec::new();
@@ -376,7 +381,17 @@ fn round(
     if !waiting.is_empty() {
         parts.push(format!("backing off {}", waiting.join(", ")));
     }
-    let ok = failed.is_empty() && waiting.is_empty() && state.topology_valid;
+    if !plan.held_back.is_empty() {
+        let held: Vec<String> = plan.held_back.iter().map(ToString::to_string).collect();
+        parts.push(format!(
+            "{} (a mass deletion; {} applies them)",
+            held.join(", "),
+            guard::ALLOW
+        ));
+    }
+    let rest_ok = failed.is_empty() && waiting.is_empty() && state.topology_valid;
+    let held_back = rest_ok && !plan.held_back.is_empty();
+    let ok = rest_ok && plan.held_back.is_empty();
     let message = if parts.is_empty() {
         format!("in sync ({})", crate::core::text::nodes(in_sync))
     } else {
@@ -386,8 +401,11 @@ fn round(
     notes.push(message);
     RoundLog {
         ok,
+        held_back,
         level: if !failed.is_empty() || !state.topology_valid {
             "error"
+        } else if !plan.held_back.is_empty() {
+            "warn"
         } else if changed.is_empty() && !waiting.is_empty() {
             // Nothing done but waiting out back-offs: not worth a line every interval.
             "debug"
@@ -401,6 +419,7 @@ fn round(
             waiting,
             operations: report.operations_applied(),
             node_commands: crate::node::transport::Transport::commands_run(&transport),
+            held_back: crate::report::held_back_docs(&plan.held_back),
         },
     }
 }
@@ -460,6 +479,7 @@ fn rfc3339(at: std::time::SystemTime) -> String {
 fn skipped(state: &State, e: &dyn std::fmt::Display) -> RoundLog {
     RoundLog {
         ok: false,
+        held_back: false,
         level: "error",
         message: format!("skipped: {e}"),
         fields: RoundDetail::Error {

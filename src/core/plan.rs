@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::core::change::{Action, Cause, Change};
 use crate::core::desired;
 use crate::core::diff::{self, NodeDiff, Policy};
+use crate::core::guard::{self, HeldBack};
 use crate::core::persist::{self, Manager, NodeFacts, PersistPlan};
 use crate::core::record::{self, LastApplied};
 use crate::core::route::{Destination, Route};
@@ -141,6 +142,9 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     /// Nodes of the topology left out by `--node`.
     pub skipped: Vec<String>,
+    /// The deletions `apply` and `reconcile` hold back (the mass-delete guard,
+    /// [`guard::assess`]); emptied by [`Plan::allow_mass_delete`].
+    pub held_back: Vec<HeldBack>,
 }
 
 /// Counts over a plan.
@@ -215,13 +219,21 @@ impl Plan {
         let nodes = parallel::map(&selected, parallelism, |node| {
             Plan::node(topology, node, &policy, observe(node).map(Into::into))
         });
-        Plan {
+        let mut plan = Plan {
             protocol: topology.cluster.protocol,
             adopt: options.adopt,
             take_over: options.take_over,
             nodes,
             skipped: topology.unselected(&options.only),
-        }
+            held_back: Vec::new(),
+        };
+        plan.held_back = guard::assess(&plan);
+        plan
+    }
+
+    /// `--allow-mass-delete`: nothing is held back.
+    pub fn allow_mass_delete(&mut self) {
+        self.held_back.clear();
     }
 
     /// Plans one node: its routes, and its drop-in when it persists them (or has one left).
@@ -349,34 +361,6 @@ impl Plan {
         self.nodes.iter().any(|n| n.state.is_err())
     }
 
-    /// Why this plan deletes too much to be applied without `--allow-mass-delete`, if it does:
-    /// a node would lose every one of its owned routes (when it has two or more), or the plan
-    /// deletes more than half of all owned routes of the planned nodes (two or more deletions).
-    pub fn mass_delete(&self) -> Option<String> {
-        let mut reasons = Vec::new();
-        let (mut owned_total, mut deleted_total) = (0usize, 0usize);
-        for n in &self.nodes {
-            let Ok(d) = &n.state else { continue };
-            let count = |a: Action| d.changes.iter().filter(|c| c.action == a).count();
-            let deleted = count(Action::Delete);
-            let owned = d.in_sync + count(Action::Replace) + deleted;
-            owned_total += owned;
-            deleted_total += deleted;
-            if owned >= 2 && deleted == owned {
-                reasons.push(format!(
-                    "node `{}` would lose all {owned} of its routectl routes",
-                    n.name
-                ));
-            }
-        }
-        if deleted_total >= 2 && deleted_total * 2 > owned_total {
-            reasons.push(format!(
-                "the plan deletes {deleted_total} of the {owned_total} routectl routes on the planned nodes"
-            ));
-        }
-        (!reasons.is_empty()).then(|| reasons.join("; "))
-    }
-
     /// Total operations `apply` would run (a drop-in to write or remove counts as one).
     pub fn operations(&self) -> usize {
         self.nodes
@@ -421,37 +405,6 @@ mod tests {
             last_applied: None,
             binding: None,
         }
-    }
-
-    fn plan(nodes: Vec<NodePlan>) -> Plan {
-        Plan {
-            protocol: 211,
-            adopt: false,
-            take_over: false,
-            nodes,
-            skipped: vec![],
-        }
-    }
-
-    #[test]
-    fn mass_delete_guard() {
-        // One stale route among many: fine.
-        assert_eq!(
-            plan(vec![node("a", 3, 1), node("b", 3, 0)]).mass_delete(),
-            None
-        );
-        // A node losing everything it has.
-        let why = plan(vec![node("a", 0, 2), node("b", 9, 0)])
-            .mass_delete()
-            .unwrap();
-        assert!(why.contains("node `a` would lose all 2"), "{why}");
-        // More than half of the cluster's owned routes.
-        let why = plan(vec![node("a", 1, 2), node("b", 1, 2)])
-            .mass_delete()
-            .unwrap();
-        assert!(why.contains("deletes 4 of the 6"), "{why}");
-        // A single owned route going away is not "mass".
-        assert_eq!(plan(vec![node("a", 0, 1)]).mass_delete(), None);
     }
 
     #[test]

@@ -135,15 +135,6 @@ pub enum Error {
     StalePlan(StaleReasons),
 
     // --- Refusals of apply and reconcile.
-    /// The plan deletes too much to be applied without `--allow-mass-delete`.
-    #[error(
-        "refusing a mass deletion, nothing was changed: {why}. A truncated or wrong topology is \
-         the usual cause; if the deletions are intended, run again with --allow-mass-delete"
-    )]
-    MassDelete {
-        /// Which nodes lose what.
-        why: String,
-    },
     /// `apply` without `--auto-approve` and no terminal to ask on.
     #[error(
         "refusing to change routes without approval: stdin is not a terminal. Review the plan \

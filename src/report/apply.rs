@@ -4,13 +4,16 @@ use std::fmt::Write as _;
 
 use serde::{Serialize, Serializer};
 
-use super::plan::{ChangesDoc, PlanDoc, change_lines, plan_json};
+use super::plan::{
+    ChangesDoc, HeldBackDoc, PlanDoc, change_lines, held_back_docs, held_back_lines, plan_json,
+};
 use super::style::Style;
 use super::{FORMAT_VERSION, Text, TopologyDoc, plural};
 use crate::core::applied::{DropinWrite, LineFailure, NodeResult, Outcome, Report};
 use crate::core::canary::Verdict;
 use crate::core::change::Change;
 use crate::core::check;
+use crate::core::guard::HeldBack;
 use crate::core::plan::Plan;
 use crate::core::topology::Topology;
 use crate::error::NodeErrorJson;
@@ -42,25 +45,44 @@ fn counts(r: &Report) -> Counts {
     }
 }
 
-/// The apply report as text.
-pub fn report_text(r: &Report, commands: usize, style: &Style) -> String {
+/// The apply report as text; `held` is what the mass-delete guard held back.
+pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style) -> String {
     let mut out = String::new();
     for n in &r.nodes {
         node_text(n, r.adopt, style, &mut out);
     }
+    held_back_lines(
+        held,
+        "not applied (a mass deletion; --allow-mass-delete applies them):",
+        style,
+        &mut out,
+    );
     let c = counts(r);
     let applied = r.operations_applied();
+    let mut line = format!(
+        "Apply: {applied} operation{} applied; {} node{} converged, {} in sync, {} failed, {} unreachable",
+        plural(applied),
+        c.converged,
+        plural(c.converged),
+        c.in_sync,
+        c.failed,
+        c.unreachable,
+    );
+    if !held.is_empty() {
+        let deletions: usize = held.iter().map(|h| h.deletions).sum();
+        let nodes: Vec<&str> = held.iter().map(|h| h.node.as_str()).collect();
+        let _ = write!(
+            line,
+            "; {deletions} deletion{} held back on {}",
+            plural(deletions),
+            nodes.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "{}",
         style.bold(&format!(
-            "Apply: {applied} operation{} applied; {} node{} converged, {} in sync, {} failed, {} unreachable ({commands} node commands, {:.3} s).",
-            plural(applied),
-            c.converged,
-            plural(c.converged),
-            c.in_sync,
-            c.failed,
-            c.unreachable,
+            "{line} ({commands} node commands, {:.3} s).",
             r.elapsed.as_secs_f64()
         ))
     );
@@ -211,6 +233,8 @@ pub struct ApplyDoc<'a> {
     nodes: NodesDoc<'a>,
     plan: PlanDoc<'a>,
     summary: SummaryDoc,
+    /// The deletions the mass-delete guard held back (none with `--allow-mass-delete`).
+    held_back: Vec<HeldBackDoc>,
     /// `apply --canary`: the canary stage.
     #[serde(skip_serializing_if = "Option::is_none")]
     canary: Option<super::canary::CanaryDoc<'a>>,
@@ -244,7 +268,7 @@ pub fn report_json_with<'a>(
         topology: TopologyDoc::of(topology),
         protocol: plan.protocol,
         adopt: r.adopt,
-        success: r.success(),
+        success: r.success() && plan.held_back.is_empty(),
         nodes: NodesDoc(r),
         plan: plan_json(plan, topology),
         summary: SummaryDoc {
@@ -258,6 +282,7 @@ pub fn report_json_with<'a>(
             node_commands: commands,
             elapsed_ms: u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
         },
+        held_back: held_back_docs(&plan.held_back),
         canary: canary.map(|(v, _)| super::canary::CanaryDoc::of(v)),
         check: canary
             .and_then(|(_, c)| c)
@@ -275,7 +300,7 @@ mod tests {
     fn text_has_a_line_per_node_and_the_failures() {
         let r = sample_reports::applied();
         assert_eq!(
-            report_text(&r, 9, &Style::default()),
+            report_text(&r, &[], 9, &Style::default()),
             r#"worker-0: converged (1 change)
 worker-1: FAILED
   x ip route add 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0: Nexthop has invalid gateway.
@@ -286,6 +311,35 @@ worker-3: in sync
 Apply: 1 operation applied; 1 node converged, 1 in sync, 1 failed, 1 unreachable (9 node commands, 1.234 s).
 "#
         );
+    }
+
+    #[test]
+    fn held_back_deletions_are_listed_and_summed_up() {
+        use crate::core::guard::{HeldBack, Reason};
+        let r = sample_reports::applied();
+        let held = [HeldBack {
+            node: "worker-2".into(),
+            deletions: 10,
+            reasons: vec![Reason::AllOfNode { owned: 10 }],
+        }];
+        let text = report_text(&r, &held, 9, &Style::default());
+        assert!(
+            text.ends_with(
+                "worker-3: in sync\nheld back: not applied (a mass deletion; --allow-mass-delete \
+                 applies them):\n  worker-2: 10 deletions held back (it would lose all 10 of its \
+                 routectl routes)\nApply: 1 operation applied; 1 node converged, 1 in sync, 1 \
+                 failed, 1 unreachable; 10 deletions held back on worker-2 (9 node commands, \
+                 1.234 s).\n"
+            ),
+            "{text}"
+        );
+        let t = topology();
+        let mut p = crate::report::samples::sample::plan(&t, false);
+        p.held_back = held.to_vec();
+        let doc = serde_json::to_value(report_json(&r, &p, &t, 9)).unwrap();
+        assert_eq!(doc["held_back"][0]["node"], "worker-2");
+        assert_eq!(doc["held_back"][0]["reasons"][0]["rule"], "all_of_node");
+        assert_eq!(doc["success"], false);
     }
 
     #[test]
@@ -303,7 +357,7 @@ Apply: 1 operation applied; 1 node converged, 1 in sync, 1 failed, 1 unreachable
             &fp(0),
             r#"","last_applied":null,"changes":[{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"},"cause":"topology","in_place":false},{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false},{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"},"cause":"topology","in_place":false}],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(1),
-            r#"","last_applied":null,"changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true}},"summary":{"operations_planned":3,"operations_applied":1,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234}}"#,
+            r#"","last_applied":null,"changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true},"held_back":[]},"summary":{"operations_planned":3,"operations_applied":1,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234},"held_back":[]}"#,
         ]
         .concat();
         assert_eq!(

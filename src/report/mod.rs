@@ -27,8 +27,8 @@ pub use apply::{report_json, report_json_with, report_text};
 pub use canary::canary_text;
 pub use check::{check_json, check_markdown, check_summary_line, check_text};
 pub use plan::{
-    drift_note, mark, plan_json, plan_markdown, plan_text, saved_plan_json, summary_line,
-    write_plan_json, write_plan_text,
+    HeldBackDoc, drift_note, held_back_docs, mark, plan_json, plan_markdown, plan_text,
+    saved_plan_json, summary_line, write_plan_json, write_plan_text,
 };
 pub use show::{show_json, show_markdown, show_summary_line, show_text};
 pub use style::Style;

@@ -64,7 +64,7 @@ pub struct WatchNote {
 #[derive(Serialize)]
 #[serde(untagged)]
 pub enum RoundDetail {
-    /// Nothing was done: no valid topology yet, the lock was busy, a mass deletion.
+    /// Nothing was done: no valid topology yet, the lock was busy.
     Error {
         /// Whether the topology file validated this round.
         topology_valid: bool,
@@ -90,6 +90,8 @@ pub enum RoundDetail {
         operations: usize,
         /// Processes run on nodes.
         node_commands: usize,
+        /// The deletions the mass-delete guard held back.
+        held_back: Vec<super::HeldBackDoc>,
     },
     /// A round the watch started for nodes that have left the topology since: nothing to do.
     Nothing {
@@ -215,10 +217,15 @@ mod tests {
                 }],
                 waiting: vec![],
                 operations: 2,
-                node_commands: 4
+                node_commands: 4,
+                held_back: crate::report::held_back_docs(&[crate::core::guard::HeldBack {
+                    node: "w-2".into(),
+                    deletions: 10,
+                    reasons: vec![crate::core::guard::Reason::AllOfNode { owned: 10 }],
+                }]),
             })),
             format!(
-                "{{\"topology_valid\":true,\"nodes\":[{{\"name\":\"w-0\",\"status\":\"converged\",\"applied\":2,\"error\":null}}],\"waiting\":[],\"operations\":2,\"node_commands\":4,{counters},{tail}\n"
+                "{{\"topology_valid\":true,\"nodes\":[{{\"name\":\"w-0\",\"status\":\"converged\",\"applied\":2,\"error\":null}}],\"waiting\":[],\"operations\":2,\"node_commands\":4,\"held_back\":[{{\"node\":\"w-2\",\"deletions\":10,\"reasons\":[{{\"rule\":\"all_of_node\",\"message\":\"it would lose all 10 of its routectl routes\"}}],\"allowed_by\":\"--allow-mass-delete\"}}],{counters},{tail}\n"
             )
         );
         assert_eq!(

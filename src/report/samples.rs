@@ -86,6 +86,7 @@ pub(crate) mod sample {
                 .map(|(n, o)| Plan::node(t, n, &policy, o.map(Into::into)))
                 .collect(),
             skipped: vec!["worker-3".into()],
+            held_back: vec![],
         }
     }
 }

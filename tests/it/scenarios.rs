@@ -357,16 +357,27 @@ pub fn a_saved_plan_applies_only_while_it_matches_the_nodes_and_the_topology(lab
 }
 
 /// A node leaves the topology and another's pod CIDR changes: deleting every route a node has
-/// is a mass deletion that needs --allow-mass-delete; then the routes follow the topology, and
-/// the departed node is not contacted (its routes stay).
+/// is a mass deletion, held back until --allow-mass-delete while the new route goes in; then the
+/// routes follow the topology, and the departed node is not contacted (its routes stay).
 pub fn a_removed_node_and_a_changed_cidr_are_cleaned_up(lab: &dyn Lab) {
     code(&lab.run(&["apply", "--auto-approve"]), 0);
     let smaller = lab.variant(&|text| {
         let cut = text.find("[[nodes]]\nname = \"worker-2\"").unwrap();
         text[..cut].replace("\"10.1.1.0/24\"", "\"10.1.5.0/24\"")
     });
-    // Two of worker-0's two routes go away: that is a mass deletion and needs saying so.
-    code(&lab.run_file(&smaller, &["apply", "--auto-approve"]), 1);
+    // Two of worker-0's two routes go away: a mass deletion, held back (exit 4); the routes to
+    // worker-1's new pod CIDR are added all the same.
+    let held = lab.run_file(&smaller, &["apply", "--auto-approve"]);
+    code(&held, 4);
+    held.stdout_has("worker-0: 2 deletions held back");
+    assert_eq!(
+        lab.table("worker-0"),
+        [
+            "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211",
+            "10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211",
+            "10.1.5.0/24 via 10.0.2.21 dev eth1 proto 211",
+        ]
+    );
     let run = lab.run_file(
         &smaller,
         &["apply", "--auto-approve", "--allow-mass-delete"],
@@ -380,8 +391,9 @@ pub fn a_removed_node_and_a_changed_cidr_are_cleaned_up(lab: &dyn Lab) {
     assert_eq!(lab.table("worker-2").len(), 2);
 }
 
-/// A truncated topology would delete every route of worker-0: refused unless allowed.
-pub fn a_mass_deletion_is_refused_unless_allowed(lab: &dyn Lab) {
+/// A truncated topology would delete every route of worker-0 and most of the cluster's: held
+/// back (exit 4, the nodes named) unless allowed.
+pub fn a_mass_deletion_is_held_back_unless_allowed(lab: &dyn Lab) {
     code(&lab.run(&["apply", "--auto-approve"]), 0);
     // A truncated topology: only controller-0 and worker-0 are left.
     let cut = lab.variant(&|text| {
@@ -389,18 +401,99 @@ pub fn a_mass_deletion_is_refused_unless_allowed(lab: &dyn Lab) {
         text[..at].to_string()
     });
     let run = lab.run_file(&cut, &["apply", "--auto-approve"]);
-    code(&run, 1);
-    assert!(run.stderr.contains("refusing a mass deletion"), "{run:?}");
-    assert!(
-        run.stderr.contains("node `worker-0` would lose all 2"),
-        "{run:?}"
-    );
+    code(&run, 4);
+    run.stdout_has("held back: not applied (a mass deletion; --allow-mass-delete applies them)")
+        .stdout_has(
+            "worker-0: 2 deletions held back (it would lose all 2 of its routectl routes; \
+             the plan deletes 4 of the 5 routectl routes on the planned nodes)",
+        )
+        .stdout_has("controller-0: 2 deletions held back");
     assert_eq!(lab.table("worker-0").len(), 2, "nothing was deleted");
+    assert_eq!(lab.table("controller-0").len(), 3, "nothing was deleted");
     code(
         &lab.run_file(&cut, &["apply", "--auto-approve", "--allow-mass-delete"]),
         0,
     );
     assert!(lab.table("worker-0").is_empty());
+}
+
+/// Ten stray routes with routectl's protocol on worker-2 (what any root in that node can
+/// plant) are a mass deletion: only worker-2's deletions are held back, and a route deleted by
+/// hand on worker-0 is put back by `reconcile --once`, `apply` and a saved plan alike, each
+/// naming worker-2 and exiting 4. With --allow-mass-delete the strays go.
+pub fn one_nodes_mass_deletion_holds_back_only_its_deletions(lab: &dyn Lab) {
+    code(&lab.run(&["apply", "--auto-approve"]), 0);
+    let plant = || {
+        for i in 0..10 {
+            lab.ip(
+                "worker-2",
+                &format!(
+                    "route add 10.1.{}.0/24 via 10.0.2.20 dev eth1 proto 211",
+                    100 + i
+                ),
+            );
+        }
+    };
+    plant();
+    let missing = "10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211";
+    let held = "worker-2: 10 deletions held back (the plan deletes 10 of the 18 routectl routes \
+                on the planned nodes)";
+
+    lab.delete_route("worker-0", "10.1.1.0/24");
+    let once = lab.run(&["reconcile", "--once"]);
+    code(&once, 4);
+    once.stderr_has(held).stderr_has("--allow-mass-delete");
+    assert!(lab.has("worker-0", missing), "reconcile repaired worker-0");
+    assert_eq!(lab.table("worker-2").len(), 12, "the strays stay");
+
+    lab.delete_route("worker-0", "10.1.1.0/24");
+    let apply = lab.run(&["apply", "--auto-approve"]);
+    code(&apply, 4);
+    apply
+        .stdout_has(held)
+        .stdout_has("worker-0: converged (1 change)")
+        .stdout_has("10 deletions held back on worker-2");
+    assert!(lab.has("worker-0", missing), "apply repaired worker-0");
+    assert_eq!(lab.table("worker-2").len(), 12, "the strays stay");
+
+    // JSON: the held-back node, how many, why and the flag; the rest in sync.
+    let json = lab.run(&["apply", "--auto-approve", "-o", "json"]);
+    code(&json, 4);
+    let doc = json.json();
+    assert_eq!(doc["success"], false, "{doc}");
+    assert_eq!(doc["held_back"][0]["node"], "worker-2", "{doc}");
+    assert_eq!(doc["held_back"][0]["deletions"], 10, "{doc}");
+    assert_eq!(doc["held_back"][0]["reasons"][0]["rule"], "most_of_plan");
+    assert_eq!(doc["held_back"][0]["allowed_by"], "--allow-mass-delete");
+    assert_eq!(doc["plan"]["held_back"], doc["held_back"]);
+    assert_eq!(doc["summary"]["nodes_in_sync"], 4, "{doc}");
+
+    // A saved plan behaves the same.
+    lab.delete_route("worker-0", "10.1.1.0/24");
+    let file = lab.dir().join("held.plan.json");
+    let file = file.to_str().unwrap();
+    let plan = lab.run(&["plan", "--out", file, "-o", "markdown"]);
+    code(&plan, 0);
+    plan.stdout_has("> - `worker-2`: 10 deletions (the plan deletes 10 of the 18");
+    let saved = lab.run(&["apply", file]);
+    code(&saved, 4);
+    saved.stdout_has(held);
+    assert!(
+        lab.has("worker-0", missing),
+        "the saved plan repaired worker-0"
+    );
+    assert_eq!(lab.table("worker-2").len(), 12, "the strays stay");
+
+    // Allowed: the strays go, with apply and with reconcile.
+    code(
+        &lab.run(&["apply", "--auto-approve", "--allow-mass-delete"]),
+        0,
+    );
+    assert_eq!(lab.table("worker-2").len(), 2);
+    plant();
+    code(&lab.run(&["reconcile", "--once", "--allow-mass-delete"]), 0);
+    assert_eq!(lab.table("worker-2").len(), 2);
+    assert_eq!(lab.broken_paths(), Vec::<String>::new());
 }
 
 /// One apply at a time: a held lock refuses (with --lock-timeout 0), a holder killed with
@@ -958,7 +1051,8 @@ every_lab!(
         a_failing_batch_reports_the_kernels_message_and_the_rest_converges,
         a_saved_plan_applies_only_while_it_matches_the_nodes_and_the_topology,
         a_removed_node_and_a_changed_cidr_are_cleaned_up,
-        a_mass_deletion_is_refused_unless_allowed,
+        a_mass_deletion_is_held_back_unless_allowed,
+        one_nodes_mass_deletion_holds_back_only_its_deletions,
         one_apply_at_a_time_and_a_killed_holder_leaves_no_lock,
         show_marks_every_route_and_agrees_with_the_plan,
         show_save_round_trips_through_plan_observed,

@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 
 use super::super::{FORMAT_VERSION, RouteDoc, Text, TopologyDoc};
 use crate::core::change::Change;
+use crate::core::guard::{self, HeldBack};
 use crate::core::persist::{DropinRoute, Manager, PersistPlan};
 use crate::core::plan::{NodePlan, Options, Plan};
 use crate::core::record::LastApplied;
@@ -268,6 +269,41 @@ struct SummaryDoc {
     pending: bool,
 }
 
+/// One entry of `held_back`: a node whose deletions the mass-delete guard holds back.
+#[derive(Serialize)]
+pub struct HeldBackDoc {
+    node: String,
+    deletions: usize,
+    reasons: Vec<ReasonDoc>,
+    allowed_by: &'static str,
+}
+
+/// Why: the rule and its sentence.
+#[derive(Serialize)]
+struct ReasonDoc {
+    rule: &'static str,
+    message: String,
+}
+
+/// `held_back`, in plan order.
+pub fn held_back_docs(held: &[HeldBack]) -> Vec<HeldBackDoc> {
+    held.iter()
+        .map(|h| HeldBackDoc {
+            node: h.node.clone(),
+            deletions: h.deletions,
+            reasons: h
+                .reasons
+                .iter()
+                .map(|r| ReasonDoc {
+                    rule: r.rule(),
+                    message: r.to_string(),
+                })
+                .collect(),
+            allowed_by: guard::ALLOW,
+        })
+        .collect()
+}
+
 /// The `plan` document (docs/json.md), borrowing from the plan.
 #[derive(Serialize)]
 pub struct PlanDoc<'a> {
@@ -280,6 +316,7 @@ pub struct PlanDoc<'a> {
     nodes: NodesDoc<'a>,
     skipped_nodes: &'a [String],
     summary: SummaryDoc,
+    held_back: Vec<HeldBackDoc>,
 }
 
 /// The plan as its JSON document.
@@ -314,6 +351,7 @@ pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
             dropins: s.dropins,
             pending: plan.has_pending(),
         },
+        held_back: held_back_docs(&plan.held_back),
     }
 }
 

@@ -8,6 +8,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::style::Style;
 use crate::core::change::{Action, Cause, Change};
+use crate::core::guard::HeldBack;
 use crate::core::persist::PersistPlan;
 use crate::core::plan::{NodePlan, Plan, Summary};
 use crate::core::route::protocol_name;
@@ -16,7 +17,9 @@ use crate::core::topology::Topology;
 mod json;
 
 pub(crate) use json::{ChangesDoc, LastAppliedDoc, ManagerDoc, PersistDoc};
-pub use json::{PlanDoc, SavedPlanDoc, plan_json, saved_plan_json, write_plan_json};
+pub use json::{
+    HeldBackDoc, PlanDoc, SavedPlanDoc, held_back_docs, plan_json, saved_plan_json, write_plan_json,
+};
 
 /// The mark of an action in text output.
 pub fn mark(action: Action) -> char {
@@ -243,12 +246,29 @@ pub fn write_plan_text<W: io::Write + ?Sized>(
             ))
         );
     }
+    held_back_lines(
+        &plan.held_back,
+        "apply holds back these deletions (a mass deletion; --allow-mass-delete applies them):",
+        style,
+        &mut out,
+    );
     let _ = writeln!(
         out,
         "{}",
         style.bold(&summary_line(&plan.summary(), plan.adopt))
     );
     w.write_all(out.as_bytes())
+}
+
+/// What the mass-delete guard holds back, under `heading` (nothing when nothing is).
+pub(crate) fn held_back_lines(held: &[HeldBack], heading: &str, style: &Style, out: &mut String) {
+    if held.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", style.yellow(&format!("held back: {heading}")));
+    for h in held {
+        let _ = writeln!(out, "  {}", style.yellow(&h.to_string()));
+    }
 }
 
 /// A pending drop-in change as a unified diff (`similar`), indented under the node.
@@ -363,6 +383,24 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### routectl plan for `{}`\n", topology.source);
     let _ = writeln!(out, "**{}**\n", summary_line(&s, plan.adopt));
+    if !plan.held_back.is_empty() {
+        let _ = writeln!(
+            out,
+            "> **Held back:** apply leaves these deletions alone (a mass deletion; \
+             `--allow-mass-delete` applies them):"
+        );
+        for h in &plan.held_back {
+            let _ = writeln!(
+                out,
+                "> - `{}`: {} deletion{} ({})",
+                h.node,
+                h.deletions,
+                super::plural(h.deletions),
+                h.why()
+            );
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "| node | status |\n|---|---|");
     for n in &plan.nodes {
         let status = match &n.state {
@@ -498,7 +536,7 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
             r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
             r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}"#,
             r#"],"skipped_nodes":["worker-3"],"#,
-            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true}}"#,
+            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true},"held_back":[]}"#,
         ]
         .concat()
     }
@@ -572,6 +610,52 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
         assert_eq!(read.binding.fingerprints.len(), 3);
         assert_eq!(read.topology.sha256, t.sha256);
         assert_eq!(read.options.only, options.only);
+    }
+
+    #[test]
+    fn what_apply_holds_back_is_named_with_why_and_the_flag() {
+        use crate::core::guard::{HeldBack, Reason};
+        let t = topology();
+        let mut p = sample::plan(&t, false);
+        p.held_back = vec![HeldBack {
+            node: "worker-0".into(),
+            deletions: 1,
+            reasons: vec![Reason::MostOfPlan {
+                deleted: 1,
+                owned: 1,
+            }],
+        }];
+        let text = plan_text(&p, &Style::default());
+        assert!(
+            text.contains(
+                "held back: apply holds back these deletions (a mass deletion; \
+                 --allow-mass-delete applies them):\n  worker-0: 1 deletion held back (the plan \
+                 deletes 1 of the 1 routectl routes on the planned nodes)\nPlan: "
+            ),
+            "{text}"
+        );
+        let md = plan_markdown(&p, &t);
+        assert!(
+            md.contains(
+                "**\n\n> **Held back:** apply leaves these deletions alone (a mass deletion; \
+                 `--allow-mass-delete` applies them):\n> - `worker-0`: 1 deletion (the plan \
+                 deletes 1 of the 1 routectl routes on the planned nodes)\n\n| node | status |"
+            ),
+            "{md}"
+        );
+        let doc = serde_json::to_value(plan_json(&p, &t)).unwrap();
+        assert_eq!(
+            doc["held_back"],
+            serde_json::json!([{
+                "node": "worker-0",
+                "deletions": 1,
+                "reasons": [{
+                    "rule": "most_of_plan",
+                    "message": "the plan deletes 1 of the 1 routectl routes on the planned nodes"
+                }],
+                "allowed_by": "--allow-mass-delete"
+            }])
+        );
     }
 
     #[test]
