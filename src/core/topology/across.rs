@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::names;
 use super::{Node, TransportKind};
 use crate::core::route::Family;
+use crate::core::text::shown;
 
 /// Which key of a node a problem found across nodes is about (so that a file's checker can
 /// point at it).
@@ -47,7 +48,7 @@ fn earlier(n: &Node) -> String {
     if n.line > 0 {
         format!("the node on line {}", n.line)
     } else {
-        format!("node `{}`", n.name)
+        format!("node `{}`", shown(&n.name))
     }
 }
 
@@ -96,7 +97,7 @@ pub fn cross_check(
                 i,
                 first,
                 Key::Name,
-                format!("duplicate node name `{}`{declared}", node.name),
+                format!("duplicate node name `{}`{declared}", shown(&node.name)),
             );
         } else if node.instance.is_empty() {
             // Already reported (an ssh node without a usable address).
@@ -110,8 +111,8 @@ pub fn cross_check(
                 Key::Instance,
                 format!(
                     "node `{}` uses {what} `{}`, already used by {}",
-                    node.name,
-                    node.instance,
+                    shown(&node.name),
+                    shown(&node.instance),
                     earlier(f)
                 ),
             );
@@ -228,9 +229,10 @@ pub(super) fn node_rules(
     instance_given: bool,
     transport: TransportKind,
 ) -> Vec<(Key, String)> {
-    let name = &node.name;
+    // Messages echo values capped and escaped: a name of a megabyte is not repeated whole.
+    let name = shown(&node.name);
     let mut out = Vec::new();
-    let name_ok = match names::check_node_name(name) {
+    let name_ok = match names::check_node_name(&node.name) {
         Ok(()) => true,
         Err(why) => {
             out.push((Key::Name, format!("node name `{name}` {why}")));
@@ -246,10 +248,10 @@ pub(super) fn node_rules(
         if let Err(why) = names::check_instance(&node.instance, transport) {
             out.push((
                 Key::Instance,
-                format!("node `{name}`: {what} `{}` {why}", node.instance),
+                format!("node `{name}`: {what} `{}` {why}", shown(&node.instance)),
             ));
         }
-    } else if name_ok && let Err(why) = names::check_instance(name, transport) {
+    } else if name_ok && let Err(why) = names::check_instance(&node.name, transport) {
         out.push((
             Key::Name,
             format!(
@@ -263,13 +265,16 @@ pub(super) fn node_rules(
     {
         out.push((
             Key::Interface,
-            format!("node `{name}`: interface `{iface}` {why}"),
+            format!("node `{name}`: interface `{}` {why}", shown(iface)),
         ));
     }
     if let Some(p) = &node.project
         && let Err(why) = names::check_project(p)
     {
-        out.push((Key::Project, format!("node `{name}`: project `{p}` {why}")));
+        out.push((
+            Key::Project,
+            format!("node `{name}`: project `{}` {why}", shown(p)),
+        ));
     }
     for (i, a) in node.internal_ips.iter().enumerate() {
         if let Err(why) = names::check_addr(*a) {

@@ -395,9 +395,11 @@ impl Checker {
         let n = rn.get_ref();
         let line = self.line_at(rn.span().start);
         let name = n.name.get_ref().clone();
+        // What messages echo of it (a name of a megabyte is not repeated whole).
+        let shown = crate::core::text::shown(&name).into_owned();
         let ssh = transport == TransportKind::Ssh;
         let project = match &n.project {
-            Some(p) => self.project(p, transport, &format!("node `{name}`")),
+            Some(p) => self.project(p, transport, &format!("node `{shown}`")),
             None => cluster_project.map(str::to_string),
         };
         if let Some(a) = &n.address
@@ -406,7 +408,7 @@ impl Checker {
             self.problem(
                 &a.span(),
                 format!(
-                    "node `{name}`: address is for transport `ssh`, not `{transport}` (use \
+                    "node `{shown}`: address is for transport `ssh`, not `{transport}` (use \
                      `instance`)"
                 ),
             );
@@ -417,7 +419,7 @@ impl Checker {
             self.problem(
                 &i.span(),
                 format!(
-                    "node `{name}`: transport `ssh` reaches a node at its `address` (host or \
+                    "node `{shown}`: transport `ssh` reaches a node at its `address` (host or \
                      user@host), not an `instance`"
                 ),
             );
@@ -439,7 +441,7 @@ impl Checker {
                 self.problem(
                     &rn.span(),
                     format!(
-                        "node `{name}` has no interface: set `interface` in [cluster] or on this \
+                        "node `{shown}` has no interface: set `interface` in [cluster] or on this \
                          node"
                     ),
                 );
@@ -461,7 +463,7 @@ impl Checker {
                         self.problem(
                             &span,
                             format!(
-                                "node `{name}`: internal_ip lists more than one {} address (at \
+                                "node `{shown}`: internal_ip lists more than one {} address (at \
                                  most one per family)",
                                 Family::of_addr(&a)
                             ),
@@ -471,14 +473,14 @@ impl Checker {
                     }
                 }
                 Err(why) => {
-                    self.problem(&span, format!("node `{name}`: internal_ip `{s}` {why}"));
+                    self.problem(&span, format!("node `{shown}`: internal_ip `{s}` {why}"));
                 }
             }
         }
         let ips_ok = self.problems.len() == ips_before;
         internal_ips.sort_by_key(Family::of_addr);
         let pod_cidrs = match &n.pod_cidr {
-            Some(v) => self.cidrs(v, &format!("node `{name}`: pod_cidr")),
+            Some(v) => self.cidrs(v, &format!("node `{shown}`: pod_cidr")),
             None => Vec::new(),
         };
 
