@@ -10,6 +10,9 @@ pub const VALUE_CAP: usize = 100;
 /// How many items of a list a message echoes ([`list`]).
 pub const LIST_CAP: usize = 10;
 
+/// The most of one message [`cap_quoted`] keeps, whatever it quotes.
+pub const MESSAGE_CAP: usize = 2000;
+
 /// Whether a character must never reach a terminal or a document raw: control characters (C0,
 /// DEL, C1), the Unicode bidirectional controls (which reorder what a reader sees) and the
 /// Unicode line and paragraph separators.
@@ -66,15 +69,53 @@ pub fn escape_lines(s: &str) -> Cow<'_, str> {
 /// A value as a message echoes it: at most [`VALUE_CAP`] bytes (cut at a character boundary),
 /// followed by how long it was (`… (1048576 bytes)`) when it was cut.
 pub fn cap(s: &str) -> Cow<'_, str> {
-    if s.len() <= VALUE_CAP {
+    cap_at(s, VALUE_CAP)
+}
+
+/// [`cap`] at `max` bytes.
+fn cap_at(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
         return Cow::Borrowed(s);
     }
-    let end = (0..=VALUE_CAP)
+    let end = (0..=max)
         .rev()
         .find(|&i| s.is_char_boundary(i))
         .unwrap_or(0);
     let head = s.get(..end).unwrap_or_default();
     Cow::Owned(format!("{head}… ({} bytes)", s.len()))
+}
+
+/// A message that quotes values in backticks (`` node name `NAME` is not valid ``) with each
+/// quoted value [`cap`]ped, and the whole at most [`MESSAGE_CAP`] bytes: the bound of a message
+/// built from values of any length (a problem of a topology file quotes what the file says).
+pub fn cap_quoted(message: &str) -> Cow<'_, str> {
+    let parts: Vec<&str> = message.split('`').collect();
+    let quoted_ok = parts
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .all(|p| p.len() <= VALUE_CAP);
+    if quoted_ok && message.len() <= MESSAGE_CAP {
+        return Cow::Borrowed(message);
+    }
+    let capped: Vec<Cow<'_, str>> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i % 2 == 1 {
+                cap(p)
+            } else {
+                Cow::Borrowed(*p)
+            }
+        })
+        .collect();
+    let joined = capped.join("`");
+    Cow::Owned(cap_at(&joined, MESSAGE_CAP).into_owned())
+}
+
+/// A message quoting values as it is printed: [`cap_quoted`], then [`escape`]d.
+pub fn shown_message(message: &str) -> String {
+    escape(&cap_quoted(message)).into_owned()
 }
 
 /// A value from a node or from the user as a message shows it: [`cap`]ped, then [`escape`]d.
@@ -178,6 +219,29 @@ mod tests {
         assert_eq!(
             shown(&newlines),
             format!("{}… (1000 bytes)", "\\n".repeat(VALUE_CAP))
+        );
+    }
+
+    #[test]
+    fn quoted_values_are_cut_in_a_message() {
+        let m = "node name `w0` is not valid: use `-`";
+        assert_eq!(cap_quoted(m), m);
+        let huge = "x".repeat(1 << 20);
+        let m = format!("node `{huge}`: internal_ip `{huge}` is not an address");
+        let x100 = "x".repeat(VALUE_CAP);
+        assert_eq!(
+            cap_quoted(&m),
+            format!(
+                "node `{x100}… (1048576 bytes)`: internal_ip `{x100}… (1048576 bytes)` is not \
+                 an address"
+            )
+        );
+        // A value holding a backtick cannot unbalance the quotes into an unbounded message.
+        let m = format!("instance `a`{huge}` is not valid");
+        assert!(
+            cap_quoted(&m).len() <= MESSAGE_CAP + 40,
+            "{}",
+            cap_quoted(&m).len()
         );
     }
 

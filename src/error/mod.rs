@@ -263,11 +263,11 @@ fn quoted_list(names: &[String]) -> String {
 }
 
 fn skipped_list(skipped: &[(String, String)]) -> String {
-    use crate::core::text::{LIST_CAP, escape, shown};
+    use crate::core::text::{LIST_CAP, shown, shown_message};
     let mut lines: Vec<String> = skipped
         .iter()
         .take(LIST_CAP)
-        .map(|(name, why)| format!("  `{}`: {}", shown(name), escape(why)))
+        .map(|(name, why)| format!("  `{}`: {}", shown(name), shown_message(why)))
         .collect();
     if skipped.len() > LIST_CAP {
         lines.push(format!("  and {} more", skipped.len() - LIST_CAP));

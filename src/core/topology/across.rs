@@ -10,7 +10,6 @@ use ipnet::IpNet;
 use super::names;
 use super::{Node, TransportKind};
 use crate::core::route::Family;
-use crate::core::text::shown;
 
 /// Which key of a node a problem found across nodes is about (so that a file's checker can
 /// point at it).
@@ -48,7 +47,7 @@ fn earlier(n: &Node) -> String {
     if n.line > 0 {
         format!("the node on line {}", n.line)
     } else {
-        format!("node `{}`", shown(&n.name))
+        format!("node `{}`", n.name)
     }
 }
 
@@ -97,7 +96,7 @@ pub fn cross_check(
                 i,
                 first,
                 Key::Name,
-                format!("duplicate node name `{}`{declared}", shown(&node.name)),
+                format!("duplicate node name `{}`{declared}", node.name),
             );
         } else if node.instance.is_empty() {
             // Already reported (an ssh node without a usable address).
@@ -111,8 +110,8 @@ pub fn cross_check(
                 Key::Instance,
                 format!(
                     "node `{}` uses {what} `{}`, already used by {}",
-                    shown(&node.name),
-                    shown(&node.instance),
+                    node.name,
+                    node.instance,
                     earlier(f)
                 ),
             );
@@ -229,10 +228,9 @@ pub(super) fn node_rules(
     instance_given: bool,
     transport: TransportKind,
 ) -> Vec<(Key, String)> {
-    // Messages echo values capped and escaped: a name of a megabyte is not repeated whole.
-    let name = shown(&node.name);
+    let name = &node.name;
     let mut out = Vec::new();
-    let name_ok = match names::check_node_name(&node.name) {
+    let name_ok = match names::check_node_name(name) {
         Ok(()) => true,
         Err(why) => {
             out.push((Key::Name, format!("node name `{name}` {why}")));
@@ -248,10 +246,10 @@ pub(super) fn node_rules(
         if let Err(why) = names::check_instance(&node.instance, transport) {
             out.push((
                 Key::Instance,
-                format!("node `{name}`: {what} `{}` {why}", shown(&node.instance)),
+                format!("node `{name}`: {what} `{}` {why}", node.instance),
             ));
         }
-    } else if name_ok && let Err(why) = names::check_instance(&node.name, transport) {
+    } else if name_ok && let Err(why) = names::check_instance(name, transport) {
         out.push((
             Key::Name,
             format!(
@@ -265,16 +263,13 @@ pub(super) fn node_rules(
     {
         out.push((
             Key::Interface,
-            format!("node `{name}`: interface `{}` {why}", shown(iface)),
+            format!("node `{name}`: interface `{iface}` {why}"),
         ));
     }
     if let Some(p) = &node.project
         && let Err(why) = names::check_project(p)
     {
-        out.push((
-            Key::Project,
-            format!("node `{name}`: project `{}` {why}", shown(p)),
-        ));
+        out.push((Key::Project, format!("node `{name}`: project `{p}` {why}")));
     }
     for (i, a) in node.internal_ips.iter().enumerate() {
         if let Err(why) = names::check_addr(*a) {

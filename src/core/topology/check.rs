@@ -101,23 +101,10 @@ impl Checker {
 
     fn problem_at(&mut self, offset: usize, message: String) {
         let (line, column) = line_col(&self.text, offset);
-        // Messages quote what the file says; a control character (a newline in a name) must
-        // not start a line of its own that reads like another problem.
-        let message = if message.chars().any(char::is_control) {
-            message
-                .chars()
-                .flat_map(|c| {
-                    let escaped: Vec<char> = if c.is_control() {
-                        c.escape_default().collect()
-                    } else {
-                        vec![c]
-                    };
-                    escaped
-                })
-                .collect()
-        } else {
-            message
-        };
+        // Messages quote what the file says: a value of a megabyte is echoed capped, and a
+        // control character (a newline in a name) must not start a line of its own that reads
+        // like another problem.
+        let message = crate::core::text::shown_message(&message);
         self.problems.push(Problem {
             file: self.source.clone(),
             line,
@@ -395,11 +382,9 @@ impl Checker {
         let n = rn.get_ref();
         let line = self.line_at(rn.span().start);
         let name = n.name.get_ref().clone();
-        // What messages echo of it (a name of a megabyte is not repeated whole).
-        let shown = crate::core::text::shown(&name).into_owned();
         let ssh = transport == TransportKind::Ssh;
         let project = match &n.project {
-            Some(p) => self.project(p, transport, &format!("node `{shown}`")),
+            Some(p) => self.project(p, transport, &format!("node `{name}`")),
             None => cluster_project.map(str::to_string),
         };
         if let Some(a) = &n.address
@@ -408,7 +393,7 @@ impl Checker {
             self.problem(
                 &a.span(),
                 format!(
-                    "node `{shown}`: address is for transport `ssh`, not `{transport}` (use \
+                    "node `{name}`: address is for transport `ssh`, not `{transport}` (use \
                      `instance`)"
                 ),
             );
@@ -419,7 +404,7 @@ impl Checker {
             self.problem(
                 &i.span(),
                 format!(
-                    "node `{shown}`: transport `ssh` reaches a node at its `address` (host or \
+                    "node `{name}`: transport `ssh` reaches a node at its `address` (host or \
                      user@host), not an `instance`"
                 ),
             );
@@ -441,7 +426,7 @@ impl Checker {
                 self.problem(
                     &rn.span(),
                     format!(
-                        "node `{shown}` has no interface: set `interface` in [cluster] or on this \
+                        "node `{name}` has no interface: set `interface` in [cluster] or on this \
                          node"
                     ),
                 );
@@ -463,7 +448,7 @@ impl Checker {
                         self.problem(
                             &span,
                             format!(
-                                "node `{shown}`: internal_ip lists more than one {} address (at \
+                                "node `{name}`: internal_ip lists more than one {} address (at \
                                  most one per family)",
                                 Family::of_addr(&a)
                             ),
@@ -473,14 +458,14 @@ impl Checker {
                     }
                 }
                 Err(why) => {
-                    self.problem(&span, format!("node `{shown}`: internal_ip `{s}` {why}"));
+                    self.problem(&span, format!("node `{name}`: internal_ip `{s}` {why}"));
                 }
             }
         }
         let ips_ok = self.problems.len() == ips_before;
         internal_ips.sort_by_key(Family::of_addr);
         let pod_cidrs = match &n.pod_cidr {
-            Some(v) => self.cidrs(v, &format!("node `{shown}`: pod_cidr")),
+            Some(v) => self.cidrs(v, &format!("node `{name}`: pod_cidr")),
             None => Vec::new(),
         };
 
