@@ -19,7 +19,9 @@ fn main() -> std::process::ExitCode {
         }
     };
     if let Err(e) = &result {
-        routectl::console::errln(&format!("routectl: error: {e}"));
+        // An error may quote what a node printed: never raw on the terminal.
+        let message = format!("routectl: error: {e}");
+        routectl::console::errln(&routectl::core::text::escape_lines(&message));
     }
     exit_code(&result).into()
 }

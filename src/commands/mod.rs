@@ -170,7 +170,7 @@ impl Global {
 
     pub(crate) fn info(&self, msg: &str) {
         if !self.quiet {
-            crate::console::errln(msg);
+            crate::console::errln(&crate::core::text::escape_lines(msg));
         }
     }
 }

@@ -442,7 +442,8 @@ fn log<F: serde::Serialize>(a: &ReconcileArgs, level: &str, message: &str, field
     }
     let ts = rfc3339(std::time::SystemTime::now());
     let line = match a.log_format {
-        LogFormat::Text => format!("{ts} {level:<5} {message}\n"),
+        // Messages quote nodes (errors, stderr, watch notes): one line each, escaped.
+        LogFormat::Text => format!("{ts} {level:<5} {}\n", crate::core::text::escape(message)),
         LogFormat::Json => {
             let line = LogLine {
                 fields,

@@ -69,13 +69,19 @@ pub fn route_key(r: &Route) -> String {
 }
 
 /// Reads a record as printed by the node (`bytes` empty: there is none). `binding` is what the
-/// node is now, computed with the routes. `Err` says why a record that exists is not used.
+/// node is now, computed with the routes. `Err` says why a record that exists is not used; what
+/// it quotes of the record is the node's, shown capped and escaped.
 pub fn parse(bytes: &[u8], binding: Option<&str>) -> Result<Option<LastApplied>, String> {
+    use crate::core::text::shown;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let r: LastApplied = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the last-applied record is damaged ({e}); ignored"))?;
+    let r: LastApplied = serde_json::from_slice(bytes).map_err(|e| {
+        format!(
+            "the last-applied record is damaged ({}); ignored",
+            shown(&e.to_string())
+        )
+    })?;
     if r.format_version != RECORD_VERSION {
         return Err(format!(
             "the last-applied record has format {} (this routectl writes {RECORD_VERSION}); ignored",
@@ -88,8 +94,9 @@ pub fn parse(bytes: &[u8], binding: Option<&str>) -> Result<Option<LastApplied>,
         return Err(format!(
             "the last-applied record of {} belongs to another instance of the node (it is `{}` \
              now, the record's `{then}`): the node was restarted or recreated since; ignored",
-            r.applied_at,
-            binding.unwrap_or("unknown")
+            shown(&r.applied_at),
+            binding.unwrap_or("unknown"),
+            then = shown(then)
         ));
     }
     Ok(Some(r))

@@ -250,19 +250,20 @@ pub enum Error {
 }
 
 fn quoted_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::core::text::list(names, true)
 }
 
 fn skipped_list(skipped: &[(String, String)]) -> String {
-    skipped
+    use crate::core::text::{LIST_CAP, shown, shown_message};
+    let mut lines: Vec<String> = skipped
         .iter()
-        .map(|(name, why)| format!("  `{}`: {why}", name.replace('\n', " ")))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .take(LIST_CAP)
+        .map(|(name, why)| format!("  `{}`: {}", shown(name), shown_message(why)))
+        .collect();
+    if skipped.len() > LIST_CAP {
+        lines.push(format!("  and {} more", skipped.len() - LIST_CAP));
+    }
+    lines.join("\n")
 }
 
 /// Why a saved plan is stale, one reason per line.

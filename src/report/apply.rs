@@ -106,6 +106,7 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
         }
         Outcome::Unreachable => {
             let msg = n.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+            let msg = crate::core::text::escape(&msg);
             let _ = writeln!(
                 out,
                 "{}: {} nothing was changed: {msg}",
@@ -118,25 +119,37 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
         }
     }
     for f in &n.failures {
-        let _ = writeln!(out, "  {} ip {}: {}", style.red("x"), f.command, f.message);
+        let _ = writeln!(
+            out,
+            "  {} ip {}: {}",
+            style.red("x"),
+            crate::core::text::escape(&f.command),
+            crate::core::text::escape(&f.message)
+        );
     }
     if let Some(w) = &n.dropin {
         let _ = writeln!(
             out,
             "  networkd drop-in {} {} (networkctl reload; routes back after {} ms)",
-            w.path, w.action, w.settled_ms
+            crate::core::text::escape(&w.path),
+            w.action,
+            w.settled_ms
         );
     }
     if let Some(e) = &n.record_error {
         let _ = writeln!(
             out,
             "  {}",
-            style.yellow(&format!("warning: last-applied record not written: {e}"))
+            style.yellow(&format!(
+                "warning: last-applied record not written: {}",
+                crate::core::text::escape(e)
+            ))
         );
     }
     if n.outcome != Outcome::Unreachable
         && let Some(e) = &n.error
     {
+        let e = crate::core::text::escape(&e.to_string()).into_owned();
         let _ = writeln!(out, "  {}", style.red(&format!("error: {e}")));
     }
     if n.outcome == Outcome::Failed {

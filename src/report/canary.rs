@@ -36,6 +36,7 @@ pub fn canary_text(v: &Verdict, style: &Style) -> String {
                 let _ = writeln!(out, "  {} {path}", style.green("ok  "));
             }
             check::Outcome::Fail { detail, .. } | check::Outcome::NotRun { reason: detail } => {
+                let detail = crate::core::text::escape(detail);
                 let _ = writeln!(out, "  {} {path}: {detail}", style.red("FAIL"));
             }
         }
@@ -48,6 +49,7 @@ pub fn canary_text(v: &Verdict, style: &Style) -> String {
             );
         }
         for (n, why) in &rb.failed {
+            let why = crate::core::text::escape(why);
             let _ = writeln!(out, "  {} {n}: {why}", style.red("rollback FAILED:"));
         }
     }

@@ -111,16 +111,18 @@ fn check_details(r: &Report, style: &Style) -> String {
             let q = &p.probe;
             let _ = writeln!(
                 out,
-                "{} {} -> {} ({}, {} -> {}, {attempts} ping{}): {detail}",
+                "{} {} -> {} ({}, {} -> {}, {attempts} ping{}): {}",
                 style.red("failed:"),
                 q.from,
                 q.to,
                 q.family,
                 q.source,
                 q.destination,
-                plural(*attempts as usize)
+                plural(*attempts as usize),
+                crate::core::text::escape(detail)
             );
             for h in &p.hints {
+                let h = crate::core::text::escape(h);
                 let _ = writeln!(out, "  {} {h}", style.yellow("hint:"));
             }
         }
@@ -141,7 +143,10 @@ fn check_details(r: &Report, style: &Style) -> String {
             out,
             "{}: {} (paths from it were not pinged)",
             style.bold(name),
-            style.red(&format!("error: {e}"))
+            style.red(&format!(
+                "error: {}",
+                crate::core::text::escape(&e.to_string())
+            ))
         );
     }
     out
@@ -354,7 +359,7 @@ pub fn check_markdown(r: &Report, topology: &Topology) -> String {
     }
     let details = check_details(r, &Style::default());
     if !details.is_empty() {
-        let _ = writeln!(out, "```\n{details}```");
+        out.push_str(&crate::core::text::code_block("", &details));
     }
     out
 }

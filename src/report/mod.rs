@@ -71,6 +71,44 @@ pub(crate) fn write_fragment<W: Write + ?Sized, T: Serialize + ?Sized>(
     value.serialize(&mut ser).map_err(io::Error::from)
 }
 
+/// Writes a JSON string's text with what serde_json leaves raw escaped as `\uXXXX`: DEL, the C1
+/// controls and the Unicode bidi and line separators ([`crate::core::text::is_unsafe`]; C0
+/// controls, quotes and backslashes reach here already escaped). The value read back is the
+/// same; a document printed on a terminal cannot drive it.
+fn write_escaped_fragment<W: ?Sized + Write>(w: &mut W, fragment: &str) -> io::Result<()> {
+    let mut start = 0;
+    for (i, c) in fragment.char_indices() {
+        if crate::core::text::is_unsafe(c) {
+            w.write_all(fragment.get(start..i).unwrap_or_default().as_bytes())?;
+            write!(w, "\\u{:04x}", c as u32)?;
+            start = i + c.len_utf8();
+        }
+    }
+    w.write_all(fragment.get(start..).unwrap_or_default().as_bytes())
+}
+
+/// serde_json's compact format, with [`write_escaped_fragment`] (one-line documents: the log
+/// lines of `reconcile --log-format json`).
+struct Compact;
+
+impl serde_json::ser::Formatter for Compact {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        write_escaped_fragment(w, fragment)
+    }
+}
+
+/// A value as compact JSON on one line (no final newline), escaped as [`write_json`] escapes.
+pub(crate) fn to_compact_json<T: Serialize + ?Sized>(value: &T) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, Compact);
+    value.serialize(&mut ser).map_err(io::Error::from)?;
+    Ok(buf)
+}
+
 /// serde_json's pretty format (two spaces), with each line break and its indentation written
 /// at once rather than one write per level: a plan of a million changes has some fifteen
 /// million of them.
@@ -149,6 +187,14 @@ impl serde_json::ser::Formatter for Pretty {
         self.has_value = true;
         Ok(())
     }
+
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        write_escaped_fragment(w, fragment)
+    }
 }
 
 /// A document as pretty JSON text with a final newline (for tests and benchmarks; commands
@@ -222,6 +268,29 @@ pub(crate) mod samples;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_act_on_and_reads_back_the_same() {
+        let value = "a\u{1b}[2K\r\nb\u{7f}\u{9b}31m\u{202e}c\u{2028}\\\"é";
+        for text in [
+            String::from_utf8(to_compact_json(&value).unwrap()).unwrap(),
+            to_json_text(&[value]).unwrap(),
+        ] {
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c != '\n' && crate::core::text::is_unsafe(c)),
+                "{text:?}"
+            );
+            assert!(
+                text.contains(r#"a\u001b[2K\r\nb\u007f\u009b31m\u202ec\u2028\\\"é"#),
+                "{text}"
+            );
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let back = back.as_array().map_or(&back, |a| &a[0]).clone();
+            assert_eq!(back, value);
+        }
+    }
 
     #[test]
     fn pretty_is_serde_json_pretty() {

@@ -132,10 +132,10 @@ pub struct Round {
 }
 
 /// One log line as text, with its newline.
-pub fn line<F: Serialize>(line: &LogLine<'_, F>) -> serde_json::Result<String> {
-    let mut text = serde_json::to_string(line)?;
-    text.push('\n');
-    Ok(text)
+pub fn line<F: Serialize>(line: &LogLine<'_, F>) -> std::io::Result<String> {
+    let mut text = super::to_compact_json(line)?;
+    text.push(b'\n');
+    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Writes one log line (and its newline) in a single write. A serialisation error is returned;
@@ -144,7 +144,7 @@ pub fn write_line<W: std::io::Write, F: Serialize>(
     mut w: W,
     line: &LogLine<'_, F>,
 ) -> std::io::Result<()> {
-    let mut buf = serde_json::to_vec(line).map_err(std::io::Error::from)?;
+    let mut buf = super::to_compact_json(line)?;
     buf.push(b'\n');
     w.write_all(&buf)
 }

@@ -9,6 +9,7 @@ use super::style::Style;
 use super::{FORMAT_VERSION, Text, TopologyDoc, plural};
 use crate::core::persist::{Manager, PersistPlan};
 use crate::core::show::{self, AddrCheck, CheckKind, Entry, Mark, NodeShow, NodeView, Report};
+use crate::core::text::{code_block, escape, shown};
 use crate::core::topology::Topology;
 use crate::error::NodeErrorJson;
 
@@ -30,7 +31,8 @@ fn show_heading(n: &NodeShow) -> String {
     }
 }
 
-/// `last applied: 2026-12-01T19:00:00Z by routectl 0.1.0, topology sha256 abcdef012345…, 3 routes`.
+/// `last applied: 2026-12-01T19:00:00Z by routectl 0.1.0, topology sha256 abcdef012345…, 3 routes`
+/// (the record is the node's: its strings are shown escaped and capped).
 fn last_applied_line(r: Option<&crate::core::record::LastApplied>) -> String {
     match r {
         None => {
@@ -38,9 +40,9 @@ fn last_applied_line(r: Option<&crate::core::record::LastApplied>) -> String {
         }
         Some(r) => format!(
             "last applied: {} by routectl {}, topology sha256 {}…, {} route{}",
-            r.applied_at,
-            r.routectl_version,
-            r.topology_sha256.get(..12).unwrap_or(&r.topology_sha256),
+            shown(&r.applied_at),
+            shown(&r.routectl_version),
+            escape(r.topology_sha256.get(..12).unwrap_or(&r.topology_sha256)),
             r.routes.len(),
             if r.routes.len() == 1 { "" } else { "s" }
         ),
@@ -77,7 +79,7 @@ pub fn show_text(r: &Report, style: &Style) -> String {
                     out,
                     "{}: {}",
                     style.bold(&show_heading(n)),
-                    style.red(&format!("error: {e}"))
+                    style.red(&format!("error: {}", escape(&e.to_string())))
                 );
             }
             Ok(v) => {
@@ -95,7 +97,10 @@ pub fn show_text(r: &Report, style: &Style) -> String {
         let _ = writeln!(
             out,
             "{}",
-            style.dim(&format!("(not shown, --node: {})", r.skipped.join(", ")))
+            style.dim(&format!(
+                "(not shown, --node: {})",
+                crate::core::text::list(&r.skipped, false)
+            ))
         );
     }
     let _ = writeln!(out, "{}", style.bold(&show_summary_line(&r.summary())));
@@ -108,7 +113,7 @@ fn view_text(v: &NodeView, style: &Style, out: &mut String) {
             out,
             "  {} {}",
             style.dim("managed by"),
-            v.manager.describe()
+            escape(&v.manager.describe())
         );
     }
     if let Ok(p) = &v.persist
@@ -125,13 +130,14 @@ fn view_text(v: &NodeView, style: &Style, out: &mut String) {
             }
             PersistPlan::Off => String::new(),
         };
+        let path = escape(path);
         let _ = writeln!(out, "  {} {path}: {state}", style.dim("networkd drop-in"));
     }
     for e in &v.entries {
         let note = e
             .note
             .as_ref()
-            .map(|n| format!("  {}", style.dim(&format!("({n})"))))
+            .map(|n| format!("  {}", style.dim(&format!("({})", escape(n)))))
             .unwrap_or_default();
         let _ = writeln!(out, "  {} {}{note}", show_mark(e.mark, style), e.route);
     }
@@ -147,9 +153,10 @@ fn view_text(v: &NodeView, style: &Style, out: &mut String) {
         );
     }
     for c in v.checks.iter().filter(|c| c.ok) {
-        let _ = writeln!(out, "  {} {}", style.green("ok:"), c.message);
+        let _ = writeln!(out, "  {} {}", style.green("ok:"), escape(&c.message));
     }
     for w in &v.warnings {
+        let w = escape(w);
         let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
     }
 }
@@ -329,10 +336,10 @@ pub fn show_json<'a>(r: &'a Report, topology: &'a Topology) -> ShowDoc<'a> {
 /// The show report as Markdown (the text report in a code block, under a heading).
 pub fn show_markdown(r: &Report, topology: &Topology) -> String {
     format!(
-        "### routectl show for `{}`\n\n**{}**\n\n```\n{}```\n",
+        "### routectl show for `{}`\n\n**{}**\n\n{}",
         topology.source,
         show_summary_line(&r.summary()),
-        show_text(r, &Style::default())
+        code_block("", &show_text(r, &Style::default()))
     )
 }
 

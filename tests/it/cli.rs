@@ -1494,3 +1494,70 @@ fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
         "{j:#}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Huge values: what a message echoes is capped and says how long it was.
+
+#[test]
+fn a_huge_node_name_is_echoed_capped_with_its_length() {
+    let name = "w".repeat(1 << 20);
+    let lab = Fake::with_topology(&format!(
+        "[cluster]\ninterface = \"eth1\"\n\n[[nodes]]\nname = \"{name}\"\ninternal_ip = \"10.0.2.20\"\npod_cidr = \"10.1.0.0/24\"\n"
+    ));
+    for args in [&["validate"][..], &["plan"]] {
+        let r = lab.run(args);
+        r.code(1).stderr_has("… (1048576 bytes)` is not valid");
+        assert!(r.stderr.len() < 1024, "{} bytes of stderr", r.stderr.len());
+        assert!(r.stdout.len() < 1024, "{} bytes of stdout", r.stdout.len());
+    }
+    let json = lab.run(&["validate", "--output", "json"]);
+    assert!(
+        json.stdout.len() < 2048,
+        "{} bytes of stdout",
+        json.stdout.len()
+    );
+    lab.assert_no_calls();
+}
+
+#[test]
+fn many_node_names_are_listed_capped_with_their_count() {
+    // 3,000 names the topology does not declare.
+    let lab = Fake::case("empty-lab");
+    let mut args = vec!["plan".to_string()];
+    for i in 0..3000 {
+        args.extend(["--node".to_string(), format!("ghost-{i}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = lab.run(&args);
+    r.code(2)
+        .stderr_has("--node names `ghost-0`, `ghost-1`, ")
+        .stderr_has("`ghost-9` and 2990 more not declared in topology.toml");
+    assert!(r.stderr.len() < 1024, "{} bytes of stderr", r.stderr.len());
+    lab.assert_no_calls();
+
+    // 3,000 nodes, one planned: the others are counted, not listed.
+    let mut text = String::from("[cluster]\ninterface = \"eth1\"\n");
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "\n[[nodes]]\nname = \"node-{i}\"\ninternal_ip = \"10.{}.{}.{}\"\n",
+            20 + i / 65536,
+            i / 256 % 256,
+            i % 256
+        ));
+    }
+    let lab = Fake::with_topology(&text);
+    lab.reads("node-0", b"[]");
+    for output in ["text", "markdown"] {
+        let r = lab.run(&["plan", "--node", "node-0", "--output", output]);
+        r.code(0).stdout_has("node-9, node-10 and 2989 more");
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.contains("not planned"))
+            .expect("the not-planned line");
+        assert!(line.len() < 300, "{line}");
+    }
+    let show = lab.run(&["show", "--node", "node-0"]);
+    show.stdout_has("(not shown, --node: node-1, node-2,")
+        .stdout_has(" and 2989 more)");
+}

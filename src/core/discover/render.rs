@@ -24,7 +24,8 @@ fn one_or_many<T: ToString>(values: &[T]) -> String {
 
 fn node_text(c: &Candidate, o: &Options, out: &mut String) {
     for n in &c.notes {
-        let _ = writeln!(out, "# {n}");
+        // A comment is one line: what it quotes of the source is escaped.
+        let _ = writeln!(out, "# {}", crate::core::text::shown_message(n));
     }
     let _ = writeln!(out, "[[nodes]]\nname = {}", quote(&c.name));
     if let Some(i) = &c.instance {
@@ -125,7 +126,12 @@ pub fn render(d: &Discovery) -> String {
         match item {
             Item::Node(c) => node_text(c, o, &mut out),
             Item::Skipped { name, reason } => {
-                let _ = writeln!(out, "# skipped `{}`: {reason}", name.replace('\n', " "));
+                let _ = writeln!(
+                    out,
+                    "# skipped `{}`: {}",
+                    crate::core::text::shown(name),
+                    crate::core::text::shown_message(reason)
+                );
             }
         }
     }

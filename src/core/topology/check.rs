@@ -101,23 +101,10 @@ impl Checker {
 
     fn problem_at(&mut self, offset: usize, message: String) {
         let (line, column) = line_col(&self.text, offset);
-        // Messages quote what the file says; a control character (a newline in a name) must
-        // not start a line of its own that reads like another problem.
-        let message = if message.chars().any(char::is_control) {
-            message
-                .chars()
-                .flat_map(|c| {
-                    let escaped: Vec<char> = if c.is_control() {
-                        c.escape_default().collect()
-                    } else {
-                        vec![c]
-                    };
-                    escaped
-                })
-                .collect()
-        } else {
-            message
-        };
+        // Messages quote what the file says: a value of a megabyte is echoed capped, and a
+        // control character (a newline in a name) must not start a line of its own that reads
+        // like another problem.
+        let message = crate::core::text::shown_message(&message);
         self.problems.push(Problem {
             file: self.source.clone(),
             line,

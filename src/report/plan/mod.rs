@@ -12,6 +12,7 @@ use crate::core::guard::HeldBack;
 use crate::core::persist::PersistPlan;
 use crate::core::plan::{NodePlan, Plan, Summary};
 use crate::core::route::protocol_name;
+use crate::core::text::{code_block, escape};
 use crate::core::topology::Topology;
 
 mod json;
@@ -32,10 +33,14 @@ pub fn mark(action: Action) -> char {
     }
 }
 
-/// What a drift change says in text and Markdown.
+/// What a drift change says in text and Markdown (`applied_at` is the node's record's, shown
+/// escaped).
 pub fn drift_note(applied_at: Option<&str>) -> String {
     match applied_at {
-        Some(t) => format!("drift: changed outside routectl since the last apply at {t}"),
+        Some(t) => format!(
+            "drift: changed outside routectl since the last apply at {}",
+            crate::core::text::shown(t)
+        ),
         None => "drift: changed outside routectl since the last apply".to_string(),
     }
 }
@@ -215,7 +220,7 @@ pub fn write_plan_text<W: io::Write + ?Sized>(
                     out,
                     "{}: {}",
                     style.bold(&n.name),
-                    style.red(&format!("error: {e}"))
+                    style.red(&format!("error: {}", escape(&e.to_string())))
                 );
             }
             Ok(d) => {
@@ -227,6 +232,7 @@ pub fn write_plan_text<W: io::Write + ?Sized>(
                 }
                 dropin_lines(&n.persist, style, &mut out);
                 for w in &d.warnings {
+                    let w = escape(w);
                     let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {w}")));
                 }
             }
@@ -242,7 +248,7 @@ pub fn write_plan_text<W: io::Write + ?Sized>(
                 "warning: limited to {} of {} nodes with --node; not planned: {}",
                 plan.nodes.len(),
                 plan.nodes.len() + plan.skipped.len(),
-                plan.skipped.join(", ")
+                crate::core::text::list(&plan.skipped, false)
             ))
         );
     }
@@ -276,7 +282,8 @@ pub(crate) fn dropin_lines(p: &PersistPlan, style: &Style, out: &mut String) {
     if !p.is_pending() {
         return;
     }
-    let path = p.path().unwrap_or_default();
+    let path = escape(p.path().unwrap_or_default());
+    let path = path.as_ref();
     let (old, new) = p.contents();
     let _ = writeln!(
         out,
@@ -294,6 +301,9 @@ pub(crate) fn dropin_lines(p: &PersistPlan, style: &Style, out: &mut String) {
         .header(old_name, new_name)
         .to_string();
     for line in text.lines() {
+        // The old side is the file on the node: its lines are data.
+        let line = escape(line);
+        let line = line.as_ref();
         let shown = if line.starts_with("+++") || line.starts_with("---") {
             style.bold(line)
         } else if line.starts_with('+') {
@@ -415,34 +425,35 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
             Err(e) => {
                 let _ = writeln!(
                     out,
-                    "<details><summary><code>{}</code>: {}</summary>\n\n```\n{}\n```\n</details>\n",
+                    "<details><summary><code>{}</code>: {}</summary>\n\n{}</details>\n",
                     n.name,
                     node_heading(n, plan.adopt),
-                    e
+                    code_block("", &e.to_string())
                 );
             }
             Ok(d) if d.changes.is_empty() && d.warnings.is_empty() && !n.persist.is_pending() => {}
             Ok(d) => {
-                let _ = writeln!(
-                    out,
-                    "<details><summary><code>{}</code>: {}</summary>\n\n```diff",
-                    n.name,
-                    node_heading(n, plan.adopt)
-                );
                 let mut body = String::new();
                 let at = n.last_applied.as_ref().map(|r| r.applied_at.as_str());
                 for c in &d.changes {
                     change_lines(c, plan.adopt, at, &Style::default(), &mut body);
                 }
                 dropin_lines(&n.persist, &Style::default(), &mut body);
+                let mut block = String::new();
                 for line in body.lines() {
                     // diff syntax colours lines starting with + and -.
-                    let _ = writeln!(out, "{}", line.trim_start());
+                    let _ = writeln!(block, "{}", line.trim_start());
                 }
                 for w in &d.warnings {
-                    let _ = writeln!(out, "# warning: {w}");
+                    let _ = writeln!(block, "# warning: {}", escape(w));
                 }
-                let _ = writeln!(out, "```\n</details>\n");
+                let _ = writeln!(
+                    out,
+                    "<details><summary><code>{}</code>: {}</summary>\n\n{}</details>\n",
+                    n.name,
+                    node_heading(n, plan.adopt),
+                    code_block("diff", &block)
+                );
             }
         }
     }
@@ -450,7 +461,7 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
         let _ = writeln!(
             out,
             "> Limited with `--node`; not planned: {}\n",
-            plan.skipped.join(", ")
+            crate::core::text::list(&plan.skipped, false)
         );
     }
     out
