@@ -179,10 +179,16 @@ fn bench_size(b: &Bench, n: usize) {
                 .expect("rendered")
         });
         b.run(&format!("render json {word} {n}"), 1, || {
-            report::write_json(std::io::sink(), &report::plan_json(&plan, &t)).expect("rendered")
+            report::write_json(
+                std::io::sink(),
+                &report::plan_json(&plan, &t),
+                report::Layout::Compact,
+            )
+            .expect("rendered")
         });
         b.run(&format!("render json in parallel {word} {n}"), 1, || {
-            report::write_plan_json(&mut std::io::sink(), &plan, &t, 2).expect("rendered")
+            report::write_plan_json(&mut std::io::sink(), &plan, &t, 2, report::Layout::Compact)
+                .expect("rendered")
         });
     }
 }

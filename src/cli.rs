@@ -89,6 +89,11 @@ pub struct Global {
     /// When to use colour (NO_COLOR and CLICOLOR_FORCE are honoured with `auto`).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    /// Indent JSON documents (`--output json`, `plan --out`) even when stdout is not a
+    /// terminal; without it they are compact unless stdout is a terminal.
+    #[arg(long, global = true)]
+    pub pretty: bool,
 }
 
 /// Transports, as named on the command line.

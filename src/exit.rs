@@ -85,6 +85,7 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
             | Error::NotAPlan { .. }
             | Error::PrintedPlan { .. }
             | Error::DamagedPlan { .. }
+            | Error::PlanFormat { .. }
             | Error::PlanVersion { .. }
             | Error::StalePlan(_)
             | Error::NoApproval

@@ -332,7 +332,10 @@ fn finish(
 ) -> Result<Outcome, Error> {
     let commands = transport.commands_run();
     match a.output {
-        Format::Json => out_json(&report::report_json_with(report, plan, t, commands, canary))?,
+        Format::Json => out_json(
+            g,
+            &report::report_json_with(report, plan, t, commands, canary),
+        )?,
         Format::Text | Format::Markdown => {
             if let Some((v, _)) = canary {
                 out(&report::canary_text(v, &g.style()))?;

@@ -25,7 +25,7 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<Outcome, Error> {
     }
     match a.output {
         Format::Text => out(&report::check_text(&report, &g.style()))?,
-        Format::Json => out_json(&report::check_json(&report, &t))?,
+        Format::Json => out_json(g, &report::check_json(&report, &t))?,
         Format::Markdown => out(&report::check_markdown(&report, &t))?,
     }
     Ok(if report.summary().success {

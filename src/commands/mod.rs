@@ -15,7 +15,7 @@ use crate::exit::Outcome;
 use crate::node::host::Host;
 use crate::node::observe;
 use crate::node::transport::{Process, Reach, Transport};
-use crate::report::Style;
+use crate::report::{Layout, Style};
 
 mod apply;
 mod check;
@@ -159,6 +159,25 @@ impl Global {
         Style::for_stderr(self.color_choice())
     }
 
+    /// How to lay out a JSON document on stdout: indented for a terminal or with `--pretty`,
+    /// compact for programs.
+    pub(crate) fn json_layout(&self) -> Layout {
+        if self.pretty || std::io::stdout().is_terminal() {
+            Layout::Pretty
+        } else {
+            Layout::Compact
+        }
+    }
+
+    /// How to lay out a JSON file (a saved plan): compact unless `--pretty`.
+    pub(crate) fn file_layout(&self) -> Layout {
+        if self.pretty {
+            Layout::Pretty
+        } else {
+            Layout::Compact
+        }
+    }
+
     pub(crate) fn parallelism(&self) -> usize {
         usize::from(self.parallelism)
     }
@@ -195,9 +214,10 @@ pub(crate) fn out_with(
 }
 
 /// Writes a JSON document to stdout as it is serialised (no copy of the whole document).
-pub(crate) fn out_json<T: serde::Serialize>(doc: &T) -> Result<(), Error> {
+pub(crate) fn out_json<T: serde::Serialize>(g: &Global, doc: &T) -> Result<(), Error> {
+    let layout = g.json_layout();
     let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    written(crate::report::write_json(&mut w, doc).and_then(|_| w.flush()))
+    written(crate::report::write_json(&mut w, doc, layout).and_then(|_| w.flush()))
 }
 
 /// The result of writing to stdout.

@@ -20,7 +20,10 @@ pub(crate) fn print_plan(
 ) -> Result<(), Error> {
     match format {
         Format::Text => out_with(|w| report::write_plan_text(w, plan, &g.style())),
-        Format::Json => out_with(|w| report::write_plan_json(w, plan, t, g.parallelism())),
+        Format::Json => {
+            let layout = g.json_layout();
+            out_with(|w| report::write_plan_json(w, plan, t, g.parallelism(), layout))
+        }
         Format::Markdown => out(&report::plan_markdown(plan, t)),
     }
 }
@@ -88,7 +91,8 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     }
     if let Some(file) = &a.out {
         let mut doc = Vec::new();
-        report::write_json(&mut doc, &report::saved_plan_json(&plan, &t, &options))
+        let saved = report::saved_plan_json(&plan, &t, &options);
+        report::write_json(&mut doc, &saved, g.file_layout())
             .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
         // Atomic: a full disk or a crash leaves the old file (or none), never a part of one.
         crate::local::files::write_atomic(file, &doc, true)

@@ -67,7 +67,7 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
     }
     match a.output {
         Format::Text => out(&report::show_text(&report, &g.style()))?,
-        Format::Json => out_json(&report::show_json(&report, &t))?,
+        Format::Json => out_json(g, &report::show_json(&report, &t))?,
         Format::Markdown => out(&report::show_markdown(&report, &t))?,
     }
     Ok(if report.has_errors() {

@@ -17,7 +17,7 @@ pub fn run(g: &Global, a: &ValidateArgs) -> Result<Outcome, Error> {
         .map(|n| crate::core::desired::routes_for(&t, n).len())
         .sum();
     match a.output {
-        Format::Json => out_json(&report::validate_json(&t, routes))?,
+        Format::Json => out_json(g, &report::validate_json(&t, routes))?,
         _ => {
             if !g.quiet {
                 out(&format!(

@@ -118,6 +118,19 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The plan is of another document format than the one this routectl reads.
+    #[error(
+        "`{file}` is a plan of format_version {found}, this routectl reads format_version \
+         {reads}: make the plan again with `routectl plan --out FILE`"
+    )]
+    PlanFormat {
+        /// The plan file.
+        file: String,
+        /// Its `format_version` as written (`none` when it has none).
+        found: String,
+        /// The version this routectl reads.
+        reads: u32,
+    },
     /// The plan was made by another version of routectl.
     #[error(
         "`{file}` was made by routectl {made_by}, this is routectl {running}: make the plan again"

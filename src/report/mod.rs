@@ -34,8 +34,20 @@ pub use show::{show_json, show_markdown, show_summary_line, show_text};
 pub use style::Style;
 pub use validate::validate_json;
 
-/// The version of every JSON document routectl prints (see docs/json.md for the policy).
+/// The version of the JSON documents routectl prints other than `plan` and `apply` (see
+/// docs/json.md for the policy).
 pub const FORMAT_VERSION: u32 = 1;
+
+pub use crate::core::saved::PLAN_FORMAT_VERSION;
+
+/// How a JSON document is laid out: compact for programs, indented for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One line (with a final newline): what programs read.
+    Compact,
+    /// Two-space indentation, one key or element per line: what people read.
+    Pretty,
+}
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,11 +60,15 @@ pub enum Format {
     Markdown,
 }
 
-/// Writes a document as pretty JSON with a final newline. A value that cannot be serialised
-/// is an error like a failed write (`InvalidData`), never a silently different document.
-pub fn write_json<W: Write, T: Serialize + ?Sized>(mut w: W, doc: &T) -> io::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(&mut w, Pretty::default());
-    doc.serialize(&mut ser).map_err(io::Error::from)?;
+/// Writes a document as JSON in `layout` with a final newline. A value that cannot be
+/// serialised is an error like a failed write (`InvalidData`), never a silently different
+/// document.
+pub fn write_json<W: Write, T: Serialize + ?Sized>(
+    mut w: W,
+    doc: &T,
+    layout: Layout,
+) -> io::Result<()> {
+    write_fragment(&mut w, doc, 0, layout)?;
     w.write_all(b"\n")
 }
 
@@ -62,13 +78,22 @@ pub(crate) fn write_fragment<W: Write + ?Sized, T: Serialize + ?Sized>(
     mut w: &mut W,
     value: &T,
     depth: usize,
+    layout: Layout,
 ) -> io::Result<()> {
-    let formatter = Pretty {
-        depth,
-        has_value: false,
-    };
-    let mut ser = serde_json::Serializer::with_formatter(&mut w, formatter);
-    value.serialize(&mut ser).map_err(io::Error::from)
+    match layout {
+        Layout::Compact => {
+            let mut ser = serde_json::Serializer::with_formatter(&mut w, Compact);
+            value.serialize(&mut ser).map_err(io::Error::from)
+        }
+        Layout::Pretty => {
+            let formatter = Pretty {
+                depth,
+                has_value: false,
+            };
+            let mut ser = serde_json::Serializer::with_formatter(&mut w, formatter);
+            value.serialize(&mut ser).map_err(io::Error::from)
+        }
+    }
 }
 
 /// Writes a JSON string's text with what serde_json leaves raw escaped as `\uXXXX`: DEL, the C1
@@ -197,11 +222,11 @@ impl serde_json::ser::Formatter for Pretty {
     }
 }
 
-/// A document as pretty JSON text with a final newline (for tests and benchmarks; commands
-/// stream with [`write_json`]).
-pub fn to_json_text<T: Serialize + ?Sized>(doc: &T) -> io::Result<String> {
+/// A document as JSON text in `layout` with a final newline (for tests and benchmarks;
+/// commands stream with [`write_json`]).
+pub fn to_json_text<T: Serialize + ?Sized>(doc: &T, layout: Layout) -> io::Result<String> {
     let mut buf = Vec::new();
-    write_json(&mut buf, doc)?;
+    write_json(&mut buf, doc, layout)?;
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -274,7 +299,8 @@ mod tests {
         let value = "a\u{1b}[2K\r\nb\u{7f}\u{9b}31m\u{202e}c\u{2028}\\\"é";
         for text in [
             String::from_utf8(to_compact_json(&value).unwrap()).unwrap(),
-            to_json_text(&[value]).unwrap(),
+            to_json_text(&[value], Layout::Pretty).unwrap(),
+            to_json_text(&[value], Layout::Compact).unwrap(),
         ] {
             assert!(
                 !text
@@ -293,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn pretty_is_serde_json_pretty() {
+    fn layouts_are_serde_jsons() {
         let t = samples::fixtures::topology();
         let p = samples::sample::plan(&t, false);
         let mut deep = serde_json::json!(1);
@@ -308,13 +334,18 @@ mod tests {
         ];
         for doc in docs {
             let mut ours = Vec::new();
-            write_json(&mut ours, &doc).unwrap();
+            write_json(&mut ours, &doc, Layout::Pretty).unwrap();
             let mut theirs = serde_json::to_vec_pretty(&doc).unwrap();
             theirs.push(b'\n');
             assert_eq!(
                 String::from_utf8(ours).unwrap(),
                 String::from_utf8(theirs).unwrap()
             );
+            let mut ours = Vec::new();
+            write_json(&mut ours, &doc, Layout::Compact).unwrap();
+            let mut theirs = serde_json::to_vec(&doc).unwrap();
+            theirs.push(b'\n');
+            assert_eq!(ours, theirs);
         }
     }
 }

@@ -514,8 +514,24 @@ fn plan_json_document() {
     let lab = Fake::case("empty-lab");
     let r = lab.run(&["plan", "--output", "json"]);
     r.code(0);
+    // Not a terminal: one compact line; `--pretty` indents the same document.
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .starts_with(r#"{"format_version":2,"kind":"plan","#)
+    );
+    let pretty = lab.run(&["plan", "--output", "json", "--pretty"]);
+    pretty.code(0);
+    assert!(
+        pretty
+            .stdout
+            .starts_with("{\n  \"format_version\": 2,\n  \"kind\": \"plan\",\n"),
+        "{}",
+        pretty.stdout
+    );
     let json = r.json();
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(pretty.json(), json);
+    assert_eq!(json["format_version"], 2);
     assert_eq!(json["kind"], "plan");
     assert_eq!(json["protocol"], 211);
     assert_eq!(json["adopt"], false);
@@ -545,12 +561,23 @@ fn plan_json_document() {
             assert_eq!(c["protocol"], 211);
             assert_eq!(c["metric"], 0);
             assert_eq!(c["operation"], true);
+            // Each fact once: no `route` or `command` string repeating the fields.
+            let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
             assert_eq!(
-                c["command"],
-                format!(
-                    "ip route add {dst} via {} dev eth1 table 254 proto 211 metric 0",
-                    gateway(dst)
-                )
+                keys,
+                // (Sorted: the test's `serde_json` keeps no order.)
+                [
+                    "action",
+                    "cause",
+                    "current",
+                    "dev",
+                    "dst",
+                    "gateway",
+                    "in_place",
+                    "metric",
+                    "operation",
+                    "protocol"
+                ]
             );
         }
     }
@@ -865,10 +892,10 @@ fn owned_route_to_a_pod_cidr_outside_the_topology_is_deleted() {
     let change = &json["nodes"][2]["changes"][0];
     assert_eq!(change["action"], "delete");
     assert_eq!(change["dst"], "10.1.9.0/24");
-    assert_eq!(
-        change["command"],
-        "ip route del 10.1.9.0/24 via 10.0.2.29 table 254 proto 211 metric 0"
-    );
+    assert_eq!(change["gateway"], "10.0.2.29");
+    assert_eq!(change["protocol"], 211);
+    assert_eq!(change["metric"], 0);
+    assert_eq!(change["operation"], true);
 }
 
 /// A lab where the only difference is one foreign route identical to a desired one.
@@ -910,10 +937,8 @@ fn identical_foreign_route_is_pending_with_adopt() {
     let json = lab.run(&["plan", "-o", "json", "--adopt"]).json();
     let change = &json["nodes"][0]["changes"][0];
     assert_eq!(change["operation"], true);
-    assert_eq!(
-        change["command"],
-        "ip route replace 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0"
-    );
+    assert_eq!(change["action"], "adopt");
+    assert_eq!(change["current"]["protocol"], 3);
 }
 
 #[test]
@@ -938,7 +963,7 @@ fn foreign_route_with_another_gateway_is_a_conflict() {
     assert_eq!(conflict["gateway"], "10.0.2.21");
     assert_eq!(conflict["current"]["gateway"], "10.0.2.99");
     assert_eq!(conflict["operation"], false);
-    assert!(conflict["command"].is_null(), "{conflict}");
+    assert!(conflict.get("command").is_none(), "{conflict}");
 
     // A conflict alone (nothing to run) still stands in the way: pending.
     let lab = Fake::case("in-sync");
@@ -1027,7 +1052,7 @@ fn apply_json_report() {
     let r = lab.run(&["apply", "--auto-approve", "-o", "json"]);
     r.code(0);
     let json = r.json();
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["format_version"], 2);
     assert_eq!(json["kind"], "apply");
     assert_eq!(json["success"], true);
     let nodes = json["nodes"].as_array().unwrap();
@@ -1236,6 +1261,104 @@ fn saved_plan_is_applied_only_while_the_nodes_are_unchanged() {
     lab.run(&["apply", "plan.json", "--color", "never"])
         .code(0)
         .stdout_has("Apply: 9 operations applied; 4 nodes converged");
+}
+
+#[test]
+fn from_empty_json_plan_says_each_fact_once_and_its_saved_plan_applies_it() {
+    let lab = Fake::case("empty-lab");
+    lab.batches_converge();
+    lab.run(&["plan", "--out", "plan.json", "-o", "json"])
+        .code(0);
+    let bytes = fs::read(lab.path("plan.json")).unwrap();
+    // A file: compact, one line.
+    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
+    let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(saved["format_version"], 2);
+    let mut lines = Vec::new();
+    for n in saved["nodes"].as_array().unwrap() {
+        let mut node_lines = Vec::new();
+        for c in n["changes"].as_array().unwrap() {
+            let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                // (Sorted: the test's `serde_json` keeps no order.)
+                [
+                    "action",
+                    "cause",
+                    "current",
+                    "dev",
+                    "dst",
+                    "gateway",
+                    "in_place",
+                    "metric",
+                    "operation",
+                    "protocol"
+                ],
+                "{c}"
+            );
+            assert_eq!(
+                (&c["action"], &c["operation"]),
+                (&"add".into(), &true.into())
+            );
+            // The line apply sends follows from the fields alone.
+            node_lines.push(format!(
+                "route add {} via {} dev {} table 254 proto {} metric {}",
+                c["dst"].as_str().unwrap(),
+                c["gateway"].as_str().unwrap(),
+                c["dev"].as_str().unwrap(),
+                c["protocol"],
+                c["metric"]
+            ));
+        }
+        lines.push((n["name"].as_str().unwrap().to_string(), node_lines));
+    }
+    assert_eq!(saved["summary"]["add"], 9);
+    // Printed on stdout, the same plan is the same document without `saved`.
+    let mut printed = saved.clone();
+    printed.as_object_mut().unwrap().remove("saved");
+    let stdout = lab.run(&["plan", "-o", "json"]);
+    assert_eq!(stdout.json(), printed);
+
+    let applied = lab.run(&["apply", "plan.json", "-o", "json"]);
+    applied.code(0);
+    let applied = applied.json();
+    assert_eq!(applied["format_version"], 2);
+    // (Its topology's path names the plan file it came from.)
+    assert_eq!(applied["plan"]["nodes"], printed["nodes"]);
+    assert_eq!(applied["summary"]["operations_applied"], 9);
+    for (node, node_lines) in lines {
+        let sent = lab.sent(&node).unwrap();
+        for line in &node_lines {
+            assert!(
+                sent.lines().any(|l| l == line),
+                "{node}: {line:?} not in {sent:?}"
+            );
+        }
+        assert_eq!(
+            sent.lines().filter(|l| l.starts_with("route add")).count(),
+            node_lines.len(),
+            "{node}: {sent:?}"
+        );
+    }
+}
+
+#[test]
+fn a_saved_plan_of_the_first_format_is_refused_by_name() {
+    let lab = Fake::case("empty-lab");
+    lab.batches_converge();
+    lab.run(&["plan", "--out", "plan.json"]).code(0);
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(lab.path("plan.json")).unwrap()).unwrap();
+    doc["format_version"] = 1.into();
+    fs::write(lab.path("old.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+    lab.run(&["apply", "old.json"]).code(1).stderr_has(
+        "`old.json` is a plan of format_version 1, this routectl reads format_version 2: \
+             make the plan again with `routectl plan --out FILE`",
+    );
+    assert_eq!(
+        lab.calls().iter().filter(|c| c.contains("-batch")).count(),
+        0
+    );
 }
 
 #[test]

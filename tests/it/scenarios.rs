@@ -68,7 +68,7 @@ pub fn plan_from_empty_lists_nine_adds_and_changes_nothing(lab: &dyn Lab) {
         "{run:?}"
     );
     let j = lab.run(&["plan", "--output", "json"]).json();
-    assert_eq!(j["format_version"], 1);
+    assert_eq!(j["format_version"], 2);
     assert_eq!(j["summary"]["add"], 9);
     let names: Vec<&str> = j["nodes"]
         .as_array()
@@ -613,19 +613,29 @@ pub fn show_marks_every_route_and_agrees_with_the_plan(lab: &dyn Lab) {
     let show = lab
         .run(&["show", "--node", "worker-0", "--output", "json"])
         .json();
-    let missing: Vec<&str> = show["nodes"][0]["routes"]
+    let missing: Vec<&serde_json::Value> = show["nodes"][0]["routes"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["mark"] == "desired-missing")
+        .collect();
+    let texts: Vec<&str> = missing
+        .iter()
         .map(|r| r["route"].as_str().unwrap())
         .collect();
-    assert_eq!(missing, ["10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211"]);
+    assert_eq!(texts, ["10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211"]);
     let plan = lab
         .run(&["plan", "--node", "worker-0", "--output", "json"])
         .json();
-    assert_eq!(plan["nodes"][0]["changes"][0]["route"], missing[0]);
-    assert_eq!(plan["nodes"][0]["changes"][0]["action"], "add");
+    let change = &plan["nodes"][0]["changes"][0];
+    assert_eq!(change["action"], "add");
+    for key in ["dst", "gateway", "dev", "protocol", "metric"] {
+        assert_eq!(
+            change[key], missing[0][key],
+            "{key}: {change} / {}",
+            missing[0]
+        );
+    }
 }
 
 /// `show --save DIR` writes exactly each node's route read, and `plan --observed DIR` plans
@@ -818,34 +828,24 @@ pub fn take_over_replaces_exactly_the_routes_in_the_way(lab: &dyn Lab) {
     assert_eq!(j["summary"]["take_over"], 3, "{j:#}");
     assert_eq!(j["summary"]["conflict"], 0);
     let w1 = &j["nodes"][2];
-    let takes: Vec<(String, bool, String)> = w1["changes"]
+    let takes: Vec<serde_json::Value> = w1["changes"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|c| c["action"] == "take_over")
-        .map(|c| {
-            (
-                c["current"]["route"].as_str().unwrap().to_string(),
-                c["in_place"].as_bool().unwrap(),
-                c["command"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|c| serde_json::json!([c["dst"], c["gateway"], c["current"], c["in_place"]]))
         .collect();
     assert_eq!(
         takes,
         [
-            (
-                "10.1.0.0/24 via 10.0.2.99 dev eth1 proto boot".to_string(),
-                true,
-                "ip route replace 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0"
-                    .to_string()
-            ),
-            (
-                "10.1.2.0/24 via 10.0.2.99 dev eth1 proto static metric 10".to_string(),
-                false,
-                "ip route del 10.1.2.0/24 via 10.0.2.99 dev eth1 table 254 proto 4 metric 10"
-                    .to_string()
-            ),
+            serde_json::json!(["10.1.0.0/24", "10.0.2.20", {
+                "dst": "10.1.0.0/24", "gateway": "10.0.2.99", "dev": "eth1",
+                "protocol": 3, "metric": 0
+            }, true]),
+            serde_json::json!(["10.1.2.0/24", "10.0.2.22", {
+                "dst": "10.1.2.0/24", "gateway": "10.0.2.99", "dev": "eth1",
+                "protocol": 4, "metric": 10
+            }, false]),
         ],
         "{w1:#}"
     );
@@ -858,7 +858,27 @@ pub fn take_over_replaces_exactly_the_routes_in_the_way(lab: &dyn Lab) {
     );
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(saved["saved"]["take_over"], true);
-    code(&lab.run(&["apply", file.to_str().unwrap()]), 0);
+    let applied = lab.run(&["apply", file.to_str().unwrap(), "-o", "json"]);
+    code(&applied, 0);
+    // What the plan's fields say apply runs: the foreign route alone in the key is rewritten
+    // in place; the one with another metric is deleted exactly, then the desired route added.
+    let applied = applied.json();
+    let w1 = applied["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "worker-1")
+        .unwrap();
+    let sent = &w1["sent"];
+    for line in [
+        "ip route replace 10.1.0.0/24 via 10.0.2.20 dev eth1 table 254 proto 211 metric 0",
+        "ip route del 10.1.2.0/24 via 10.0.2.99 dev eth1 table 254 proto 4 metric 10",
+    ] {
+        assert!(
+            sent.as_array().unwrap().iter().any(|s| s == line),
+            "{line} not in {sent}"
+        );
+    }
 
     assert_eq!(
         lab.table("worker-1"),

@@ -3,15 +3,16 @@
 
 use std::io;
 
+use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::super::{FORMAT_VERSION, RouteDoc, Text, TopologyDoc};
+use super::super::{Layout, PLAN_FORMAT_VERSION, Text, TopologyDoc};
 use crate::core::change::Change;
 use crate::core::guard::{self, HeldBack};
 use crate::core::persist::{DropinRoute, Manager, PersistPlan};
 use crate::core::plan::{NodePlan, Options, Plan};
 use crate::core::record::LastApplied;
-use crate::core::route::{AddrText, Destination, Route};
+use crate::core::route::{AddrText, NetText, NextHop, Route, TABLE_MAIN, TYPE_UNICAST, type_name};
 use crate::core::saved::Binding;
 use crate::core::topology::Topology;
 use crate::error::NodeErrorJson;
@@ -87,54 +88,88 @@ impl<'a> PersistDoc<'a> {
 }
 
 /// One entry of `changes` (and of apply's `remaining`): the route after the change with
-/// `gateway`/`dev` always present (`null` when the route has none).
-#[derive(Serialize)]
+/// `gateway`/`dev` always present (`null` when the route has none), then the attributes only
+/// some routes have ([`extra_fields`]). Nothing is said twice: the route's `ip route` line and
+/// the command apply runs follow from these fields (docs/json.md).
 pub(crate) struct ChangeDoc<'a> {
-    action: &'static str,
-    dst: Text<&'a Destination>,
-    gateway: Option<Text<AddrText>>,
-    dev: Option<&'a str>,
-    protocol: u8,
-    metric: u32,
-    route: Text<&'a Route>,
-    operation: bool,
-    command: Option<Text<CommandLine>>,
-    current: Option<RouteDoc<'a>>,
-    cause: &'static str,
-    in_place: bool,
-}
-
-/// `ip ` and a batch line.
-pub(crate) struct CommandLine(String);
-
-impl std::fmt::Display for CommandLine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ip {}", self.0)
-    }
+    change: &'a Change,
+    adopt: bool,
 }
 
 impl<'a> ChangeDoc<'a> {
-    pub(crate) fn of(c: &'a Change, adopt: bool) -> Self {
-        let r = &c.route;
-        let operation = c.is_operation(adopt);
-        ChangeDoc {
-            action: c.action.name(),
-            dst: Text(&r.dst),
-            gateway: r.gateway().map(|g| Text(AddrText(g))),
-            dev: r.dev(),
-            protocol: r.protocol,
-            metric: r.metric,
-            route: Text(r),
-            operation,
-            command: c
-                .batch_line()
-                .filter(|_| operation)
-                .map(|l| Text(CommandLine(l))),
-            current: c.current.as_ref().map(RouteDoc::of),
-            cause: c.cause.name(),
-            in_place: c.in_place,
-        }
+    pub(crate) fn of(change: &'a Change, adopt: bool) -> Self {
+        ChangeDoc { change, adopt }
     }
+}
+
+impl Serialize for ChangeDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.change;
+        let r = &c.route;
+        let mut st = s.serialize_struct("Change", 10)?;
+        st.serialize_field("action", c.action.name())?;
+        st.serialize_field("dst", &Text(&r.dst))?;
+        st.serialize_field("gateway", &r.gateway().map(|g| Text(AddrText(g))))?;
+        st.serialize_field("dev", &r.dev())?;
+        st.serialize_field("protocol", &r.protocol)?;
+        st.serialize_field("metric", &r.metric)?;
+        extra_fields(&mut st, r)?;
+        st.serialize_field("operation", &c.is_operation(self.adopt))?;
+        st.serialize_field("current", &c.current.as_ref().map(CurrentDoc))?;
+        st.serialize_field("cause", c.cause.name())?;
+        st.serialize_field("in_place", &c.in_place)?;
+        st.end()
+    }
+}
+
+/// `current`: the route in the kernel now, `gateway` and `dev` left out when it has none.
+pub(crate) struct CurrentDoc<'a>(&'a Route);
+
+impl Serialize for CurrentDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut st = s.serialize_struct("Route", 5)?;
+        st.serialize_field("dst", &Text(&r.dst))?;
+        if let Some(g) = r.gateway() {
+            st.serialize_field("gateway", &Text(AddrText(g)))?;
+        }
+        if let Some(dev) = r.dev() {
+            st.serialize_field("dev", dev)?;
+        }
+        st.serialize_field("protocol", &r.protocol)?;
+        st.serialize_field("metric", &r.metric)?;
+        extra_fields(&mut st, r)?;
+        st.end()
+    }
+}
+
+/// The attributes of a route that routectl's own routes never have, each present only when
+/// the route has it: `type` (not `unicast`), `table` (not 254, main), `tos` (not 0), `from`,
+/// `nhid`, `nexthops` (a multipath route: `gateway` and `dev` are then `null` or absent) and
+/// `flags` (as `ip route` prints them).
+fn extra_fields<S: SerializeStruct>(st: &mut S, r: &Route) -> Result<(), S::Error> {
+    if r.kind != TYPE_UNICAST {
+        st.serialize_field("type", &type_name(r.kind))?;
+    }
+    if r.table != TABLE_MAIN {
+        st.serialize_field("table", &r.table)?;
+    }
+    if r.tos != 0 {
+        st.serialize_field("tos", &r.tos)?;
+    }
+    if let Some(from) = &r.from {
+        st.serialize_field("from", &Text(NetText(*from)))?;
+    }
+    if let Some(id) = r.nhid {
+        st.serialize_field("nhid", &id)?;
+    }
+    if let NextHop::Multipath(hops) = &r.next_hop {
+        st.serialize_field("nexthops", hops)?;
+    }
+    if !r.flags.is_empty() {
+        st.serialize_field("flags", &r.flags)?;
+    }
+    Ok(())
 }
 
 /// A list of changes, serialised one at a time.
@@ -323,7 +358,7 @@ pub struct PlanDoc<'a> {
 pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
     let s = plan.summary();
     PlanDoc {
-        format_version: FORMAT_VERSION,
+        format_version: PLAN_FORMAT_VERSION,
         kind: "plan",
         topology: TopologyDoc::of(topology),
         protocol: plan.protocol,
@@ -357,8 +392,8 @@ pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
 
 /// Writes the plan's JSON document, exactly as [`write_json`](crate::report::write_json) of
 /// [`plan_json`] would, with the nodes rendered `lanes` at a time: the document of a new
-/// cluster is some 400 bytes per change, and one core turning a million changes into text
-/// would take longer than planning them. At most `lanes` (and no more than the machine's
+/// cluster is some 200 bytes per change (compact), and one core turning a million changes into
+/// text would take longer than planning them. At most `lanes` (and no more than the machine's
 /// cores) times four nodes are held rendered at a time, and written in order (more in flight
 /// only costs page faults: measured).
 pub fn write_plan_json<W: io::Write + ?Sized>(
@@ -366,11 +401,36 @@ pub fn write_plan_json<W: io::Write + ?Sized>(
     plan: &Plan,
     topology: &Topology,
     lanes: usize,
+    layout: Layout,
 ) -> io::Result<()> {
     // Below some 100,000 changes the document takes a few tens of milliseconds at most: not
     // worth the threads.
-    write_plan_json_from(w, plan, topology, lanes, 100_000)
+    write_plan_json_from(w, plan, topology, lanes, layout, 100_000)
 }
+
+/// Where the nodes go in a document of each layout: the empty `nodes` list to cut the frame
+/// at (its last byte, `]`, starts the tail), what comes before the first node and between
+/// nodes, and what comes after the last one.
+struct Cut {
+    key: &'static [u8],
+    first: &'static [u8],
+    between: &'static [u8],
+    last: &'static [u8],
+}
+
+const PRETTY_CUT: Cut = Cut {
+    key: b"\n  \"nodes\": []",
+    first: b"\n    ",
+    between: b",\n    ",
+    last: b"\n  ",
+};
+
+const COMPACT_CUT: Cut = Cut {
+    key: b"\"nodes\":[]",
+    first: b"",
+    between: b",",
+    last: b"",
+};
 
 /// [`write_plan_json`], in parallel from `min_changes` changes on.
 pub(super) fn write_plan_json_from<W: io::Write + ?Sized>(
@@ -378,44 +438,50 @@ pub(super) fn write_plan_json_from<W: io::Write + ?Sized>(
     plan: &Plan,
     topology: &Topology,
     lanes: usize,
+    layout: Layout,
     min_changes: usize,
 ) -> io::Result<()> {
-    const KEY: &[u8] = b"\n  \"nodes\": []";
     // Rendering is CPU work: more lanes than cores only hold more nodes in memory.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let lanes = lanes.min(cores);
     let changes: usize = plan.nodes.iter().map(|n| n.changes().len()).sum();
     if plan.nodes.is_empty() || lanes <= 1 || changes < min_changes {
-        return crate::report::write_json(w, &plan_json(plan, topology));
+        return crate::report::write_json(w, &plan_json(plan, topology), layout);
     }
+    let cut = match layout {
+        Layout::Pretty => PRETTY_CUT,
+        Layout::Compact => COMPACT_CUT,
+    };
     // The document around the nodes: the same type with no nodes, cut where they go. The cut
-    // is unambiguous: a line break and an unescaped quote cannot occur inside a JSON string.
+    // is unambiguous: the frame's keys are fixed, and the only `nodes` key whose value is a
+    // list is this one (a line break or an unescaped quote cannot occur inside a string).
     let mut frame = Vec::new();
     let mut doc = plan_json(plan, topology);
     doc.nodes.frame_only = true;
-    crate::report::write_json(&mut frame, &doc)?;
+    crate::report::write_json(&mut frame, &doc, layout)?;
     let at = frame
-        .windows(KEY.len())
-        .position(|k| k == KEY)
+        .windows(cut.key.len())
+        .position(|k| k == cut.key)
         .ok_or_else(|| io::Error::other("the plan document has no `nodes` key"))?;
-    let (head, tail) = frame.split_at(at + KEY.len() - 1);
+    let (head, tail) = frame.split_at(at + cut.key.len() - 1);
     w.write_all(head)?;
     let window = lanes.saturating_mul(4);
     let mut first = true;
     for chunk in plan.nodes.chunks(window) {
         let rendered = crate::parallel::map(chunk, lanes, |n| -> io::Result<Vec<u8>> {
-            // About 420 bytes per change: one allocation, not a dozen doublings.
-            let mut buf = Vec::with_capacity(512 * n.changes().len() + 1024);
-            crate::report::write_fragment(&mut buf, &NodeDoc::of(n, plan.adopt), 2)?;
+            // About 200 bytes per change compact, 300 pretty: one allocation, not a dozen
+            // doublings.
+            let mut buf = Vec::with_capacity(320 * n.changes().len() + 1024);
+            crate::report::write_fragment(&mut buf, &NodeDoc::of(n, plan.adopt), 2, layout)?;
             Ok(buf)
         });
         for node in rendered {
-            w.write_all(if first { b"\n    " } else { b",\n    " })?;
+            w.write_all(if first { cut.first } else { cut.between })?;
             first = false;
             w.write_all(&node?)?;
         }
     }
-    w.write_all(b"\n  ")?;
+    w.write_all(cut.last)?;
     // `]` and everything after the nodes.
     w.write_all(tail)
 }
@@ -457,5 +523,48 @@ pub fn saved_plan_json<'a>(
                 })
                 .collect(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::route::{Destination, Hop};
+
+    #[test]
+    fn a_route_routectl_never_writes_keeps_every_attribute_as_a_field() {
+        let hop = |gw: &str, dev: &str| Hop {
+            gateway: Some(gw.parse().unwrap()),
+            dev: Some(dev.to_string()),
+        };
+        let route = Route {
+            dst: Destination::Net("10.1.9.0/24".parse().unwrap()),
+            table: 100,
+            kind: 6,
+            protocol: 211,
+            metric: 5,
+            tos: 4,
+            from: None,
+            next_hop: NextHop::Multipath(vec![hop("10.0.2.21", "eth1"), hop("10.0.2.22", "eth2")]),
+            nhid: Some(7),
+            flags: vec!["linkdown".to_string()],
+        };
+        let doc = serde_json::to_string(&CurrentDoc(&route)).unwrap();
+        assert_eq!(
+            doc,
+            r#"{"dst":"10.1.9.0/24","protocol":211,"metric":5,"type":"blackhole","table":100,"tos":4,"nhid":7,"nexthops":[{"gateway":"10.0.2.21","dev":"eth1"},{"gateway":"10.0.2.22","dev":"eth2"}],"flags":["linkdown"]}"#
+        );
+        // routectl's own route: the five fields and nothing else.
+        let own = Route::unicast(
+            "10.1.1.0/24".parse().unwrap(),
+            "10.0.2.21".parse().unwrap(),
+            Some("eth1"),
+            211,
+            0,
+        );
+        assert_eq!(
+            serde_json::to_string(&CurrentDoc(&own)).unwrap(),
+            r#"{"dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0}"#
+        );
     }
 }

@@ -470,6 +470,7 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Layout;
     use crate::report::samples::fixtures::topology;
     use crate::report::samples::sample;
 
@@ -529,21 +530,21 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
     fn plan_document(t: &Topology, p: &Plan) -> String {
         let fp = |i: usize| p.nodes[i].state.as_ref().unwrap().fingerprint.clone();
         [
-            r#"{"format_version":1,"kind":"plan","topology":{"path":"t.toml","sha256":""#,
+            r#"{"format_version":2,"kind":"plan","topology":{"path":"t.toml","sha256":""#,
             &t.sha256,
             r#""},"protocol":211,"adopt":false,"take_over":false,"nodes":["#,
             r#"{"name":"worker-0","instance":"worker-0","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(0),
             r#"","last_applied":null,"changes":["#,
-            r#"{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211","operation":true,"command":"ip route replace 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0","current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0,"route":"10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211"},"cause":"topology","in_place":false},"#,
-            r#"{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":true,"command":"ip route add 10.1.2.0/24 via 10.0.2.22 dev eth1 table 254 proto 211 metric 0","current":null,"cause":"topology","in_place":false},"#,
-            r#"{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211","operation":true,"command":"ip route del 10.1.9.0/24 via 10.0.2.20 table 254 proto 211 metric 0","current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.9.0/24 via 10.0.2.20 dev eth1 proto 211"},"cause":"topology","in_place":false}"#,
+            r#"{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"operation":true,"current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0},"cause":"topology","in_place":false},"#,
+            r#"{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"operation":true,"current":null,"cause":"topology","in_place":false},"#,
+            r#"{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"operation":true,"current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0},"cause":"topology","in_place":false}"#,
             r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
             r#"{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(1),
             r#"","last_applied":null,"changes":["#,
-            r#"{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0,"route":"10.1.0.0/24 via 10.0.2.20 dev eth1 proto boot"},"cause":"topology","in_place":false},"#,
-            r#"{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"route":"10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211","operation":false,"command":null,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0,"route":"10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot"},"cause":"topology","in_place":false}"#,
+            r#"{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"operation":false,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0},"cause":"topology","in_place":false},"#,
+            r#"{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"operation":false,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0},"cause":"topology","in_place":false}"#,
             r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
             r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}"#,
             r#"],"skipped_nodes":["worker-3"],"#,
@@ -567,28 +568,33 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
         let many: Vec<NodePlan> = (0..40).flat_map(|_| p.nodes.clone()).collect();
         for nodes in [vec![], p.nodes.clone(), many] {
             p.nodes = nodes;
-            let mut one = Vec::new();
-            crate::report::write_json(&mut one, &plan_json(&p, &t)).unwrap();
-            for lanes in [1, 2, 3, 8] {
-                let mut parallel = Vec::new();
-                json::write_plan_json_from(&mut parallel, &p, &t, lanes, 0).unwrap();
-                assert_eq!(
-                    String::from_utf8(parallel).unwrap(),
-                    String::from_utf8(one.clone()).unwrap(),
-                    "{} nodes, {lanes} lanes",
-                    p.nodes.len()
-                );
+            for layout in [Layout::Compact, Layout::Pretty] {
+                let mut one = Vec::new();
+                crate::report::write_json(&mut one, &plan_json(&p, &t), layout).unwrap();
+                for lanes in [1, 2, 3, 8] {
+                    let mut parallel = Vec::new();
+                    json::write_plan_json_from(&mut parallel, &p, &t, lanes, layout, 0).unwrap();
+                    assert_eq!(
+                        String::from_utf8(parallel).unwrap(),
+                        String::from_utf8(one.clone()).unwrap(),
+                        "{} nodes, {lanes} lanes, {layout:?}",
+                        p.nodes.len()
+                    );
+                }
             }
         }
     }
 
     #[test]
-    fn pretty_json_ends_with_a_newline() {
+    fn json_ends_with_a_newline() {
         let t = topology();
         let p = sample::plan(&t, false);
-        let text = crate::report::to_json_text(&plan_json(&p, &t)).unwrap();
-        assert!(text.starts_with("{\n  \"format_version\": 1,\n  \"kind\": \"plan\",\n"));
+        let text = crate::report::to_json_text(&plan_json(&p, &t), Layout::Pretty).unwrap();
+        assert!(text.starts_with("{\n  \"format_version\": 2,\n  \"kind\": \"plan\",\n"));
         assert!(text.ends_with("}\n") && !text.ends_with("}\n\n"));
+        let text = crate::report::to_json_text(&plan_json(&p, &t), Layout::Compact).unwrap();
+        assert!(text.starts_with("{\"format_version\":2,\"kind\":\"plan\","));
+        assert!(text.ends_with("}\n") && text.lines().count() == 1);
     }
 
     #[test]
