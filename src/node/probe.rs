@@ -26,7 +26,7 @@ fn ping_addrs(source: IpAddr, destination: IpAddr) -> Invocation {
             source.to_string(),
             destination.to_string(),
         ],
-        stdin: None,
+        ..Invocation::default()
     }
 }
 

@@ -13,7 +13,7 @@ use netlink_packet_route::route::{
     RouteProtocol, RouteScope, RouteType, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use crate::node::netlink::{self, Netlink, NlError};
 
@@ -60,12 +60,80 @@ pub(super) fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-pub(super) fn via(v: &RouteVia) -> Option<Value> {
+/// `"via": {"family": …, "host": …}` as `ip -j` prints it.
+#[derive(Serialize)]
+pub(super) struct IpVia {
+    family: &'static str,
+    host: String,
+}
+
+pub(super) fn via(v: &RouteVia) -> Option<IpVia> {
     match v {
-        RouteVia::Inet(a) => Some(json!({"family": "inet", "host": a.to_string()})),
-        RouteVia::Inet6(a) => Some(json!({"family": "inet6", "host": a.to_string()})),
+        RouteVia::Inet(a) => Some(IpVia {
+            family: "inet",
+            host: a.to_string(),
+        }),
+        RouteVia::Inet6(a) => Some(IpVia {
+            family: "inet6",
+            host: a.to_string(),
+        }),
         _ => None,
     }
+}
+
+/// One route object of `ip -N -d -j route show`, with the keys the route parser reads.
+#[derive(Serialize, Default)]
+struct IpRoute {
+    #[serde(rename = "type")]
+    kind: String,
+    dst: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tos: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<IpVia>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nhid: Option<u32>,
+    table: String,
+    protocol: String,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric: Option<u32>,
+    flags: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nexthops: Option<Vec<IpHop>>,
+}
+
+/// One hop of a multipath route.
+#[derive(Serialize)]
+struct IpHop {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<IpVia>,
+    dev: String,
+    weight: u32,
+}
+
+/// One interface of `ip -N -j addr show`, with the keys the address parser reads.
+#[derive(Serialize)]
+struct IpLink {
+    ifindex: u32,
+    ifname: String,
+    addr_info: Vec<IpAddrInfo>,
+}
+
+#[derive(Serialize)]
+struct IpAddrInfo {
+    family: &'static str,
+    local: String,
+    prefixlen: u8,
+    scope: String,
 }
 
 pub(super) fn dev_name(names: &HashMap<u32, String>, index: u32) -> String {
@@ -76,7 +144,7 @@ pub(super) fn dev_name(names: &HashMap<u32, String>, index: u32) -> String {
 }
 
 /// `ip`'s flag names for `rtm_flags`, in its order (iproute2 `print_rt_flags`).
-pub(super) fn flag_names(flags: RouteFlags) -> Vec<Value> {
+pub(super) fn flag_names(flags: RouteFlags) -> Vec<&'static str> {
     const NAMES: &[(u32, &str)] = &[
         (0x01, "dead"),
         (0x04, "onlink"),
@@ -94,104 +162,74 @@ pub(super) fn flag_names(flags: RouteFlags) -> Vec<Value> {
     NAMES
         .iter()
         .filter(|(b, _)| bits & b != 0)
-        .map(|(_, n)| Value::from(*n))
+        .map(|(_, n)| *n)
         .collect()
 }
 
 /// Renders routes as `ip -N -d -j route show table all` does, with the keys the route parser
 /// reads (cloned cache entries are skipped, as `ip` skips them).
 pub fn routes_json(routes: &[RouteMessage], names: &HashMap<u32, String>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(routes.len());
-    for r in routes {
-        let h = &r.header;
-        if h.flags.bits() & 0x200 != 0 {
-            continue; // RTM_F_CLONED
-        }
-        let mut o = Map::new();
-        o.insert("type".into(), u8::from(h.kind).to_string().into());
-        let mut dst = None;
-        let mut src = None;
-        let mut table = u32::from(h.table);
-        let mut hop = Map::new();
-        let mut metric = None;
-        let mut multipath: Option<&Vec<RouteNextHop>> = None;
-        for a in &r.attributes {
-            match a {
-                RouteAttribute::Destination(d) => dst = route_addr(d),
-                RouteAttribute::Source(s) => src = route_addr(s),
-                RouteAttribute::Gateway(g) => {
-                    if let Some(g) = route_addr(g) {
-                        hop.insert("gateway".into(), g.to_string().into());
-                    }
-                }
-                RouteAttribute::Via(v) => {
-                    if let Some(v) = via(v) {
-                        hop.insert("via".into(), v);
-                    }
-                }
-                RouteAttribute::Oif(i) => {
-                    hop.insert("dev".into(), dev_name(names, *i).into());
-                }
-                RouteAttribute::Table(t) => table = *t,
-                RouteAttribute::Priority(p) => metric = Some(*p),
-                RouteAttribute::MultiPath(hops) => multipath = Some(hops),
-                RouteAttribute::NhId(id) => {
-                    o.insert("nhid".into(), (*id).into());
-                }
-                _ => {}
-            }
-        }
-        o.insert(
-            "dst".into(),
-            prefix_text(dst, h.destination_prefix_length, &h.address_family).into(),
-        );
-        if h.source_prefix_length > 0 {
-            o.insert(
-                "from".into(),
-                prefix_text(src, h.source_prefix_length, &h.address_family).into(),
-            );
-        }
-        if h.tos != 0 {
-            o.insert("tos".into(), format!("0x{:02x}", h.tos).into());
-        }
-        o.extend(hop);
-        o.insert("table".into(), table.to_string().into());
-        o.insert("protocol".into(), u8::from(h.protocol).to_string().into());
-        o.insert("scope".into(), u8::from(h.scope).to_string().into());
-        if let Some(m) = metric {
-            o.insert("metric".into(), m.into());
-        }
-        o.insert("flags".into(), Value::Array(flag_names(h.flags)));
-        if let Some(hops) = multipath {
-            let list: Vec<Value> = hops
-                .iter()
-                .map(|nh| {
-                    let mut m = Map::new();
-                    for a in &nh.attributes {
-                        match a {
-                            RouteAttribute::Gateway(g) => {
-                                if let Some(g) = route_addr(g) {
-                                    m.insert("gateway".into(), g.to_string().into());
-                                }
-                            }
-                            RouteAttribute::Via(v) => {
-                                if let Some(v) = via(v) {
-                                    m.insert("via".into(), v);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    m.insert("dev".into(), dev_name(names, nh.interface_index).into());
-                    m.insert("weight".into(), (u32::from(nh.hops) + 1).into());
-                    Value::Object(m)
-                })
-                .collect();
-            o.insert("nexthops".into(), Value::Array(list));
-        }
-        out.push(Value::Object(o));
-    }
+    let out: Vec<IpRoute> = routes
+        .iter()
+        // RTM_F_CLONED: cache entries, which `ip` skips.
+        .filter(|r| r.header.flags.bits() & 0x200 == 0)
+        .map(|r| ip_route(r, names))
+        .collect();
     serde_json::to_vec(&out).unwrap_or_else(|_| b"[]".to_vec())
+}
+
+fn ip_route(r: &RouteMessage, names: &HashMap<u32, String>) -> IpRoute {
+    let h = &r.header;
+    let mut o = IpRoute {
+        kind: u8::from(h.kind).to_string(),
+        protocol: u8::from(h.protocol).to_string(),
+        scope: u8::from(h.scope).to_string(),
+        flags: flag_names(h.flags),
+        tos: (h.tos != 0).then(|| format!("0x{:02x}", h.tos)),
+        ..IpRoute::default()
+    };
+    let mut dst = None;
+    let mut src = None;
+    let mut table = u32::from(h.table);
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Destination(d) => dst = route_addr(d),
+            RouteAttribute::Source(s) => src = route_addr(s),
+            RouteAttribute::Gateway(g) => o.gateway = route_addr(g).map(|g| g.to_string()),
+            RouteAttribute::Via(v) => o.via = via(v),
+            RouteAttribute::Oif(i) => o.dev = Some(dev_name(names, *i)),
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Priority(p) => o.metric = Some(*p),
+            RouteAttribute::MultiPath(hops) => {
+                o.nexthops = Some(hops.iter().map(|nh| ip_hop(nh, names)).collect());
+            }
+            RouteAttribute::NhId(id) => o.nhid = Some(*id),
+            _ => {}
+        }
+    }
+    o.dst = prefix_text(dst, h.destination_prefix_length, &h.address_family);
+    if h.source_prefix_length > 0 {
+        o.from = Some(prefix_text(src, h.source_prefix_length, &h.address_family));
+    }
+    o.table = table.to_string();
+    o
+}
+
+fn ip_hop(nh: &RouteNextHop, names: &HashMap<u32, String>) -> IpHop {
+    let mut hop = IpHop {
+        gateway: None,
+        via: None,
+        dev: dev_name(names, nh.interface_index),
+        weight: u32::from(nh.hops) + 1,
+    };
+    for a in &nh.attributes {
+        match a {
+            RouteAttribute::Gateway(g) => hop.gateway = route_addr(g).map(|g| g.to_string()),
+            RouteAttribute::Via(v) => hop.via = via(v),
+            _ => {}
+        }
+    }
+    hop
 }
 
 /// Renders interfaces and addresses as `ip -N -j addr show` does, with the keys the address
@@ -201,7 +239,7 @@ pub fn addrs_json(
     addrs: &[AddressMessage],
     names: &HashMap<u32, String>,
 ) -> Vec<u8> {
-    let mut per_link: HashMap<u32, Vec<Value>> = HashMap::new();
+    let mut per_link: HashMap<u32, Vec<IpAddrInfo>> = HashMap::new();
     for a in addrs {
         let h = &a.header;
         let mut local = None;
@@ -221,21 +259,19 @@ pub fn addrs_json(
         } else {
             "inet"
         };
-        per_link.entry(h.index).or_default().push(json!({
-            "family": family,
-            "local": addr.to_string(),
-            "prefixlen": h.prefix_len,
-            "scope": u8::from(h.scope).to_string(),
-        }));
+        per_link.entry(h.index).or_default().push(IpAddrInfo {
+            family,
+            local: addr.to_string(),
+            prefixlen: h.prefix_len,
+            scope: u8::from(h.scope).to_string(),
+        });
     }
-    let out: Vec<Value> = links
+    let out: Vec<IpLink> = links
         .iter()
-        .map(|l| {
-            json!({
-                "ifindex": l.header.index,
-                "ifname": dev_name(names, l.header.index),
-                "addr_info": per_link.remove(&l.header.index).unwrap_or_default(),
-            })
+        .map(|l| IpLink {
+            ifindex: l.header.index,
+            ifname: dev_name(names, l.header.index),
+            addr_info: per_link.remove(&l.header.index).unwrap_or_default(),
         })
         .collect();
     serde_json::to_vec(&out).unwrap_or_else(|_| b"[]".to_vec())

@@ -513,7 +513,7 @@ impl Transport for Host {
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
         if self.kind == TransportKind::Netns {
             // The routes over netlink (`run` serves the batch), the record on this host.
-            return request::apply_by_exec(self, instance, req);
+            return crate::node::transport::apply_script::apply_by_exec(self, instance, req);
         }
         let reload = req.dropin.as_ref().is_some_and(|(_, c)| c.is_change());
         if reload || instance.contains(':') || self.elsewhere(instance) {
@@ -733,6 +733,7 @@ mod tests {
             .map(String::from)
             .to_vec(),
             stdin: Some(b"x".to_vec()),
+            label: Some("read script"),
         };
         let r = observe::script_request(&inv).unwrap();
         assert_eq!((r.record.as_str(), r.iface.as_str()), ("/r.json", "eth1"));

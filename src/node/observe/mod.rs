@@ -576,7 +576,7 @@ mod tests {
         // One line without backslashes, as `-v` and the fakes (`echo`) log it.
         assert!(!READ_SCRIPT.contains('\n') && !READ_SCRIPT.contains('\\'));
         // routectl changes nothing in the node but its routes and its own files.
-        for script in [READ_SCRIPT, crate::node::request::APPLY_SCRIPT] {
+        for script in [READ_SCRIPT, crate::node::transport::apply_script::APPLY_SCRIPT] {
             assert!(!script.contains("ip link"), "{script}");
             assert!(!script.contains("alias"), "{script}");
         }
@@ -616,7 +616,8 @@ mod tests {
     /// planted link.
     #[test]
     fn scripts_write_and_read_a_record_in_a_private_directory() {
-        use crate::node::request::{APPLY_SCRIPT, ApplyRequest, FileChange, apply_invocation};
+        use crate::node::request::{ApplyRequest, FileChange};
+        use crate::node::transport::apply_script::{APPLY_SCRIPT, apply_invocation};
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("routectl/last-applied/n.json");
         let fs = f.to_str().unwrap();

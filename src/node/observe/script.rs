@@ -81,6 +81,7 @@ pub fn script_invocation(t: &dyn Transport, node: &Node, ip_args: Vec<String>) -
         program: "sh".to_string(),
         args,
         stdin: None,
+        label: Some("read script"),
     }
 }
 
@@ -114,6 +115,7 @@ pub fn script_request(inv: &Invocation) -> Option<ScriptRequest> {
                     program: "ip".to_string(),
                     args: ip_args.to_vec(),
                     stdin: inv.stdin.clone(),
+                    label: None,
                 },
             })
         }

@@ -27,10 +27,13 @@ use crate::core::topology::TransportKind;
 use crate::error::{CommandError, SshFailure};
 use crate::node::request::{ApplyReply, ApplyRequest, FileChange};
 
+pub mod apply_script;
 mod spawn;
 
 #[cfg(test)]
 use spawn::read_bounded;
+use spawn::run_shown;
+#[cfg(test)]
 use spawn::run_process;
 pub use spawn::{
     Killer, Line, LineReader, MAX_LINE, MAX_OUTPUT, Stream, forward, live_children, run_local,
@@ -38,7 +41,7 @@ pub use spawn::{
 };
 
 /// A command to run inside a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Invocation {
     /// The program inside the node (`ip`, `ping`).
     pub program: String,
@@ -46,6 +49,9 @@ pub struct Invocation {
     pub args: Vec<String>,
     /// Bytes for its stdin (stdin is closed when `None`).
     pub stdin: Option<Vec<u8>>,
+    /// For `sh -c SCRIPT …`: what the script is called in messages (`read script`); `-v`
+    /// prints it in full.
+    pub label: Option<&'static str>,
 }
 
 impl Invocation {
@@ -54,7 +60,7 @@ impl Invocation {
         Invocation {
             program: "ip".to_string(),
             args,
-            stdin: None,
+            ..Invocation::default()
         }
     }
 
@@ -138,7 +144,7 @@ pub trait Transport: Sync {
 
     /// Carries out one write to a node in one round trip (see [`crate::node::request`]).
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
-        crate::node::request::apply_by_exec(self, instance, req)
+        apply_script::apply_by_exec(self, instance, req)
     }
 }
 
@@ -402,18 +408,17 @@ impl Process {
     }
 }
 
-/// A command line for messages: routectl's own fixed scripts are named, not spelled out (`-v`
-/// prints them in full).
-fn shown(argv: &[String]) -> String {
+/// A command line for messages: a script of routectl's own is named by its label, not spelled
+/// out (`-v` prints it in full).
+fn shown(argv: &[String], inv: &Invocation) -> String {
+    let script = match (inv.label, inv.args.as_slice()) {
+        (Some(label), [c, script, ..]) if inv.program == "sh" && c == "-c" => Some((label, script)),
+        _ => None,
+    };
     argv.iter()
-        .map(|a| {
-            if a == crate::node::observe::READ_SCRIPT {
-                "'<read script>'"
-            } else if a == crate::node::request::APPLY_SCRIPT {
-                "'<apply script>'"
-            } else {
-                a.as_str()
-            }
+        .map(|a| match script {
+            Some((label, s)) if a == s => format!("'<{label}>'"),
+            _ => a.clone(),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -432,7 +437,7 @@ impl Transport for Process {
             crate::console::err(&msg);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        let out = run_process(&argv, inv.stdin.as_deref(), self.timeout)?;
+        let out = run_shown(&argv, &shown(&argv, inv), inv.stdin.as_deref(), self.timeout)?;
         if self.kind == TransportKind::Ssh && out.status == Some(255) {
             // ssh's own failures exit 255 (so does `ip` for a bad argument, which routectl does
             // not write): the node is unknown, never an empty table.
@@ -513,7 +518,7 @@ mod tests {
         let inv = Invocation {
             program: program.to_string(),
             args: vec!["-j".into(), "route".into()],
-            stdin: None,
+            ..Invocation::default()
         };
         p.argv("worker-0", &inv).join(" ")
     }

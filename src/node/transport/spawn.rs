@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
-use super::{Output, shown};
+use super::Output;
 use crate::error::CommandError;
 
 /// A long-running child whose stdout is read line by line; its process group is killed when
@@ -244,14 +244,24 @@ pub fn run_local(argv: &[String], timeout: Duration) -> Result<Output, CommandEr
     run_process(argv, None, timeout)
 }
 
-/// Spawns `argv` in its own process group, feeds stdin, collects stdout and stderr, and kills
-/// the group when `timeout` passes.
+/// [`run_shown`], the command line shown as it is.
 pub(super) fn run_process(
     argv: &[String],
     stdin: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<Output, CommandError> {
-    let line = shown(argv);
+    run_shown(argv, &argv.join(" "), stdin, timeout)
+}
+
+/// Spawns `argv` in its own process group, feeds stdin, collects stdout and stderr, and kills
+/// the group when `timeout` passes; `line` is the command line messages show.
+pub(super) fn run_shown(
+    argv: &[String],
+    line: &str,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output, CommandError> {
+    let line = line.to_string();
     if !crate::interrupt::may_start() {
         return Err(CommandError::Interrupted {
             argv: line,

@@ -667,6 +667,7 @@ impl Transport for Model {
                 program: inv.args.get(5).cloned().unwrap_or_default(),
                 args: inv.args.iter().skip(6).cloned().collect(),
                 stdin: inv.stdin.clone(),
+                label: None,
             };
             let mut out = self.run(instance, &inner)?;
             if out.status == Some(0) && !out.stdout.is_empty() {
