@@ -277,3 +277,81 @@ impl observe::NodeFiles for RootFiles {
         self.netns.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::observe::NodeFiles;
+
+    fn me() -> Owner {
+        Owner {
+            uid: rustix::process::getuid().as_raw(),
+            gid: rustix::process::getgid().as_raw(),
+        }
+    }
+
+    #[test]
+    fn the_root_of_a_map_is_what_id_0_maps_to() {
+        assert_eq!(root_of_map("         0          0 4294967295\n"), Some(0));
+        assert_eq!(root_of_map("0 1000000 1000000000\n"), Some(1_000_000));
+        assert_eq!(root_of_map("1 100000 65535\n0 1000 1\n"), Some(1000));
+        assert_eq!(root_of_map("1 100000 65535\n"), None);
+        assert_eq!(root_of_map(""), None);
+    }
+
+    /// A write lands whole under a fresh name renamed over the target, in directories made
+    /// 0700; a link anywhere on the way is refused and nothing is written through it; a read
+    /// takes regular files only (a FIFO reads as nothing, without blocking).
+    #[test]
+    fn writes_stay_in_the_root_and_reads_take_regular_files_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("run")).unwrap();
+        let files = RootFiles::new(root.path(), None).unwrap();
+        let path = "/run/routectl/last-applied/w0.json";
+        files
+            .put(path, &FileChange::Write(b"{\"v\":2}\n".to_vec()), me())
+            .unwrap();
+        let on_disk = root.path().join("run/routectl/last-applied/w0.json");
+        assert_eq!(std::fs::read(&on_disk).unwrap(), b"{\"v\":2}\n");
+        let mode = std::fs::metadata(on_disk.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(
+            files.read(path, 1 << 20).unwrap(),
+            Some(b"{\"v\":2}\n".to_vec())
+        );
+        let names: Vec<_> = std::fs::read_dir(on_disk.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["w0.json"]);
+        files.put(path, &FileChange::Remove, me()).unwrap();
+        assert!(!on_disk.exists());
+
+        // A link in place of a directory, pointing out of the root: refused, nothing written.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::remove_dir_all(root.path().join("run/routectl")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("run/routectl")).unwrap();
+        assert!(
+            files
+                .put(path, &FileChange::Write(b"x".to_vec()), me())
+                .is_err()
+        );
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+
+        // A FIFO where a file is expected: nothing, at once.
+        std::fs::remove_file(root.path().join("run/routectl")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.path().join("run/fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert_eq!(files.read("/run/fifo", 1 << 20).unwrap(), None);
+    }
+}

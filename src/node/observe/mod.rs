@@ -576,7 +576,10 @@ mod tests {
         // One line without backslashes, as `-v` and the fakes (`echo`) log it.
         assert!(!READ_SCRIPT.contains('\n') && !READ_SCRIPT.contains('\\'));
         // routectl changes nothing in the node but its routes and its own files.
-        for script in [READ_SCRIPT, crate::node::transport::apply_script::APPLY_SCRIPT] {
+        for script in [
+            READ_SCRIPT,
+            crate::node::transport::apply_script::APPLY_SCRIPT,
+        ] {
             assert!(!script.contains("ip link"), "{script}");
             assert!(!script.contains("alias"), "{script}");
         }

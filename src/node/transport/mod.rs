@@ -32,9 +32,9 @@ mod spawn;
 
 #[cfg(test)]
 use spawn::read_bounded;
-use spawn::run_shown;
 #[cfg(test)]
 use spawn::run_process;
+use spawn::run_shown;
 pub use spawn::{
     Killer, Line, LineReader, MAX_LINE, MAX_OUTPUT, Stream, forward, live_children, run_local,
     spawn_stream,
@@ -437,7 +437,12 @@ impl Transport for Process {
             crate::console::err(&msg);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        let out = run_shown(&argv, &shown(&argv, inv), inv.stdin.as_deref(), self.timeout)?;
+        let out = run_shown(
+            &argv,
+            &shown(&argv, inv),
+            inv.stdin.as_deref(),
+            self.timeout,
+        )?;
         if self.kind == TransportKind::Ssh && out.status == Some(255) {
             // ssh's own failures exit 255 (so does `ip` for a bad argument, which routectl does
             // not write): the node is unknown, never an empty table.

@@ -49,7 +49,10 @@ pub fn normalize_call(line: &str) -> String {
 /// route lines as the `ip -batch` they feed, a read-back alone as the read, a drop-in change
 /// as [`DROPIN`], a record write as [`RECORD`]); any other line as [`normalize_call`] shows it.
 pub fn normalize_calls(line: &str) -> Vec<String> {
-    let apply = format!(" -- sh -c {} sh ", routectl::node::transport::apply_script::APPLY_SCRIPT);
+    let apply = format!(
+        " -- sh -c {} sh ",
+        routectl::node::transport::apply_script::APPLY_SCRIPT
+    );
     let Some(i) = line.find(&apply) else {
         return vec![normalize_call(line)];
     };
