@@ -144,7 +144,7 @@ pub enum Command {
     /// Read every node and show what would change, per node.
     ///
     /// Marks: + add, - delete, ~ replace or adopt, ! conflict (a foreign route in the way),
-    /// `>` take over (--take-over). A change marked [drift] undoes a change made outside
+    /// `>` take over (--take-over). A change marked `[drift]` undoes a change made outside
     /// routectl since its last apply on that node.
     #[command(
         after_help = "Examples:\n  routectl plan\n  routectl plan --detailed-exitcode --output markdown > plan.md\n  routectl plan --node worker-1 --adopt\n  routectl plan --out plan.json            (then: routectl apply plan.json)\n  routectl show --save snap/ && routectl plan --observed snap/"

@@ -4,7 +4,7 @@
 //!
 //! A ping is a round trip, so a route missing on either side fails both directions alike; to say
 //! *which* side is wrong, every participating node is read first (the one-command read of
-//! [`show`]) and each failed path gets hints from the two nodes' tables and addresses. A path
+//! [`show`](crate::core::show)) and each failed path gets hints from the two nodes' tables and addresses. A path
 //! that passes one way and fails the other is reported as asymmetric. Building probes, judging
 //! and hinting are pure; the ping and the read are injected.
 

@@ -8,7 +8,7 @@
 //!   one it subscribed to (a restarted container has a new one) and re-subscribes if not.
 //! - With exec access, a long-running `ip -j monitor route address` inside the node, spawned by
 //!   the transport; any line it prints is a change. A monitor that floods (a line longer than
-//!   [`MAX_LINE`], or more than [`FLOOD_LINES_PER_SEC`] lines a second over [`FLOOD_WINDOW`])
+//!   [`MAX_LINE`], or more than `FLOOD_LINES_PER_SEC` lines a second over `FLOOD_WINDOW`)
 //!   is dropped, said in a note, and restarted with the back-off.
 //! - For LXD and Incus, `lxc monitor --type=lifecycle --all-projects` (or `incus monitor`): one
 //!   of [`CHANGING_ACTIONS`] on one of the topology's instances in its project is a change.

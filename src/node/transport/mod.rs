@@ -1,6 +1,6 @@
 //! Reaching nodes: commands inside nodes (`lxc exec`, `incus exec`, network namespaces, `ssh`)
 //! and the few local commands routectl needs (`lxc list`). Their processes are started by
-//! [`spawn`], the only code in routectl that spawns one.
+//! `spawn.rs`, the only code in routectl that spawns one.
 //!
 //! Arguments are always argv elements, never a shell string. Every command has a timeout after
 //! which its process group is killed. stdin is written from its own thread and stdout/stderr are

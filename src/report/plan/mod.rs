@@ -1,5 +1,5 @@
 //! The plan: text and Markdown here; the `plan` JSON document and the saved plan (`plan --out`)
-//! in [`json`].
+//! in `json.rs`.
 
 use std::fmt::Write as _;
 use std::io;
