@@ -43,6 +43,9 @@ const DUMP_ATTEMPTS: usize = 5;
 pub enum NlError {
     /// The kernel refused the request with this errno.
     Kernel(i32),
+    /// The kernel refused the request with this errno and said why (its extended
+    /// acknowledgement, as `ip` prints it: `Error: Nexthop has invalid gateway.`).
+    KernelSaid(i32, String),
     /// The socket failed (or timed out).
     Io(io::Error),
     /// The kernel's answer could not be decoded.
@@ -53,6 +56,7 @@ impl std::fmt::Display for NlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NlError::Kernel(errno) => f.write_str(&strerror(*errno)),
+            NlError::KernelSaid(_, why) => f.write_str(why),
             NlError::Io(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 f.write_str("the kernel did not answer in time")
             }
@@ -66,6 +70,30 @@ impl From<io::Error> for NlError {
     fn from(e: io::Error) -> NlError {
         NlError::Io(e)
     }
+}
+
+/// The kernel's message in an extended acknowledgement (`NLMSGERR_ATTR_MSG` after the echoed
+/// 16-byte header of a capped acknowledgement), as `ip` prints it: `Error: MESSAGE.`.
+fn extack_message(echoed: &[u8]) -> Option<String> {
+    const HEADER: usize = 16;
+    const ATTR_MSG: u16 = 1;
+    let mut rest = echoed.get(HEADER..)?;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+        let value = rest.get(4..len)?;
+        if kind == ATTR_MSG {
+            let text = value.split(|b| *b == 0).next().unwrap_or_default();
+            let text = String::from_utf8_lossy(text).trim().to_string();
+            if text.is_empty() {
+                return None;
+            }
+            let stop = if text.ends_with('.') { "" } else { "." };
+            return Some(format!("Error: {text}{stop}"));
+        }
+        rest = rest.get(len.next_multiple_of(4)..)?;
+    }
+    None
 }
 
 /// The text of an errno, as `ip` prints it (`File exists`, without "(os error 17)").
@@ -108,6 +136,10 @@ impl Netlink {
                 Some(rustix::thread::LinkNameSpaceType::Network),
             )?;
             let mut sock = Socket::new(NETLINK_ROUTE)?;
+            // The kernel's own words for a refusal (as `ip` asks for them), after the echoed
+            // header alone.
+            let _ = sock.set_ext_ack(true);
+            let _ = sock.set_cap_ack(true);
             sock.bind_auto()?;
             for g in groups {
                 sock.add_membership(g)?;
@@ -267,7 +299,10 @@ impl Netlink {
                 }
                 if let NetlinkPayload::Error(e) = payload {
                     return match e.code {
-                        Some(c) => Err(NlError::Kernel(-c.get())),
+                        Some(c) => Err(match extack_message(&e.header) {
+                            Some(why) => NlError::KernelSaid(-c.get(), why),
+                            None => NlError::Kernel(-c.get()),
+                        }),
                         None => Ok(()),
                     };
                 }

@@ -1087,4 +1087,10 @@ every_lab!(
             => crate::support::lxd::LxdLab::take(),
         incus: "needs root: the Incus lab (scripts/test.sh brings it up and runs these)"
             => crate::support::incus::IncusLab::take(),
+        netns_host: "needs root: network namespaces and setns"
+            => crate::support::lab::HostAccess::of(crate::support::netns::NetnsLab::seed()),
+        lxd_host: "needs root: the LXD lab (scripts/test.sh brings it up and runs these)"
+            => crate::support::lab::HostAccess::of(crate::support::lxd::LxdLab::take()),
+        incus_host: "needs root: the Incus lab (scripts/test.sh brings it up and runs these)"
+            => crate::support::lab::HostAccess::of(crate::support::incus::IncusLab::take()),
 );

@@ -103,8 +103,12 @@ struct IpRoute {
     protocol: String,
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    prefsrc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     metric: Option<u32>,
     flags: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pref: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nexthops: Option<Vec<IpHop>>,
 }
@@ -204,6 +208,8 @@ fn ip_route(r: &RouteMessage, names: &HashMap<u32, String>) -> IpRoute {
                 o.nexthops = Some(hops.iter().map(|nh| ip_hop(nh, names)).collect());
             }
             RouteAttribute::NhId(id) => o.nhid = Some(*id),
+            RouteAttribute::PrefSource(p) => o.prefsrc = route_addr(p).map(|p| p.to_string()),
+            RouteAttribute::Preference(p) => o.pref = Some(preference(*p)),
             _ => {}
         }
     }
@@ -213,6 +219,17 @@ fn ip_route(r: &RouteMessage, names: &HashMap<u32, String>) -> IpRoute {
     }
     o.table = table.to_string();
     o
+}
+
+/// An IPv6 route's preference as `ip` names it.
+fn preference(p: netlink_packet_route::route::RoutePreference) -> &'static str {
+    use netlink_packet_route::route::RoutePreference;
+    match p {
+        RoutePreference::Low => "low",
+        RoutePreference::Medium => "medium",
+        RoutePreference::High => "high",
+        _ => "invalid",
+    }
 }
 
 fn ip_hop(nh: &RouteNextHop, names: &HashMap<u32, String>) -> IpHop {
@@ -431,6 +448,7 @@ pub(super) fn write_route(
     let (msg, flags) = route_request(&line, &indexes)?;
     nl.request(msg, flags).map_err(|e| match e {
         NlError::Kernel(errno) => format!("RTNETLINK answers: {}", netlink::strerror(errno)),
+        NlError::KernelSaid(_, why) => why,
         other => other.to_string(),
     })
 }

@@ -294,3 +294,69 @@ pub trait Lab {
         }
     }
 }
+
+/// A lab reached with host access (`access = "host"` in its topology: netlink in each node's
+/// namespace, the record in the container's root, identity from the daemon), so that every
+/// scenario also runs through the other way of reaching a node and must give the same outcome.
+pub struct HostAccess<L: Lab> {
+    inner: L,
+    path: PathBuf,
+    topology: Topology,
+}
+
+impl<L: Lab> HostAccess<L> {
+    /// The lab `inner` with its topology asking for host access.
+    pub fn of(inner: L) -> HostAccess<L> {
+        let text = std::fs::read_to_string(inner.topology_path()).expect("the lab's topology");
+        assert!(
+            text.contains("[cluster]\n"),
+            "a lab topology has a [cluster] table"
+        );
+        let text = text.replacen("[cluster]\n", "[cluster]\naccess = \"host\"\n", 1);
+        let path = inner.dir().join("host-access.toml");
+        std::fs::write(&path, &text).expect("write the host-access topology");
+        let topology = routectl::core::topology::parse(text.as_bytes(), "host-access.toml", None)
+            .expect("the host-access topology parses");
+        HostAccess {
+            inner,
+            path,
+            topology,
+        }
+    }
+}
+
+impl<L: Lab> Lab for HostAccess<L> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn topology_path(&self) -> &Path {
+        &self.path
+    }
+    fn topology(&self) -> &Topology {
+        &self.topology
+    }
+    fn transport(&self) -> TransportKind {
+        self.inner.transport()
+    }
+    fn dir(&self) -> &Path {
+        self.inner.dir()
+    }
+    fn command(&self, node: &str, argv: &[&str]) -> Command {
+        self.inner.command(node, argv)
+    }
+    fn restart(&self, node: &str) {
+        self.inner.restart(node)
+    }
+    fn reset_routes(&self) {
+        self.inner.reset_routes()
+    }
+    fn delete_route(&self, node: &str, route: &str) {
+        self.inner.delete_route(node, route)
+    }
+    fn forget_record(&self, node: &str) {
+        self.inner.forget_record(node)
+    }
+    fn forget_records(&self) {
+        self.inner.forget_records()
+    }
+}
