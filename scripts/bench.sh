@@ -597,8 +597,8 @@ bench_offline() {
     echo "== offline plan --observed, $n nodes (load $(load1))"
     for state in in-sync empty; do
         (cd "$ROOT" && cargo bench --quiet --bench gen_observed -- --out "$dir-$state" --nodes "$n" --state "$state") >/dev/null
-        # The text plan and the JSON document of the same plan (issue 10: JSON within 2x of
-        # the text's time; both streamed to stdout).
+        # The text plan and the JSON document of the same plan (the JSON is to stay within 2x
+        # of the text's time; both streamed to stdout).
         local output
         for output in text json; do
             local cmd="$ROUTECTL -f $dir-$state/topology.toml plan --observed $dir-$state/observed --output $output"

@@ -19,7 +19,7 @@ Examples:
 Exit codes: 0 ok / in sync, 1 error, 2 usage, 3 changes pending (--detailed-exitcode).
 Documentation: docs/ (topology format, ownership model, exit codes, operations).";
 
-/// Declarative pod-network routes for Kubernetes nodes on LXD, Incus or network namespaces.
+/// Declarative pod-network routes for Kubernetes nodes on LXD, Incus, network namespaces or SSH.
 ///
 /// routectl reads a topology file (nodes, internal IPs, pod CIDRs), reads every node's real
 /// routing table, and converges it: every node gets a route to every other node's pod CIDR via

@@ -1,5 +1,5 @@
-//! routectl: declarative pod-network routes for Kubernetes nodes on LXD, Incus or network
-//! namespaces.
+//! routectl: declarative pod-network routes for Kubernetes nodes running as LXD or Incus
+//! containers, in network namespaces, or as machines reached over SSH.
 //!
 //! The crate is layered; dependencies point one way, `commands -> report / node / local -> core`:
 //!
@@ -7,9 +7,11 @@
 //!   the routes each node should have ([`core::desired`]), the ownership rule and the diff
 //!   ([`core::diff`]), the plan and its `ip` lines ([`core::plan`]), and the pure halves of
 //!   `show`, `check`, `discover`, `reconcile` and saved plans. No I/O, no processes, no threads.
-//! - [`node`]: reaching nodes. [`node::transport`] is the only module that spawns processes;
-//!   [`node::iproute`] reads what `ip -j` prints; [`node::observe`] reads a node (one read, one
-//!   retry policy); [`node::apply`] writes a plan and reads it back.
+//! - [`node`]: reaching nodes. [`node::request`] says what a write asks of a node, as a typed
+//!   value; [`node::transport`] (the only module that spawns processes) and [`node::host`]
+//!   (netlink and the container's root from the host) carry it out; [`node::iproute`] reads what
+//!   `ip -j` prints; [`node::observe`] reads a node (one read, one retry policy);
+//!   [`node::apply`] writes a plan and reads it back.
 //! - [`local`]: files on the machine routectl runs on (the lock, atomic writes, bounded reads).
 //! - [`report`]: one renderer per document (text, JSON, Markdown), colour in one place.
 //! - [`commands`]: one thin module per subcommand; [`exit`] maps an outcome to an exit code.

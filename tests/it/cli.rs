@@ -18,7 +18,7 @@ const READ: &str = "ip -N -d -j route show table all";
 /// The write: a batch script on stdin.
 const BATCH: &str = "ip -N -d -j -force -batch -";
 
-/// What LXD's `lxc exec` prints (exit 1) for a stopped instance (shared/FACTS.md).
+/// What LXD's `lxc exec` prints (exit 1) for a stopped instance (captured from LXD 5.0).
 const NOT_RUNNING: &str = "Error: Instance is not running\n";
 /// What LXD's `lxc exec` prints, with exit status 127, when the command does not exist in the
 /// instance (seen with LXD 5.0.2 here: liblxc's attach exits 127 on ENOENT and LXD turns that

@@ -19,7 +19,7 @@
 //! | `ssh` | the ssh transport against real sshd (scripts/lab-ssh.sh) | root, the SSH lab |
 //! | `access` | host access against exec access (reads, plans, writes), stale namespaces, `reconcile --watch` | root, the LXD lab for some |
 //! | `realnode` | networkd, netplan and `persist` on the real-node lab (`scripts/lab.sh --realnode`) | root, the real-node lab |
-//! | `safety` | the holes of issue 12: lock, signals, saved plans, bounded reads, atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
+//! | `safety` | the holes an adversarial review found: lock, signals, saved plans, bounded reads, atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
 //! | `layout` | this crate stays the only integration-test target | nothing |
 //!
 //! `support` holds what they share: the one way to run the binary (`support::Routectl`,

@@ -1,4 +1,4 @@
-//! Regression tests for the holes an adversarial review found (issue 12): each runs the real
+//! Regression tests for the holes an adversarial review found: each runs the real
 //! binary against real files, symlinks, FIFOs, /dev/full, signals and network namespaces.
 //! `ROUTECTL_TEST_BIN` runs them against another build (to see them fail before a fix).
 

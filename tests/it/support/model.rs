@@ -5,7 +5,7 @@
 //!   iproute2 6.1 prints them with `-N -d -j` (shape copied from real captures, see
 //!   tests/fixtures/ip/);
 //! - `ip -N -d -j -force -batch -` with `route add|replace|del …` lines and `route show table
-//!   all`, with the kernel's semantics (see shared FACTS.md, "Changing routes", and
+//!   all`, with the kernel's semantics (docs/ownership.md, route identity, and
 //!   `fib_table_insert`/`fib_table_delete`, `fib6_add_rt2node`/`ip6_route_del`):
 //!   - identity: IPv4 = table + dst + tos + metric, IPv6 = table + dst + from + metric;
 //!   - `add` of an existing identity fails `File exists`; `replace` overwrites the first route
