@@ -16,7 +16,8 @@ Examples:
   routectl apply --auto-approve --adopt       for pipelines; take over identical manual routes
   routectl plan --out plan.json && routectl apply plan.json
 
-Exit codes: 0 ok / in sync, 1 error, 2 usage, 3 changes pending (--detailed-exitcode).
+Exit codes: 0 ok / in sync, 1 error, 2 usage, 3 changes pending (--detailed-exitcode), 4 applied
+but deletions held back (the mass-delete guard).
 Documentation: docs/ (topology format, ownership model, exit codes, operations).";
 
 /// Declarative pod-network routes for Kubernetes nodes on LXD, Incus, network namespaces or SSH.
