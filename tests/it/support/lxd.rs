@@ -39,17 +39,38 @@ pub struct LxdLab {
 
 /// Runs `lxc ARGS`, returning stdout; panics (loudly: the lab is required) on failure.
 pub fn lxc(args: &[&str]) -> String {
-    let out = Command::new("lxc")
+    match lxc_bounded(args, std::time::Duration::from_secs(120)) {
+        Some(out) => out,
+        None => panic!("lxc {args:?} did not return within 120 s"),
+    }
+}
+
+/// `lxc ARGS` killed after `limit` (`None`): LXD's client was seen to wait for good on an
+/// operation that had finished (`lxc start` of a container that was running).
+fn lxc_bounded(args: &[&str], limit: std::time::Duration) -> Option<String> {
+    let mut child = Command::new("lxc")
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run lxc {args:?} ({e}): the LXD lab is required (scripts/test.sh brings it up)"));
+    let started = std::time::Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("lxc's output");
     assert!(
         out.status.success(),
         "lxc {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 impl LxdLab {
@@ -78,8 +99,11 @@ impl LxdLab {
     /// Starts a node if it is stopped and waits until its addresses are back.
     pub fn ensure_running(&self, node: &str) {
         let state = lxc(&["list", &format!("^{node}$"), "--format", "csv", "-c", "s"]);
-        if state.trim() != "RUNNING" {
-            lxc(&["start", node]);
+        if state.trim() != "RUNNING"
+            && lxc_bounded(&["start", node], std::time::Duration::from_secs(60)).is_none()
+        {
+            // The client hung; the container may well be running: the wait below tells.
+            eprintln!("lxc start {node} did not return within 60 s; waiting for the node");
         }
         self.wait_ready(node);
     }
