@@ -868,7 +868,7 @@ pub fn warning(persist: Persist, manager: &Manager, iface: &str, routes: usize) 
     }
     Some(format!(
         "{iface} is managed by {}: {} remove{} routectl's {routes} route{plural} on it; set \
-         persist = \"auto\" (or \"{}\", in [cluster] or on the node) so that routectl also \
+         persist = \"{}\" or \"auto\" (in [cluster] or on the node) so that routectl also \
          writes them as a {} (see docs/persistence.md)",
         manager.describe(),
         actions.join(", "),
@@ -1061,7 +1061,7 @@ mod tests {
         let w = warning(Persist::None, &m, "eth1", 2).unwrap();
         assert!(w.contains("systemd-networkd"), "{w}");
         assert!(w.contains("`networkctl reconfigure eth1`"), "{w}");
-        assert!(w.contains("persist = \"auto\" (or \"networkd\""), "{w}");
+        assert!(w.contains("persist = \"networkd\" or \"auto\""), "{w}");
         assert!(w.contains("2 routes"), "{w}");
         assert_eq!(warning(Persist::Networkd, &m, "eth1", 2), None);
         assert_eq!(warning(Persist::Auto, &m, "eth1", 2), None);
