@@ -65,7 +65,8 @@ Commands:
   install       (--lxd, --realnode) install packages, start the daemon, create the storage pool
                 and the image
   reset-routes  delete every route of table main (IPv4 and IPv6) whose protocol is not 'kernel'
-                (--realnode: first removes routectl's networkd drop-ins, */50-routectl.conf)
+                (--realnode: first removes routectl's networkd drop-ins, */50-routectl.conf,
+                its NetworkManager dispatcher script and its ifupdown hook)
   remote        (--lxd) make the local LXD reachable as the loopback remote '$REMOTE_NAME'
                 (HTTPS on $REMOTE_ADDR, a trust token), for topologies naming "$REMOTE_NAME:NODE"
 
@@ -80,13 +81,21 @@ Backends:
                 containers marked with user.routectl-lab-realnode=true. It coexists with the
                 --lxd lab on the same daemon (different names everywhere).
 
-Labs besides the default one (--lxd only; each has its own bridge and topology):
+Labs besides the default one (each has its own bridge and topology):
   --lab incus   the nodes as Incus containers (Incus 6.0 from bookworm-backports, installed
                 next to LXD; its own daemon incusd), bridge rtlab3, tests/labs/incus.toml
                 (topology.example.toml's nodes and addresses, transport incus)
   --lab project the nodes in the LXD project '$PROJECT_NAME' (features.images=false,
                 features.profiles=false; the same instance names as the default lab),
                 bridge rtlab4, tests/labs/project.toml
+  --realnode --lab managers
+                real nodes (image 'routectl-lab-managers': the --realnode system plus
+                network-manager and ifupdown) whose node interface NetworkManager (a keyfile),
+                netplan with the NetworkManager renderer or ifupdown (/etc/network/interfaces)
+                configures, as lines "# lab-manager: INSTANCE MANAGER" in the topology say
+                (networkmanager, netplan-nm, ifupdown); cnio0 is networkd's; bridge rtlab5,
+                tests/labs/managers.toml, containers marked user.routectl-lab-managers=true;
+                no sshd client namespace
 
 TOPOLOGY defaults to $REPO_ROOT/topology.example.toml ($REPO_ROOT/tests/labs/realnode.toml
 for --realnode, the --lab's file for --lab); a relative path is taken from the current directory.
