@@ -435,7 +435,11 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 pub fn encode_base64(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -452,7 +456,7 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 /// Bytes that are not UTF-8 are replaced (the plan then rewrites the file).
 pub fn decode_base64(text: &str) -> Option<String> {
     let text = text.trim_end();
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
@@ -1040,10 +1044,7 @@ mod tests {
         let desired = [r("10.2.1.0/24", "10.0.3.21")];
         let none = NodeFacts::parse("eth1", "");
         let why = plan(Persist::Networkd, Ok(&none), "w0", "eth1", &desired).unwrap_err();
-        assert!(
-            why.contains("nothing manages eth1"),
-            "{why}"
-        );
+        assert!(why.contains("nothing manages eth1"), "{why}");
         let nm = NodeFacts::parse("eth1", "proc=NetworkManager\nnm_device=1\n");
         let why = plan(Persist::Networkd, Ok(&nm), "w0", "eth1", &desired).unwrap_err();
         assert!(why.contains("managed by NetworkManager"), "{why}");
@@ -1071,19 +1072,31 @@ mod tests {
         // they are not named. netplan's apply is named only where netplan writes the connection.
         let nm = Manager::NetworkManager { netplan: false };
         let w = warning(Persist::None, &nm, "eth1", 1).unwrap();
-        assert!(w.contains("`nmcli connection up` of eth1's connection"), "{w}");
+        assert!(
+            w.contains("`nmcli connection up` of eth1's connection"),
+            "{w}"
+        );
         assert!(w.contains("`nmcli networking off` and `on`"), "{w}");
-        assert!(!w.contains("reapply") && !w.contains("restart of NetworkManager"), "{w}");
+        assert!(
+            !w.contains("reapply") && !w.contains("restart of NetworkManager"),
+            "{w}"
+        );
         assert!(!w.contains("netplan"), "{w}");
         assert!(w.contains("\"networkmanager\""), "{w}");
         assert!(w.contains("dispatcher script"), "{w}");
         let np = Manager::NetworkManager { netplan: true };
         let w = warning(Persist::None, &np, "eth1", 1).unwrap();
-        assert!(w.contains("netplan/NetworkManager") && w.contains("`netplan apply`"), "{w}");
+        assert!(
+            w.contains("netplan/NetworkManager") && w.contains("`netplan apply`"),
+            "{w}"
+        );
         let w = warning(Persist::None, &Manager::Ifupdown, "eth1", 3).unwrap();
         assert!(w.contains("`ifdown eth1` and `ifup eth1`"), "{w}");
         assert!(w.contains("`systemctl restart networking`"), "{w}");
-        assert!(w.contains("\"ifupdown\"") && w.contains("if-up.d hook"), "{w}");
+        assert!(
+            w.contains("\"ifupdown\"") && w.contains("if-up.d hook"),
+            "{w}"
+        );
         // auto on an interface nothing manages: says that nothing is persisted.
         let w = warning(Persist::Auto, &Manager::Nothing, "eth1", 2).unwrap();
         assert!(w.contains("persists nothing"), "{w}");
@@ -1105,18 +1118,21 @@ mod tests {
         assert_eq!(decode_base64("Z!=="), None);
         assert_eq!(decode_base64("===="), None);
         // A damaged encoding in a read stands for a file that must be rewritten.
-        let f = NodeFacts::parse("eth1", "nm_hook=@@@\n");
+        let f = NodeFacts::parse("eth1", "nm_hook=@@@\nifupdown_hook=IyEvYmluL3NoCg==\n");
         assert_eq!(f.nm_hook.as_deref(), Some(UNREADABLE));
+        assert_eq!(f.ifupdown_hook.as_deref(), Some("#!/bin/sh\n"));
+        let f = NodeFacts::parse("eth1", "nm_hook_link=1\n");
+        assert_eq!(f.nm_hook.as_deref(), Some(LINK_PLACEHOLDER));
     }
 
     #[test]
     fn hooks_put_back_each_route_with_routectls_line() {
-        let routes = [
-            r("10.2.1.0/24", "10.0.3.21"),
-            r("10.2.0.0/24", "10.0.3.20"),
-        ];
+        let routes = [r("10.2.1.0/24", "10.0.3.21"), r("10.2.0.0/24", "10.0.3.20")];
         let nm = render_hook(Mechanism::NetworkManager, "w0", "eth1", &routes);
-        assert!(nm.starts_with("#!/bin/sh\n# Written by routectl for node w0"), "{nm}");
+        assert!(
+            nm.starts_with("#!/bin/sh\n# Written by routectl for node w0"),
+            "{nm}"
+        );
         assert!(
             nm.contains("\n[ \"$1\" = 'eth1' ] && [ \"$2\" = up ] || exit 0\n"),
             "{nm}"
@@ -1154,7 +1170,11 @@ mod tests {
         let p = plan(Persist::Auto, Ok(&nm), "w0", "eth1", &desired).unwrap();
         assert_eq!(
             (p.mechanism(), p.path(), p.state()),
-            (Some(Mechanism::NetworkManager), Some(NM_HOOK_PATH), "create")
+            (
+                Some(Mechanism::NetworkManager),
+                Some(NM_HOOK_PATH),
+                "create"
+            )
         );
         assert_eq!(p.route_changes().0.len(), 1);
         assert_eq!(Mechanism::NetworkManager.mode(), 0o755);
@@ -1168,7 +1188,12 @@ mod tests {
         assert!(why.contains("managed by netplan/NetworkManager"), "{why}");
         // In sync once the hook holds the routes; edited or deleted: pending again.
         let mut f = nm.clone();
-        f.nm_hook = Some(render_hook(Mechanism::NetworkManager, "w0", "eth1", &desired));
+        f.nm_hook = Some(render_hook(
+            Mechanism::NetworkManager,
+            "w0",
+            "eth1",
+            &desired,
+        ));
         let p = plan(Persist::Auto, Ok(&f), "w0", "eth1", &desired).unwrap();
         assert_eq!(p.state(), "in-sync");
         f.nm_hook = Some(f.nm_hook.unwrap().replace("10.0.3.21", "10.0.3.99"));

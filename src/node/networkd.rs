@@ -33,7 +33,11 @@ pub fn persisted_change(np: &NodePlan) -> Option<(Mechanism, PersistedFile)> {
             path,
             new,
             ..
-        } => (*mechanism, path, FileChange::Write(new.clone().into_bytes())),
+        } => (
+            *mechanism,
+            path,
+            FileChange::Write(new.clone().into_bytes()),
+        ),
         PersistPlan::Remove {
             mechanism, path, ..
         } => (*mechanism, path, FileChange::Remove),

@@ -192,9 +192,10 @@ pub fn apply_invocation(req: &ApplyRequest, record_path: &str) -> Invocation {
         .persisted
         .as_ref()
         .map_or(("", &FileChange::Keep), |f| (f.path.as_str(), &f.change));
-    let (mode, reload) = req.persisted.as_ref().map_or((0o644, false), |f| {
-        (f.mode & 0o7777, f.networkd_reload)
-    });
+    let (mode, reload) = req
+        .persisted
+        .as_ref()
+        .map_or((0o644, false), |f| (f.mode & 0o7777, f.networkd_reload));
     let (record_path, record) = req
         .record
         .as_ref()

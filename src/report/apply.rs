@@ -129,7 +129,10 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
     }
     if let Some(w) = &n.dropin {
         let how = if w.mechanism.reloads() {
-            format!(" (networkctl reload; routes back after {} ms)", w.settled_ms)
+            format!(
+                " (networkctl reload; routes back after {} ms)",
+                w.settled_ms
+            )
         } else {
             String::new()
         };
