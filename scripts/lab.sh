@@ -65,7 +65,8 @@ Commands:
   install       (--lxd, --realnode) install packages, start the daemon, create the storage pool
                 and the image
   reset-routes  delete every route of table main (IPv4 and IPv6) whose protocol is not 'kernel'
-                (--realnode: first removes routectl's networkd drop-ins, */50-routectl.conf)
+                (--realnode: first removes routectl's networkd drop-ins, */50-routectl.conf,
+                its NetworkManager dispatcher script and its ifupdown hook)
   remote        (--lxd) make the local LXD reachable as the loopback remote '$REMOTE_NAME'
                 (HTTPS on $REMOTE_ADDR, a trust token), for topologies naming "$REMOTE_NAME:NODE"
 
@@ -80,13 +81,21 @@ Backends:
                 containers marked with user.routectl-lab-realnode=true. It coexists with the
                 --lxd lab on the same daemon (different names everywhere).
 
-Labs besides the default one (--lxd only; each has its own bridge and topology):
+Labs besides the default one (each has its own bridge and topology):
   --lab incus   the nodes as Incus containers (Incus 6.0 from bookworm-backports, installed
                 next to LXD; its own daemon incusd), bridge rtlab3, tests/labs/incus.toml
                 (topology.example.toml's nodes and addresses, transport incus)
   --lab project the nodes in the LXD project '$PROJECT_NAME' (features.images=false,
                 features.profiles=false; the same instance names as the default lab),
                 bridge rtlab4, tests/labs/project.toml
+  --realnode --lab managers
+                real nodes (image 'routectl-lab-managers': the --realnode system plus
+                network-manager and ifupdown) whose node interface NetworkManager (a keyfile),
+                netplan with the NetworkManager renderer or ifupdown (/etc/network/interfaces)
+                configures, as lines "# lab-manager: INSTANCE MANAGER" in the topology say
+                (networkmanager, netplan-nm, ifupdown); cnio0 is networkd's; bridge rtlab5,
+                tests/labs/managers.toml, containers marked user.routectl-lab-managers=true;
+                no sshd client namespace
 
 TOPOLOGY defaults to $REPO_ROOT/topology.example.toml ($REPO_ROOT/tests/labs/realnode.toml
 for --realnode, the --lab's file for --lab); a relative path is taken from the current directory.
@@ -1436,7 +1445,7 @@ lxd_up() {
 		wait "${pids[i]}" || failed=1
 	done
 	[ "$failed" = 0 ] || die "the lab is not up (see the messages above)"
-	if [ "$BACKEND" = realnode ]; then
+	if [ "$BACKEND" = realnode ] && [ "$LAB_NAME" != managers ]; then
 		rn_write_ssh_files
 		rn_client_up
 	fi
@@ -1465,7 +1474,7 @@ lxd_down() {
 		done
 		[ "$failed" = 0 ] || die "the lab is not down (see the messages above)"
 	fi
-	[ "$BACKEND" != realnode ] || rn_client_down
+	[ "$BACKEND" != realnode ] || [ "$LAB_NAME" = managers ] || rn_client_down
 	local br='no bridge'
 	if ip link show dev "$LAB_BRIDGE" >/dev/null 2>&1; then
 		ip link del dev "$LAB_BRIDGE" || die "cannot delete bridge $LAB_BRIDGE"
@@ -1568,6 +1577,13 @@ lxd_reset_routes() {
 
 readonly RN_SUITE=bookworm
 readonly RN_PACKAGES=systemd,systemd-sysv,dbus,udev,iproute2,iputils-ping,procps,openssh-server,netplan.io
+# --lab managers: the same system plus NetworkManager and ifupdown (libpam-systemd: polkitd needs it)
+readonly RN_MANAGER_PACKAGES=network-manager,ifupdown,libpam-systemd
+RN_PKGS=$RN_PACKAGES                  # what debootstrap installs for this lab
+RN_CACHE_DIR=$STATE_DIR/realnode      # where its debootstrap result is cached
+# The node files of a --lab managers node that choose its manager (see rn_render).
+readonly RN_NM_KEYFILE=/etc/NetworkManager/system-connections/routectl-lab-eth1.nmconnection
+readonly RN_NM_OFF=/etc/systemd/system/NetworkManager.service.d/routectl-lab-off.conf
 readonly RN_IMAGE_KEY=routectl.lab-version # image property: digest of what built the image
 readonly RN_NETPLAN_FILE=/etc/netplan/50-routectl-lab.yaml
 readonly RN_SSH_DIR=$STATE_DIR/ssh
@@ -1589,12 +1605,18 @@ printf "@ssh=%s\n" "$(systemctl is-active ssh 2>/dev/null)"'
 # shellcheck disable=SC2016 # expanded inside the node
 readonly RN_RESET_DROPINS='set -euo pipefail
 n=0
+for f in /etc/NetworkManager/dispatcher.d/90-routectl /etc/network/if-up.d/routectl; do
+	[ -e "$f" ] || [ -L "$f" ] || continue
+	rm -f -- "$f"
+	n=$((n + 1))
+done
+h=$n
 for f in /etc/systemd/network/*.d/50-routectl.conf /run/systemd/network/*.d/50-routectl.conf; do
 	[ -e "$f" ] || continue
 	rm -f -- "$f"
 	n=$((n + 1))
 done
-if [ "$n" != 0 ]; then
+if [ "$n" != "$h" ]; then
 	networkctl reload
 	for _ in $(seq 1 100); do
 		idx=$(cat "/sys/class/net/$1/ifindex")
@@ -1604,11 +1626,14 @@ if [ "$n" != 0 ]; then
 fi
 echo "dropins-removed $n"'
 
-# realnode_select: which nodes netplan configures (ROUTECTL_LAB_NETPLAN, default: the last node)
-# and, per node, the file networkd must report as configuring its interface.
-N_NETPLAN=() N_NETFILE=()
+# realnode_select TOPOLOGY: which nodes netplan configures (ROUTECTL_LAB_NETPLAN, default: the
+# last node), which manager each node has (a line "# lab-manager: INSTANCE MANAGER" in the
+# topology file, MANAGER one of networkd, netplan, networkmanager, netplan-nm, ifupdown; --lab
+# managers only) and, per node, the file networkd must report as configuring its interface ("-":
+# networkd does not configure it).
+N_NETPLAN=() N_NETFILE=() N_MANAGER=()
 realnode_select() {
-	local i want=${ROUTECTL_LAB_NETPLAN-} last=$((${#N_NAME[@]} - 1)) x found
+	local i want=${ROUTECTL_LAB_NETPLAN-} last=$((${#N_NAME[@]} - 1)) x found inst kind
 	if [ -z "${ROUTECTL_LAB_NETPLAN+set}" ]; then
 		want=${N_INST[last]}
 	fi
@@ -1625,11 +1650,28 @@ realnode_select() {
 		else
 			N_NETFILE[i]=/etc/systemd/network/10-${N_IFACE[i]}.network
 		fi
+		N_MANAGER[i]=$([ "${N_NETPLAN[i]}" = 1 ] && echo netplan || echo networkd)
 	done
+	[ "$LAB_NAME" = managers ] || return 0
+	while read -r _ _ inst kind; do
+		found=0
+		for i in "${!N_INST[@]}"; do
+			[ "${N_INST[i]}" = "$inst" ] || continue
+			found=1
+			case $kind in
+			networkd | netplan) ;;
+			networkmanager | netplan-nm | ifupdown) N_NETFILE[i]=- ;;
+			*) die "$1: lab-manager $inst: unknown manager $kind" ;;
+			esac
+			N_MANAGER[i]=$kind
+			N_NETPLAN[i]=$([ "$kind" = netplan ] && echo 1 || echo 0)
+		done
+		[ "$found" = 1 ] || die "$1: lab-manager names $inst, which is not an instance of the topology"
+	done < <(grep -E '^# lab-manager: ' "$1" || true)
 }
 
-rn_manager() { # INDEX -> "networkd" or "netplan"
-	if [ "${N_NETPLAN[$1]}" = 1 ]; then echo netplan; else echo networkd; fi
+rn_manager() { # INDEX -> networkd, netplan, networkmanager, netplan-nm or ifupdown
+	echo "${N_MANAGER[$1]}"
 }
 
 # The lab's own SSH key (generated once) and the public keys every node authorizes.
@@ -1660,7 +1702,9 @@ rn_render() {
 	mkdir -p "$d/etc/systemd/network" "$d/etc/netplan" "$d/root/.ssh"
 	printf '%s\n' "${N_INST[i]}" >"$d/etc/hostname"
 	echo "0644 /etc/hostname"
-	if [ "${N_NETPLAN[i]}" = 1 ]; then
+	if [ "$LAB_NAME" = managers ]; then
+		rn_render_manager "$i" "$d"
+	elif [ "${N_NETPLAN[i]}" = 1 ]; then
 		{
 			printf '# routectl lab node %s: %s configured by netplan (networkd renderer)\n' "${N_NAME[i]}" "$iface"
 			printf 'network:\n  version: 2\n  renderer: networkd\n  ethernets:\n    %s:\n' "$iface"
@@ -1694,6 +1738,49 @@ rn_render() {
 	fi
 	rn_authorized_keys >"$d/root/.ssh/authorized_keys"
 	echo "0600 /root/.ssh/authorized_keys"
+}
+
+# rn_render_manager INDEX DIR: the files that make the node's manager (N_MANAGER) configure its
+# interface; NetworkManager is kept from starting on the other nodes of --lab managers.
+rn_render_manager() {
+	local i=$1 d=$2 iface=${N_IFACE[$1]} a n4=0 n6=0
+	case ${N_MANAGER[i]} in
+	networkmanager)
+		mkdir -p "$d${RN_NM_KEYFILE%/*}"
+		{
+			printf '# routectl lab node %s: %s configured by NetworkManager (keyfile)\n' "${N_NAME[i]}" "$iface"
+			printf '[connection]\nid=%s\ntype=ethernet\ninterface-name=%s\nautoconnect=true\n\n[ipv4]\n' "$iface" "$iface"
+			for a in ${N_ADDRS[i]//-/}; do case $a in *:*) ;; *) n4=$((n4 + 1)) && printf 'address%s=%s\n' "$n4" "$a" ;; esac; done
+			[ "$n4" -gt 0 ] && printf 'method=manual\n' || printf 'method=disabled\n'
+			printf '\n[ipv6]\naddr-gen-mode=eui64\n'
+			for a in ${N_ADDRS[i]//-/}; do case $a in *:*) n6=$((n6 + 1)) && printf 'address%s=%s\n' "$n6" "$a" ;; esac; done
+			[ "$n6" -gt 0 ] && printf 'method=manual\n' || printf 'method=link-local\n'
+		} >"$d$RN_NM_KEYFILE"
+		echo "0600 $RN_NM_KEYFILE"
+		;;
+	netplan-nm)
+		{
+			printf '# routectl lab node %s: %s configured by netplan (NetworkManager renderer)\n' "${N_NAME[i]}" "$iface"
+			printf 'network:\n  version: 2\n  renderer: NetworkManager\n  ethernets:\n    %s:\n' "$iface"
+			printf '      accept-ra: false\n      link-local: [ipv6]\n      addresses:\n'
+			for a in ${N_ADDRS[i]//-/}; do printf '        - "%s"\n' "$a"; done
+		} >"$d$RN_NETPLAN_FILE"
+		echo "0600 $RN_NETPLAN_FILE"
+		;;
+	ifupdown)
+		mkdir -p "$d/etc/network" "$d${RN_NM_OFF%/*}"
+		{
+			printf '# routectl lab node %s: %s configured by ifupdown\n' "${N_NAME[i]}" "$iface"
+			printf 'source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n\nauto %s\n' "$iface"
+			for a in ${N_ADDRS[i]//-/}; do case $a in *:*) ;; *) printf 'iface %s inet static\n\taddress %s\n' "$iface" "$a" ;; esac; done
+			for a in ${N_ADDRS[i]//-/}; do case $a in *:*) printf 'iface %s inet6 static\n\taddress %s\n\taccept_ra 0\n\tdad-attempts 0\n' "$iface" "$a" ;; esac; done
+		} >"$d/etc/network/interfaces"
+		echo "0644 /etc/network/interfaces"
+		printf '# routectl lab: ifupdown configures this node, NetworkManager does not run\n[Unit]\nConditionPathExists=/nonexistent/routectl-lab\n' >"$d$RN_NM_OFF"
+		echo "0644 $RN_NM_OFF"
+		;;
+	*) die "${N_INST[i]}: --lab managers has no ${N_MANAGER[i]} nodes" ;;
+	esac
 }
 
 rn_node_hash() { # INDEX
@@ -1737,6 +1824,10 @@ rn_image_version() {
 	{
 		printf '%s\n' "$RN_SUITE" "$RN_PACKAGES"
 		declare -f rn_customize_rootfs
+		if [ "$LAB_NAME" = managers ]; then
+			printf '%s\n' "$RN_MANAGER_PACKAGES"
+			declare -f rn_customize_managers
+		fi
 	} | sha256sum | cut -c1-16
 }
 
@@ -1771,6 +1862,17 @@ EOF_SYSCTL
 		"$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb
 }
 
+# --lab managers: NetworkManager (no automatic profiles, leaves cnio0 to networkd) and ifupdown
+# both enabled; a node's files keep NetworkManager from starting where ifupdown rules.
+rn_customize_managers() { # ROOTFS
+	local r=$1
+	mkdir -p "$r/etc/NetworkManager/conf.d"
+	printf '[main]\nno-auto-default=*\n\n[keyfile]\nunmanaged-devices=interface-name:cnio0\n' \
+		>"$r/etc/NetworkManager/conf.d/90-routectl-lab.conf"
+	chroot "$r" systemctl enable -q NetworkManager.service networking.service || return 1
+	chroot "$r" systemctl mask -q NetworkManager-wait-online.service || return 1
+}
+
 rn_image_current() { # -> fingerprint of IMAGE_ALIAS if it was built by this version, else fails
 	local fp ver
 	fp=$(lxc query "/1.0/images/aliases/$IMAGE_ALIAS" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target"])' 2>/dev/null) || return 1
@@ -1786,11 +1888,11 @@ rn_ensure_image() {
 	RN_IMAGE_FP=$(rn_image_current) && return 0
 	local t0=$EPOCHREALTIME mirror key cache work old_fp
 	mirror=$(debian_mirror) || die "image: no Debian mirror in /etc/apt/sources.list(.d)"
-	key=$(printf '%s\n' "$RN_SUITE" "$RN_PACKAGES" "$mirror" | sha256sum | cut -c1-16)
-	cache=$STATE_DIR/realnode/rootfs-$key.tar
-	mkdir -p "$STATE_DIR/realnode"
-	rm -rf "$STATE_DIR"/realnode/build.* "$STATE_DIR"/realnode/rootfs-*.tar.tmp # left by an interrupted build
-	work=$(mktemp -d "$STATE_DIR/realnode/build.XXXXXX")
+	key=$(printf '%s\n' "$RN_SUITE" "$RN_PKGS" "$mirror" | sha256sum | cut -c1-16)
+	cache=$RN_CACHE_DIR/rootfs-$key.tar
+	mkdir -p "$RN_CACHE_DIR"
+	rm -rf "$RN_CACHE_DIR"/build.* "$RN_CACHE_DIR"/rootfs-*.tar.tmp # left by an interrupted build
+	work=$(mktemp -d "$RN_CACHE_DIR/build.XXXXXX")
 	# shellcheck disable=SC2064
 	trap "rm -rf '$work'" EXIT
 	if [ -s "$cache" ]; then
@@ -1799,8 +1901,8 @@ rn_ensure_image() {
 		tar --numeric-owner -xpf "$cache" -C "$work/rootfs" || die "cannot unpack $cache"
 	else
 		ensure_packages debootstrap
-		log "image: debootstrap $RN_SUITE from $mirror with $RN_PACKAGES (takes a minute or two)"
-		debootstrap --variant=minbase --include="$RN_PACKAGES" "$RN_SUITE" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+		log "image: debootstrap $RN_SUITE from $mirror with $RN_PKGS (takes a minute or two)"
+		debootstrap --variant=minbase --include="$RN_PKGS" "$RN_SUITE" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
 			tail -n 20 "$work/debootstrap.log" >&2
 			die "debootstrap failed (log above)"
 		}
@@ -1808,9 +1910,12 @@ rn_ensure_image() {
 		tar --numeric-owner -cf "$cache.tmp" -C "$work/rootfs" . || die "cannot write $cache.tmp"
 		mv "$cache.tmp" "$cache" || die "cannot write $cache"
 		# Caches of older package sets go.
-		find "$STATE_DIR/realnode" -maxdepth 1 -name 'rootfs-*.tar' ! -name "${cache##*/}" -delete
+		find "$RN_CACHE_DIR" -maxdepth 1 -name 'rootfs-*.tar' ! -name "${cache##*/}" -delete
 	fi
 	rn_customize_rootfs "$work/rootfs" || die "cannot customize the rootfs"
+	if [ "$LAB_NAME" = managers ]; then
+		rn_customize_managers "$work/rootfs" || die "cannot customize the rootfs"
+	fi
 	cat >"$work/metadata.yaml" <<EOF
 architecture: $(uname -m)
 creation_date: $(date +%s)
@@ -1972,9 +2077,15 @@ main() {
 	project)
 		LAB_NAME=project LAB_PROJECT=$PROJECT_NAME LAB_BRIDGE=rtlab4 default_topo=$REPO_ROOT/tests/labs/project.toml
 		;;
-	*) die "unknown lab $lab (incus, project)" ;;
+	managers)
+		[ "$backend" = realnode ] || die "--lab managers is for --realnode only"
+		LAB_NAME=managers LAB_BRIDGE=rtlab5 IMAGE_ALIAS=routectl-lab-managers MARK_KEY=user.routectl-lab-managers
+		default_topo=$REPO_ROOT/tests/labs/managers.toml
+		RN_PKGS=$RN_PACKAGES,$RN_MANAGER_PACKAGES RN_CACHE_DIR=$STATE_DIR/realnode-managers
+		;;
+	*) die "unknown lab $lab (incus, project, managers)" ;;
 	esac
-	[ -z "$lab" ] || [ "$backend" = lxd ] || die "--lab is for --lxd only"
+	[ -z "$lab" ] || [ "$backend" = lxd ] || [ "$lab" = managers ] || die "--lab $lab is for --lxd only"
 	readonly LAB_NAME LAB_CLI LAB_BRIDGE LAB_PROJECT
 	topo=${topo:-$default_topo}
 	case $topo in /*) ;; *) topo=$PWD/$topo ;; esac
@@ -1987,7 +2098,7 @@ main() {
 	*) load_topology "$topo" "${backend/realnode/lxd}" || exit 1 ;;
 	esac
 	if [ "$backend" = realnode ] && [ "${#N_NAME[@]}" -gt 0 ]; then
-		realnode_select
+		realnode_select "$topo"
 	fi
 	mkdir -p "$STATE_DIR"
 	if [ "$cmd" != status ]; then

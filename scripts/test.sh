@@ -8,6 +8,9 @@
 #        - the real-node lab of tests/labs/realnode.toml (Debian 12 containers with systemd,
 #          networkd and netplan; built once with debootstrap from the machine's Debian mirror,
 #          about a minute, then cached; bridge rtlab1),
+#        - the network-manager lab of tests/labs/managers.toml (the same with NetworkManager
+#          and ifupdown: one node each for NetworkManager, netplan over NetworkManager and
+#          ifupdown; its own debootstrap, cached; bridge rtlab5),
 #        - the Incus lab (tests/labs/incus.toml, bridge rtlab3),
 #        - the LXD project lab (tests/labs/project.toml, project routectl-lab-proj, rtlab4),
 #        - the loopback LXD remote routectl-lab-loop,
@@ -53,6 +56,10 @@ scripts/lab.sh reset-routes --lxd topology.example.toml
 say "bringing up the real-node lab (systemd-networkd, netplan; installs debootstrap if needed)"
 scripts/lab.sh up --realnode tests/labs/realnode.toml
 scripts/lab.sh reset-routes --realnode tests/labs/realnode.toml
+
+say "bringing up the network-manager lab (NetworkManager, netplan over NetworkManager, ifupdown)"
+scripts/lab.sh up --realnode --lab managers
+scripts/lab.sh reset-routes --realnode --lab managers
 
 say "bringing up the Incus lab (installs Incus from bookworm-backports when missing)"
 scripts/lab.sh up --lab incus

@@ -52,18 +52,21 @@ pub struct NodeResult {
     pub record_error: Option<String>,
     /// The write was cut short, or never started, because routectl was interrupted.
     pub interrupted_write: bool,
-    /// The networkd drop-in written or removed (`persist`), when apply changed it.
+    /// The persisted file written or removed (`persist`), when apply changed it.
     pub dropin: Option<DropinWrite>,
 }
 
-/// A networkd drop-in that apply wrote or removed.
+/// A persisted file (networkd drop-in, NetworkManager dispatcher script, ifupdown hook) that
+/// apply wrote or removed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DropinWrite {
+    /// Which file.
+    pub mechanism: crate::core::persist::Mechanism,
     /// Its path on the node.
     pub path: String,
     /// `written` or `removed`.
     pub action: &'static str,
-    /// Milliseconds until the file was in place and `networkctl reload` had returned.
+    /// Milliseconds until the file was in place (and `networkctl reload` had returned).
     pub write_ms: u64,
     /// Milliseconds until the read-back showed every desired route again.
     pub settled_ms: u64,

@@ -1,15 +1,21 @@
-//! What manages a node's route interface, and routectl's routes kept by systemd-networkd.
+//! What manages a node's route interface, and the file through which its manager keeps
+//! routectl's routes.
 //!
-//! systemd-networkd removes every route on a link it did not configure itself whenever it
-//! reconfigures the link (`networkctl reconfigure`, a restart, `netplan apply`, `networkctl
-//! reload` after a change to the link's files): it drops and re-adds the address, and the kernel
-//! flushes the routes through it without a route-deletion event. Routes networkd configures
-//! itself survive all of that and a reboot. With `persist = "networkd"`, routectl therefore also
-//! writes the node's routes as a networkd drop-in, `/etc/systemd/network/<network file>.d/`
-//! [`DROPIN_NAME`], for the file that configures the route interface.
+//! Every network manager removes the routes on a link it did not configure itself when it
+//! reconfigures the link: it drops and re-adds the address, and the kernel flushes the routes
+//! through it without a route-deletion event. routectl therefore also writes the node's routes
+//! into one file of the manager's (the [`Mechanism`]):
+//!
+//! - systemd-networkd (and netplan over it): a drop-in,
+//!   `/etc/systemd/network/<network file>.d/`[`DROPIN_NAME`], for the file that configures the
+//!   interface; networkd then configures the routes itself (with routectl's protocol).
+//! - NetworkManager (and netplan over it): a dispatcher script, [`NM_HOOK_PATH`], that puts the
+//!   routes back with `ip` whenever NetworkManager brings the interface up. NetworkManager cannot
+//!   give a route routectl's protocol (its own routes are `proto static`, beside routectl's).
+//! - ifupdown: an `if-up.d` hook, [`IFUPDOWN_HOOK_PATH`], that does the same after `ifup`.
 //!
 //! Pure: the facts come from one read of the node ([`NodeFacts::parse`] reads what the read
-//! script prints), the drop-in is rendered and parsed here, and the plan's part of it
+//! script prints), the files are rendered and parsed here, and the plan's part of them
 //! ([`PersistPlan`]) and the warnings are decided here.
 
 use std::fmt::Write as _;
@@ -18,7 +24,64 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::core::change::{Action, Change};
 use crate::core::route::{Destination, NextHop, Route};
+
+/// routectl's NetworkManager dispatcher script (run as root on every device event; it acts
+/// only on the route interface's `up`).
+pub const NM_HOOK_PATH: &str = "/etc/NetworkManager/dispatcher.d/90-routectl";
+
+/// routectl's ifupdown hook (run-parts skips names with a dot; Debian's NetworkManager also runs
+/// these hooks on its `up` events).
+pub const IFUPDOWN_HOOK_PATH: &str = "/etc/network/if-up.d/routectl";
+
+/// The file routectl writes for a manager, and how the manager uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mechanism {
+    /// A systemd-networkd drop-in with `[Route]` sections; loaded by `networkctl reload`.
+    Networkd,
+    /// A NetworkManager dispatcher script that puts the routes back on `up`.
+    NetworkManager,
+    /// An ifupdown `if-up.d` hook that puts the routes back after `ifup`.
+    Ifupdown,
+}
+
+impl Mechanism {
+    /// What the file is, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mechanism::Networkd => "networkd drop-in",
+            Mechanism::NetworkManager => "NetworkManager dispatcher script",
+            Mechanism::Ifupdown => "ifupdown if-up.d hook",
+        }
+    }
+
+    /// The file's mode: the dispatcher runs only scripts owned by root, executable and not
+    /// writable by group or others; run-parts only executable ones; networkd reads its drop-ins
+    /// as its own user.
+    pub fn mode(self) -> u32 {
+        match self {
+            Mechanism::Networkd => 0o644,
+            Mechanism::NetworkManager | Mechanism::Ifupdown => 0o755,
+        }
+    }
+
+    /// Whether the manager must be told to load the file (`networkctl reload`): the hooks act
+    /// at the next event by themselves.
+    pub fn reloads(self) -> bool {
+        self == Mechanism::Networkd
+    }
+
+    /// The `persist` value that selects it.
+    pub fn persist(self) -> Persist {
+        match self {
+            Mechanism::Networkd => Persist::Networkd,
+            Mechanism::NetworkManager => Persist::NetworkManager,
+            Mechanism::Ifupdown => Persist::Ifupdown,
+        }
+    }
+}
 
 /// The name of routectl's drop-in in a `.network` file's drop-in directory.
 pub const DROPIN_NAME: &str = "50-routectl.conf";
@@ -58,27 +121,43 @@ pub enum Persist {
     None,
     /// Routes are also written as a systemd-networkd drop-in.
     Networkd,
+    /// Routes are also written as a NetworkManager dispatcher script.
+    #[serde(rename = "networkmanager")]
+    NetworkManager,
+    /// Routes are also written as an ifupdown hook.
+    Ifupdown,
+    /// Per node, through whatever manages its route interface (nothing where nothing does).
+    Auto,
 }
 
 impl Persist {
     /// Every accepted name.
-    pub const NAMES: [&'static str; 2] = ["none", "networkd"];
+    pub const NAMES: [&'static str; 5] = ["none", "networkd", "networkmanager", "ifupdown", "auto"];
 
     /// The name in the topology and in output.
     pub fn name(self) -> &'static str {
         match self {
             Persist::None => "none",
             Persist::Networkd => "networkd",
+            Persist::NetworkManager => "networkmanager",
+            Persist::Ifupdown => "ifupdown",
+            Persist::Auto => "auto",
         }
     }
 
     /// Parses a name.
     pub fn from_name(s: &str) -> Option<Persist> {
-        match s {
-            "none" => Some(Persist::None),
-            "networkd" => Some(Persist::Networkd),
-            _ => None,
-        }
+        Persist::NAMES
+            .iter()
+            .zip([
+                Persist::None,
+                Persist::Networkd,
+                Persist::NetworkManager,
+                Persist::Ifupdown,
+                Persist::Auto,
+            ])
+            .find(|(n, _)| **n == s)
+            .map(|(_, p)| p)
     }
 }
 
@@ -95,12 +174,20 @@ pub struct NodeFacts {
     pub networkd_running: bool,
     /// A `NetworkManager` process runs.
     pub networkmanager_running: bool,
-    /// NetworkManager keeps state for the link (`/run/NetworkManager/devices/<ifindex>`).
+    /// NetworkManager keeps state for the link (`/run/NetworkManager/devices/<ifindex>`) and
+    /// does not mark it unmanaged.
     pub networkmanager_device: bool,
+    /// netplan wrote NetworkManager's connection for the link
+    /// (`/run/NetworkManager/system-connections/netplan-<iface>.nmconnection`).
+    pub networkmanager_netplan: bool,
     /// ifupdown brought the link up (`/run/network/ifstate.<iface>`).
     pub ifupdown: bool,
     /// The content of routectl's drop-in for the link's network file, when it exists.
     pub dropin: Option<String>,
+    /// The content of routectl's NetworkManager dispatcher script, when it exists.
+    pub nm_hook: Option<String>,
+    /// The content of routectl's ifupdown hook, when it exists.
+    pub ifupdown_hook: Option<String>,
 }
 
 /// What manages the route interface.
@@ -115,8 +202,11 @@ pub enum Manager {
         /// A networkd process runs now.
         running: bool,
     },
-    /// NetworkManager.
-    NetworkManager,
+    /// NetworkManager (through netplan's connection file when `netplan`).
+    NetworkManager {
+        /// The connection is netplan's (renderer NetworkManager).
+        netplan: bool,
+    },
     /// ifupdown (`/etc/network/interfaces`).
     Ifupdown,
     /// Nothing: the interface is configured by hand or by the container's init.
@@ -131,7 +221,8 @@ impl Manager {
         match self {
             Manager::Networkd { netplan: true, .. } => "netplan/systemd-networkd",
             Manager::Networkd { .. } => "systemd-networkd",
-            Manager::NetworkManager => "NetworkManager",
+            Manager::NetworkManager { netplan: true } => "netplan/NetworkManager",
+            Manager::NetworkManager { .. } => "NetworkManager",
             Manager::Ifupdown => "ifupdown",
             Manager::Nothing => "none",
             Manager::Unknown(_) => "unknown",
@@ -174,13 +265,19 @@ impl Manager {
                 v.push("a reboot".to_string());
                 v
             }
-            Manager::NetworkManager => vec![
-                "`nmcli connection up` or `nmcli device reapply`".to_string(),
-                "a restart of NetworkManager".to_string(),
-                "a reboot".to_string(),
-            ],
+            Manager::NetworkManager { netplan } => {
+                let mut v = vec![
+                    format!("`nmcli connection up` of {iface}'s connection"),
+                    "`nmcli networking off` and `on`".to_string(),
+                ];
+                if *netplan {
+                    v.push("`netplan apply`".to_string());
+                }
+                v.push("a reboot".to_string());
+                v
+            }
             Manager::Ifupdown => vec![
-                format!("`ifdown {iface}` / `ifup {iface}`"),
+                format!("`ifdown {iface}` and `ifup {iface}`"),
                 "`systemctl restart networking`".to_string(),
                 "a reboot".to_string(),
             ],
@@ -193,6 +290,26 @@ impl Manager {
         match self {
             Manager::Networkd { network_file, .. } => Some(dropin_path(network_file)),
             _ => None,
+        }
+    }
+
+    /// How routectl can keep its routes with this manager (none when nothing manages the
+    /// interface or what does is not known).
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        match self {
+            Manager::Networkd { .. } => Some(Mechanism::Networkd),
+            Manager::NetworkManager { .. } => Some(Mechanism::NetworkManager),
+            Manager::Ifupdown => Some(Mechanism::Ifupdown),
+            Manager::Nothing | Manager::Unknown(_) => None,
+        }
+    }
+
+    /// The path of routectl's file for this manager.
+    pub fn persist_path(&self) -> Option<String> {
+        match self.mechanism()? {
+            Mechanism::Networkd => self.dropin_path(),
+            Mechanism::NetworkManager => Some(NM_HOOK_PATH.to_string()),
+            Mechanism::Ifupdown => Some(IFUPDOWN_HOOK_PATH.to_string()),
         }
     }
 }
@@ -234,6 +351,7 @@ impl NodeFacts {
             },
         };
         let mut link = false;
+        let file = |v: &str| Some(decode_base64(v).unwrap_or_else(|| UNREADABLE.to_string()));
         for line in head.lines() {
             let Some((k, v)) = line.split_once('=') else {
                 continue;
@@ -247,7 +365,14 @@ impl NodeFacts {
                     _ => {}
                 },
                 "nm_device" => f.networkmanager_device = v == "1",
+                "nm_netplan" => f.networkmanager_netplan = v == "1",
                 "dropin_link" if v == "1" => link = true,
+                "nm_hook" => f.nm_hook = file(v),
+                "nm_hook_link" if v == "1" => f.nm_hook = Some(LINK_PLACEHOLDER.to_string()),
+                "ifupdown_hook" => f.ifupdown_hook = file(v),
+                "ifupdown_hook_link" if v == "1" => {
+                    f.ifupdown_hook = Some(LINK_PLACEHOLDER.to_string())
+                }
                 "ifupdown" => f.ifupdown = v == "1",
                 _ => {}
             }
@@ -279,13 +404,78 @@ impl NodeFacts {
                     running: self.networkd_running,
                 }
             }
-            _ if self.networkmanager_running && self.networkmanager_device => {
-                Manager::NetworkManager
-            }
+            // ifupdown's interfaces are left to it by Debian's NetworkManager (unmanaged).
             _ if self.ifupdown => Manager::Ifupdown,
+            _ if self.networkmanager_running && self.networkmanager_device => {
+                Manager::NetworkManager {
+                    netplan: self.networkmanager_netplan,
+                }
+            }
             _ => Manager::Nothing,
         }
     }
+
+    /// What is on the node of routectl's file for `mechanism` (for the drop-in: of the link's
+    /// network file).
+    pub fn file(&self, mechanism: Mechanism) -> Option<&str> {
+        match mechanism {
+            Mechanism::Networkd => self.dropin.as_deref(),
+            Mechanism::NetworkManager => self.nm_hook.as_deref(),
+            Mechanism::Ifupdown => self.ifupdown_hook.as_deref(),
+        }
+    }
+}
+
+/// What stands for a file whose encoding in the read was damaged: the plan shows it replaced.
+pub const UNREADABLE: &str = "# (could not be read)\n";
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding, as `base64 -w0` prints it.
+pub fn encode_base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(BASE64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The text `encode_base64` (or `base64 -w0`) encoded; `None` when it is not valid base64.
+/// Bytes that are not UTF-8 are replaced (the plan then rewrites the file).
+pub fn decode_base64(text: &str) -> Option<String> {
+    let text = text.trim_end();
+    if !text.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for chunk in text.as_bytes().chunks(4) {
+        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
+        if pad > 2 {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            let v = match c {
+                b'=' if i >= 4 - pad => 0,
+                c => BASE64.iter().position(|x| x == c)? as u32,
+            };
+            n = (n << 6) | v;
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// One `[Route]` section, as written or read.
@@ -387,29 +577,106 @@ pub fn parse(content: &str) -> Vec<DropinRoute> {
     out
 }
 
-/// What a plan does about a node's drop-in.
+/// The hook script for `mechanism` (NetworkManager or ifupdown): on the route interface's `up`,
+/// every route with `ip route replace` (the line apply would send), all lines tried.
+pub fn render_hook(mechanism: Mechanism, node: &str, iface: &str, routes: &[Route]) -> String {
+    let mut lines: Vec<String> = routes
+        .iter()
+        .filter_map(|r| Change::new(Action::Replace, r.clone(), None).batch_line())
+        .collect();
+    lines.sort();
+    lines.dedup();
+    let (who, test) = match mechanism {
+        Mechanism::NetworkManager => (
+            "NetworkManager brings",
+            format!("[ \"$1\" = '{iface}' ] && [ \"$2\" = up ] || exit 0"),
+        ),
+        _ => (
+            "ifupdown brings",
+            format!("[ \"$IFACE\" = '{iface}' ] && [ \"$MODE\" = start ] || exit 0"),
+        ),
+    };
+    let mut s = format!(
+        "#!/bin/sh\n# Written by routectl for node {node}: its routes, put back whenever {who} {iface} up\n\
+         # (it removes routes it did not configure itself). routectl rewrites this file on apply;\n\
+         # set persist = \"none\" and apply to remove it.\n{test}\n\
+         exec ip -force -batch - <<'ROUTECTL'\n"
+    );
+    for l in &lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.push_str("ROUTECTL\n");
+    s
+}
+
+/// The routes of a hook script (its `route replace` lines), in the drop-in's terms.
+pub fn parse_hook(content: &str) -> Vec<DropinRoute> {
+    content
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            if (words.next(), words.next()) != (Some("route"), Some("replace")) {
+                return None;
+            }
+            let mut r = DropinRoute {
+                destination: words.next()?.to_string(),
+                gateway: None,
+                protocol: None,
+                metric: None,
+            };
+            while let Some(k) = words.next() {
+                let v = words.next().map(str::to_string);
+                match k {
+                    "via" => r.gateway = v,
+                    "proto" => r.protocol = v,
+                    "metric" => r.metric = v,
+                    _ => {}
+                }
+            }
+            Some(r)
+        })
+        .collect()
+}
+
+/// The content of routectl's file for `mechanism`.
+pub fn render_for(mechanism: Mechanism, node: &str, iface: &str, routes: &[Route]) -> String {
+    match mechanism {
+        Mechanism::Networkd => render(node, routes),
+        m => render_hook(m, node, iface, routes),
+    }
+}
+
+/// What a plan does about a node's persisted file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PersistPlan {
-    /// Nothing: persistence is off and there is no drop-in of routectl's, or the facts are
-    /// unknown (a plan from snapshots).
+    /// Nothing: persistence is off and there is no file of routectl's, nothing manages the
+    /// interface (`persist = "auto"`), or the facts are unknown (a plan from snapshots).
     Off,
-    /// The drop-in is as it should be.
+    /// The file is as it should be.
     InSync {
-        /// The drop-in's path on the node.
+        /// Which file.
+        mechanism: Mechanism,
+        /// Its path on the node.
         path: String,
     },
-    /// The drop-in must be written (created when `old` is `None`).
+    /// The file must be written (created when `old` is `None`).
     Write {
-        /// The drop-in's path on the node.
+        /// Which file.
+        mechanism: Mechanism,
+        /// Its path on the node.
         path: String,
         /// What is there now.
         old: Option<String>,
         /// What apply writes.
         new: String,
     },
-    /// Persistence is off but a drop-in of routectl's is there: apply removes it.
+    /// A file of routectl's is there that should not be (persistence off, or another
+    /// manager's): apply removes it.
     Remove {
-        /// The drop-in's path on the node.
+        /// Which file.
+        mechanism: Mechanism,
+        /// Its path on the node.
         path: String,
         /// What is there now.
         old: String,
@@ -433,13 +700,23 @@ impl PersistPlan {
         }
     }
 
-    /// The drop-in's path, when there is one.
+    /// The file's path, when there is one.
     pub fn path(&self) -> Option<&str> {
         match self {
             PersistPlan::Off => None,
-            PersistPlan::InSync { path }
+            PersistPlan::InSync { path, .. }
             | PersistPlan::Write { path, .. }
             | PersistPlan::Remove { path, .. } => Some(path),
+        }
+    }
+
+    /// Which file, when there is one.
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        match self {
+            PersistPlan::Off => None,
+            PersistPlan::InSync { mechanism, .. }
+            | PersistPlan::Write { mechanism, .. }
+            | PersistPlan::Remove { mechanism, .. } => Some(*mechanism),
         }
     }
 
@@ -453,37 +730,59 @@ impl PersistPlan {
         }
     }
 
-    /// Routes the drop-in gains and loses (from its parsed `[Route]` sections).
+    /// Routes the file gains and loses (from its parsed `[Route]` sections or route lines).
     pub fn route_changes(&self) -> (Vec<DropinRoute>, Vec<DropinRoute>) {
         let (old, new) = self.contents();
-        let old = old.map(parse).unwrap_or_default();
-        let new = new.map(parse).unwrap_or_default();
+        let parse_as = |text: &str| match self.mechanism() {
+            Some(Mechanism::Networkd) | None => parse(text),
+            Some(_) => parse_hook(text),
+        };
+        let old = old.map(parse_as).unwrap_or_default();
+        let new = new.map(parse_as).unwrap_or_default();
         let added = new.iter().filter(|r| !old.contains(r)).cloned().collect();
         let removed = old.iter().filter(|r| !new.contains(r)).cloned().collect();
         (added, removed)
     }
 }
 
-/// Why persistence cannot work on a node, when it cannot.
-pub fn unpersistable(manager: &Manager, iface: &str) -> Option<String> {
+/// Why persistence as asked cannot work on a node, when it cannot (`persist = "auto"` works
+/// everywhere what manages the interface is known).
+pub fn unpersistable(persist: Persist, manager: &Manager, iface: &str) -> Option<String> {
+    let want = match persist {
+        Persist::None => return None,
+        Persist::Auto => {
+            return match manager {
+                Manager::Unknown(why) => Some(format!(
+                    "persist = \"auto\" but what manages {iface} is not known: {why}"
+                )),
+                _ => None,
+            };
+        }
+        Persist::Networkd => Mechanism::Networkd,
+        Persist::NetworkManager => Mechanism::NetworkManager,
+        Persist::Ifupdown => Mechanism::Ifupdown,
+    };
+    let name = persist.name();
     match manager {
-        Manager::Networkd { .. } => None,
+        m if m.mechanism() == Some(want) => None,
         Manager::Unknown(why) => Some(format!(
-            "persist = \"networkd\" but what manages {iface} is not known: {why}"
+            "persist = \"{name}\" but what manages {iface} is not known: {why}"
         )),
         Manager::Nothing => Some(format!(
-            "persist = \"networkd\" but systemd-networkd does not manage {iface} on this node \
-             (no network file for it in /run/systemd/netif/links); nothing was written"
+            "persist = \"{name}\" but nothing manages {iface} on this node (no networkd network \
+             file, NetworkManager device or ifupdown state for it); nothing was written"
         )),
         other => Some(format!(
-            "persist = \"networkd\" but {iface} is managed by {}, not systemd-networkd; nothing \
-             was written (set persist = \"none\" for this node)",
-            other.name()
+            "persist = \"{name}\" but {iface} is managed by {}; nothing was written (set \
+             persist = \"auto\" or \"{}\" for this node)",
+            other.name(),
+            other.mechanism().map_or("none", |m| m.persist().name())
         )),
     }
 }
 
-/// Decides the drop-in's part of a node's plan. `Err` is a reason the node cannot be persisted.
+/// Decides the persisted file's part of a node's plan. `Err` is a reason the node cannot be
+/// persisted.
 pub fn plan(
     persist: Persist,
     facts: Result<&NodeFacts, &str>,
@@ -493,69 +792,93 @@ pub fn plan(
 ) -> Result<PersistPlan, String> {
     let facts = match facts {
         Ok(f) => f,
+        Err(why) if persist == Persist::None || why == FROM_SNAPSHOT => {
+            return Ok(PersistPlan::Off);
+        }
         Err(why) => {
-            return match persist {
-                Persist::None => Ok(PersistPlan::Off),
-                Persist::Networkd if why == FROM_SNAPSHOT => Ok(PersistPlan::Off),
-                Persist::Networkd => Err(format!(
-                    "persist = \"networkd\" but what manages {iface} is not known ({why}); \
-                     nothing was written"
-                )),
-            };
+            return Err(format!(
+                "persist = \"{}\" but what manages {iface} is not known ({why}); nothing was \
+                 written",
+                persist.name()
+            ));
         }
     };
     let manager = facts.manager();
-    match persist {
-        Persist::None => Ok(match (manager.dropin_path(), &facts.dropin) {
-            (Some(path), Some(old)) => PersistPlan::Remove {
-                path,
-                old: old.clone(),
-            },
-            _ => PersistPlan::Off,
-        }),
-        Persist::Networkd => {
-            if let Some(why) = unpersistable(&manager, iface) {
-                return Err(why);
-            }
-            let path = manager.dropin_path().unwrap_or_default();
-            let new = render(node, desired);
-            Ok(match &facts.dropin {
-                Some(old) if *old == new => PersistPlan::InSync { path },
-                old => PersistPlan::Write {
-                    path,
-                    old: old.clone(),
-                    new,
-                },
-            })
-        }
+    if let Some(why) = unpersistable(persist, &manager, iface) {
+        return Err(why);
     }
+    let chosen = match persist {
+        Persist::None => None,
+        _ => manager.mechanism(),
+    };
+    if let (Some(mechanism), Some(path)) = (chosen, manager.persist_path()) {
+        let new = render_for(mechanism, node, iface, desired);
+        let plan = match facts.file(mechanism) {
+            Some(old) if old == new => PersistPlan::InSync { mechanism, path },
+            old => PersistPlan::Write {
+                mechanism,
+                path,
+                old: old.map(str::to_string),
+                new,
+            },
+        };
+        if plan.is_pending() {
+            return Ok(plan);
+        }
+        return Ok(leftover(facts, &manager, chosen).unwrap_or(plan));
+    }
+    Ok(leftover(facts, &manager, None).unwrap_or(PersistPlan::Off))
 }
 
-/// The warning for a node whose manager would remove routectl's routes, if it would.
+/// A file of routectl's that is there but not the one in use (`keep`): the first to remove.
+fn leftover(facts: &NodeFacts, manager: &Manager, keep: Option<Mechanism>) -> Option<PersistPlan> {
+    let candidates = [
+        (Mechanism::Networkd, manager.dropin_path()),
+        (Mechanism::NetworkManager, Some(NM_HOOK_PATH.to_string())),
+        (Mechanism::Ifupdown, Some(IFUPDOWN_HOOK_PATH.to_string())),
+    ];
+    candidates.into_iter().find_map(|(mechanism, path)| {
+        let old = facts.file(mechanism)?;
+        let path = path?;
+        (Some(mechanism) != keep).then(|| PersistPlan::Remove {
+            mechanism,
+            path,
+            old: old.to_string(),
+        })
+    })
+}
+
+/// The warning for a node whose manager would remove routectl's routes, or which persists
+/// nothing under `persist = "auto"`, if it would.
 pub fn warning(persist: Persist, manager: &Manager, iface: &str, routes: usize) -> Option<String> {
-    if persist == Persist::Networkd || routes == 0 {
+    if routes == 0 {
+        return None;
+    }
+    let plural = if routes == 1 { "" } else { "s" };
+    if persist == Persist::Auto && *manager == Manager::Nothing {
+        return Some(format!(
+            "persist = \"auto\": nothing manages {iface} on this node, so routectl persists \
+             nothing there; its {routes} route{plural} on {iface} are lost at a reboot (`routectl \
+             reconcile` puts them back)"
+        ));
+    }
+    if persist != Persist::None {
         return None;
     }
     let actions = manager.flushing_actions(iface);
+    let mechanism = manager.mechanism()?;
     if actions.is_empty() {
         return None;
     }
-    let fix = match manager {
-        Manager::Networkd { .. } => {
-            "set persist = \"networkd\" (in [cluster] or on the node) so that routectl also writes \
-             them as a networkd drop-in"
-        }
-        _ => {
-            "routectl can persist routes only through systemd-networkd; run `routectl reconcile` to put them back"
-        }
-    };
     Some(format!(
-        "{iface} is managed by {}: {} remove{} routectl's {routes} route{} on it; {fix} (see \
-         docs/persistence.md)",
+        "{iface} is managed by {}: {} remove{} routectl's {routes} route{plural} on it; set \
+         persist = \"{}\" or \"auto\" (in [cluster] or on the node) so that routectl also \
+         writes them as a {} (see docs/persistence.md)",
         manager.describe(),
         actions.join(", "),
         if actions.len() == 1 { "s" } else { "" },
-        if routes == 1 { "" } else { "s" },
+        mechanism.persist().name(),
+        mechanism.describe(),
     ))
 }
 
@@ -659,7 +982,7 @@ mod tests {
         );
         assert_eq!(unmanaged.manager(), Manager::Nothing);
         let nm = NodeFacts::parse("eth1", "proc=NetworkManager\nnm_device=1\n");
-        assert_eq!(nm.manager(), Manager::NetworkManager);
+        assert_eq!(nm.manager(), Manager::NetworkManager { netplan: false });
         let ifup = NodeFacts::parse("eth1", "ifupdown=1\n");
         assert_eq!(ifup.manager(), Manager::Ifupdown);
         assert_eq!(NodeFacts::parse("eth1", "").manager(), Manager::Nothing);
@@ -721,10 +1044,7 @@ mod tests {
         let desired = [r("10.2.1.0/24", "10.0.3.21")];
         let none = NodeFacts::parse("eth1", "");
         let why = plan(Persist::Networkd, Ok(&none), "w0", "eth1", &desired).unwrap_err();
-        assert!(
-            why.contains("systemd-networkd does not manage eth1"),
-            "{why}"
-        );
+        assert!(why.contains("nothing manages eth1"), "{why}");
         let nm = NodeFacts::parse("eth1", "proc=NetworkManager\nnm_device=1\n");
         let why = plan(Persist::Networkd, Ok(&nm), "w0", "eth1", &desired).unwrap_err();
         assert!(why.contains("managed by NetworkManager"), "{why}");
@@ -742,10 +1062,163 @@ mod tests {
         let w = warning(Persist::None, &m, "eth1", 2).unwrap();
         assert!(w.contains("systemd-networkd"), "{w}");
         assert!(w.contains("`networkctl reconfigure eth1`"), "{w}");
-        assert!(w.contains("persist = \"networkd\""), "{w}");
+        assert!(w.contains("persist = \"networkd\" or \"auto\""), "{w}");
         assert!(w.contains("2 routes"), "{w}");
         assert_eq!(warning(Persist::Networkd, &m, "eth1", 2), None);
+        assert_eq!(warning(Persist::Auto, &m, "eth1", 2), None);
         assert_eq!(warning(Persist::None, &m, "eth1", 0), None);
         assert_eq!(warning(Persist::None, &Manager::Nothing, "eth1", 2), None);
+        // Measured: reapply, connection reload and a restart of NetworkManager keep the routes;
+        // they are not named. netplan's apply is named only where netplan writes the connection.
+        let nm = Manager::NetworkManager { netplan: false };
+        let w = warning(Persist::None, &nm, "eth1", 1).unwrap();
+        assert!(
+            w.contains("`nmcli connection up` of eth1's connection"),
+            "{w}"
+        );
+        assert!(w.contains("`nmcli networking off` and `on`"), "{w}");
+        assert!(
+            !w.contains("reapply") && !w.contains("restart of NetworkManager"),
+            "{w}"
+        );
+        assert!(!w.contains("netplan"), "{w}");
+        assert!(w.contains("\"networkmanager\""), "{w}");
+        assert!(w.contains("dispatcher script"), "{w}");
+        let np = Manager::NetworkManager { netplan: true };
+        let w = warning(Persist::None, &np, "eth1", 1).unwrap();
+        assert!(
+            w.contains("netplan/NetworkManager") && w.contains("`netplan apply`"),
+            "{w}"
+        );
+        let w = warning(Persist::None, &Manager::Ifupdown, "eth1", 3).unwrap();
+        assert!(w.contains("`ifdown eth1` and `ifup eth1`"), "{w}");
+        assert!(w.contains("`systemctl restart networking`"), "{w}");
+        assert!(
+            w.contains("\"ifupdown\"") && w.contains("if-up.d hook"),
+            "{w}"
+        );
+        // auto on an interface nothing manages: says that nothing is persisted.
+        let w = warning(Persist::Auto, &Manager::Nothing, "eth1", 2).unwrap();
+        assert!(w.contains("persists nothing"), "{w}");
+    }
+
+    #[test]
+    fn base64_round_trips_like_coreutils() {
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("#!/bin/sh\n", "IyEvYmluL3NoCg=="),
+        ] {
+            assert_eq!(encode_base64(raw.as_bytes()), enc);
+            assert_eq!(decode_base64(enc).as_deref(), Some(raw));
+        }
+        assert_eq!(decode_base64("Zg="), None);
+        assert_eq!(decode_base64("Z!=="), None);
+        assert_eq!(decode_base64("===="), None);
+        // A damaged encoding in a read stands for a file that must be rewritten.
+        let f = NodeFacts::parse("eth1", "nm_hook=@@@\nifupdown_hook=IyEvYmluL3NoCg==\n");
+        assert_eq!(f.nm_hook.as_deref(), Some(UNREADABLE));
+        assert_eq!(f.ifupdown_hook.as_deref(), Some("#!/bin/sh\n"));
+        let f = NodeFacts::parse("eth1", "nm_hook_link=1\n");
+        assert_eq!(f.nm_hook.as_deref(), Some(LINK_PLACEHOLDER));
+    }
+
+    #[test]
+    fn hooks_put_back_each_route_with_routectls_line() {
+        let routes = [r("10.2.1.0/24", "10.0.3.21"), r("10.2.0.0/24", "10.0.3.20")];
+        let nm = render_hook(Mechanism::NetworkManager, "w0", "eth1", &routes);
+        assert!(
+            nm.starts_with("#!/bin/sh\n# Written by routectl for node w0"),
+            "{nm}"
+        );
+        assert!(
+            nm.contains("\n[ \"$1\" = 'eth1' ] && [ \"$2\" = up ] || exit 0\n"),
+            "{nm}"
+        );
+        assert!(
+            nm.ends_with(
+                "exec ip -force -batch - <<'ROUTECTL'\n\
+                 route replace 10.2.0.0/24 via 10.0.3.20 dev eth1 table 254 proto 211 metric 0\n\
+                 route replace 10.2.1.0/24 via 10.0.3.21 dev eth1 table 254 proto 211 metric 0\n\
+                 ROUTECTL\n"
+            ),
+            "{nm}"
+        );
+        let up = render_hook(Mechanism::Ifupdown, "w0", "eth1", &routes);
+        assert!(
+            up.contains("[ \"$IFACE\" = 'eth1' ] && [ \"$MODE\" = start ] || exit 0"),
+            "{up}"
+        );
+        let parsed = parse_hook(&up);
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].destination, "10.2.0.0/24");
+        assert_eq!(parsed[0].gateway.as_deref(), Some("10.0.3.20"));
+        assert_eq!(parsed[0].protocol.as_deref(), Some("211"));
+        assert_eq!(parsed[0].metric.as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn auto_persists_with_whatever_manages_the_interface() {
+        let desired = [r("10.2.1.0/24", "10.0.3.21")];
+        let nm = NodeFacts::parse(
+            "eth1",
+            "proc=NetworkManager\nnm_device=1\nnm_netplan=1\nifupdown=0\n",
+        );
+        assert_eq!(nm.manager(), Manager::NetworkManager { netplan: true });
+        let p = plan(Persist::Auto, Ok(&nm), "w0", "eth1", &desired).unwrap();
+        assert_eq!(
+            (p.mechanism(), p.path(), p.state()),
+            (
+                Some(Mechanism::NetworkManager),
+                Some(NM_HOOK_PATH),
+                "create"
+            )
+        );
+        assert_eq!(p.route_changes().0.len(), 1);
+        assert_eq!(Mechanism::NetworkManager.mode(), 0o755);
+        assert!(!Mechanism::NetworkManager.reloads());
+        // The same under its own name; refused under another manager's.
+        assert_eq!(
+            plan(Persist::NetworkManager, Ok(&nm), "w0", "eth1", &desired).unwrap(),
+            p
+        );
+        let why = plan(Persist::Ifupdown, Ok(&nm), "w0", "eth1", &desired).unwrap_err();
+        assert!(why.contains("managed by netplan/NetworkManager"), "{why}");
+        // In sync once the hook holds the routes; edited or deleted: pending again.
+        let mut f = nm.clone();
+        f.nm_hook = Some(render_hook(
+            Mechanism::NetworkManager,
+            "w0",
+            "eth1",
+            &desired,
+        ));
+        let p = plan(Persist::Auto, Ok(&f), "w0", "eth1", &desired).unwrap();
+        assert_eq!(p.state(), "in-sync");
+        f.nm_hook = Some(f.nm_hook.unwrap().replace("10.0.3.21", "10.0.3.99"));
+        let p = plan(Persist::Auto, Ok(&f), "w0", "eth1", &desired).unwrap();
+        assert_eq!(p.state(), "update");
+        // Persist off: routectl's hook goes.
+        let p = plan(Persist::None, Ok(&f), "w0", "eth1", &desired).unwrap();
+        assert_eq!((p.state(), p.path()), ("remove", Some(NM_HOOK_PATH)));
+        // ifupdown wins over a NetworkManager that leaves the interface to it.
+        let up = NodeFacts::parse("eth1", "proc=NetworkManager\nnm_device=1\nifupdown=1\n");
+        let p = plan(Persist::Auto, Ok(&up), "w0", "eth1", &desired).unwrap();
+        assert_eq!(p.path(), Some(IFUPDOWN_HOOK_PATH));
+        // Nothing manages the interface: nothing written, and a hook left over is removed.
+        let mut none = NodeFacts::parse("eth1", "");
+        let p = plan(Persist::Auto, Ok(&none), "w0", "eth1", &desired).unwrap();
+        assert_eq!(p, PersistPlan::Off);
+        none.ifupdown_hook = Some("#!/bin/sh\n".to_string());
+        let p = plan(Persist::Auto, Ok(&none), "w0", "eth1", &desired).unwrap();
+        assert_eq!((p.state(), p.path()), ("remove", Some(IFUPDOWN_HOOK_PATH)));
+        // Not known: refused, but a plan from snapshots leaves the file alone.
+        let why = plan(Persist::Auto, Err("not read"), "w0", "eth1", &desired).unwrap_err();
+        assert!(why.contains("persist = \"auto\""), "{why}");
+        assert_eq!(
+            plan(Persist::Auto, Err(FROM_SNAPSHOT), "w0", "eth1", &desired).unwrap(),
+            PersistPlan::Off
+        );
     }
 }

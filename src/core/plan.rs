@@ -264,7 +264,7 @@ impl Plan {
                 &desired,
             )
             .map_err(|reason| NodeError::Persist {
-                path: manager.dropin_path(),
+                path: manager.persist_path(),
                 reason,
             })?;
             d.warnings.extend(persist::warning(
@@ -273,14 +273,14 @@ impl Plan {
                 node.interface.as_deref().unwrap_or_default(),
                 desired.len(),
             ));
-            if node.persist == persist::Persist::Networkd
+            if node.persist != persist::Persist::None
                 && seen.facts.as_ref().err().map(String::as_str) == Some(persist::FROM_SNAPSHOT)
             {
-                d.warnings.push(
-                    "persist = \"networkd\": the networkd drop-in is not checked in a plan from \
-                     snapshots (a live plan or apply reads it)"
-                        .to_string(),
-                );
+                d.warnings.push(format!(
+                    "persist = \"{}\": the persisted file is not checked in a plan from \
+                     snapshots (a live plan or apply reads it)",
+                    node.persist.name()
+                ));
             }
             Ok(d)
         });

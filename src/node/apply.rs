@@ -60,7 +60,7 @@ fn apply_node(
     stored: &mut Option<LastApplied>,
 ) -> NodeResult {
     let mut result = apply_routes(np, adopt, topology, policy, transport, stored);
-    if let Some(fused) = result.dropin.take()
+    if let Some(fused) = result.dropin.take_if(|w| w.mechanism.reloads())
         && let Some(node) = topology.node(&np.name)
     {
         // The drop-in went with the routes (written once every line succeeded) and networkd
@@ -91,16 +91,17 @@ fn apply_node(
         }
         return result;
     }
-    // A drop-in the routes did not carry (they were in place, or it is removed) follows them:
-    // written only once the node has them, so that networkd is never told to install a route the
-    // kernel refused.
+    // A file the routes did not carry (they were in place, or it is removed) follows them:
+    // written only once the node has them, so that the manager is never told to install a route
+    // the kernel refused.
     if np.persist.is_pending()
+        && result.dropin.is_none()
         && matches!(result.outcome, Outcome::Converged | Outcome::InSync)
         && let Some(node) = topology.node(&np.name)
     {
         let desired = desired::routes_for(topology, node);
         match crate::node::networkd::apply(transport, node, np, &desired, policy, adopt) {
-            Ok(w) if w.action == "removed" => {
+            Ok(w) if w.action == "removed" && w.mechanism.reloads() => {
                 // The routes networkd had from the drop-in are gone: plan the node again from
                 // what it has now and put them back as routectl's own.
                 let again = Plan::node(
@@ -200,13 +201,13 @@ fn apply_routes(
     let desired = desired_of(topology, np);
     // The record the node gets if every line succeeds, stored in the same round trip.
     let planned = planned_record(np, topology, &desired, adopt);
-    let dropin = match &np.persist {
-        crate::core::persist::PersistPlan::Write { .. } => networkd::dropin_change(np),
+    let persisted = match &np.persist {
+        crate::core::persist::PersistPlan::Write { .. } => networkd::persisted_change(np),
         _ => None,
     };
     let req = ApplyRequest {
         routes: lines.clone(),
-        dropin: dropin.clone(),
+        persisted: persisted.as_ref().map(|(_, f)| f.clone()),
         record: Some((
             record::record_path(&node.instance),
             FileChange::Write(observe::record_bytes(&planned)),
@@ -244,9 +245,10 @@ fn apply_routes(
             if out.record_done {
                 *stored = Some(planned);
             }
-            if let (Some((path, _)), true) = (&dropin, out.dropin_done) {
+            if let (Some((mechanism, file)), true) = (&persisted, out.persisted_done) {
                 result.dropin = Some(crate::core::applied::DropinWrite {
-                    path: path.clone(),
+                    mechanism: *mechanism,
+                    path: file.path.clone(),
                     action: "written",
                     write_ms: started.elapsed().as_millis() as u64,
                     settled_ms: 0,
@@ -255,12 +257,14 @@ fn apply_routes(
             if out.status != Some(0) && failures.is_empty() {
                 // The transport failed (instance stopped, daemon down), `ip` refused the script
                 // as a whole, or a file could not be written: named as such.
-                result.error = Some(match &dropin {
-                    Some((path, _)) if !out.dropin_done && out.read_back.is_some() => {
+                result.error = Some(match &persisted {
+                    Some((mechanism, file)) if !out.persisted_done && out.read_back.is_some() => {
                         NodeError::Persist {
-                            path: Some(path.clone()),
+                            path: Some(file.path.clone()),
                             reason: format!(
-                                "writing the networkd drop-in {path} failed: {}",
+                                "writing the {} {} failed: {}",
+                                mechanism.describe(),
+                                file.path,
                                 out.stderr.trim()
                             ),
                         }
@@ -500,8 +504,11 @@ fn rollback_node(
     // (and networkd installs the file's routes by itself), so undoing it is left to people.
     match np.persist.path() {
         Some(path) if np.persist.is_pending() => Err(format!(
-            "routes put back, but not its networkd drop-in {path} ({} by the canary's apply): \
-             fix the topology and apply again, or restore the file by hand",
+            "routes put back, but not its {} {path} ({} by the canary's apply): fix the \
+             topology and apply again, or restore the file by hand",
+            np.persist
+                .mechanism()
+                .map_or("persisted file", |m| m.describe()),
             match np.persist {
                 crate::core::persist::PersistPlan::Remove { .. } => "removed",
                 _ => "written",

@@ -1,37 +1,57 @@
-//! Persisting routectl's routes through systemd-networkd: writing or removing a node's drop-in
-//! (decided in [`crate::core::persist`]) and making networkd load it.
+//! Persisting routectl's routes through the node's network manager: writing or removing its
+//! persisted file (decided in [`crate::core::persist`]) and, for a networkd drop-in, making
+//! networkd load it.
 //!
-//! The drop-in is one part of an [`ApplyRequest`]: the exec transports carry it in the one apply
+//! The file is one part of an [`ApplyRequest`]: the exec transports carry it in the one apply
 //! script (content on stdin, length- and digest-checked, written to a fresh temporary file in
-//! the drop-in's directory, flushed, renamed over the drop-in, the directory flushed, then
-//! `networkctl reload`), fused with the route lines when there are any. networkd then
-//! reconfigures the link: it drops and re-adds the link's address (the kernel flushes the link's
-//! routes) and installs the drop-in's routes itself, so the routes are read back until they are
-//! all there ([`settle`]).
+//! the file's directory with the mode its manager requires, flushed, renamed over the file, the
+//! directory flushed; for a drop-in then `networkctl reload`), fused with the route lines when
+//! there are any. After a drop-in, networkd reconfigures the link: it drops and re-adds the
+//! link's address (the kernel flushes the link's routes) and installs the drop-in's routes
+//! itself, so the routes are read back until they are all there ([`settle`]). A NetworkManager
+//! dispatcher script or an ifupdown hook needs no reload: it acts at the manager's next `up`.
 
 use std::time::{Duration, Instant};
 
 use crate::core::applied::DropinWrite;
 use crate::core::diff;
-use crate::core::persist::PersistPlan;
+use crate::core::persist::{Mechanism, PersistPlan};
 use crate::core::plan::NodePlan;
 use crate::core::route::Route;
 use crate::core::topology::Node;
 use crate::error::NodeError;
 use crate::node::observe;
-use crate::node::request::{ApplyRequest, FileChange};
+use crate::node::request::{ApplyRequest, FileChange, PersistedFile};
 use crate::node::transport::Transport;
 
-/// The drop-in part of an apply: its path and what to do with it (`None` when the plan leaves
-/// it alone).
-pub fn dropin_change(np: &NodePlan) -> Option<(String, FileChange)> {
-    match &np.persist {
-        PersistPlan::Write { path, new, .. } => {
-            Some((path.clone(), FileChange::Write(new.clone().into_bytes())))
-        }
-        PersistPlan::Remove { path, .. } => Some((path.clone(), FileChange::Remove)),
-        PersistPlan::Off | PersistPlan::InSync { .. } => None,
-    }
+/// The persisted file's part of an apply: its path, what to do with it, its mode and whether
+/// networkd is reloaded (`None` when the plan leaves it alone).
+pub fn persisted_change(np: &NodePlan) -> Option<(Mechanism, PersistedFile)> {
+    let (mechanism, path, change) = match &np.persist {
+        PersistPlan::Write {
+            mechanism,
+            path,
+            new,
+            ..
+        } => (
+            *mechanism,
+            path,
+            FileChange::Write(new.clone().into_bytes()),
+        ),
+        PersistPlan::Remove {
+            mechanism, path, ..
+        } => (*mechanism, path, FileChange::Remove),
+        PersistPlan::Off | PersistPlan::InSync { .. } => return None,
+    };
+    Some((
+        mechanism,
+        PersistedFile {
+            path: path.clone(),
+            change,
+            mode: mechanism.mode(),
+            networkd_reload: mechanism.reloads(),
+        },
+    ))
 }
 
 /// How long apply waits for networkd to put the routes back after a reload.
@@ -41,10 +61,11 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// from it (apply then adds them again as plain routectl routes).
 pub const REMOVE_SETTLE: Duration = Duration::from_secs(3);
 
-/// Carries out `np`'s drop-in change on `node`. After a write, waits until networkd has
-/// installed every desired route again (read back every 100 ms, at most [`SETTLE_TIMEOUT`]);
-/// after a removal, until networkd has dropped the routes it had from the drop-in (at most
-/// [`REMOVE_SETTLE`]), for the caller to add them again.
+/// Carries out `np`'s persisted-file change on `node`. For a drop-in: after a write, waits until
+/// networkd has installed every desired route again (read back every 100 ms, at most
+/// [`SETTLE_TIMEOUT`]); after a removal, until networkd has dropped the routes it had from the
+/// drop-in (at most [`REMOVE_SETTLE`]), for the caller to add them again. A hook changes no
+/// route: nothing is waited for.
 pub fn apply(
     t: &dyn Transport,
     node: &Node,
@@ -54,27 +75,29 @@ pub fn apply(
     adopt: bool,
 ) -> Result<DropinWrite, NodeError> {
     let started = Instant::now();
-    let Some((path, change)) = dropin_change(np) else {
+    let Some((mechanism, file)) = persisted_change(np) else {
         return Err(NodeError::Persist {
             path: np.persist.path().map(str::to_string),
             reason: "nothing to write".to_string(),
         });
     };
-    let action = if change == FileChange::Remove {
+    let action = if file.change == FileChange::Remove {
         "removed"
     } else {
         "written"
     };
+    let path = file.path.clone();
     let req = ApplyRequest {
-        dropin: Some((path.clone(), change)),
+        persisted: Some(file),
         ..ApplyRequest::default()
     };
     let out = t.apply(&node.instance, &req)?;
-    if out.status != Some(0) || !out.dropin_done {
+    if out.status != Some(0) || !out.persisted_done {
         return Err(NodeError::Persist {
             path: Some(path.clone()),
             reason: format!(
-                "writing the networkd drop-in {path} failed (exit {}): {}",
+                "writing the {} {path} failed (exit {}): {}",
+                mechanism.describe(),
                 out.status
                     .map_or("by signal".to_string(), |s| s.to_string()),
                 out.stderr.trim()
@@ -82,6 +105,16 @@ pub fn apply(
         });
     }
     let written = started.elapsed();
+    if !mechanism.reloads() {
+        let ms = written.as_millis() as u64;
+        return Ok(DropinWrite {
+            mechanism,
+            path,
+            action,
+            write_ms: ms,
+            settled_ms: ms,
+        });
+    }
     settle(
         t, node, desired, policy, adopt, path, action, started, written,
     )
@@ -116,6 +149,7 @@ pub fn settle(
             std::thread::sleep(Duration::from_millis(100));
         }
         return Ok(DropinWrite {
+            mechanism: Mechanism::Networkd,
             path,
             action,
             write_ms: written.as_millis() as u64,
@@ -133,6 +167,7 @@ pub fn settle(
             .any(|c| c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict);
         if converged {
             return Ok(DropinWrite {
+                mechanism: Mechanism::Networkd,
                 path,
                 action,
                 write_ms: written.as_millis() as u64,

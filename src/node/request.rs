@@ -52,14 +52,29 @@ impl FileChange {
     }
 }
 
+/// The file through which a node's network manager keeps routectl's routes, and what to do
+/// with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistedFile {
+    /// Its path in the node.
+    pub path: String,
+    /// What to do with it.
+    pub change: FileChange,
+    /// The mode a written file gets (owned by the user the write runs as: root).
+    pub mode: u32,
+    /// Whether the manager must be told to load it (`networkctl reload`) after a change.
+    pub networkd_reload: bool,
+}
+
 /// One write to a node, carried out in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApplyRequest {
     /// `ip -batch` lines (`route add|replace|del …`), run with `-force`: every line is tried.
     pub routes: Vec<String>,
-    /// The networkd drop-in's path in the node and what to do with it; a written or removed
-    /// drop-in is followed by `networkctl reload`. Done only when every route line succeeded.
-    pub dropin: Option<(String, FileChange)>,
+    /// The persisted file (a networkd drop-in, followed by `networkctl reload` when changed; a
+    /// NetworkManager dispatcher script; an ifupdown hook). Done only when every route line
+    /// succeeded.
+    pub persisted: Option<PersistedFile>,
     /// The last-applied record's path in the node and what to do with it. Done last, only when
     /// everything before it succeeded.
     pub record: Option<(String, FileChange)>,
@@ -78,8 +93,8 @@ pub struct ApplyReply {
     pub stderr: String,
     /// The read-back, as `ip -N -d -j route show table all` prints it (`None`: not read).
     pub read_back: Option<Vec<u8>>,
-    /// Whether the drop-in was written or removed (and networkd reloaded).
-    pub dropin_done: bool,
+    /// Whether the persisted file was written or removed (and networkd reloaded for a drop-in).
+    pub persisted_done: bool,
     /// Whether the record was written or removed.
     pub record_done: bool,
 }

@@ -128,12 +128,20 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
         );
     }
     if let Some(w) = &n.dropin {
+        let how = if w.mechanism.reloads() {
+            format!(
+                " (networkctl reload; routes back after {} ms)",
+                w.settled_ms
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "  networkd drop-in {} {} (networkctl reload; routes back after {} ms)",
+            "  {} {} {}{how}",
+            w.mechanism.describe(),
             crate::core::text::escape(&w.path),
             w.action,
-            w.settled_ms
         );
     }
     if let Some(e) = &n.record_error {

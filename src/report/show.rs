@@ -126,12 +126,13 @@ fn view_text(v: &NodeView, style: &Style, out: &mut String) {
                 style.yellow("differs from the routes (apply rewrites it)")
             }
             PersistPlan::Remove { .. } => {
-                style.yellow("left from persist = \"networkd\" (apply removes it)")
+                style.yellow("left from an earlier persist (apply removes it)")
             }
             PersistPlan::Off => String::new(),
         };
         let path = escape(path);
-        let _ = writeln!(out, "  {} {path}: {state}", style.dim("networkd drop-in"));
+        let what = p.mechanism().map_or("persisted file", |m| m.describe());
+        let _ = writeln!(out, "  {} {path}: {state}", style.dim(what));
     }
     for e in &v.entries {
         let note = e

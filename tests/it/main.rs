@@ -59,6 +59,7 @@ mod layout;
 mod lxd;
 mod lxd_discover;
 mod lxd_projects;
+mod managers;
 mod netns;
 mod netns_reconcile;
 mod netns_show_check;

@@ -537,9 +537,7 @@ fn persist_on_nodes_networkd_does_not_manage_is_a_per_node_error() {
     assert_code(&apply, 1);
     assert!(apply.stdout.contains("a: FAILED"), "{apply:?}");
     assert!(
-        apply
-            .stdout
-            .contains("systemd-networkd does not manage eth1 on this node"),
+        apply.stdout.contains("nothing manages eth1 on this node"),
         "{apply:?}"
     );
     assert!(

@@ -259,9 +259,9 @@ impl Checker {
                 Some(p) => self.persist(Some(p), &format!("node `{}`: persist", node.name)),
                 None => persist,
             };
-            if node.persist == Persist::Networkd && node.interface.is_none() {
-                // Only an ssh node may leave its interface out; the drop-in belongs to the
-                // interface's network file, so it must be named.
+            if node.persist != Persist::None && node.interface.is_none() {
+                // Only an ssh node may leave its interface out; what persists the routes belongs
+                // to the interface's manager, so it must be named.
                 let span = match &rn.get_ref().persist {
                     Some(p) => p.span(),
                     None => rn.get_ref().name.span(),
@@ -269,9 +269,10 @@ impl Checker {
                 self.problem(
                     &span,
                     format!(
-                        "node `{}`: persist = \"networkd\" needs the route interface: set \
+                        "node `{}`: persist = \"{}\" needs the route interface: set \
                          `interface` (on the node or in [cluster])",
-                        node.name
+                        node.name,
+                        node.persist.name()
                     ),
                 );
             }
@@ -654,7 +655,8 @@ pod_cidr = "10.1.0.0/24"
         ));
         assert!(
             e.contains(
-                "node `worker-0`: persist `netplan` is not known: expected one of none, networkd"
+                "node `worker-0`: persist `netplan` is not known: expected one of none, networkd, \
+                 networkmanager, ifupdown, auto"
             ),
             "{e}"
         );

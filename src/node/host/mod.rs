@@ -508,14 +508,14 @@ impl Transport for Host {
     }
 
     /// The route lines and the read-back over netlink, the record into the container's root;
-    /// a drop-in (whose reload needs a process in the node), a remote or an instance on another
+    /// a persisted file (written by the apply script), a remote or an instance on another
     /// cluster member goes through the exec transport, whole.
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
         if self.kind == TransportKind::Netns {
             // The routes over netlink (`run` serves the batch), the record on this host.
             return crate::node::transport::apply_script::apply_by_exec(self, instance, req);
         }
-        let reload = req.dropin.as_ref().is_some_and(|(_, c)| c.is_change());
+        let reload = req.persisted.as_ref().is_some_and(|f| f.change.is_change());
         if reload || instance.contains(':') || self.elsewhere(instance) {
             return self.exec.apply(instance, req);
         }
@@ -524,7 +524,7 @@ impl Transport for Host {
             status: Some(0),
             stderr: String::new(),
             read_back: None,
-            dropin_done: false,
+            persisted_done: false,
             record_done: false,
         };
         if !req.routes.is_empty() || req.read_back {

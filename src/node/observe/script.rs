@@ -24,12 +24,15 @@ pub const SEPARATOR: &str = "--routectl-read-part--";
 /// 2. the record at RECORD (nothing when there is none);
 /// 3. unless IFACE is empty, what tells who manages IFACE: [`persist::FACTS_MARKER`], then
 ///    networkd's `NETWORK_FILE=` and `ADMIN_STATE=` for the link, whether networkd or
-///    NetworkManager run, NetworkManager's and ifupdown's state for the link, and routectl's
-///    networkd drop-in for the network file (after [`persist::DROPIN_MARKER`], to the end; a
-///    symbolic link there is reported, never followed).
+///    NetworkManager run, NetworkManager's state for the link (unless it marks it unmanaged),
+///    whether netplan wrote NetworkManager's connection for it, ifupdown's state for it,
+///    routectl's NetworkManager dispatcher script and ifupdown hook (`KEY=` their bytes in
+///    base64 on one line), and routectl's networkd drop-in for the network file (after
+///    [`persist::DROPIN_MARKER`], to the end). A symbolic link at any of routectl's files is
+///    reported, never followed.
 ///
-/// Values reach it only as positional parameters. Beyond `ip` it forks `readlink`, and `cat`
-/// when a drop-in exists; everything else is a shell builtin. One line without backslashes, so
+/// Values reach it only as positional parameters. Beyond `ip` it forks `readlink`, `base64` per
+/// hook and `cat` when a drop-in exists; everything else is a shell builtin. One line without backslashes, so
 /// that logs of argv stay one line.
 pub const READ_SCRIPT: &str = concat!(
     r#"r=$1; i=$2; shift 2; "$@" || exit; b=; p=; "#,
@@ -47,8 +50,15 @@ pub const READ_SCRIPT: &str = concat!(
     r#"for c in /proc/[0-9]*/comm; do n=; { read -r n < "$c"; } 2>/dev/null; case $n in "#,
     r#"systemd-network) nd=1;; NetworkManager) nm=1;; esac; done; "#,
     r#"[ -z "$nd" ] || echo proc=systemd-networkd; [ -z "$nm" ] || echo proc=NetworkManager; "#,
-    r#"if [ -n "$x" ] && [ -e "/run/NetworkManager/devices/$x" ]; then echo nm_device=1; fi; "#,
-    r#"if [ -e "/run/network/ifstate.$i" ]; then echo ifupdown=1; fi; "#,
+    r#"v="/run/NetworkManager/devices/$x"; if [ -n "$x" ] && [ -e "$v" ]; then m=1; "#,
+    r#"if [ -r "$v" ]; then while IFS= read -r l; do [ "$l" != managed=false ] || m=; "#,
+    r#"done < "$v"; fi; [ -z "$m" ] || echo nm_device=1; fi; "#,
+    r#"if [ -e "/run/NetworkManager/system-connections/netplan-$i.nmconnection" ]; then "#,
+    r#"echo nm_netplan=1; fi; if [ -e "/run/network/ifstate.$i" ]; then echo ifupdown=1; fi; "#,
+    r#"for h in nm_hook:/etc/NetworkManager/dispatcher.d/90-routectl "#,
+    r#"ifupdown_hook:/etc/network/if-up.d/routectl; do k=${h%%:*}; v=${h#*:}; "#,
+    r#"if [ -L "$v" ]; then echo "${k}_link=1"; elif [ -f "$v" ]; then printf %s= "$k"; "#,
+    r#"base64 -w0 -- "$v" || exit 1; echo; fi; done; "#,
     r#"if [ -n "$nf" ]; then e="/etc/systemd/network/${nf##*/}.d"; d="$e/50-routectl.conf"; "#,
     r#"if [ -L "$e" ] || [ -L "$d" ]; then echo dropin_link=1; "#,
     r#"elif [ -f "$d" ]; then echo '#routectl-dropin'; cat -- "$d" || exit 1; fi; fi; exit 0"#
@@ -225,11 +235,31 @@ pub fn script_tail(files: &dyn NodeFiles, record: &str, iface: &str) -> Result<V
     if running(b"NetworkManager") {
         out.extend_from_slice(b"proc=NetworkManager\n");
     }
-    if !index.is_empty() && files.exists(&format!("/run/NetworkManager/devices/{index}")) {
-        out.extend_from_slice(b"nm_device=1\n");
+    let device = format!("/run/NetworkManager/devices/{index}");
+    if !index.is_empty() && files.exists(&device) {
+        let state = read(&device)?.unwrap_or_default();
+        if !whole_lines(&state).contains(&&b"managed=false"[..]) {
+            out.extend_from_slice(b"nm_device=1\n");
+        }
+    }
+    let netplan = format!("/run/NetworkManager/system-connections/netplan-{iface}.nmconnection");
+    if files.exists(&netplan) {
+        out.extend_from_slice(b"nm_netplan=1\n");
     }
     if files.exists(&format!("/run/network/ifstate.{iface}")) {
         out.extend_from_slice(b"ifupdown=1\n");
+    }
+    for (key, path) in [
+        ("nm_hook", persist::NM_HOOK_PATH),
+        ("ifupdown_hook", persist::IFUPDOWN_HOOK_PATH),
+    ] {
+        if files.is_link(path) {
+            out.extend_from_slice(format!("{key}_link=1\n").as_bytes());
+        } else if files.is_file(path) {
+            let bytes = read(path)?.ok_or_else(|| format!("base64: {path}: cannot be read"))?;
+            let line = format!("{key}={}\n", persist::encode_base64(&bytes));
+            out.extend_from_slice(line.as_bytes());
+        }
     }
     if !network_file.is_empty() {
         let base = network_file.rsplit('/').next().unwrap_or_default();

@@ -20,22 +20,23 @@ pub const APPLY_SEPARATOR: &str = "--routectl-apply-part--";
 /// The exit status of the apply script when its input was cut short or damaged (nothing done).
 pub const TORN_INPUT: i32 = 75;
 
-/// The apply script, run as `sh -c APPLY_SCRIPT sh RECORD TMP BL DL RL SUM DMODE RMODE DROPIN
-/// READBACK ip OPTIONS…` with the route lines (BL bytes), the drop-in (DL) and the record (RL)
-/// on stdin, in that order, SUM the SHA-256 of the whole input. It keeps the input in a private
-/// temporary file (`TMP` is a random name) in the record's directory (a real directory owned by
-/// the user it runs as, made 0700 if missing) and does nothing unless the input is whole. Then:
-/// the route lines through `ip OPTIONS… -force -batch -`; if they all succeeded, the drop-in
-/// (DMODE `write`: a fresh temporary file in its directory (made 0755 when missing: networkd
-/// reads it as its own user), 0644, flushed, renamed over it;
-/// `remove`; then `networkctl reload`); if that succeeded, the record (RMODE `write`: renamed over
-/// it; `remove`). It prints, after an [`APPLY_SEPARATOR`] line, what it did (`dropin`,
+/// The apply script, run as `sh -c APPLY_SCRIPT sh RECORD TMP BL DL RL SUM DMODE RMODE FILE
+/// READBACK PERM RELOAD ip OPTIONS…` with the route lines (BL bytes), the persisted file (DL)
+/// and the record (RL) on stdin, in that order, SUM the SHA-256 of the whole input. It keeps the
+/// input in a private temporary file (`TMP` is a random name) in the record's directory (a real
+/// directory owned by the user it runs as, made 0700 if missing) and does nothing unless the
+/// input is whole. Then: the route lines through `ip OPTIONS… -force -batch -`; if they all
+/// succeeded, the persisted FILE (DMODE `write`: a fresh temporary file in its directory (made
+/// 0755 when missing: networkd reads drop-ins as its own user), mode PERM, flushed, renamed over
+/// it; `remove`, with its directory when RELOAD is `networkd` and it is empty; then, with RELOAD
+/// `networkd`, `networkctl reload`); if that succeeded, the record (RMODE `write`: renamed over
+/// it; `remove`). It prints, after an [`APPLY_SEPARATOR`] line, what it did (`persisted`,
 /// `record`), and with READBACK `1`, after another, every route (`ip OPTIONS… route show table
 /// all`). It exits with the first failure's status. Values reach it only as positional
 /// parameters.
 pub const APPLY_SCRIPT: &str = concat!(
     r#"set -u; umask 077; r=$1; n=$2; bl=$3; dl=$4; rl=$5; sum=$6; dm=$7; rm=$8; dp=$9; "#,
-    r#"rb=${10}; shift 10; d=${r%/*}; for x in "${d%/*}" "$d"; do [ -d "$x" ] || "#,
+    r#"rb=${10}; pm=${11}; ld=${12}; shift 12; d=${r%/*}; for x in "${d%/*}" "$d"; do [ -d "$x" ] || "#,
     r#"mkdir -m 0700 -- "$x" || exit 1; if [ -L "$x" ] || [ ! -O "$x" ]; then "#,
     r#"echo "routectl: $x is not a directory of mine" >&2; exit 1; fi; done; "#,
     r#"i=$d/.in.$n; rt=$d/.rec.$n; dt=; trap 'rm -f -- "$i" "$rt" ${dt:+"$dt"}' EXIT; "#,
@@ -48,12 +49,12 @@ pub const APPLY_SCRIPT: &str = concat!(
     r#"if [ "$st" -eq 0 ] && [ "$dm" != keep ]; then dd=${dp%/*}; dn=${dp##*/}; "#,
     r#"if [ -L "$dd" ]; then echo "routectl: $dd is a symbolic link" >&2; st=1; "#,
     r#"elif [ "$dm" = write ]; then (umask 022 && mkdir -p -- "$dd") && dt=$(mktemp -- "$dd/.$dn.XXXXXXXXXX") "#,
-    r#"&& tail -c +$((bl + 1)) "$i" | head -c "$dl" > "$dt" && chmod 0644 -- "$dt" "#,
+    r#"&& tail -c +$((bl + 1)) "$i" | head -c "$dl" > "$dt" && chmod "$pm" -- "$dt" "#,
     r#"&& { sync -- "$dt" 2>/dev/null || sync; } && mv -f -- "$dt" "$dp" && dt= "#,
     r#"&& { sync -- "$dd" 2>/dev/null || true; } || st=1; "#,
-    r#"else rm -f -- "$dp" && { rmdir -- "$dd" 2>/dev/null || true; } || st=1; fi; "#,
-    r#"if [ "$st" -eq 0 ]; then networkctl reload || st=$?; fi; "#,
-    r#"if [ "$st" -eq 0 ]; then w="$w dropin"; else echo "routectl: the drop-in $dp was not "#,
+    r#"else rm -f -- "$dp" && { [ "$ld" != networkd ] || rmdir -- "$dd" 2>/dev/null || true; } "#,
+    r#"|| st=1; fi; if [ "$st" -eq 0 ] && [ "$ld" = networkd ]; then networkctl reload || st=$?; fi; "#,
+    r#"if [ "$st" -eq 0 ]; then w="$w persisted"; else echo "routectl: the file $dp was not "#,
     r#"changed as asked" >&2; fi; fi; if [ "$st" -eq 0 ] && [ "$rm" = write ]; then "#,
     r#"set -C; if tail -c +$((bl + dl + 1)) "$i" > "$rt" && mv -f -- "$rt" "$r"; then "#,
     r#"w="$w record"; else st=1; fi; set +C; elif [ "$st" -eq 0 ] && [ "$rm" = remove ]; then "#,
@@ -68,9 +69,13 @@ pub const APPLY_SCRIPT: &str = concat!(
 pub fn apply_invocation(req: &ApplyRequest, record_path: &str) -> Invocation {
     let routes = batch_text(&req.routes).into_bytes();
     let (dropin_path, dropin) = req
-        .dropin
+        .persisted
         .as_ref()
-        .map_or(("", &FileChange::Keep), |(p, c)| (p.as_str(), c));
+        .map_or(("", &FileChange::Keep), |f| (f.path.as_str(), &f.change));
+    let (mode, reload) = req
+        .persisted
+        .as_ref()
+        .map_or((0o644, false), |f| (f.mode & 0o7777, f.networkd_reload));
     let (record_path, record) = req
         .record
         .as_ref()
@@ -94,6 +99,8 @@ pub fn apply_invocation(req: &ApplyRequest, record_path: &str) -> Invocation {
         record.mode().into(),
         dropin_path.into(),
         if req.read_back { "1" } else { "0" }.into(),
+        format!("{mode:04o}"),
+        if reload { "networkd" } else { "none" }.into(),
         "ip".into(),
     ];
     args.extend(iproute::READ_OPTIONS.iter().map(|s| s.to_string()));
@@ -123,7 +130,7 @@ pub fn parse_apply_output(
         status,
         stderr,
         read_back: None,
-        dropin_done: false,
+        persisted_done: false,
         record_done: false,
     };
     let Some(first) = find(text) else {
@@ -136,7 +143,7 @@ pub fn parse_apply_output(
     };
     let done = String::from_utf8_lossy(done);
     if let Some(words) = done.trim().strip_prefix("done:") {
-        reply.dropin_done = words.split_whitespace().any(|w| w == "dropin");
+        reply.persisted_done = words.split_whitespace().any(|w| w == "persisted");
         reply.record_done = words.split_whitespace().any(|w| w == "record");
     }
     reply.read_back = read_back;
@@ -176,7 +183,7 @@ fn apply_on_host_record<T: Transport + ?Sized>(
         status: Some(0),
         stderr: String::new(),
         read_back: None,
-        dropin_done: false,
+        persisted_done: false,
         record_done: false,
     };
     if !req.routes.is_empty() || req.read_back {
@@ -194,11 +201,11 @@ fn apply_on_host_record<T: Transport + ?Sized>(
             reply.read_back = Some(out.stdout);
         }
     }
-    if req.dropin.as_ref().is_some_and(|(_, c)| c.is_change()) {
+    if req.persisted.as_ref().is_some_and(|f| f.change.is_change()) {
         reply.status = Some(1);
         reply
             .stderr
-            .push_str("a network namespace has no network manager: no drop-in is written\n");
+            .push_str("a network namespace has no network manager: no file is persisted\n");
         return Ok(reply);
     }
     if let Some((path, change)) = &req.record
@@ -219,6 +226,7 @@ fn apply_on_host_record<T: Transport + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::request::PersistedFile;
 
     fn run_script(req: &ApplyRequest, dir: &std::path::Path, cut: Option<usize>) -> ApplyReply {
         let record = dir.join("rc/last-applied/n.json");
@@ -279,7 +287,7 @@ mod tests {
         let record = dir.path().join("rc/last-applied/n.json");
         let req = ApplyRequest {
             routes: vec!["route add 10.1.0.0/24 via 10.0.2.20".into()],
-            dropin: None,
+            persisted: None,
             record: Some((
                 record.display().to_string(),
                 FileChange::Write(b"{\"v\":2}\n".to_vec()),
@@ -295,7 +303,7 @@ mod tests {
         }
         let r = run_script(&req, dir.path(), None);
         assert_eq!(r.status, Some(0), "{r:?}");
-        assert!(r.record_done && !r.dropin_done);
+        assert!(r.record_done && !r.persisted_done);
         assert_eq!(r.read_back.as_deref(), Some(&b"[]\n"[..]));
         assert_eq!(std::fs::read(&record).unwrap(), b"{\"v\":2}\n");
         assert_eq!(
@@ -329,10 +337,12 @@ mod tests {
         std::fs::create_dir(dir.path().join("net")).unwrap();
         let req = ApplyRequest {
             routes: vec!["route add 10.1.0.0/24 via 10.0.2.20".into()],
-            dropin: Some((
-                dropin.display().to_string(),
-                FileChange::Write(b"[Route]\nDestination=10.1.0.0/24\n".to_vec()),
-            )),
+            persisted: Some(PersistedFile {
+                path: dropin.display().to_string(),
+                change: FileChange::Write(b"[Route]\nDestination=10.1.0.0/24\n".to_vec()),
+                mode: 0o644,
+                networkd_reload: true,
+            }),
             record: Some((
                 record.display().to_string(),
                 FileChange::Write(b"{}\n".to_vec()),
@@ -341,7 +351,7 @@ mod tests {
         };
         let r = run_script(&req, dir.path(), None);
         assert_eq!(r.status, Some(0), "{r:?}");
-        assert!(r.dropin_done && r.record_done && r.read_back.is_none());
+        assert!(r.persisted_done && r.record_done && r.read_back.is_none());
         assert_eq!(
             std::fs::read_to_string(&dropin).unwrap(),
             "[Route]\nDestination=10.1.0.0/24\n"
@@ -356,15 +366,57 @@ mod tests {
             .collect();
         assert_eq!(names, ["50-routectl.conf"]);
         let rm = ApplyRequest {
-            dropin: Some((dropin.display().to_string(), FileChange::Remove)),
+            persisted: Some(PersistedFile {
+                path: dropin.display().to_string(),
+                change: FileChange::Remove,
+                mode: 0o644,
+                networkd_reload: true,
+            }),
             ..ApplyRequest::default()
         };
         let r = run_script(&rm, dir.path(), None);
-        assert_eq!((r.status, r.dropin_done), (Some(0), true), "{r:?}");
+        assert_eq!((r.status, r.persisted_done), (Some(0), true), "{r:?}");
         assert!(!dropin.parent().unwrap().exists());
         assert_eq!(
             std::fs::read_to_string(dir.path().join("reloads")).unwrap(),
             "reload\nreload\n"
         );
+    }
+
+    /// A hook is written whole with its mode (0755: the dispatcher and run-parts run only
+    /// executable files not writable by others), with no reload; removed without touching its
+    /// directory.
+    #[test]
+    fn the_apply_script_writes_a_hook_without_reload() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let hooks = dir.path().join("dispatcher.d");
+        std::fs::create_dir(&hooks).unwrap();
+        let hook = hooks.join("90-routectl");
+        let req = ApplyRequest {
+            persisted: Some(PersistedFile {
+                path: hook.display().to_string(),
+                change: FileChange::Write(b"#!/bin/sh\nexit 0\n".to_vec()),
+                mode: 0o755,
+                networkd_reload: false,
+            }),
+            ..ApplyRequest::default()
+        };
+        let r = run_script(&req, dir.path(), None);
+        assert_eq!((r.status, r.persisted_done), (Some(0), true), "{r:?}");
+        assert_eq!(std::fs::read(&hook).unwrap(), b"#!/bin/sh\nexit 0\n");
+        let mode = std::fs::metadata(&hook).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755);
+        let rm = ApplyRequest {
+            persisted: Some(PersistedFile {
+                change: FileChange::Remove,
+                ..req.persisted.clone().unwrap()
+            }),
+            ..ApplyRequest::default()
+        };
+        let r = run_script(&rm, dir.path(), None);
+        assert_eq!((r.status, r.persisted_done), (Some(0), true), "{r:?}");
+        assert!(!hook.exists() && hooks.is_dir());
+        assert!(!dir.path().join("reloads").exists());
     }
 }

@@ -181,7 +181,11 @@ pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
                 }
             }
             if n.persist.is_pending() {
-                parts.push(format!("drop-in to {}", n.persist.state()));
+                let what = match n.persist.mechanism() {
+                    Some(crate::core::persist::Mechanism::Networkd) | None => "drop-in",
+                    Some(_) => "hook",
+                };
+                parts.push(format!("{what} to {}", n.persist.state()));
             }
             let drift = d.changes.iter().filter(|c| c.cause == Cause::Drift).count();
             if drift > 0 {
@@ -277,7 +281,7 @@ pub(crate) fn held_back_lines(held: &[HeldBack], heading: &str, style: &Style, o
     }
 }
 
-/// A pending drop-in change as a unified diff (`similar`), indented under the node.
+/// A pending change of a persisted file as a unified diff (`similar`), indented under the node.
 pub(crate) fn dropin_lines(p: &PersistPlan, style: &Style, out: &mut String) {
     if !p.is_pending() {
         return;
@@ -287,8 +291,9 @@ pub(crate) fn dropin_lines(p: &PersistPlan, style: &Style, out: &mut String) {
     let (old, new) = p.contents();
     let _ = writeln!(
         out,
-        "  {} networkd drop-in {path} ({}):",
+        "  {} {} {path} ({}):",
         style.yellow("~"),
+        p.mechanism().map_or("persisted file", |m| m.describe()),
         p.state()
     );
     let name = |side: Option<&str>| if side.is_some() { path } else { "/dev/null" };
@@ -348,7 +353,7 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     if s.dropins > 0 {
         let _ = write!(
             line,
-            ", {} networkd drop-in{} to write",
+            ", {} persisted file{} to write",
             s.dropins,
             super::plural(s.dropins)
         );

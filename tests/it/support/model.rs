@@ -622,7 +622,7 @@ impl Transport for Model {
             status: Some(0),
             stderr: String::new(),
             read_back: None,
-            dropin_done: false,
+            persisted_done: false,
             record_done: false,
         };
         if !req.routes.is_empty() || req.read_back {

@@ -1,0 +1,422 @@
+//! End-to-end tests on the network-manager lab (`scripts/lab.sh up --realnode --lab managers`,
+//! topology tests/labs/managers.toml): Debian 12 containers with systemd as PID 1 whose eth1
+//! NetworkManager (rn-nm-0), netplan with the NetworkManager renderer (rn-nmplan-0) and ifupdown
+//! (rn-ifup-0) configure. They prove what docs/persistence.md claims: without `persist` each
+//! node is warned about and every removing action of its manager (and a restart) loses the
+//! routes; with `persist = "auto"` each node gets its manager's hook, and after every such action
+//! and a restart the routes are back without routectl running, `check` passes and `plan` is in
+//! sync; a hook edited or deleted by hand is a pending change; turning persist off removes the
+//! hooks; a node removed from the topology leaves no route in the others' hooks. The lab must be
+//! up (scripts/test.sh brings it up): a missing lab fails these tests, it never skips them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::support::{Routectl, Run, assert_code, repo};
+
+static LAB: Mutex<()> = Mutex::new(());
+
+const NM: &str = "rn-nm-0";
+const NMPLAN: &str = "rn-nmplan-0";
+const IFUP: &str = "rn-ifup-0";
+const NODES: [&str; 3] = [NM, NMPLAN, IFUP];
+/// The routes each node should have (tests/labs/managers.toml).
+const ROUTES: usize = 2;
+const NM_HOOK: &str = "/etc/NetworkManager/dispatcher.d/90-routectl";
+const IFUP_HOOK: &str = "/etc/network/if-up.d/routectl";
+
+fn lab_sh(args: &[&str]) {
+    let out = Command::new(repo().join("scripts/lab.sh"))
+        .args(args)
+        .args(["--realnode", "--lab", "managers"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/lab.sh");
+    assert!(
+        out.status.success(),
+        "scripts/lab.sh {args:?} --realnode --lab managers failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `sh -c SCRIPT` in a node; panics (loudly: the lab is required) on failure.
+fn exec(node: &str, script: &str) -> String {
+    let out = Command::new("lxc")
+        .args(["exec", node, "--", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lxc ({e}): the network-manager lab is required"));
+    assert!(
+        out.status.success(),
+        "{node}: `{script}` failed: {} (is the lab up? scripts/lab.sh up --realnode --lab managers)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lab, taken by one test at a time, reset to kernel routes only and no routectl file.
+struct ManagersLab {
+    dir: tempfile::TempDir,
+    /// tests/labs/managers.toml (persist off).
+    plain: PathBuf,
+    /// The same with `persist = "auto"` in [cluster].
+    auto: PathBuf,
+    _guard: MutexGuard<'static, ()>,
+}
+
+impl ManagersLab {
+    fn take() -> ManagersLab {
+        let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let plain = repo().join("tests/labs/managers.toml");
+        let text = std::fs::read_to_string(&plain).unwrap();
+        let auto = dir.path().join("auto.toml");
+        std::fs::write(
+            &auto,
+            text.replace(
+                "pod_cidr = \"10.5.0.0/16\"\n",
+                "pod_cidr = \"10.5.0.0/16\"\npersist = \"auto\"\n",
+            ),
+        )
+        .unwrap();
+        // Repairs a node a previous test restarted or left half-configured, then resets.
+        lab_sh(&["up"]);
+        lab_sh(&["reset-routes"]);
+        ManagersLab {
+            dir,
+            plain,
+            auto,
+            _guard: guard,
+        }
+    }
+
+    fn routectl(&self, topology: &Path, args: &[&str]) -> Run {
+        Routectl::new()
+            .topology(topology)
+            .lock_file(self.dir.path().join("lock"))
+            .args(args)
+            .run()
+    }
+
+    /// routectl's routes on a node (`ip route show proto 211`, one line each).
+    fn owned(&self, node: &str) -> Vec<String> {
+        exec(node, "ip -4 route show table main proto 211")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until `node` has all its routes again; returns how long that took.
+    fn wait_routes(&self, node: &str, limit: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let n = self.owned(node).len();
+            if n == ROUTES {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{node}: only {n} of {ROUTES} routes after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn assert_in_sync(&self, topology: &Path, after: &str) {
+        let plan = self.routectl(topology, &["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "plan not in sync after {after}: {plan:?}");
+        let check = self.routectl(topology, &["check"]);
+        assert_eq!(check.code, 0, "check fails after {after}: {check:?}");
+    }
+}
+
+impl Drop for ManagersLab {
+    /// Leaves the lab as the next user expects it: no routectl routes, no hooks.
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/lab.sh"))
+            .args(["reset-routes", "--realnode", "--lab", "managers"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Waits until the node's eth1 holds its internal address again (after an action or a boot).
+fn wait_address(node: &str) {
+    let ip = match node {
+        NM => "10.0.5.30/",
+        NMPLAN => "10.0.5.31/",
+        _ => "10.0.5.32/",
+    };
+    let started = Instant::now();
+    loop {
+        let out = Command::new("lxc")
+            .args([
+                "exec", node, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth1",
+            ])
+            .stdin(Stdio::null())
+            .output();
+        if let Ok(o) = out
+            && String::from_utf8_lossy(&o.stdout).contains(ip)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{node}: eth1 has not its address after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The actions of each node's manager that remove routes it did not configure (measured), and
+/// a restart of the container.
+fn removing_actions(node: &str) -> Vec<&'static str> {
+    let mut v = match node {
+        NM => vec![
+            "nmcli connection up \"$(nmcli -g GENERAL.CONNECTION device show eth1)\" >/dev/null",
+            "nmcli networking off && nmcli networking on",
+        ],
+        NMPLAN => vec![
+            "nmcli connection up \"$(nmcli -g GENERAL.CONNECTION device show eth1)\" >/dev/null",
+            "nmcli networking off && nmcli networking on",
+            "netplan apply 2>/dev/null",
+        ],
+        _ => vec!["ifdown eth1 && ifup eth1", "systemctl restart networking"],
+    };
+    v.push("restart");
+    v
+}
+
+fn act(node: &str, action: &str) {
+    if action == "restart" {
+        let out = Command::new("lxc")
+            .args(["restart", node])
+            .stdin(Stdio::null())
+            .output()
+            .expect("lxc restart");
+        assert!(out.status.success(), "lxc restart {node}: {out:?}");
+    } else {
+        exec(node, action);
+    }
+    wait_address(node);
+}
+
+#[test]
+#[ignore = "needs root and the network-manager lab: scripts/test.sh"]
+fn without_persist_each_manager_is_warned_about_and_its_actions_lose_the_routes() {
+    let lab = ManagersLab::take();
+    let show = lab.routectl(&lab.plain, &["show", "-o", "json"]);
+    assert_code(&show, 0);
+    let j = show.json();
+    let names = ["NetworkManager", "netplan/NetworkManager", "ifupdown"];
+    let fixes = [
+        "\\\"networkmanager\\\"",
+        "\\\"networkmanager\\\"",
+        "\\\"ifupdown\\\"",
+    ];
+    for (i, node) in NODES.iter().enumerate() {
+        let n = &j["nodes"][i];
+        assert_eq!(n["name"], *node);
+        assert_eq!(n["manager"]["name"], names[i], "{n}");
+        let warnings = n["warnings"].to_string();
+        assert!(warnings.contains(fixes[i]), "{warnings}");
+        assert!(warnings.contains("\\\"auto\\\""), "{warnings}");
+        assert_eq!(
+            warnings.contains("netplan apply"),
+            *node == NMPLAN,
+            "{warnings}"
+        );
+        assert!(!warnings.contains("reapply"), "{warnings}");
+    }
+    for node in NODES {
+        for action in removing_actions(node) {
+            let apply = lab.routectl(&lab.plain, &["apply", "--auto-approve"]);
+            assert_code(&apply, 0);
+            assert_eq!(lab.owned(node).len(), ROUTES);
+            act(node, action);
+            std::thread::sleep(Duration::from_millis(500));
+            assert_eq!(
+                lab.owned(node),
+                Vec::<String>::new(),
+                "{node}: `{action}` kept the routes"
+            );
+            let plan = lab.routectl(&lab.plain, &["plan", "--detailed-exitcode"]);
+            assert_eq!(plan.code, 3, "{plan:?}");
+            assert!(
+                plan.stdout.contains(&format!("{node}: 2 to add")),
+                "{plan:?}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root and the network-manager lab: scripts/test.sh"]
+fn persist_auto_keeps_the_routes_through_each_removing_action_and_a_restart() {
+    let lab = ManagersLab::take();
+    let plan = lab.routectl(&lab.auto, &["plan", "--detailed-exitcode", "-o", "json"]);
+    assert_eq!(plan.code, 3, "{plan:?}");
+    let j = plan.json();
+    let paths = [NM_HOOK, NM_HOOK, IFUP_HOOK];
+    for (i, path) in paths.iter().enumerate() {
+        assert_eq!(j["nodes"][i]["persist"]["state"], "create", "{j}");
+        assert_eq!(j["nodes"][i]["persist"]["path"], *path, "{j}");
+        assert_eq!(
+            j["nodes"][i]["persist"]["routes_added"][0]["protocol"], "211",
+            "{j}"
+        );
+        assert_eq!(j["nodes"][i]["warnings"], serde_json::json!([]), "{j}");
+    }
+    let text = lab.routectl(&lab.auto, &["plan"]);
+    assert!(
+        text.stdout.contains(&format!(
+            "NetworkManager dispatcher script {NM_HOOK} (create):"
+        )),
+        "{text:?}"
+    );
+    assert!(
+        text.stdout.contains(&format!("+++ {IFUP_HOOK}")),
+        "{text:?}"
+    );
+    let apply = lab.routectl(&lab.auto, &["apply", "--auto-approve", "-o", "json"]);
+    assert_code(&apply, 0);
+    let a = apply.json();
+    for (i, path) in paths.iter().enumerate() {
+        assert_eq!(a["nodes"][i]["dropin"]["action"], "written", "{a}");
+        // The modes and owner the managers require: root, executable, not writable by others.
+        let stat = exec(NODES[i], &format!("stat -c '%a %u %g' {path}"));
+        assert_eq!(stat.trim(), "755 0 0", "{}: {path}", NODES[i]);
+    }
+    lab.assert_in_sync(&lab.auto, "apply");
+    crate::access::same_reads(
+        routectl::core::topology::TransportKind::Lxc,
+        &routectl::core::topology::parse(&std::fs::read(&lab.auto).unwrap(), "auto.toml", None)
+            .unwrap()
+            .nodes,
+    );
+
+    for node in NODES {
+        for action in removing_actions(node) {
+            let started = Instant::now();
+            act(node, action);
+            let took = lab.wait_routes(node, Duration::from_secs(10));
+            eprintln!(
+                "{node}: `{action}`: every route in place {} ms after the address was back \
+                 ({} ms after the action began)",
+                took.as_millis(),
+                started.elapsed().as_millis()
+            );
+            lab.assert_in_sync(&lab.auto, action);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root and the network-manager lab: scripts/test.sh"]
+fn hooks_edited_deleted_turned_off_or_of_a_removed_node_are_pending_changes() {
+    let lab = ManagersLab::take();
+    assert_code(&lab.routectl(&lab.auto, &["apply", "--auto-approve"]), 0);
+    // Edited by hand: pending (exit 3), shown as a diff, rewritten by apply.
+    exec(NM, &format!("sed -i 's/10.0.5.31/10.0.5.99/' {NM_HOOK}"));
+    let plan = lab.routectl(&lab.auto, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 3, "{plan:?}");
+    assert!(
+        plan.stdout
+            .contains("-route replace 10.5.1.0/24 via 10.0.5.99"),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stdout
+            .contains("+route replace 10.5.1.0/24 via 10.0.5.31"),
+        "{plan:?}"
+    );
+    // Deleted: pending too.
+    exec(IFUP, &format!("rm {IFUP_HOOK}"));
+    let plan = lab.routectl(&lab.auto, &["plan", "--detailed-exitcode", "-o", "json"]);
+    assert_eq!(plan.code, 3, "{plan:?}");
+    let j = plan.json();
+    assert_eq!(j["nodes"][0]["persist"]["state"], "update", "{j}");
+    assert_eq!(j["nodes"][2]["persist"]["state"], "create", "{j}");
+    assert_code(&lab.routectl(&lab.auto, &["apply", "--auto-approve"]), 0);
+    lab.assert_in_sync(&lab.auto, "rewriting the hooks");
+
+    // A node removed from the topology: no route to it stays in any node's hook.
+    let text = std::fs::read_to_string(&lab.auto).unwrap();
+    let cut = text.find("[[nodes]]\nname = \"rn-ifup-0\"").unwrap();
+    let two = lab.dir.path().join("two.toml");
+    std::fs::write(&two, &text[..cut]).unwrap();
+    let apply = lab.routectl(&two, &["apply", "--auto-approve", "--allow-mass-delete"]);
+    assert_code(&apply, 0);
+    for node in [NM, NMPLAN] {
+        let hook = exec(node, &format!("cat {NM_HOOK}"));
+        assert!(
+            !hook.contains("10.5.2.0/24") && !hook.contains("10.0.5.32"),
+            "{hook}"
+        );
+        assert_eq!(lab.owned(node).len(), 1, "{node}");
+    }
+    let plan = lab.routectl(&two, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+
+    // Persist off: routectl's files go, nothing else in their directories.
+    assert_code(&lab.routectl(&lab.plain, &["apply", "--auto-approve"]), 0);
+    for (node, path) in [(NM, NM_HOOK), (NMPLAN, NM_HOOK), (IFUP, IFUP_HOOK)] {
+        let left = exec(
+            node,
+            &format!("ls {} ; [ ! -e {path} ] && echo gone", {
+                &path[..path.rfind('/').unwrap()]
+            }),
+        );
+        assert!(left.contains("gone"), "{node}: {left}");
+    }
+    assert!(exec(NM, "ls /etc/NetworkManager/dispatcher.d").contains("01-ifupdown"));
+    let plan = lab.routectl(&lab.plain, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+}
+
+/// Without persist, `reconcile --watch` puts the routes back after each manager's flush, which
+/// sends no route event (the address events do); the interval is long, so only the watch can.
+#[test]
+#[ignore = "needs root and the network-manager lab: scripts/test.sh"]
+fn the_watch_restores_after_each_managers_flush() {
+    let lab = ManagersLab::take();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_routectl"))
+        .arg("-f")
+        .arg(&lab.plain)
+        .arg("--lock-file")
+        .arg(lab.dir.path().join("lock"))
+        .args(["reconcile", "--interval", "10m", "--watch"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start routectl reconcile --watch");
+    for node in NODES {
+        lab.wait_routes(node, Duration::from_secs(30));
+    }
+    // Let the watches start in every node before the first flush.
+    std::thread::sleep(Duration::from_secs(2));
+    for (node, action) in [
+        (NM, "nmcli networking off && nmcli networking on"),
+        (NMPLAN, "netplan apply 2>/dev/null"),
+        (IFUP, "ifdown eth1 && ifup eth1"),
+    ] {
+        let started = Instant::now();
+        act(node, action);
+        let took = lab.wait_routes(node, Duration::from_secs(15));
+        eprintln!(
+            "{node}: `{action}`: the watch had every route back {} ms after the address was \
+             ({} ms after the action began)",
+            took.as_millis(),
+            started.elapsed().as_millis()
+        );
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
