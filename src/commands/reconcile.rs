@@ -255,6 +255,29 @@ fn round(
             };
         }
     }
+    // `--member`: the nodes running there now (an instance moved in is picked up).
+    let mine = match &a.member {
+        None => None,
+        Some(m) => match g.member_nodes(&topology, m, &[]) {
+            Ok(mine) => Some(mine),
+            Err(e) => return skipped(state, &e),
+        },
+    };
+    if let Some(mine) = &mine {
+        due.retain(|n| mine.contains(n));
+        waiting.retain(|n| mine.contains(n));
+        if due.is_empty() && waiting.is_empty() {
+            return RoundLog {
+                ok: true,
+                held_back: false,
+                level: "debug",
+                message: "no node of the topology runs on this member".into(),
+                fields: RoundDetail::Nothing {
+                    topology_valid: state.topology_valid,
+                },
+            };
+        }
+    }
     if due.is_empty() {
         return RoundLog {
             ok: false,
@@ -290,7 +313,7 @@ fn round(
     let options = Options {
         adopt: a.adopt,
         take_over: false,
-        only: if waiting.is_empty() && triggered.is_none() {
+        only: if mine.is_none() && waiting.is_empty() && triggered.is_none() {
             Vec::new()
         } else {
             due
