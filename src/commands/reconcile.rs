@@ -114,8 +114,11 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
         }
         triggered = None;
         if a.watch
-            && let Some(t) = &state.topology
+            && let Some(full) = &state.topology
         {
+            // With --member, only the nodes running there are watched (a set that changes when
+            // an instance moves, which starts a new watch).
+            let t = &watched(g, a, full);
             let access = g.access(t);
             if watch.as_ref().map(|w| w.key.as_str()) != Some(watch::key(t, access).as_str()) {
                 // A new watch per set of nodes; the old one's watchers stop when it drops.
@@ -193,6 +196,22 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
             return Ok(Outcome::Done);
         }
     }
+}
+
+/// The nodes the watch covers: all of the topology's, or with `--member` those running there
+/// (all of them when the daemon cannot be asked: the rounds still select the member's).
+fn watched(
+    g: &Global,
+    a: &ReconcileArgs,
+    t: &crate::core::topology::Topology,
+) -> crate::core::topology::Topology {
+    let mut t = t.clone();
+    if let Some(m) = &a.member
+        && let Ok(mine) = g.member_nodes(&t, m, &[])
+    {
+        t.nodes.retain(|n| mine.contains(&n.name));
+    }
+    t
 }
 
 fn round(
