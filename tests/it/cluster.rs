@@ -171,3 +171,89 @@ fn a_killed_member_makes_its_nodes_unknown_at_once_and_the_others_go_on() {
     }
     assert_code(&lab.routectl("m0", &["plan", "--detailed-exitcode"]), 0);
 }
+
+/// `reconcile --watch --member local` in the background through one member; killed on drop.
+struct MemberWatch(std::process::Child);
+
+impl MemberWatch {
+    fn start(lab: &ClusterLab, member: &str, dir: &std::path::Path) -> MemberWatch {
+        let log = dir.join(format!("{member}.log"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_routectl"))
+            .env("LXD_DIR", crate::support::cluster::lxd_dir(member))
+            .arg("-f")
+            .arg(&lab.topology)
+            .arg("--lock-file")
+            .arg(dir.join(format!("{member}.lock")))
+            .args([
+                "reconcile",
+                "--watch",
+                "--member",
+                "local",
+                "--access",
+                "host",
+            ])
+            .args(["--interval", "60s"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("watching ")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no watch on {member}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        MemberWatch(child)
+    }
+}
+
+impl Drop for MemberWatch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn a_watch_on_every_member_restores_a_deleted_route_on_its_own_nodes() {
+    let lab = ClusterLab::take();
+    let dir = tempfile::tempdir().unwrap();
+    let _watches: Vec<MemberWatch> = ["m0", "m1", "m2"]
+        .iter()
+        .map(|m| MemberWatch::start(&lab, m, dir.path()))
+        .collect();
+    let converged = || {
+        PLACEMENT
+            .iter()
+            .all(|(n, _)| lab.table(n).len() == routes_expected(n))
+    };
+    let started = Instant::now();
+    while !converged() {
+        assert!(started.elapsed() < Duration::from_secs(20), "not converged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for node in ["cl-w1", "cl-w3", "cl-w0"] {
+        // Every one of these has a route to cl-w2's pod CIDR.
+        lab.lxc(&["exec", node, "--", "ip", "route", "del", "10.8.2.0/24"]);
+        let deleted = Instant::now();
+        while lab.table(node).len() != routes_expected(node) {
+            assert!(
+                deleted.elapsed() < Duration::from_secs(4),
+                "{node}: the deleted route is not back"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("{node}: deleted route back in {:?}", deleted.elapsed());
+    }
+    let logs = ["m0", "m1", "m2"]
+        .map(|m| std::fs::read_to_string(dir.path().join(format!("{m}.log"))).unwrap_or_default());
+    assert!(logs[0].contains("watching 2 nodes"), "{}", logs[0]);
+    assert!(logs[2].contains("watching 1 nodes"), "{}", logs[2]);
+}
