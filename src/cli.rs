@@ -213,6 +213,12 @@ pub struct PlanArgs {
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
 
+    /// Only the nodes whose instance runs on this LXD/Incus cluster member (`local`: the member
+    /// of the daemon routectl talks to, `LXD_DIR`/`INCUS_DIR`); other members' nodes are
+    /// neither read nor changed. With --node, those of its nodes that run there.
+    #[arg(long, value_name = "NAME|local")]
+    pub member: Option<String>,
+
     /// Also save the plan to FILE, bound to the topology and to the routes it was computed from;
     /// `routectl apply FILE` applies it only if neither changed.
     #[arg(long = "out", value_name = "FILE")]
@@ -253,6 +259,12 @@ pub struct ApplyArgs {
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
 
+    /// Only the nodes whose instance runs on this LXD/Incus cluster member (`local`: the member
+    /// of the daemon routectl talks to, `LXD_DIR`/`INCUS_DIR`); other members' nodes are
+    /// neither read nor changed. With --node, those of its nodes that run there.
+    #[arg(long, value_name = "NAME|local")]
+    pub member: Option<String>,
+
     /// Output format of the result.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -264,7 +276,7 @@ pub struct ApplyArgs {
 
     /// A plan saved with `routectl plan --out FILE`: applied without a prompt, and only if the
     /// topology and the nodes' routes are still those it was computed from.
-    #[arg(value_name = "PLAN_FILE", conflicts_with_all = ["adopt", "take_over", "nodes"])]
+    #[arg(value_name = "PLAN_FILE", conflicts_with_all = ["adopt", "take_over", "nodes", "member"])]
     pub plan_file: Option<PathBuf>,
 }
 
@@ -274,6 +286,12 @@ pub struct ShowArgs {
     /// Show only this node (repeatable).
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
+
+    /// Only the nodes whose instance runs on this LXD/Incus cluster member (`local`: the member
+    /// of the daemon routectl talks to, `LXD_DIR`/`INCUS_DIR`); other members' nodes are
+    /// neither read nor changed. With --node, those of its nodes that run there.
+    #[arg(long, value_name = "NAME|local")]
+    pub member: Option<String>,
 
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
@@ -290,6 +308,12 @@ pub struct CheckArgs {
     /// Check only paths from or to this node (repeatable).
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
+
+    /// Only the nodes whose instance runs on this LXD/Incus cluster member (`local`: the member
+    /// of the daemon routectl talks to, `LXD_DIR`/`INCUS_DIR`); other members' nodes are
+    /// neither read nor changed. With --node, those of its nodes that run there.
+    #[arg(long, value_name = "NAME|local")]
+    pub member: Option<String>,
 
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
@@ -414,6 +438,13 @@ pub struct ReconcileArgs {
     /// the nodes that changed after a short debounce; the interval stays as a safety net.
     #[arg(long, conflicts_with = "once")]
     pub watch: bool,
+
+    /// Only the nodes whose instance runs on this LXD/Incus cluster member (`local`: the member
+    /// of the daemon routectl talks to, `LXD_DIR`/`INCUS_DIR`); other members' nodes are
+    /// neither read nor changed; the instances that run
+    /// there are found again every round (an instance moved in is picked up).
+    #[arg(long, value_name = "NAME|local")]
+    pub member: Option<String>,
 
     /// How long the watch waits for a burst of events to end before reconciling.
     #[arg(long, default_value = "150ms", value_parser = parse_duration, value_name = "DURATION")]

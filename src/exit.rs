@@ -72,6 +72,7 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
         // What the command line asked for cannot be done, whatever the files and nodes say.
         Err(
             Error::UndeclaredNodes { .. }
+            | Error::Member { .. }
             | Error::BadOption { .. }
             | Error::KubernetesInputMissing
             | Error::MachinesInputMissing

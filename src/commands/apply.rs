@@ -32,10 +32,11 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         None => {
             let t = g.load()?;
             check_nodes(&t, &a.nodes)?;
+            let only = g.select(&t, &a.nodes, a.member.as_deref())?;
             let options = Options {
                 adopt: a.adopt,
                 take_over: a.take_over,
-                only: a.nodes.clone(),
+                only,
             };
             (t, options, None)
         }

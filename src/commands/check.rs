@@ -12,9 +12,10 @@ use super::{check_nodes, out, out_json};
 pub fn run(g: &Global, a: &CheckArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
+    let only = g.select(&t, &a.nodes, a.member.as_deref())?;
     let transport = g.transport(&t)?;
     let started = std::time::Instant::now();
-    let report = crate::node::probe::run(&t, &a.nodes, g.parallelism(), &transport);
+    let report = crate::node::probe::run(&t, &only, g.parallelism(), &transport);
     if g.verbose > 0 {
         crate::console::errln(&format!(
             "routectl: checked {} paths with {} node commands in {:.3} s",

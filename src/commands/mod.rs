@@ -12,6 +12,7 @@ use crate::core::plan::{Options, Plan};
 use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::node::cluster::{Located, View};
 use crate::node::host::Host;
 use crate::node::observe;
 use crate::node::transport::{Process, Reach, Transport};
@@ -129,14 +130,97 @@ impl Global {
 
     /// The transport for a topology: `ip` inside the nodes through lxc, incus, ip netns or
     /// ssh ([`Global::reach`]), or host access.
+    ///
+    /// For LXD and Incus the daemon is asked first where the instances run ([`View::fetch`]): on
+    /// a cluster, a node whose member does not answer is refused at once ([`Located`]), and host
+    /// access takes the instance lists from the same answer.
     pub fn transport(&self, t: &Topology) -> Result<Box<dyn Transport>, Error> {
         let reach = self.reach(t)?;
         let kind = t.cluster.transport;
         let verbose = self.verbose > 0;
-        Ok(match self.access(t) {
+        let view = self.cluster_view(t);
+        let inner: Box<dyn Transport> = match self.access(t) {
             Access::Exec => Box::new(Process::new(kind, self.timeout, verbose).with_reach(reach)),
-            Access::Host => Box::new(Host::new(kind, self.timeout, verbose).with_reach(reach)),
+            Access::Host => {
+                let host = Host::new(kind, self.timeout, verbose).with_reach(reach);
+                Box::new(match &view {
+                    Some(v) => host.with_view(v),
+                    None => host,
+                })
+            }
+        };
+        Ok(match view.filter(|v| v.server.clustered) {
+            Some(v) => Box::new(Located::new(inner, v)),
+            None => inner,
         })
+    }
+
+    /// What the LXD/Incus daemon says of the topology's instances (`None` for other transports
+    /// or when the daemon cannot be asked: the transport then reports each node on its own).
+    pub fn cluster_view(&self, t: &Topology) -> Option<View> {
+        matches!(
+            t.cluster.transport,
+            TransportKind::Lxc | TransportKind::Incus
+        )
+        .then(|| View::fetch(t.cluster.transport, t, self.timeout).ok())
+        .flatten()
+    }
+
+    /// The nodes a command runs on: `--node`'s, narrowed by `--member` to those running there
+    /// (none running there is an error: an empty selection would mean every node).
+    pub(crate) fn select(
+        &self,
+        t: &Topology,
+        nodes: &[String],
+        member: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let Some(m) = member else {
+            return Ok(nodes.to_vec());
+        };
+        let mine = self.member_nodes(t, m, nodes)?;
+        if mine.is_empty() {
+            return Err(Error::Member {
+                member: m.to_string(),
+                why: "no selected node of the topology runs on it".into(),
+            });
+        }
+        Ok(mine)
+    }
+
+    /// `--member NAME|local`: the topology's nodes whose instance runs on that member, in the
+    /// order of `--node` when given (and only those of it).
+    pub fn member_nodes(
+        &self,
+        t: &Topology,
+        member: &str,
+        only: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let refuse = |why: String| Error::Member {
+            member: member.to_string(),
+            why,
+        };
+        if !matches!(
+            t.cluster.transport,
+            TransportKind::Lxc | TransportKind::Incus
+        ) {
+            return Err(refuse(format!(
+                "the topology's transport is {}; members are those of an LXD or Incus cluster",
+                t.cluster.transport.name()
+            )));
+        }
+        let view = View::fetch(t.cluster.transport, t, self.timeout).map_err(refuse)?;
+        if !view.server.clustered && member != "local" {
+            return Err(refuse(
+                "the daemon is not a member of a cluster (use --member local, or no --member)"
+                    .into(),
+            ));
+        }
+        Ok(t.nodes
+            .iter()
+            .filter(|n| only.is_empty() || only.contains(&n.name))
+            .filter(|n| view.on_member(&n.instance, member))
+            .map(|n| n.name.clone())
+            .collect())
     }
 
     /// `--color` for anstream, which applies `NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`,

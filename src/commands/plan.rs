@@ -32,10 +32,11 @@ pub(crate) fn print_plan(
 pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
+    let only = g.select(&t, &a.nodes, a.member.as_deref())?;
     let options = Options {
         adopt: a.adopt,
         take_over: a.take_over,
-        only: a.nodes.clone(),
+        only,
     };
     let started = std::time::Instant::now();
     let (plan, commands) = match &a.observed {

@@ -114,8 +114,11 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
         }
         triggered = None;
         if a.watch
-            && let Some(t) = &state.topology
+            && let Some(full) = &state.topology
         {
+            // With --member, only the nodes running there are watched (a set that changes when
+            // an instance moves, which starts a new watch).
+            let t = &watched(g, a, full);
             let access = g.access(t);
             if watch.as_ref().map(|w| w.key.as_str()) != Some(watch::key(t, access).as_str()) {
                 // A new watch per set of nodes; the old one's watchers stop when it drops.
@@ -195,6 +198,22 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
     }
 }
 
+/// The nodes the watch covers: all of the topology's, or with `--member` those running there
+/// (all of them when the daemon cannot be asked: the rounds still select the member's).
+fn watched(
+    g: &Global,
+    a: &ReconcileArgs,
+    t: &crate::core::topology::Topology,
+) -> crate::core::topology::Topology {
+    let mut t = t.clone();
+    if let Some(m) = &a.member
+        && let Ok(mine) = g.member_nodes(&t, m, &[])
+    {
+        t.nodes.retain(|n| mine.contains(&n.name));
+    }
+    t
+}
+
 fn round(
     g: &Global,
     a: &ReconcileArgs,
@@ -255,6 +274,29 @@ fn round(
             };
         }
     }
+    // `--member`: the nodes running there now (an instance moved in is picked up).
+    let mine = match &a.member {
+        None => None,
+        Some(m) => match g.member_nodes(&topology, m, &[]) {
+            Ok(mine) => Some(mine),
+            Err(e) => return skipped(state, &e),
+        },
+    };
+    if let Some(mine) = &mine {
+        due.retain(|n| mine.contains(n));
+        waiting.retain(|n| mine.contains(n));
+        if due.is_empty() && waiting.is_empty() {
+            return RoundLog {
+                ok: true,
+                held_back: false,
+                level: "debug",
+                message: "no node of the topology runs on this member".into(),
+                fields: RoundDetail::Nothing {
+                    topology_valid: state.topology_valid,
+                },
+            };
+        }
+    }
     if due.is_empty() {
         return RoundLog {
             ok: false,
@@ -290,7 +332,7 @@ fn round(
     let options = Options {
         adopt: a.adopt,
         take_over: false,
-        only: if waiting.is_empty() && triggered.is_none() {
+        only: if mine.is_none() && waiting.is_empty() && triggered.is_none() {
             Vec::new()
         } else {
             due

@@ -14,9 +14,10 @@ use super::{check_nodes, out, out_json};
 pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
+    let only = g.select(&t, &a.nodes, a.member.as_deref())?;
     let transport = g.transport(&t)?;
     let started = std::time::Instant::now();
-    let report = show::compute(&t, &a.nodes, g.parallelism(), |node| {
+    let report = show::compute(&t, &only, g.parallelism(), |node| {
         observe::read_show(&transport, node)
     });
     if g.verbose > 0 {

@@ -36,6 +36,14 @@ pub enum Error {
         /// The topology's source.
         topology: String,
     },
+    /// `--member` names a member that cannot be served.
+    #[error("--member `{member}`: {why}")]
+    Member {
+        /// The member given (`local` or a name).
+        member: String,
+        /// Why (the daemon cannot be asked, not a cluster, …).
+        why: String,
+    },
     /// An option's value breaks the rule for its kind (for example an interface name).
     #[error("{option} `{value}` {why}")]
     BadOption {

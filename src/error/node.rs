@@ -51,6 +51,20 @@ pub enum CommandError {
         /// Why.
         message: String,
     },
+    /// The node's instance runs on a cluster member that does not answer (the daemon lists the
+    /// instance with status `Error`, or the member as offline): nothing was run, at once.
+    #[error(
+        "{argv}: not run: its cluster member `{member}` does not answer ({why}); the node is \
+         unknown until the member is back"
+    )]
+    MemberDown {
+        /// What was not run, and on which node.
+        argv: String,
+        /// The member that runs the instance.
+        member: String,
+        /// What the daemon said (`the instance's status is Error`, `member m2 is Offline`).
+        why: String,
+    },
     /// routectl was interrupted (SIGINT/SIGTERM) and started no new command.
     #[error("`{argv}` was not started: routectl received {signal}")]
     Interrupted {
@@ -171,7 +185,8 @@ impl CommandError {
             | CommandError::Ssh { argv, .. }
             | CommandError::Interrupted { argv, .. }
             | CommandError::Status { argv, .. }
-            | CommandError::Host { argv, .. } => argv,
+            | CommandError::Host { argv, .. }
+            | CommandError::MemberDown { argv, .. } => argv,
         }
     }
 }
@@ -255,6 +270,7 @@ impl NodeError {
             NodeError::Command(CommandError::Ssh { .. }) => "ssh_failed",
             NodeError::Command(CommandError::OutputTooLarge { .. }) => "output_too_large",
             NodeError::Command(CommandError::Host { .. }) => "host_access",
+            NodeError::Command(CommandError::MemberDown { .. }) => "member_down",
             NodeError::Command(CommandError::Interrupted { .. }) => "interrupted",
             NodeError::Output { .. } => "bad_output",
             NodeError::OldIproute { .. } => "old_iproute",

@@ -150,6 +150,56 @@ pub fn server(socket: &std::path::Path, timeout: Duration) -> Result<Server, Str
     })
 }
 
+/// One instance as the daemon reports it (`GET /1.0/instances/NAME`); on a cluster the
+/// daemon asks the member that runs it.
+pub fn instance(
+    socket: &std::path::Path,
+    project: Option<&str>,
+    name: &str,
+    timeout: Duration,
+) -> Result<Instance, String> {
+    // An instance name is checked by the topology (a plain token).
+    let path = with_query(&format!("/1.0/instances/{name}"), &project_query(project));
+    let a: Answer<RawInstance> = serde_json::from_slice(&get(socket, &path, timeout)?)
+        .map_err(|e| format!("the daemon's answer for `{name}` is not an instance: {e}"))?;
+    let r = a.metadata.unwrap_or_default();
+    Ok(Instance {
+        kind: r.kind,
+        status: r.status,
+        location: r.location,
+    })
+}
+
+/// The members of a cluster that the daemon does not count as online, with their status
+/// (`Offline`, `Evacuated`, …): `GET /1.0/cluster/members?recursion=1`, from its database.
+pub fn members_not_online(
+    socket: &std::path::Path,
+    timeout: Duration,
+) -> Result<HashMap<String, String>, String> {
+    let body = get(socket, "/1.0/cluster/members?recursion=1", timeout)?;
+    parse_members(&body)
+}
+
+#[derive(Deserialize, Default)]
+struct RawMember {
+    #[serde(default)]
+    server_name: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// Parses the answer of `GET /1.0/cluster/members?recursion=1`: the members not `Online`.
+pub fn parse_members(body: &[u8]) -> Result<HashMap<String, String>, String> {
+    let a: Answer<Vec<RawMember>> = serde_json::from_slice(body)
+        .map_err(|e| format!("the daemon's answer is not a member list: {e}"))?;
+    Ok(a.metadata
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.status != "Online")
+        .map(|m| (m.server_name, m.status))
+        .collect())
+}
+
 /// The init PID the daemon reports for a running container (`GET /1.0/instances/NAME/state`).
 pub fn init_pid(
     socket: &std::path::Path,
@@ -280,6 +330,11 @@ mod tests {
         assert_eq!(m["worker-0"].location, "m1");
         assert_eq!(m["vm-0"].kind, "virtual-machine");
         assert_eq!(m["off"].status, "Error");
+        let members = br#"{"metadata":[{"server_name":"m0","status":"Online"},
+            {"server_name":"m2","status":"Offline"}]}"#;
+        let down = parse_members(members).unwrap();
+        assert_eq!(down.len(), 1);
+        assert_eq!(down["m2"], "Offline");
         let ok = [
             b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n".as_ref(),
             body,

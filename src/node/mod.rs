@@ -3,6 +3,7 @@
 //! applying a plan to it ([`apply`]).
 
 pub mod apply;
+pub mod cluster;
 pub mod host;
 pub mod iproute;
 pub mod lxd_api;

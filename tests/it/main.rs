@@ -53,6 +53,7 @@ mod access;
 mod cases;
 mod cli;
 mod cli_discover_show_check;
+mod cluster;
 mod conventions;
 mod incus;
 mod layout;

@@ -147,6 +147,14 @@ impl Host {
         self
     }
 
+    /// The same host access with what the daemon already said at the start of the command (its
+    /// member name and instance lists), so that it is not asked again.
+    pub fn with_view(self, view: &crate::node::cluster::View) -> Host {
+        *self.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(view.server.clone());
+        *self.instances.lock().unwrap_or_else(|p| p.into_inner()) = view.projects.clone();
+        self
+    }
+
     fn error(&self, instance: &str, what: &str, message: impl Into<String>) -> CommandError {
         CommandError::Host {
             argv: format!("host access to `{instance}`: {what}"),

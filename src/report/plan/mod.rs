@@ -249,7 +249,7 @@ pub fn write_plan_text<W: io::Write + ?Sized>(
             out,
             "{}",
             style.yellow(&format!(
-                "warning: limited to {} of {} nodes with --node; not planned: {}",
+                "warning: limited to {} of {} nodes (--node, --member); not planned: {}",
                 plan.nodes.len(),
                 plan.nodes.len() + plan.skipped.len(),
                 crate::core::text::list(&plan.skipped, false)
@@ -489,7 +489,7 @@ worker-1: 1 adoptable, 1 conflict
   ~ 10.1.0.0/24 via 10.0.2.20 dev eth1 proto 211 (identical foreign route, proto boot: taken over only with --adopt)
   ! 10.1.2.0/24 via 10.0.2.22 dev eth1 proto 211  (blocked by foreign route: 10.1.2.0/24 via 10.0.2.98 dev eth1 proto boot; --take-over replaces it)
 worker-2: error: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running
-warning: limited to 3 of 4 nodes with --node; not planned: worker-3
+warning: limited to 3 of 4 nodes (--node, --member); not planned: worker-3
 Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in conflict on 1 of 3 nodes; 1 node unreachable.
 ";
 

@@ -2,6 +2,7 @@
 //! one fake `lxc`/`incus` ([`fake::Fake`]), the labs behind one trait ([`lab::Lab`]: network
 //! namespaces, LXD), the in-memory kernel model of the property tests, and small helpers.
 
+pub mod cluster;
 pub mod fake;
 pub mod incus;
 pub mod lab;

@@ -1,0 +1,259 @@
+//! A real three-member LXD cluster on this machine (scripts/lab-cluster.sh, tests/labs/
+//! cluster.toml): one routectl per member with `--member local` and host access, instances of
+//! other members reached through the cluster, and a killed member. Ignored by a plain
+//! `cargo test`; scripts/test.sh brings the lab up and runs these.
+
+use std::time::{Duration, Instant};
+
+use crate::support::assert_code;
+use crate::support::cluster::{ClusterLab, PLACEMENT};
+
+const OWNED_ROUTES: usize = 4; // every node but cl-ctl has a pod CIDR; cl-ctl gets 4, workers 3
+
+fn routes_expected(node: &str) -> usize {
+    if node == "cl-ctl" {
+        OWNED_ROUTES
+    } else {
+        OWNED_ROUTES - 1
+    }
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn each_member_s_routectl_converges_its_own_nodes_with_host_access() {
+    let lab = ClusterLab::take();
+    // m1 first: only m1's nodes change, through host access (no process in them).
+    let run = lab.routectl(
+        "m1",
+        &[
+            "-v",
+            "apply",
+            "--auto-approve",
+            "--member",
+            "local",
+            "--access",
+            "host",
+        ],
+    );
+    assert_code(&run, 0);
+    for (node, member) in PLACEMENT {
+        let want = if *member == "m1" {
+            routes_expected(node)
+        } else {
+            0
+        };
+        assert_eq!(lab.table(node).len(), want, "{node} on {member}: {run:?}");
+    }
+    assert!(
+        run.stderr.contains("(host access to cl-w1)") && !run.stderr.contains("lxc exec"),
+        "m1's nodes are served by host access only: {}",
+        run.stderr
+    );
+    for m in ["m0", "m2"] {
+        let run = lab.routectl(
+            m,
+            &[
+                "apply",
+                "--auto-approve",
+                "--member",
+                "local",
+                "--access",
+                "host",
+            ],
+        );
+        assert_code(&run, 0);
+    }
+    for (node, _) in PLACEMENT {
+        assert_eq!(lab.table(node).len(), routes_expected(node), "{node}");
+    }
+    // The whole cluster through one member: in sync, and every pod gateway reaches every other.
+    assert_code(&lab.routectl("m0", &["plan", "--detailed-exitcode"]), 0);
+    assert_code(&lab.routectl("m2", &["check"]), 0);
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn host_access_reaches_other_members_instances_through_the_cluster() {
+    let lab = ClusterLab::take();
+    let run = lab.routectl("m0", &["-v", "apply", "--auto-approve", "--access", "host"]);
+    assert_code(&run, 0);
+    // cl-w3 runs on m2: never through a PID of another member, always `lxc exec`.
+    assert!(run.stderr.contains("lxc exec cl-w3"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("(host access to cl-w3)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("(host access to cl-w0)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lab.table("cl-w3").len(), 3);
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn a_member_s_routectl_never_touches_other_members_nodes() {
+    let lab = ClusterLab::take();
+    // A stale owned route on cl-w3 (on m2): m0's routectl must leave it alone.
+    let stale = "10.8.99.0/24 via 10.0.8.20 dev eth1 proto 211";
+    let mut add = vec!["exec", "cl-w3", "--", "ip", "route", "add"];
+    add.extend(stale.split(' '));
+    lab.lxc(&add);
+    let run = lab.routectl("m0", &["apply", "--auto-approve", "--member", "local"]);
+    assert_code(&run, 0);
+    assert_eq!(
+        lab.table("cl-w3"),
+        [stale],
+        "m0's routectl changed m2's node"
+    );
+    let run = lab.routectl("m0", &["plan", "--member", "m2", "-o", "json"]);
+    assert_code(&run, 0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<&str> = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cl-w3"]);
+    let run = lab.routectl("m2", &["apply", "--auto-approve", "--member", "local"]);
+    assert_code(&run, 0);
+    assert!(!lab.table("cl-w3").contains(&stale.to_string()));
+    assert_eq!(lab.table("cl-w3").len(), 3);
+    // A member with none of the topology's nodes, or no such member: refused (exit 2).
+    assert_code(&lab.routectl("m0", &["plan", "--member", "m9"]), 2);
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn a_killed_member_makes_its_nodes_unknown_at_once_and_the_others_go_on() {
+    let lab = ClusterLab::take();
+    // cl-w3's owned routes, then m2 dies: they must survive everything below.
+    assert_code(&lab.routectl("m0", &["apply", "--auto-approve"]), 0);
+    let started = Instant::now();
+    assert_code(&lab.routectl("m0", &["plan", "--detailed-exitcode"]), 0);
+    let healthy = started.elapsed();
+    lab.kill_member("m2");
+    for access in ["exec", "host"] {
+        let started = Instant::now();
+        let run = lab.routectl("m0", &["plan", "--access", access, "-o", "json"]);
+        let dead = started.elapsed();
+        assert_code(&run, 1);
+        assert!(
+            dead < healthy + Duration::from_secs(2),
+            "plan with a dead member took {dead:?} (healthy: {healthy:?})"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        for n in doc["nodes"].as_array().unwrap() {
+            let name = n["name"].as_str().unwrap();
+            if name == "cl-w3" {
+                assert!(n.to_string().contains("member_down"), "{n}");
+            } else {
+                assert_eq!(n["status"], "ok", "{n}");
+            }
+        }
+    }
+    // A route lost on a healthy member's node is repaired; the dead member's node is unknown,
+    // and nothing is deleted anywhere because of it.
+    lab.lxc(&["exec", "cl-w1", "--", "ip", "route", "del", "10.8.0.0/24"]);
+    let run = lab.routectl("m1", &["apply", "--auto-approve", "--access", "host"]);
+    assert_code(&run, 1);
+    assert!(
+        run.stdout.contains("cl-w3") || run.stderr.contains("cl-w3"),
+        "{run:?}"
+    );
+    // m2 back: cl-w3 kept its routes (its container ran on), and the cluster is in sync.
+    crate::support::run_lab_script("lab-cluster.sh", &["up"]);
+    for (node, _) in PLACEMENT {
+        assert_eq!(lab.table(node).len(), routes_expected(node), "{node}");
+    }
+    assert_code(&lab.routectl("m0", &["plan", "--detailed-exitcode"]), 0);
+}
+
+/// `reconcile --watch --member local` in the background through one member; killed on drop.
+struct MemberWatch(std::process::Child);
+
+impl MemberWatch {
+    fn start(lab: &ClusterLab, member: &str, dir: &std::path::Path) -> MemberWatch {
+        let log = dir.join(format!("{member}.log"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_routectl"))
+            .env("LXD_DIR", crate::support::cluster::lxd_dir(member))
+            .arg("-f")
+            .arg(&lab.topology)
+            .arg("--lock-file")
+            .arg(dir.join(format!("{member}.lock")))
+            .args([
+                "reconcile",
+                "--watch",
+                "--member",
+                "local",
+                "--access",
+                "host",
+            ])
+            .args(["--interval", "60s"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("watching ")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no watch on {member}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        MemberWatch(child)
+    }
+}
+
+impl Drop for MemberWatch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn a_watch_on_every_member_restores_a_deleted_route_on_its_own_nodes() {
+    let lab = ClusterLab::take();
+    let dir = tempfile::tempdir().unwrap();
+    let _watches: Vec<MemberWatch> = ["m0", "m1", "m2"]
+        .iter()
+        .map(|m| MemberWatch::start(&lab, m, dir.path()))
+        .collect();
+    let converged = || {
+        PLACEMENT
+            .iter()
+            .all(|(n, _)| lab.table(n).len() == routes_expected(n))
+    };
+    let started = Instant::now();
+    while !converged() {
+        assert!(started.elapsed() < Duration::from_secs(20), "not converged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for node in ["cl-w1", "cl-w3", "cl-w0"] {
+        // Every one of these has a route to cl-w2's pod CIDR.
+        lab.lxc(&["exec", node, "--", "ip", "route", "del", "10.8.2.0/24"]);
+        let deleted = Instant::now();
+        while lab.table(node).len() != routes_expected(node) {
+            assert!(
+                deleted.elapsed() < Duration::from_secs(4),
+                "{node}: the deleted route is not back"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("{node}: deleted route back in {:?}", deleted.elapsed());
+    }
+    let logs = ["m0", "m1", "m2"]
+        .map(|m| std::fs::read_to_string(dir.path().join(format!("{m}.log"))).unwrap_or_default());
+    assert!(logs[0].contains("watching 2 nodes"), "{}", logs[0]);
+    assert!(logs[2].contains("watching 1 nodes"), "{}", logs[2]);
+}

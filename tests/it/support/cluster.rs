@@ -1,0 +1,139 @@
+//! The cluster lab (scripts/lab-cluster.sh): a three-member LXD cluster on this machine
+//! (members m0, m1, m2, each an `lxd` with its own `LXD_DIR` in its own network namespace),
+//! tests/labs/cluster.toml's five containers placed on them. A test takes
+//! [`ClusterLab::take`], which brings the lab up (idempotent: a member a test killed is started
+//! again), removes every non-kernel route and every last-applied record.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+use super::Run;
+
+static LAB: Mutex<()> = Mutex::new(());
+
+/// Where the test processes of every checkout on this machine lock the cluster lab.
+const LAB_LOCK: &str = "/tmp/routectl-test-cluster-lab.lock";
+
+/// The lab's state directory: member `mN`'s `LXD_DIR` is `STATE/mN`, its daemon's PID is in
+/// `STATE/mN.pid`.
+pub const STATE: &str = "/var/lib/routectl-lab/cluster";
+
+/// The nodes and the member each runs on.
+pub const PLACEMENT: &[(&str, &str)] = &[
+    ("cl-ctl", "m0"),
+    ("cl-w0", "m0"),
+    ("cl-w1", "m1"),
+    ("cl-w2", "m1"),
+    ("cl-w3", "m2"),
+];
+
+/// The `LXD_DIR` of a member.
+pub fn lxd_dir(member: &str) -> String {
+    format!("{STATE}/{member}")
+}
+
+/// The cluster lab, held by one test.
+pub struct ClusterLab {
+    /// tests/labs/cluster.toml.
+    pub topology: PathBuf,
+    _file_lock: std::fs::File,
+    _guard: MutexGuard<'static, ()>,
+}
+
+impl ClusterLab {
+    /// Takes the lab: up, no routes but the kernel's, no records.
+    pub fn take() -> ClusterLab {
+        let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let file_lock = super::lock_across_processes(LAB_LOCK);
+        super::run_lab_script("lab-cluster.sh", &["up"]);
+        super::run_lab_script("lab-cluster.sh", &["reset-routes"]);
+        let lab = ClusterLab {
+            topology: super::repo().join("tests/labs/cluster.toml"),
+            _file_lock: file_lock,
+            _guard: guard,
+        };
+        lab.forget_records();
+        lab
+    }
+
+    /// Removes routectl's last-applied records from every node (never panics).
+    pub fn forget_records(&self) {
+        for (node, _) in PLACEMENT {
+            let _ = Command::new("lxc")
+                .env("LXD_DIR", lxd_dir("m0"))
+                .args([
+                    "exec",
+                    node,
+                    "--",
+                    "rm",
+                    "-rf",
+                    "/run/routectl/last-applied",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// Runs routectl on the lab's topology through member `member` (`LXD_DIR`).
+    pub fn routectl(&self, member: &str, args: &[&str]) -> Run {
+        super::routectl_with(&self.topology, args, &[("LXD_DIR", &lxd_dir(member))])
+    }
+
+    /// Runs `lxc ARGS` through member m0, returning stdout; panics on failure.
+    pub fn lxc(&self, args: &[&str]) -> String {
+        let out = Command::new("lxc")
+            .env("LXD_DIR", lxd_dir("m0"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("lxc");
+        assert!(
+            out.status.success(),
+            "lxc {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ip route` lines of a node's table main, without kernel routes.
+    pub fn table(&self, node: &str) -> Vec<String> {
+        self.lxc(&["exec", node, "--", "ip", "route", "show", "table", "main"])
+            .lines()
+            .filter(|l| !l.contains("proto kernel"))
+            .map(|l| l.trim().to_string())
+            .collect()
+    }
+
+    /// Kills a member's daemon (SIGKILL; its containers keep running). `take` (or the drop of
+    /// the lab) starts it again.
+    pub fn kill_member(&self, member: &str) {
+        let pid = std::fs::read_to_string(format!("{STATE}/{member}.pid")).unwrap();
+        let pid = pid.trim();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            String::from_utf8_lossy(&cmdline).contains(&format!("routectl-lab-cluster {member}")),
+            "PID {pid} is not member {member}'s daemon"
+        );
+        let ok = Command::new("kill")
+            .args(["-9", pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot kill member {member} (PID {pid})");
+    }
+}
+
+impl Drop for ClusterLab {
+    fn drop(&mut self) {
+        // A test may have killed a member: the next one finds the cluster whole.
+        let _ = Command::new(super::repo().join("scripts/lab-cluster.sh"))
+            .arg("up")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        self.forget_records();
+    }
+}
