@@ -392,9 +392,11 @@ fn an_edited_saved_plan_is_refused() {
     // A duplicate key: the reviewer sees the first value, serde_json would apply the last.
     let dup = lab.dir().join("dup.json");
     let raw = std::fs::read_to_string(&plan).unwrap();
+    // Saved plans are compact JSON.
+    assert!(raw.contains("\"adopt\":false,"), "{raw}");
     std::fs::write(
         &dup,
-        raw.replacen("\"adopt\": false,", "\"adopt\": false, \"adopt\": true,", 1),
+        raw.replacen("\"adopt\":false,", "\"adopt\":false,\"adopt\":true,", 1),
     )
     .unwrap();
     let mut cases = cases;
