@@ -773,6 +773,19 @@ fn a_process_posing_as_another_instance_s_monitor_changes_nothing() {
         0,
     );
     assert_code(&lab.run(&["plan", "--detailed-exitcode"]), 0);
+    // The record host access wrote in each container's root: the container's root owns it.
+    for node in ["worker-0", "worker-1", "worker-2", "controller-0"] {
+        let stat = lab.exec_ok(
+            node,
+            &[
+                "stat",
+                "-c",
+                "%u %a",
+                &format!("/run/routectl/last-applied/{node}.json"),
+            ],
+        );
+        assert_eq!(stat.trim(), "0 600", "{node}");
+    }
     assert!(lab.has(
         "worker-1",
         "10.62.0.0/16 via 10.0.2.20 dev eth1 proto static"

@@ -570,9 +570,11 @@ impl Host {
     /// root; its init must still be the one resolved when the write is done.
     fn put_in_root(&self, instance: &str, path: &str, change: &FileChange) -> Result<(), String> {
         let (_, resolved) = self.namespace(instance).map_err(|e| e.to_string())?;
+        // `/proc/PID/ns/net`: the PID is two levels up.
         let pid = resolved
             .path
             .parent()
+            .and_then(|ns| ns.parent())
             .and_then(|p| p.file_name())
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -581,7 +583,7 @@ impl Host {
         if !resolved.alive() {
             return Err("its init exited before the write (a restart?); nothing written".into());
         }
-        files.put(path, change, owner)
+        files.put_as_owner(path, change, owner)
     }
 }
 

@@ -144,6 +144,40 @@ impl RootFiles {
         Ok(fd)
     }
 
+    /// [`RootFiles::put`], done as the container's root would do it: in a thread of its own
+    /// whose effective uid and gid are `owner`'s (and die with it). A container root on an
+    /// idmapped mount (Incus) refuses a write by a uid its mapping does not cover, the host's
+    /// root included (`EOVERFLOW`); the owner's ids are what the mapping expects, and what a
+    /// plain shifted root holds on disk.
+    pub fn put_as_owner(
+        &self,
+        path: &str,
+        change: &FileChange,
+        owner: Owner,
+    ) -> Result<(), String> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                if owner.uid != 0 || owner.gid != 0 {
+                    rustix::thread::set_thread_res_gid(
+                        None,
+                        Some(rustix::fs::Gid::from_raw(owner.gid)),
+                        None,
+                    )
+                    .map_err(|e| format!("cannot take gid {}: {e}", owner.gid))?;
+                    rustix::thread::set_thread_res_uid(
+                        None,
+                        Some(rustix::fs::Uid::from_raw(owner.uid)),
+                        None,
+                    )
+                    .map_err(|e| format!("cannot take uid {}: {e}", owner.uid))?;
+                }
+                self.put(path, change, owner)
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the writing thread panicked".to_string()))
+        })
+    }
+
     /// Writes (or removes) the file `path` in the root: its directory and the one above are
     /// routectl's own (made 0700 when missing); the bytes go to a fresh temporary file there,
     /// owned by `owner`, flushed and renamed over `path`.
