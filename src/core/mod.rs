@@ -7,6 +7,7 @@ pub mod change;
 pub mod check;
 pub mod desired;
 pub mod diff;
+pub mod fit;
 pub mod discover;
 pub mod guard;
 pub mod link;

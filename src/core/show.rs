@@ -339,6 +339,14 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
             let checks = address_checks(node, links);
             warnings.extend(checks.iter().filter(|c| !c.ok).map(|c| c.message.clone()));
             warnings.extend(stray_pod_addresses(topology, node, policy, links));
+            // The plan's judgement (which refuses the node): what the address checks above
+            // do not already say.
+            warnings.extend(
+                crate::core::fit::misfits(topology, node, &desired, links, &obs.routes)
+                    .into_iter()
+                    .filter(|m| matches!(m, crate::core::fit::Misfit::GatewayOffLink { .. }))
+                    .map(|m| m.to_string()),
+            );
             checks
         }
         Err(why) => {

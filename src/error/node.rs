@@ -239,6 +239,14 @@ pub enum NodeError {
         /// Why, for people.
         reason: String,
     },
+    /// The node was read, but its interfaces and addresses cannot carry the routes the
+    /// topology gives it (an internal IP it does not have, a route interface it lacks, a
+    /// gateway not on-link): nothing is written to it.
+    #[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Misfit {
+        /// Every problem found, for people and programs.
+        problems: Vec<crate::core::fit::Misfit>,
+    },
 }
 
 impl NodeError {
@@ -262,6 +270,7 @@ impl NodeError {
             NodeError::EmptyRead { .. } => "empty_output",
             NodeError::MissingIp { .. } => "missing_ip",
             NodeError::Persist { .. } => "persist",
+            NodeError::Misfit { .. } => "addresses",
         }
     }
 
@@ -286,6 +295,7 @@ impl NodeError {
                 (argv.clone(), Some(127), Some(stderr.trim().to_string()))
             }
             NodeError::Persist { path, .. } => (path.clone().unwrap_or_default(), None, None),
+            NodeError::Misfit { .. } => (String::new(), None, None),
         };
         NodeErrorJson {
             kind: self.kind(),

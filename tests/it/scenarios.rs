@@ -270,30 +270,29 @@ pub fn a_restarted_node_gets_its_routes_back(lab: &dyn Lab) {
     assert_eq!(lab.broken_paths(), Vec::<String>::new());
 }
 
-/// worker-2's declared internal IP is on no node's link: routes via it cannot be added. The
-/// kernel's message is reported, the node is still not as declared, the other routes are in.
-pub fn a_failing_batch_reports_the_kernels_message_and_the_rest_converges(lab: &dyn Lab) {
-    let run = lab.run_variant(
-        &|t| t.replace("\"10.0.2.22\"", "\"10.0.9.22\""),
-        &["apply", "--auto-approve"],
-    );
-    code(&run, 1);
+/// worker-2's declared internal IP is on no node's link: routes via it cannot be added. The plan
+/// says so of every node before any write (worker-2 does not have the address; on the others
+/// it is not on-link), and apply changes nothing.
+pub fn a_mistyped_internal_ip_is_every_nodes_error_and_nothing_is_written(lab: &dyn Lab) {
+    const NODES: [&str; 4] = ["controller-0", "worker-0", "worker-1", "worker-2"];
+    let before: Vec<Vec<String>> = NODES.iter().map(|n| lab.table(n)).collect();
+    let edit = |t: String| t.replace("\"10.0.2.22\"", "\"10.0.9.22\"");
+    let plan = lab.run_variant(&edit, &["plan"]);
+    code(&plan, 1);
     assert!(
-        run.stdout.contains("Nexthop has invalid gateway"),
-        "{run:?}"
+        plan.stdout
+            .contains("worker-2: error: internal_ip 10.0.9.22 is on no interface of the node"),
+        "{plan:?}"
     );
-    assert!(run.stdout.contains("still not as declared"), "{run:?}");
-    // Routes via reachable gateways are in place everywhere.
     assert!(
-        lab.table("worker-0")
-            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
+        plan.stdout.contains(
+            "worker-0: error: gateway 10.0.9.22 (internal_ip of worker-2) is not on-link on eth1"
+        ),
+        "{plan:?}"
     );
-    assert_eq!(
-        lab.table("worker-2").len(),
-        2,
-        "{:?}",
-        lab.table("worker-2")
-    );
+    code(&lab.run_variant(&edit, &["apply", "--auto-approve"]), 1);
+    let after: Vec<Vec<String>> = NODES.iter().map(|n| lab.table(n)).collect();
+    assert_eq!(after, before, "apply wrote to a node that cannot carry its routes");
 }
 
 /// A saved plan applies (without a prompt: the file is the approval) only while every node's
@@ -982,14 +981,15 @@ pub fn drift_is_told_from_topology_changes(lab: &dyn Lab) {
     assert_eq!(again["summary"]["operations"], 0);
 }
 
-/// `apply --canary`: a mistyped internal IP (worker-2's) is caught on the canary: with
+/// `apply --canary`: a mistyped pod CIDR (worker-2's: routes that the kernel takes, to pods that
+/// are not there) is caught on the canary: with
 /// `--canary-rollback` (from a saved plan) the canary is put back as it was, without it the
 /// canary keeps its routes; either way no other node is changed and the failed path is named.
 /// The right topology then rolls out everywhere.
 pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
     let others = ["controller-0", "worker-1", "worker-2"];
     let before: Vec<Vec<String>> = others.iter().map(|n| lab.table(n)).collect();
-    let mistyped = |t: String| t.replace("\"10.0.2.22\"", "\"10.0.2.32\"");
+    let mistyped = |t: String| t.replace("\"10.1.2.0/24\"", "\"10.1.12.0/24\"");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plan.json");
     code(
@@ -1010,7 +1010,7 @@ pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
     assert!(
         failed
             .stderr
-            .contains("failed path: worker-0 -> worker-2 (10.0.2.20 -> 10.1.2.1)"),
+            .contains("failed path: worker-0 -> worker-2 (10.0.2.20 -> 10.1.12.1)"),
         "{failed:?}"
     );
     assert!(
@@ -1025,7 +1025,7 @@ pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
     let kept = lab.run_variant(&mistyped, &["apply", "-y", "--canary", "worker-0"]);
     code(&kept, 1);
     assert!(kept.stderr.contains("worker-0 -> worker-2"), "{kept:?}");
-    assert!(lab.has("worker-0", "10.1.2.0/24 via 10.0.2.32 dev eth1 proto 211"));
+    assert!(lab.has("worker-0", "10.1.12.0/24 via 10.0.2.22 dev eth1 proto 211"));
     let after: Vec<Vec<String>> = others.iter().map(|n| lab.table(n)).collect();
     assert_eq!(after, before, "no other node may change");
 
@@ -1068,7 +1068,7 @@ every_lab!(
         drift_is_repaired_only_where_owned,
         a_conflicting_foreign_route_is_reported_and_never_changed,
         a_restarted_node_gets_its_routes_back,
-        a_failing_batch_reports_the_kernels_message_and_the_rest_converges,
+        a_mistyped_internal_ip_is_every_nodes_error_and_nothing_is_written,
         a_saved_plan_applies_only_while_it_matches_the_nodes_and_the_topology,
         a_removed_node_and_a_changed_cidr_are_cleaned_up,
         a_mass_deletion_is_held_back_unless_allowed,

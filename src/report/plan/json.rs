@@ -300,6 +300,7 @@ struct SummaryDoc {
     nodes_in_sync: usize,
     nodes_unreachable: usize,
     nodes_unpersistable: usize,
+    nodes_misfit: usize,
     dropins: usize,
     pending: bool,
 }
@@ -383,6 +384,7 @@ pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
             nodes_in_sync: s.nodes_in_sync,
             nodes_unreachable: s.nodes_unreachable,
             nodes_unpersistable: s.nodes_unpersistable,
+            nodes_misfit: s.nodes_misfit,
             dropins: s.dropins,
             pending: plan.has_pending(),
         },

@@ -157,6 +157,7 @@ fn word_diff(old: &str, new: &str, style: &Style) -> String {
 pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
     match &n.state {
         Err(crate::error::NodeError::Persist { .. }) => "cannot persist as asked".to_string(),
+        Err(crate::error::NodeError::Misfit { .. }) => "cannot carry its routes".to_string(),
         Err(_) => "cannot be read".to_string(),
         Ok(d) => {
             let mut parts = Vec::new();
@@ -375,6 +376,15 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
             super::plural(s.nodes_unreachable)
         );
     }
+    if s.nodes_misfit > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} cannot carry {} routes",
+            s.nodes_misfit,
+            super::plural(s.nodes_misfit),
+            if s.nodes_misfit == 1 { "its" } else { "their" }
+        );
+    }
     if s.nodes_unpersistable > 0 {
         let _ = write!(
             line,
@@ -548,7 +558,7 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
             r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
             r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}"#,
             r#"],"skipped_nodes":["worker-3"],"#,
-            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true},"held_back":[]}"#,
+            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"nodes_misfit":0,"dropins":0,"pending":true},"held_back":[]}"#,
         ]
         .concat()
     }
