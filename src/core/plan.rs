@@ -309,6 +309,11 @@ impl Plan {
             }
             binding = seen.binding;
             record::mark_causes(&mut d.changes, last_applied.as_ref());
+            d.warnings.extend(record::restart_note(
+                &node.name,
+                last_applied.as_ref(),
+                &d.changes,
+            ));
             persist_plan = persist::plan(
                 node.persist,
                 seen.facts.as_ref().map_err(String::as_str),

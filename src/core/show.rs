@@ -317,6 +317,13 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
             None
         }
     };
+    let mut changes = d.changes;
+    crate::core::record::mark_causes(&mut changes, last_applied.as_ref());
+    warnings.extend(crate::core::record::restart_note(
+        &node.name,
+        last_applied.as_ref(),
+        &changes,
+    ));
     let manager = persist::manager_of(&obs.facts);
     warnings.extend(persist::warning(
         node.persist,

@@ -1601,21 +1601,34 @@ fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
             .iter()
             .all(|c| c["cause"] == "topology")
     );
-    // Another binding (PID 1 started again: the node restarted since): the record is ignored,
-    // with a warning.
+    // Another binding (PID 1 started again: the node restarted since): the record tells what
+    // the restart lost, as drift, said plainly.
     lab.reads(
         "worker-0",
         &with("boot=6c77b6a2 pid1=98001 netns=net:[4026532269]", &record),
     );
     let j = lab.run(&["plan", "-o", "json"]).json();
-    assert_eq!(j["nodes"][1]["last_applied"], serde_json::Value::Null);
+    let w0 = &j["nodes"][1];
+    assert_eq!(w0["last_applied"]["restarted"], true, "{j:#}");
     assert!(
-        j["nodes"][1]["warnings"][0]
-            .as_str()
+        w0["changes"]
+            .as_array()
             .unwrap()
-            .contains("restarted or recreated"),
+            .iter()
+            .all(|c| c["cause"] == "drift"),
+        "{w0:#}"
+    );
+    assert_eq!(
+        w0["warnings"][0].as_str().unwrap(),
+        format!(
+            "worker-0 restarted since the last apply (at {}): 2 routes lost",
+            parsed["applied_at"].as_str().unwrap()
+        ),
         "{j:#}"
     );
+    lab.run(&["plan"])
+        .stdout_has("warning: worker-0 restarted since the last apply (at ")
+        .stdout_has("[drift: ");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -243,9 +243,8 @@ pub fn a_restarted_node_gets_its_routes_back(lab: &dyn Lab) {
         "a restart loses routes: {:?}",
         lab.table("worker-1")
     );
-    // A restarted container is another instance of itself (its PID 1 started again): what
-    // routectl applied to the one before is not drift there. (The netns lab's "restart" only
-    // flushes the routes of the same namespace, so there the lost routes are drift.)
+    // The routes the restart lost are drift, and the plan says the node restarted (the netns
+    // lab's "restart" only flushes the routes of the same namespace: drift without a restart).
     let j = lab.run(&["plan", "--output", "json"]).json();
     let w1 = j["nodes"]
         .as_array()
@@ -253,14 +252,19 @@ pub fn a_restarted_node_gets_its_routes_back(lab: &dyn Lab) {
         .iter()
         .find(|n| n["name"] == "worker-1")
         .expect("worker-1 planned");
-    let cause = if lab.transport() == TransportKind::Netns {
-        "drift"
-    } else {
-        "topology"
-    };
     let changes = w1["changes"].as_array().expect("changes");
     assert_eq!(changes.len(), 2, "{w1:#}");
-    assert!(changes.iter().all(|c| c["cause"] == cause), "{w1:#}");
+    assert!(changes.iter().all(|c| c["cause"] == "drift"), "{w1:#}");
+    if lab.transport() != TransportKind::Netns {
+        assert_eq!(w1["last_applied"]["restarted"], true, "{w1:#}");
+        let said = format!("{}", w1["warnings"]);
+        assert!(
+            said.contains("worker-1 restarted since the last apply (at ")
+                && said.contains("): 2 routes lost"),
+            "{w1:#}"
+        );
+        lab.run(&["show"]).stdout_has(", before the node restarted");
+    }
     let run = lab.run(&["apply", "--auto-approve", "--output", "json"]);
     code(&run, 0);
     let j = run.json();

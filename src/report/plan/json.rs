@@ -251,6 +251,7 @@ pub(crate) struct LastAppliedDoc<'a> {
     topology_sha256: &'a str,
     protocol: u8,
     routes: &'a [String],
+    restarted: bool,
 }
 
 impl<'a> LastAppliedDoc<'a> {
@@ -262,6 +263,7 @@ impl<'a> LastAppliedDoc<'a> {
             topology_sha256: &r.topology_sha256,
             protocol: r.protocol,
             routes: &r.routes,
+            restarted: r.restarted,
         }
     }
 }
