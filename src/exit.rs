@@ -88,7 +88,7 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
             | Error::PlanFormat { .. }
             | Error::PlanVersion { .. }
             | Error::StalePlan(_)
-            | Error::NoApproval
+            | Error::NoApproval { .. }
             | Error::Locked { .. }
             | Error::BadLockFile { .. }
             | Error::NoRuntimeDir { .. }
@@ -164,7 +164,12 @@ mod tests {
             }]))),
             ExitCode::Error
         );
-        assert_eq!(code(Error::NoApproval), ExitCode::Error);
+        assert_eq!(
+            code(Error::NoApproval {
+                command: String::new()
+            }),
+            ExitCode::Error
+        );
         assert_eq!(
             code(Error::StalePlan(StaleReasons(vec!["changed".into()]))),
             ExitCode::Error

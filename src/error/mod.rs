@@ -151,10 +151,13 @@ pub enum Error {
     /// `apply` without `--auto-approve` and no terminal to ask on.
     #[error(
         "refusing to change routes without approval: stdin is not a terminal. Review the plan \
-         with `routectl plan`, then run `routectl apply --auto-approve` (or save it with \
-         `routectl plan --out FILE` and run `routectl apply FILE`)"
+         with `routectl plan`, then run `{command}` (or save it with `routectl plan --out FILE` \
+         and run `routectl apply FILE`)"
     )]
-    NoApproval,
+    NoApproval {
+        /// The command as it was given, with `--auto-approve` added.
+        command: String,
+    },
     /// Another routectl holds the lock.
     #[error(
         "another routectl holds the lock `{path}` ({holder}); gave up after {:.1} s (raise \

@@ -68,6 +68,9 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
         c.failed,
         c.unreachable,
     );
+    if let Some(note) = adoptable_note(r) {
+        let _ = write!(line, "; {note}");
+    }
     if !held.is_empty() {
         let deletions: usize = held.iter().map(|h| h.deletions).sum();
         let nodes: Vec<&str> = held.iter().map(|h| h.node.as_str()).collect();
@@ -87,6 +90,25 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
         ))
     );
     out
+}
+
+/// `1 identical hand-made route left as it is (`--adopt` takes it over)`: the routes an apply
+/// without `--adopt` left to their owner, `None` when there are none.
+pub fn adoptable_note(r: &Report) -> Option<String> {
+    let adoptable: usize = r
+        .nodes
+        .iter()
+        .flat_map(|n| &n.remaining)
+        .filter(|c| c.action == crate::core::change::Action::Adopt)
+        .count();
+    (!r.adopt && adoptable > 0).then(|| {
+        format!(
+            "{adoptable} identical hand-made route{} left as {} (`--adopt` takes {} over)",
+            plural(adoptable),
+            if adoptable == 1 { "it is" } else { "they are" },
+            if adoptable == 1 { "it" } else { "them" }
+        )
+    })
 }
 
 fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {

@@ -928,6 +928,17 @@ fn identical_foreign_route_is_adoptable_and_not_pending_without_adopt() {
 }
 
 #[test]
+fn apply_without_adopt_says_what_it_left_adoptable() {
+    let lab = adoptable_lab();
+    lab.batches_converge();
+    lab.run(&["apply", "--auto-approve", "--color", "never"])
+        .code(0)
+        .stdout_has("; 1 identical hand-made route left as it is (`--adopt` takes it over)");
+    let adopted = lab.run(&["apply", "--auto-approve", "--adopt", "--color", "never"]);
+    assert!(!adopted.stdout.contains("hand-made"), "{adopted:?}");
+}
+
+#[test]
 fn identical_foreign_route_is_pending_with_adopt() {
     let lab = adoptable_lab();
     let r = lab.run(&["plan", "--color", "never", "--detailed-exitcode", "--adopt"]);
@@ -1123,10 +1134,12 @@ fn apply_reports_the_kernel_message_of_a_failed_line() {
 fn apply_without_auto_approve_and_without_a_terminal_refuses() {
     let lab = Fake::case("empty-lab");
     lab.batches_converge();
-    let r = lab.run(&["apply", "--color", "never"]);
+    let r = lab.run(&["apply", "--color", "never", "--adopt", "--node", "worker-1"]);
     r.code(1)
         .stderr_has("refusing to change routes without approval: stdin is not a terminal")
-        .stderr_has("--auto-approve");
+        // The command as given, options kept, plus --auto-approve.
+        .stderr_has("then run `routectl ")
+        .stderr_has(" apply --color never --adopt --node worker-1 --auto-approve`");
     let batches: Vec<String> = lab
         .calls()
         .into_iter()
