@@ -76,9 +76,9 @@ pub struct Global {
     pub quiet: bool,
 
     /// The lock that keeps two applies from writing at once [default: $ROUTECTL_LOCK_FILE if
-    /// set and not empty, else routectl.lock in /run/routectl (root) or
-    /// $XDG_RUNTIME_DIR/routectl, a directory only its owner can use]. It must be a regular file
-    /// you own; a symlink is refused.
+    /// set and not empty, else routectl.lock in the private runtime directory: $ROUTECTL_RUNTIME_DIR
+    /// if set, else /run/routectl (root) or $XDG_RUNTIME_DIR/routectl, a directory only its owner
+    /// can use]. It must be a regular file you own; a symlink is refused.
     #[arg(long, global = true, value_name = "FILE")]
     pub lock_file: Option<PathBuf>,
 

@@ -93,6 +93,8 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
             | Error::BadLockFile { .. }
             | Error::NoRuntimeDir { .. }
             | Error::BadRuntimeDir { .. }
+            | Error::DaemonAccess { .. }
+            | Error::HostAccessNeedsRoot
             | Error::NotMachinesFile { .. }
             | Error::ListInstances(_)
             | Error::NotSourceOutput { .. }

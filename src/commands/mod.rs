@@ -130,6 +130,7 @@ impl Global {
     /// The transport for a topology: `ip` inside the nodes through lxc, incus, ip netns or
     /// ssh ([`Global::reach`]), or host access.
     pub fn transport(&self, t: &Topology) -> Result<Box<dyn Transport>, Error> {
+        common_cause(t, self.access(t))?;
         let reach = self.reach(t)?;
         let kind = t.cluster.transport;
         let verbose = self.verbose > 0;
@@ -191,6 +192,34 @@ impl Global {
         if !self.quiet {
             crate::console::errln(&crate::core::text::escape_lines(msg));
         }
+    }
+}
+
+/// What would fail every node the same way, found once before any node is tried: host access
+/// without root, or an LXD/Incus daemon whose socket refuses this user (when some node is on
+/// this host's daemon).
+fn common_cause(t: &Topology, access: Access) -> Result<(), Error> {
+    if access == Access::Host && crate::local::runtime::euid() != 0 {
+        return Err(Error::HostAccessNeedsRoot);
+    }
+    let (daemon, group) = match t.cluster.transport {
+        TransportKind::Lxc => ("LXD", "lxd"),
+        TransportKind::Incus => ("Incus", "incus-admin"),
+        _ => return Ok(()),
+    };
+    // A node on a remote (`remote:name`) is reached through the client's configuration.
+    if t.nodes.iter().all(|n| n.instance.contains(':')) {
+        return Ok(());
+    }
+    let socket = crate::node::lxd_api::socket_path(t.cluster.transport);
+    match std::os::unix::net::UnixStream::connect(&socket) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::DaemonAccess {
+            daemon,
+            socket: socket.display().to_string(),
+            group,
+        }),
+        // Anything else (no daemon here, a snap's socket elsewhere) is the client's to report.
+        _ => Ok(()),
     }
 }
 
