@@ -363,7 +363,16 @@ fn finish(
             if let Some((v, _)) = canary {
                 out(&report::canary_text(v, &g.style()))?;
             }
-            if plan.operations() == 0 && report.success() {
+            if let Some((v, _)) = canary
+                && !v.passed()
+            {
+                out(&report::canary_failed_text(
+                    report,
+                    v,
+                    commands,
+                    &g.style(),
+                ))?;
+            } else if plan.operations() == 0 && report.success() {
                 if !g.quiet {
                     let note = report::adoptable_note(report)
                         .map(|n| format!("; {n}"))

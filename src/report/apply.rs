@@ -92,6 +92,78 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
     out
 }
 
+/// The apply report of a canary stage that failed: each canary says that it failed, why (its
+/// failed paths, or that it did not converge) and whether it was rolled back; the summary says
+/// the rollout stopped. (A canary's routes being in place is no success when its paths fail.)
+pub fn canary_failed_text(r: &Report, v: &Verdict, commands: usize, style: &Style) -> String {
+    let mut out = String::new();
+    let restored = |n: &str| {
+        v.rollback
+            .as_ref()
+            .is_some_and(|rb| rb.restored.iter().any(|x| x == n))
+    };
+    for n in &r.nodes {
+        let done = n.operations_applied();
+        let failed_paths: Vec<String> = v
+            .failures()
+            .into_iter()
+            .filter(|f| f.starts_with(&format!("{} -> ", n.name)))
+            .collect();
+        if matches!(n.outcome, Outcome::Converged | Outcome::InSync) {
+            let fate = if restored(&n.name) {
+                format!("rolled back ({done} change{} undone)", plural(done))
+            } else if v.rollback.is_some() {
+                "NOT rolled back".to_string()
+            } else {
+                format!(
+                    "keeps its {done} new route{} (--canary-rollback puts it back)",
+                    plural(done)
+                )
+            };
+            let paths = v.proofs.iter().filter(|p| p.path.from == n.name).count();
+            let _ = writeln!(
+                out,
+                "{}: {}: {} of {paths} path{} failed; {fate}",
+                style.bold(&n.name),
+                style.red("canary FAILED"),
+                failed_paths.len(),
+                plural(paths)
+            );
+            for f in &failed_paths {
+                let _ = writeln!(
+                    out,
+                    "  {} {}",
+                    style.red("x"),
+                    crate::core::text::escape(f)
+                );
+            }
+        } else {
+            node_text(n, r.adopt, style, &mut out);
+        }
+    }
+    let rolled: Vec<&str> = v
+        .rollback
+        .iter()
+        .flat_map(|rb| rb.restored.iter().map(String::as_str))
+        .collect();
+    let mut line = format!(
+        "Apply: canary FAILED on {}; the rollout stopped and no other node was changed",
+        v.canaries.join(", ")
+    );
+    if !rolled.is_empty() {
+        let _ = write!(line, "; rolled back: {}", rolled.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "{line} ({commands} node commands, {:.3} s).",
+            r.elapsed.as_secs_f64()
+        ))
+    );
+    out
+}
+
 /// `1 identical hand-made route left as it is (`--adopt` takes it over)`: the routes an apply
 /// without `--adopt` left to their owner, `None` when there are none.
 pub fn adoptable_note(r: &Report) -> Option<String> {

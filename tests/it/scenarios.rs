@@ -1022,6 +1022,22 @@ pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
         "{failed:?}"
     );
     assert!(failed.stdout.contains("Canary FAILED"), "{failed:?}");
+    // It failed, why, and that it was rolled back; nothing says "converged".
+    assert!(
+        failed.stdout.contains(
+            "worker-0: canary FAILED: 1 of 2 paths failed; rolled back (2 changes undone)\n  x \
+             worker-0 -> worker-2 (10.0.2.20 -> 10.1.12.1): "
+        ),
+        "{failed:?}"
+    );
+    assert!(
+        failed.stdout.contains(
+            "Apply: canary FAILED on worker-0; the rollout stopped and no other node was \
+             changed; rolled back: worker-0 ("
+        ),
+        "{failed:?}"
+    );
+    assert!(!failed.stdout.contains("converged"), "{failed:?}");
     assert_eq!(lab.table("worker-0"), Vec::<String>::new());
     let after: Vec<Vec<String>> = others.iter().map(|n| lab.table(n)).collect();
     assert_eq!(after, before, "no other node may change");
@@ -1029,6 +1045,13 @@ pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
     let kept = lab.run_variant(&mistyped, &["apply", "-y", "--canary", "worker-0"]);
     code(&kept, 1);
     assert!(kept.stderr.contains("worker-0 -> worker-2"), "{kept:?}");
+    assert!(
+        kept.stdout.contains(
+            "worker-0: canary FAILED: 1 of 2 paths failed; keeps its 2 new routes \
+             (--canary-rollback puts it back)"
+        ),
+        "{kept:?}"
+    );
     assert!(lab.has("worker-0", "10.1.12.0/24 via 10.0.2.22 dev eth1 proto 211"));
     let after: Vec<Vec<String>> = others.iter().map(|n| lab.table(n)).collect();
     assert_eq!(after, before, "no other node may change");
