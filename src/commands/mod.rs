@@ -4,8 +4,6 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use crate::cli::{AccessArg, Cli, ColorChoice, Command, Global, TransportArg};
 use crate::core::plan::{Options, Plan};
@@ -21,6 +19,7 @@ mod apply;
 mod check;
 mod discover;
 mod plan;
+mod progress;
 mod reconcile;
 mod show;
 mod validate;
@@ -271,8 +270,9 @@ pub(crate) fn check_nodes(t: &Topology, nodes: &[String]) -> Result<(), Error> {
     }
 }
 
-/// Reads the selected nodes through `transport` and plans them. With `progress`, a line on
-/// stderr counts the nodes read once the reads take longer than a second (for terminals).
+/// Reads the selected nodes through `transport` and plans them. With `progress` (a terminal),
+/// a live line on stderr names the nodes still awaited once the reads take longer than a
+/// second, and a read tried again after a timeout is said ([`progress::Progress`]).
 pub fn live_plan(
     t: &Topology,
     options: &Options,
@@ -280,35 +280,26 @@ pub fn live_plan(
     parallelism: usize,
     progress: bool,
 ) -> Plan {
-    let total = t.selected(&options.only).len();
-    let done = AtomicUsize::new(0);
-    let finished = AtomicBool::new(false);
+    if !progress {
+        return Plan::compute(t, options, parallelism, |node| {
+            observe::read_observed(transport, node)
+        });
+    }
+    let selected = t.selected(&options.only);
+    let live = progress::Progress::new(selected.iter().copied());
+    let watched = progress::Watched {
+        inner: transport,
+        progress: &live,
+    };
     std::thread::scope(|s| {
-        if progress {
-            s.spawn(|| {
-                let started = Instant::now();
-                let mut shown = false;
-                while !finished.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    if started.elapsed() > Duration::from_secs(1) {
-                        crate::console::err(&format!(
-                            "\rroutectl: read {}/{total} nodes",
-                            done.load(Ordering::Relaxed)
-                        ));
-                        shown = true;
-                    }
-                }
-                if shown {
-                    crate::console::err("\r\x1b[K");
-                }
-            });
-        }
+        s.spawn(|| live.paint(selected.len()));
         let plan = Plan::compute(t, options, parallelism, |node| {
-            let seen = observe::read_observed(transport, node);
-            done.fetch_add(1, Ordering::Relaxed);
+            live.start(&node.name);
+            let seen = observe::read_observed(&watched, node);
+            live.end(&node.name);
             seen
         });
-        finished.store(true, Ordering::Relaxed);
+        live.finish();
         plan
     })
 }

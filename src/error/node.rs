@@ -17,12 +17,18 @@ pub enum CommandError {
         message: String,
     },
     /// The command did not finish in time and was killed.
-    #[error("`{argv}` did not finish within {} s and was killed", *.millis as f64 / 1000.0)]
+    #[error(
+        "`{argv}` did not finish within {} s and was killed{}",
+        *.millis as f64 / 1000.0,
+        if *.attempts > 1 { format!(" ({} tries)", .attempts) } else { String::new() }
+    )]
     Timeout {
         /// The full command line.
         argv: String,
-        /// The timeout in milliseconds.
+        /// The timeout in milliseconds (of each try).
         millis: u64,
+        /// How many times it was run and timed out (a read is tried again once).
+        attempts: u32,
     },
     /// The command printed more than routectl reads from one command.
     #[error("`{argv}` printed more than {limit_mib} MiB and was not read further")]

@@ -820,6 +820,45 @@ fn a_hung_node_is_killed_after_the_timeout() {
     r.stdout_has("worker-1: 2 to add");
 }
 
+/// On a terminal, a slow read shows: a live line names the node still awaited, and the retry
+/// after its timeout is said (run under `script`, which gives routectl a terminal).
+#[test]
+fn a_slow_node_is_named_on_a_terminal_and_its_retry_said() {
+    let lab = Fake::case("empty-lab");
+    lab.write("worker-2.read.1.sleep", b"20");
+    let path = format!(
+        "{}:{}",
+        lab.path("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let line = format!(
+        "{} plan --color never --timeout 1500ms",
+        env!("CARGO_BIN_EXE_routectl")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .current_dir(lab.dir())
+        .env_clear()
+        .env("PATH", path)
+        .env("FAKE_DIR", lab.dir())
+        .env("ROUTECTL_LOCK_FILE", lab.path("routectl.lock"))
+        .env("LXD_DIR", lab.path("no-daemon"))
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("routectl: read 3/4 nodes; waiting for worker-2 (1 s)"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("routectl: worker-2 did not answer within 1.5 s; trying again"),
+        "{text:?}"
+    );
+    assert!(text.contains("worker-2: 2 to add"), "{text:?}");
+}
+
 #[test]
 fn show_retries_a_timed_out_read_as_plan_does() {
     // Regression: plan retried a read that timed out, show did not, so with a short --timeout

@@ -131,6 +131,13 @@ fn run_with(
                 timeouts += 1;
                 continue;
             }
+            Err(CommandError::Timeout { argv, millis, .. }) => {
+                return Err(NodeError::Command(CommandError::Timeout {
+                    argv,
+                    millis,
+                    attempts: u32::try_from(timeouts + 1).unwrap_or(u32::MAX),
+                }));
+            }
             other => other?,
         };
         if out.status != Some(0) {
@@ -400,6 +407,7 @@ mod tests {
         Err(CommandError::Timeout {
             argv: "lxc exec w0 -- ip ...".into(),
             millis: 500,
+            attempts: 1,
         })
     }
 
@@ -448,6 +456,8 @@ mod tests {
                 read_node(&t, &node()).unwrap_err()
             };
             assert_eq!(err.kind(), "timeout", "{err}");
+            // The message says the wait was doubled.
+            assert!(err.to_string().ends_with("was killed (2 tries)"), "{err}");
             assert_eq!(t.runs().len(), 2);
         }
     }
