@@ -366,12 +366,7 @@ fn finish(
             if let Some((v, _)) = canary
                 && !v.passed()
             {
-                out(&report::canary_failed_text(
-                    report,
-                    v,
-                    commands,
-                    &g.style(),
-                ))?;
+                out(&report::canary_failed_text(report, v, commands, &g.style()))?;
             } else if plan.operations() == 0 && report.success() {
                 if !g.quiet {
                     let note = report::adoptable_note(report)
@@ -411,7 +406,14 @@ fn finish(
 mod tests {
     #[test]
     fn the_refusal_keeps_every_option_given() {
-        let args = ["-f", "my topo.toml", "apply", "--adopt", "--node", "worker-1"];
+        let args = [
+            "-f",
+            "my topo.toml",
+            "apply",
+            "--adopt",
+            "--node",
+            "worker-1",
+        ];
         assert_eq!(
             super::with_auto_approve(args.iter().map(std::ffi::OsString::from)),
             "routectl -f 'my topo.toml' apply --adopt --node worker-1 --auto-approve"

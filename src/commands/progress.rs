@@ -36,7 +36,9 @@ struct State {
 
 impl Progress {
     /// The progress of reading `nodes`.
-    pub(crate) fn new<'a>(nodes: impl IntoIterator<Item = &'a crate::core::topology::Node>) -> Self {
+    pub(crate) fn new<'a>(
+        nodes: impl IntoIterator<Item = &'a crate::core::topology::Node>,
+    ) -> Self {
         Progress {
             names: nodes
                 .into_iter()

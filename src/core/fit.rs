@@ -151,7 +151,10 @@ pub fn links_from_routes(routes: &[Route]) -> Option<Vec<Link>> {
             links.entry(d).or_default();
         }
     }
-    for r in routes.iter().filter(|r| r.table == TABLE_LOCAL && r.kind == TYPE_LOCAL) {
+    for r in routes
+        .iter()
+        .filter(|r| r.table == TABLE_LOCAL && r.kind == TYPE_LOCAL)
+    {
         let (Destination::Net(net), Some(dev)) = (&r.dst, connected_dev(r)) else {
             continue;
         };
@@ -213,7 +216,10 @@ pub fn misfits(
         });
     }
     for ip in &node.internal_ips {
-        if links.iter().any(|l| l.addresses.iter().any(|a| a.addr == *ip)) {
+        if links
+            .iter()
+            .any(|l| l.addresses.iter().any(|a| a.addr == *ip))
+        {
             continue;
         }
         let family = Family::of_addr(ip);
@@ -307,7 +313,13 @@ pod_cidr = "10.1.1.0/24"
 
     /// A connected route of table main, or a `local` route of table local.
     fn route(dst: &str, dev: &str, local: bool) -> Route {
-        let mut r = Route::unicast(dst.parse().unwrap(), "10.0.0.1".parse().unwrap(), None, 2, 0);
+        let mut r = Route::unicast(
+            dst.parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+            None,
+            2,
+            0,
+        );
         r.next_hop = NextHop::Single(Hop {
             gateway: None,
             dev: Some(dev.to_string()),

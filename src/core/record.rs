@@ -94,14 +94,21 @@ pub fn parse(bytes: &[u8], binding: Option<&str>) -> Result<Option<LastApplied>,
         ));
     }
     let mut r = r;
-    r.restarted = r.binding.as_deref().is_some_and(|then| Some(then) != binding);
+    r.restarted = r
+        .binding
+        .as_deref()
+        .is_some_and(|then| Some(then) != binding);
     Ok(Some(r))
 }
 
 /// What a plan and `show` say of a node restarted since its last apply: `worker-2 restarted
 /// since the last apply (at T): 2 routes lost` (the lost routes are the changes marked drift by
 /// [`mark_causes`]). `None` for a node that did not restart.
-pub fn restart_note(node: &str, record: Option<&LastApplied>, changes: &[Change]) -> Option<String> {
+pub fn restart_note(
+    node: &str,
+    record: Option<&LastApplied>,
+    changes: &[Change],
+) -> Option<String> {
     let r = record.filter(|r| r.restarted)?;
     let lost = changes
         .iter()
@@ -309,7 +316,9 @@ mod tests {
         );
         assert_eq!(parse(b"\n", None), Ok(None));
         // Another binding: the node restarted since; its lost routes are drift, and said.
-        let then = parse(&text, Some("boot=b1 pid1=8 netns=net:[1]")).unwrap().unwrap();
+        let then = parse(&text, Some("boot=b1 pid1=8 netns=net:[1]"))
+            .unwrap()
+            .unwrap();
         assert!(then.restarted && !rec.restarted);
         let mut lost = vec![Change::new(
             Action::Add,

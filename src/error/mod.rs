@@ -7,7 +7,7 @@ use std::fmt;
 mod node;
 mod parse;
 
-pub use node::{CommandError, NodeError, NodeErrorJson, SshFailure};
+pub use node::{CommandError, InstanceHint, NodeError, NodeErrorJson, SshFailure};
 pub use parse::{ParseError, Problem, Problems};
 
 /// Everything that stops a command of routectl as a whole. Each situation is its own variant,

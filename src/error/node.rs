@@ -245,6 +245,15 @@ pub enum NodeError {
         /// Why, for people.
         reason: String,
     },
+    /// `lxc`/`incus` could not run the read because the instance is missing or stopped: the
+    /// command's failure, and what to do about it.
+    #[error("{error}; {hint}")]
+    Instance {
+        /// The failed command (kept whole: its argv, status and stderr).
+        error: Box<CommandError>,
+        /// What it means for the instance.
+        hint: Box<InstanceHint>,
+    },
     /// The node was read, but its interfaces and addresses cannot carry the routes the
     /// topology gives it (an internal IP it does not have, a route interface it lacks, a
     /// gateway not on-link): nothing is written to it.
@@ -277,6 +286,10 @@ impl NodeError {
             NodeError::MissingIp { .. } => "missing_ip",
             NodeError::Persist { .. } => "persist",
             NodeError::Misfit { .. } => "addresses",
+            NodeError::Instance { hint, .. } => match hint.as_ref() {
+                InstanceHint::Missing { .. } => "no_instance",
+                InstanceHint::Stopped { .. } => "not_running",
+            },
         }
     }
 
@@ -302,6 +315,14 @@ impl NodeError {
             }
             NodeError::Persist { path, .. } => (path.clone().unwrap_or_default(), None, None),
             NodeError::Misfit { .. } => (String::new(), None, None),
+            NodeError::Instance { error, .. } => match error.as_ref() {
+                CommandError::Status {
+                    argv,
+                    status,
+                    stderr,
+                } => (argv.clone(), *status, Some(stderr.trim().to_string())),
+                other => (other.argv().to_string(), None, None),
+            },
         };
         NodeErrorJson {
             kind: self.kind(),
@@ -311,6 +332,41 @@ impl NodeError {
             stderr,
         }
     }
+}
+
+/// What a failed `lxc exec`/`incus exec` says of the instance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstanceHint {
+    /// The daemon has no such instance in the project.
+    #[error(
+        "no instance `{}` in project {} (`{client} list{}` lists them; is `instance` or `name` mistyped?)",
+        crate::core::text::shown(.instance),
+        crate::core::text::shown(.project.as_deref().unwrap_or("default")),
+        .project.as_deref().map(|p| format!(" --project {}", crate::core::text::shown(p))).unwrap_or_default()
+    )]
+    Missing {
+        /// The instance as addressed.
+        instance: String,
+        /// Its project (`None`: the default one).
+        project: Option<String>,
+        /// `lxc` or `incus`.
+        client: &'static str,
+    },
+    /// The instance exists but is not running.
+    #[error(
+        "instance `{}` is stopped: start it with `{client} start{} {}`",
+        crate::core::text::shown(.instance),
+        .project.as_deref().map(|p| format!(" --project {}", crate::core::text::shown(p))).unwrap_or_default(),
+        crate::core::text::shown(.instance)
+    )]
+    Stopped {
+        /// The instance as addressed.
+        instance: String,
+        /// Its project (`None`: the default one).
+        project: Option<String>,
+        /// `lxc` or `incus`.
+        client: &'static str,
+    },
 }
 
 /// A node error as JSON.

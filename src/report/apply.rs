@@ -130,12 +130,7 @@ pub fn canary_failed_text(r: &Report, v: &Verdict, commands: usize, style: &Styl
                 plural(paths)
             );
             for f in &failed_paths {
-                let _ = writeln!(
-                    out,
-                    "  {} {}",
-                    style.red("x"),
-                    crate::core::text::escape(f)
-                );
+                let _ = writeln!(out, "  {} {}", style.red("x"), crate::core::text::escape(f));
             }
         } else {
             node_text(n, r.adopt, style, &mut out);

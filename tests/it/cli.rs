@@ -1551,6 +1551,37 @@ fn color_always_prints_escape_codes() {
     r.json();
 }
 
+/// A missing or stopped instance says what it is and what to do, beside lxc's own words.
+#[test]
+fn a_missing_instance_names_its_project_and_a_stopped_one_says_lxc_start() {
+    let lab = Fake::with_topology(&example_topology());
+    lab.reads("controller-0", &case_json("in-sync", "controller-0"));
+    lab.reads("worker-0", &case_json("in-sync", "worker-0"));
+    lab.fails("worker-1", NOT_RUNNING, 1);
+    let r = lab.run(&["plan", "--color", "never"]);
+    r.code(1);
+    let line = r.line("worker-2:");
+    assert!(
+        line.contains(
+            "Error: Instance not found; no instance `worker-2` in project default (`lxc list` \
+             lists them"
+        ),
+        "{line}"
+    );
+    let line = r.line("worker-1:");
+    assert!(
+        line.contains(
+            "Error: Instance is not running; instance `worker-1` is stopped: start it with `lxc \
+             start worker-1`"
+        ),
+        "{line}"
+    );
+    let j = lab.run(&["plan", "-o", "json"]).json();
+    assert_eq!(j["nodes"][2]["error"]["kind"], "not_running", "{j}");
+    assert_eq!(j["nodes"][3]["error"]["kind"], "no_instance", "{j}");
+    assert_eq!(j["nodes"][3]["error"]["exit_status"], 1, "{j}");
+}
+
 #[test]
 fn fake_lxc_answers_like_lxd_for_an_unknown_instance() {
     // Guards the fake itself: an instance without answers is one LXD does not know.
@@ -1777,7 +1808,11 @@ const FOUR_NODES: &str = "\n[[nodes]]\nname = \"w0\"\ninternal_ip = \"10.0.2.20\
 fn a_daemon_socket_that_refuses_the_user_is_said_once_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let topo = dir.path().join("topology.toml");
-    fs::write(&topo, format!("[cluster]\ninterface = \"eth1\"\n{FOUR_NODES}")).unwrap();
+    fs::write(
+        &topo,
+        format!("[cluster]\ninterface = \"eth1\"\n{FOUR_NODES}"),
+    )
+    .unwrap();
     // A daemon socket only root may use (as LXD's is for users outside the lxd group).
     let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("unix.socket")).unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -197,7 +197,14 @@ fn a_stop_during_a_round_is_quiet() {
     crate::support::write_script(&bin.join("ip"), script.as_bytes());
     let child = lab
         .routectl()
-        .args(["--timeout", "30s", "reconcile", "--interval", "60s", "--watch"])
+        .args([
+            "--timeout",
+            "30s",
+            "reconcile",
+            "--interval",
+            "60s",
+            "--watch",
+        ])
         .path_first(&bin)
         .spawn();
     wait_for("first convergence", Duration::from_secs(10), || {

@@ -296,7 +296,10 @@ pub fn a_mistyped_internal_ip_is_every_nodes_error_and_nothing_is_written(lab: &
     );
     code(&lab.run_variant(&edit, &["apply", "--auto-approve"]), 1);
     let after: Vec<Vec<String>> = NODES.iter().map(|n| lab.table(n)).collect();
-    assert_eq!(after, before, "apply wrote to a node that cannot carry its routes");
+    assert_eq!(
+        after, before,
+        "apply wrote to a node that cannot carry its routes"
+    );
 }
 
 /// A saved plan applies (without a prompt: the file is the approval) only while every node's
