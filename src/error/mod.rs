@@ -16,7 +16,15 @@ pub use parse::{ParseError, Problem, Problems};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The topology file cannot be read.
-    #[error("cannot read topology file `{path}`: {source}")]
+    #[error(
+        "cannot read topology file `{path}`: {source}{}",
+        if .source.kind() == std::io::ErrorKind::NotFound {
+            " (name it with -f or ROUTECTL_TOPOLOGY, or write one from your instances: \
+             `routectl discover > topology.toml`)"
+        } else {
+            ""
+        }
+    )]
     TopologyRead {
         /// The path.
         path: String,

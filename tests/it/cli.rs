@@ -395,7 +395,7 @@ pod_cidr = "10.1.0.1/24"
     r.code(1)
         .stderr_has("bad.toml:9:12: node `c`: pod_cidr `10.1.0.1/24` has host bits set")
         .stderr_has(
-            "bad.toml:8:15: node `c`: internal_ip 10.0.2.20 is already used by the node on line 3",
+            "bad.toml:8:15: node `c`: internal_ip 10.0.2.20 is already used by node `a` (line 3)",
         );
 }
 
@@ -1583,6 +1583,15 @@ fn a_missing_instance_names_its_project_and_a_stopped_one_says_lxc_start() {
 }
 
 #[test]
+fn a_missing_topology_file_suggests_discover() {
+    let lab = Fake::bare();
+    lab.run(&["plan"])
+        .code(1)
+        .stderr_has("cannot read topology file `topology.toml`: No such file or directory")
+        .stderr_has("`routectl discover > topology.toml`");
+}
+
+#[test]
 fn fake_lxc_answers_like_lxd_for_an_unknown_instance() {
     // Guards the fake itself: an instance without answers is one LXD does not know.
     let lab = Fake::with_topology(&example_topology());
@@ -1711,7 +1720,10 @@ fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
     );
     lab.run(&["plan"])
         .stdout_has("warning: worker-0 restarted since the last apply (at ")
-        .stdout_has("[drift: ");
+        .stdout_has("[drift: ")
+        // The drift is part of the changes counted, not more of them.
+        .stdout_has("worker-0: 2 to add (2 repair drift)\n")
+        .stdout_has("on 4 of 4 nodes; 2 of them repair drift.");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -131,9 +131,14 @@ impl Checker {
                 None => self.problem(
                     &t.span(),
                     format!(
-                        "unknown transport `{}`: expected one of {}",
+                        "unknown transport `{}`: expected one of {}{}",
                         t.get_ref(),
-                        TransportKind::NAMES.join(", ")
+                        TransportKind::NAMES.join(", "),
+                        match t.get_ref().to_ascii_lowercase().as_str() {
+                            "lxd" => " (LXD's client is `lxc`: write `transport = \"lxc\"`)",
+                            "incusd" => " (Incus's client is `incus`)",
+                            _ => "",
+                        }
                     ),
                 ),
             }

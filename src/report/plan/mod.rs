@@ -185,11 +185,15 @@ pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
                 parts.push(format!("drop-in to {}", n.persist.state()));
             }
             let drift = d.changes.iter().filter(|c| c.cause == Cause::Drift).count();
-            if drift > 0 {
-                parts.push(format!("{drift} from drift"));
-            }
             if parts.is_empty() {
                 format!("in sync ({} routes)", d.in_sync)
+            } else if drift > 0 {
+                // Not another count beside them: some of those changes repair drift.
+                format!(
+                    "{} ({drift} {} drift)",
+                    parts.join(", "),
+                    if drift == 1 { "repairs" } else { "repair" }
+                )
             } else {
                 parts.join(", ")
             }
@@ -363,9 +367,9 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     if s.drift > 0 {
         let _ = write!(
             line,
-            "; {} change{} from drift",
+            "; {} of them {} drift",
             s.drift,
-            super::plural(s.drift)
+            if s.drift == 1 { "repairs" } else { "repair" }
         );
     }
     if s.nodes_unreachable > 0 {
