@@ -19,7 +19,8 @@ Examples:
 Exit codes: 0 ok / in sync, 1 error, 2 usage, 3 changes pending (--detailed-exitcode).
 Documentation: docs/ (topology format, ownership model, exit codes, operations).";
 
-/// Declarative pod-network routes for Kubernetes nodes on LXD, Incus or network namespaces.
+/// Declarative pod-network routes for Kubernetes nodes on LXD, Incus, network namespaces or
+/// machines reached over SSH.
 ///
 /// routectl reads a topology file (nodes, internal IPs, pod CIDRs), reads every node's real
 /// routing table, and converges it: every node gets a route to every other node's pod CIDR via
@@ -163,7 +164,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Prove pod-network reachability: ping every node's pod gateway from every other node's.
     Check(CheckArgs),
-    /// Write a topology from what exists (LXD/Incus instances or Kubernetes nodes).
+    /// Write a topology from what exists (LXD/Incus instances, Kubernetes nodes or the
+    /// tutorial's machines.txt).
     Discover(DiscoverArgs),
     /// Keep routes converged: plan and apply every interval until stopped.
     ///

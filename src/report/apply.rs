@@ -81,14 +81,13 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
             nodes.join(", ")
         );
     }
-    let _ = writeln!(
-        out,
-        "{}",
-        style.bold(&format!(
-            "{line} ({commands} node commands, {:.3} s).",
-            r.elapsed.as_secs_f64()
-        ))
-    );
+    // A run that wrote nothing has no write time to tell.
+    let cost = if r.nodes.iter().all(|n| n.sent.is_empty()) {
+        format!("{commands} node commands; nothing written")
+    } else {
+        format!("{commands} node commands, {:.3} s", r.elapsed.as_secs_f64())
+    };
+    let _ = writeln!(out, "{}", style.bold(&format!("{line} ({cost}).")));
     out
 }
 

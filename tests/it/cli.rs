@@ -73,6 +73,11 @@ fn help_lists_every_command_and_global_option() {
         r.stdout_has(needle);
     }
     r.stdout_has("ROUTECTL_TOPOLOGY");
+    // Every way of reaching nodes is named, SSH included (the man page says the same).
+    r.stdout_has("machines reached over SSH");
+    lab.run(&["man"])
+        .code(0)
+        .stdout_has("machines reached over SSH");
     lab.assert_no_calls();
 }
 
@@ -1888,4 +1893,27 @@ fn host_access_and_the_runtime_directory_name_the_one_real_cause() {
     // --help says where the runtime directory is taken from.
     let help = as_nobody(dir.path(), &["--help"], &[]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("$ROUTECTL_RUNTIME_DIR"));
+}
+
+/// An apply that wrote nothing (only conflicts stand on the one node asked for) does not report
+/// a write time.
+#[test]
+fn an_apply_that_writes_nothing_says_so_instead_of_a_time() {
+    let lab = Fake::case("conflict");
+    let r = lab.run(&[
+        "apply",
+        "--auto-approve",
+        "--color",
+        "never",
+        "--node",
+        "worker-1",
+    ]);
+    r.code(1);
+    assert!(
+        !lab.calls().iter().any(|c| c.contains("-batch")),
+        "nothing written"
+    );
+    let last = r.stdout.lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("Apply: 0 operations applied"), "{r:?}");
+    assert!(last.ends_with("node commands; nothing written)."), "{r:?}");
 }

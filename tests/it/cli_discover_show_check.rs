@@ -307,7 +307,7 @@ fn check_retries_once_and_names_an_asymmetric_path() {
     );
     assert!(
         run.stdout.contains(
-            "failed: worker-1 -> worker-0 (IPv4, 10.1.1.1 -> 10.1.0.1, 2 pings): 1 packets transmitted, 0 received, 100% packet loss, time 0ms"
+            "failed: worker-1 -> worker-0 (IPv4, 10.1.1.1 -> 10.1.0.1; 2 tries, one packet each): 1 packets transmitted, 0 received, 100% packet loss, time 0ms"
         ),
         "{run:?}"
     );

@@ -730,8 +730,9 @@ pub fn check_passes_after_apply_and_names_the_pair_of_a_deleted_route(lab: &dyn 
     let run = lab.run(&["check"]);
     code(&run, 1);
     assert!(
-        run.stdout
-            .contains("failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1, 2 pings)"),
+        run.stdout.contains(
+            "failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1; 2 tries, one packet each)"
+        ),
         "{run:?}"
     );
     assert!(
