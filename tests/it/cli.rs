@@ -81,6 +81,27 @@ fn help_lists_every_command_and_global_option() {
     lab.assert_no_calls();
 }
 
+/// A command's own options come first; the global ones (the lock, colour, transport) under a
+/// heading of their own.
+#[test]
+fn discover_help_keeps_its_own_options_apart_from_the_global_ones() {
+    let lab = Fake::bare();
+    let r = lab.run(&["discover", "--help"]);
+    r.code(0);
+    let own = r.stdout.find("Options:").expect("Options:");
+    let global = r.stdout.find("Global options:").expect("Global options:");
+    for (needle, mine) in [
+        ("--profile <", true),
+        ("--from <", true),
+        ("--lock-file <", false),
+        ("--lock-timeout <", false),
+        ("--color <", false),
+    ] {
+        let at = r.stdout.find(needle).expect(needle);
+        assert_eq!((own..global).contains(&at), mine, "{needle}\n{}", r.stdout);
+    }
+}
+
 #[test]
 fn plan_help_mentions_every_option() {
     let lab = Fake::bare();
