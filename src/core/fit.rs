@@ -237,9 +237,15 @@ pub fn misfits(
                 .unwrap_or_default(),
         });
     }
-    let (Some(dev), Some(_)) = (iface, declared) else {
-        return out;
-    };
+    if let (Some(dev), Some(_)) = (iface, declared) {
+        out.extend(off_link(topology, dev, desired, routes));
+    }
+    out
+}
+
+/// The gateways of `desired` not on-link on `dev`, each once.
+fn off_link(topology: &Topology, dev: &str, desired: &[Route], routes: &[Route]) -> Vec<Misfit> {
+    let mut out = Vec::new();
     let mut seen = Vec::new();
     for r in desired {
         let NextHop::Single(Hop {
