@@ -20,7 +20,8 @@ Exit codes: 0 ok / in sync, 1 error, 2 usage, 3 changes pending (--detailed-exit
 but deletions held back (the mass-delete guard).
 Documentation: docs/ (topology format, ownership model, exit codes, operations).";
 
-/// Declarative pod-network routes for Kubernetes nodes on LXD, Incus, network namespaces or SSH.
+/// Declarative pod-network routes for Kubernetes nodes on LXD, Incus, network namespaces or
+/// machines reached over SSH.
 ///
 /// routectl reads a topology file (nodes, internal IPs, pod CIDRs), reads every node's real
 /// routing table, and converges it: every node gets a route to every other node's pod CIDR via
@@ -39,24 +40,42 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The topology file [default: $ROUTECTL_TOPOLOGY if set and not empty, else topology.toml].
-    #[arg(short = 'f', long = "topology", global = true, value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "topology",
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub topology: Option<PathBuf>,
 
     /// How to reach the nodes, overriding the topology's `cluster.transport`.
-    #[arg(long, global = true, value_enum, value_name = "KIND")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        value_name = "KIND"
+    )]
     pub transport: Option<TransportArg>,
 
     /// How to read and write routes, overriding the topology's `cluster.access` (default exec):
     /// `host` reads and writes them from this host in the node's network namespace, with no
     /// process in the node (see docs/operations.md).
-    #[arg(long, global = true, value_enum, value_name = "ACCESS")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        value_name = "ACCESS"
+    )]
     pub access: Option<AccessArg>,
 
     /// How many nodes to work on at once.
     #[arg(
         short = 'j',
         long,
-        global = true,
+        global = true, help_heading = "Global options",
         env = "ROUTECTL_PARALLELISM",
         default_value_t = 8,
         value_parser = clap::value_parser!(u16).range(1..=1024),
@@ -65,35 +84,40 @@ pub struct Global {
     pub parallelism: u16,
 
     /// Time allowed for each command on a node (e.g. 500ms, 5s, 1m); it is killed after that.
-    #[arg(long, global = true, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, help_heading = "Global options", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Print every command run on a node, with its batch script (-v), and timings (-vv).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
     /// Print only errors (and the requested output document).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
 
     /// The lock that keeps two applies from writing at once [default: $ROUTECTL_LOCK_FILE if
-    /// set and not empty, else routectl.lock in /run/routectl (root) or
-    /// $XDG_RUNTIME_DIR/routectl, a directory only its owner can use]. It must be a regular file
-    /// you own; a symlink is refused.
-    #[arg(long, global = true, value_name = "FILE")]
+    /// set and not empty, else routectl.lock in the private runtime directory: $ROUTECTL_RUNTIME_DIR
+    /// if set, else /run/routectl (root) or $XDG_RUNTIME_DIR/routectl, a directory only its owner
+    /// can use]. It must be a regular file you own; a symlink is refused.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub lock_file: Option<PathBuf>,
 
     /// How long to wait for another routectl holding the lock (0 = fail at once).
-    #[arg(long, global = true, default_value = "30s", value_parser = parse_wait, value_name = "DURATION")]
+    #[arg(long, global = true, help_heading = "Global options", default_value = "30s", value_parser = parse_wait, value_name = "DURATION")]
     pub lock_timeout: Duration,
 
     /// When to use colour (NO_COLOR and CLICOLOR_FORCE are honoured with `auto`).
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 
     /// Indent JSON documents (`--output json`, `plan --out`) even when stdout is not a
     /// terminal; without it they are compact unless stdout is a terminal.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub pretty: bool,
 }
 
@@ -164,7 +188,7 @@ pub enum Command {
     Show(ShowArgs),
     /// Prove pod-network reachability: ping every node's pod gateway from every other node's.
     Check(CheckArgs),
-    /// Write a topology from what exists (LXD/Incus instances or Kubernetes nodes).
+    /// Write a topology from what exists (LXD/Incus instances, Kubernetes nodes, machines.txt).
     Discover(DiscoverArgs),
     /// Keep routes converged: plan and apply every interval until stopped.
     ///

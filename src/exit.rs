@@ -89,11 +89,13 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> ExitCode {
             | Error::PlanFormat { .. }
             | Error::PlanVersion { .. }
             | Error::StalePlan(_)
-            | Error::NoApproval
+            | Error::NoApproval { .. }
             | Error::Locked { .. }
             | Error::BadLockFile { .. }
             | Error::NoRuntimeDir { .. }
             | Error::BadRuntimeDir { .. }
+            | Error::DaemonAccess { .. }
+            | Error::HostAccessNeedsRoot
             | Error::NotMachinesFile { .. }
             | Error::ListInstances(_)
             | Error::NotSourceOutput { .. }
@@ -165,7 +167,12 @@ mod tests {
             }]))),
             ExitCode::Error
         );
-        assert_eq!(code(Error::NoApproval), ExitCode::Error);
+        assert_eq!(
+            code(Error::NoApproval {
+                command: String::new()
+            }),
+            ExitCode::Error
+        );
         assert_eq!(
             code(Error::StalePlan(StaleReasons(vec!["changed".into()]))),
             ExitCode::Error

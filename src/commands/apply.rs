@@ -299,6 +299,27 @@ fn canary_rollout(
     })
 }
 
+/// The command line as given (`routectl` and the arguments, quoted for a POSIX shell where
+/// needed) with `--auto-approve` added: what the refusal without a terminal suggests, so that
+/// no option given (`--adopt`, `--node`, `-f`) is lost.
+fn with_auto_approve(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let mut line = "routectl".to_string();
+    for a in args {
+        let a = a.to_string_lossy();
+        let plain = !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+        line.push(' ');
+        if plain {
+            line.push_str(&a);
+        } else {
+            line.push_str(&format!("'{}'", a.replace('\'', "'\\''")));
+        }
+    }
+    line.push_str(" --auto-approve");
+    crate::core::text::escape(&line).into_owned()
+}
+
 /// The nodes a check after a rollout covers: those planned (all when the plan covers all).
 fn options_nodes(plan: &Plan) -> Vec<String> {
     if plan.skipped.is_empty() {
@@ -310,7 +331,9 @@ fn options_nodes(plan: &Plan) -> Vec<String> {
 
 fn confirm() -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::NoApproval);
+        return Err(Error::NoApproval {
+            command: with_auto_approve(std::env::args_os().skip(1)),
+        });
     }
     crate::console::err("\nApply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
@@ -341,10 +364,17 @@ fn finish(
             if let Some((v, _)) = canary {
                 out(&report::canary_text(v, &g.style()))?;
             }
-            if plan.operations() == 0 && report.success() {
+            if let Some((v, _)) = canary
+                && !v.passed()
+            {
+                out(&report::canary_failed_text(report, v, commands, &g.style()))?;
+            } else if plan.operations() == 0 && report.success() {
                 if !g.quiet {
+                    let note = report::adoptable_note(report)
+                        .map(|n| format!("; {n}"))
+                        .unwrap_or_default();
                     out(&format!(
-                        "No changes: {} node{} in sync.\n",
+                        "No changes: {} node{} in sync{note}.\n",
                         plan.nodes.len(),
                         if plan.nodes.len() == 1 { "" } else { "s" }
                     ))?;
@@ -371,4 +401,23 @@ fn finish(
     } else {
         Outcome::Done
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_refusal_keeps_every_option_given() {
+        let args = [
+            "-f",
+            "my topo.toml",
+            "apply",
+            "--adopt",
+            "--node",
+            "worker-1",
+        ];
+        assert_eq!(
+            super::with_auto_approve(args.iter().map(std::ffi::OsString::from)),
+            "routectl -f 'my topo.toml' apply --adopt --node worker-1 --auto-approve"
+        );
+    }
 }

@@ -76,6 +76,7 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
             }
         }
     }
+    let project = a.project.clone().or_else(|| file_project(g, a, source));
     let (bytes, origin) = match (&a.input, source) {
         (Some(path), _) => (read_input(path)?, path.display().to_string()),
         (None, Source::Kubernetes) => {
@@ -83,8 +84,8 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
         }
         (None, Source::Machines) => return Err(Error::MachinesInputMissing),
         (None, _) => (
-            list_instances(program, a.project.as_deref(), g)?,
-            match &a.project {
+            list_instances(program, project.as_deref(), g)?,
+            match &project {
                 Some(p) => format!("{program} list --format json --project {p}"),
                 None => format!("{program} list --format json"),
             },
@@ -125,7 +126,7 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
     let options = Options {
         interface,
         pod_bridge: a.pod_bridge.clone(),
-        project: a.project.clone(),
+        project: project.clone(),
         name_patterns: a.name_patterns.clone(),
         profile: a.profile.clone(),
         ssh_config: a.ssh_config.clone(),
@@ -156,6 +157,9 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
         }
     })?;
     let text = discover::render(&discovered);
+    if let Some(w) = discover::subnets_warning(&discovered) {
+        g.info(&format!("routectl: warning: {w}"));
+    }
     if discovered.nodes().next().is_none() {
         return Err(Error::NothingDiscovered {
             origin,
@@ -189,6 +193,34 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
             .unwrap_or_default()
     ));
     Ok(Outcome::Done)
+}
+
+/// The project of the topology file (named with `-f` or `ROUTECTL_TOPOLOGY`, else
+/// `topology.toml` when it exists) when every node of it is in one, for `discover` from the
+/// instances without `--project`: so that `routectl discover | diff -u topology.toml -` compares
+/// like with like. Said on stderr; an unreadable or invalid file gives none.
+fn file_project(g: &Global, a: &DiscoverArgs, source: Source) -> Option<String> {
+    if a.input.is_some() || !matches!(source, Source::Lxc | Source::Incus) {
+        return None;
+    }
+    if g.topology_given().is_none() && !Path::new("topology.toml").exists() {
+        return None;
+    }
+    let t = g.load().ok()?;
+    let first = t.nodes.first()?.project.clone()?;
+    if !t
+        .nodes
+        .iter()
+        .all(|n| n.project.as_deref() == Some(first.as_str()))
+    {
+        return None;
+    }
+    g.info(&format!(
+        "routectl: discovering project `{}`, the project of `{}` (--project overrides)",
+        crate::core::text::shown(&first),
+        g.topology_path().display()
+    ));
+    Some(first)
 }
 
 /// Writes the topology beside FILE, then renames it over FILE (only with `--force` when FILE

@@ -4,8 +4,6 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use crate::cli::{AccessArg, Cli, ColorChoice, Command, Global, TransportArg};
 use crate::core::plan::{Options, Plan};
@@ -22,6 +20,7 @@ mod apply;
 mod check;
 mod discover;
 mod plan;
+mod progress;
 mod reconcile;
 mod show;
 mod validate;
@@ -135,6 +134,7 @@ impl Global {
     /// a cluster, a node whose member does not answer is refused at once ([`Located`]), and host
     /// access takes the instance lists from the same answer.
     pub fn transport(&self, t: &Topology) -> Result<Box<dyn Transport>, Error> {
+        common_cause(t, self.access(t))?;
         let reach = self.reach(t)?;
         let kind = t.cluster.transport;
         let verbose = self.verbose > 0;
@@ -278,6 +278,34 @@ impl Global {
     }
 }
 
+/// What would fail every node the same way, found once before any node is tried: host access
+/// without root, or an LXD/Incus daemon whose socket refuses this user (when some node is on
+/// this host's daemon).
+fn common_cause(t: &Topology, access: Access) -> Result<(), Error> {
+    if access == Access::Host && crate::local::runtime::euid() != 0 {
+        return Err(Error::HostAccessNeedsRoot);
+    }
+    let (daemon, group) = match t.cluster.transport {
+        TransportKind::Lxc => ("LXD", "lxd"),
+        TransportKind::Incus => ("Incus", "incus-admin"),
+        _ => return Ok(()),
+    };
+    // A node on a remote (`remote:name`) is reached through the client's configuration.
+    if t.nodes.iter().all(|n| n.instance.contains(':')) {
+        return Ok(());
+    }
+    let socket = crate::node::lxd_api::socket_path(t.cluster.transport);
+    match std::os::unix::net::UnixStream::connect(&socket) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::DaemonAccess {
+            daemon,
+            socket: socket.display().to_string(),
+            group,
+        }),
+        // Anything else (no daemon here, a snap's socket elsewhere) is the client's to report.
+        _ => Ok(()),
+    }
+}
+
 pub(crate) use crate::console::err;
 
 pub(crate) fn out(text: &str) -> Result<(), Error> {
@@ -326,8 +354,9 @@ pub(crate) fn check_nodes(t: &Topology, nodes: &[String]) -> Result<(), Error> {
     }
 }
 
-/// Reads the selected nodes through `transport` and plans them. With `progress`, a line on
-/// stderr counts the nodes read once the reads take longer than a second (for terminals).
+/// Reads the selected nodes through `transport` and plans them. With `progress` (a terminal),
+/// a live line on stderr names the nodes still awaited once the reads take longer than a
+/// second, and a read tried again after a timeout is said (`progress::Progress`).
 pub fn live_plan(
     t: &Topology,
     options: &Options,
@@ -335,35 +364,26 @@ pub fn live_plan(
     parallelism: usize,
     progress: bool,
 ) -> Plan {
-    let total = t.selected(&options.only).len();
-    let done = AtomicUsize::new(0);
-    let finished = AtomicBool::new(false);
+    if !progress {
+        return Plan::compute(t, options, parallelism, |node| {
+            observe::read_observed(transport, node)
+        });
+    }
+    let selected = t.selected(&options.only);
+    let live = progress::Progress::new(selected.iter().copied());
+    let watched = progress::Watched {
+        inner: transport,
+        progress: &live,
+    };
     std::thread::scope(|s| {
-        if progress {
-            s.spawn(|| {
-                let started = Instant::now();
-                let mut shown = false;
-                while !finished.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    if started.elapsed() > Duration::from_secs(1) {
-                        crate::console::err(&format!(
-                            "\rroutectl: read {}/{total} nodes",
-                            done.load(Ordering::Relaxed)
-                        ));
-                        shown = true;
-                    }
-                }
-                if shown {
-                    crate::console::err("\r\x1b[K");
-                }
-            });
-        }
+        s.spawn(|| live.paint(selected.len()));
         let plan = Plan::compute(t, options, parallelism, |node| {
-            let seen = observe::read_observed(transport, node);
-            done.fetch_add(1, Ordering::Relaxed);
+            live.start(&node.name);
+            let seen = observe::read_observed(&watched, node);
+            live.end(&node.name);
             seen
         });
-        finished.store(true, Ordering::Relaxed);
+        live.finish();
         plan
     })
 }

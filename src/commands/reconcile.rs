@@ -57,6 +57,11 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
         state.rounds += 1;
         let r = round(g, a, &mut state, started, triggered.as_ref());
         state.last_round = started.elapsed();
+        if crate::interrupt::requested() && !r.ok {
+            // A stop asked for is not a failure: the round cut short is not logged as one.
+            log_stop(a, state.rounds, Some(state.rounds));
+            return Ok(Outcome::Done);
+        }
         if r.ok {
             state.rounds_ok += 1;
         }
@@ -180,19 +185,7 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
             }
         }
         if crate::interrupt::requested() {
-            log(
-                a,
-                "info",
-                &format!(
-                    "stopping after {} ({})",
-                    crate::core::text::count(state.rounds as usize, "round", "rounds"),
-                    crate::interrupt::signal_name()
-                ),
-                Stop {
-                    event: "stop",
-                    rounds: state.rounds,
-                },
-            );
+            log_stop(a, state.rounds, None);
             return Ok(Outcome::Done);
         }
     }
@@ -212,6 +205,29 @@ fn watched(
         t.nodes.retain(|n| mine.contains(&n.name));
     }
     t
+}
+
+/// The one line of a stop asked for (SIGINT/SIGTERM): `cut_short` names a round that the
+/// signal interrupted (its nodes are read back, never left half-written, and it is not
+/// counted as a failure).
+fn log_stop(a: &ReconcileArgs, rounds: u64, cut_short: Option<u64>) {
+    let cut = match cut_short {
+        Some(n) => format!("; round {n} was cut short"),
+        None => String::new(),
+    };
+    log(
+        a,
+        "info",
+        &format!(
+            "stopping after {} ({}){cut}",
+            crate::core::text::count(rounds as usize, "round", "rounds"),
+            crate::interrupt::signal_name()
+        ),
+        Stop {
+            event: "stop",
+            rounds,
+        },
+    );
 }
 
 fn round(

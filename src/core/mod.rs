@@ -8,6 +8,7 @@ pub mod check;
 pub mod desired;
 pub mod diff;
 pub mod discover;
+pub mod fit;
 pub mod guard;
 pub mod link;
 pub mod persist;

@@ -2,11 +2,14 @@
 //! `apply` executes, so what is shown and what is done cannot drift apart. The one place that
 //! turns a change into an `ip` command line.
 
+use std::net::IpAddr;
+
 use serde::Serialize;
 
 use crate::core::change::{Action, Cause, Change};
 use crate::core::desired;
 use crate::core::diff::{self, NodeDiff, Policy};
+use crate::core::fit;
 use crate::core::guard::{self, HeldBack};
 use crate::core::persist::{self, Manager, NodeFacts, PersistPlan};
 use crate::core::record::{self, LastApplied};
@@ -176,6 +179,9 @@ pub struct Summary {
     pub dropins: usize,
     /// Nodes read but not planned because `persist` cannot work on them (errors too).
     pub nodes_unpersistable: usize,
+    /// Nodes read but not planned because their interfaces and addresses cannot carry their
+    /// routes (errors too).
+    pub nodes_misfit: usize,
 }
 
 impl Plan {
@@ -227,8 +233,49 @@ impl Plan {
             skipped: topology.unselected(&options.only),
             held_back: Vec::new(),
         };
+        plan.withhold_absent_gateways();
         plan.held_back = guard::assess(&plan);
         plan
+    }
+
+    /// Routes via an internal IP that its node does not have are not planned on any node: they
+    /// would send traffic to an address nobody has. Each node that loses one says so.
+    fn withhold_absent_gateways(&mut self) {
+        let absent: Vec<(IpAddr, String)> = self
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.state {
+                Err(NodeError::Misfit { problems }) => Some(
+                    fit::absent_ips(problems)
+                        .into_iter()
+                        .map(|ip| (ip, n.name.clone())),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if absent.is_empty() {
+            return;
+        }
+        for n in &mut self.nodes {
+            let Ok(d) = &mut n.state else { continue };
+            let mut withheld = Vec::new();
+            d.changes.retain(|c| {
+                let via = c.route.gateway();
+                let Some((ip, owner)) = absent.iter().find(|(ip, _)| via == Some(*ip)) else {
+                    return true;
+                };
+                if c.action == Action::Delete {
+                    return true;
+                }
+                withheld.push(format!(
+                    "`{}` is not planned: its gateway {ip} is on no interface of {owner}",
+                    c.route
+                ));
+                false
+            });
+            d.warnings.extend(withheld);
+        }
     }
 
     /// `--allow-mass-delete`: nothing is held back.
@@ -249,6 +296,12 @@ impl Plan {
         let mut persist_plan = PersistPlan::Off;
         let state = observed.and_then(|seen| {
             manager = seen.manager();
+            if let Some(links) = fit::links_from_routes(&seen.routes) {
+                let problems = fit::misfits(topology, node, &desired, &links, &seen.routes);
+                if !problems.is_empty() {
+                    return Err(NodeError::Misfit { problems });
+                }
+            }
             let mut d = diff::diff(&desired, &seen.routes, policy);
             match seen.last_applied {
                 Ok(record) => last_applied = record,
@@ -256,6 +309,11 @@ impl Plan {
             }
             binding = seen.binding;
             record::mark_causes(&mut d.changes, last_applied.as_ref());
+            d.warnings.extend(record::restart_note(
+                &node.name,
+                last_applied.as_ref(),
+                &d.changes,
+            ));
             persist_plan = persist::plan(
                 node.persist,
                 seen.facts.as_ref().map_err(String::as_str),
@@ -305,7 +363,9 @@ impl Plan {
         };
         for n in &self.nodes {
             if let Err(e) = &n.state {
-                if matches!(e, NodeError::Persist { .. }) {
+                if matches!(e, NodeError::Misfit { .. }) {
+                    s.nodes_misfit += 1;
+                } else if matches!(e, NodeError::Persist { .. }) {
                     s.nodes_unpersistable += 1;
                 } else {
                     s.nodes_unreachable += 1;

@@ -43,6 +43,11 @@ pub struct LastApplied {
     pub binding: Option<String>,
     /// The routes routectl had installed and verified there, as `ip route` lines.
     pub routes: Vec<String>,
+    /// Set by [`parse`], never stored: the record's binding is not what the node is now, so
+    /// the node restarted (or was recreated) since the record was written, and every route
+    /// in it that is missing now was lost with the restart.
+    #[serde(skip)]
+    pub restarted: bool,
 }
 
 /// The path of a node's record (`instance` may be `remote:name`, or for ssh `user@host` with
@@ -88,18 +93,33 @@ pub fn parse(bytes: &[u8], binding: Option<&str>) -> Result<Option<LastApplied>,
             r.format_version
         ));
     }
-    if let Some(then) = r.binding.as_deref()
-        && Some(then) != binding
-    {
-        return Err(format!(
-            "the last-applied record of {} belongs to another instance of the node (it is `{}` \
-             now, the record's `{then}`): the node was restarted or recreated since; ignored",
-            shown(&r.applied_at),
-            binding.unwrap_or("unknown"),
-            then = shown(then)
-        ));
-    }
+    let mut r = r;
+    r.restarted = r
+        .binding
+        .as_deref()
+        .is_some_and(|then| Some(then) != binding);
     Ok(Some(r))
+}
+
+/// What a plan and `show` say of a node restarted since its last apply: `worker-2 restarted
+/// since the last apply (at T): 2 routes lost` (the lost routes are the changes marked drift by
+/// [`mark_causes`]). `None` for a node that did not restart.
+pub fn restart_note(
+    node: &str,
+    record: Option<&LastApplied>,
+    changes: &[Change],
+) -> Option<String> {
+    let r = record.filter(|r| r.restarted)?;
+    let lost = changes
+        .iter()
+        .filter(|c| c.cause == Cause::Drift && c.action != Action::Delete)
+        .count();
+    Some(format!(
+        "{} restarted since the last apply (at {}): {} lost",
+        crate::core::text::escape(node),
+        crate::core::text::shown(&r.applied_at),
+        crate::core::text::count(lost, "route", "routes")
+    ))
 }
 
 /// Sets every change's cause from the node's record: a desired route that routectl had
@@ -179,6 +199,7 @@ pub fn after_apply(
         protocol,
         binding,
         routes,
+        restarted: false,
     }
 }
 
@@ -286,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_round_trips_and_another_namespace_is_ignored() {
+    fn a_record_round_trips_and_another_instance_is_a_restart() {
         let rec = record(&[route("10.1.1.0/24", "10.0.2.21")]);
         let text = serde_json::to_vec(&rec).unwrap();
         assert_eq!(
@@ -294,8 +315,26 @@ mod tests {
             Ok(Some(rec.clone()))
         );
         assert_eq!(parse(b"\n", None), Ok(None));
-        let why = parse(&text, Some("boot=b1 pid1=8 netns=net:[1]")).unwrap_err();
-        assert!(why.contains("recreated"), "{why}");
+        // Another binding: the node restarted since; its lost routes are drift, and said.
+        let then = parse(&text, Some("boot=b1 pid1=8 netns=net:[1]"))
+            .unwrap()
+            .unwrap();
+        assert!(then.restarted && !rec.restarted);
+        let mut lost = vec![Change::new(
+            Action::Add,
+            route("10.1.1.0/24", "10.0.2.21"),
+            None,
+        )];
+        mark_causes(&mut lost, Some(&then));
+        assert_eq!(lost[0].cause, Cause::Drift);
+        assert_eq!(
+            restart_note("worker-2", Some(&then), &lost).as_deref(),
+            Some(&*format!(
+                "worker-2 restarted since the last apply (at {}): 1 route lost",
+                rec.applied_at
+            ))
+        );
+        assert_eq!(restart_note("worker-2", Some(&rec), &lost), None);
         assert!(parse(b"{not json", None).unwrap_err().contains("damaged"));
         assert_eq!(
             record_path("remote:worker-0"),

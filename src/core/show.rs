@@ -317,6 +317,13 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
             None
         }
     };
+    let mut changes = d.changes;
+    crate::core::record::mark_causes(&mut changes, last_applied.as_ref());
+    warnings.extend(crate::core::record::restart_note(
+        &node.name,
+        last_applied.as_ref(),
+        &changes,
+    ));
     let manager = persist::manager_of(&obs.facts);
     warnings.extend(persist::warning(
         node.persist,
@@ -339,6 +346,14 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
             let checks = address_checks(node, links);
             warnings.extend(checks.iter().filter(|c| !c.ok).map(|c| c.message.clone()));
             warnings.extend(stray_pod_addresses(topology, node, policy, links));
+            // The plan's judgement (which refuses the node): what the address checks above
+            // do not already say.
+            warnings.extend(
+                crate::core::fit::misfits(topology, node, &desired, links, &obs.routes)
+                    .into_iter()
+                    .filter(|m| matches!(m, crate::core::fit::Misfit::GatewayOffLink { .. }))
+                    .map(|m| m.to_string()),
+            );
             checks
         }
         Err(why) => {

@@ -7,7 +7,7 @@ use std::fmt;
 mod node;
 mod parse;
 
-pub use node::{CommandError, NodeError, NodeErrorJson, SshFailure};
+pub use node::{CommandError, InstanceHint, NodeError, NodeErrorJson, SshFailure};
 pub use parse::{ParseError, Problem, Problems};
 
 /// Everything that stops a command of routectl as a whole. Each situation is its own variant,
@@ -16,7 +16,15 @@ pub use parse::{ParseError, Problem, Problems};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The topology file cannot be read.
-    #[error("cannot read topology file `{path}`: {source}")]
+    #[error(
+        "cannot read topology file `{path}`: {source}{}",
+        if .source.kind() == std::io::ErrorKind::NotFound {
+            " (name it with -f or ROUTECTL_TOPOLOGY, or write one from your instances: \
+             `routectl discover > topology.toml`)"
+        } else {
+            ""
+        }
+    )]
     TopologyRead {
         /// The path.
         path: String,
@@ -159,10 +167,13 @@ pub enum Error {
     /// `apply` without `--auto-approve` and no terminal to ask on.
     #[error(
         "refusing to change routes without approval: stdin is not a terminal. Review the plan \
-         with `routectl plan`, then run `routectl apply --auto-approve` (or save it with \
-         `routectl plan --out FILE` and run `routectl apply FILE`)"
+         with `routectl plan`, then run `{command}` (or save it with `routectl plan --out FILE` \
+         and run `routectl apply FILE`)"
     )]
-    NoApproval,
+    NoApproval {
+        /// The command as it was given, with `--auto-approve` added.
+        command: String,
+    },
     /// Another routectl holds the lock.
     #[error(
         "another routectl holds the lock `{path}` ({holder}); gave up after {:.1} s (raise \
@@ -192,15 +203,45 @@ pub enum Error {
     /// `ROUTECTL_RUNTIME_DIR`.
     #[error(
         "routectl has no private runtime directory for its lock and ssh's shared connections: \
-         ROUTECTL_RUNTIME_DIR is relative, or routectl is not running as root and XDG_RUNTIME_DIR \
-         is not set (or not absolute) ({root_dir} is root's). Set ROUTECTL_RUNTIME_DIR to an \
-         absolute directory only you can use, or name a lock file in a directory only you can \
-         write with --lock-file or ROUTECTL_LOCK_FILE"
+         {}. Set ROUTECTL_RUNTIME_DIR to an absolute directory only you can use, or name a lock \
+         file in a directory only you can write with --lock-file or ROUTECTL_LOCK_FILE",
+        match .relative {
+            Some(dir) => format!(
+                "ROUTECTL_RUNTIME_DIR `{}` is not an absolute path",
+                crate::core::text::shown(dir)
+            ),
+            None => format!(
+                "routectl is not running as root ({root_dir} is root's) and XDG_RUNTIME_DIR is \
+                 not set to an absolute path"
+            ),
+        }
     )]
     NoRuntimeDir {
         /// root's runtime directory.
         root_dir: String,
+        /// The relative `ROUTECTL_RUNTIME_DIR`, when that is the cause.
+        relative: Option<String>,
     },
+    /// The LXD or Incus daemon's socket refuses this user: every node would fail the same way.
+    #[error(
+        "cannot use {daemon} as this user: its socket `{socket}` refused the connection \
+         (permission denied). Add yourself to the `{group}` group (`sudo usermod -aG {group} \
+         \"$USER\"`, then log in again) or run routectl as root"
+    )]
+    DaemonAccess {
+        /// `LXD` or `Incus`.
+        daemon: &'static str,
+        /// The daemon's socket.
+        socket: String,
+        /// The group whose members may use it.
+        group: &'static str,
+    },
+    /// Host access without root: it enters the nodes' network namespaces, which needs root.
+    #[error(
+        "host access needs root: it enters each node's network namespace from this host (and \
+         reads the containers' files). Run routectl as root, or use `--access exec`"
+    )]
+    HostAccessNeedsRoot,
     /// The runtime directory (or its `ssh/` for connection sockets) is not private.
     #[error(
         "refusing the runtime directory `{path}`: it {why}. routectl keeps its lock and ssh's \

@@ -17,12 +17,18 @@ pub enum CommandError {
         message: String,
     },
     /// The command did not finish in time and was killed.
-    #[error("`{argv}` did not finish within {} s and was killed", *.millis as f64 / 1000.0)]
+    #[error(
+        "`{argv}` did not finish within {} s and was killed{}",
+        *.millis as f64 / 1000.0,
+        if *.attempts > 1 { format!(" ({} tries)", .attempts) } else { String::new() }
+    )]
     Timeout {
         /// The full command line.
         argv: String,
-        /// The timeout in milliseconds.
+        /// The timeout in milliseconds (of each try).
         millis: u64,
+        /// How many times it was run and timed out (a read is tried again once).
+        attempts: u32,
     },
     /// The command printed more than routectl reads from one command.
     #[error("`{argv}` printed more than {limit_mib} MiB and was not read further")]
@@ -254,6 +260,23 @@ pub enum NodeError {
         /// Why, for people.
         reason: String,
     },
+    /// `lxc`/`incus` could not run the read because the instance is missing or stopped: the
+    /// command's failure, and what to do about it.
+    #[error("{error}; {hint}")]
+    Instance {
+        /// The failed command (kept whole: its argv, status and stderr).
+        error: Box<CommandError>,
+        /// What it means for the instance.
+        hint: Box<InstanceHint>,
+    },
+    /// The node was read, but its interfaces and addresses cannot carry the routes the
+    /// topology gives it (an internal IP it does not have, a route interface it lacks, a
+    /// gateway not on-link): nothing is written to it.
+    #[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Misfit {
+        /// Every problem found, for people and programs.
+        problems: Vec<crate::core::fit::Misfit>,
+    },
 }
 
 impl NodeError {
@@ -278,6 +301,11 @@ impl NodeError {
             NodeError::EmptyRead { .. } => "empty_output",
             NodeError::MissingIp { .. } => "missing_ip",
             NodeError::Persist { .. } => "persist",
+            NodeError::Misfit { .. } => "addresses",
+            NodeError::Instance { hint, .. } => match hint.as_ref() {
+                InstanceHint::Missing { .. } => "no_instance",
+                InstanceHint::Stopped { .. } => "not_running",
+            },
         }
     }
 
@@ -302,6 +330,15 @@ impl NodeError {
                 (argv.clone(), Some(127), Some(stderr.trim().to_string()))
             }
             NodeError::Persist { path, .. } => (path.clone().unwrap_or_default(), None, None),
+            NodeError::Misfit { .. } => (String::new(), None, None),
+            NodeError::Instance { error, .. } => match error.as_ref() {
+                CommandError::Status {
+                    argv,
+                    status,
+                    stderr,
+                } => (argv.clone(), *status, Some(stderr.trim().to_string())),
+                other => (other.argv().to_string(), None, None),
+            },
         };
         NodeErrorJson {
             kind: self.kind(),
@@ -311,6 +348,41 @@ impl NodeError {
             stderr,
         }
     }
+}
+
+/// What a failed `lxc exec`/`incus exec` says of the instance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstanceHint {
+    /// The daemon has no such instance in the project.
+    #[error(
+        "no instance `{}` in project {} (`{client} list{}` lists them; is `instance` or `name` mistyped?)",
+        crate::core::text::shown(.instance),
+        crate::core::text::shown(.project.as_deref().unwrap_or("default")),
+        .project.as_deref().map(|p| format!(" --project {}", crate::core::text::shown(p))).unwrap_or_default()
+    )]
+    Missing {
+        /// The instance as addressed.
+        instance: String,
+        /// Its project (`None`: the default one).
+        project: Option<String>,
+        /// `lxc` or `incus`.
+        client: &'static str,
+    },
+    /// The instance exists but is not running.
+    #[error(
+        "instance `{}` is stopped: start it with `{client} start{} {}`",
+        crate::core::text::shown(.instance),
+        .project.as_deref().map(|p| format!(" --project {}", crate::core::text::shown(p))).unwrap_or_default(),
+        crate::core::text::shown(.instance)
+    )]
+    Stopped {
+        /// The instance as addressed.
+        instance: String,
+        /// Its project (`None`: the default one).
+        project: Option<String>,
+        /// `lxc` or `incus`.
+        client: &'static str,
+    },
 }
 
 /// A node error as JSON.

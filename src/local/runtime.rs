@@ -29,6 +29,7 @@ pub fn runtime_dir_path() -> Result<PathBuf, Error> {
         }
         return Err(Error::NoRuntimeDir {
             root_dir: ROOT_RUNTIME_DIR.to_string(),
+            relative: Some(dir.to_string_lossy().into_owned()),
         });
     }
     if euid() == 0 {
@@ -38,6 +39,7 @@ pub fn runtime_dir_path() -> Result<PathBuf, Error> {
         Some(dir) if Path::new(&dir).is_absolute() => Ok(PathBuf::from(dir).join("routectl")),
         _ => Err(Error::NoRuntimeDir {
             root_dir: ROOT_RUNTIME_DIR.to_string(),
+            relative: None,
         }),
     }
 }

@@ -156,7 +156,7 @@ fn apply_routes(
     };
     match &np.state {
         // Readable, but not to be written as the topology asks (persist): nothing is sent.
-        Err(e @ NodeError::Persist { .. }) => {
+        Err(e @ (NodeError::Persist { .. } | NodeError::Misfit { .. })) => {
             result.outcome = Outcome::Failed;
             result.error = Some(e.clone());
             return result;

@@ -68,14 +68,19 @@ impl Shared {
     }
 
     fn note(&self, msg: String) {
+        // A watcher ended by the stop (its `ip monitor` got the forwarded signal) is no news.
+        if self.stopped() {
+            return;
+        }
         let mut p = self.lock();
         if p.notes.len() < MAX_NOTES {
             p.notes.push(msg);
         }
     }
 
+    /// True once the watch is dropped or routectl was asked to stop (SIGINT/SIGTERM).
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop.load(Ordering::Relaxed) || crate::interrupt::requested()
     }
 
     /// Sleeps up to `d`, returning early when the watch stops.

@@ -68,6 +68,9 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
         c.failed,
         c.unreachable,
     );
+    if let Some(note) = adoptable_note(r) {
+        let _ = write!(line, "; {note}");
+    }
     if !held.is_empty() {
         let deletions: usize = held.iter().map(|h| h.deletions).sum();
         let nodes: Vec<&str> = held.iter().map(|h| h.node.as_str()).collect();
@@ -78,6 +81,72 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
             nodes.join(", ")
         );
     }
+    // A run that wrote nothing has no write time to tell.
+    let cost = if r.nodes.iter().all(|n| n.sent.is_empty()) {
+        format!("{commands} node commands; nothing written")
+    } else {
+        format!("{commands} node commands, {:.3} s", r.elapsed.as_secs_f64())
+    };
+    let _ = writeln!(out, "{}", style.bold(&format!("{line} ({cost}).")));
+    out
+}
+
+/// The apply report of a canary stage that failed: each canary says that it failed, why (its
+/// failed paths, or that it did not converge) and whether it was rolled back; the summary says
+/// the rollout stopped. (A canary's routes being in place is no success when its paths fail.)
+pub fn canary_failed_text(r: &Report, v: &Verdict, commands: usize, style: &Style) -> String {
+    let mut out = String::new();
+    let restored = |n: &str| {
+        v.rollback
+            .as_ref()
+            .is_some_and(|rb| rb.restored.iter().any(|x| x == n))
+    };
+    for n in &r.nodes {
+        let done = n.operations_applied();
+        let failed_paths: Vec<String> = v
+            .failures()
+            .into_iter()
+            .filter(|f| f.starts_with(&format!("{} -> ", n.name)))
+            .collect();
+        if matches!(n.outcome, Outcome::Converged | Outcome::InSync) {
+            let fate = if restored(&n.name) {
+                format!("rolled back ({done} change{} undone)", plural(done))
+            } else if v.rollback.is_some() {
+                "NOT rolled back".to_string()
+            } else {
+                format!(
+                    "keeps its {done} new route{} (--canary-rollback puts it back)",
+                    plural(done)
+                )
+            };
+            let paths = v.proofs.iter().filter(|p| p.path.from == n.name).count();
+            let _ = writeln!(
+                out,
+                "{}: {}: {} of {paths} path{} failed; {fate}",
+                style.bold(&n.name),
+                style.red("canary FAILED"),
+                failed_paths.len(),
+                plural(paths)
+            );
+            for f in &failed_paths {
+                let _ = writeln!(out, "  {} {}", style.red("x"), crate::core::text::escape(f));
+            }
+        } else {
+            node_text(n, r.adopt, style, &mut out);
+        }
+    }
+    let rolled: Vec<&str> = v
+        .rollback
+        .iter()
+        .flat_map(|rb| rb.restored.iter().map(String::as_str))
+        .collect();
+    let mut line = format!(
+        "Apply: canary FAILED on {}; the rollout stopped and no other node was changed",
+        v.canaries.join(", ")
+    );
+    if !rolled.is_empty() {
+        let _ = write!(line, "; rolled back: {}", rolled.join(", "));
+    }
     let _ = writeln!(
         out,
         "{}",
@@ -87,6 +156,25 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
         ))
     );
     out
+}
+
+/// `1 identical hand-made route left as it is (`--adopt` takes it over)`: the routes an apply
+/// without `--adopt` left to their owner, `None` when there are none.
+pub fn adoptable_note(r: &Report) -> Option<String> {
+    let adoptable: usize = r
+        .nodes
+        .iter()
+        .flat_map(|n| &n.remaining)
+        .filter(|c| c.action == crate::core::change::Action::Adopt)
+        .count();
+    (!r.adopt && adoptable > 0).then(|| {
+        format!(
+            "{adoptable} identical hand-made route{} left as {} (`--adopt` takes {} over)",
+            plural(adoptable),
+            if adoptable == 1 { "it is" } else { "they are" },
+            if adoptable == 1 { "it" } else { "them" }
+        )
+    })
 }
 
 fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
@@ -378,7 +466,7 @@ Apply: 1 operation applied; 1 node converged, 1 in sync, 1 failed, 1 unreachable
             &fp(0),
             r#"","last_applied":null,"changes":[{"action":"replace","dst":"10.1.1.0/24","gateway":"10.0.2.21","dev":"eth1","protocol":211,"metric":0,"operation":true,"current":{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":211,"metric":0},"cause":"topology","in_place":false},{"action":"add","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"operation":true,"current":null,"cause":"topology","in_place":false},{"action":"delete","dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"operation":true,"current":{"dst":"10.1.9.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0},"cause":"topology","in_place":false}],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-1","instance":"worker-1","status":"ok","in_sync":0,"fingerprint":""#,
             &fp(1),
-            r#"","last_applied":null,"changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"operation":false,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0},"cause":"topology","in_place":false},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"operation":false,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0},"cause":"topology","in_place":false}],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true},"held_back":[]},"summary":{"operations_planned":3,"operations_applied":1,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234},"held_back":[]}"#,
+            r#"","last_applied":null,"changes":[{"action":"adopt","dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":211,"metric":0,"operation":false,"current":{"dst":"10.1.0.0/24","gateway":"10.0.2.20","dev":"eth1","protocol":3,"metric":0},"cause":"topology","in_place":false},{"action":"conflict","dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":211,"metric":0,"operation":false,"current":{"dst":"10.1.2.0/24","gateway":"10.0.2.98","dev":"eth1","protocol":3,"metric":0},"cause":"topology","in_place":false}],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}],"skipped_nodes":["worker-3"],"summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"nodes_misfit":0,"dropins":0,"pending":true},"held_back":[]},"summary":{"operations_planned":3,"operations_applied":1,"nodes":4,"nodes_converged":1,"nodes_in_sync":1,"nodes_failed":1,"nodes_unreachable":1,"node_commands":9,"elapsed_ms":1234},"held_back":[]}"#,
         ]
         .concat();
         assert_eq!(

@@ -111,14 +111,14 @@ fn check_details(r: &Report, style: &Style) -> String {
             let q = &p.probe;
             let _ = writeln!(
                 out,
-                "{} {} -> {} ({}, {} -> {}, {attempts} ping{}): {}",
+                "{} {} -> {} ({}, {} -> {}; {attempts} tr{}, one packet each): {}",
                 style.red("failed:"),
                 q.from,
                 q.to,
                 q.family,
                 q.source,
                 q.destination,
-                plural(*attempts as usize),
+                if *attempts == 1 { "y" } else { "ies" },
                 crate::core::text::escape(detail)
             );
             for h in &p.hints {
@@ -380,7 +380,7 @@ mod tests {
   worker-0  -         ok        FAIL
   worker-1  ok        -         .
   worker-2  skip      .         -
-failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1, 2 pings): 100% packet loss
+failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1; 2 tries, one packet each): 100% packet loss
   hint: worker-2 has no route to 10.1.0.0/24
 worker-2: error: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running (paths from it were not pinged)
 Check: 2 of 4 paths pass, 1 failed, 1 not run; 1 node unreadable.
@@ -423,7 +423,7 @@ IPv4 (row pings column):
 | `worker-2` | ⏭ | . | - |
 
 ```
-failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1, 2 pings): 100% packet loss
+failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1; 2 tries, one packet each): 100% packet loss
   hint: worker-2 has no route to 10.1.0.0/24
 worker-2: error: `lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running (paths from it were not pinged)
 ```

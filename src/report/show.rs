@@ -39,12 +39,17 @@ fn last_applied_line(r: Option<&crate::core::record::LastApplied>) -> String {
             "last applied: no record (never applied by routectl since the node started)".to_string()
         }
         Some(r) => format!(
-            "last applied: {} by routectl {}, topology sha256 {}…, {} route{}",
+            "last applied: {} by routectl {}, topology sha256 {}…, {} route{}{}",
             shown(&r.applied_at),
             shown(&r.routectl_version),
             escape(r.topology_sha256.get(..12).unwrap_or(&r.topology_sha256)),
             r.routes.len(),
-            if r.routes.len() == 1 { "" } else { "s" }
+            if r.routes.len() == 1 { "" } else { "s" },
+            if r.restarted {
+                ", before the node restarted"
+            } else {
+                ""
+            }
         ),
     }
 }

@@ -73,7 +73,33 @@ fn help_lists_every_command_and_global_option() {
         r.stdout_has(needle);
     }
     r.stdout_has("ROUTECTL_TOPOLOGY");
+    // Every way of reaching nodes is named, SSH included (the man page says the same).
+    r.stdout_has("machines reached over SSH");
+    lab.run(&["man"])
+        .code(0)
+        .stdout_has("machines reached over SSH");
     lab.assert_no_calls();
+}
+
+/// A command's own options come first; the global ones (the lock, colour, transport) under a
+/// heading of their own.
+#[test]
+fn discover_help_keeps_its_own_options_apart_from_the_global_ones() {
+    let lab = Fake::bare();
+    let r = lab.run(&["discover", "--help"]);
+    r.code(0);
+    let own = r.stdout.find("Options:").expect("Options:");
+    let global = r.stdout.find("Global options:").expect("Global options:");
+    for (needle, mine) in [
+        ("--profile <", true),
+        ("--from <", true),
+        ("--lock-file <", false),
+        ("--lock-timeout <", false),
+        ("--color <", false),
+    ] {
+        let at = r.stdout.find(needle).expect(needle);
+        assert_eq!((own..global).contains(&at), mine, "{needle}\n{}", r.stdout);
+    }
 }
 
 #[test]
@@ -395,7 +421,7 @@ pod_cidr = "10.1.0.1/24"
     r.code(1)
         .stderr_has("bad.toml:9:12: node `c`: pod_cidr `10.1.0.1/24` has host bits set")
         .stderr_has(
-            "bad.toml:8:15: node `c`: internal_ip 10.0.2.20 is already used by the node on line 3",
+            "bad.toml:8:15: node `c`: internal_ip 10.0.2.20 is already used by node `a` (line 3)",
         );
 }
 
@@ -820,6 +846,45 @@ fn a_hung_node_is_killed_after_the_timeout() {
     r.stdout_has("worker-1: 2 to add");
 }
 
+/// On a terminal, a slow read shows: a live line names the node still awaited, and the retry
+/// after its timeout is said (run under `script`, which gives routectl a terminal).
+#[test]
+fn a_slow_node_is_named_on_a_terminal_and_its_retry_said() {
+    let lab = Fake::case("empty-lab");
+    lab.write("worker-2.read.1.sleep", b"20");
+    let path = format!(
+        "{}:{}",
+        lab.path("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let line = format!(
+        "{} plan --color never --timeout 1500ms",
+        env!("CARGO_BIN_EXE_routectl")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .current_dir(lab.dir())
+        .env_clear()
+        .env("PATH", path)
+        .env("FAKE_DIR", lab.dir())
+        .env("ROUTECTL_LOCK_FILE", lab.path("routectl.lock"))
+        .env("LXD_DIR", lab.path("no-daemon"))
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("routectl: read 3/4 nodes; waiting for worker-2 (1 s)"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("routectl: worker-2 did not answer within 1.5 s; trying again"),
+        "{text:?}"
+    );
+    assert!(text.contains("worker-2: 2 to add"), "{text:?}");
+}
+
 #[test]
 fn show_retries_a_timed_out_read_as_plan_does() {
     // Regression: plan retried a read that timed out, show did not, so with a short --timeout
@@ -925,6 +990,17 @@ fn identical_foreign_route_is_adoptable_and_not_pending_without_adopt() {
     assert_eq!(json["summary"]["adopt"], 1);
     assert_eq!(json["summary"]["operations"], 0);
     assert_eq!(json["summary"]["pending"], false);
+}
+
+#[test]
+fn apply_without_adopt_says_what_it_left_adoptable() {
+    let lab = adoptable_lab();
+    lab.batches_converge();
+    lab.run(&["apply", "--auto-approve", "--color", "never"])
+        .code(0)
+        .stdout_has("; 1 identical hand-made route left as it is (`--adopt` takes it over)");
+    let adopted = lab.run(&["apply", "--auto-approve", "--adopt", "--color", "never"]);
+    assert!(!adopted.stdout.contains("hand-made"), "{adopted:?}");
 }
 
 #[test]
@@ -1123,10 +1199,12 @@ fn apply_reports_the_kernel_message_of_a_failed_line() {
 fn apply_without_auto_approve_and_without_a_terminal_refuses() {
     let lab = Fake::case("empty-lab");
     lab.batches_converge();
-    let r = lab.run(&["apply", "--color", "never"]);
+    let r = lab.run(&["apply", "--color", "never", "--adopt", "--node", "worker-1"]);
     r.code(1)
         .stderr_has("refusing to change routes without approval: stdin is not a terminal")
-        .stderr_has("--auto-approve");
+        // The command as given, options kept, plus --auto-approve.
+        .stderr_has("then run `routectl ")
+        .stderr_has(" apply --color never --adopt --node worker-1 --auto-approve`");
     let batches: Vec<String> = lab
         .calls()
         .into_iter()
@@ -1499,6 +1577,46 @@ fn color_always_prints_escape_codes() {
     r.json();
 }
 
+/// A missing or stopped instance says what it is and what to do, beside lxc's own words.
+#[test]
+fn a_missing_instance_names_its_project_and_a_stopped_one_says_lxc_start() {
+    let lab = Fake::with_topology(&example_topology());
+    lab.reads("controller-0", &case_json("in-sync", "controller-0"));
+    lab.reads("worker-0", &case_json("in-sync", "worker-0"));
+    lab.fails("worker-1", NOT_RUNNING, 1);
+    let r = lab.run(&["plan", "--color", "never"]);
+    r.code(1);
+    let line = r.line("worker-2:");
+    assert!(
+        line.contains(
+            "Error: Instance not found; no instance `worker-2` in project default (`lxc list` \
+             lists them"
+        ),
+        "{line}"
+    );
+    let line = r.line("worker-1:");
+    assert!(
+        line.contains(
+            "Error: Instance is not running; instance `worker-1` is stopped: start it with `lxc \
+             start worker-1`"
+        ),
+        "{line}"
+    );
+    let j = lab.run(&["plan", "-o", "json"]).json();
+    assert_eq!(j["nodes"][2]["error"]["kind"], "not_running", "{j}");
+    assert_eq!(j["nodes"][3]["error"]["kind"], "no_instance", "{j}");
+    assert_eq!(j["nodes"][3]["error"]["exit_status"], 1, "{j}");
+}
+
+#[test]
+fn a_missing_topology_file_suggests_discover() {
+    let lab = Fake::bare();
+    lab.run(&["plan"])
+        .code(1)
+        .stderr_has("cannot read topology file `topology.toml`: No such file or directory")
+        .stderr_has("`routectl discover > topology.toml`");
+}
+
 #[test]
 fn fake_lxc_answers_like_lxd_for_an_unknown_instance() {
     // Guards the fake itself: an instance without answers is one LXD does not know.
@@ -1601,21 +1719,37 @@ fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
             .iter()
             .all(|c| c["cause"] == "topology")
     );
-    // Another binding (PID 1 started again: the node restarted since): the record is ignored,
-    // with a warning.
+    // Another binding (PID 1 started again: the node restarted since): the record tells what
+    // the restart lost, as drift, said plainly.
     lab.reads(
         "worker-0",
         &with("boot=6c77b6a2 pid1=98001 netns=net:[4026532269]", &record),
     );
     let j = lab.run(&["plan", "-o", "json"]).json();
-    assert_eq!(j["nodes"][1]["last_applied"], serde_json::Value::Null);
+    let w0 = &j["nodes"][1];
+    assert_eq!(w0["last_applied"]["restarted"], true, "{j:#}");
     assert!(
-        j["nodes"][1]["warnings"][0]
-            .as_str()
+        w0["changes"]
+            .as_array()
             .unwrap()
-            .contains("restarted or recreated"),
+            .iter()
+            .all(|c| c["cause"] == "drift"),
+        "{w0:#}"
+    );
+    assert_eq!(
+        w0["warnings"][0].as_str().unwrap(),
+        format!(
+            "worker-0 restarted since the last apply (at {}): 2 routes lost",
+            parsed["applied_at"].as_str().unwrap()
+        ),
         "{j:#}"
     );
+    lab.run(&["plan"])
+        .stdout_has("warning: worker-0 restarted since the last apply (at ")
+        .stdout_has("[drift: ")
+        // The drift is part of the changes counted, not more of them.
+        .stdout_has("worker-0: 2 to add (2 repair drift)\n")
+        .stdout_has("on 4 of 4 nodes; 2 of them repair drift.");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1683,4 +1817,124 @@ fn many_node_names_are_listed_capped_with_their_count() {
     let show = lab.run(&["show", "--node", "node-0"]);
     show.stdout_has("(not shown, --node: node-1, node-2,")
         .stdout_has(" and 2989 more)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One cause, one message: what would fail every node the same way is found once, up front.
+
+/// Runs the binary as `nobody` (no groups), in `dir`, with only `env` (and a PATH).
+fn as_nobody(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_routectl"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(std::process::Stdio::null()).output().unwrap()
+}
+
+const FOUR_NODES: &str = "\n[[nodes]]\nname = \"w0\"\ninternal_ip = \"10.0.2.20\"\npod_cidr = \"10.1.0.0/24\"\n\n[[nodes]]\nname = \"w1\"\ninternal_ip = \"10.0.2.21\"\npod_cidr = \"10.1.1.0/24\"\n\n[[nodes]]\nname = \"w2\"\ninternal_ip = \"10.0.2.22\"\npod_cidr = \"10.1.2.0/24\"\n";
+
+#[test]
+#[ignore = "needs root: runs routectl as nobody"]
+fn a_daemon_socket_that_refuses_the_user_is_said_once_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topology.toml");
+    fs::write(
+        &topo,
+        format!("[cluster]\ninterface = \"eth1\"\n{FOUR_NODES}"),
+    )
+    .unwrap();
+    // A daemon socket only root may use (as LXD's is for users outside the lxd group).
+    let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("unix.socket")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(
+        dir.path().join("unix.socket"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = as_nobody(
+        dir.path(),
+        &["plan"],
+        &[("LXD_DIR", dir.path().to_str().unwrap())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("permission denied").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("Add yourself to the `lxd` group (`sudo usermod -aG lxd \"$USER\"`"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no node is tried");
+}
+
+#[test]
+#[ignore = "needs root: runs routectl as nobody"]
+fn host_access_and_the_runtime_directory_name_the_one_real_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topology.toml");
+    fs::write(
+        &topo,
+        format!("[cluster]\ninterface = \"eth1\"\ntransport = \"netns\"\n{FOUR_NODES}"),
+    )
+    .unwrap();
+    let out = as_nobody(dir.path(), &["--access", "host", "plan"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("host access needs root"), "{stderr}");
+    // apply as another user without XDG_RUNTIME_DIR: that, and only that, is said.
+    let out = as_nobody(dir.path(), &["apply", "--auto-approve"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "routectl is not running as root (/run/routectl is root's) and XDG_RUNTIME_DIR is \
+             not set to an absolute path. Set ROUTECTL_RUNTIME_DIR"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("is relative"), "{stderr}");
+    let out = as_nobody(
+        dir.path(),
+        &["apply", "--auto-approve"],
+        &[("ROUTECTL_RUNTIME_DIR", "run")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ROUTECTL_RUNTIME_DIR `run` is not an absolute path"),
+        "{stderr}"
+    );
+    // --help says where the runtime directory is taken from.
+    let help = as_nobody(dir.path(), &["--help"], &[]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("$ROUTECTL_RUNTIME_DIR"));
+}
+
+/// An apply that wrote nothing (only conflicts stand on the one node asked for) does not report
+/// a write time.
+#[test]
+fn an_apply_that_writes_nothing_says_so_instead_of_a_time() {
+    let lab = Fake::case("conflict");
+    let r = lab.run(&[
+        "apply",
+        "--auto-approve",
+        "--color",
+        "never",
+        "--node",
+        "worker-1",
+    ]);
+    r.code(1);
+    assert!(
+        !lab.calls().iter().any(|c| c.contains("-batch")),
+        "nothing written"
+    );
+    let last = r.stdout.lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("Apply: 0 operations applied"), "{r:?}");
+    assert!(last.ends_with("node commands; nothing written)."), "{r:?}");
 }

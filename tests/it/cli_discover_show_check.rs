@@ -307,7 +307,7 @@ fn check_retries_once_and_names_an_asymmetric_path() {
     );
     assert!(
         run.stdout.contains(
-            "failed: worker-1 -> worker-0 (IPv4, 10.1.1.1 -> 10.1.0.1, 2 pings): 1 packets transmitted, 0 received, 100% packet loss, time 0ms"
+            "failed: worker-1 -> worker-0 (IPv4, 10.1.1.1 -> 10.1.0.1; 2 tries, one packet each): 1 packets transmitted, 0 received, 100% packet loss, time 0ms"
         ),
         "{run:?}"
     );
@@ -374,4 +374,50 @@ fn check_passes_when_every_path_answers_and_limits_to_a_node() {
     let md = fake.run_file(&example(), &["check", "--output", "markdown"]);
     assert_code(&md, 0);
     assert!(md.stdout.contains("| `worker-0` | - | ✅ | ✅ |"), "{md:?}");
+}
+
+/// `discover` follows the topology file's project (so `discover | diff -u topology.toml -`
+/// compares like with like), names it in its header, and warns when the instances it merges
+/// lie on different subnets.
+#[test]
+fn discover_follows_the_files_project_and_warns_of_mixed_subnets() {
+    let fake = Fake::bare();
+    fake.install("lxc");
+    let list = r#"[
+ {"name":"worker-0","status":"Running","profiles":["default"],
+  "state":{"network":{"eth1":{"addresses":[{"family":"inet","address":"10.0.2.20","netmask":"24","scope":"global"}]}}}},
+ {"name":"other-0","status":"Running","profiles":["default"],
+  "state":{"network":{"eth1":{"addresses":[{"family":"inet","address":"10.0.9.20","netmask":"24","scope":"global"}]}}}}
+]"#;
+    fake.answer("list", list.as_bytes(), "", 0);
+    fake.write(
+        "topology.toml",
+        "[cluster]\ninterface = \"eth1\"\nproject = \"newbie\"\n\n[[nodes]]\nname = \"worker-0\"\ninternal_ip = \"10.0.2.20\"\n",
+    );
+    let run = fake.run(&["discover"]);
+    assert_code(&run, 0);
+    assert_eq!(fake.calls(), ["lxc list --format json --project newbie"]);
+    assert!(run.stdout.contains("# Project: newbie.\n"), "{run:?}");
+    assert!(run.stdout.contains("project = \"newbie\""), "{run:?}");
+    let warning = "these instances are on different subnets (10.0.2.0/24: worker-0; \
+                   10.0.9.0/24: other-0); host-gw routes need every node on one shared segment";
+    assert!(
+        run.stdout.contains(&format!("# WARNING: {warning}")),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains(warning), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("discovering project `newbie`, the project of `topology.toml`"),
+        "{run:?}"
+    );
+    // --project overrides the file.
+    fake.reset_counts();
+    assert_code(&fake.run(&["discover", "--project", "other"]), 0);
+    assert!(
+        fake.calls()
+            .contains(&"lxc list --format json --project other".to_string()),
+        "{:?}",
+        fake.calls()
+    );
 }

@@ -13,6 +13,7 @@
 //! | `properties` | plan + apply against an in-memory kernel model, and the model against a kernel | root for one test |
 //! | `scenarios` | end-to-end scenarios written once, run on every real lab | root, the labs |
 //! | `netns`, `netns_show_check`, `netns_reconcile` | what only network namespaces can show | root |
+//! | `netns_mistakes` | mistakes a plan stops before any write (addresses, interfaces, segments) | root |
 //! | `lxd`, `lxd_discover` | what only the LXD lab can show | root, the LXD lab |
 //! | `incus` | real Incus containers (scripts/lab.sh --lab incus) | root, the Incus lab |
 //! | `lxd_projects` | LXD projects and a loopback remote (scripts/lab.sh --lab project, remote) | root, the project lab |
@@ -62,6 +63,7 @@ mod lxd_discover;
 mod lxd_projects;
 mod managers;
 mod netns;
+mod netns_mistakes;
 mod netns_reconcile;
 mod netns_show_check;
 mod node_output;

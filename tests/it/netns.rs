@@ -169,22 +169,22 @@ fn the_binding_changes_nothing_in_the_namespace_and_a_recreated_one_starts_afres
     );
     let j = plan.json();
     assert_eq!(j["nodes"][1]["changes"][0]["cause"], "drift", "{j:#}");
-    // The namespace deleted and made again under its name: the old record is ignored. (Its
-    // link to the hub goes first: a namespace's links are torn down after `ip netns del`
-    // returns.)
+    // The namespace deleted and made again under its name: another instance of the node, as a
+    // restarted container is. The old record tells what it lost (drift), and the plan says the
+    // node restarted. (Its link to the hub goes first: a namespace's links are torn down after
+    // `ip netns del` returns.)
     sh(&["ip", "-n", &lab.hub, "link", "del", "v1"]);
     sh(&["ip", "netns", "del", &ns]);
     let node = lab.topology.node("worker-0").expect("worker-0").clone();
     lab.add_node(1, &node);
     let j = lab.run(&["plan", "--output", "json"]).json();
     let w0 = &j["nodes"][1];
-    assert_eq!(w0["last_applied"], serde_json::Value::Null, "{w0:#}");
+    assert_eq!(w0["last_applied"]["restarted"], true, "{w0:#}");
     assert!(
-        w0["warnings"]
-            .as_array()
+        w0["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
             .unwrap()
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("restarted or recreated")),
+            .contains("worker-0 restarted since the last apply (at ")),
         "{w0:#}"
     );
     assert!(
@@ -192,7 +192,7 @@ fn the_binding_changes_nothing_in_the_namespace_and_a_recreated_one_starts_afres
             .as_array()
             .unwrap()
             .iter()
-            .all(|c| c["cause"] == "topology"),
+            .all(|c| c["cause"] == "drift"),
         "{w0:#}"
     );
 }

@@ -176,3 +176,54 @@ fn once_runs_a_single_round_and_reports_by_exit_code() {
     assert!(run.stderr.contains("round 1: changed"), "{run:?}");
     assert!(lab.broken_paths().is_empty());
 }
+
+/// SIGTERM while a round waits on a node (its `ip` hangs) and watchers run: a stop asked for is
+/// no failure. One "stopping" line, no error, no watcher "restarting", exit 0.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_stop_during_a_round_is_quiet() {
+    let lab = NetnsLab::seed();
+    let bin = lab.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real_ip = crate::support::sh(&["sh", "-c", "command -v ip"])
+        .trim()
+        .to_string();
+    let hang = lab.dir().join("hang");
+    let script = format!(
+        "#!/bin/sh\nif [ -e {} ]; then for a in \"$@\"; do [ \"$a\" = \"{}\" ] && exec sleep 60; done; fi\nexec {real_ip} \"$@\"\n",
+        hang.display(),
+        lab.ns("worker-1")
+    );
+    crate::support::write_script(&bin.join("ip"), script.as_bytes());
+    let child = lab
+        .routectl()
+        .args([
+            "--timeout",
+            "30s",
+            "reconcile",
+            "--interval",
+            "60s",
+            "--watch",
+        ])
+        .path_first(&bin)
+        .spawn();
+    wait_for("first convergence", Duration::from_secs(10), || {
+        lab.broken_paths().is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // worker-1 changes; its next read hangs, so the round it triggers waits on it.
+    std::fs::write(&hang, "").unwrap();
+    lab.ip("worker-1", "route flush proto 211");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, log, took) = stop(child);
+    assert_eq!(code, 0, "{log}");
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    assert_eq!(log.matches("stopping after").count(), 1, "{log}");
+    assert!(
+        log.contains("(SIGTERM); round ") && log.contains(" was cut short"),
+        "{log}"
+    );
+    assert!(!log.contains("error"), "{log}");
+    assert!(!log.contains("restarting"), "{log}");
+    assert!(!log.contains("exited with status"), "{log}");
+}

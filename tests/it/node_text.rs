@@ -102,8 +102,8 @@ fn a_hostile_record_reaches_every_format_as_data() {
         r["applied_at"] = HOSTILE.into();
         r["routectl_version"] = HOSTILE.into();
     });
-    // worker-1: a record of "another instance", whose warning quotes the record's time and
-    // binding.
+    // worker-1: a record of before a restart (another binding), whose warning quotes the
+    // record's time.
     plant(&lab, "worker-1", |r| {
         r["applied_at"] = HOSTILE.into();
         r["binding"] = HOSTILE.into();
@@ -114,7 +114,7 @@ fn a_hostile_record_reaches_every_format_as_data() {
     text.code(0);
     assert_no_raw_control("plan", &text);
     text.stdout_has("since the last apply at 2026-12-01T19:00:00Z\\n\\u{1b}[2K\\rPlan: 0 to add")
-        .stdout_has("belongs to another instance of the node");
+        .stdout_has("worker-1 restarted since the last apply (at 2026-12-01T19:00:00Z\\n");
     assert_eq!(
         text.stdout
             .lines()

@@ -263,6 +263,10 @@ fn starting_node(c: &Case, i: usize) -> Node {
     local6.table = crate::support::model::LOCAL;
     local6.metric = 0;
     local6.dev = Some("lo".into());
+    // The kernel's local route of the node's own IPv6 address (as for IPv4 above).
+    let mut own6 = local6.clone();
+    own6.dst = format!("{}/128", v6(i)).parse().expect("v6");
+    own6.dev = Some(dev.into());
     let routes = vec![
         KRoute::via("0.0.0.0/0", "10.0.2.1", dev, 3, 0),
         connected4,
@@ -271,6 +275,7 @@ fn starting_node(c: &Case, i: usize) -> Node {
         connected6,
         link6,
         local6,
+        own6,
     ];
     let mut node = Node::new(&["lo", "eth0", dev], routes);
     node.reach = spec.reach;

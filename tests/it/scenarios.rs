@@ -243,9 +243,8 @@ pub fn a_restarted_node_gets_its_routes_back(lab: &dyn Lab) {
         "a restart loses routes: {:?}",
         lab.table("worker-1")
     );
-    // A restarted container is another instance of itself (its PID 1 started again): what
-    // routectl applied to the one before is not drift there. (The netns lab's "restart" only
-    // flushes the routes of the same namespace, so there the lost routes are drift.)
+    // The routes the restart lost are drift, and the plan says the node restarted (the netns
+    // lab's "restart" only flushes the routes of the same namespace: drift without a restart).
     let j = lab.run(&["plan", "--output", "json"]).json();
     let w1 = j["nodes"]
         .as_array()
@@ -253,14 +252,19 @@ pub fn a_restarted_node_gets_its_routes_back(lab: &dyn Lab) {
         .iter()
         .find(|n| n["name"] == "worker-1")
         .expect("worker-1 planned");
-    let cause = if lab.transport() == TransportKind::Netns {
-        "drift"
-    } else {
-        "topology"
-    };
     let changes = w1["changes"].as_array().expect("changes");
     assert_eq!(changes.len(), 2, "{w1:#}");
-    assert!(changes.iter().all(|c| c["cause"] == cause), "{w1:#}");
+    assert!(changes.iter().all(|c| c["cause"] == "drift"), "{w1:#}");
+    if lab.transport() != TransportKind::Netns {
+        assert_eq!(w1["last_applied"]["restarted"], true, "{w1:#}");
+        let said = format!("{}", w1["warnings"]);
+        assert!(
+            said.contains("worker-1 restarted since the last apply (at ")
+                && said.contains("): 2 routes lost"),
+            "{w1:#}"
+        );
+        lab.run(&["show"]).stdout_has(", before the node restarted");
+    }
     let run = lab.run(&["apply", "--auto-approve", "--output", "json"]);
     code(&run, 0);
     let j = run.json();
@@ -270,29 +274,31 @@ pub fn a_restarted_node_gets_its_routes_back(lab: &dyn Lab) {
     assert_eq!(lab.broken_paths(), Vec::<String>::new());
 }
 
-/// worker-2's declared internal IP is on no node's link: routes via it cannot be added. The
-/// kernel's message is reported, the node is still not as declared, the other routes are in.
-pub fn a_failing_batch_reports_the_kernels_message_and_the_rest_converges(lab: &dyn Lab) {
-    let run = lab.run_variant(
-        &|t| t.replace("\"10.0.2.22\"", "\"10.0.9.22\""),
-        &["apply", "--auto-approve"],
-    );
-    code(&run, 1);
+/// worker-2's declared internal IP is on no node's link: routes via it cannot be added. The plan
+/// says so of every node before any write (worker-2 does not have the address; on the others
+/// it is not on-link), and apply changes nothing.
+pub fn a_mistyped_internal_ip_is_every_nodes_error_and_nothing_is_written(lab: &dyn Lab) {
+    const NODES: [&str; 4] = ["controller-0", "worker-0", "worker-1", "worker-2"];
+    let before: Vec<Vec<String>> = NODES.iter().map(|n| lab.table(n)).collect();
+    let edit = |t: String| t.replace("\"10.0.2.22\"", "\"10.0.9.22\"");
+    let plan = lab.run_variant(&edit, &["plan"]);
+    code(&plan, 1);
     assert!(
-        run.stdout.contains("Nexthop has invalid gateway"),
-        "{run:?}"
+        plan.stdout
+            .contains("worker-2: error: internal_ip 10.0.9.22 is on no interface of the node"),
+        "{plan:?}"
     );
-    assert!(run.stdout.contains("still not as declared"), "{run:?}");
-    // Routes via reachable gateways are in place everywhere.
     assert!(
-        lab.table("worker-0")
-            .contains(&"10.1.1.0/24 via 10.0.2.21 dev eth1 proto 211".to_string())
+        plan.stdout.contains(
+            "worker-0: error: gateway 10.0.9.22 (internal_ip of worker-2) is not on-link on eth1"
+        ),
+        "{plan:?}"
     );
+    code(&lab.run_variant(&edit, &["apply", "--auto-approve"]), 1);
+    let after: Vec<Vec<String>> = NODES.iter().map(|n| lab.table(n)).collect();
     assert_eq!(
-        lab.table("worker-2").len(),
-        2,
-        "{:?}",
-        lab.table("worker-2")
+        after, before,
+        "apply wrote to a node that cannot carry its routes"
     );
 }
 
@@ -724,8 +730,9 @@ pub fn check_passes_after_apply_and_names_the_pair_of_a_deleted_route(lab: &dyn 
     let run = lab.run(&["check"]);
     code(&run, 1);
     assert!(
-        run.stdout
-            .contains("failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1, 2 pings)"),
+        run.stdout.contains(
+            "failed: worker-0 -> worker-2 (IPv4, 10.1.0.1 -> 10.1.2.1; 2 tries, one packet each)"
+        ),
         "{run:?}"
     );
     assert!(
@@ -982,14 +989,15 @@ pub fn drift_is_told_from_topology_changes(lab: &dyn Lab) {
     assert_eq!(again["summary"]["operations"], 0);
 }
 
-/// `apply --canary`: a mistyped internal IP (worker-2's) is caught on the canary: with
+/// `apply --canary`: a mistyped pod CIDR (worker-2's: routes that the kernel takes, to pods that
+/// are not there) is caught on the canary: with
 /// `--canary-rollback` (from a saved plan) the canary is put back as it was, without it the
 /// canary keeps its routes; either way no other node is changed and the failed path is named.
 /// The right topology then rolls out everywhere.
 pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
     let others = ["controller-0", "worker-1", "worker-2"];
     let before: Vec<Vec<String>> = others.iter().map(|n| lab.table(n)).collect();
-    let mistyped = |t: String| t.replace("\"10.0.2.22\"", "\"10.0.2.32\"");
+    let mistyped = |t: String| t.replace("\"10.1.2.0/24\"", "\"10.1.12.0/24\"");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plan.json");
     code(
@@ -1010,7 +1018,7 @@ pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
     assert!(
         failed
             .stderr
-            .contains("failed path: worker-0 -> worker-2 (10.0.2.20 -> 10.1.2.1)"),
+            .contains("failed path: worker-0 -> worker-2 (10.0.2.20 -> 10.1.12.1)"),
         "{failed:?}"
     );
     assert!(
@@ -1018,6 +1026,22 @@ pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
         "{failed:?}"
     );
     assert!(failed.stdout.contains("Canary FAILED"), "{failed:?}");
+    // It failed, why, and that it was rolled back; nothing says "converged".
+    assert!(
+        failed.stdout.contains(
+            "worker-0: canary FAILED: 1 of 2 paths failed; rolled back (2 changes undone)\n  x \
+             worker-0 -> worker-2 (10.0.2.20 -> 10.1.12.1): "
+        ),
+        "{failed:?}"
+    );
+    assert!(
+        failed.stdout.contains(
+            "Apply: canary FAILED on worker-0; the rollout stopped and no other node was \
+             changed; rolled back: worker-0 ("
+        ),
+        "{failed:?}"
+    );
+    assert!(!failed.stdout.contains("converged"), "{failed:?}");
     assert_eq!(lab.table("worker-0"), Vec::<String>::new());
     let after: Vec<Vec<String>> = others.iter().map(|n| lab.table(n)).collect();
     assert_eq!(after, before, "no other node may change");
@@ -1025,7 +1049,14 @@ pub fn canary_stops_a_bad_topology_and_rolls_out_a_good_one(lab: &dyn Lab) {
     let kept = lab.run_variant(&mistyped, &["apply", "-y", "--canary", "worker-0"]);
     code(&kept, 1);
     assert!(kept.stderr.contains("worker-0 -> worker-2"), "{kept:?}");
-    assert!(lab.has("worker-0", "10.1.2.0/24 via 10.0.2.32 dev eth1 proto 211"));
+    assert!(
+        kept.stdout.contains(
+            "worker-0: canary FAILED: 1 of 2 paths failed; keeps its 2 new routes \
+             (--canary-rollback puts it back)"
+        ),
+        "{kept:?}"
+    );
+    assert!(lab.has("worker-0", "10.1.12.0/24 via 10.0.2.22 dev eth1 proto 211"));
     let after: Vec<Vec<String>> = others.iter().map(|n| lab.table(n)).collect();
     assert_eq!(after, before, "no other node may change");
 
@@ -1068,7 +1099,7 @@ every_lab!(
         drift_is_repaired_only_where_owned,
         a_conflicting_foreign_route_is_reported_and_never_changed,
         a_restarted_node_gets_its_routes_back,
-        a_failing_batch_reports_the_kernels_message_and_the_rest_converges,
+        a_mistyped_internal_ip_is_every_nodes_error_and_nothing_is_written,
         a_saved_plan_applies_only_while_it_matches_the_nodes_and_the_topology,
         a_removed_node_and_a_changed_cidr_are_cleaned_up,
         a_mass_deletion_is_held_back_unless_allowed,

@@ -19,7 +19,7 @@ use crate::core::topology::{self, Node, TransportKind};
 mod render;
 mod sources;
 
-pub use render::render;
+pub use render::{render, subnets_warning};
 pub use sources::{from_kubernetes, from_lxc, from_machines, glob_match};
 
 /// Where the nodes come from.
@@ -95,6 +95,8 @@ pub struct Candidate {
     pub pod_cidrs: Vec<IpNet>,
     /// Remarks written as comments above the node.
     pub notes: Vec<String>,
+    /// The networks of the internal IPs, where the source tells them (`lxc list`).
+    pub networks: Vec<IpNet>,
 }
 
 /// One entry of the output, in name order.
@@ -127,6 +129,29 @@ pub struct Discovery {
 }
 
 impl Discovery {
+    /// When the nodes' internal IPs lie in more than one network of a family: each network with
+    /// its nodes, in order (empty when they share one, or the source does not tell).
+    /// host-gw routes need one shared segment, so such a merge is worth a warning.
+    pub fn mixed_subnets(&self) -> Vec<(IpNet, Vec<String>)> {
+        let mut by_net: std::collections::BTreeMap<IpNet, Vec<String>> = Default::default();
+        for n in self.nodes() {
+            for net in &n.networks {
+                by_net.entry(*net).or_default().push(n.name.clone());
+            }
+        }
+        let families = |v4: bool| {
+            by_net
+                .keys()
+                .filter(|n| matches!(n, IpNet::V4(_)) == v4)
+                .count()
+        };
+        if families(true) > 1 || families(false) > 1 {
+            by_net.into_iter().collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The nodes written.
     pub fn nodes(&self) -> impl Iterator<Item = &Candidate> {
         self.items.iter().filter_map(|i| match i {
@@ -210,6 +235,7 @@ pub(super) fn candidate(
         internal_ips,
         pod_cidrs,
         notes,
+        networks: Vec::new(),
     })
 }
 
@@ -600,6 +626,7 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
             internal_ips: vec![ip.parse().unwrap()],
             pod_cidrs: vec![cidr.parse().unwrap()],
             notes: vec![],
+            networks: vec![],
         };
         let v4 = |nodes: &[Candidate]| covering_range(nodes, Family::Ipv4).map(|n| n.to_string());
         assert_eq!(
@@ -680,6 +707,7 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
             internal_ips: vec![ip.parse().unwrap()],
             pod_cidrs: vec![cidr.parse().unwrap()],
             notes: vec![],
+            networks: vec![],
         };
         let a = c("a", "10.0.2.20", "10.1.0.0/24").node(&o);
         assert_eq!(refusal(&a, &[], &o), None);

@@ -40,6 +40,23 @@ fn node_text(c: &Candidate, o: &Options, out: &mut String) {
     }
 }
 
+/// What `discover` says when the instances it merged lie on different subnets.
+pub fn subnets_warning(d: &Discovery) -> Option<String> {
+    let mixed = d.mixed_subnets();
+    if mixed.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = mixed
+        .iter()
+        .map(|(net, names)| format!("{net}: {}", names.join(", ")))
+        .collect();
+    Some(format!(
+        "these instances are on different subnets ({}); host-gw routes need every node on one \
+         shared segment: pick the cluster's instances with --project, --name or --profile",
+        parts.join("; ")
+    ))
+}
+
 /// The topology as TOML, with comments for people.
 pub fn render(d: &Discovery) -> String {
     let o = &d.options;
@@ -54,6 +71,16 @@ pub fn render(d: &Discovery) -> String {
         if nodes == 1 { "" } else { "s" },
         d.skipped()
     );
+    if matches!(d.source, Source::Lxc | Source::Incus) {
+        let _ = writeln!(
+            out,
+            "# Project: {}.",
+            crate::core::text::shown(o.project.as_deref().unwrap_or("default"))
+        );
+    }
+    if let Some(w) = subnets_warning(d) {
+        let _ = writeln!(out, "# WARNING: {w}");
+    }
     let _ = writeln!(
         out,
         "# Review it, then: routectl validate -f FILE && routectl plan -f FILE\n"

@@ -163,6 +163,10 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
     let mut notes = Vec::new();
     let iface = o.lxc_interface();
     let (internal, extra) = first_per_family(&addrs(iface), |(a, _)| Family::of_addr(a));
+    let networks: Vec<IpNet> = internal
+        .iter()
+        .filter_map(|(a, len)| IpNet::new(*a, *len).ok().map(|n| n.trunc()))
+        .collect();
     let internal_ips: Vec<IpAddr> = internal.into_iter().map(|(a, _)| a).collect();
     for (a, len) in extra {
         notes.push(format!("{iface} also has {a}/{len} (not used)"));
@@ -201,6 +205,7 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
         }
     }
     candidate(name, internal_ips, pod_cidrs, notes, o.transport)
+        .map(|c| Candidate { networks, ..c })
         .map_err(|why| (name.to_string(), why))
 }
 

@@ -45,9 +45,13 @@ pub struct NodeProblem {
 /// How a message names an earlier node: by its line when it was read from a file, else by name.
 fn earlier(n: &Node) -> String {
     if n.line > 0 {
-        format!("the node on line {}", n.line)
+        format!(
+            "node `{}` (line {})",
+            crate::core::text::shown(&n.name),
+            n.line
+        )
     } else {
-        format!("node `{}`", n.name)
+        format!("node `{}`", crate::core::text::shown(&n.name))
     }
 }
 

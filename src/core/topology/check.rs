@@ -53,7 +53,7 @@ pub fn parse(
         Ok(raw) => raw,
         Err(e) => {
             let at = e.span().map(|s| s.start).unwrap_or(0);
-            checker.problem_at(at, e.message().trim().to_string());
+            checker.problem_at(at, with_suggestion(e.message().trim()));
             return Err(Problems(checker.problems));
         }
     };
@@ -131,9 +131,14 @@ impl Checker {
                 None => self.problem(
                     &t.span(),
                     format!(
-                        "unknown transport `{}`: expected one of {}",
+                        "unknown transport `{}`: expected one of {}{}",
                         t.get_ref(),
-                        TransportKind::NAMES.join(", ")
+                        TransportKind::NAMES.join(", "),
+                        match t.get_ref().to_ascii_lowercase().as_str() {
+                            "lxd" => " (LXD's client is `lxc`: write `transport = \"lxc\"`)",
+                            "incusd" => " (Incus's client is `incus`)",
+                            _ => "",
+                        }
                     ),
                 ),
             }
@@ -565,6 +570,56 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// serde's `unknown field `X`, expected one of `a`, `b`` with `; did you mean `b`?` when one
+/// expected key is a likely misspelling of X (`-` for `_`, a swapped, missing, extra or wrong
+/// letter or two).
+fn with_suggestion(message: &str) -> String {
+    let suggestion = (|| {
+        let rest = message.strip_prefix("unknown field `")?;
+        let (given, rest) = rest.split_once('`')?;
+        let expected = rest.split_once("expected one of ")?.1;
+        let wanted = given.replace('-', "_").to_ascii_lowercase();
+        expected
+            .split(", ")
+            .map(|k| k.trim_matches('`'))
+            .map(|k| (edit_distance(&wanted, k), k))
+            .filter(|(d, k)| *d <= 2 && *d < k.len())
+            .min()
+            .map(|(_, k)| k.to_string())
+    })();
+    match suggestion {
+        Some(k) => format!("{message}; did you mean `{k}`?"),
+        None => message.to_string(),
+    }
+}
+
+/// Levenshtein distance, with a swap of two neighbouring letters counted as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    if let Some(first) = d.first_mut() {
+        for (j, v) in first.iter_mut().enumerate() {
+            *v = j;
+        }
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -737,6 +792,16 @@ internal_ip = "10.1.5.5"
     fn syntax_and_unknown_keys() {
         let e = errs("[cluster]\ninterface = \"eth1\"\ncolour = 1\n");
         assert!(e.starts_with("t.toml:3:1: unknown field `colour`"), "{e}");
+        assert_eq!(
+            with_suggestion("unknown field `transprot`, expected one of `interface`, `transport`"),
+            "unknown field `transprot`, expected one of `interface`, `transport`; did you mean \
+             `transport`?"
+        );
+        assert!(
+            with_suggestion("unknown field `internal-ip`, expected one of `name`, `internal_ip`")
+                .ends_with("did you mean `internal_ip`?")
+        );
+        assert!(!with_suggestion("unknown field `zzz`, expected one of `name`").contains("mean"));
         let e = errs("[cluster\n");
         assert!(e.starts_with("t.toml:1:"), "{e}");
     }

@@ -131,6 +131,13 @@ fn run_with(
                 timeouts += 1;
                 continue;
             }
+            Err(CommandError::Timeout { argv, millis, .. }) => {
+                return Err(NodeError::Command(CommandError::Timeout {
+                    argv,
+                    millis,
+                    attempts: u32::try_from(timeouts + 1).unwrap_or(u32::MAX),
+                }));
+            }
             other => other?,
         };
         if out.status != Some(0) {
@@ -211,6 +218,14 @@ fn parse_bytes(
 /// When `ip` failed or printed garbage, asks for its version: an old iproute2 is the likely
 /// cause and deserves a message that says so.
 fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
+    if let NodeError::Command(c @ CommandError::Status { argv, stderr, .. }) = &err
+        && let Some(hint) = instance_hint(node, argv, stderr)
+    {
+        return NodeError::Instance {
+            error: Box::new(c.clone()),
+            hint: Box::new(hint),
+        };
+    }
     let argv = match &err {
         // 127: the program is missing (LXD prints "Error: Command not found").
         NodeError::Command(CommandError::Status {
@@ -238,6 +253,33 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
             version: v.to_string(),
         },
         _ => err,
+    }
+}
+
+/// What LXD's or Incus's client said of the instance when it could not run a command there:
+/// missing, or stopped (`None` for anything else, and for other transports).
+fn instance_hint(node: &Node, argv: &str, stderr: &str) -> Option<crate::error::InstanceHint> {
+    let program = argv.split_whitespace().next()?;
+    let client = match program.rsplit('/').next()? {
+        "lxc" => "lxc",
+        "incus" => "incus",
+        _ => return None,
+    };
+    let (instance, project) = (node.instance.clone(), node.project.clone());
+    if stderr.contains("Instance not found") {
+        Some(crate::error::InstanceHint::Missing {
+            instance,
+            project,
+            client,
+        })
+    } else if stderr.contains("Instance is not running") {
+        Some(crate::error::InstanceHint::Stopped {
+            instance,
+            project,
+            client,
+        })
+    } else {
+        None
     }
 }
 
@@ -400,6 +442,7 @@ mod tests {
         Err(CommandError::Timeout {
             argv: "lxc exec w0 -- ip ...".into(),
             millis: 500,
+            attempts: 1,
         })
     }
 
@@ -448,8 +491,40 @@ mod tests {
                 read_node(&t, &node()).unwrap_err()
             };
             assert_eq!(err.kind(), "timeout", "{err}");
+            // The message says the wait was doubled.
+            assert!(err.to_string().ends_with("was killed (2 tries)"), "{err}");
             assert_eq!(t.runs().len(), 2);
         }
+    }
+
+    #[test]
+    fn a_missing_or_stopped_instance_is_named_with_its_project() {
+        let mut n = node();
+        n.instance = "wroker-3".into();
+        n.project = Some("newbie".into());
+        let hint = instance_hint(
+            &n,
+            "lxc exec --project newbie wroker-3 -- sh",
+            "Error: Instance not found\n",
+        );
+        assert_eq!(
+            hint.unwrap().to_string(),
+            "no instance `wroker-3` in project newbie (`lxc list --project newbie` lists them; is \
+             `instance` or `name` mistyped?)"
+        );
+        let hint = instance_hint(
+            &n,
+            "/usr/bin/incus exec wroker-3 -- sh",
+            "Error: Instance is not running",
+        );
+        assert_eq!(
+            hint.unwrap().to_string(),
+            "instance `wroker-3` is stopped: start it with `incus start --project newbie wroker-3`"
+        );
+        assert_eq!(
+            instance_hint(&n, "ip netns exec x ip", "Instance not found"),
+            None
+        );
     }
 
     #[test]

@@ -365,6 +365,7 @@ pub(super) fn run_shown(
         return Err(CommandError::Timeout {
             argv: line,
             millis: timeout.as_millis() as u64,
+            attempts: 1,
         });
     }
     if out_cut || err_cut {

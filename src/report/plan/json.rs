@@ -251,6 +251,7 @@ pub(crate) struct LastAppliedDoc<'a> {
     topology_sha256: &'a str,
     protocol: u8,
     routes: &'a [String],
+    restarted: bool,
 }
 
 impl<'a> LastAppliedDoc<'a> {
@@ -262,6 +263,7 @@ impl<'a> LastAppliedDoc<'a> {
             topology_sha256: &r.topology_sha256,
             protocol: r.protocol,
             routes: &r.routes,
+            restarted: r.restarted,
         }
     }
 }
@@ -300,6 +302,7 @@ struct SummaryDoc {
     nodes_in_sync: usize,
     nodes_unreachable: usize,
     nodes_unpersistable: usize,
+    nodes_misfit: usize,
     dropins: usize,
     pending: bool,
 }
@@ -383,6 +386,7 @@ pub fn plan_json<'a>(plan: &'a Plan, topology: &'a Topology) -> PlanDoc<'a> {
             nodes_in_sync: s.nodes_in_sync,
             nodes_unreachable: s.nodes_unreachable,
             nodes_unpersistable: s.nodes_unpersistable,
+            nodes_misfit: s.nodes_misfit,
             dropins: s.dropins,
             pending: plan.has_pending(),
         },

@@ -157,6 +157,7 @@ fn word_diff(old: &str, new: &str, style: &Style) -> String {
 pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
     match &n.state {
         Err(crate::error::NodeError::Persist { .. }) => "cannot persist as asked".to_string(),
+        Err(crate::error::NodeError::Misfit { .. }) => "cannot carry its routes".to_string(),
         Err(_) => "cannot be read".to_string(),
         Ok(d) => {
             let mut parts = Vec::new();
@@ -188,11 +189,15 @@ pub(crate) fn node_heading(n: &NodePlan, adopt: bool) -> String {
                 parts.push(format!("{what} to {}", n.persist.state()));
             }
             let drift = d.changes.iter().filter(|c| c.cause == Cause::Drift).count();
-            if drift > 0 {
-                parts.push(format!("{drift} from drift"));
-            }
             if parts.is_empty() {
                 format!("in sync ({} routes)", d.in_sync)
+            } else if drift > 0 {
+                // Not another count beside them: some of those changes repair drift.
+                format!(
+                    "{} ({drift} {} drift)",
+                    parts.join(", "),
+                    if drift == 1 { "repairs" } else { "repair" }
+                )
             } else {
                 parts.join(", ")
             }
@@ -367,9 +372,9 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     if s.drift > 0 {
         let _ = write!(
             line,
-            "; {} change{} from drift",
+            "; {} of them {} drift",
             s.drift,
-            super::plural(s.drift)
+            if s.drift == 1 { "repairs" } else { "repair" }
         );
     }
     if s.nodes_unreachable > 0 {
@@ -378,6 +383,15 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
             "; {} node{} unreachable",
             s.nodes_unreachable,
             super::plural(s.nodes_unreachable)
+        );
+    }
+    if s.nodes_misfit > 0 {
+        let _ = write!(
+            line,
+            "; {} node{} cannot carry {} routes",
+            s.nodes_misfit,
+            super::plural(s.nodes_misfit),
+            if s.nodes_misfit == 1 { "its" } else { "their" }
         );
     }
     if s.nodes_unpersistable > 0 {
@@ -553,7 +567,7 @@ Plan: 1 to add, 1 to replace, 1 to delete, 1 adoptable with --adopt, 1 in confli
             r#"],"warnings":[],"manager":{"name":"unknown","reason":"not read"},"persist":{"state":"off","path":null,"pending":false,"routes_added":[],"routes_removed":[],"old":null,"new":null}},"#,
             r#"{"name":"worker-2","instance":"worker-2","status":"error","error":{"kind":"command_failed","message":"`lxc exec worker-2 -- ip route` exited with status 1: Error: Instance is not running","command":"lxc exec worker-2 -- ip route","exit_status":1,"stderr":"Error: Instance is not running"},"changes":[],"warnings":[],"manager":{"name":"unknown","reason":"not read"}}"#,
             r#"],"skipped_nodes":["worker-3"],"#,
-            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"dropins":0,"pending":true},"held_back":[]}"#,
+            r#""summary":{"add":1,"replace":1,"delete":1,"adopt":1,"conflict":1,"take_over":0,"drift":0,"operations":3,"nodes":3,"nodes_changed":1,"nodes_in_sync":0,"nodes_unreachable":1,"nodes_unpersistable":0,"nodes_misfit":0,"dropins":0,"pending":true},"held_back":[]}"#,
         ]
         .concat()
     }

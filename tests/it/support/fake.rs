@@ -237,6 +237,10 @@ impl Fake {
             .path_first(self.path("bin"))
             .env("FAKE_DIR", self.dir.path())
             .env("ROUTECTL_LOCK_FILE", self.path("routectl.lock"))
+            // No daemon socket: the real one (refusing a user outside its group) is not the
+            // fake's.
+            .env("LXD_DIR", self.path("no-daemon"))
+            .env("INCUS_DIR", self.path("no-daemon"))
     }
 
     /// Runs the binary with these arguments.

@@ -719,6 +719,7 @@ impl Transport for Model {
                 return Err(CommandError::Timeout {
                     argv,
                     millis: 30_000,
+                    attempts: 1,
                 });
             }
             Reach::NotFound => return answer(1, "", "Error: Instance not found\n"),
@@ -761,6 +762,7 @@ impl Transport for Model {
                 return Err(CommandError::Timeout {
                     argv,
                     millis: 30_000,
+                    attempts: 1,
                 });
             }
             return answer(status, &out, &err);
