@@ -226,10 +226,10 @@ check_commands() {
     apply_json=$(jq '.summary.node_commands' "$log-apply-empty.json")
     local batches readbacks
     # A write is `ip -batch` (netns: the read-back as its last line) or the apply script
-    # (containers: its READBACK argument 1 before `ip OPTIONS`).
-    batches=$(grep -cE -- '(-batch -| 1 ip -N -d -j)$' "$log-apply-empty.err" || true)
+    # (containers: READBACK 1, then the file mode and reload, before `ip OPTIONS`).
+    batches=$(grep -cE -- '(-batch -| ip -N -d -j)$' "$log-apply-empty.err" || true)
     readbacks=$(($(grep -c '^  | route show table all$' "$log-apply-empty.err" || true) +
-        $(grep -c -- ' 1 ip -N -d -j$' "$log-apply-empty.err" || true)))
+        $(grep -cE -- ' 1 [0-7]{4} [a-z]+ ip -N -d -j$' "$log-apply-empty.err" || true)))
     "$ROUTECTL" -f "$topo" -v apply --auto-approve -o json >"$log-apply-sync.json" 2>"$log-apply-sync.err" || true
     sync_cmds=$(grep -c '^+ ' "$log-apply-sync.err" || true)
     sync_json=$(jq '.summary.node_commands' "$log-apply-sync.json")
