@@ -87,6 +87,8 @@ Labs besides the default one (--lxd only; each has its own bridge and topology):
   --lab project the nodes in the LXD project '$PROJECT_NAME' (features.images=false,
                 features.profiles=false; the same instance names as the default lab),
                 bridge rtlab4, tests/labs/project.toml
+  --lab soak    the nodes of scripts/soak.sh's long run in the LXD project routectl-soak,
+                bridge rtsoak0, tests/labs/soak.toml
 
 TOPOLOGY defaults to $REPO_ROOT/topology.example.toml ($REPO_ROOT/tests/labs/realnode.toml
 for --realnode, the --lab's file for --lab); a relative path is taken from the current directory.
@@ -1952,7 +1954,7 @@ main() {
 			;;
 		esac
 	done
-	[ "$want_lab" = 0 ] || die "--lab wants a name (incus, project)"
+	[ "$want_lab" = 0 ] || die "--lab wants a name (incus, project, soak)"
 	[ -n "$cmd" ] || {
 		usage >&2
 		exit 2
@@ -1972,7 +1974,10 @@ main() {
 	project)
 		LAB_NAME=project LAB_PROJECT=$PROJECT_NAME LAB_BRIDGE=rtlab4 default_topo=$REPO_ROOT/tests/labs/project.toml
 		;;
-	*) die "unknown lab $lab (incus, project)" ;;
+	soak)
+		LAB_NAME=soak LAB_PROJECT=routectl-soak LAB_BRIDGE=rtsoak0 default_topo=$REPO_ROOT/tests/labs/soak.toml
+		;;
+	*) die "unknown lab $lab (incus, project, soak)" ;;
 	esac
 	[ -z "$lab" ] || [ "$backend" = lxd ] || die "--lab is for --lxd only"
 	readonly LAB_NAME LAB_CLI LAB_BRIDGE LAB_PROJECT
