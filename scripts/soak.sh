@@ -142,7 +142,7 @@ start_watch() { # LAB TOPOLOGY ACCESS
 		--metrics-file "$OUT/$1.prom" </dev/null >"$OUT/$1.out" 2>"$OUT/$1.log" &
 	PIDS+=($!)
 	printf '%s\n' "$!" >"$OUT/$1.pid"
-	printf 'minute\tsecs\tvmrss_kb\tvmhwm_kb\tfds\tthreads\tchildren\tcpu_self_s\tcpu_children_s\trounds\tloadavg\n' >"$OUT/$1.tsv"
+	printf 'minute\tsecs\tvmrss_kb\trss_anon_kb\tvmhwm_kb\tfds\tthreads\tchildren\tcpu_self_s\tcpu_children_s\trounds\tloadavg\n' >"$OUT/$1.tsv"
 }
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -159,8 +159,9 @@ sample() { # LAB MINUTE
 	threads=$(status_kb "$pid" Threads)
 	kids=$(pgrep -c -P "$pid" || true)
 	rounds=$(awk '$1 == "routectl_rounds_total" { print $2 }' "$OUT/$1.prom" 2>/dev/null || true)
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\n' "$2" "$SECONDS" \
-		"$(status_kb "$pid" VmRSS)" "$(status_kb "$pid" VmHWM)" "$fds" "$threads" "$kids" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\n' "$2" "$SECONDS" \
+		"$(status_kb "$pid" VmRSS)" "$(status_kb "$pid" RssAnon)" "$(status_kb "$pid" VmHWM)" \
+		"$fds" "$threads" "$kids" \
 		"$(awk -v a="${fields[11]}" -v b="${fields[12]}" -v t="$ticks" 'BEGIN { print (a + b) / t }')" \
 		"$(awk -v a="${fields[13]}" -v b="${fields[14]}" -v t="$ticks" 'BEGIN { print (a + b) / t }')" \
 		"${rounds:-0}" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/$1.tsv"
