@@ -96,6 +96,8 @@ Labs besides the default one (each has its own bridge and topology):
                 (networkmanager, netplan-nm, ifupdown); cnio0 is networkd's; bridge rtlab5,
                 tests/labs/managers.toml, containers marked user.routectl-lab-managers=true;
                 no sshd client namespace
+  --lab soak    the nodes of scripts/soak.sh's long run in the LXD project routectl-soak,
+                bridge rtsoak0, tests/labs/soak.toml
 
 TOPOLOGY defaults to $REPO_ROOT/topology.example.toml ($REPO_ROOT/tests/labs/realnode.toml
 for --realnode, the --lab's file for --lab); a relative path is taken from the current directory.
@@ -2057,7 +2059,7 @@ main() {
 			;;
 		esac
 	done
-	[ "$want_lab" = 0 ] || die "--lab wants a name (incus, project)"
+	[ "$want_lab" = 0 ] || die "--lab wants a name (incus, project, soak)"
 	[ -n "$cmd" ] || {
 		usage >&2
 		exit 2
@@ -2083,7 +2085,10 @@ main() {
 		default_topo=$REPO_ROOT/tests/labs/managers.toml
 		RN_PKGS=$RN_PACKAGES,$RN_MANAGER_PACKAGES RN_CACHE_DIR=$STATE_DIR/realnode-managers
 		;;
-	*) die "unknown lab $lab (incus, project, managers)" ;;
+	soak)
+		LAB_NAME=soak LAB_PROJECT=routectl-soak LAB_BRIDGE=rtsoak0 default_topo=$REPO_ROOT/tests/labs/soak.toml
+		;;
+	*) die "unknown lab $lab (incus, project, managers, soak)" ;;
 	esac
 	[ -z "$lab" ] || [ "$backend" = lxd ] || [ "$lab" = managers ] || die "--lab $lab is for --lxd only"
 	readonly LAB_NAME LAB_CLI LAB_BRIDGE LAB_PROJECT

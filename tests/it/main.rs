@@ -8,6 +8,7 @@
 //! | `conventions` | completions and the man page | nothing |
 //! | `topology_corpus` | the malformed-topology corpus (tests/topologies/) | nothing |
 //! | `node_output` | hostile `ip` output (tests/fixtures/ip/) | nothing |
+//! | `node_files` | a node's terminal or FIFO where its record is read: never routectl's terminal, never waited on | root, the LXD lab for one |
 //! | `node_text` | text a node writes (its last-applied record) reaches every format escaped, Markdown fences it cannot close | root |
 //! | `perf_equivalence` | the fast paths compute what the plain ones did | nothing |
 //! | `properties` | plan + apply against an in-memory kernel model, and the model against a kernel | root for one test |
@@ -66,6 +67,7 @@ mod netns;
 mod netns_mistakes;
 mod netns_reconcile;
 mod netns_show_check;
+mod node_files;
 mod node_output;
 mod node_text;
 mod perf_equivalence;

@@ -2,9 +2,10 @@
 //! resolved with `RESOLVE_IN_ROOT`): the part of the read script that is not `ip`, and the
 //! last-applied record an apply stores.
 //!
-//! Every byte there is the container's: a file is opened without becoming routectl's
-//! controlling terminal (`O_NOCTTY`), without blocking (`O_NONBLOCK`: a FIFO never hangs a read),
-//! and read only when it is a regular file, at most a given size. A write never follows a link
+//! Every byte there is the container's: a file is read only when it is a regular file (looked at
+//! through an `O_PATH` handle first, so that a device, FIFO or socket planted there is never
+//! opened), then opened through that handle without becoming routectl's controlling terminal
+//! (`O_NOCTTY`) and without blocking (`O_NONBLOCK`), and read at most a given size. A write never follows a link
 //! (`RESOLVE_NO_SYMLINKS` to its directory, `O_NOFOLLOW` and `O_EXCL` for its temporary file),
 //! goes to a fresh temporary file renamed over the target, and is owned by the container's root
 //! as its uid and gid maps say.
@@ -232,6 +233,21 @@ impl RootFiles {
     }
 }
 
+/// Whether `fd` is a regular file.
+fn regular_file(fd: &OwnedFd) -> bool {
+    rustix::fs::fstat(fd)
+        .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file())
+        .unwrap_or(false)
+}
+
+/// Whether two descriptors are the same file (device and inode).
+fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
+    match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
+        (Ok(x), Ok(y)) => (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino),
+        _ => false,
+    }
+}
+
 fn chown(fd: &OwnedFd, owner: Owner) -> rustix::io::Result<()> {
     rustix::fs::fchown(
         fd,
@@ -242,19 +258,27 @@ fn chown(fd: &OwnedFd, owner: Owner) -> rustix::io::Result<()> {
 
 impl observe::NodeFiles for RootFiles {
     fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+        use rustix::fs::OFlags;
         use std::io::Read;
-        // Non-blocking: a FIFO planted where a file is expected reads as empty, never hangs.
-        let Ok(fd) = self.open(
-            path,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY,
+        use std::os::fd::AsRawFd;
+        // First a handle that opens nothing (`O_PATH`): a device, FIFO or socket planted there
+        // reads as nothing and is never opened at all.
+        let Ok(handle) = self.open(path, OFlags::PATH) else {
+            return Ok(None);
+        };
+        if !regular_file(&handle) {
+            return Ok(None);
+        }
+        // Then that very file opened for reading through its handle, never as a terminal and
+        // never waiting, and checked again.
+        let Ok(fd) = rustix::fs::open(
+            format!("/proc/self/fd/{}", handle.as_raw_fd()),
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
         ) else {
             return Ok(None);
         };
-        // Only a regular file is data: a device, FIFO or socket planted there reads as nothing.
-        let regular = rustix::fs::fstat(&fd)
-            .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file())
-            .unwrap_or(false);
-        if !regular {
+        if !regular_file(&fd) || !same_file(&handle, &fd) {
             return Ok(None);
         }
         let mut bytes = Vec::new();
@@ -387,5 +411,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(files.read("/run/fifo", 1 << 20).unwrap(), None);
+    }
+
+    /// A regular file is read (and bounded); a FIFO, a device, a directory, or a link to one,
+    /// read as nothing and at once: none is opened for reading.
+    #[test]
+    fn only_regular_files_are_read_and_nothing_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("record.json"), b"{}\n").unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            d.join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(d.join("fifo"), d.join("to-fifo")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", d.join("to-null")).unwrap();
+        let files = RootFiles::new(std::path::Path::new("/"), None).unwrap();
+        let at = |name: &str| d.join(name).display().to_string();
+        assert_eq!(
+            files.read(&at("record.json"), 100),
+            Ok(Some(b"{}\n".to_vec()))
+        );
+        assert!(files.read(&at("record.json"), 2).is_err());
+        let started = std::time::Instant::now();
+        for name in ["fifo", "to-fifo", "to-null", "missing"] {
+            assert_eq!(files.read(&at(name), 100), Ok(None), "{name}");
+        }
+        for path in ["/dev/null", "/dev/ptmx", "/dev/tty", "/"] {
+            assert_eq!(files.read(path, 100), Ok(None), "{path}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }

@@ -21,7 +21,8 @@ pub const SEPARATOR: &str = "--routectl-read-part--";
 ///    time of the node's PID 1 (field 22 of `/proc/1/stat`, counted after the last `)` since
 ///    the command name may hold spaces) and the network namespace (`readlink
 ///    /proc/self/ns/net`): a restarted or recreated node has another;
-/// 2. the record at RECORD (nothing when there is none);
+/// 2. the record at RECORD (nothing when there is none, or when it is not a regular file: a
+///    FIFO or a terminal planted there is never opened);
 /// 3. unless IFACE is empty, what tells who manages IFACE: [`persist::FACTS_MARKER`], then
 ///    networkd's `NETWORK_FILE=` and `ADMIN_STATE=` for the link, whether networkd or
 ///    NetworkManager run, NetworkManager's state for the link (unless it marks it unmanaged),
@@ -40,11 +41,11 @@ pub const READ_SCRIPT: &str = concat!(
     r#"{ read -r p </proc/1/stat; } 2>/dev/null; p=${p##*")"}; set -- $p; p=${20:-}; "#,
     r#"n=$(readlink /proc/self/ns/net 2>/dev/null); echo; echo --routectl-read-part--; "#,
     r#"printf 'boot=%s pid1=%s netns=%s' "$b" "$p" "$n"; echo; echo --routectl-read-part--; "#,
-    r#"if [ -r "$r" ]; then while IFS= read -r l || [ -n "$l" ]; do printf %s "$l"; echo; "#,
+    r#"if [ -f "$r" ]; then while IFS= read -r l || [ -n "$l" ]; do printf %s "$l"; echo; "#,
     r#"done <"$r"; fi; [ -n "$i" ] || exit 0; echo --routectl-read-part--; "#,
     r#"echo '#routectl-facts 1'; x=; nf=; "#,
-    r#"if [ -r "/sys/class/net/$i/ifindex" ]; then read -r x < "/sys/class/net/$i/ifindex"; fi; "#,
-    r#"f="/run/systemd/netif/links/$x"; if [ -n "$x" ] && [ -r "$f" ]; then "#,
+    r#"if [ -f "/sys/class/net/$i/ifindex" ]; then read -r x < "/sys/class/net/$i/ifindex"; fi; "#,
+    r#"f="/run/systemd/netif/links/$x"; if [ -n "$x" ] && [ -f "$f" ]; then "#,
     r#"while IFS= read -r l; do case $l in NETWORK_FILE=*) nf=${l#NETWORK_FILE=}; echo "$l";; "#,
     r#"ADMIN_STATE=*) echo "$l";; esac; done < "$f"; fi; nd=; nm=; "#,
     r#"for c in /proc/[0-9]*/comm; do n=; { read -r n < "$c"; } 2>/dev/null; case $n in "#,
@@ -134,8 +135,8 @@ pub fn script_request(inv: &Invocation) -> Option<ScriptRequest> {
 }
 
 /// The node's files as [`READ_SCRIPT`] sees them, for [`script_tail`]. Paths are absolute paths
-/// in the node. A file that cannot be read is `None`, as the script's `[ -r ]` and
-/// `2>/dev/null` treat it.
+/// in the node. A file that cannot be read, or is not a regular file, is `None`, as the
+/// script's `[ -f ]` and `2>/dev/null` treat it.
 pub trait NodeFiles {
     /// A file's bytes (at most `limit`; more is an error), `Ok(None)` when it cannot be read.
     fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String>;

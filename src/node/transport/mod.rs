@@ -170,7 +170,8 @@ pub const NETNS_DIR: &str = "/run/netns";
 /// process: the boot id (in `boot_id`) and the identity of `netns_dir/name`, the namespace's
 /// file (its inode and ctime: a namespace deleted and created again under the same name is
 /// another file, even where the kernel reuses the inode number). The record is read without
-/// following a symbolic link, and at most [`MAX_RECORD_BYTES`].
+/// following a symbolic link, without becoming a controlling terminal or waiting (`O_NOCTTY`,
+/// `O_NONBLOCK`), only when it is a regular file, and at most [`MAX_RECORD_BYTES`].
 pub fn netns_record(netns_dir: &Path, boot_id: &Path, name: &str, record: &Path) -> HostRecord {
     use std::os::unix::fs::MetadataExt;
     let boot = std::fs::read_to_string(boot_id).unwrap_or_default();
@@ -190,16 +191,33 @@ pub fn netns_record(netns_dir: &Path, boot_id: &Path, name: &str, record: &Path)
 }
 
 fn read_record(path: &Path) -> Result<Vec<u8>, String> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use rustix::fs::OFlags;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // Never through a symbolic link, never becoming this process's controlling terminal, never
+    // waiting (a FIFO opens at once and is refused below).
     let file = match std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK).bits() as i32)
         .open(path)
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
+    let kind = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .file_type();
+    if !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!("{} is {what}, not a record", path.display()));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_RECORD_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -517,6 +535,33 @@ impl Process {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO, a device or a directory where a namespace's record is kept is refused at once
+    /// (never waited on, never opened as a terminal), and said to be what it is.
+    #[test]
+    fn a_record_that_is_no_regular_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.json");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = read_record(&fifo).unwrap_err();
+        assert!(err.ends_with("is a FIFO, not a record"), "{err}");
+        let err = read_record(Path::new("/dev/null")).unwrap_err();
+        assert!(err.ends_with("is a device, not a record"), "{err}");
+        let err = read_record(dir.path()).unwrap_err();
+        assert!(
+            err.ends_with("is not a regular file, not a record"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
 
     fn argv(kind: TransportKind, program: &str) -> String {
         let p = Process::new(kind, Duration::from_secs(1), false);

@@ -296,6 +296,30 @@ impl Routectl {
         }
     }
 
+    /// Starts the binary as a service manager does: through `setsid`, so that it leads a
+    /// session of its own and has no controlling terminal; stdin and stdout are /dev/null,
+    /// stderr goes to `log`.
+    pub fn spawn_session_leader(&self, log: &Path) -> Child {
+        let inner = self.command();
+        let mut cmd = Command::new("/usr/bin/setsid");
+        cmd.arg(inner.get_program())
+            .args(inner.get_args())
+            .env_clear();
+        for (k, v) in inner.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        if let Some(d) = inner.get_current_dir() {
+            cmd.current_dir(d);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("the log file"))
+            .spawn()
+            .expect("start routectl through setsid")
+    }
+
     /// Starts the binary (for `reconcile`): stdin and stdout are /dev/null, stderr is piped.
     pub fn spawn(&self) -> Child {
         let mut cmd = self.command();
