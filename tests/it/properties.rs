@@ -969,7 +969,17 @@ route add fd05::/64 from fd06::/64 via fd00::21 dev eth1 proto 211
     let (_, err, status) = ns.batch(&[], setup);
     assert_eq!(status, 0, "setup: {err}");
 
-    let real = ns.dump();
+    // The kernel adds some routes of links that just came up on its own time (IPv6 link-local
+    // and multicast): the table is taken once two dumps 200 ms apart agree.
+    let mut real = ns.dump();
+    for _ in 0..25 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let again = ns.dump();
+        if again == real {
+            break;
+        }
+        real = again;
+    }
     let parsed: Vec<serde_json::Value> = serde_json::from_str(&real).expect("real dump");
     let mut node = Node::new(&["lo", "eth0", "eth1"], Vec::new());
     // Ingest in printed order: appended aliases stay behind the route they follow.
