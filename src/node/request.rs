@@ -100,6 +100,18 @@ pub struct ApplyReply {
 }
 
 impl ApplyReply {
+    /// Takes the outcome of writing the record at `path` outside the script (on this host, or
+    /// in a container's root from the host): done, or a failure that says which file.
+    pub fn record_written(&mut self, path: &str, written: Result<(), String>) {
+        match written {
+            Ok(()) => self.record_done = true,
+            Err(e) => {
+                self.status = Some(1);
+                self.stderr.push_str(&format!("routectl: {path}: {e}\n"));
+            }
+        }
+    }
+
     /// The [`CommandError::Status`] that describes a reply that did not exit 0.
     pub fn status_error(&self) -> CommandError {
         CommandError::Status {

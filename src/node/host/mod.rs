@@ -38,7 +38,8 @@ use crate::node::iproute;
 use crate::node::lxd_api::{self, Instance, Server};
 use crate::node::netlink::{self, Netlink, NlError};
 use crate::node::observe;
-use crate::node::request::{self, ApplyReply, ApplyRequest, FileChange};
+use crate::node::request::{ApplyReply, ApplyRequest, FileChange};
+use crate::node::transport::apply_script;
 use crate::node::transport::{HostRecord, Invocation, Output, Process, Reach, Transport};
 
 mod ip;
@@ -521,45 +522,21 @@ impl Transport for Host {
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
         if self.kind == TransportKind::Netns {
             // The routes over netlink (`run` serves the batch), the record on this host.
-            return crate::node::transport::apply_script::apply_by_exec(self, instance, req);
+            return apply_script::apply_by_exec(self, instance, req);
         }
         let reload = req.persisted.as_ref().is_some_and(|f| f.change.is_change());
         if reload || instance.contains(':') || self.elsewhere(instance) {
             return self.exec.apply(instance, req);
         }
-        let mut reply = ApplyReply {
-            argv: format!("host access to `{instance}`"),
-            status: Some(0),
-            stderr: String::new(),
-            read_back: None,
-            persisted_done: false,
-            record_done: false,
-        };
-        if !req.routes.is_empty() || req.read_back {
-            let mut script = request::batch_text(&req.routes);
-            if req.read_back {
-                script.push_str(iproute::SHOW_ALL_LINE);
-                script.push('\n');
-            }
-            let inv = Invocation::ip(iproute::batch_args()).with_stdin(script.into_bytes());
-            let out = self.run(instance, &inv)?;
-            reply.argv = out.argv;
-            reply.status = out.status;
-            reply.stderr = out.stderr;
-            reply.read_back = req.read_back.then_some(out.stdout);
-        }
+        let mut reply =
+            apply_script::batch_round(self, instance, req, format!("host access to `{instance}`"))?;
         if let Some((path, change)) = &req.record
             && change.is_change()
             && reply.status == Some(0)
             && crate::interrupt::may_start()
         {
-            match self.put_in_root(instance, path, change) {
-                Ok(()) => reply.record_done = true,
-                Err(e) => {
-                    reply.status = Some(1);
-                    reply.stderr.push_str(&format!("routectl: {path}: {e}\n"));
-                }
-            }
+            let written = self.put_in_root(instance, path, change);
+            reply.record_written(path, written);
         }
         Ok(reply)
     }

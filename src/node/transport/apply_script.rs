@@ -171,15 +171,17 @@ pub fn apply_by_exec<T: Transport + ?Sized>(
     ))
 }
 
-/// A network namespace: the routes (and their read-back) in one `ip -batch`, the record on this
-/// host, written by routectl itself.
-fn apply_on_host_record<T: Transport + ?Sized>(
+/// The route lines of `req` and its read-back as one `ip -batch` through `t`, for a transport
+/// that serves `ip` itself (a network namespace, host access's netlink); nothing else of the
+/// request is done. Every line is tried (`-force`). `argv` names the reply when nothing ran.
+pub fn batch_round<T: Transport + ?Sized>(
     t: &T,
     instance: &str,
     req: &ApplyRequest,
+    argv: String,
 ) -> Result<ApplyReply, CommandError> {
     let mut reply = ApplyReply {
-        argv: String::new(),
+        argv,
         status: Some(0),
         stderr: String::new(),
         read_back: None,
@@ -197,10 +199,19 @@ fn apply_on_host_record<T: Transport + ?Sized>(
         reply.argv = out.argv;
         reply.status = out.status;
         reply.stderr = out.stderr;
-        if req.read_back {
-            reply.read_back = Some(out.stdout);
-        }
+        reply.read_back = req.read_back.then_some(out.stdout);
     }
+    Ok(reply)
+}
+
+/// A network namespace: the routes (and their read-back) in one `ip -batch`, the record on this
+/// host, written by routectl itself.
+fn apply_on_host_record<T: Transport + ?Sized>(
+    t: &T,
+    instance: &str,
+    req: &ApplyRequest,
+) -> Result<ApplyReply, CommandError> {
+    let mut reply = batch_round(t, instance, req, String::new())?;
     if req.persisted.as_ref().is_some_and(|f| f.change.is_change()) {
         reply.status = Some(1);
         reply
@@ -212,13 +223,8 @@ fn apply_on_host_record<T: Transport + ?Sized>(
         && change.is_change()
         && reply.status == Some(0)
     {
-        match super::write_host_record(std::path::Path::new(path), change) {
-            Ok(()) => reply.record_done = true,
-            Err(e) => {
-                reply.status = Some(1);
-                reply.stderr.push_str(&format!("routectl: {path}: {e}\n"));
-            }
-        }
+        let written = super::write_host_record(std::path::Path::new(path), change);
+        reply.record_written(path, written.map_err(|e| e.to_string()));
     }
     Ok(reply)
 }

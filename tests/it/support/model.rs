@@ -617,28 +617,12 @@ impl Transport for Model {
     /// An apply as the apply script carries it out: the route lines and the read-back as one
     /// `ip -batch` call on the model, then (when every line succeeded) the record, kept aside.
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
-        let mut reply = ApplyReply {
-            argv: format!("lxc exec {instance} -- sh -c APPLY_SCRIPT"),
-            status: Some(0),
-            stderr: String::new(),
-            read_back: None,
-            persisted_done: false,
-            record_done: false,
-        };
-        if !req.routes.is_empty() || req.read_back {
-            let mut script = routectl::node::request::batch_text(&req.routes);
-            if req.read_back {
-                script.push_str(routectl::node::iproute::SHOW_ALL_LINE);
-                script.push('\n');
-            }
-            let inv = Invocation::ip(routectl::node::iproute::batch_args())
-                .with_stdin(script.into_bytes());
-            let out = self.run(instance, &inv)?;
-            reply.argv = out.argv;
-            reply.status = out.status;
-            reply.stderr = out.stderr;
-            reply.read_back = req.read_back.then_some(out.stdout);
-        }
+        let mut reply = routectl::node::transport::apply_script::batch_round(
+            self,
+            instance,
+            req,
+            format!("lxc exec {instance} -- sh -c APPLY_SCRIPT"),
+        )?;
         if reply.status == Some(0)
             && let Some((_, change)) = &req.record
         {
