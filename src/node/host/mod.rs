@@ -25,82 +25,28 @@
 //! [`Route`]: crate::core::route::Route
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::core::topology::TransportKind;
 use crate::error::CommandError;
 use crate::node::iproute;
-use crate::node::lxd_api::{self, Instance, Server};
-use crate::node::netlink::{self, Netlink, NlError};
+use crate::node::lxd_api::{Instance, Server};
+use crate::node::netlink::{Netlink, NlError};
 use crate::node::observe;
 use crate::node::request::{ApplyReply, ApplyRequest, FileChange};
 use crate::node::transport::apply_script;
 use crate::node::transport::{HostRecord, Invocation, Output, Process, Reach, Transport};
 
+mod identity;
 mod ip;
 mod root;
 
+pub use identity::{Place, Resolved};
 use ip::*;
 pub use ip::{RouteLine, addrs_json, parse_route_line, read_routes, route_request, routes_json};
 pub use root::RootFiles;
-
-/// Where a node's network namespace is, once resolved.
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    /// The namespace file (`/run/netns/NAME` or `/proc/PID/ns/net`).
-    pub path: PathBuf,
-    /// Its inode when resolved: the namespace's identity.
-    pub inode: u64,
-    /// A container's init, held (`None` for a network namespace): while it is alive, its PID
-    /// names the same process.
-    pub pidfd: Option<Arc<OwnedFd>>,
-}
-
-impl Resolved {
-    /// Whether the process it was resolved through still runs (always, for a namespace file).
-    pub fn alive(&self) -> bool {
-        self.pidfd.as_deref().is_none_or(alive)
-    }
-}
-
-/// Whether the process behind a pidfd still runs (a pidfd becomes readable when it exits).
-fn alive(pidfd: &OwnedFd) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec};
-    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    match rustix::event::poll(&mut fds, Some(&zero)) {
-        Ok(0) => true,
-        Ok(_) => !fds[0]
-            .revents()
-            .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
-        Err(_) => false,
-    }
-}
-
-/// A small file of the host's `/proc`, at most 64 KiB.
-fn read_proc(path: &str) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    File::open(path)?.take(64 << 10).read_to_string(&mut text)?;
-    Ok(text)
-}
-
-/// Where an LXD/Incus instance runs, as its daemon says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
-    /// On this machine: its init's PID.
-    Here(i64),
-    /// On another member of the cluster (named).
-    Elsewhere(String),
-}
 
 /// The host-access transport.
 pub struct Host {
@@ -161,210 +107,6 @@ impl Host {
             argv: format!("host access to `{instance}`: {what}"),
             message: message.into(),
         }
-    }
-
-    /// The node's namespace file, checked against what it was when first resolved.
-    pub fn namespace(&self, instance: &str) -> Result<(File, Resolved), CommandError> {
-        let err = |m: String| self.error(instance, "finding its network namespace", m);
-        if instance.contains(':') {
-            return Err(err(
-                "it names a remote; host access reaches only this host's instances \
-                 (use access = \"exec\" for remotes)"
-                    .into(),
-            ));
-        }
-        let host_inode = netlink::own_ns_inode()
-            .map_err(|e| err(format!("cannot read /proc/self/ns/net: {e}")))?;
-        let known = self.lock_resolved().get(instance).cloned();
-        if let Some(r) = known {
-            let opened = File::open(&r.path).and_then(|f| netlink::ns_inode(&f).map(|i| (f, i)));
-            return match opened {
-                Ok((f, inode)) if inode == r.inode && r.alive() => Ok((f, r)),
-                other => {
-                    self.forget(instance);
-                    let now = match other {
-                        Ok((_, i)) if i == r.inode => "its init has exited".to_string(),
-                        Ok((_, i)) => format!("now has inode {i}"),
-                        Err(e) => format!("is gone ({e})"),
-                    };
-                    Err(err(format!(
-                        "its namespace changed since it was resolved (a restart?): {} had \
-                         inode {} and {now}; nothing was done, it is resolved again next time",
-                        r.path.display(),
-                        r.inode
-                    )))
-                }
-            };
-        }
-        let (f, r) = match self.kind {
-            TransportKind::Ssh => {
-                return Err(err(
-                    "it is reached over ssh; host access reaches only this host's containers \
-                     and network namespaces (use access = \"exec\")"
-                        .into(),
-                ));
-            }
-            TransportKind::Netns => {
-                let path = PathBuf::from("/run/netns").join(instance);
-                let f = File::open(&path)
-                    .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
-                let inode = netlink::ns_inode(&f).map_err(|e| err(e.to_string()))?;
-                let r = Resolved {
-                    path,
-                    inode,
-                    pidfd: None,
-                };
-                (f, r)
-            }
-            TransportKind::Lxc | TransportKind::Incus => match self.place(instance).map_err(err)? {
-                Place::Here(pid) => self.container_init(instance, pid).map_err(err)?,
-                Place::Elsewhere(member) => {
-                    return Err(err(format!(
-                        "it runs on cluster member `{member}`, not on this one: its PID is a \
-                         process of another machine; it is reached through the cluster"
-                    )));
-                }
-            },
-        };
-        if r.inode == host_inode {
-            return Err(err(format!(
-                "{} is routectl's own network namespace, not a node's; refusing to read or \
-                 write the host's routes",
-                r.path.display()
-            )));
-        }
-        self.lock_resolved().insert(instance.to_string(), r.clone());
-        Ok((f, r))
-    }
-
-    /// Opens the network namespace of a container's init at `pid` (the PID its daemon
-    /// reports), checked to be that container's: held through a pidfd from before the checks to
-    /// after the namespace is open, and living in the instance's own payload cgroup.
-    fn container_init(&self, instance: &str, pid: i64) -> Result<(File, Resolved), String> {
-        let raw = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-            .ok_or_else(|| format!("the daemon reports PID {pid}, which is no process number"))?;
-        let pidfd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty())
-            .map_err(|e| format!("the init PID {pid} the daemon reports is gone ({e})"))?;
-        let cgroup = read_proc(&format!("/proc/{pid}/cgroup"))
-            .map_err(|e| format!("cannot read the cgroup of PID {pid}: {e}"))?;
-        let project = self.projects.get(instance).map(String::as_str);
-        let payload = lxd_api::payload_cgroup(project, instance);
-        if !lxd_api::in_payload_cgroup(&cgroup, &payload) {
-            return Err(format!(
-                "PID {pid}, which the daemon reports as its init, is not in its container's \
-                 cgroup {payload} (it is in {}): refusing to use it",
-                cgroup.lines().find(|l| l.starts_with("0::")).unwrap_or("?")
-            ));
-        }
-        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let inode = netlink::ns_inode(&f).map_err(|e| e.to_string())?;
-        if !alive(&pidfd) {
-            return Err(format!(
-                "its init (PID {pid}) exited while its namespace was opened (a restart?)"
-            ));
-        }
-        let r = Resolved {
-            path,
-            inode,
-            pidfd: Some(Arc::new(pidfd)),
-        };
-        Ok((f, r))
-    }
-
-    fn lock_resolved(&self) -> std::sync::MutexGuard<'_, HashMap<String, Resolved>> {
-        self.resolved.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Drops what is known of an instance (and the instance list), so the next use resolves it
-    /// again.
-    pub fn forget(&self, instance: &str) {
-        self.lock_resolved().remove(instance);
-        self.instances
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-
-    fn daemon(&self) -> &'static str {
-        if self.kind == TransportKind::Incus {
-            "Incus"
-        } else {
-            "LXD"
-        }
-    }
-
-    /// The daemon behind the socket (asked once).
-    fn server(&self) -> Result<Server, String> {
-        let mut known = self.server.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = known.as_ref() {
-            return Ok(s.clone());
-        }
-        let s = lxd_api::server(&lxd_api::socket_path(self.kind), self.timeout)?;
-        *known = Some(s.clone());
-        Ok(s)
-    }
-
-    /// The daemon's record of an instance (its project's list is asked once).
-    fn instance(&self, instance: &str) -> Result<Instance, String> {
-        let project = self
-            .projects
-            .get(instance)
-            .map_or("default", String::as_str);
-        let mut cache = self.instances.lock().unwrap_or_else(|p| p.into_inner());
-        if !cache.contains_key(project) {
-            let socket = lxd_api::socket_path(self.kind);
-            let list = lxd_api::instances(&socket, Some(project), self.timeout)?;
-            cache.insert(project.to_string(), list);
-        }
-        cache
-            .get(project)
-            .and_then(|m| m.get(instance))
-            .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "{} lists no instance `{instance}` in project `{project}`",
-                    self.daemon()
-                )
-            })
-    }
-
-    /// Whether an instance runs on another member of a cluster (reached through `exec`).
-    fn elsewhere(&self, instance: &str) -> bool {
-        matches!(self.kind, TransportKind::Lxc | TransportKind::Incus)
-            && !instance.contains(':')
-            && matches!(self.place(instance), Ok(Place::Elsewhere(_)))
-    }
-
-    /// Where a container runs and, on this machine, its init PID as the daemon reports it.
-    pub fn place(&self, instance: &str) -> Result<Place, String> {
-        let i = self.instance(instance)?;
-        if i.kind != "container" {
-            return Err(format!(
-                "it is a {}, not a container: its PID would be the hypervisor's, in the host's \
-                 namespace; use access = \"exec\"",
-                i.kind
-            ));
-        }
-        let server = self.server()?;
-        if !server.hosts(&i.location) {
-            return Ok(Place::Elsewhere(i.location));
-        }
-        if i.status != "Running" {
-            return Err(format!("the instance is {} (not running)", i.status));
-        }
-        let project = self.projects.get(instance).map(String::as_str);
-        let socket = lxd_api::socket_path(self.kind);
-        let pid = lxd_api::init_pid(&socket, project, instance, self.timeout)?;
-        if pid <= 0 {
-            return Err(format!(
-                "{} reports no init process for it (not running)",
-                self.daemon()
-            ));
-        }
-        Ok(Place::Here(pid))
     }
 
     fn serve(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
