@@ -26,6 +26,7 @@ pub mod across;
 pub mod check;
 pub mod names;
 mod raw;
+mod suggest;
 
 pub use across::{Key, NodeProblem, cross_check, node_problems};
 pub use check::parse;
