@@ -65,7 +65,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         ));
     })?;
 
-    let transport = g.transport(&topology)?;
+    let (transport, access) = g.transport_with_access(&topology)?;
     let mut plan = live_plan(
         &topology,
         &options,
@@ -73,6 +73,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         g.parallelism(),
         g.progress(),
     );
+    plan.access = access;
     if let Some((binding, doc)) = &binding {
         saved::check_fresh(binding, &plan)?;
         // The fresh plan as the same kind of value the saved document was read into.

@@ -6,11 +6,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::cli::{AccessArg, Cli, ColorChoice, Command, Global, TransportArg};
+use crate::core::access::Accesses;
 use crate::core::plan::{Options, Plan};
 use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::node::cluster::{Located, View};
+use crate::node::cluster::{self, Located, View};
 use crate::node::host::Host;
 use crate::node::observe;
 use crate::node::transport::{Process, Reach, Transport};
@@ -134,6 +135,16 @@ impl Global {
     /// a cluster, a node whose member does not answer is refused at once ([`Located`]), and host
     /// access takes the instance lists from the same answer.
     pub fn transport(&self, t: &Topology) -> Result<Box<dyn Transport>, Error> {
+        self.transport_with_access(t)
+            .map(|(transport, _)| transport)
+    }
+
+    /// [`Global::transport`], and which access each node gets and where it runs (from the same
+    /// answer of the daemon), for the reports.
+    pub fn transport_with_access(
+        &self,
+        t: &Topology,
+    ) -> Result<(Box<dyn Transport>, Accesses), Error> {
         common_cause(t, self.access(t))?;
         let reach = self.reach(t)?;
         let kind = t.cluster.transport;
@@ -149,10 +160,12 @@ impl Global {
                 })
             }
         };
-        Ok(match view.filter(|v| v.server.clustered) {
+        let access = cluster::accesses(t, self.access(t), view.as_ref());
+        let transport = match view.filter(|v| v.server.clustered) {
             Some(v) => Box::new(Located::new(inner, v)),
             None => inner,
-        })
+        };
+        Ok((transport, access))
     }
 
     /// What the LXD/Incus daemon says of the topology's instances (`None` for other transports

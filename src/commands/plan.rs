@@ -78,8 +78,9 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
             0,
         ),
         None => {
-            let transport = g.transport(&t)?;
-            let plan = live_plan(&t, &options, &transport, g.parallelism(), g.progress());
+            let (transport, access) = g.transport_with_access(&t)?;
+            let mut plan = live_plan(&t, &options, &transport, g.parallelism(), g.progress());
+            plan.access = access;
             (plan, transport.commands_run())
         }
     };

@@ -15,11 +15,12 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
     let only = g.select(&t, &a.nodes, a.member.as_deref())?;
-    let transport = g.transport(&t)?;
+    let (transport, access) = g.transport_with_access(&t)?;
     let started = std::time::Instant::now();
-    let report = show::compute(&t, &only, g.parallelism(), |node| {
+    let mut report = show::compute(&t, &only, g.parallelism(), |node| {
         observe::read_show(&transport, node)
     });
+    report.access = access;
     if g.verbose > 0 {
         crate::console::errln(&format!(
             "routectl: read {} with {} node commands in {:.3} s",

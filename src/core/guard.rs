@@ -250,6 +250,7 @@ mod tests {
             nodes,
             skipped: vec![],
             held_back: vec![],
+            access: Default::default(),
         };
         p.held_back = assess(&p);
         p

@@ -1,6 +1,7 @@
 //! The pure core: values and decisions, no I/O. Everything here can be tested with plain
 //! values and captured `ip -j` output.
 
+pub mod access;
 pub mod applied;
 pub mod canary;
 pub mod change;

@@ -148,6 +148,8 @@ pub struct Plan {
     /// The deletions `apply` and `reconcile` hold back (the mass-delete guard,
     /// [`guard::assess`]); emptied by [`Plan::allow_mass_delete`].
     pub held_back: Vec<HeldBack>,
+    /// Which access each node got and where it runs (empty for a plan from a snapshot).
+    pub access: crate::core::access::Accesses,
 }
 
 /// Counts over a plan.
@@ -232,6 +234,7 @@ impl Plan {
             nodes,
             skipped: topology.unselected(&options.only),
             held_back: Vec::new(),
+            access: Default::default(),
         };
         plan.withhold_absent_gateways();
         plan.held_back = guard::assess(&plan);

@@ -165,6 +165,8 @@ pub struct Report {
     pub nodes: Vec<NodeShow>,
     /// Nodes left out by `--node`.
     pub skipped: Vec<String>,
+    /// Which access each node got and where it runs.
+    pub access: crate::core::access::Accesses,
 }
 
 /// Counts over a report.
@@ -233,6 +235,7 @@ pub fn compute(
         protocol: topology.cluster.protocol,
         nodes,
         skipped: topology.unselected(only),
+        access: Default::default(),
     }
 }
 

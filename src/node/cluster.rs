@@ -20,7 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::core::topology::{Topology, TransportKind};
+use crate::core::access::{self, Accesses};
+use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::CommandError;
 use crate::node::lxd_api::{self, Instance, Server};
 use crate::node::request::{ApplyReply, ApplyRequest};
@@ -130,6 +131,22 @@ impl View {
             )
         })
     }
+}
+
+/// Which access each of the topology's nodes gets and where it runs: host access only for the
+/// instances on the daemon's own member ([`access::decide`]). Without a view (another transport,
+/// or a daemon that could not be asked) no node has a location.
+pub fn accesses(t: &Topology, asked: Access, view: Option<&View>) -> Accesses {
+    let here = view
+        .filter(|v| v.server.clustered)
+        .map(|v| v.server.name.as_str());
+    t.nodes
+        .iter()
+        .map(|n| {
+            let location = view.and_then(|v| v.location(&n.instance));
+            (n.name.clone(), access::decide(asked, location, here))
+        })
+        .collect()
 }
 
 /// Each instance on its own, side by side (a hung member holds up only its own instances).

@@ -8,7 +8,8 @@ use super::plan::{
     ChangesDoc, HeldBackDoc, PlanDoc, change_lines, held_back_docs, held_back_lines, plan_json,
 };
 use super::style::Style;
-use super::{PLAN_FORMAT_VERSION, Text, TopologyDoc, plural};
+use super::{AccessDoc, PLAN_FORMAT_VERSION, Text, TopologyDoc, plural};
+use crate::core::access::Accesses;
 use crate::core::applied::{DropinWrite, LineFailure, NodeResult, Outcome, Report};
 use crate::core::canary::Verdict;
 use crate::core::change::Change;
@@ -284,6 +285,8 @@ impl Serialize for SentDoc<'_> {
 #[derive(Serialize)]
 struct NodeDoc<'a> {
     name: &'a str,
+    #[serde(flatten)]
+    access: AccessDoc<'a>,
     status: &'static str,
     sent: SentDoc<'a>,
     failures: &'a [LineFailure],
@@ -296,12 +299,13 @@ struct NodeDoc<'a> {
     error: Option<NodeErrorJson>,
 }
 
-struct NodesDoc<'a>(&'a Report);
+struct NodesDoc<'a>(&'a Report, &'a Accesses);
 
 impl Serialize for NodesDoc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.0.nodes.iter().map(|n| NodeDoc {
             name: &n.name,
+            access: AccessDoc::of(self.1.get(&n.name)),
             status: outcome_name(n.outcome),
             sent: SentDoc(&n.sent),
             failures: &n.failures,
@@ -378,7 +382,7 @@ pub fn report_json_with<'a>(
         protocol: plan.protocol,
         adopt: r.adopt,
         success: r.success() && plan.held_back.is_empty(),
-        nodes: NodesDoc(r),
+        nodes: NodesDoc(r, &plan.access),
         plan: plan_json(plan, topology),
         summary: SummaryDoc {
             operations_planned: plan.operations(),

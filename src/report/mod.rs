@@ -255,6 +255,28 @@ impl<'a> TopologyDoc<'a> {
     }
 }
 
+/// `access`, `access_fallback` and `location` of a node (docs/json.md), flattened into the
+/// node's entry; none of them when the node was not reached (a plan from a snapshot).
+#[derive(Serialize)]
+pub(crate) struct AccessDoc<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_fallback: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a str>,
+}
+
+impl<'a> AccessDoc<'a> {
+    pub(crate) fn of(a: Option<&'a crate::core::access::NodeAccess>) -> Self {
+        AccessDoc {
+            access: a.map(|a| a.used_name()),
+            access_fallback: a.filter(|a| a.elsewhere).map(|_| "elsewhere"),
+            location: a.and_then(|a| a.location.as_deref()),
+        }
+    }
+}
+
 /// A route's fields where a route stands alone (`current`, `show`'s routes): `gateway` and
 /// `dev` are left out when the route has none.
 #[derive(Serialize)]

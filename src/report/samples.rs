@@ -87,6 +87,7 @@ pub(crate) mod sample {
                 .collect(),
             skipped: vec!["worker-3".into()],
             held_back: vec![],
+            access: Default::default(),
         }
     }
 }
@@ -223,6 +224,7 @@ pub(crate) mod sample_reports {
                 },
             ],
             skipped: vec!["worker-2".into()],
+            access: Default::default(),
         }
     }
 

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use serde::{Serialize, Serializer};
 
 use super::style::Style;
-use super::{FORMAT_VERSION, Text, TopologyDoc, plural};
+use super::{AccessDoc, FORMAT_VERSION, Text, TopologyDoc, plural};
+use crate::core::access::NodeAccess;
 use crate::core::persist::{Manager, PersistPlan};
 use crate::core::show::{self, AddrCheck, CheckKind, Entry, Mark, NodeShow, NodeView, Report};
 use crate::core::text::{code_block, escape, shown};
@@ -23,11 +24,18 @@ fn show_mark(mark: Mark, style: &Style) -> String {
     }
 }
 
-fn show_heading(n: &NodeShow) -> String {
-    if n.instance == n.name {
+/// `worker-0`, `worker-0 (instance lab-worker-0)`, and where the node runs and how it was
+/// reached when there is more to say than exec off a cluster (`cl-w1 (on m1, host access)`).
+fn show_heading(n: &NodeShow, access: Option<&NodeAccess>) -> String {
+    let mut notes = Vec::new();
+    if n.instance != n.name {
+        notes.push(format!("instance {}", n.instance));
+    }
+    notes.extend(access.and_then(NodeAccess::note));
+    if notes.is_empty() {
         n.name.clone()
     } else {
-        format!("{} (instance {})", n.name, n.instance)
+        format!("{} ({})", n.name, notes.join(", "))
     }
 }
 
@@ -83,12 +91,16 @@ pub fn show_text(r: &Report, style: &Style) -> String {
                 let _ = writeln!(
                     out,
                     "{}: {}",
-                    style.bold(&show_heading(n)),
+                    style.bold(&show_heading(n, r.access.get(&n.name))),
                     style.red(&format!("error: {}", escape(&e.to_string())))
                 );
             }
             Ok(v) => {
-                let _ = writeln!(out, "{}:", style.bold(&show_heading(n)));
+                let _ = writeln!(
+                    out,
+                    "{}:",
+                    style.bold(&show_heading(n, r.access.get(&n.name)))
+                );
                 let _ = writeln!(
                     out,
                     "  {}",
@@ -258,6 +270,8 @@ enum NodeDoc<'a> {
     Ok {
         name: &'a str,
         instance: &'a str,
+        #[serde(flatten)]
+        access: AccessDoc<'a>,
         status: &'static str,
         routes: RoutesDoc<'a>,
         other_tables_routes: usize,
@@ -270,17 +284,21 @@ enum NodeDoc<'a> {
     Error {
         name: &'a str,
         instance: &'a str,
+        #[serde(flatten)]
+        access: AccessDoc<'a>,
         status: &'static str,
         error: NodeErrorJson,
     },
 }
 
 impl<'a> NodeDoc<'a> {
-    fn of(n: &'a NodeShow) -> Self {
+    fn of(n: &'a NodeShow, access: Option<&'a NodeAccess>) -> Self {
+        let access = AccessDoc::of(access);
         match &n.state {
             Ok(v) => NodeDoc::Ok {
                 name: &n.name,
                 instance: &n.instance,
+                access,
                 status: "ok",
                 routes: RoutesDoc(&v.entries),
                 other_tables_routes: v.other_tables,
@@ -299,6 +317,7 @@ impl<'a> NodeDoc<'a> {
             Err(e) => NodeDoc::Error {
                 name: &n.name,
                 instance: &n.instance,
+                access,
                 status: "error",
                 error: e.to_json(),
             },
@@ -306,11 +325,16 @@ impl<'a> NodeDoc<'a> {
     }
 }
 
-struct NodesDoc<'a>(&'a [NodeShow]);
+struct NodesDoc<'a>(&'a Report);
 
 impl Serialize for NodesDoc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(NodeDoc::of))
+        let r = self.0;
+        s.collect_seq(
+            r.nodes
+                .iter()
+                .map(|n| NodeDoc::of(n, r.access.get(&n.name))),
+        )
     }
 }
 
@@ -333,7 +357,7 @@ pub fn show_json<'a>(r: &'a Report, topology: &'a Topology) -> ShowDoc<'a> {
         kind: "show",
         topology: TopologyDoc::of(topology),
         protocol: r.protocol,
-        nodes: NodesDoc(&r.nodes),
+        nodes: NodesDoc(r),
         skipped_nodes: &r.skipped,
         summary: r.summary(),
     }
@@ -413,5 +437,43 @@ Show: 2 nodes; 1 owned, 0 foreign, 1 kernel, 1 desired-missing routes; 1 warning
 ```
 "#
         );
+    }
+
+    /// On a cluster each node says where it runs and which access it got: in the heading of the
+    /// text, and as `access`, `access_fallback` and `location` in the JSON document (absent for
+    /// a node without them).
+    #[test]
+    fn access_and_location_when_known() {
+        use crate::core::access::decide;
+        use crate::core::topology::Access;
+        let t = topology();
+        let mut r = sample_reports::shown();
+        r.access.insert(
+            "worker-0".into(),
+            decide(Access::Host, Some("m0"), Some("m0")),
+        );
+        r.access.insert(
+            "worker-1".into(),
+            decide(Access::Host, Some("m2"), Some("m0")),
+        );
+        let text = show_text(&r, &Style::default());
+        assert!(text.starts_with("worker-0 (instance lab-worker-0, on m0, host access):\n"));
+        assert!(text.contains("\nworker-1 (on m2, exec: not on this member): error: "));
+        let json =
+            String::from_utf8(crate::report::to_compact_json(&show_json(&r, &t)).unwrap()).unwrap();
+        assert!(json.contains(
+            r#""instance":"lab-worker-0","access":"host","location":"m0","status":"ok""#
+        ));
+        assert!(json.contains(
+            r#""instance":"worker-1","access":"exec","access_fallback":"elsewhere","location":"m2","status":"error""#
+        ));
+        // Off a cluster with exec, the text says nothing new; the JSON says `exec`.
+        r.access
+            .insert("worker-0".into(), decide(Access::Exec, None, None));
+        let text = show_text(&r, &Style::default());
+        assert!(text.starts_with("worker-0 (instance lab-worker-0):\n"));
+        let json =
+            String::from_utf8(crate::report::to_compact_json(&show_json(&r, &t)).unwrap()).unwrap();
+        assert!(json.contains(r#""instance":"lab-worker-0","access":"exec","status":"ok""#));
     }
 }

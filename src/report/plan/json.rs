@@ -6,7 +6,7 @@ use std::io;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::super::{Layout, PLAN_FORMAT_VERSION, Text, TopologyDoc};
+use super::super::{AccessDoc, Layout, PLAN_FORMAT_VERSION, Text, TopologyDoc};
 use crate::core::change::Change;
 use crate::core::guard::{self, HeldBack};
 use crate::core::persist::{DropinRoute, Manager, PersistPlan};
@@ -191,6 +191,8 @@ enum NodeDoc<'a> {
     Ok {
         name: &'a str,
         instance: &'a str,
+        #[serde(flatten)]
+        access: AccessDoc<'a>,
         status: &'static str,
         in_sync: usize,
         fingerprint: &'a str,
@@ -203,6 +205,8 @@ enum NodeDoc<'a> {
     Error {
         name: &'a str,
         instance: &'a str,
+        #[serde(flatten)]
+        access: AccessDoc<'a>,
         status: &'static str,
         error: NodeErrorJson,
         changes: [(); 0],
@@ -212,11 +216,14 @@ enum NodeDoc<'a> {
 }
 
 impl<'a> NodeDoc<'a> {
-    fn of(n: &'a NodePlan, adopt: bool) -> Self {
+    fn of(n: &'a NodePlan, plan: &'a Plan) -> Self {
+        let adopt = plan.adopt;
+        let access = AccessDoc::of(plan.access.get(&n.name));
         match &n.state {
             Ok(d) => NodeDoc::Ok {
                 name: &n.name,
                 instance: &n.instance,
+                access,
                 status: "ok",
                 in_sync: d.in_sync,
                 fingerprint: &d.fingerprint,
@@ -232,6 +239,7 @@ impl<'a> NodeDoc<'a> {
             Err(e) => NodeDoc::Error {
                 name: &n.name,
                 instance: &n.instance,
+                access,
                 status: "error",
                 error: e.to_json(),
                 changes: [],
@@ -282,7 +290,7 @@ impl Serialize for NodesDoc<'_> {
         } else {
             &self.plan.nodes[..]
         };
-        s.collect_seq(nodes.iter().map(|n| NodeDoc::of(n, self.plan.adopt)))
+        s.collect_seq(nodes.iter().map(|n| NodeDoc::of(n, self.plan)))
     }
 }
 
@@ -476,7 +484,7 @@ pub(super) fn write_plan_json_from<W: io::Write + ?Sized>(
             // About 200 bytes per change compact, 300 pretty: one allocation, not a dozen
             // doublings.
             let mut buf = Vec::with_capacity(320 * n.changes().len() + 1024);
-            crate::report::write_fragment(&mut buf, &NodeDoc::of(n, plan.adopt), 2, layout)?;
+            crate::report::write_fragment(&mut buf, &NodeDoc::of(n, plan), 2, layout)?;
             Ok(buf)
         });
         for node in rendered {

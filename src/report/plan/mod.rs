@@ -740,4 +740,41 @@ was: 10.1.1.0/24 via 10.0.2.99 dev eth1 proto 211
 "
         );
     }
+
+    /// The plan and apply documents carry each node's access and location when known.
+    #[test]
+    fn plan_and_apply_json_say_access_and_location() {
+        use crate::core::access::decide;
+        use crate::core::topology::Access;
+        let t = topology();
+        let mut plan = sample::plan(&t, false);
+        plan.access.insert(
+            "worker-0".into(),
+            decide(Access::Host, Some("m1"), Some("m0")),
+        );
+        plan.access.insert(
+            "worker-2".into(),
+            decide(Access::Exec, Some("m2"), Some("m0")),
+        );
+        let mut doc = Vec::new();
+        write_plan_json(&mut doc, &plan, &t, 1, Layout::Compact).unwrap();
+        let doc = String::from_utf8(doc).unwrap();
+        assert!(doc.contains(
+            r#""instance":"worker-0","access":"exec","access_fallback":"elsewhere","location":"m1","status":"ok""#
+        ));
+        assert!(doc.contains(r#""instance":"worker-1","status":"ok""#));
+        assert!(
+            doc.contains(
+                r#""instance":"worker-2","access":"exec","location":"m2","status":"error""#
+            )
+        );
+        let r = crate::report::samples::sample_reports::applied();
+        let apply = String::from_utf8(
+            crate::report::to_compact_json(&crate::report::report_json(&r, &plan, &t, 9)).unwrap(),
+        )
+        .unwrap();
+        assert!(apply.contains(
+            r#"{"name":"worker-0","access":"exec","access_fallback":"elsewhere","location":"m1","status":"#
+        ));
+    }
 }
