@@ -406,6 +406,12 @@ pub struct DiscoverArgs {
     #[arg(long = "name", value_name = "GLOB")]
     pub name_patterns: Vec<String>,
 
+    /// Only the instances located on this LXD/Incus cluster member (`local`: the member of the
+    /// daemon routectl talks to, `LXD_DIR`/`INCUS_DIR`). Without it a cluster's instances of
+    /// every member are listed, each with its member in a comment.
+    #[arg(long, value_name = "NAME|local")]
+    pub member: Option<String>,
+
     /// lxc/incus: take only instances that use this profile.
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,

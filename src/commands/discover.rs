@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cli::{DiscoverArgs, DiscoverSource, Global, TransportArg};
-use crate::core::discover::{self, Options, Source};
+use crate::core::discover::{self, Discovery, Options, Source};
 use crate::core::topology::{self, TransportKind};
 use crate::error::Error;
 use crate::exit::Outcome;
@@ -39,8 +39,19 @@ fn list_instances(program: &str, project: Option<&str>, g: &Global) -> Result<Ve
     Ok(out.stdout)
 }
 
-/// Runs `discover`.
-pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
+/// What the options ask for, settled before anything is read: where the instances come from,
+/// the client that lists them, the transport and interface written. Pure: every rule between
+/// options is here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Settled {
+    source: Source,
+    program: &'static str,
+    transport: TransportKind,
+    interface: Option<String>,
+}
+
+/// The values that have rules of their own: `--interface`, `--project`.
+fn check_values(a: &DiscoverArgs) -> Result<(), Error> {
     if let Some(i) = &a.interface {
         topology::check_interface(i).map_err(|why| Error::BadOption {
             option: "--interface",
@@ -55,43 +66,42 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
             why,
         })?;
     }
+    Ok(())
+}
+
+/// The option rules of `discover` (no I/O).
+fn settle(a: &DiscoverArgs, transport: Option<TransportArg>) -> Result<Settled, Error> {
+    check_values(a)?;
     let (source, program) = match a.from {
         DiscoverSource::Lxc => (Source::Lxc, "lxc"),
         DiscoverSource::Incus => (Source::Incus, "incus"),
         DiscoverSource::Kubernetes => (Source::Kubernetes, "kubectl"),
         DiscoverSource::Machines => (Source::Machines, "machines"),
     };
-    if !matches!(source, Source::Lxc | Source::Incus) {
-        for (given, option) in [
-            (a.project.is_some(), "--project"),
-            (!a.name_patterns.is_empty(), "--name"),
-            (a.profile.is_some(), "--profile"),
-        ] {
-            if given {
-                return Err(Error::OptionNotApplicable {
-                    option,
-                    applies_to: "--from lxc or --from incus",
-                    given: format!("--from {program}"),
-                });
-            }
+    let lxd_source = matches!(source, Source::Lxc | Source::Incus);
+    for (given, option) in [
+        (a.project.is_some(), "--project"),
+        (!a.name_patterns.is_empty(), "--name"),
+        (a.profile.is_some(), "--profile"),
+        (a.member.is_some(), "--member"),
+    ] {
+        if given && !lxd_source {
+            return Err(Error::OptionNotApplicable {
+                option,
+                applies_to: "--from lxc or --from incus",
+                given: format!("--from {program}"),
+            });
         }
     }
-    let project = a.project.clone().or_else(|| file_project(g, a, source));
-    let (bytes, origin) = match (&a.input, source) {
-        (Some(path), _) => (read_input(path)?, path.display().to_string()),
-        (None, Source::Kubernetes) => {
-            return Err(Error::KubernetesInputMissing);
-        }
-        (None, Source::Machines) => return Err(Error::MachinesInputMissing),
-        (None, _) => (
-            list_instances(program, project.as_deref(), g)?,
-            match &project {
-                Some(p) => format!("{program} list --format json --project {p}"),
-                None => format!("{program} list --format json"),
-            },
-        ),
-    };
-    let transport = match (g.transport, source) {
+    if a.member.as_deref() == Some("local") && a.input.is_some() {
+        return Err(Error::Member {
+            member: "local".into(),
+            why: "with FILE the instances come from a file, not from a daemon of this \
+                  machine: name the member"
+                .into(),
+        });
+    }
+    let transport = match (transport, source) {
         (Some(TransportArg::Lxc), _) | (None, Source::Lxc | Source::Kubernetes) => {
             TransportKind::Lxc
         }
@@ -99,63 +109,127 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
         (Some(TransportArg::Netns), _) => TransportKind::Netns,
         (Some(TransportArg::Ssh), _) | (None, Source::Machines) => TransportKind::Ssh,
     };
-    if a.project.is_some() && !transport.is_lxd_like() {
+    let transport_rules = [
+        (
+            a.project.is_some() && !transport.is_lxd_like(),
+            "--project",
+            "transport lxc or incus",
+        ),
+        (
+            a.ssh_config.is_some() && transport != TransportKind::Ssh,
+            "--ssh-config",
+            "transport ssh",
+        ),
+        (
+            a.ssh_user.is_some() && transport != TransportKind::Ssh,
+            "--ssh-user",
+            "transport ssh",
+        ),
+    ];
+    if let Some((_, option, applies_to)) = transport_rules.into_iter().find(|r| r.0) {
         return Err(Error::OptionNotApplicable {
-            option: "--project",
-            applies_to: "transport lxc or incus",
+            option,
+            applies_to,
             given: format!("transport {transport}"),
         });
-    }
-    for (given, option) in [
-        (a.ssh_config.is_some(), "--ssh-config"),
-        (a.ssh_user.is_some(), "--ssh-user"),
-    ] {
-        if given && transport != TransportKind::Ssh {
-            return Err(Error::OptionNotApplicable {
-                option,
-                applies_to: "transport ssh",
-                given: format!("transport {transport}"),
-            });
-        }
     }
     let interface = match (&a.interface, source) {
         (Some(i), _) => Some(i.clone()),
         (None, Source::Machines) => None,
         (None, _) => Some("eth1".to_string()),
     };
-    let options = Options {
+    Ok(Settled {
+        source,
+        program,
+        transport,
         interface,
-        pod_bridge: a.pod_bridge.clone(),
-        project: project.clone(),
-        name_patterns: a.name_patterns.clone(),
-        profile: a.profile.clone(),
-        ssh_config: a.ssh_config.clone(),
-        ssh_user: a.ssh_user.clone(),
-        ..Options::new(transport, &origin)
-    };
-    let discovered = match source {
-        Source::Kubernetes => discover::from_kubernetes(&bytes, options),
-        Source::Machines => discover::from_machines(&bytes, options),
-        _ => discover::from_lxc(&bytes, source, options),
+    })
+}
+
+/// The input's bytes and where they came from: FILE, or the instances listed on this host.
+fn read_source(
+    g: &Global,
+    a: &DiscoverArgs,
+    s: &Settled,
+    project: Option<&str>,
+) -> Result<(Vec<u8>, String), Error> {
+    match (&a.input, s.source) {
+        (Some(path), _) => Ok((read_input(path)?, path.display().to_string())),
+        (None, Source::Kubernetes) => Err(Error::KubernetesInputMissing),
+        (None, Source::Machines) => Err(Error::MachinesInputMissing),
+        (None, _) => Ok((
+            list_instances(s.program, project, g)?,
+            match project {
+                Some(p) => format!("{} list --format json --project {p}", s.program),
+                None => format!("{} list --format json", s.program),
+            },
+        )),
     }
-    .map_err(|why| {
+}
+
+/// `--member`: a member's name as given, or `local` as the daemon of this machine names
+/// itself (`LXD_DIR`/`INCUS_DIR`); off a cluster `local` is every instance (`None`).
+fn resolve_member(g: &Global, s: &Settled, member: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(m) = member else { return Ok(None) };
+    if m != "local" {
+        return Ok(Some(m.to_string()));
+    }
+    let kind = match s.source {
+        Source::Incus => TransportKind::Incus,
+        _ => TransportKind::Lxc,
+    };
+    let socket = crate::node::lxd_api::socket_path(kind);
+    let server = crate::node::lxd_api::server(&socket, g.timeout).map_err(|why| Error::Member {
+        member: m.to_string(),
+        why,
+    })?;
+    Ok(server.clustered.then_some(server.name))
+}
+
+/// The source's bytes as a discovered topology, or what they are not.
+fn parse(bytes: &[u8], source: Source, options: Options, origin: &str) -> Result<Discovery, Error> {
+    let discovered = match source {
+        Source::Kubernetes => discover::from_kubernetes(bytes, options),
+        Source::Machines => discover::from_machines(bytes, options),
+        _ => discover::from_lxc(bytes, source, options),
+    };
+    discovered.map_err(|message| {
         let expected = match source {
             Source::Kubernetes => "kubectl get nodes -o json",
             Source::Lxc => "lxc list --format json",
             Source::Incus => "incus list --format json",
             Source::Machines => {
                 return Error::NotMachinesFile {
-                    origin: origin.clone(),
-                    message: why.clone(),
+                    origin: origin.to_string(),
+                    message,
                 };
             }
         };
         Error::NotSourceOutput {
-            origin: origin.clone(),
+            origin: origin.to_string(),
             expected,
-            message: why,
+            message,
         }
-    })?;
+    })
+}
+
+/// Runs `discover`.
+pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
+    let s = settle(a, g.transport)?;
+    let project = a.project.clone().or_else(|| file_project(g, a, s.source));
+    let (bytes, origin) = read_source(g, a, &s, project.as_deref())?;
+    let options = Options {
+        interface: s.interface.clone(),
+        pod_bridge: a.pod_bridge.clone(),
+        project,
+        name_patterns: a.name_patterns.clone(),
+        profile: a.profile.clone(),
+        ssh_config: a.ssh_config.clone(),
+        ssh_user: a.ssh_user.clone(),
+        member: resolve_member(g, &s, a.member.as_deref())?,
+        ..Options::new(s.transport, &origin)
+    };
+    let discovered = parse(&bytes, s.source, options, &origin)?;
     let text = discover::render(&discovered);
     if let Some(w) = discover::subnets_warning(&discovered) {
         g.info(&format!("routectl: warning: {w}"));
@@ -177,9 +251,15 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
         None => out(&text)?,
         Some(path) => write_out(path, &text, a.force)?,
     }
-    let nodes = discovered.nodes().count();
-    let skipped = discovered.skipped();
-    g.info(&format!(
+    g.info(&said(&discovered, &origin, a.out.as_deref()));
+    Ok(Outcome::Done)
+}
+
+/// `Discovered 5 nodes from `lxc list --format json`; 1 skipped (…); written to FILE.`
+fn said(d: &Discovery, origin: &str, out: Option<&Path>) -> String {
+    let nodes = d.nodes().count();
+    let skipped = d.skipped();
+    format!(
         "Discovered {nodes} node{} from `{origin}`{}{}.",
         if nodes == 1 { "" } else { "s" },
         if skipped > 0 {
@@ -187,12 +267,9 @@ pub fn run(g: &Global, a: &DiscoverArgs) -> Result<Outcome, Error> {
         } else {
             String::new()
         },
-        a.out
-            .as_ref()
-            .map(|p| format!("; written to {}", p.display()))
+        out.map(|p| format!("; written to {}", p.display()))
             .unwrap_or_default()
-    ));
-    Ok(Outcome::Done)
+    )
 }
 
 /// The project of the topology file (named with `-f` or `ROUTECTL_TOPOLOGY`, else
@@ -241,4 +318,63 @@ fn write_out(path: &Path, text: &str, force: bool) -> Result<(), Error> {
             Error::io(what, e)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `routectl ARGS` as `settle` sees them.
+    fn settled(args: &[&str]) -> Result<Settled, Error> {
+        let cli = crate::cli::Cli::try_parse_from(["routectl"].iter().chain(args)).unwrap();
+        let crate::cli::Command::Discover(a) = &cli.command else {
+            panic!("not discover: {args:?}")
+        };
+        settle(a, cli.global.transport)
+    }
+
+    #[test]
+    fn member_applies_to_lxd_and_incus_and_local_needs_the_daemon() {
+        let s = settled(&["discover", "--member", "m1"]).unwrap();
+        assert_eq!((s.source, s.transport), (Source::Lxc, TransportKind::Lxc));
+        assert_eq!(s.interface.as_deref(), Some("eth1"));
+        assert!(settled(&["discover", "--from", "incus", "--member", "local"]).is_ok());
+        assert!(settled(&["discover", "f.json", "--member", "m1"]).is_ok());
+        match settled(&["discover", "f.json", "--member", "local"]) {
+            Err(Error::Member { member, .. }) => assert_eq!(member, "local"),
+            other => panic!("{other:?}"),
+        }
+        match settled(&["discover", "--from", "kubernetes", "--member", "m1"]) {
+            Err(Error::OptionNotApplicable { option, .. }) => assert_eq!(option, "--member"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_other_option_rules_hold_as_before() {
+        let s = settled(&["discover", "--from", "machines"]).unwrap();
+        assert_eq!((s.transport, s.interface), (TransportKind::Ssh, None));
+        let refused = |args: &[&str], want: &str| match settled(args) {
+            Err(Error::OptionNotApplicable { option, .. }) => assert_eq!(option, want, "{args:?}"),
+            other => panic!("{args:?}: {other:?}"),
+        };
+        refused(
+            &["discover", "--from", "machines", "--project", "p"],
+            "--project",
+        );
+        refused(
+            &["discover", "--transport", "netns", "--project", "p"],
+            "--project",
+        );
+        refused(&["discover", "--ssh-user", "k"], "--ssh-user");
+        refused(&["discover", "--ssh-config", "c"], "--ssh-config");
+        assert!(matches!(
+            settled(&["discover", "--interface", "a b"]),
+            Err(Error::BadOption {
+                option: "--interface",
+                ..
+            })
+        ));
+    }
 }

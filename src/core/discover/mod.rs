@@ -58,6 +58,9 @@ pub struct Options {
     pub ssh_config: Option<String>,
     /// ssh: each node's address becomes `USER@INTERNAL_IP`.
     pub ssh_user: Option<String>,
+    /// LXD/Incus cluster: only the instances located on this member (its name, `local`
+    /// already resolved); all members' when `None`.
+    pub member: Option<String>,
 }
 
 impl Options {
@@ -73,6 +76,7 @@ impl Options {
             profile: None,
             ssh_config: None,
             ssh_user: None,
+            member: None,
         }
     }
 
@@ -908,6 +912,41 @@ pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
         );
         let t = topology::parse(text.as_bytes(), "discovered", None).unwrap();
         assert_eq!(t.nodes[0].project.as_deref(), Some("team-a"));
+    }
+
+    /// On a cluster each instance says where it runs (a comment above its node), and
+    /// `--member` (resolved to a member name) keeps only that member's instances.
+    #[test]
+    fn cluster_members_are_said_and_picked() {
+        let list = r#"[
+ {"name":"cl-w0","status":"Running","location":"m0",
+  "state":{"network":{"eth1":{"addresses":[{"family":"inet","address":"10.0.8.20","netmask":"24","scope":"global"}]}}}},
+ {"name":"cl-w1","status":"Running","location":"m1",
+  "state":{"network":{"eth1":{"addresses":[{"family":"inet","address":"10.0.8.21","netmask":"24","scope":"global"}]}}}},
+ {"name":"lone","status":"Running","location":"none",
+  "state":{"network":{"eth1":{"addresses":[{"family":"inet","address":"10.0.8.30","netmask":"24","scope":"global"}]}}}}
+]"#;
+        let d = from_lxc(list.as_bytes(), Source::Lxc, options(TransportKind::Lxc)).unwrap();
+        let text = render(&d);
+        assert!(
+            text.contains("# on cluster member m0\n[[nodes]]\nname = \"cl-w0\""),
+            "{text}"
+        );
+        assert!(text.contains("# on cluster member m1\n[[nodes]]\nname = \"cl-w1\""));
+        assert!(!text.contains("member none"), "{text}");
+        let m1 = Options {
+            member: Some("m1".into()),
+            ..options(TransportKind::Lxc)
+        };
+        let d = from_lxc(list.as_bytes(), Source::Lxc, m1).unwrap();
+        let names: Vec<&str> = d.nodes().map(|n| n.name.as_str()).collect();
+        assert_eq!((names, d.filtered_out), (vec!["cl-w1"], 2));
+        let text = render(&d);
+        assert!(
+            text.contains("# 2 instances not matching --member m1 left out."),
+            "{text}"
+        );
+        topology::parse(text.as_bytes(), "discovered", None).unwrap();
     }
 
     #[test]

@@ -92,12 +92,13 @@ pub fn render(d: &Discovery) -> String {
             .map(|p| format!("--name {p}"))
             .collect::<Vec<_>>()
             .join(" or ");
-        let filters = match (names.is_empty(), &o.profile) {
-            (false, Some(f)) => format!("{names} and --profile {f}"),
-            (false, None) => names,
-            (true, Some(f)) => format!("--profile {f}"),
-            (true, None) => String::new(),
-        };
+        let filters: Vec<String> = (!names.is_empty())
+            .then_some(names)
+            .into_iter()
+            .chain(o.profile.iter().map(|f| format!("--profile {f}")))
+            .chain(o.member.iter().map(|m| format!("--member {m}")))
+            .collect();
+        let filters = filters.join(" and ");
         let _ = writeln!(
             out,
             "# {} instance{} not matching {filters} left out.\n",

@@ -30,7 +30,11 @@ pub fn from_lxc(json: &[u8], source: Source, options: Options) -> Result<Discove
                 .and_then(Value::as_array)
                 .is_some_and(|ps| ps.iter().any(|p| p.as_str() == Some(want)))
         });
-        if !(name_ok && profile_ok) {
+        let member_ok = options
+            .member
+            .as_deref()
+            .is_none_or(|want| location(inst) == Some(want));
+        if !(name_ok && profile_ok && member_ok) {
             filtered_out += 1;
             continue;
         }
@@ -39,6 +43,13 @@ pub fn from_lxc(json: &[u8], source: Source, options: Options) -> Result<Discove
     let mut d = finish(source, options, found);
     d.filtered_out = filtered_out;
     Ok(d)
+}
+
+/// The cluster member an instance runs on (`None` off a cluster: LXD says `none`).
+fn location(inst: &Value) -> Option<&str> {
+    inst.get("location")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty() && *l != "none")
 }
 
 /// A shell-style glob: `*` any run of characters, `?` one character, anything else itself.
@@ -160,7 +171,10 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
             })
             .collect()
     };
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = location(inst)
+        .map(|m| format!("on cluster member {m}"))
+        .into_iter()
+        .collect();
     let iface = o.lxc_interface();
     let (internal, extra) = first_per_family(&addrs(iface), |(a, _)| Family::of_addr(a));
     let networks: Vec<IpNet> = internal
