@@ -177,6 +177,10 @@ struct MemberWatch(std::process::Child);
 
 impl MemberWatch {
     fn start(lab: &ClusterLab, member: &str, dir: &std::path::Path) -> MemberWatch {
+        MemberWatch::every(lab, member, dir, "60s")
+    }
+
+    fn every(lab: &ClusterLab, member: &str, dir: &std::path::Path, interval: &str) -> MemberWatch {
         let log = dir.join(format!("{member}.log"));
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_routectl"))
             .env("LXD_DIR", crate::support::cluster::lxd_dir(member))
@@ -192,7 +196,7 @@ impl MemberWatch {
                 "--access",
                 "host",
             ])
-            .args(["--interval", "60s"])
+            .args(["--interval", interval])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -256,4 +260,176 @@ fn a_watch_on_every_member_restores_a_deleted_route_on_its_own_nodes() {
         .map(|m| std::fs::read_to_string(dir.path().join(format!("{m}.log"))).unwrap_or_default());
     assert!(logs[0].contains("watching 2 nodes"), "{}", logs[0]);
     assert!(logs[2].contains("watching 1 nodes"), "{}", logs[2]);
+}
+
+/// The nodes of a plan or apply document by name.
+fn by_name(doc: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap().to_string(), n.clone()))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn a_frozen_member_costs_at_most_the_per_node_timeout_and_nothing_is_deleted() {
+    let lab = ClusterLab::take();
+    assert_code(&lab.routectl("m0", &["apply", "--auto-approve"]), 0);
+    // Not the database leader: freezing that one stalls the whole cluster's API.
+    let leader = lab.database_leader();
+    let frozen = ["m2", "m1"].into_iter().find(|m| *m != leader).unwrap();
+    let started = Instant::now();
+    assert_code(&lab.routectl("m0", &["plan", "--detailed-exitcode"]), 0);
+    let healthy = started.elapsed();
+    let timeout = Duration::from_secs(4);
+    let thaw = lab.freeze_member(frozen);
+    for access in ["exec", "host"] {
+        let started = Instant::now();
+        let run = lab.routectl(
+            "m0",
+            &["--timeout", "4s", "plan", "--access", access, "-o", "json"],
+        );
+        let took = started.elapsed();
+        eprintln!("plan ({access} access) with {frozen} frozen: {took:?} (healthy: {healthy:?})");
+        assert_code(&run, 1);
+        assert!(
+            took < timeout + healthy + Duration::from_millis(1500),
+            "plan with a frozen member took {took:?} (timeout {timeout:?}, healthy {healthy:?})"
+        );
+        let nodes = by_name(&serde_json::from_str(&run.stdout).unwrap());
+        for (node, member) in PLACEMENT {
+            let n = &nodes[*node];
+            if *member == frozen {
+                assert_eq!(n["status"], "error", "{n}");
+            } else {
+                assert_eq!(n["status"], "ok", "{n}");
+                assert_eq!(n["changes"], serde_json::json!([]), "{n}");
+            }
+        }
+    }
+    // An apply through m0 changes nothing anywhere: the healthy nodes are in sync, the frozen
+    // member's nodes are unknown, and nothing is deleted because of them.
+    let run = lab.routectl("m0", &["--timeout", "4s", "apply", "--auto-approve"]);
+    assert_code(&run, 1);
+    for (node, member) in PLACEMENT.iter().filter(|(_, m)| *m != frozen) {
+        assert_eq!(
+            lab.table(node).len(),
+            routes_expected(node),
+            "{node} on {member}"
+        );
+    }
+    drop(thaw);
+    // Thawed: its nodes kept their routes, and the cluster is in sync through m0 again.
+    let started = Instant::now();
+    while lab.routectl("m0", &["plan", "--detailed-exitcode"]).code != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not in sync after the thaw"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for (node, _) in PLACEMENT {
+        assert_eq!(lab.table(node).len(), routes_expected(node), "{node}");
+    }
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn an_instance_moved_to_another_member_is_served_by_that_member_s_routectl() {
+    let lab = ClusterLab::take();
+    let dir = tempfile::tempdir().unwrap();
+    let _watch = MemberWatch::every(&lab, "m0", dir.path(), "10s");
+    let started = Instant::now();
+    // cl-w3 from m2 to m0: stopped, moved, started (its routes are gone with the restart).
+    let moved = lab.move_instance("cl-w3", "m0", "10.0.8.23");
+    let back = Instant::now();
+    eprintln!("cl-w3 moved to m0 and up again in {:?}", back - started);
+    // m0's watch serves it now.
+    while lab.table("cl-w3").len() != routes_expected("cl-w3") {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "m0's watch did not pick up cl-w3: {}",
+            std::fs::read_to_string(dir.path().join("m0.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "cl-w3's routes back through m0's watch {:?} after it was up",
+        back.elapsed()
+    );
+    // m0's own run serves it with host access; m2's run has no node left to serve.
+    let run = lab.routectl(
+        "m0",
+        &[
+            "apply",
+            "--auto-approve",
+            "--member",
+            "local",
+            "--access",
+            "host",
+            "-o",
+            "json",
+        ],
+    );
+    assert_code(&run, 0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let nodes = by_name(&doc);
+    assert_eq!(
+        nodes.keys().collect::<Vec<_>>(),
+        ["cl-ctl", "cl-w0", "cl-w3"],
+        "{doc}"
+    );
+    assert_eq!(nodes["cl-w3"]["access"], "host", "{doc}");
+    assert_eq!(nodes["cl-w3"]["location"], "m0", "{doc}");
+    assert_code(&lab.routectl("m2", &["plan", "--member", "local"]), 2);
+    // Through m2 with host access, cl-w3 is another member's now: reached through the cluster.
+    let run = lab.routectl("m2", &["plan", "--access", "host", "-o", "json"]);
+    assert_code(&run, 0);
+    let nodes = by_name(&serde_json::from_str(&run.stdout).unwrap());
+    assert_eq!(nodes["cl-w3"]["access"], "exec");
+    assert_eq!(nodes["cl-w3"]["access_fallback"], "elsewhere");
+    assert_eq!(nodes["cl-w3"]["location"], "m0");
+    let show = lab.routectl("m0", &["show", "--member", "local", "--access", "host"]);
+    assert_code(&show, 0);
+    assert!(
+        show.stdout.contains("cl-w3 (on m0, host access):"),
+        "{}",
+        show.stdout
+    );
+    drop(moved);
+    assert_eq!(
+        lab.lxc(&["list", "cl-w3", "-c", "L", "-f", "csv"]).trim(),
+        "m2",
+        "cl-w3 is home again"
+    );
+}
+
+#[test]
+#[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
+fn discover_lists_every_member_s_instances_and_takes_member() {
+    let lab = ClusterLab::take();
+    let run = lab.routectl("m1", &["discover"]);
+    assert_code(&run, 0);
+    for (node, member) in PLACEMENT {
+        assert!(
+            run.stdout.contains(&format!(
+                "# on cluster member {member}\n[[nodes]]\nname = \"{node}\""
+            )),
+            "{node}: {}",
+            run.stdout
+        );
+    }
+    let run = lab.routectl("m1", &["discover", "--member", "local"]);
+    assert_code(&run, 0);
+    let names: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = "))
+        .collect();
+    assert_eq!(names, ["\"cl-w1\"", "\"cl-w2\""], "{}", run.stdout);
+    let run = lab.routectl("m0", &["discover", "--member", "m2"]);
+    assert_code(&run, 0);
+    assert!(run.stdout.contains("name = \"cl-w3\"") && !run.stdout.contains("cl-w0"));
 }

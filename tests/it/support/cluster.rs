@@ -110,18 +110,144 @@ impl ClusterLab {
     /// Kills a member's daemon (SIGKILL; its containers keep running). `take` (or the drop of
     /// the lab) starts it again.
     pub fn kill_member(&self, member: &str) {
-        let pid = std::fs::read_to_string(format!("{STATE}/{member}.pid")).unwrap();
-        let pid = pid.trim();
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        assert!(
-            String::from_utf8_lossy(&cmdline).contains(&format!("routectl-lab-cluster {member}")),
-            "PID {pid} is not member {member}'s daemon"
-        );
+        let pid = daemon_pid(member);
         let ok = Command::new("kill")
-            .args(["-9", pid])
+            .args(["-9", &pid])
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "cannot kill member {member} (PID {pid})");
+    }
+}
+
+/// `lxc ARGS` through member m0, quietly; whether it succeeded (for guards: never panics).
+fn lxc_quiet(args: &[&str]) -> bool {
+    Command::new("lxc")
+        .env("LXD_DIR", lxd_dir("m0"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A member's daemon PID, from the lab's pid file, checked against its command line.
+fn daemon_pid(member: &str) -> String {
+    let pid = std::fs::read_to_string(format!("{STATE}/{member}.pid")).unwrap();
+    let pid = pid.trim().to_string();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains(&format!("routectl-lab-cluster {member}")),
+        "PID {pid} is not member {member}'s daemon"
+    );
+    pid
+}
+
+/// A member's daemon stopped with SIGSTOP (it answers nothing and is not yet counted offline);
+/// SIGCONT on drop, a panic included.
+pub struct Frozen {
+    pid: String,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.pid]).status();
+    }
+}
+
+/// An instance moved to another member (`lxc move --target`, stopped and started again); moved
+/// back on drop, a panic included (and should that fail, the lab's `up` makes it again where it
+/// belongs).
+pub struct Moved {
+    instance: String,
+    home: String,
+    internal_ip: String,
+}
+
+impl Moved {
+    fn to(instance: &str, member: &str, internal_ip: &str) -> bool {
+        lxc_quiet(&["stop", "--force", instance])
+            && lxc_quiet(&["move", instance, "--target", member])
+            && lxc_quiet(&["start", instance])
+            && wait_for_address(instance, internal_ip)
+    }
+}
+
+impl Drop for Moved {
+    fn drop(&mut self) {
+        let _ = Moved::to(&self.instance, &self.home, &self.internal_ip);
+    }
+}
+
+/// Waits (20 s at most) until a node's eth1 holds its internal IP after a start.
+fn wait_for_address(instance: &str, ip: &str) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        let out = Command::new("lxc")
+            .env("LXD_DIR", lxd_dir("m0"))
+            .args([
+                "exec", instance, "--", "ip", "-o", "addr", "show", "dev", "eth1",
+            ])
+            .stdin(Stdio::null())
+            .output();
+        if out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("inet {ip}/"))) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    false
+}
+
+impl ClusterLab {
+    /// The member that is the cluster database's leader (freezing it stalls the whole API).
+    pub fn database_leader(&self) -> String {
+        let members: serde_json::Value =
+            serde_json::from_str(&self.lxc(&["query", "/1.0/cluster/members?recursion=1"]))
+                .unwrap();
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| {
+                m["roles"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|r| r == "database-leader"))
+            })
+            .and_then(|m| m["server_name"].as_str())
+            .expect("a database leader")
+            .to_string()
+    }
+
+    /// Freezes a member's daemon (SIGSTOP) until the guard drops.
+    pub fn freeze_member(&self, member: &str) -> Frozen {
+        let pid = daemon_pid(member);
+        let guard = Frozen { pid: pid.clone() };
+        let ok = Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot freeze member {member} (PID {pid})");
+        guard
+    }
+
+    /// Moves a node's instance to `member` (stopped, moved, started, its address back) until
+    /// the guard drops; `internal_ip` tells when it is up again.
+    pub fn move_instance(&self, instance: &str, member: &str, internal_ip: &str) -> Moved {
+        let home = PLACEMENT
+            .iter()
+            .find(|(n, _)| *n == instance)
+            .map(|(_, m)| m.to_string())
+            .expect("a lab node");
+        let guard = Moved {
+            instance: instance.to_string(),
+            home,
+            internal_ip: internal_ip.to_string(),
+        };
+        assert!(
+            Moved::to(instance, member, internal_ip),
+            "cannot move {instance} to {member}"
+        );
+        guard
     }
 }
 
