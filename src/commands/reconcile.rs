@@ -131,7 +131,14 @@ pub fn run(g: &Global, a: &ReconcileArgs) -> Result<Outcome, Error> {
                 // The transport of this round was made with the same reach, so it can be had
                 // again; without it (the runtime directory vanished) ssh runs unshared.
                 let reach = g.reach(t).unwrap_or_default();
-                watch = Some(Watch::start(t, access, reach, g.timeout, g.verbose > 1));
+                watch = Some(Watch::start_on_member(
+                    t,
+                    full,
+                    access,
+                    reach,
+                    g.timeout,
+                    g.verbose > 1,
+                ));
                 log(
                     a,
                     "info",

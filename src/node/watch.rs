@@ -147,6 +147,20 @@ impl Watch {
         timeout: Duration,
         verbose: bool,
     ) -> Watch {
+        Watch::start_on_member(topology, topology, access, reach, timeout, verbose)
+    }
+
+    /// [`Watch::start`] for the nodes of one cluster member (`topology`, a part of `all`): the
+    /// lifecycle events of every node of `all` count, so that an instance moved to this member
+    /// (started here) is a change; a round then finds where it runs now.
+    pub fn start_on_member(
+        topology: &Topology,
+        all: &Topology,
+        access: Access,
+        reach: Reach,
+        timeout: Duration,
+        verbose: bool,
+    ) -> Watch {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             cond: Condvar::new(),
@@ -156,10 +170,15 @@ impl Watch {
         let kind = topology.cluster.transport;
         let host = Arc::new(Host::new(kind, timeout, false).with_reach(reach.clone()));
         let process = Arc::new(Process::new(kind, timeout, verbose).with_reach(reach));
-        let mut by_instance = ByInstance::new();
+        let by_instance: ByInstance = all
+            .nodes
+            .iter()
+            .map(|n| {
+                let project = n.project.clone().unwrap_or_else(|| "default".to_string());
+                ((project, n.instance.clone()), n.name.clone())
+            })
+            .collect();
         for n in &topology.nodes {
-            let project = n.project.clone().unwrap_or_else(|| "default".to_string());
-            by_instance.insert((project, n.instance.clone()), n.name.clone());
             let (name, instance, sh) = (n.name.clone(), n.instance.clone(), shared.clone());
             match access {
                 Access::Host => {
