@@ -33,6 +33,23 @@ pub fn without_manager(mut plan: serde_json::Value) -> serde_json::Value {
     plan
 }
 
+/// A live plan document without how each node was reached (`access`, `access_fallback`,
+/// `location`), which a plan from snapshots does not say; each node must have said it.
+pub fn without_access(mut plan: serde_json::Value) -> serde_json::Value {
+    if let Some(nodes) = plan["nodes"].as_array_mut() {
+        for n in nodes {
+            let n = n.as_object_mut().expect("a node entry");
+            assert!(
+                n.remove("access").is_some(),
+                "a live plan says each node's access"
+            );
+            n.remove("access_fallback");
+            n.remove("location");
+        }
+    }
+    plan
+}
+
 /// The repository (where Cargo.toml is).
 /// Takes a shared lab across processes: an exclusive `flock` on `path`, held until the file is
 /// closed (a killed test process releases it). A mutex only serializes the tests of one
