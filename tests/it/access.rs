@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::support::lab::Lab;
 use crate::support::lxd::LxdLab;
 use crate::support::netns::NetnsLab;
-use crate::support::{Run, assert_code, sh};
+use crate::support::{Routectl, Run, assert_code, sh};
 use routectl::core::topology::{Node, TransportKind};
 use routectl::node::host::{Host, Place};
 use routectl::node::observe;
@@ -324,14 +324,11 @@ impl Reconciler {
                 .iter()
                 .map(|s| s.to_string()),
         );
-        let child = Command::new(env!("CARGO_BIN_EXE_routectl"))
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .spawn()
-            .unwrap();
+        let mut run = Routectl::new().args(&args);
+        for (k, v) in env {
+            run = run.env(k, v);
+        }
+        let child = run.spawn_logged(&log);
         let r = Reconciler { child, log };
         r.wait_log("watching ", Duration::from_secs(30));
         r

@@ -5,7 +5,10 @@
 //! scripts/test.sh brings the lab up and runs them with `--include-ignored`. Without the lab
 //! they fail, loudly. The scenarios every lab runs are in tests/it/scenarios.rs.
 
-use crate::support::assert_code;
+use crate::support::{assert_code, run_lab_script, run_lab_script_best_effort};
+
+/// The lab's own topology, which `scripts/lab.sh up` puts the lab back to.
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/topology.example.toml");
 use crate::support::lab::Lab;
 use crate::support::lxd::{LxdLab, lxc};
 
@@ -132,12 +135,7 @@ fn reconcile_repairs_a_restart_routes_a_new_container_survives_a_bad_file_and_st
     let text = std::fs::read_to_string(&file).unwrap()
         + "\n[[nodes]]\nname = \"worker-3\"\ninternal_ip = \"10.0.2.23\"\npod_cidr = \"10.1.3.0/24\"\n";
     std::fs::write(&grown, &text).unwrap();
-    let up = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab.sh"))
-        .args(["up", "--lxd"])
-        .arg(&grown)
-        .status()
-        .unwrap();
-    assert!(up.success(), "scripts/lab.sh up with worker-3 failed");
+    run_lab_script("lab.sh", &["up", "--lxd", grown.to_str().unwrap()]);
     std::fs::write(&file, &text).unwrap();
     let took = wait_for("routes to worker-3", interval * 3, &|| {
         lab.table("worker-0")
@@ -186,15 +184,7 @@ fn reconcile_repairs_a_restart_routes_a_new_container_survives_a_bad_file_and_st
         .unwrap();
 
     // Put the lab back to the example topology (removes worker-3) before asserting further.
-    let down = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab.sh"))
-        .args([
-            "up",
-            "--lxd",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/topology.example.toml"),
-        ])
-        .status()
-        .unwrap();
-    assert!(down.success());
+    run_lab_script("lab.sh", &["up", "--lxd", EXAMPLE]);
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(log.contains("changed worker-1 (2 applied)"), "{log}");
@@ -220,12 +210,6 @@ impl Drop for OnPanic {
                 .args(["-KILL", &pid.to_string()])
                 .status();
         }
-        let _ = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab.sh"))
-            .args([
-                "up",
-                "--lxd",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/topology.example.toml"),
-            ])
-            .status();
+        run_lab_script_best_effort("lab.sh", &["up", "--lxd", EXAMPLE]);
     }
 }

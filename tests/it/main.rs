@@ -3,7 +3,7 @@
 //! | module | what it tests | needs |
 //! |---|---|---|
 //! | `cases` | folder cases (tests/cases/): topology × captured `ip -j` output → plan text | nothing |
-//! | `cli` | the binary: help, validate, plan, apply, colour, through the fake `lxc` | nothing |
+//! | `cli` | the binary through the fake `lxc`, one submodule per behaviour (`cli/`): the command line, the topology file, plan, unreadable nodes, ownership, apply, `--node`, messages, one cause once | nothing |
 //! | `cli_discover_show_check` | `discover`, `show`, `check` through the fake `lxc` | nothing |
 //! | `conventions` | completions and the man page | nothing |
 //! | `topology_corpus` | the malformed-topology corpus (tests/topologies/) | nothing |
@@ -21,11 +21,14 @@
 //! | `ssh` | the ssh transport against real sshd (scripts/lab-ssh.sh) | root, the SSH lab |
 //! | `access` | host access against exec access (reads, plans, writes), stale namespaces, `reconcile --watch` | root, the LXD lab for some |
 //! | `realnode` | networkd, netplan and `persist` on the real-node lab (`scripts/lab.sh --realnode`) | root, the real-node lab |
-//! | `safety` | the holes an adversarial review found: lock, signals, saved plans, bounded reads, atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
+//! | `safety` | the holes an adversarial review found, one submodule per behaviour (`safety/`): lock, signals, saved plans, bounded reads, output and atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
 //! | `layout` | this crate stays the only integration-test target | nothing |
 //!
 //! `support` holds what they share: the one way to run the binary (`support::Routectl`,
-//! `support::Run`), the one fake `lxc`/`incus` (`support::fake`, the script tests/fakes/lxc),
+//! `support::Run`; `Routectl::command` for a test that wires the child itself, `run_within` for
+//! a deadline; `ROUTECTL_TEST_BIN` runs every test against another build), the one way to run a
+//! lab script (`support::run_lab_script`), the one fake `lxc`/`incus` (`support::fake`, the
+//! script tests/fakes/lxc),
 //! the labs behind one trait (`support::lab::Lab`, with `support::netns` and `support::lxd`),
 //! and the in-memory kernel model (`support::model`).
 //!

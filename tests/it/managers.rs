@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::support::{Routectl, Run, assert_code, repo};
+use crate::support::{
+    Routectl, Run, assert_code, repo, run_lab_script, run_lab_script_best_effort,
+};
 
 static LAB: Mutex<()> = Mutex::new(());
 
@@ -28,17 +30,9 @@ const NM_HOOK: &str = "/etc/NetworkManager/dispatcher.d/90-routectl";
 const IFUP_HOOK: &str = "/etc/network/if-up.d/routectl";
 
 fn lab_sh(args: &[&str]) {
-    let out = Command::new(repo().join("scripts/lab.sh"))
-        .args(args)
-        .args(["--realnode", "--lab", "managers"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run scripts/lab.sh");
-    assert!(
-        out.status.success(),
-        "scripts/lab.sh {args:?} --realnode --lab managers failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut all = args.to_vec();
+    all.extend(["--realnode", "--lab", "managers"]);
+    run_lab_script("lab.sh", &all);
 }
 
 /// Runs `sh -c SCRIPT` in a node; panics (loudly: the lab is required) on failure.
@@ -135,12 +129,10 @@ impl ManagersLab {
 impl Drop for ManagersLab {
     /// Leaves the lab as the next user expects it: no routectl routes, no hooks.
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/lab.sh"))
-            .args(["reset-routes", "--realnode", "--lab", "managers"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        run_lab_script_best_effort(
+            "lab.sh",
+            &["reset-routes", "--realnode", "--lab", "managers"],
+        );
     }
 }
 
@@ -384,17 +376,11 @@ fn hooks_edited_deleted_turned_off_or_of_a_removed_node_are_pending_changes() {
 #[ignore = "needs root and the network-manager lab: scripts/test.sh"]
 fn the_watch_restores_after_each_managers_flush() {
     let lab = ManagersLab::take();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_routectl"))
-        .arg("-f")
-        .arg(&lab.plain)
-        .arg("--lock-file")
-        .arg(lab.dir.path().join("lock"))
+    let mut child = Routectl::new()
+        .topology(&lab.plain)
+        .lock_file(lab.dir.path().join("lock"))
         .args(["reconcile", "--interval", "10m", "--watch"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start routectl reconcile --watch");
+        .spawn_quiet();
     for node in NODES {
         lab.wait_routes(node, Duration::from_secs(30));
     }

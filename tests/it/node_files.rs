@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags};
@@ -13,7 +13,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::support::lab::Lab;
 use crate::support::lxd::{LxdLab, lxc};
 use crate::support::netns::NetnsLab;
-use crate::support::{Run, assert_code};
+use crate::support::{Routectl, assert_code};
 
 /// A new pseudo-terminal that no session holds: its master side (closing it hangs the terminal
 /// up) and its slave's path in the devpts instance it was made in (`/dev/pts/N`).
@@ -111,34 +111,6 @@ fn assert_no_terminal(child: &mut Child, log: &Path) {
     );
 }
 
-/// Runs `cmd` to its end within `secs` seconds (killed and failed after that).
-fn run_within(cmd: &mut Command, secs: u64) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{cmd:?} still running after {secs} s:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().expect("an exit code"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// The PID of a lab container's init, as LXD tells it.
 fn init_pid(node: &str) -> i64 {
     let state: serde_json::Value =
@@ -148,15 +120,13 @@ fn init_pid(node: &str) -> i64 {
 
 /// A `plan` of the lab (extra arguments first) finishes quickly, with no node failing.
 fn plans_at_once(lab: &dyn Lab, extra: &[&str], what: &str) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_routectl"));
-    cmd.arg("-f")
-        .arg(lab.topology_path())
-        .arg("--lock-file")
-        .arg(lab.lock_file())
-        .args(extra)
-        .args(["plan", "--timeout", "30s", "--detailed-exitcode"]);
     let t = Instant::now();
-    let run = run_within(&mut cmd, 40);
+    let run = Routectl::new()
+        .topology(lab.topology_path())
+        .lock_file(lab.lock_file())
+        .args(extra)
+        .args(["plan", "--timeout", "30s", "--detailed-exitcode"])
+        .run_within(40);
     assert!(
         t.elapsed() < Duration::from_secs(15),
         "{what}: plan took {:?} (it waited on the node's file): {run:?}",
@@ -295,13 +265,11 @@ fn a_terminal_or_fifo_as_a_namespace_s_record_is_refused_without_waiting() {
             .unwrap()
             .success()
     );
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_routectl"));
-    cmd.arg("-f")
-        .arg(lab.topology_path())
-        .arg("--lock-file")
-        .arg(lab.lock_file())
-        .args(["plan", "--detailed-exitcode"]);
-    let run = run_within(&mut cmd, 20);
+    let run = Routectl::new()
+        .topology(lab.topology_path())
+        .lock_file(lab.lock_file())
+        .args(["plan", "--detailed-exitcode"])
+        .run_within(20);
     std::fs::remove_file(&record).unwrap();
     // The record is ignored, and said to be a FIFO; the node is planned as any other.
     assert_code(&run, 0);

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::lab::Lab;
 use crate::support::netns::NetnsLab;
-use crate::support::{Routectl, Run, assert_code, repo};
+use crate::support::{
+    Routectl, Run, assert_code, repo, run_lab_script, run_lab_script_best_effort,
+};
 
 static LAB: Mutex<()> = Mutex::new(());
 
@@ -77,26 +79,8 @@ impl RealLab {
             _guard: guard,
         };
         // Repairs a node a previous test restarted or left half-configured, then resets.
-        let up = Command::new(repo().join("scripts/lab.sh"))
-            .args(["up", "--realnode"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run scripts/lab.sh");
-        assert!(
-            up.status.success(),
-            "scripts/lab.sh up --realnode failed: {}",
-            String::from_utf8_lossy(&up.stderr)
-        );
-        let reset = Command::new(repo().join("scripts/lab.sh"))
-            .args(["reset-routes", "--realnode"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run scripts/lab.sh");
-        assert!(
-            reset.status.success(),
-            "scripts/lab.sh reset-routes --realnode failed: {}",
-            String::from_utf8_lossy(&reset.stderr)
-        );
+        run_lab_script("lab.sh", &["up", "--realnode"]);
+        run_lab_script("lab.sh", &["reset-routes", "--realnode"]);
         lab
     }
 
@@ -147,12 +131,7 @@ impl RealLab {
 impl Drop for RealLab {
     /// Leaves the lab as the next user expects it: no routectl routes, no drop-ins.
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/lab.sh"))
-            .args(["reset-routes", "--realnode"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        run_lab_script_best_effort("lab.sh", &["reset-routes", "--realnode"]);
     }
 }
 
@@ -432,17 +411,11 @@ fn a_dropin_edited_or_deleted_by_hand_is_a_pending_change() {
 fn reconcile_puts_back_routes_flushed_without_a_route_event() {
     let lab = RealLab::take();
     let lock = lab.dir.path().join("lock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_routectl"))
-        .arg("-f")
-        .arg(&lab.plain)
-        .arg("--lock-file")
-        .arg(&lock)
+    let mut child = Routectl::new()
+        .topology(&lab.plain)
+        .lock_file(&lock)
         .args(["reconcile", "--interval", "1s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start routectl reconcile");
+        .spawn_quiet();
     lab.wait_all_routes(Duration::from_secs(15));
     exec("rn-worker-1", "networkctl reconfigure eth1");
     let started = Instant::now();
@@ -466,17 +439,11 @@ fn reconcile_puts_back_routes_flushed_without_a_route_event() {
 fn reconcile_with_persist_rewrites_a_deleted_dropin() {
     let lab = RealLab::take();
     let lock = lab.dir.path().join("lock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_routectl"))
-        .arg("-f")
-        .arg(&lab.persisted)
-        .arg("--lock-file")
-        .arg(&lock)
+    let mut child = Routectl::new()
+        .topology(&lab.persisted)
+        .lock_file(&lock)
         .args(["reconcile", "--interval", "1s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start routectl reconcile");
+        .spawn_quiet();
     let path = "/etc/systemd/network/10-eth1.network.d/50-routectl.conf";
     let present = || {
         exec(

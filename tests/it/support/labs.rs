@@ -182,12 +182,7 @@ impl ContainerLab {
 impl Drop for ContainerLab {
     fn drop(&mut self) {
         // A test may have stopped a container: the next one finds the lab whole.
-        let _ = Command::new(repo().join("scripts/lab.sh"))
-            .args(["up", "--lab", self.name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        super::run_lab_script_best_effort("lab.sh", &["up", "--lab", self.name]);
         self.forget_records();
     }
 }

@@ -113,6 +113,18 @@ pub fn run_lab_script(name: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs one of the lab scripts where a failure is no test's concern (putting a lab back when a
+/// test ends): its output is dropped; tells whether it succeeded.
+pub fn run_lab_script_best_effort(name: &str, args: &[&str]) -> bool {
+    Command::new(repo().join("scripts").join(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -183,6 +195,41 @@ pub fn write_script(path: &Path, text: &[u8]) {
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary.
+
+/// The routectl binary the tests run: this build's, or the one `ROUTECTL_TEST_BIN` names (to see
+/// a test fail against another build, e.g. one from before a fix).
+pub fn bin() -> PathBuf {
+    std::env::var_os("ROUTECTL_TEST_BIN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_routectl")))
+}
+
+/// Runs a command (from [`Routectl::command`]) to its end within `secs` seconds, stdin
+/// /dev/null, stdout and stderr captured: a hang is a test failure (the child is killed), not a
+/// hung suite.
+#[track_caller]
+pub fn run_within(cmd: &mut Command, secs: u64) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start routectl");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait for routectl").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(secs) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait for routectl");
+            panic!(
+                "{cmd:?} did not finish within {secs} s:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Run::from_output(child.wait_with_output().expect("wait for routectl"))
+}
 
 /// One run of the routectl binary, built step by step: arguments, environment, stdin,
 /// directories put first on PATH (where the fakes are), working directory. The child starts
@@ -269,8 +316,11 @@ impl Routectl {
         self
     }
 
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_routectl"));
+    /// The run as a [`Command`], for a test that wires the child itself (stdout into a pipe it
+    /// reads, stderr to /dev/full, a signal it sends): the binary, the arguments, an
+    /// environment of `PATH` and what was set, the working directory.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(bin());
         cmd.args(&self.args).env_clear();
         let mut path: Vec<PathBuf> = self.path_first.iter().rev().cloned().collect();
         path.extend(std::env::split_paths(
@@ -284,6 +334,34 @@ impl Routectl {
             cmd.current_dir(d);
         }
         cmd
+    }
+
+    /// Runs the binary to its end within `secs` seconds (see [`run_within`]); stdin is
+    /// /dev/null.
+    #[track_caller]
+    pub fn run_within(&self, secs: u64) -> Run {
+        run_within(&mut self.command(), secs)
+    }
+
+    /// Starts the binary as a background service of a test: stdin and stdout /dev/null,
+    /// stderr into `log` (a file the test reads).
+    pub fn spawn_logged(&self, log: &Path) -> Child {
+        self.command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("the log file"))
+            .spawn()
+            .expect("start routectl")
+    }
+
+    /// Starts the binary with no output kept: stdin, stdout and stderr are /dev/null.
+    pub fn spawn_quiet(&self) -> Child {
+        self.command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start routectl")
     }
 
     /// Runs the binary to its end.
@@ -366,6 +444,20 @@ pub fn assert_code(run: &Run, code: i32) {
 }
 
 impl Run {
+    /// The outcome of a child that a test started itself (from [`Routectl::command`]); output
+    /// that is not UTF-8 is shown with replacement characters.
+    #[track_caller]
+    pub fn from_output(out: std::process::Output) -> Run {
+        Run {
+            code: out
+                .status
+                .code()
+                .unwrap_or_else(|| panic!("routectl was killed by a signal ({})", out.status)),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Asserts the exit code.
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Run {

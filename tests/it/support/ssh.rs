@@ -21,10 +21,6 @@ pub const MACHINES: [(&str, &str, &str, Option<&str>); 3] = [
     ("node-1", "ssh-node-1", "10.0.4.21", Some("10.3.1.0/24")),
 ];
 
-fn repo() -> PathBuf {
-    super::repo().to_path_buf()
-}
-
 pub use super::routectl_with;
 
 /// Runs scripts/lab-ssh.sh; panics (the lab is required) when it fails.
@@ -187,11 +183,7 @@ impl Drop for SshLab {
         }
         // A test may have stopped an sshd.
         for (name, ..) in MACHINES {
-            let _ = Command::new(repo().join("scripts/lab-ssh.sh"))
-                .args(["start-sshd", name])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            super::run_lab_script_best_effort("lab-ssh.sh", &["start-sshd", name]);
         }
     }
 }
