@@ -3,7 +3,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::{ApplyArgs, Global};
-use crate::core::applied::Outcome as NodeOutcome;
 use crate::core::canary;
 use crate::core::guard;
 use crate::core::plan::{Options, Plan};
@@ -185,7 +184,7 @@ fn canary_rollout(
     let not_converged: Vec<String> = first_report
         .nodes
         .iter()
-        .filter(|n| !matches!(n.outcome, NodeOutcome::InSync | NodeOutcome::Converged))
+        .filter(|n| !n.outcome.is_converged())
         .map(|n| n.name.clone())
         .collect();
     let proofs = if not_converged.is_empty() {

@@ -20,6 +20,14 @@ pub enum Outcome {
     Unreachable,
 }
 
+impl Outcome {
+    /// Whether the node has the routes it should after the apply: nothing was needed, or the
+    /// changes were made and read back.
+    pub fn is_converged(self) -> bool {
+        matches!(self, Outcome::InSync | Outcome::Converged)
+    }
+}
+
 /// A batch line that failed, with what `ip` or the kernel said.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LineFailure {
@@ -86,9 +94,7 @@ pub struct Report {
 impl Report {
     /// True when every node is in sync or converged.
     pub fn success(&self) -> bool {
-        self.nodes
-            .iter()
-            .all(|n| matches!(n.outcome, Outcome::InSync | Outcome::Converged))
+        self.nodes.iter().all(|n| n.outcome.is_converged())
     }
 
     /// Operations that took effect, as the read-back shows them (a drop-in written or removed

@@ -96,7 +96,7 @@ fn apply_node(
     // the kernel refused.
     if np.persist.is_pending()
         && result.dropin.is_none()
-        && matches!(result.outcome, Outcome::Converged | Outcome::InSync)
+        && result.outcome.is_converged()
         && let Some(node) = topology.node(&np.name)
     {
         let desired = desired::routes_for(topology, node);

@@ -108,7 +108,7 @@ pub fn canary_failed_text(r: &Report, v: &Verdict, commands: usize, style: &Styl
             .into_iter()
             .filter(|f| f.starts_with(&format!("{} -> ", n.name)))
             .collect();
-        if matches!(n.outcome, Outcome::Converged | Outcome::InSync) {
+        if n.outcome.is_converged() {
             let fate = if restored(&n.name) {
                 format!("rolled back ({done} change{} undone)", plural(done))
             } else if v.rollback.is_some() {

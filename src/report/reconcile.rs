@@ -3,6 +3,10 @@
 
 use serde::Serialize;
 
+use crate::core::applied::{NodeResult, Outcome, Report};
+use crate::core::guard::{self, HeldBack};
+use crate::core::text::escape;
+
 /// One log line: the event's fields, then when, how bad, and the sentence for people.
 #[derive(Serialize)]
 pub struct LogLine<'a, F: Serialize> {
@@ -111,6 +115,102 @@ pub struct RoundNode {
     pub applied: usize,
     /// Why it failed, when it did.
     pub error: Option<String>,
+}
+
+/// The sentence and the per-node fields of a round that applied: `waiting` the nodes backing
+/// off, `held_back` what the mass-delete guard held back, `retry_in` the seconds until a
+/// failed node is tried again.
+pub fn applied(
+    report: &Report,
+    waiting: &[String],
+    held_back: &[HeldBack],
+    retry_in: &dyn Fn(&str) -> f64,
+) -> (String, Vec<RoundNode>) {
+    let mut changed = Vec::new();
+    let mut failed = Vec::new();
+    let mut in_sync = 0;
+    let mut nodes = Vec::new();
+    for n in &report.nodes {
+        let error = node_error(n);
+        match n.outcome {
+            Outcome::InSync => in_sync += 1,
+            Outcome::Converged => changed.push(format!("{} ({} applied)", n.name, n.applied)),
+            Outcome::Failed | Outcome::Unreachable => failed.push(format!(
+                "{} {} ({}; next try in {})",
+                escape(&n.name),
+                if n.outcome == Outcome::Unreachable {
+                    "unreachable"
+                } else {
+                    "failed"
+                },
+                escape(&error.clone().unwrap_or_default()),
+                next_try(retry_in(&n.name))
+            )),
+        }
+        nodes.push(RoundNode {
+            name: n.name.clone(),
+            status: match n.outcome {
+                Outcome::InSync => "in_sync",
+                Outcome::Converged => "converged",
+                Outcome::Failed => "failed",
+                Outcome::Unreachable => "unreachable",
+            },
+            applied: n.applied,
+            error,
+        });
+    }
+    let mut parts = Vec::new();
+    if !changed.is_empty() {
+        parts.push(format!("changed {}", changed.join(", ")));
+    }
+    if !failed.is_empty() {
+        parts.push(format!("FAILED {}", failed.join(", ")));
+    }
+    if !waiting.is_empty() {
+        parts.push(format!("backing off {}", waiting.join(", ")));
+    }
+    if !held_back.is_empty() {
+        let held: Vec<String> = held_back.iter().map(ToString::to_string).collect();
+        parts.push(format!(
+            "{} (a mass deletion; {} applies them)",
+            held.join(", "),
+            guard::ALLOW
+        ));
+    }
+    let message = if parts.is_empty() {
+        format!("in sync ({})", crate::core::text::nodes(in_sync))
+    } else {
+        parts.push(format!("{in_sync} in sync"));
+        parts.join("; ")
+    };
+    (message, nodes)
+}
+
+/// Why a node failed: its error, its first failed line, or the changes still pending.
+fn node_error(n: &NodeResult) -> Option<String> {
+    n.error
+        .as_ref()
+        .map(|e| e.to_string())
+        .or_else(|| {
+            n.failures
+                .first()
+                .map(|f| format!("ip {}: {}", f.command, f.message))
+        })
+        .or_else(|| {
+            (n.outcome == Outcome::Failed)
+                .then(|| format!("{} changes still pending", n.remaining.len()))
+        })
+}
+
+/// `next try in 1.5 s`, never `0 s` for a retry due within the next second.
+fn next_try(secs: f64) -> String {
+    if secs <= 0.0 {
+        "the next round".to_string()
+    } else if secs < 10.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{secs:.0} s")
+    }
 }
 
 /// `{…detail, "event": "round", "round", "converged", "duration_ms", "trigger"}`.
