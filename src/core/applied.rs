@@ -103,6 +103,27 @@ impl Report {
         self.nodes.iter().map(NodeResult::operations_applied).sum()
     }
 
+    /// This report and `other`'s (of other nodes of the same `plan`) as one, in plan order.
+    pub fn merge(self, other: Report, plan: &crate::core::plan::Plan) -> Report {
+        let mut nodes = Vec::with_capacity(plan.nodes.len());
+        let (mut a, mut b) = (self.nodes.into_iter(), other.nodes.into_iter());
+        let (mut next_a, mut next_b) = (a.next(), b.next());
+        for n in &plan.nodes {
+            if next_a.as_ref().is_some_and(|x| x.name == n.name) {
+                nodes.extend(next_a.take());
+                next_a = a.next();
+            } else if next_b.as_ref().is_some_and(|x| x.name == n.name) {
+                nodes.extend(next_b.take());
+                next_b = b.next();
+            }
+        }
+        Report {
+            nodes,
+            adopt: plan.adopt,
+            elapsed: self.elapsed + other.elapsed,
+        }
+    }
+
     /// True when some node's write was cut short by SIGINT/SIGTERM, or never started.
     pub fn interrupted(&self) -> bool {
         self.nodes.iter().any(NodeResult::interrupted)

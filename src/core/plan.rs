@@ -185,6 +185,25 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// The nodes that `keep` accepts, as a plan of their own.
+    pub fn part(&self, keep: impl Fn(&str) -> bool) -> Plan {
+        Plan {
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|n| keep(&n.name))
+                .cloned()
+                .collect(),
+            held_back: self
+                .held_back
+                .iter()
+                .filter(|h| keep(&h.node))
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// The policy the diff of this topology follows.
     pub fn policy(topology: &Topology) -> Policy {
         let mut pod_ranges = topology.cluster.pod_cidrs.clone();

@@ -73,6 +73,34 @@ pub fn canary_text(v: &Verdict, style: &Style) -> String {
     out
 }
 
+/// What stderr says when a canary failed: what did not converge, the failed paths, and what
+/// became of the canaries.
+pub fn canary_stopped(v: &Verdict) -> String {
+    let mut msg = String::from(
+        "routectl: the canary failed; the rollout stopped and no other node was changed",
+    );
+    if !v.not_converged.is_empty() {
+        let _ = write!(msg, "\n  not converged: {}", v.not_converged.join(", "));
+    }
+    for f in v.failures() {
+        let _ = write!(msg, "\n  failed path: {f}");
+    }
+    match &v.rollback {
+        Some(rb) => {
+            if !rb.restored.is_empty() {
+                let _ = write!(msg, "\n  put back as it was: {}", rb.restored.join(", "));
+            }
+            for (n, why) in &rb.failed {
+                let _ = write!(msg, "\n  NOT put back: {n}: {why}");
+            }
+        }
+        None => msg.push_str(
+            "\n  the canary keeps the new routes; put it back with --canary-rollback, or fix the topology and apply again",
+        ),
+    }
+    msg
+}
+
 /// One path the canary stage pinged.
 #[derive(Serialize)]
 struct PathDoc<'a> {
