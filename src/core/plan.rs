@@ -221,6 +221,15 @@ impl Plan {
         }
     }
 
+    /// The policy this plan was made with (its topology's, and `--take-over`): what an apply
+    /// of it judges the nodes by.
+    pub fn policy_of(&self, topology: &Topology) -> Policy {
+        Policy {
+            take_over: self.take_over,
+            ..Plan::policy(topology)
+        }
+    }
+
     /// The policy of a plan made with `options`.
     pub fn policy_with(topology: &Topology, options: &Options) -> Policy {
         Policy {
