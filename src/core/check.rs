@@ -261,6 +261,21 @@ pub fn compute(
         })
         .collect();
 
+    let families = families(topology, &paths);
+    let asymmetric = asymmetric(&paths);
+    Report {
+        families,
+        paths,
+        unreadable: observed
+            .into_iter()
+            .filter_map(|(n, o)| o.err().map(|e| (n.name.clone(), e)))
+            .collect(),
+        asymmetric,
+    }
+}
+
+/// Per family, the nodes that take part and were probed.
+fn families(topology: &Topology, paths: &[PathResult]) -> Vec<(Family, Vec<String>)> {
     let mut families = Vec::new();
     for family in [Family::Ipv4, Family::Ipv6] {
         let names: Vec<String> = participants(topology, family)
@@ -277,8 +292,13 @@ pub fn compute(
         }
     }
 
+    families
+}
+
+/// Paths that pass one way and fail the other.
+fn asymmetric(paths: &[PathResult]) -> Vec<Asymmetry> {
     let mut asymmetric = Vec::new();
-    for p in &paths {
+    for p in paths {
         if let Outcome::Pass { .. } = p.outcome
             && let Some(back) = paths.iter().find(|q| {
                 q.probe.family == p.probe.family
@@ -295,15 +315,7 @@ pub fn compute(
         }
     }
 
-    Report {
-        families,
-        paths,
-        unreadable: observed
-            .into_iter()
-            .filter_map(|(n, o)| o.err().map(|e| (n.name.clone(), e)))
-            .collect(),
-        asymmetric,
-    }
+    asymmetric
 }
 
 /// The route a node would use for an address: the longest matching prefix of table main, the
