@@ -177,7 +177,8 @@ pub fn adoptable_note(r: &Report) -> Option<String> {
     })
 }
 
-fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
+/// A node's first line: how it ended.
+fn node_status(n: &NodeResult, style: &Style, out: &mut String) {
     match n.outcome {
         Outcome::InSync => {
             let _ = writeln!(out, "{}: in sync", style.bold(&n.name));
@@ -186,10 +187,10 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
             let done = n.operations_applied();
             let _ = writeln!(
                 out,
-                "{}: {} ({done} change{})",
+                "{}: {} ({})",
                 style.bold(&n.name),
                 style.green("converged"),
-                plural(done)
+                crate::core::text::count(done, "change", "changes")
             );
         }
         Outcome::Unreachable => {
@@ -206,6 +207,10 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
             let _ = writeln!(out, "{}: {}", style.bold(&n.name), style.red("FAILED"));
         }
     }
+}
+
+fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
+    node_status(n, style, out);
     for f in &n.failures {
         let _ = writeln!(
             out,
