@@ -297,9 +297,8 @@ fn finish(
                         .map(|n| format!("; {n}"))
                         .unwrap_or_default();
                     out(&format!(
-                        "No changes: {} node{} in sync{note}.\n",
-                        plan.nodes.len(),
-                        if plan.nodes.len() == 1 { "" } else { "s" }
+                        "No changes: {} in sync{note}.\n",
+                        crate::core::text::nodes(plan.nodes.len())
                     ))?;
                 }
             } else {

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::{Serialize, Serializer};
 
 use super::style::Style;
-use super::{FORMAT_VERSION, TopologyDoc, plural};
+use super::{FORMAT_VERSION, TopologyDoc};
 use crate::core::check::{self, Asymmetry, Report};
 use crate::core::route::Family;
 use crate::core::topology::Topology;
@@ -77,10 +77,9 @@ pub fn check_summary_line(r: &Report) -> String {
             .to_string();
     }
     let mut line = format!(
-        "Check: {} of {} path{} pass",
+        "Check: {} of {} pass",
         s.passed,
-        s.paths,
-        plural(s.paths)
+        crate::core::text::count(s.paths, "path", "paths")
     );
     if s.failed > 0 {
         let _ = write!(line, ", {} failed", s.failed);
@@ -94,9 +93,8 @@ pub fn check_summary_line(r: &Report) -> String {
     if s.nodes_unreadable > 0 {
         let _ = write!(
             line,
-            "; {} node{} unreadable",
-            s.nodes_unreadable,
-            plural(s.nodes_unreadable)
+            "; {} unreadable",
+            crate::core::text::nodes(s.nodes_unreadable)
         );
     }
     line.push('.');

@@ -282,7 +282,7 @@ impl<'a> RouteDoc<'a> {
     }
 }
 
-/// `s` when `n` is not 1.
+/// `s` when `n` is not 1 (a count and its noun: [`crate::core::text::count`]).
 pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }

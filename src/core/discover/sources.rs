@@ -89,9 +89,8 @@ pub fn from_machines(text: &[u8], options: Options) -> Result<Discovery, String>
             [a, f, h, s] => (*a, *f, *h, Some(*s)),
             _ => {
                 return Err(bad(format!(
-                    "expected `IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]`, found {} field{}",
-                    fields.len(),
-                    if fields.len() == 1 { "" } else { "s" }
+                    "expected `IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]`, found {}",
+                    crate::core::text::count(fields.len(), "field", "fields")
                 )));
             }
         };
