@@ -1,14 +1,13 @@
 //! The canary stage of `apply --canary`: text, and the `canary` object of the apply document.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
 
 use serde::{Serialize, Serializer};
 
+use super::check::PathDoc;
 use super::style::Style;
 use crate::core::canary::{Proof, Rollback, Verdict};
 use crate::core::check;
-use crate::core::route::Family;
 
 /// The canary stage of `apply --canary` as text.
 pub fn canary_text(v: &Verdict, style: &Style) -> String {
@@ -101,44 +100,22 @@ pub fn canary_stopped(v: &Verdict) -> String {
     msg
 }
 
-/// One path the canary stage pinged.
-#[derive(Serialize)]
-struct PathDoc<'a> {
-    family: Family,
-    from: &'a str,
-    to: &'a str,
-    source: IpAddr,
-    destination: IpAddr,
-    status: &'static str,
-    attempts: Option<u32>,
-    detail: Option<&'a str>,
-}
-
-impl<'a> PathDoc<'a> {
-    fn of(p: &'a Proof) -> Self {
-        let (detail, attempts) = match &p.outcome {
-            check::Outcome::Pass { attempts } => (None, Some(*attempts)),
-            check::Outcome::Fail { attempts, detail } => (Some(detail.as_str()), Some(*attempts)),
-            check::Outcome::NotRun { reason } => (Some(reason.as_str()), None),
-        };
-        PathDoc {
-            family: p.path.family,
-            from: &p.path.from,
-            to: &p.path.to,
-            source: p.path.source,
-            destination: p.path.destination,
-            status: p.outcome.name(),
-            attempts,
-            detail,
-        }
-    }
-}
-
 struct PathsDoc<'a>(&'a [Proof]);
 
 impl Serialize for PathsDoc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(PathDoc::of))
+        s.collect_seq(self.0.iter().map(|p| {
+            let q = &p.path;
+            PathDoc::new(
+                q.family,
+                &q.from,
+                &q.to,
+                q.source,
+                q.destination,
+                &p.outcome,
+                None,
+            )
+        }))
     }
 }
 

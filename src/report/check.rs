@@ -224,9 +224,10 @@ impl Serialize for RowDoc<'_> {
     }
 }
 
-/// One entry of `paths`.
+/// One path pinged: an entry of a check's `paths` (with its hints) and of a canary stage's
+/// (without).
 #[derive(Serialize)]
-struct PathDoc<'a> {
+pub(super) struct PathDoc<'a> {
     family: Family,
     from: &'a str,
     to: &'a str,
@@ -235,28 +236,51 @@ struct PathDoc<'a> {
     status: &'static str,
     attempts: Option<u32>,
     detail: Option<&'a str>,
-    hints: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hints: Option<&'a [String]>,
 }
 
 impl<'a> PathDoc<'a> {
-    fn of(p: &'a check::PathResult) -> Self {
-        let q = &p.probe;
-        let (attempts, detail) = match &p.outcome {
+    /// The path `from` -> `to` of `family`, pinged from `source` to `destination`.
+    pub(super) fn new(
+        family: Family,
+        from: &'a str,
+        to: &'a str,
+        source: IpAddr,
+        destination: IpAddr,
+        outcome: &'a check::Outcome,
+        hints: Option<&'a [String]>,
+    ) -> Self {
+        let (attempts, detail) = match outcome {
             check::Outcome::Pass { attempts } => (Some(*attempts), None),
             check::Outcome::Fail { attempts, detail } => (Some(*attempts), Some(detail.as_str())),
             check::Outcome::NotRun { reason } => (None, Some(reason.as_str())),
         };
         PathDoc {
-            family: q.family,
-            from: &q.from,
-            to: &q.to,
-            source: q.source,
-            destination: q.destination,
-            status: p.outcome.name(),
+            family,
+            from,
+            to,
+            source,
+            destination,
+            status: outcome.name(),
             attempts,
             detail,
-            hints: &p.hints,
+            hints,
         }
+    }
+
+    fn of(p: &'a check::PathResult) -> Self {
+        let q = &p.probe;
+        let hints = Some(p.hints.as_slice());
+        PathDoc::new(
+            q.family,
+            &q.from,
+            &q.to,
+            q.source,
+            q.destination,
+            &p.outcome,
+            hints,
+        )
     }
 }
 
