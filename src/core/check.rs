@@ -412,29 +412,7 @@ mod tests {
     use crate::core::topology::parse;
     use crate::error::CommandError;
 
-    const LAB: &str = r#"
-[cluster]
-interface = "eth1"
-[[nodes]]
-name = "controller-0"
-internal_ip = "10.0.2.10"
-[[nodes]]
-name = "worker-0"
-internal_ip = ["10.0.2.20", "fd00::20"]
-pod_cidr = ["10.1.0.0/24", "fd01:0:0::/64"]
-[[nodes]]
-name = "worker-1"
-internal_ip = ["10.0.2.21", "fd00::21"]
-pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
-[[nodes]]
-name = "worker-2"
-internal_ip = "10.0.2.22"
-pod_cidr = "10.1.2.0/24"
-"#;
-
-    fn lab() -> Topology {
-        parse(LAB.as_bytes(), "t.toml", None).unwrap()
-    }
+    use crate::core::topology::fixtures::dual_stack as lab;
 
     fn pairs(ps: &[Probe]) -> Vec<String> {
         ps.iter()

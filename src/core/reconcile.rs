@@ -350,25 +350,13 @@ mod tests {
         assert_eq!(s.nodes["a"].failures_total, 13);
     }
 
-    fn three() -> Topology {
-        let text = "[cluster]\ninterface = \"eth1\"\n".to_string()
-            + &(0..3)
-                .map(|i| {
-                    format!(
-                        "[[nodes]]\nname = \"w-{i}\"\ninternal_ip = \"10.0.2.2{i}\"\npod_cidr = \"10.1.{i}.0/24\"\n"
-                    )
-                })
-                .collect::<String>();
-        crate::core::topology::parse(text.as_bytes(), "t.toml", None).unwrap()
-    }
-
     fn no_member() -> Result<Option<Vec<String>>, ()> {
         Ok(None)
     }
 
     #[test]
     fn a_round_covers_the_nodes_not_backing_off() {
-        let t = three();
+        let t = crate::core::topology::fixtures::lab();
         let mut s = State::new(Duration::from_secs(10));
         let t0 = Instant::now();
         let whole = Cover::Nodes(Covered {
@@ -376,20 +364,20 @@ mod tests {
             waiting: vec![],
         });
         assert_eq!(s.cover(&t, t0, None, no_member), Ok(whole));
-        s.record(&report(&[("w-1", Outcome::Failed)]), t0);
+        s.record(&report(&[("worker-1", Outcome::Failed)]), t0);
         let some = Cover::Nodes(Covered {
-            only: vec!["w-0".into(), "w-2".into()],
-            waiting: vec!["w-1".into()],
+            only: vec!["controller-0".into(), "worker-0".into(), "worker-2".into()],
+            waiting: vec!["worker-1".into()],
         });
         assert_eq!(s.cover(&t, t0, None, no_member), Ok(some));
         // The watch's nodes are covered back-off or not; gone ones leave nothing to do.
-        let changed: BTreeSet<String> = ["w-1".to_string()].into();
+        let changed: BTreeSet<String> = ["worker-1".to_string()].into();
         let now = Cover::Nodes(Covered {
-            only: vec!["w-1".into()],
+            only: vec!["worker-1".into()],
             waiting: vec![],
         });
         assert_eq!(s.cover(&t, t0, Some(&changed), no_member), Ok(now));
-        let gone: BTreeSet<String> = ["w-9".to_string()].into();
+        let gone: BTreeSet<String> = ["worker-9".to_string()].into();
         let asked = |_: &str| -> Result<Option<Vec<String>>, ()> { panic!("member asked") };
         assert_eq!(s.cover(&t, t0, Some(&gone), || asked("")), Ok(Cover::Gone));
         // --member: only the nodes running there.
@@ -398,8 +386,8 @@ mod tests {
             move || -> Result<Option<Vec<String>>, ()> { Ok(Some(v)) }
         };
         assert_eq!(s.cover(&t, t0, None, on(&[])), Ok(Cover::NotHere));
-        let waiting = Cover::AllWaiting(vec!["w-1".into()]);
-        assert_eq!(s.cover(&t, t0, None, on(&["w-1"])), Ok(waiting));
+        let waiting = Cover::AllWaiting(vec!["worker-1".into()]);
+        assert_eq!(s.cover(&t, t0, None, on(&["worker-1"])), Ok(waiting));
         assert_eq!(s.cover(&t, t0, None, || Err(())), Err(()));
     }
 
