@@ -16,7 +16,7 @@ use crate::local::lock;
 use crate::node::apply;
 use crate::node::watch::{self, Watch};
 use crate::report::reconcile::{
-    self, LogLine, Metrics, Round, RoundDetail, Start, Stop, WatchNote, Watching,
+    self, Metrics, Round, RoundDetail, Start, Stop, WatchNote, Watching,
 };
 
 use super::live_plan;
@@ -161,10 +161,7 @@ fn rewatch(g: &Global, a: &ReconcileArgs, full: &Topology, watch: &mut Option<Wa
     // without it (the runtime directory vanished) ssh runs unshared.
     let reach = g.reach(t).unwrap_or_default();
     *watch = Some(Watch::start(t, access, reach, g.timeout, g.verbose > 1));
-    let lifecycle = matches!(
-        t.cluster.transport,
-        crate::core::topology::TransportKind::Lxc | crate::core::topology::TransportKind::Incus
-    );
+    let lifecycle = t.cluster.transport.is_lxd_like();
     log(
         a,
         "info",
@@ -411,24 +408,8 @@ fn log<F: serde::Serialize>(a: &ReconcileArgs, level: &str, message: &str, field
     if level == "debug" && !DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
-    let ts = rfc3339(std::time::SystemTime::now());
-    let line = match a.log_format {
-        // Messages quote nodes (errors, stderr, watch notes): one line each, escaped.
-        LogFormat::Text => format!("{ts} {level:<5} {}\n", crate::core::text::escape(message)),
-        LogFormat::Json => {
-            let line = LogLine {
-                fields,
-                ts: &ts,
-                level,
-                message,
-            };
-            match crate::report::reconcile::line(&line) {
-                Ok(text) => text,
-                // Not expected of these types; said in plain text rather than dropped.
-                Err(e) => format!("{ts} error cannot write the JSON log line: {e}\n"),
-            }
-        }
-    };
+    let json = a.log_format == LogFormat::Json;
+    let line = reconcile::log_line(json, std::time::SystemTime::now(), level, message, fields);
     // A closed or full stderr (`| head -1`, `2>/dev/full`) must not stop the enforcer: the
     // line is dropped and counted, never a panic.
     super::err(&line);
@@ -439,11 +420,6 @@ static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 fn write_metrics(path: &std::path::Path, text: &str) -> Result<(), Error> {
     crate::local::files::write_atomic(path, text.as_bytes(), true)
         .map_err(|e| Error::io(format!("writing the metrics file `{}`", path.display()), e))
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC, whole seconds).
-fn rfc3339(at: std::time::SystemTime) -> String {
-    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 /// A round that could not start (no lock path, the lock held): logged as an error, nothing
@@ -458,19 +434,5 @@ fn skipped(state: &State, e: &dyn std::fmt::Display) -> RoundLog {
             topology_valid: state.topology_valid,
             error: e.to_string(),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn formats_utc_timestamps() {
-        let at = |secs| rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(1_795_705_200), "2026-11-26T15:00:00Z");
     }
 }

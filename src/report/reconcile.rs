@@ -117,6 +117,38 @@ pub struct RoundNode {
     pub error: Option<String>,
 }
 
+/// One line of the log at `at`: `TS LEVEL message` (the message escaped: it quotes nodes'
+/// errors, stderr, watch notes), or with `json` the event's fields, `ts`, `level` and
+/// `message` as one JSON object.
+pub fn log_line<F: Serialize>(
+    json: bool,
+    at: std::time::SystemTime,
+    level: &str,
+    message: &str,
+    fields: F,
+) -> String {
+    let ts = rfc3339(at);
+    if !json {
+        return format!("{ts} {level:<5} {}\n", escape(message));
+    }
+    let line = LogLine {
+        fields,
+        ts: &ts,
+        level,
+        message,
+    };
+    match self::line(&line) {
+        Ok(text) => text,
+        // Not expected of these types; said in plain text rather than dropped.
+        Err(e) => format!("{ts} error cannot write the JSON log line: {e}\n"),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC, whole seconds).
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// The sentence and the per-node fields of a round that applied: `waiting` the nodes backing
 /// off, `held_back` what the mass-delete guard held back, `retry_in` the seconds until a
 /// failed node is tried again.
@@ -252,6 +284,15 @@ pub fn write_line<W: std::io::Write, F: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn formats_utc_timestamps() {
+        let at = |secs| rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_795_705_200), "2026-11-26T15:00:00Z");
+    }
 
     fn line<F: Serialize>(fields: F) -> String {
         let mut out = Vec::new();
