@@ -3,7 +3,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::{ApplyArgs, Global};
-use crate::core::applied::Outcome as NodeOutcome;
 use crate::core::canary;
 use crate::core::guard;
 use crate::core::plan::{Options, Plan};
@@ -12,49 +11,21 @@ use crate::core::topology::Topology;
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::local::lock;
+use crate::node::apply;
+use crate::node::rollout::{self, Rollout};
 use crate::node::transport::Transport;
-use crate::node::{apply, probe};
 use crate::report::{self, Format};
 
 use super::{check_nodes, live_plan, out, out_json};
 
+/// A saved plan's binding to the state it was made from, and its document.
+type Binding = Option<(saved::Binding, serde_json::Value)>;
+
 /// Runs `apply`.
 pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     // Load and validate everything before touching the lock or any node.
-    let (topology, options, binding) = match &a.plan_file {
-        Some(file) => {
-            let s = crate::local::files::load_saved_plan(file)?;
-            if g.topology_given().is_some() {
-                saved::check_topology(&s.binding, &g.load()?)?;
-            }
-            (s.topology, s.options, Some((s.binding, s.doc)))
-        }
-        None => {
-            let t = g.load()?;
-            check_nodes(&t, &a.nodes)?;
-            let only = g.select(&t, &a.nodes, a.member.as_deref())?;
-            let options = Options {
-                adopt: a.adopt,
-                take_over: a.take_over,
-                only,
-            };
-            (t, options, None)
-        }
-    };
-    for c in &a.canaries {
-        let why = if topology.node(c).is_none() {
-            format!("is not declared in {}", topology.source)
-        } else if !options.only.is_empty() && !options.only.contains(c) {
-            "is not among the nodes planned with --node".to_string()
-        } else {
-            continue;
-        };
-        return Err(Error::BadOption {
-            option: "--canary",
-            value: c.clone(),
-            why,
-        });
-    }
+    let (topology, options, binding) = load(g, a)?;
+    check_canaries(&topology, &options, &a.canaries)?;
     let what = format!("apply -f {}", topology.source);
     let lock_path = g.lock_path()?;
     let _lock = lock::acquire(&lock_path, g.lock_timeout, &what, |holder| {
@@ -75,17 +46,8 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     );
     plan.access = access;
     if let Some((binding, doc)) = &binding {
-        saved::check_fresh(binding, &plan)?;
-        // The fresh plan as the same kind of value the saved document was read into.
-        let fresh = serde_json::to_value(report::plan_json(&plan, &topology)).map_err(|e| {
-            Error::io(
-                "comparing the saved plan with a fresh one",
-                std::io::Error::from(e),
-            )
-        })?;
-        saved::check_changes(doc, &fresh)?;
+        check_saved(binding, doc, &plan, &topology)?;
     }
-    let style = g.style();
     if a.allow_mass_delete {
         plan.allow_mass_delete();
     }
@@ -93,16 +55,9 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     // What the mass-delete guard holds back is in the plan text; the rest is applied (and
     // nothing is asked when nothing else is to be done).
     let run = guard::runnable(&plan);
-    if plan.operations() > 0 {
-        if binding.is_none() && !a.auto_approve && run.operations() > 0 {
-            crate::console::err(&report::plan_text(&plan, &g.stderr_style()));
-            if !confirm()? {
-                g.info("Apply cancelled; nothing was changed.");
-                return Ok(Outcome::Declined);
-            }
-        } else if a.output == Format::Text && !g.quiet {
-            out(&report::plan_text(&plan, &style))?;
-        }
+    if !approved(g, a, &plan, &run, binding.is_some())? {
+        g.info("Apply cancelled; nothing was changed.");
+        return Ok(Outcome::Declined);
     }
     // From here on a SIGINT/SIGTERM does not end routectl at once: no new command starts, the
     // running ones get the signal and are waited for (the lock is held until they are gone),
@@ -117,48 +72,119 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         apply::read_back_interrupted(&mut report, &run, &topology, &transport, g.parallelism());
         guard::settle(&mut report, &plan);
         let _ = finish(g, a, &topology, &plan, &report, &transport, None);
-        let cut: Vec<&str> = report
-            .nodes
-            .iter()
-            .filter(|n| n.interrupted() && !n.sent.is_empty())
-            .map(|n| n.name.as_str())
-            .collect();
-        crate::console::errln(&format!(
-            "routectl: interrupted by {}: no new command was started and the running ones were \
-             stopped and waited for; {}. Run `routectl apply` again to finish.",
-            crate::interrupt::signal_name(),
-            if cut.is_empty() {
-                "no node's write had started".to_string()
-            } else {
-                format!(
-                    "the writes to {} were cut short and may be half applied (read back above)",
-                    cut.join(", ")
-                )
-            }
-        ));
+        crate::console::errln(&interrupted(&report));
         return Ok(Outcome::Interrupted);
     }
     guard::settle(&mut report, &plan);
     finish(g, a, &topology, &plan, &report, &transport, None)
 }
 
-/// The nodes of `plan` that `keep` accepts, as a plan of their own.
-fn part(plan: &Plan, keep: impl Fn(&str) -> bool) -> Plan {
-    Plan {
-        nodes: plan
-            .nodes
-            .iter()
-            .filter(|n| keep(&n.name))
-            .cloned()
-            .collect(),
-        held_back: plan
-            .held_back
-            .iter()
-            .filter(|h| keep(&h.node))
-            .cloned()
-            .collect(),
-        ..plan.clone()
+/// The topology and options of the apply: a saved plan's (its topology checked against the
+/// file given with it), or the file's and the command line's.
+fn load(g: &Global, a: &ApplyArgs) -> Result<(Topology, Options, Binding), Error> {
+    if let Some(file) = &a.plan_file {
+        let s = crate::local::files::load_saved_plan(file)?;
+        if g.topology_given().is_some() {
+            saved::check_topology(&s.binding, &g.load()?)?;
+        }
+        return Ok((s.topology, s.options, Some((s.binding, s.doc))));
     }
+    let t = g.load()?;
+    check_nodes(&t, &a.nodes)?;
+    let only = g.select(&t, &a.nodes, a.member.as_deref())?;
+    let options = Options {
+        adopt: a.adopt,
+        take_over: a.take_over,
+        only,
+    };
+    Ok((t, options, None))
+}
+
+/// Every `--canary` is a node of the topology among those planned.
+fn check_canaries(
+    topology: &Topology,
+    options: &Options,
+    canaries: &[String],
+) -> Result<(), Error> {
+    for c in canaries {
+        let why = if topology.node(c).is_none() {
+            format!("is not declared in {}", topology.source)
+        } else if !options.only.is_empty() && !options.only.contains(c) {
+            "is not among the nodes planned with --node".to_string()
+        } else {
+            continue;
+        };
+        return Err(Error::BadOption {
+            option: "--canary",
+            value: c.clone(),
+            why,
+        });
+    }
+    Ok(())
+}
+
+/// A saved plan still describes what a fresh one would do.
+fn check_saved(
+    binding: &saved::Binding,
+    doc: &serde_json::Value,
+    plan: &Plan,
+    topology: &Topology,
+) -> Result<(), Error> {
+    saved::check_fresh(binding, plan)?;
+    // The fresh plan as the same kind of value the saved document was read into.
+    let fresh = serde_json::to_value(report::plan_json(plan, topology)).map_err(|e| {
+        Error::io(
+            "comparing the saved plan with a fresh one",
+            std::io::Error::from(e),
+        )
+    })?;
+    saved::check_changes(doc, &fresh)?;
+    Ok(())
+}
+
+/// Whether to go on: a plan with changes is shown and asked about (not with a saved plan or
+/// `--auto-approve`, nor when only held-back deletions are left), else shown as text.
+fn approved(
+    g: &Global,
+    a: &ApplyArgs,
+    plan: &Plan,
+    run: &Plan,
+    saved: bool,
+) -> Result<bool, Error> {
+    if plan.operations() == 0 {
+        return Ok(true);
+    }
+    if !saved && !a.auto_approve && run.operations() > 0 {
+        crate::console::err(&report::plan_text(plan, &g.stderr_style()));
+        return confirm();
+    }
+    if a.output == Format::Text && !g.quiet {
+        out(&report::plan_text(plan, &g.style()))?;
+    }
+    Ok(true)
+}
+
+/// What stderr says after SIGINT/SIGTERM stopped an apply.
+fn interrupted(report: &apply::Report) -> String {
+    let cut: Vec<&str> = report
+        .nodes
+        .iter()
+        .filter(|n| n.interrupted() && !n.sent.is_empty())
+        .map(|n| n.name.as_str())
+        .collect();
+    format!(
+        "routectl: interrupted by {}: no new command was started and the running ones were \
+         stopped and waited for; {}. Run `routectl apply` again to finish.",
+        crate::interrupt::signal_name(),
+        if cut.is_empty() {
+            "no node's write had started".to_string()
+        } else {
+            format!(
+                "the writes to {} were cut short and may be half applied (read back above)",
+                cut.join(", ")
+            )
+        }
+    )
 }
 
 /// `apply --canary`: the canaries first, their paths proven, then (only if every path answers)
@@ -170,134 +196,40 @@ fn canary_rollout(
     plan: &Plan,
     transport: &dyn Transport,
 ) -> Result<Outcome, Error> {
-    let is_canary = |n: &str| a.canaries.iter().any(|c| c == n);
-    // Run without what the mass-delete guard holds back; reported with it.
-    let run = guard::runnable(plan);
-    let first = part(&run, is_canary);
-    let rest = part(&run, |n| !is_canary(n));
-    let first_shown = part(plan, is_canary);
-    let canaries: Vec<String> = first.nodes.iter().map(|n| n.name.clone()).collect();
-    g.info(&format!(
-        "routectl: canary stage: applying {} first",
-        canaries.join(", ")
-    ));
-    let mut first_report = apply::apply(&first, topology, transport, g.parallelism());
-    guard::settle(&mut first_report, &first_shown);
-    let not_converged: Vec<String> = first_report
-        .nodes
-        .iter()
-        .filter(|n| !matches!(n.outcome, NodeOutcome::InSync | NodeOutcome::Converged))
-        .map(|n| n.name.clone())
-        .collect();
-    let proofs = if not_converged.is_empty() {
-        probe::prove_canaries(topology, &canaries, g.parallelism(), transport)
-    } else {
-        Vec::new()
-    };
-    let mut verdict = canary::Verdict {
-        canaries,
-        not_converged,
-        proofs,
-        rollback: None,
-    };
-    if !verdict.passed() {
-        if a.canary_rollback {
-            let mut rb = canary::Rollback {
-                restored: Vec::new(),
-                failed: Vec::new(),
-            };
-            for (name, r) in apply::rollback(&first, topology, transport, g.parallelism()) {
-                match r {
-                    Ok(()) => rb.restored.push(name),
-                    Err(why) => rb.failed.push((name, why)),
-                }
-            }
-            verdict.rollback = Some(rb);
-        }
-        finish(
-            g,
-            a,
-            topology,
-            &first_shown,
-            &first_report,
-            transport,
-            Some((&verdict, None)),
-        )?;
-        let mut msg = String::from(
-            "routectl: the canary failed; the rollout stopped and no other node was changed",
-        );
-        if !verdict.not_converged.is_empty() {
-            msg.push_str(&format!(
-                "\n  not converged: {}",
-                verdict.not_converged.join(", ")
-            ));
-        }
-        for f in verdict.failures() {
-            msg.push_str(&format!("\n  failed path: {f}"));
-        }
-        match &verdict.rollback {
-            Some(rb) => {
-                if !rb.restored.is_empty() {
-                    msg.push_str(&format!(
-                        "\n  put back as it was: {}",
-                        rb.restored.join(", ")
-                    ));
-                }
-                for (n, why) in &rb.failed {
-                    msg.push_str(&format!("\n  NOT put back: {n}: {why}"));
-                }
-            }
-            None => msg.push_str(
-                "\n  the canary keeps the new routes; put it back with --canary-rollback, or fix the topology and apply again",
-            ),
-        }
-        eprintln!("{msg}");
-        return Ok(Outcome::Failed);
-    }
-    g.info(&format!(
-        "routectl: canary passed ({} path{}); applying the other {} node{}",
-        verdict.proofs.len(),
-        if verdict.proofs.len() == 1 { "" } else { "s" },
-        rest.nodes.len(),
-        if rest.nodes.len() == 1 { "" } else { "s" }
-    ));
-    let mut rest_report = apply::apply(&rest, topology, transport, g.parallelism());
-    guard::settle(&mut rest_report, plan);
-    // One report in plan order.
-    let mut nodes = Vec::with_capacity(plan.nodes.len());
-    let (mut c, mut r) = (
-        first_report.nodes.into_iter(),
-        rest_report.nodes.into_iter(),
-    );
-    let (mut next_c, mut next_r) = (c.next(), r.next());
-    for n in &plan.nodes {
-        if next_c.as_ref().is_some_and(|x| x.name == n.name) {
-            nodes.extend(next_c.take());
-            next_c = c.next();
-        } else if next_r.as_ref().is_some_and(|x| x.name == n.name) {
-            nodes.extend(next_r.take());
-            next_r = r.next();
-        }
-    }
-    let report = apply::Report {
-        nodes,
-        adopt: plan.adopt,
-        elapsed: first_report.elapsed + rest_report.elapsed,
-    };
-    let check = probe::run(topology, &options_nodes(plan), g.parallelism(), transport);
-    let code = finish(
-        g,
-        a,
+    let info = |line: &str| g.info(line);
+    let rollout = rollout::canary(
         topology,
         plan,
-        &report,
+        &a.canaries,
+        a.canary_rollback,
+        g.parallelism(),
         transport,
-        Some((&verdict, Some(&check))),
-    )?;
-    Ok(match code {
-        Outcome::Done | Outcome::HeldBack if check.summary().success => code,
-        _ => Outcome::Failed,
-    })
+        &info,
+    );
+    match rollout {
+        Rollout::Stopped {
+            shown,
+            report,
+            verdict,
+        } => {
+            let canary = Some((&verdict, None));
+            finish(g, a, topology, &shown, &report, transport, canary)?;
+            eprintln!("{}", report::canary_stopped(&verdict));
+            Ok(Outcome::Failed)
+        }
+        Rollout::Done {
+            report,
+            verdict,
+            check,
+        } => {
+            let canary = Some((&verdict, Some(&check)));
+            let code = finish(g, a, topology, plan, &report, transport, canary)?;
+            Ok(match code {
+                Outcome::Done | Outcome::HeldBack if check.summary().success => code,
+                _ => Outcome::Failed,
+            })
+        }
+    }
 }
 
 /// The command line as given (`routectl` and the arguments, quoted for a POSIX shell where
@@ -319,15 +251,6 @@ fn with_auto_approve(args: impl Iterator<Item = std::ffi::OsString>) -> String {
     }
     line.push_str(" --auto-approve");
     crate::core::text::escape(&line).into_owned()
-}
-
-/// The nodes a check after a rollout covers: those planned (all when the plan covers all).
-fn options_nodes(plan: &Plan) -> Vec<String> {
-    if plan.skipped.is_empty() {
-        Vec::new()
-    } else {
-        plan.nodes.iter().map(|n| n.name.clone()).collect()
-    }
 }
 
 fn confirm() -> Result<bool, Error> {
@@ -375,9 +298,8 @@ fn finish(
                         .map(|n| format!("; {n}"))
                         .unwrap_or_default();
                     out(&format!(
-                        "No changes: {} node{} in sync{note}.\n",
-                        plan.nodes.len(),
-                        if plan.nodes.len() == 1 { "" } else { "s" }
+                        "No changes: {} in sync{note}.\n",
+                        crate::core::text::nodes(plan.nodes.len())
                     ))?;
                 }
             } else {

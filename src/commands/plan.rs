@@ -28,6 +28,60 @@ pub(crate) fn print_plan(
     }
 }
 
+/// A node as `--observed DIR` saw it: its snapshot of `ip -j route` and, when there is one, of
+/// its last-applied record.
+fn snapshot(
+    dir: &std::path::Path,
+    node: &crate::core::topology::Node,
+) -> Result<crate::core::plan::Observed, crate::error::NodeError> {
+    use crate::local::files::{MAX_SNAPSHOT_BYTES, ReadError, read_bounded};
+    let path = observe::snapshot_path(dir, node);
+    let bytes =
+        read_bounded(&path, MAX_SNAPSHOT_BYTES).map_err(|e| crate::error::NodeError::Snapshot {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    let record_path = observe::snapshot_record_path(dir, node);
+    let record = match read_bounded(&record_path, MAX_SNAPSHOT_BYTES) {
+        Ok(b) => Some(b),
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(crate::error::NodeError::Snapshot {
+                path: record_path.display().to_string(),
+                message: e.to_string(),
+            });
+        }
+    };
+    observe::parse_saved(
+        &path,
+        &bytes,
+        record.as_deref().map(|b| (record_path.as_path(), b)),
+    )
+}
+
+/// `plan --out FILE`: the saved plan, written atomically (a full disk or a crash leaves the old
+/// file, or none, never a part of one).
+fn save(
+    g: &Global,
+    file: &std::path::Path,
+    plan: &Plan,
+    t: &Topology,
+    options: &Options,
+) -> Result<(), Error> {
+    let mut doc = Vec::new();
+    let saved = report::saved_plan_json(plan, t, options);
+    report::write_json(&mut doc, &saved, g.file_layout())
+        .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
+    crate::local::files::write_atomic(file, &doc, true)
+        .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
+    g.info(&format!(
+        "routectl: plan saved to {}; apply it with `routectl apply {}`",
+        file.display(),
+        file.display()
+    ));
+    Ok(())
+}
+
 /// Runs `plan`.
 pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
@@ -40,43 +94,10 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     };
     let started = std::time::Instant::now();
     let (plan, commands) = match &a.observed {
-        Some(dir) => (
-            Plan::compute(&t, &options, g.parallelism(), |node| {
-                let path = observe::snapshot_path(dir, node);
-                let bytes = crate::local::files::read_bounded(
-                    &path,
-                    crate::local::files::MAX_SNAPSHOT_BYTES,
-                )
-                .map_err(|e| crate::error::NodeError::Snapshot {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                let record_path = observe::snapshot_record_path(dir, node);
-                let record = match crate::local::files::read_bounded(
-                    &record_path,
-                    crate::local::files::MAX_SNAPSHOT_BYTES,
-                ) {
-                    Ok(b) => Some(b),
-                    Err(crate::local::files::ReadError::Io(e))
-                        if e.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        None
-                    }
-                    Err(e) => {
-                        return Err(crate::error::NodeError::Snapshot {
-                            path: record_path.display().to_string(),
-                            message: e.to_string(),
-                        });
-                    }
-                };
-                observe::parse_saved(
-                    &path,
-                    &bytes,
-                    record.as_deref().map(|b| (record_path.as_path(), b)),
-                )
-            }),
-            0,
-        ),
+        Some(dir) => {
+            let plan = Plan::compute(&t, &options, g.parallelism(), |node| snapshot(dir, node));
+            (plan, 0)
+        }
         None => {
             let (transport, access) = g.transport_with_access(&t)?;
             let mut plan = live_plan(&t, &options, &transport, g.parallelism(), g.progress());
@@ -92,18 +113,7 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
         ));
     }
     if let Some(file) = &a.out {
-        let mut doc = Vec::new();
-        let saved = report::saved_plan_json(&plan, &t, &options);
-        report::write_json(&mut doc, &saved, g.file_layout())
-            .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
-        // Atomic: a full disk or a crash leaves the old file (or none), never a part of one.
-        crate::local::files::write_atomic(file, &doc, true)
-            .map_err(|e| Error::io(format!("writing the plan file `{}`", file.display()), e))?;
-        g.info(&format!(
-            "routectl: plan saved to {}; apply it with `routectl apply {}`",
-            file.display(),
-            file.display()
-        ));
+        save(g, file, &plan, &t, &options)?;
     }
     print_plan(g, &t, &plan, a.output)?;
     Ok(if plan.has_errors() {

@@ -61,8 +61,8 @@ pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
             .map_err(|e| Error::io(format!("writing the snapshot `{}`", dir.display()), e))?;
         let saved = report.nodes.iter().filter(|n| n.state.is_ok()).count();
         g.info(&format!(
-            "Saved the routes of {saved} node{} in {} (plan from them with `routectl plan --observed {}`).",
-            if saved == 1 { "" } else { "s" },
+            "Saved the routes of {} in {} (plan from them with `routectl plan --observed {}`).",
+            crate::core::text::nodes(saved),
             dir.display(),
             dir.display()
         ));

@@ -20,6 +20,14 @@ pub enum Outcome {
     Unreachable,
 }
 
+impl Outcome {
+    /// Whether the node has the routes it should after the apply: nothing was needed, or the
+    /// changes were made and read back.
+    pub fn is_converged(self) -> bool {
+        matches!(self, Outcome::InSync | Outcome::Converged)
+    }
+}
+
 /// A batch line that failed, with what `ip` or the kernel said.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LineFailure {
@@ -86,15 +94,34 @@ pub struct Report {
 impl Report {
     /// True when every node is in sync or converged.
     pub fn success(&self) -> bool {
-        self.nodes
-            .iter()
-            .all(|n| matches!(n.outcome, Outcome::InSync | Outcome::Converged))
+        self.nodes.iter().all(|n| n.outcome.is_converged())
     }
 
     /// Operations that took effect, as the read-back shows them (a drop-in written or removed
     /// counts as one).
     pub fn operations_applied(&self) -> usize {
         self.nodes.iter().map(NodeResult::operations_applied).sum()
+    }
+
+    /// This report and `other`'s (of other nodes of the same `plan`) as one, in plan order.
+    pub fn merge(self, other: Report, plan: &crate::core::plan::Plan) -> Report {
+        let mut nodes = Vec::with_capacity(plan.nodes.len());
+        let (mut a, mut b) = (self.nodes.into_iter(), other.nodes.into_iter());
+        let (mut next_a, mut next_b) = (a.next(), b.next());
+        for n in &plan.nodes {
+            if next_a.as_ref().is_some_and(|x| x.name == n.name) {
+                nodes.extend(next_a.take());
+                next_a = a.next();
+            } else if next_b.as_ref().is_some_and(|x| x.name == n.name) {
+                nodes.extend(next_b.take());
+                next_b = b.next();
+            }
+        }
+        Report {
+            nodes,
+            adopt: plan.adopt,
+            elapsed: self.elapsed + other.elapsed,
+        }
     }
 
     /// True when some node's write was cut short by SIGINT/SIGTERM, or never started.

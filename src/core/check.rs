@@ -261,6 +261,21 @@ pub fn compute(
         })
         .collect();
 
+    let families = families(topology, &paths);
+    let asymmetric = asymmetric(&paths);
+    Report {
+        families,
+        paths,
+        unreadable: observed
+            .into_iter()
+            .filter_map(|(n, o)| o.err().map(|e| (n.name.clone(), e)))
+            .collect(),
+        asymmetric,
+    }
+}
+
+/// Per family, the nodes that take part and were probed.
+fn families(topology: &Topology, paths: &[PathResult]) -> Vec<(Family, Vec<String>)> {
     let mut families = Vec::new();
     for family in [Family::Ipv4, Family::Ipv6] {
         let names: Vec<String> = participants(topology, family)
@@ -277,8 +292,13 @@ pub fn compute(
         }
     }
 
+    families
+}
+
+/// Paths that pass one way and fail the other.
+fn asymmetric(paths: &[PathResult]) -> Vec<Asymmetry> {
     let mut asymmetric = Vec::new();
-    for p in &paths {
+    for p in paths {
         if let Outcome::Pass { .. } = p.outcome
             && let Some(back) = paths.iter().find(|q| {
                 q.probe.family == p.probe.family
@@ -295,15 +315,7 @@ pub fn compute(
         }
     }
 
-    Report {
-        families,
-        paths,
-        unreadable: observed
-            .into_iter()
-            .filter_map(|(n, o)| o.err().map(|e| (n.name.clone(), e)))
-            .collect(),
-        asymmetric,
-    }
+    asymmetric
 }
 
 /// The route a node would use for an address: the longest matching prefix of table main, the
@@ -400,29 +412,7 @@ mod tests {
     use crate::core::topology::parse;
     use crate::error::CommandError;
 
-    const LAB: &str = r#"
-[cluster]
-interface = "eth1"
-[[nodes]]
-name = "controller-0"
-internal_ip = "10.0.2.10"
-[[nodes]]
-name = "worker-0"
-internal_ip = ["10.0.2.20", "fd00::20"]
-pod_cidr = ["10.1.0.0/24", "fd01:0:0::/64"]
-[[nodes]]
-name = "worker-1"
-internal_ip = ["10.0.2.21", "fd00::21"]
-pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
-[[nodes]]
-name = "worker-2"
-internal_ip = "10.0.2.22"
-pod_cidr = "10.1.2.0/24"
-"#;
-
-    fn lab() -> Topology {
-        parse(LAB.as_bytes(), "t.toml", None).unwrap()
-    }
+    use crate::core::topology::fixtures::dual_stack as lab;
 
     fn pairs(ps: &[Probe]) -> Vec<String> {
         ps.iter()

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::core::change::{Action, Change};
 use crate::core::hex;
-use crate::core::route::{Destination, Route, TABLE_MAIN};
+use crate::core::route::{Destination, PROTOCOL_KERNEL, Route, TABLE_MAIN};
 
 /// What the diff needs besides the routes.
 #[derive(Debug, Clone)]
@@ -43,9 +43,6 @@ pub fn may_take_over(foreign: &Route, want: &Route, policy: &Policy) -> bool {
         && foreign.protocol != PROTOCOL_KERNEL
 }
 
-/// `RTPROT_KERNEL`.
-const PROTOCOL_KERNEL: u8 = 2;
-
 /// The result of diffing one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeDiff {
@@ -69,26 +66,68 @@ impl NodeDiff {
 /// Diffs a node's desired routes against what it has (`observed` may hold every table).
 pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff {
     let main: Vec<&Route> = observed.iter().filter(|r| r.table == TABLE_MAIN).collect();
-    // Table main grouped by destination (a stable sort keeps `ip`'s order within a group), so
-    // that a destination's routes are found by binary search.
-    let mut by_dst: Vec<&Route> = main.clone();
-    by_dst.sort_by(|a, b| a.dst.cmp(&b.dst));
-    let routes_to = |dst: &Destination| -> &[&Route] {
-        let start = by_dst.partition_point(|r| r.dst < *dst);
-        let end = start + by_dst[start..].partition_point(|r| r.dst == *dst);
-        &by_dst[start..end]
-    };
-
-    let mut changes = Vec::new();
-    let mut in_sync = 0;
-    let mut warnings = Vec::new();
-    let mut relevant: Vec<&Route> = Vec::new();
-    // Owned routes that a desired route accounts for (kept or replaced in place), by address.
-    let mut claimed: HashSet<*const Route> = HashSet::new();
-
+    let index = ByDestination::new(&main);
+    let mut acc = Acc::default();
     for want in desired {
-        let here = routes_to(&want.dst);
-        relevant.extend(here.iter().copied());
+        acc.place(want, index.routes_to(&want.dst), policy);
+    }
+    acc.delete_unclaimed(&main, &index, policy);
+    acc.warn_strays(&main, desired, policy);
+    let Acc {
+        mut changes,
+        in_sync,
+        warnings,
+        mut relevant,
+        ..
+    } = acc;
+    changes.sort_by(|a, b| {
+        (&a.route.dst, a.action, &a.current).cmp(&(&b.route.dst, b.action, &b.current))
+    });
+    relevant.sort();
+    relevant.dedup();
+    NodeDiff {
+        changes,
+        in_sync,
+        warnings,
+        fingerprint: fingerprint(&relevant),
+    }
+}
+
+/// Table main grouped by destination (a stable sort keeps `ip`'s order within a group), so that
+/// a destination's routes are found by binary search.
+struct ByDestination<'a>(Vec<&'a Route>);
+
+impl<'a> ByDestination<'a> {
+    fn new(main: &[&'a Route]) -> Self {
+        let mut by_dst = main.to_vec();
+        by_dst.sort_by(|a, b| a.dst.cmp(&b.dst));
+        ByDestination(by_dst)
+    }
+
+    /// The routes to `dst`, in `ip`'s order.
+    fn routes_to(&self, dst: &Destination) -> &[&'a Route] {
+        let start = self.0.partition_point(|r| r.dst < *dst);
+        let end = start + self.0[start..].partition_point(|r| r.dst == *dst);
+        &self.0[start..end]
+    }
+}
+
+/// What the diff found so far.
+#[derive(Default)]
+struct Acc<'a> {
+    changes: Vec<Change>,
+    in_sync: usize,
+    warnings: Vec<String>,
+    /// The observed routes the diff depended on.
+    relevant: Vec<&'a Route>,
+    /// Owned routes that a desired route accounts for (kept or replaced in place), by address.
+    claimed: HashSet<*const Route>,
+}
+
+impl<'a> Acc<'a> {
+    /// One desired route against the routes `here` at its destination.
+    fn place(&mut self, want: &Route, here: &[&'a Route], policy: &Policy) {
+        self.relevant.extend(here.iter().copied());
         let owned = here.iter().filter(|r| is_owned(r, policy.protocol));
         let mut foreign = here.iter().filter(|r| !is_owned(r, policy.protocol));
         // `ip route replace` rewrites the first route of a key; when a foreign route shares
@@ -101,112 +140,117 @@ pub fn diff(desired: &[Route], observed: &[Route], policy: &Policy) -> NodeDiff 
             .find(|r| r.same_key(want))
             .filter(|r| r.satisfies(want) || !foreign_shares_key)
         {
-            claimed.insert(std::ptr::from_ref::<Route>(mine));
+            self.claimed.insert(std::ptr::from_ref::<Route>(mine));
             if mine.satisfies(want) {
-                in_sync += 1;
+                self.in_sync += 1;
             } else {
-                changes.push(Change::new(
-                    Action::Replace,
-                    want.clone(),
-                    Some((*mine).clone()),
-                ));
+                let current = Some((*mine).clone());
+                self.changes
+                    .push(Change::new(Action::Replace, want.clone(), current));
             }
             for f in foreign {
-                warnings.push(format!(
+                self.warnings.push(format!(
                     "foreign route `{f}` to the same destination as routectl's `{want}`"
                 ));
             }
-            continue;
+            return;
         }
         match (foreign.next(), foreign.next()) {
-            (None, _) => changes.push(Change::new(Action::Add, want.clone(), None)),
+            (None, _) => self
+                .changes
+                .push(Change::new(Action::Add, want.clone(), None)),
             (Some(f), None) if f.same_key(want) && f.satisfies(want) => {
-                changes.push(Change::new(Action::Adopt, want.clone(), Some((*f).clone())));
+                let current = Some((*f).clone());
+                self.changes
+                    .push(Change::new(Action::Adopt, want.clone(), current));
             }
             _ if here
                 .iter()
                 .filter(|r| !is_owned(r, policy.protocol))
                 .all(|f| may_take_over(f, want, policy)) =>
             {
-                // Exactly the routes in the way go: one alone in the desired route's key is
-                // rewritten in place (`ip route replace` hits the first route of a key, and it
-                // is the only one); otherwise each is deleted by its identity and the desired
-                // route added after them.
-                let same_key: Vec<&&Route> = here.iter().filter(|r| r.same_key(want)).collect();
-                let alone = match same_key.as_slice() {
-                    [only] if !is_owned(only, policy.protocol) => Some(**only),
-                    _ => None,
-                };
-                for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
-                    let in_place = alone.is_some_and(|a| std::ptr::eq(a, *f));
-                    changes.push(Change::take_over(want.clone(), (*f).clone(), in_place));
-                }
-                if alone.is_none() {
-                    changes.push(Change::new(Action::Add, want.clone(), None));
-                }
+                self.take_over(want, here, policy);
             }
-            _ => {
-                if policy.take_over {
-                    warnings.push(format!(
-                        "a route the kernel made stands at {}: never taken over",
-                        want.dst
-                    ));
-                }
-                for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
-                    changes.push(Change::new(
-                        Action::Conflict,
-                        want.clone(),
-                        Some((*f).clone()),
-                    ));
-                }
-            }
+            _ => self.conflict(want, here, policy),
         }
     }
 
-    // Owned routes no desired route accounts for: delete.
-    for r in &main {
-        if is_owned(r, policy.protocol) && !claimed.contains(&std::ptr::from_ref::<Route>(r)) {
-            relevant.push(r);
+    /// `--take-over`: exactly the routes in the way go. One alone in the desired route's key is
+    /// rewritten in place (`ip route replace` hits the first route of a key, and it is the only
+    /// one); otherwise each is deleted by its identity and the desired route added after them.
+    fn take_over(&mut self, want: &Route, here: &[&Route], policy: &Policy) {
+        let same_key: Vec<&&Route> = here.iter().filter(|r| r.same_key(want)).collect();
+        let alone = match same_key.as_slice() {
+            [only] if !is_owned(only, policy.protocol) => Some(**only),
+            _ => None,
+        };
+        for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
+            let in_place = alone.is_some_and(|a| std::ptr::eq(a, *f));
+            self.changes
+                .push(Change::take_over(want.clone(), (*f).clone(), in_place));
+        }
+        if alone.is_none() {
+            self.changes
+                .push(Change::new(Action::Add, want.clone(), None));
+        }
+    }
+
+    /// Foreign routes in the desired route's way that are not taken over: conflicts.
+    fn conflict(&mut self, want: &Route, here: &[&Route], policy: &Policy) {
+        if policy.take_over {
+            self.warnings.push(format!(
+                "a route the kernel made stands at {}: never taken over",
+                want.dst
+            ));
+        }
+        for f in here.iter().filter(|r| !is_owned(r, policy.protocol)) {
+            let current = Some((*f).clone());
+            self.changes
+                .push(Change::new(Action::Conflict, want.clone(), current));
+        }
+    }
+
+    /// Owned routes no desired route accounts for: deleted.
+    fn delete_unclaimed(&mut self, main: &[&'a Route], index: &ByDestination<'a>, policy: &Policy) {
+        for r in main {
+            if !is_owned(r, policy.protocol)
+                || self.claimed.contains(&std::ptr::from_ref::<Route>(r))
+            {
+                continue;
+            }
+            self.relevant.push(r);
             if matches!(r.dst, Destination::Net(_)) {
                 let mut c = Change::new(Action::Delete, (*r).clone(), Some((*r).clone()));
-                c.key_shared = routes_to(&r.dst)
+                c.key_shared = index
+                    .routes_to(&r.dst)
                     .iter()
                     .any(|o| !std::ptr::eq(*o, *r) && o.same_key(r));
-                changes.push(c);
+                self.changes.push(c);
             } else {
-                warnings.push(format!(
+                self.warnings.push(format!(
                     "owned route `{r}` has a destination routectl cannot read; left alone"
                 ));
             }
         }
     }
 
-    // Foreign routes inside the pod ranges that no desired route explains.
-    let desired_dsts: BTreeMap<&Destination, ()> = desired.iter().map(|d| (&d.dst, ())).collect();
-    for r in &main {
-        if is_owned(r, policy.protocol) || desired_dsts.contains_key(&r.dst) {
-            continue;
+    /// Foreign routes inside the pod ranges that no desired route explains: a warning each.
+    fn warn_strays(&mut self, main: &[&Route], desired: &[Route], policy: &Policy) {
+        let desired_dsts: BTreeMap<&Destination, ()> =
+            desired.iter().map(|d| (&d.dst, ())).collect();
+        for r in main {
+            if is_owned(r, policy.protocol) || desired_dsts.contains_key(&r.dst) {
+                continue;
+            }
+            if let Destination::Net(n) = &r.dst
+                && policy.pod_ranges.iter().any(|range| range.contains(n))
+                && r.protocol != PROTOCOL_KERNEL
+            {
+                self.warnings.push(format!(
+                    "foreign route `{r}` lies inside the cluster's pod range; left alone"
+                ));
+            }
         }
-        if let Destination::Net(n) = &r.dst
-            && policy.pod_ranges.iter().any(|range| range.contains(n))
-            && r.protocol != 2
-        {
-            warnings.push(format!(
-                "foreign route `{r}` lies inside the cluster's pod range; left alone"
-            ));
-        }
-    }
-
-    changes.sort_by(|a, b| {
-        (&a.route.dst, a.action, &a.current).cmp(&(&b.route.dst, b.action, &b.current))
-    });
-    relevant.sort();
-    relevant.dedup();
-    NodeDiff {
-        changes,
-        in_sync,
-        warnings,
-        fingerprint: fingerprint(&relevant),
     }
 }
 
@@ -277,7 +321,7 @@ mod tests {
             dst: Destination::Net(dst.parse().unwrap()),
             table: 254,
             kind: 1,
-            protocol: 2,
+            protocol: PROTOCOL_KERNEL,
             metric: 0,
             tos: 0,
             from: None,

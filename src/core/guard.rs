@@ -84,10 +84,9 @@ impl fmt::Display for HeldBack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} deletion{} held back ({})",
+            "{}: {} held back ({})",
             self.node,
-            self.deletions,
-            if self.deletions == 1 { "" } else { "s" },
+            crate::core::text::count(self.deletions, "deletion", "deletions"),
             self.why()
         )
     }

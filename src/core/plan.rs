@@ -187,6 +187,25 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// The nodes that `keep` accepts, as a plan of their own.
+    pub fn part(&self, keep: impl Fn(&str) -> bool) -> Plan {
+        Plan {
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|n| keep(&n.name))
+                .cloned()
+                .collect(),
+            held_back: self
+                .held_back
+                .iter()
+                .filter(|h| keep(&h.node))
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// The policy the diff of this topology follows.
     pub fn policy(topology: &Topology) -> Policy {
         let mut pod_ranges = topology.cluster.pod_cidrs.clone();
@@ -201,6 +220,15 @@ impl Plan {
             protocol: topology.cluster.protocol,
             pod_ranges,
             take_over: false,
+        }
+    }
+
+    /// The policy this plan was made with (its topology's, and `--take-over`): what an apply
+    /// of it judges the nodes by.
+    pub fn policy_of(&self, topology: &Topology) -> Policy {
+        Policy {
+            take_over: self.take_over,
+            ..Plan::policy(topology)
         }
     }
 

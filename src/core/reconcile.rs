@@ -3,7 +3,7 @@
 //! an ordinary plan + apply with every safety rule of `apply`; this module only decides which
 //! nodes a round covers and what it reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -83,21 +83,59 @@ impl State {
         for n in &report.nodes {
             let s = self.nodes.entry(n.name.clone()).or_default();
             s.changes += n.applied as u64;
-            match n.outcome {
-                Outcome::InSync | Outcome::Converged => {
-                    s.failures = 0;
-                    s.retry_at = None;
-                    s.last_success = Some(unix);
-                    s.converged = true;
-                }
-                Outcome::Failed | Outcome::Unreachable => {
-                    s.failures += 1;
-                    s.failures_total += 1;
-                    s.converged = false;
-                    s.retry_at = Some(now + backoff(self.interval, s.failures));
-                }
+            if n.outcome.is_converged() {
+                s.failures = 0;
+                s.retry_at = None;
+                s.last_success = Some(unix);
+                s.converged = true;
+            } else {
+                s.failures += 1;
+                s.failures_total += 1;
+                s.converged = false;
+                s.retry_at = Some(now + backoff(self.interval, s.failures));
             }
         }
+    }
+
+    /// Which nodes a round covers. `triggered`: the nodes the watch saw change, reconciled now,
+    /// back-off or not (a restarted container that failed a moment ago is exactly what the
+    /// watch is for), the others waiting for the interval. `member`: with `--member`, the nodes
+    /// running there now (asked only when the round still has nodes to cover).
+    pub fn cover<E>(
+        &self,
+        topology: &Topology,
+        now: Instant,
+        triggered: Option<&BTreeSet<String>>,
+        member: impl FnOnce() -> Result<Option<Vec<String>>, E>,
+    ) -> Result<Cover, E> {
+        let (mut due, mut waiting) = self.due(topology, now);
+        if let Some(t) = triggered {
+            due = topology
+                .nodes
+                .iter()
+                .filter(|n| t.contains(&n.name))
+                .map(|n| n.name.clone())
+                .collect();
+            waiting.clear();
+            if due.is_empty() {
+                return Ok(Cover::Gone);
+            }
+        }
+        let mine = member()?;
+        if let Some(mine) = &mine {
+            due.retain(|n| mine.contains(n));
+            waiting.retain(|n| mine.contains(n));
+            if due.is_empty() && waiting.is_empty() {
+                return Ok(Cover::NotHere);
+            }
+        }
+        if due.is_empty() {
+            return Ok(Cover::AllWaiting(waiting));
+        }
+        // Every node of the file is planned as a whole, or only those due.
+        let whole = mine.is_none() && waiting.is_empty() && triggered.is_none();
+        let only = if whole { Vec::new() } else { due };
+        Ok(Cover::Nodes(Covered { only, waiting }))
     }
 
     /// Forgets nodes that left the topology.
@@ -179,6 +217,68 @@ impl State {
     }
 }
 
+/// Which nodes a round covers ([`State::cover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cover {
+    /// Nodes to plan.
+    Nodes(Covered),
+    /// The nodes the watch saw change have left the topology: nothing to do.
+    Gone,
+    /// No node of the topology runs on this member.
+    NotHere,
+    /// Every covered node is backing off after failures.
+    AllWaiting(Vec<String>),
+}
+
+/// The nodes a round plans, and those it leaves to their back-off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covered {
+    /// The nodes to plan, or none for all of them.
+    pub only: Vec<String>,
+    /// The nodes backing off (not planned).
+    pub waiting: Vec<String>,
+}
+
+/// How a round that applied ended: whether it converged, whether only the mass-delete guard
+/// stood in the way, and the level of its log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// Every covered node converged and the topology validated.
+    pub ok: bool,
+    /// Not ok only because the mass-delete guard held deletions back.
+    pub held_back: bool,
+    /// `error`, `warn`, `info` or `debug`.
+    pub level: &'static str,
+}
+
+/// The verdict of a round: `report` what the apply did, `waiting` the nodes backing off,
+/// `held_back` whether the guard held deletions back.
+pub fn verdict(
+    report: &Report,
+    waiting: &[String],
+    held_back: bool,
+    topology_valid: bool,
+) -> Verdict {
+    let failed = report.nodes.iter().any(|n| !n.outcome.is_converged());
+    let changed = report.nodes.iter().any(|n| n.outcome == Outcome::Converged);
+    let rest_ok = !failed && waiting.is_empty() && topology_valid;
+    let level = if failed || !topology_valid {
+        "error"
+    } else if held_back {
+        "warn"
+    } else if !changed && !waiting.is_empty() {
+        // Nothing done but waiting out back-offs: not worth a line every interval.
+        "debug"
+    } else {
+        "info"
+    };
+    Verdict {
+        ok: rest_ok && !held_back,
+        held_back: rest_ok && held_back,
+        level,
+    }
+}
+
 /// The delay before retrying a node after `failures` consecutive failures, counted from the
 /// start of the round that failed: the first failure is retried at the next round, then after
 /// 2, 4, 8 … intervals, at most [`MAX_BACKOFF_INTERVALS`]. Half an interval is taken off so that
@@ -248,6 +348,64 @@ mod tests {
         assert_eq!(s.nodes["a"].failures, 0);
         assert_eq!(s.nodes["a"].retry_at, None);
         assert_eq!(s.nodes["a"].failures_total, 13);
+    }
+
+    fn no_member() -> Result<Option<Vec<String>>, ()> {
+        Ok(None)
+    }
+
+    #[test]
+    fn a_round_covers_the_nodes_not_backing_off() {
+        let t = crate::core::topology::fixtures::lab();
+        let mut s = State::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let whole = Cover::Nodes(Covered {
+            only: vec![],
+            waiting: vec![],
+        });
+        assert_eq!(s.cover(&t, t0, None, no_member), Ok(whole));
+        s.record(&report(&[("worker-1", Outcome::Failed)]), t0);
+        let some = Cover::Nodes(Covered {
+            only: vec!["controller-0".into(), "worker-0".into(), "worker-2".into()],
+            waiting: vec!["worker-1".into()],
+        });
+        assert_eq!(s.cover(&t, t0, None, no_member), Ok(some));
+        // The watch's nodes are covered back-off or not; gone ones leave nothing to do.
+        let changed: BTreeSet<String> = ["worker-1".to_string()].into();
+        let now = Cover::Nodes(Covered {
+            only: vec!["worker-1".into()],
+            waiting: vec![],
+        });
+        assert_eq!(s.cover(&t, t0, Some(&changed), no_member), Ok(now));
+        let gone: BTreeSet<String> = ["worker-9".to_string()].into();
+        let asked = |_: &str| -> Result<Option<Vec<String>>, ()> { panic!("member asked") };
+        assert_eq!(s.cover(&t, t0, Some(&gone), || asked("")), Ok(Cover::Gone));
+        // --member: only the nodes running there.
+        let on = |names: &[&str]| {
+            let v: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            move || -> Result<Option<Vec<String>>, ()> { Ok(Some(v)) }
+        };
+        assert_eq!(s.cover(&t, t0, None, on(&[])), Ok(Cover::NotHere));
+        let waiting = Cover::AllWaiting(vec!["worker-1".into()]);
+        assert_eq!(s.cover(&t, t0, None, on(&["worker-1"])), Ok(waiting));
+        assert_eq!(s.cover(&t, t0, None, || Err(())), Err(()));
+    }
+
+    #[test]
+    fn a_round_is_ok_only_with_every_node_converged() {
+        let done = report(&[("a", Outcome::InSync), ("b", Outcome::Converged)]);
+        let v = verdict(&done, &[], false, true);
+        assert_eq!((v.ok, v.held_back, v.level), (true, false, "info"));
+        let v = verdict(&done, &[], true, true);
+        assert_eq!((v.ok, v.held_back, v.level), (false, true, "warn"));
+        let v = verdict(&done, &[], false, false);
+        assert_eq!((v.ok, v.held_back, v.level), (false, false, "error"));
+        let failed = report(&[("a", Outcome::Unreachable)]);
+        let v = verdict(&failed, &[], true, true);
+        assert_eq!((v.ok, v.held_back, v.level), (false, false, "error"));
+        let quiet = report(&[("a", Outcome::InSync)]);
+        let v = verdict(&quiet, &["b".to_string()], false, true);
+        assert_eq!((v.ok, v.held_back, v.level), (false, false, "debug"));
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub const TABLE_MAIN: u32 = 254;
 pub const TYPE_UNICAST: u8 = 1;
 /// routectl's default routing protocol number (see docs/ownership.md for the choice).
 pub const DEFAULT_PROTOCOL: u8 = 211;
+/// The routing protocol number the kernel gives connected routes (`RTPROT_KERNEL`).
+pub const PROTOCOL_KERNEL: u8 = 2;
 /// The metric the kernel gives an IPv6 route added with metric 0 (`IP6_RT_PRIO_USER`).
 pub const IPV6_DEFAULT_METRIC: u32 = 1024;
 

@@ -135,36 +135,7 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<Saved, Error> {
         file: shown.to_string(),
         message,
     })?;
-    if doc.get("kind").and_then(Value::as_str) != Some("plan") {
-        return Err(Error::NotAPlan {
-            file: shown.to_string(),
-        });
-    }
-    let version = doc.get("format_version");
-    if version.and_then(Value::as_u64) != Some(u64::from(PLAN_FORMAT_VERSION)) {
-        return Err(Error::PlanFormat {
-            file: shown.to_string(),
-            found: version.map_or_else(|| "none".to_string(), Value::to_string),
-            reads: PLAN_FORMAT_VERSION,
-        });
-    }
-    let Some(saved) = doc.get("saved") else {
-        return Err(Error::PrintedPlan {
-            file: shown.to_string(),
-        });
-    };
-    let binding: Binding =
-        serde_json::from_value(saved.clone()).map_err(|e| Error::DamagedPlan {
-            file: shown.to_string(),
-            message: e.to_string(),
-        })?;
-    if binding.routectl_version != env!("CARGO_PKG_VERSION") {
-        return Err(Error::PlanVersion {
-            file: shown.to_string(),
-            made_by: binding.routectl_version,
-            running: env!("CARGO_PKG_VERSION"),
-        });
-    }
+    let binding = binding(&doc, shown)?;
     let damaged = |message: String| Error::DamagedPlan {
         file: shown.to_string(),
         message,
@@ -196,26 +167,7 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<Saved, Error> {
             )));
         }
     }
-    let selected = topology.selected(&options.only);
-    let mut seen = std::collections::BTreeSet::new();
-    for (name, _) in &binding.fingerprints {
-        if !seen.insert(name.as_str()) {
-            return Err(damaged(format!("node `{name}` has two fingerprints")));
-        }
-        if !selected.iter().any(|n| n.name == *name) {
-            return Err(damaged(format!(
-                "it has a fingerprint for `{name}`, which it does not plan"
-            )));
-        }
-    }
-    for n in &selected {
-        if !seen.contains(n.name.as_str()) {
-            return Err(damaged(format!(
-                "node `{}` is planned but has no fingerprint",
-                n.name
-            )));
-        }
-    }
+    check_fingerprints(&binding, &topology, &options).map_err(damaged)?;
     if doc.get("adopt").and_then(Value::as_bool) != Some(binding.adopt) {
         return Err(damaged(
             "its `adopt` differs from the one it was made with".to_string(),
@@ -227,6 +179,71 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<Saved, Error> {
         options,
         doc,
     })
+}
+
+/// What a saved plan document is bound to, once it is known to be a plan of this format made
+/// by this version of routectl.
+fn binding(doc: &Value, shown: &str) -> Result<Binding, Error> {
+    if doc.get("kind").and_then(Value::as_str) != Some("plan") {
+        return Err(Error::NotAPlan {
+            file: shown.to_string(),
+        });
+    }
+    let version = doc.get("format_version");
+    if version.and_then(Value::as_u64) != Some(u64::from(PLAN_FORMAT_VERSION)) {
+        return Err(Error::PlanFormat {
+            file: shown.to_string(),
+            found: version.map_or_else(|| "none".to_string(), Value::to_string),
+            reads: PLAN_FORMAT_VERSION,
+        });
+    }
+    let Some(saved) = doc.get("saved") else {
+        return Err(Error::PrintedPlan {
+            file: shown.to_string(),
+        });
+    };
+    let binding: Binding =
+        serde_json::from_value(saved.clone()).map_err(|e| Error::DamagedPlan {
+            file: shown.to_string(),
+            message: e.to_string(),
+        })?;
+    if binding.routectl_version != env!("CARGO_PKG_VERSION") {
+        return Err(Error::PlanVersion {
+            file: shown.to_string(),
+            made_by: binding.routectl_version,
+            running: env!("CARGO_PKG_VERSION"),
+        });
+    }
+    Ok(binding)
+}
+
+/// Every node the options select has exactly one fingerprint, and no other node has one.
+fn check_fingerprints(
+    binding: &Binding,
+    topology: &Topology,
+    options: &Options,
+) -> Result<(), String> {
+    let selected = topology.selected(&options.only);
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, _) in &binding.fingerprints {
+        if !seen.insert(name.as_str()) {
+            return Err(format!("node `{name}` has two fingerprints"));
+        }
+        if !selected.iter().any(|n| n.name == *name) {
+            return Err(format!(
+                "it has a fingerprint for `{name}`, which it does not plan"
+            ));
+        }
+    }
+    for n in &selected {
+        if !seen.contains(n.name.as_str()) {
+            return Err(format!(
+                "node `{}` is planned but has no fingerprint",
+                n.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Compares the changes of a saved plan document with those of a fresh plan's document (both

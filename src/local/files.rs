@@ -192,18 +192,9 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// The file that marks a directory as a complete snapshot written by `routectl show --save`.
 pub const SNAPSHOT_MANIFEST: &str = "routectl-snapshot.txt";
 
-/// Replaces the directory `dir` as a whole with `files` (name, contents) plus a manifest: they
-/// are written into a new temp directory beside `dir`, fsynced, and renamed into place; the old
-/// directory is moved aside first and removed after. A failure leaves the old snapshot as it
-/// was, never old and new files mixed. An existing `dir` is replaced only when it looks like a
-/// snapshot (nothing but `*.json` files and the manifest), so a wrong path cannot wipe a
-/// directory of other files.
-pub fn replace_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
-    let parent = parent_of(dir);
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "snapshot".to_string());
+/// Whether `dir` may be replaced by a snapshot: absent, or a directory (not a symlink) of
+/// nothing but `*.json` files and the manifest.
+fn replaceable(dir: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
             return Err(std::io::Error::new(
@@ -231,10 +222,12 @@ pub fn replace_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let new = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".new")
-        .tempdir_in(&parent)?;
+    Ok(())
+}
+
+/// Writes `files` and then the manifest (a directory with it is complete) into `new`, each
+/// fsynced.
+fn write_snapshot(new: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
     let mut manifest = String::from("routectl snapshot: complete\n");
     for (file, bytes) in files {
         let mut f = std::fs::OpenOptions::new()
@@ -242,7 +235,7 @@ pub fn replace_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<(
             .create_new(true)
             .mode(0o644)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(new.path().join(file))?;
+            .open(new.join(file))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         manifest.push_str(file);
@@ -254,9 +247,30 @@ pub fn replace_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<(
         .create_new(true)
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(new.path().join(SNAPSHOT_MANIFEST))?;
+        .open(new.join(SNAPSHOT_MANIFEST))?;
     m.write_all(manifest.as_bytes())?;
     m.sync_all()?;
+    Ok(())
+}
+
+/// Replaces the directory `dir` as a whole with `files` (name, contents) plus a manifest: they
+/// are written into a new temp directory beside `dir`, fsynced, and renamed into place; the old
+/// directory is moved aside first and removed after. A failure leaves the old snapshot as it
+/// was, never old and new files mixed. An existing `dir` is replaced only when it looks like a
+/// snapshot (nothing but `*.json` files and the manifest), so a wrong path cannot wipe a
+/// directory of other files.
+pub fn replace_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+    let parent = parent_of(dir);
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "snapshot".to_string());
+    replaceable(dir)?;
+    let new = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".new")
+        .tempdir_in(&parent)?;
+    write_snapshot(new.path(), files)?;
     std::fs::set_permissions(new.path(), std::fs::Permissions::from_mode(0o755))?;
     sync_dir(new.path())?;
     let new_path = new.keep();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::core::change::{self, Action};
 use crate::core::desired;
 use crate::core::diff::{self, Policy};
+use crate::core::persist::Mechanism;
 use crate::core::plan::{NodePlan, Plan};
 use crate::core::record::{self, LastApplied};
 use crate::core::route::Route;
@@ -18,7 +19,7 @@ use crate::error::{CommandError, NodeError};
 use crate::node::iproute;
 use crate::node::networkd;
 use crate::node::observe;
-use crate::node::request::{ApplyRequest, FileChange};
+use crate::node::request::{ApplyReply, ApplyRequest, FileChange, PersistedFile};
 use crate::node::transport::{Invocation, Transport};
 use crate::parallel;
 
@@ -32,10 +33,7 @@ pub fn apply(
     parallelism: usize,
 ) -> Report {
     let started = Instant::now();
-    let policy = Policy {
-        take_over: plan.take_over,
-        ..Plan::policy(topology)
-    };
+    let policy = plan.policy_of(topology);
     let nodes = parallel::map(&plan.nodes, parallelism, |np| {
         let mut stored = None;
         let mut result = apply_node(np, plan.adopt, topology, &policy, transport, &mut stored);
@@ -96,7 +94,7 @@ fn apply_node(
     // the kernel refused.
     if np.persist.is_pending()
         && result.dropin.is_none()
-        && matches!(result.outcome, Outcome::Converged | Outcome::InSync)
+        && result.outcome.is_converged()
         && let Some(node) = topology.node(&np.name)
     {
         let desired = desired::routes_for(topology, node);
@@ -154,34 +152,8 @@ fn apply_routes(
         record_error: None,
         interrupted_write: false,
     };
-    match &np.state {
-        // Readable, but not to be written as the topology asks (persist): nothing is sent.
-        Err(e @ (NodeError::Persist { .. } | NodeError::Misfit { .. })) => {
-            result.outcome = Outcome::Failed;
-            result.error = Some(e.clone());
-            return result;
-        }
-        Err(e) => {
-            result.outcome = Outcome::Unreachable;
-            result.error = Some(e.clone());
-            return result;
-        }
-        Ok(d) if np.is_converged(adopt) => {
-            result.outcome = Outcome::InSync;
-            result.remaining = d.changes.clone();
-            return result;
-        }
-        Ok(d)
-            if np.persist.is_pending()
-                && !d.changes.iter().any(|c| {
-                    c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict
-                }) =>
-        {
-            // The routes are in place; only the drop-in is to be written.
-            result.outcome = Outcome::InSync;
-            return result;
-        }
-        Ok(_) => {}
+    if nothing_to_send(np, adopt, &mut result) {
+        return result;
     }
     let Some(node) = topology.node(&np.name) else {
         result.error = Some(NodeError::Command(CommandError::Spawn {
@@ -206,7 +178,7 @@ fn apply_routes(
         _ => None,
     };
     let req = ApplyRequest {
-        routes: lines.clone(),
+        routes: lines,
         persisted: persisted.as_ref().map(|(_, f)| f.clone()),
         record: Some((
             record::record_path(&node.instance),
@@ -226,61 +198,109 @@ fn apply_routes(
         result.remaining = np.changes().to_vec();
         return result;
     }
-    let readback: Result<Vec<Route>, NodeError> = match ran {
+    let read_back = match ran {
         Err(e) => {
             // Timed out or could not start: what is true now must be read, not guessed.
             result.error = Some(NodeError::Command(e));
-            observe::read_node(transport, node)
+            None
         }
         Ok(out) => {
-            let failures = iproute::batch_failures(&out.stderr);
-            for f in &failures {
-                if let Some(cmd) = lines.get(f.line.wrapping_sub(1)) {
-                    result.failures.push(LineFailure {
-                        command: cmd.clone(),
-                        message: f.message.clone(),
-                    });
-                }
-            }
             if out.record_done {
                 *stored = Some(planned);
             }
-            if let (Some((mechanism, file)), true) = (&persisted, out.persisted_done) {
-                result.dropin = Some(crate::core::applied::DropinWrite {
-                    mechanism: *mechanism,
-                    path: file.path.clone(),
-                    action: "written",
-                    write_ms: started.elapsed().as_millis() as u64,
-                    settled_ms: 0,
-                });
-            }
-            if out.status != Some(0) && failures.is_empty() {
-                // The transport failed (instance stopped, daemon down), `ip` refused the script
-                // as a whole, or a file could not be written: named as such.
-                result.error = Some(match &persisted {
-                    Some((mechanism, file)) if !out.persisted_done && out.read_back.is_some() => {
-                        NodeError::Persist {
-                            path: Some(file.path.clone()),
-                            reason: format!(
-                                "writing the {} {} failed: {}",
-                                mechanism.describe(),
-                                file.path,
-                                out.stderr.trim()
-                            ),
-                        }
-                    }
-                    _ => NodeError::Command(out.status_error()),
-                });
-            }
-            match out.read_back.as_deref().map(iproute::parse_stream) {
-                Some(Ok(mut tables)) if !tables.is_empty() => Ok(tables.pop().unwrap_or_default()),
-                _ => observe::read_node(transport, node),
-            }
+            let write_ms = started.elapsed().as_millis() as u64;
+            take_reply(&mut result, &req.routes, persisted.as_ref(), out, write_ms)
         }
     };
-
+    let readback = match read_back {
+        Some(routes) => Ok(routes),
+        None => observe::read_node(transport, node),
+    };
     judge(&mut result, np, &desired, adopt, policy, readback);
     result
+}
+
+/// A node to which nothing is sent: unreadable, unfit for what the topology asks, converged, or
+/// with only its persisted file to write. Sets how it ended.
+fn nothing_to_send(np: &NodePlan, adopt: bool, result: &mut NodeResult) -> bool {
+    match &np.state {
+        // Readable, but not to be written as the topology asks (persist): nothing is sent.
+        Err(e @ (NodeError::Persist { .. } | NodeError::Misfit { .. })) => {
+            result.outcome = Outcome::Failed;
+            result.error = Some(e.clone());
+        }
+        Err(e) => {
+            result.outcome = Outcome::Unreachable;
+            result.error = Some(e.clone());
+        }
+        Ok(d) if np.is_converged(adopt) => {
+            result.outcome = Outcome::InSync;
+            result.remaining = d.changes.clone();
+        }
+        Ok(d)
+            if np.persist.is_pending()
+                && !d.changes.iter().any(|c| {
+                    c.is_operation(adopt) || c.action == crate::core::change::Action::Conflict
+                }) =>
+        {
+            // The routes are in place; only the drop-in is to be written.
+            result.outcome = Outcome::InSync;
+        }
+        Ok(_) => return false,
+    }
+    true
+}
+
+/// What the node's reply says of the request: the lines that failed, the persisted file
+/// written, an error for a failure no line explains. Returns the routes read back in the same
+/// round trip (`None`: read them again).
+fn take_reply(
+    result: &mut NodeResult,
+    lines: &[String],
+    persisted: Option<&(Mechanism, PersistedFile)>,
+    out: ApplyReply,
+    write_ms: u64,
+) -> Option<Vec<Route>> {
+    let failures = iproute::batch_failures(&out.stderr);
+    for f in &failures {
+        if let Some(cmd) = lines.get(f.line.wrapping_sub(1)) {
+            result.failures.push(LineFailure {
+                command: cmd.clone(),
+                message: f.message.clone(),
+            });
+        }
+    }
+    if let (Some((mechanism, file)), true) = (persisted, out.persisted_done) {
+        result.dropin = Some(crate::core::applied::DropinWrite {
+            mechanism: *mechanism,
+            path: file.path.clone(),
+            action: "written",
+            write_ms,
+            settled_ms: 0,
+        });
+    }
+    if out.status != Some(0) && failures.is_empty() {
+        // The transport failed (instance stopped, daemon down), `ip` refused the script as a
+        // whole, or a file could not be written: named as such.
+        result.error = Some(match persisted {
+            Some((mechanism, file)) if !out.persisted_done && out.read_back.is_some() => {
+                NodeError::Persist {
+                    path: Some(file.path.clone()),
+                    reason: format!(
+                        "writing the {} {} failed: {}",
+                        mechanism.describe(),
+                        file.path,
+                        out.stderr.trim()
+                    ),
+                }
+            }
+            _ => NodeError::Command(out.status_error()),
+        });
+    }
+    match out.read_back.as_deref().map(iproute::parse_stream) {
+        Some(Ok(mut tables)) if !tables.is_empty() => Some(tables.pop().unwrap_or_default()),
+        _ => None,
+    }
 }
 
 /// The record a node gets when every planned operation succeeds: what it will then have of its
@@ -459,10 +479,7 @@ pub fn rollback(
     transport: &dyn Transport,
     parallelism: usize,
 ) -> Vec<(String, Result<(), String>)> {
-    let policy = Policy {
-        take_over: plan.take_over,
-        ..Plan::policy(topology)
-    };
+    let policy = plan.policy_of(topology);
     parallel::map(&plan.nodes, parallelism, |np| {
         (
             np.name.clone(),

@@ -12,5 +12,6 @@ pub mod networkd;
 pub mod observe;
 pub mod probe;
 pub mod request;
+pub mod rollout;
 pub mod transport;
 pub mod watch;

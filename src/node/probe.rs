@@ -114,32 +114,9 @@ pub fn run(
 mod tests {
     use super::*;
     use crate::core::check::probes;
-    use crate::core::topology::parse;
     use crate::node::transport::Output;
 
-    const LAB: &str = r#"
-[cluster]
-interface = "eth1"
-[[nodes]]
-name = "controller-0"
-internal_ip = "10.0.2.10"
-[[nodes]]
-name = "worker-0"
-internal_ip = ["10.0.2.20", "fd00::20"]
-pod_cidr = ["10.1.0.0/24", "fd01:0:0::/64"]
-[[nodes]]
-name = "worker-1"
-internal_ip = ["10.0.2.21", "fd00::21"]
-pod_cidr = ["10.1.1.0/24", "fd01:0:1::/64"]
-[[nodes]]
-name = "worker-2"
-internal_ip = "10.0.2.22"
-pod_cidr = "10.1.2.0/24"
-"#;
-
-    fn lab() -> Topology {
-        parse(LAB.as_bytes(), "t.toml", None).unwrap()
-    }
+    use crate::core::topology::fixtures::dual_stack as lab;
 
     #[test]
     fn a_probe_pings_once_from_its_source_gateway() {

@@ -8,7 +8,7 @@ use super::plan::{
     ChangesDoc, HeldBackDoc, PlanDoc, change_lines, held_back_docs, held_back_lines, plan_json,
 };
 use super::style::Style;
-use super::{AccessDoc, PLAN_FORMAT_VERSION, Text, TopologyDoc, plural};
+use super::{AccessDoc, PLAN_FORMAT_VERSION, Text, TopologyDoc};
 use crate::core::access::Accesses;
 use crate::core::applied::{DropinWrite, LineFailure, NodeResult, Outcome, Report};
 use crate::core::canary::Verdict;
@@ -61,10 +61,9 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
     let c = counts(r);
     let applied = r.operations_applied();
     let mut line = format!(
-        "Apply: {applied} operation{} applied; {} node{} converged, {} in sync, {} failed, {} unreachable",
-        plural(applied),
-        c.converged,
-        plural(c.converged),
+        "Apply: {} applied; {} converged, {} in sync, {} failed, {} unreachable",
+        crate::core::text::count(applied, "operation", "operations"),
+        crate::core::text::nodes(c.converged),
         c.in_sync,
         c.failed,
         c.unreachable,
@@ -77,8 +76,8 @@ pub fn report_text(r: &Report, held: &[HeldBack], commands: usize, style: &Style
         let nodes: Vec<&str> = held.iter().map(|h| h.node.as_str()).collect();
         let _ = write!(
             line,
-            "; {deletions} deletion{} held back on {}",
-            plural(deletions),
+            "; {} held back on {}",
+            crate::core::text::count(deletions, "deletion", "deletions"),
             nodes.join(", ")
         );
     }
@@ -109,25 +108,28 @@ pub fn canary_failed_text(r: &Report, v: &Verdict, commands: usize, style: &Styl
             .into_iter()
             .filter(|f| f.starts_with(&format!("{} -> ", n.name)))
             .collect();
-        if matches!(n.outcome, Outcome::Converged | Outcome::InSync) {
+        if n.outcome.is_converged() {
             let fate = if restored(&n.name) {
-                format!("rolled back ({done} change{} undone)", plural(done))
+                format!(
+                    "rolled back ({} undone)",
+                    crate::core::text::count(done, "change", "changes")
+                )
             } else if v.rollback.is_some() {
                 "NOT rolled back".to_string()
             } else {
                 format!(
-                    "keeps its {done} new route{} (--canary-rollback puts it back)",
-                    plural(done)
+                    "keeps its {} (--canary-rollback puts it back)",
+                    crate::core::text::count(done, "new route", "new routes")
                 )
             };
             let paths = v.proofs.iter().filter(|p| p.path.from == n.name).count();
             let _ = writeln!(
                 out,
-                "{}: {}: {} of {paths} path{} failed; {fate}",
+                "{}: {}: {} of {} failed; {fate}",
                 style.bold(&n.name),
                 style.red("canary FAILED"),
                 failed_paths.len(),
-                plural(paths)
+                crate::core::text::count(paths, "path", "paths")
             );
             for f in &failed_paths {
                 let _ = writeln!(out, "  {} {}", style.red("x"), crate::core::text::escape(f));
@@ -170,15 +172,20 @@ pub fn adoptable_note(r: &Report) -> Option<String> {
         .count();
     (!r.adopt && adoptable > 0).then(|| {
         format!(
-            "{adoptable} identical hand-made route{} left as {} (`--adopt` takes {} over)",
-            plural(adoptable),
+            "{} left as {} (`--adopt` takes {} over)",
+            crate::core::text::count(
+                adoptable,
+                "identical hand-made route",
+                "identical hand-made routes"
+            ),
             if adoptable == 1 { "it is" } else { "they are" },
             if adoptable == 1 { "it" } else { "them" }
         )
     })
 }
 
-fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
+/// A node's first line: how it ended.
+fn node_status(n: &NodeResult, style: &Style, out: &mut String) {
     match n.outcome {
         Outcome::InSync => {
             let _ = writeln!(out, "{}: in sync", style.bold(&n.name));
@@ -187,10 +194,10 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
             let done = n.operations_applied();
             let _ = writeln!(
                 out,
-                "{}: {} ({done} change{})",
+                "{}: {} ({})",
                 style.bold(&n.name),
                 style.green("converged"),
-                plural(done)
+                crate::core::text::count(done, "change", "changes")
             );
         }
         Outcome::Unreachable => {
@@ -207,6 +214,10 @@ fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
             let _ = writeln!(out, "{}: {}", style.bold(&n.name), style.red("FAILED"));
         }
     }
+}
+
+fn node_text(n: &NodeResult, adopt: bool, style: &Style, out: &mut String) {
+    node_status(n, style, out);
     for f in &n.failures {
         let _ = writeln!(
             out,

@@ -1,14 +1,13 @@
 //! The canary stage of `apply --canary`: text, and the `canary` object of the apply document.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
 
 use serde::{Serialize, Serializer};
 
+use super::check::PathDoc;
 use super::style::Style;
 use crate::core::canary::{Proof, Rollback, Verdict};
 use crate::core::check;
-use crate::core::route::Family;
 
 /// The canary stage of `apply --canary` as text.
 pub fn canary_text(v: &Verdict, style: &Style) -> String {
@@ -73,44 +72,50 @@ pub fn canary_text(v: &Verdict, style: &Style) -> String {
     out
 }
 
-/// One path the canary stage pinged.
-#[derive(Serialize)]
-struct PathDoc<'a> {
-    family: Family,
-    from: &'a str,
-    to: &'a str,
-    source: IpAddr,
-    destination: IpAddr,
-    status: &'static str,
-    attempts: Option<u32>,
-    detail: Option<&'a str>,
-}
-
-impl<'a> PathDoc<'a> {
-    fn of(p: &'a Proof) -> Self {
-        let (detail, attempts) = match &p.outcome {
-            check::Outcome::Pass { attempts } => (None, Some(*attempts)),
-            check::Outcome::Fail { attempts, detail } => (Some(detail.as_str()), Some(*attempts)),
-            check::Outcome::NotRun { reason } => (Some(reason.as_str()), None),
-        };
-        PathDoc {
-            family: p.path.family,
-            from: &p.path.from,
-            to: &p.path.to,
-            source: p.path.source,
-            destination: p.path.destination,
-            status: p.outcome.name(),
-            attempts,
-            detail,
-        }
+/// What stderr says when a canary failed: what did not converge, the failed paths, and what
+/// became of the canaries.
+pub fn canary_stopped(v: &Verdict) -> String {
+    let mut msg = String::from(
+        "routectl: the canary failed; the rollout stopped and no other node was changed",
+    );
+    if !v.not_converged.is_empty() {
+        let _ = write!(msg, "\n  not converged: {}", v.not_converged.join(", "));
     }
+    for f in v.failures() {
+        let _ = write!(msg, "\n  failed path: {f}");
+    }
+    match &v.rollback {
+        Some(rb) => {
+            if !rb.restored.is_empty() {
+                let _ = write!(msg, "\n  put back as it was: {}", rb.restored.join(", "));
+            }
+            for (n, why) in &rb.failed {
+                let _ = write!(msg, "\n  NOT put back: {n}: {why}");
+            }
+        }
+        None => msg.push_str(
+            "\n  the canary keeps the new routes; put it back with --canary-rollback, or fix the topology and apply again",
+        ),
+    }
+    msg
 }
 
 struct PathsDoc<'a>(&'a [Proof]);
 
 impl Serialize for PathsDoc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(PathDoc::of))
+        s.collect_seq(self.0.iter().map(|p| {
+            let q = &p.path;
+            PathDoc::new(
+                q.family,
+                &q.from,
+                &q.to,
+                q.source,
+                q.destination,
+                &p.outcome,
+                None,
+            )
+        }))
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::{Serialize, Serializer};
 
 use super::style::Style;
-use super::{FORMAT_VERSION, TopologyDoc, plural};
+use super::{FORMAT_VERSION, TopologyDoc};
 use crate::core::check::{self, Asymmetry, Report};
 use crate::core::route::Family;
 use crate::core::topology::Topology;
@@ -77,10 +77,9 @@ pub fn check_summary_line(r: &Report) -> String {
             .to_string();
     }
     let mut line = format!(
-        "Check: {} of {} path{} pass",
+        "Check: {} of {} pass",
         s.passed,
-        s.paths,
-        plural(s.paths)
+        crate::core::text::count(s.paths, "path", "paths")
     );
     if s.failed > 0 {
         let _ = write!(line, ", {} failed", s.failed);
@@ -94,9 +93,8 @@ pub fn check_summary_line(r: &Report) -> String {
     if s.nodes_unreadable > 0 {
         let _ = write!(
             line,
-            "; {} node{} unreadable",
-            s.nodes_unreadable,
-            plural(s.nodes_unreadable)
+            "; {} unreadable",
+            crate::core::text::nodes(s.nodes_unreadable)
         );
     }
     line.push('.');
@@ -226,9 +224,10 @@ impl Serialize for RowDoc<'_> {
     }
 }
 
-/// One entry of `paths`.
+/// One path pinged: an entry of a check's `paths` (with its hints) and of a canary stage's
+/// (without).
 #[derive(Serialize)]
-struct PathDoc<'a> {
+pub(super) struct PathDoc<'a> {
     family: Family,
     from: &'a str,
     to: &'a str,
@@ -237,28 +236,51 @@ struct PathDoc<'a> {
     status: &'static str,
     attempts: Option<u32>,
     detail: Option<&'a str>,
-    hints: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hints: Option<&'a [String]>,
 }
 
 impl<'a> PathDoc<'a> {
-    fn of(p: &'a check::PathResult) -> Self {
-        let q = &p.probe;
-        let (attempts, detail) = match &p.outcome {
+    /// The path `from` -> `to` of `family`, pinged from `source` to `destination`.
+    pub(super) fn new(
+        family: Family,
+        from: &'a str,
+        to: &'a str,
+        source: IpAddr,
+        destination: IpAddr,
+        outcome: &'a check::Outcome,
+        hints: Option<&'a [String]>,
+    ) -> Self {
+        let (attempts, detail) = match outcome {
             check::Outcome::Pass { attempts } => (Some(*attempts), None),
             check::Outcome::Fail { attempts, detail } => (Some(*attempts), Some(detail.as_str())),
             check::Outcome::NotRun { reason } => (None, Some(reason.as_str())),
         };
         PathDoc {
-            family: q.family,
-            from: &q.from,
-            to: &q.to,
-            source: q.source,
-            destination: q.destination,
-            status: p.outcome.name(),
+            family,
+            from,
+            to,
+            source,
+            destination,
+            status: outcome.name(),
             attempts,
             detail,
-            hints: &p.hints,
+            hints,
         }
+    }
+
+    fn of(p: &'a check::PathResult) -> Self {
+        let q = &p.probe;
+        let hints = Some(p.hints.as_slice());
+        PathDoc::new(
+            q.family,
+            &q.from,
+            &q.to,
+            q.source,
+            q.destination,
+            &p.outcome,
+            hints,
+        )
     }
 }
 

@@ -24,7 +24,7 @@ pub mod style;
 pub mod validate;
 
 pub use apply::{adoptable_note, canary_failed_text, report_json, report_json_with, report_text};
-pub use canary::canary_text;
+pub use canary::{canary_stopped, canary_text};
 pub use check::{check_json, check_markdown, check_summary_line, check_text};
 pub use plan::{
     HeldBackDoc, drift_note, held_back_docs, mark, plan_json, plan_markdown, plan_text,
@@ -304,7 +304,7 @@ impl<'a> RouteDoc<'a> {
     }
 }
 
-/// `s` when `n` is not 1.
+/// `s` when `n` is not 1 (a count and its noun: [`crate::core::text::count`]).
 pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }

@@ -3,6 +3,10 @@
 
 use serde::Serialize;
 
+use crate::core::applied::{NodeResult, Outcome, Report};
+use crate::core::guard::{self, HeldBack};
+use crate::core::text::escape;
+
 /// One log line: the event's fields, then when, how bad, and the sentence for people.
 #[derive(Serialize)]
 pub struct LogLine<'a, F: Serialize> {
@@ -113,6 +117,134 @@ pub struct RoundNode {
     pub error: Option<String>,
 }
 
+/// One line of the log at `at`: `TS LEVEL message` (the message escaped: it quotes nodes'
+/// errors, stderr, watch notes), or with `json` the event's fields, `ts`, `level` and
+/// `message` as one JSON object.
+pub fn log_line<F: Serialize>(
+    json: bool,
+    at: std::time::SystemTime,
+    level: &str,
+    message: &str,
+    fields: F,
+) -> String {
+    let ts = rfc3339(at);
+    if !json {
+        return format!("{ts} {level:<5} {}\n", escape(message));
+    }
+    let line = LogLine {
+        fields,
+        ts: &ts,
+        level,
+        message,
+    };
+    match self::line(&line) {
+        Ok(text) => text,
+        // Not expected of these types; said in plain text rather than dropped.
+        Err(e) => format!("{ts} error cannot write the JSON log line: {e}\n"),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC, whole seconds).
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// The sentence and the per-node fields of a round that applied: `waiting` the nodes backing
+/// off, `held_back` what the mass-delete guard held back, `retry_in` the seconds until a
+/// failed node is tried again.
+pub fn applied(
+    report: &Report,
+    waiting: &[String],
+    held_back: &[HeldBack],
+    retry_in: &dyn Fn(&str) -> f64,
+) -> (String, Vec<RoundNode>) {
+    let mut changed = Vec::new();
+    let mut failed = Vec::new();
+    let mut in_sync = 0;
+    let mut nodes = Vec::new();
+    for n in &report.nodes {
+        let error = node_error(n);
+        match n.outcome {
+            Outcome::InSync => in_sync += 1,
+            Outcome::Converged => changed.push(format!("{} ({} applied)", n.name, n.applied)),
+            Outcome::Failed | Outcome::Unreachable => failed.push(format!(
+                "{} {} ({}; next try in {})",
+                escape(&n.name),
+                if n.outcome == Outcome::Unreachable {
+                    "unreachable"
+                } else {
+                    "failed"
+                },
+                escape(&error.clone().unwrap_or_default()),
+                next_try(retry_in(&n.name))
+            )),
+        }
+        nodes.push(RoundNode {
+            name: n.name.clone(),
+            status: match n.outcome {
+                Outcome::InSync => "in_sync",
+                Outcome::Converged => "converged",
+                Outcome::Failed => "failed",
+                Outcome::Unreachable => "unreachable",
+            },
+            applied: n.applied,
+            error,
+        });
+    }
+    let mut parts = Vec::new();
+    if !changed.is_empty() {
+        parts.push(format!("changed {}", changed.join(", ")));
+    }
+    if !failed.is_empty() {
+        parts.push(format!("FAILED {}", failed.join(", ")));
+    }
+    if !waiting.is_empty() {
+        parts.push(format!("backing off {}", waiting.join(", ")));
+    }
+    if !held_back.is_empty() {
+        let held: Vec<String> = held_back.iter().map(ToString::to_string).collect();
+        parts.push(format!(
+            "{} (a mass deletion; {} applies them)",
+            held.join(", "),
+            guard::ALLOW
+        ));
+    }
+    let message = if parts.is_empty() {
+        format!("in sync ({})", crate::core::text::nodes(in_sync))
+    } else {
+        parts.push(format!("{in_sync} in sync"));
+        parts.join("; ")
+    };
+    (message, nodes)
+}
+
+/// Why a node failed: its error, its first failed line, or the changes still pending.
+fn node_error(n: &NodeResult) -> Option<String> {
+    n.error
+        .as_ref()
+        .map(|e| e.to_string())
+        .or_else(|| {
+            n.failures
+                .first()
+                .map(|f| format!("ip {}: {}", f.command, f.message))
+        })
+        .or_else(|| {
+            (n.outcome == Outcome::Failed)
+                .then(|| format!("{} changes still pending", n.remaining.len()))
+        })
+}
+
+/// `next try in 1.5 s`, never `0 s` for a retry due within the next second.
+fn next_try(secs: f64) -> String {
+    if secs <= 0.0 {
+        "the next round".to_string()
+    } else if secs < 10.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{secs:.0} s")
+    }
+}
+
 /// `{…detail, "event": "round", "round", "converged", "duration_ms", "trigger"}`.
 #[derive(Serialize)]
 pub struct Round {
@@ -152,6 +284,15 @@ pub fn write_line<W: std::io::Write, F: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn formats_utc_timestamps() {
+        let at = |secs| rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_795_705_200), "2026-11-26T15:00:00Z");
+    }
 
     fn line<F: Serialize>(fields: F) -> String {
         let mut out = Vec::new();

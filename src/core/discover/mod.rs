@@ -475,8 +475,10 @@ mod tests {
         format!(r#"{{"addresses":[{}]}}"#, a.join(","))
     }
 
-    #[test]
-    fn skips_with_reasons_sanitizes_and_handles_dual_stack() {
+    /// Instances in the format of `lxc list --format json`: two dual-stack nodes, one without
+    /// the interface, one with a copied pod gateway, one stopped, one with a name no instance
+    /// could have.
+    fn edge_cases() -> String {
         // Entries in the format of `lxc list --format json` (see docs/FACTS): the edge cases the
         // lab does not have.
         let eth1 = |v4: &str, v6: &str| {
@@ -486,7 +488,7 @@ mod tests {
                 ("inet6", "fe80::1", "64", "link"),
             ])
         };
-        let list = format!(
+        format!(
             "[{}]",
             [
                 instance(
@@ -541,7 +543,12 @@ mod tests {
                 ),
             ]
             .join(",")
-        );
+        )
+    }
+
+    #[test]
+    fn skips_with_reasons_sanitizes_and_handles_dual_stack() {
+        let list = edge_cases();
         let d = from_lxc(
             list.as_bytes(),
             Source::Incus,

@@ -57,18 +57,17 @@ pub fn subnets_warning(d: &Discovery) -> Option<String> {
     ))
 }
 
-/// The topology as TOML, with comments for people.
-pub fn render(d: &Discovery) -> String {
+/// The comments above the file: where it comes from, what it holds, what was left out.
+fn header(d: &Discovery, out: &mut String) {
     let o = &d.options;
     let nodes = d.nodes().count();
     let with_pods = d.nodes().filter(|n| !n.pod_cidrs.is_empty()).count();
-    let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Discovered by `routectl discover` from `{}`: {nodes} node{} ({with_pods} with a pod \
-         CIDR), {} skipped.",
+        "# Discovered by `routectl discover` from `{}`: {} ({with_pods} with a pod CIDR), {} \
+         skipped.",
         o.origin,
-        if nodes == 1 { "" } else { "s" },
+        crate::core::text::count(nodes, "node", "nodes"),
         d.skipped()
     );
     if matches!(d.source, Source::Lxc | Source::Incus) {
@@ -101,11 +100,16 @@ pub fn render(d: &Discovery) -> String {
         let filters = filters.join(" and ");
         let _ = writeln!(
             out,
-            "# {} instance{} not matching {filters} left out.\n",
-            d.filtered_out,
-            if d.filtered_out == 1 { "" } else { "s" },
+            "# {} not matching {filters} left out.\n",
+            crate::core::text::count(d.filtered_out, "instance", "instances"),
         );
     }
+}
+
+/// The `[cluster]` table.
+fn cluster(d: &Discovery, out: &mut String) {
+    let o = &d.options;
+    let with_pods = d.nodes().filter(|n| !n.pod_cidrs.is_empty()).count();
     let _ = writeln!(out, "[cluster]");
     match &o.interface {
         Some(i) => {
@@ -149,6 +153,14 @@ pub fn render(d: &Discovery) -> String {
     } else {
         let _ = writeln!(out, "pod_cidr = {}", one_or_many(&d.cluster_cidrs));
     }
+}
+
+/// The topology as TOML, with comments for people.
+pub fn render(d: &Discovery) -> String {
+    let o = &d.options;
+    let mut out = String::new();
+    header(d, &mut out);
+    cluster(d, &mut out);
     for item in &d.items {
         out.push('\n');
         match item {

@@ -100,9 +100,8 @@ pub fn from_machines(text: &[u8], options: Options) -> Result<Discovery, String>
             [a, f, h, s] => (*a, *f, *h, Some(*s)),
             _ => {
                 return Err(bad(format!(
-                    "expected `IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]`, found {} field{}",
-                    fields.len(),
-                    if fields.len() == 1 { "" } else { "s" }
+                    "expected `IPV4_ADDRESS FQDN HOSTNAME [POD_SUBNET]`, found {}",
+                    crate::core::text::count(fields.len(), "field", "fields")
                 )));
             }
         };
@@ -153,24 +152,7 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
     else {
         return skip("no network state reported".to_string());
     };
-    let addrs = |iface: &str| -> Vec<(IpAddr, u8)> {
-        network
-            .get(iface)
-            .and_then(|n| n.get("addresses"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|a| {
-                let scope = a.get("scope").and_then(Value::as_str).unwrap_or("global");
-                scope != "link" && scope != "local" && scope != "host"
-            })
-            .filter_map(|a| {
-                let addr = IpAddr::from_str(a.get("address")?.as_str()?).ok()?;
-                let len = netmask_len(a.get("netmask")?, &addr)?;
-                Some((addr, len))
-            })
-            .collect()
-    };
+    let addrs = |iface: &str| global_addrs(network, iface);
     let mut notes: Vec<String> = location(inst)
         .map(|m| format!("on cluster member {m}"))
         .into_iter()
@@ -221,6 +203,27 @@ fn lxc_instance(name: &str, inst: &Value, o: &Options) -> Result<Candidate, (Str
     candidate(name, internal_ips, pod_cidrs, notes, o.transport)
         .map(|c| Candidate { networks, ..c })
         .map_err(|why| (name.to_string(), why))
+}
+
+/// The global addresses (with prefix lengths) of one interface in an `lxc list` entry's
+/// network state.
+fn global_addrs(network: &serde_json::Map<String, Value>, iface: &str) -> Vec<(IpAddr, u8)> {
+    network
+        .get(iface)
+        .and_then(|n| n.get("addresses"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|a| {
+            let scope = a.get("scope").and_then(Value::as_str).unwrap_or("global");
+            scope != "link" && scope != "local" && scope != "host"
+        })
+        .filter_map(|a| {
+            let addr = IpAddr::from_str(a.get("address")?.as_str()?).ok()?;
+            let len = netmask_len(a.get("netmask")?, &addr)?;
+            Some((addr, len))
+        })
+        .collect()
 }
 
 /// LXD prints the netmask as a prefix length in a string (`"24"`); accept a number or a dotted

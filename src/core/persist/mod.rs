@@ -369,11 +369,11 @@ pub fn warning(persist: Persist, manager: &Manager, iface: &str, routes: usize) 
     if routes == 0 {
         return None;
     }
-    let plural = if routes == 1 { "" } else { "s" };
+    let routes = crate::core::text::count(routes, "route", "routes");
     if persist == Persist::Auto && *manager == Manager::Nothing {
         return Some(format!(
             "persist = \"auto\": nothing manages {iface} on this node, so routectl persists \
-             nothing there; its {routes} route{plural} on {iface} are lost at a reboot (`routectl \
+             nothing there; its {routes} on {iface} are lost at a reboot (`routectl \
              reconcile` puts them back)"
         ));
     }
@@ -386,7 +386,7 @@ pub fn warning(persist: Persist, manager: &Manager, iface: &str, routes: usize) 
         return None;
     }
     Some(format!(
-        "{iface} is managed by {}: {} remove{} routectl's {routes} route{plural} on it; set \
+        "{iface} is managed by {}: {} remove{} routectl's {routes} on it; set \
          persist = \"{}\" or \"auto\" (in [cluster] or on the node) so that routectl also \
          writes them as a {} (see docs/persistence.md)",
         manager.describe(),

@@ -72,72 +72,8 @@ pub fn cross_check(
     cluster_cidrs: &[IpNet],
     transport: TransportKind,
 ) -> Vec<NodeProblem> {
-    let what = if transport == TransportKind::Ssh {
-        "address"
-    } else {
-        "instance"
-    };
-    let mut out = Vec::new();
-    let mut report = |node: usize, other: usize, key: Key, message: String| {
-        out.push(NodeProblem {
-            node,
-            other,
-            key,
-            message,
-        });
-    };
-    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-    // The same instance name may be used in two projects.
-    let mut instances: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    let mut ips: BTreeMap<IpAddr, usize> = BTreeMap::new();
-    for (i, node) in nodes.iter().enumerate() {
-        if let Some(first) = names.insert(&node.name, i) {
-            let declared = match nodes.get(first) {
-                Some(f) if f.line > 0 => format!(" (first declared on line {})", f.line),
-                _ => String::new(),
-            };
-            report(
-                i,
-                first,
-                Key::Name,
-                format!("duplicate node name `{}`{declared}", node.name),
-            );
-        } else if node.instance.is_empty() {
-            // Already reported (an ssh node without a usable address).
-        } else if let Some(first) =
-            instances.insert((node.project.as_deref().unwrap_or(""), &node.instance), i)
-            && let Some(f) = nodes.get(first)
-        {
-            report(
-                i,
-                first,
-                Key::Instance,
-                format!(
-                    "node `{}` uses {what} `{}`, already used by {}",
-                    node.name,
-                    node.instance,
-                    earlier(f)
-                ),
-            );
-        }
-        for ip in &node.internal_ips {
-            if let Some(first) = ips.insert(*ip, i)
-                && let Some(f) = nodes.get(first)
-            {
-                report(
-                    i,
-                    first,
-                    Key::InternalIp,
-                    format!(
-                        "node `{}`: internal_ip {ip} is already used by {}",
-                        node.name,
-                        earlier(f)
-                    ),
-                );
-            }
-        }
-    }
-
+    let mut found = Found(Vec::new());
+    found.unique(nodes, transport);
     // Pod CIDRs: inside the cluster range, pairwise disjoint, holding no internal IP.
     let mut cidrs: Vec<(IpNet, usize)> = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
@@ -145,72 +81,137 @@ pub fn cross_check(
             cidrs.push((*net, i));
         }
     }
-    for (net, i) in &cidrs {
-        let family = Family::of_net(net);
-        if let Some(range) = cluster_cidrs.iter().find(|c| Family::of_net(c) == family)
-            && !range.contains(net)
-            && let Some(node) = nodes.get(*i)
-        {
-            report(
-                *i,
-                *i,
-                Key::PodCidr,
-                format!(
-                    "node `{}`: pod_cidr {net} lies outside the cluster pod_cidr {range}",
-                    node.name
-                ),
-            );
+    found.outside_cluster(nodes, &cidrs, cluster_cidrs);
+    cidrs.sort_by_key(|(n, _)| (n.network(), n.prefix_len()));
+    found.overlaps(nodes, &cidrs);
+    found.ips_in_pod_cidrs(nodes, &cidrs);
+    found.0
+}
+
+/// The problems [`cross_check`] found so far.
+struct Found(Vec<NodeProblem>);
+
+impl Found {
+    fn report(&mut self, node: usize, other: usize, key: Key, message: String) {
+        self.0.push(NodeProblem {
+            node,
+            other,
+            key,
+            message,
+        });
+    }
+
+    /// Names, instances (per project) and internal IPs used once.
+    fn unique(&mut self, nodes: &[&Node], transport: TransportKind) {
+        let what = if transport == TransportKind::Ssh {
+            "address"
+        } else {
+            "instance"
+        };
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        // The same instance name may be used in two projects.
+        let mut instances: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        let mut ips: BTreeMap<IpAddr, usize> = BTreeMap::new();
+        for (i, node) in nodes.iter().enumerate() {
+            if let Some(first) = names.insert(&node.name, i) {
+                let declared = match nodes.get(first) {
+                    Some(f) if f.line > 0 => format!(" (first declared on line {})", f.line),
+                    _ => String::new(),
+                };
+                let message = format!("duplicate node name `{}`{declared}", node.name);
+                self.report(i, first, Key::Name, message);
+            } else if node.instance.is_empty() {
+                // Already reported (an ssh node without a usable address).
+            } else if let Some(first) =
+                instances.insert((node.project.as_deref().unwrap_or(""), &node.instance), i)
+                && let Some(f) = nodes.get(first)
+            {
+                let message = format!(
+                    "node `{}` uses {what} `{}`, already used by {}",
+                    node.name,
+                    node.instance,
+                    earlier(f)
+                );
+                self.report(i, first, Key::Instance, message);
+            }
+            for ip in &node.internal_ips {
+                if let Some(first) = ips.insert(*ip, i)
+                    && let Some(f) = nodes.get(first)
+                {
+                    let message = format!(
+                        "node `{}`: internal_ip {ip} is already used by {}",
+                        node.name,
+                        earlier(f)
+                    );
+                    self.report(i, first, Key::InternalIp, message);
+                }
+            }
         }
     }
-    cidrs.sort_by_key(|(n, _)| (n.network(), n.prefix_len()));
-    // Sorted by start, every prefix that contains another comes before it: keep the chain of
-    // prefixes enclosing the current one and report the current one against each.
-    let mut enclosing: Vec<(IpNet, usize)> = Vec::new();
-    for &(b, bi) in &cidrs {
-        enclosing.retain(|(e, _)| e.contains(&b.network()));
-        for &(a, ai) in &enclosing {
-            let (Some(bn), Some(an)) = (nodes.get(bi), nodes.get(ai)) else {
-                continue;
-            };
-            report(
-                bi,
-                ai,
-                Key::PodCidr,
-                format!(
+
+    /// Pod CIDRs inside the cluster's range of their family.
+    fn outside_cluster(&mut self, nodes: &[&Node], cidrs: &[(IpNet, usize)], cluster: &[IpNet]) {
+        for (net, i) in cidrs {
+            let family = Family::of_net(net);
+            if let Some(range) = cluster.iter().find(|c| Family::of_net(c) == family)
+                && !range.contains(net)
+                && let Some(node) = nodes.get(*i)
+            {
+                let message = format!(
+                    "node `{}`: pod_cidr {net} lies outside the cluster pod_cidr {range}",
+                    node.name
+                );
+                self.report(*i, *i, Key::PodCidr, message);
+            }
+        }
+    }
+
+    /// Pod CIDRs pairwise disjoint. `cidrs` sorted by start: every prefix that contains another
+    /// comes before it, so the chain of prefixes enclosing the current one is kept and the
+    /// current one reported against each.
+    fn overlaps(&mut self, nodes: &[&Node], cidrs: &[(IpNet, usize)]) {
+        let mut enclosing: Vec<(IpNet, usize)> = Vec::new();
+        for &(b, bi) in cidrs {
+            enclosing.retain(|(e, _)| e.contains(&b.network()));
+            for &(a, ai) in &enclosing {
+                let (Some(bn), Some(an)) = (nodes.get(bi), nodes.get(ai)) else {
+                    continue;
+                };
+                let message = format!(
                     "node `{}`: pod_cidr {b} overlaps pod_cidr {a} of node `{}`{}",
                     bn.name,
                     an.name,
                     line_note(an)
-                ),
-            );
+                );
+                self.report(bi, ai, Key::PodCidr, message);
+            }
+            enclosing.push((b, bi));
         }
-        enclosing.push((b, bi));
     }
-    for (i, node) in nodes.iter().enumerate() {
-        for ip in &node.internal_ips {
-            let end = cidrs.partition_point(|(n, _)| n.network() <= *ip);
-            let owner = cidrs
-                .get(..end)
-                .unwrap_or_default()
-                .iter()
-                .rev()
-                .find(|(n, _)| n.contains(ip));
-            if let Some(&(net, oi)) = owner
-                && let Some(o) = nodes.get(oi)
-            {
-                report(
-                    i,
-                    oi,
-                    Key::InternalIp,
-                    format!(
+
+    /// No internal IP inside a pod CIDR (`cidrs` sorted by start).
+    fn ips_in_pod_cidrs(&mut self, nodes: &[&Node], cidrs: &[(IpNet, usize)]) {
+        for (i, node) in nodes.iter().enumerate() {
+            for ip in &node.internal_ips {
+                let end = cidrs.partition_point(|(n, _)| n.network() <= *ip);
+                let owner = cidrs
+                    .get(..end)
+                    .unwrap_or_default()
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n.contains(ip));
+                if let Some(&(net, oi)) = owner
+                    && let Some(o) = nodes.get(oi)
+                {
+                    let message = format!(
                         "node `{}`: internal_ip {ip} lies inside pod_cidr {net} of node `{}`",
                         node.name, o.name
-                    ),
-                );
+                    );
+                    self.report(i, oi, Key::InternalIp, message);
+                }
             }
         }
     }
-    out
 }
 
 /// The checks of one node given as values (as `routectl discover` builds it), with the rules a
@@ -232,6 +233,28 @@ pub(super) fn node_rules(
     instance_given: bool,
     transport: TransportKind,
 ) -> Vec<(Key, String)> {
+    let name = &node.name;
+    let mut out = name_rules(node, instance_given, transport);
+    if let Some(iface) = &node.interface
+        && let Err(why) = names::check_interface(iface)
+    {
+        out.push((
+            Key::Interface,
+            format!("node `{name}`: interface `{iface}` {why}"),
+        ));
+    }
+    if let Some(p) = &node.project
+        && let Err(why) = names::check_project(p)
+    {
+        out.push((Key::Project, format!("node `{name}`: project `{p}` {why}")));
+    }
+    ip_rules(node, &mut out);
+    cidr_rules(node, &mut out);
+    out
+}
+
+/// The node's name, and its instance (or ssh address): given, or the name used as one.
+fn name_rules(node: &Node, instance_given: bool, transport: TransportKind) -> Vec<(Key, String)> {
     let name = &node.name;
     let mut out = Vec::new();
     let name_ok = match names::check_node_name(name) {
@@ -262,19 +285,12 @@ pub(super) fn node_rules(
             ),
         ));
     }
-    if let Some(iface) = &node.interface
-        && let Err(why) = names::check_interface(iface)
-    {
-        out.push((
-            Key::Interface,
-            format!("node `{name}`: interface `{iface}` {why}"),
-        ));
-    }
-    if let Some(p) = &node.project
-        && let Err(why) = names::check_project(p)
-    {
-        out.push((Key::Project, format!("node `{name}`: project `{p}` {why}")));
-    }
+    out
+}
+
+/// The internal IPs: usable, at most one per family, at least one.
+fn ip_rules(node: &Node, out: &mut Vec<(Key, String)>) {
+    let name = &node.name;
     for (i, a) in node.internal_ips.iter().enumerate() {
         if let Err(why) = names::check_addr(*a) {
             out.push((
@@ -303,6 +319,12 @@ pub(super) fn node_rules(
             format!("node `{name}`: internal_ip is empty"),
         ));
     }
+}
+
+/// The pod CIDRs: usable, at most one per family, each of a family the node has an internal IP
+/// of (its routes go via that IP).
+fn cidr_rules(node: &Node, out: &mut Vec<(Key, String)>) {
+    let name = &node.name;
     for (i, net) in node.pod_cidrs.iter().enumerate() {
         let family = Family::of_net(net);
         if let Err(why) = names::check_cidr(*net) {
@@ -331,7 +353,6 @@ pub(super) fn node_rules(
             ));
         }
     }
-    out
 }
 
 #[cfg(test)]

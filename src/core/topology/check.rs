@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::across::{Key, cross_check, node_rules};
 use super::names::{check_interface, check_project, parse_addr, parse_cidr};
-use super::raw::{OneOrMany, RawFile, RawNode, items};
+use super::raw::{OneOrMany, RawCluster, RawFile, RawNode, items};
 use super::suggest::with_suggestion;
 use super::{Access, Cluster, MAX_FILE_BYTES, Node, Persist, Topology, TransportKind};
 use crate::core::route::{DEFAULT_PROTOCOL, Family, WELL_KNOWN_PROTOCOLS};
@@ -124,68 +124,15 @@ impl Checker {
         transport_override: Option<TransportKind>,
     ) -> Option<(Cluster, Vec<Node>)> {
         let rc = raw.cluster.unwrap_or_default();
-
-        let mut transport = TransportKind::Lxc;
-        if let Some(t) = &rc.transport {
-            match TransportKind::from_name(t.get_ref()) {
-                Some(k) => transport = k,
-                None => self.problem(
-                    &t.span(),
-                    format!(
-                        "unknown transport `{}`: expected one of {}{}",
-                        t.get_ref(),
-                        TransportKind::NAMES.join(", "),
-                        match t.get_ref().to_ascii_lowercase().as_str() {
-                            "lxd" => " (LXD's client is `lxc`: write `transport = \"lxc\"`)",
-                            "incusd" => " (Incus's client is `incus`)",
-                            _ => "",
-                        }
-                    ),
-                ),
-            }
-        }
-        if let Some(t) = transport_override {
-            transport = t;
-        }
-        let mut access = Access::Exec;
-        if let Some(a) = &rc.access {
-            match Access::from_name(a.get_ref()) {
-                Some(Access::Host) if transport == TransportKind::Ssh => self.problem(
-                    &a.span(),
-                    "access `host` reaches only this host's containers and network namespaces, \
-                     not nodes reached over ssh: use access = \"exec\""
-                        .to_string(),
-                ),
-                Some(k) => access = k,
-                None => self.problem(
-                    &a.span(),
-                    format!(
-                        "unknown access `{}`: expected one of {}",
-                        a.get_ref(),
-                        Access::NAMES.join(", ")
-                    ),
-                ),
-            }
-        }
-
-        let mut ssh_config = None;
-        if let Some(c) = &rc.ssh_config {
-            if transport != TransportKind::Ssh {
-                self.problem(
-                    &c.span(),
-                    format!("ssh_config is for transport `ssh`, not `{transport}`"),
-                );
-            } else if c.get_ref().is_empty() || c.get_ref().contains('\0') {
-                self.problem(&c.span(), "ssh_config must name a file".to_string());
-            } else {
-                ssh_config = Some(c.get_ref().clone());
-            }
-        }
+        // The file's transport is checked even when the command line overrides it.
+        let transport = self.transport(&rc);
+        let transport = transport_override.unwrap_or(transport);
+        let access = self.access(&rc, transport);
+        let ssh_config = self.ssh_config(&rc, transport);
         let cluster_project = rc
             .project
             .as_ref()
             .and_then(|p| self.project(p, transport, "[cluster]"));
-
         let cluster_interface = rc.interface.as_ref().and_then(|i| {
             let ok = check_interface(i.get_ref());
             if let Err(why) = &ok {
@@ -196,52 +143,12 @@ impl Checker {
             }
             ok.ok().map(|_| i.get_ref().clone())
         });
-
         let mut cluster_cidrs = Vec::new();
         if let Some(v) = &rc.pod_cidr {
             cluster_cidrs = self.cidrs(v, "cluster pod_cidr");
         }
-
-        let mut protocol = DEFAULT_PROTOCOL;
-        if let Some(p) = &rc.protocol {
-            let n = *p.get_ref();
-            match u8::try_from(n) {
-                Ok(n) if n > 0 => {
-                    if let Some((_, name)) = WELL_KNOWN_PROTOCOLS.iter().find(|(k, _)| *k == n) {
-                        self.problem(
-                            &p.span(),
-                            format!(
-                                "protocol {n} is the well-known protocol `{name}`: routectl owns \
-                                 every route of its protocol, so it must be a number no other \
-                                 software uses (default {DEFAULT_PROTOCOL})"
-                            ),
-                        );
-                    } else {
-                        protocol = n;
-                    }
-                }
-                _ => self.problem(
-                    &p.span(),
-                    format!("protocol {n} is out of range: expected a number from 1 to 255"),
-                ),
-            }
-        }
-
-        let mut metric = None;
-        if let Some(m) = &rc.metric {
-            match u32::try_from(*m.get_ref()) {
-                Ok(v) => metric = Some(v),
-                Err(_) => self.problem(
-                    &m.span(),
-                    format!(
-                        "metric {} is out of range: expected 0 to {}",
-                        m.get_ref(),
-                        u32::MAX
-                    ),
-                ),
-            }
-        }
-
+        let protocol = self.protocol(&rc);
+        let metric = self.metric(&rc);
         let persist = self.persist(rc.persist.as_ref(), "cluster persist");
 
         if raw.nodes.is_empty() {
@@ -250,7 +157,6 @@ impl Checker {
                 "no nodes declared: add at least one [[nodes]] table".to_string(),
             );
         }
-
         let mut nodes = Vec::new();
         for rn in &raw.nodes {
             // A node with a bad field still takes part in the checks across nodes (with what
@@ -261,26 +167,9 @@ impl Checker {
                 cluster_interface.as_deref(),
                 cluster_project.as_deref(),
             );
-            node.persist = match &rn.get_ref().persist {
-                Some(p) => self.persist(Some(p), &format!("node `{}`: persist", node.name)),
-                None => persist,
-            };
+            node.persist = self.node_persist(rn, &node.name, persist);
             if node.persist != Persist::None && node.interface.is_none() {
-                // Only an ssh node may leave its interface out; what persists the routes belongs
-                // to the interface's manager, so it must be named.
-                let span = match &rn.get_ref().persist {
-                    Some(p) => p.span(),
-                    None => rn.get_ref().name.span(),
-                };
-                self.problem(
-                    &span,
-                    format!(
-                        "node `{}`: persist = \"{}\" needs the route interface: set \
-                         `interface` (on the node or in [cluster])",
-                        node.name,
-                        node.persist.name()
-                    ),
-                );
+                self.persist_without_interface(rn, &node);
             }
             nodes.push((node, rn));
         }
@@ -297,6 +186,144 @@ impl Checker {
             persist,
         };
         Some((cluster, nodes.into_iter().map(|(n, _)| n).collect()))
+    }
+
+    /// The cluster's `transport` (`lxc` when absent or wrong, with a problem for a wrong one).
+    fn transport(&mut self, rc: &RawCluster) -> TransportKind {
+        let Some(t) = &rc.transport else {
+            return TransportKind::Lxc;
+        };
+        if let Some(k) = TransportKind::from_name(t.get_ref()) {
+            return k;
+        }
+        let hint = match t.get_ref().to_ascii_lowercase().as_str() {
+            "lxd" => " (LXD's client is `lxc`: write `transport = \"lxc\"`)",
+            "incusd" => " (Incus's client is `incus`)",
+            _ => "",
+        };
+        self.problem(
+            &t.span(),
+            format!(
+                "unknown transport `{}`: expected one of {}{hint}",
+                t.get_ref(),
+                TransportKind::NAMES.join(", "),
+            ),
+        );
+        TransportKind::Lxc
+    }
+
+    /// The cluster's `access` (`exec` when absent or wrong; never `host` for ssh).
+    fn access(&mut self, rc: &RawCluster, transport: TransportKind) -> Access {
+        let Some(a) = &rc.access else {
+            return Access::Exec;
+        };
+        match Access::from_name(a.get_ref()) {
+            Some(Access::Host) if transport == TransportKind::Ssh => self.problem(
+                &a.span(),
+                "access `host` reaches only this host's containers and network namespaces, \
+                 not nodes reached over ssh: use access = \"exec\""
+                    .to_string(),
+            ),
+            Some(k) => return k,
+            None => self.problem(
+                &a.span(),
+                format!(
+                    "unknown access `{}`: expected one of {}",
+                    a.get_ref(),
+                    Access::NAMES.join(", ")
+                ),
+            ),
+        }
+        Access::Exec
+    }
+
+    /// The cluster's `ssh_config` (transport `ssh` only).
+    fn ssh_config(&mut self, rc: &RawCluster, transport: TransportKind) -> Option<String> {
+        let c = rc.ssh_config.as_ref()?;
+        if transport != TransportKind::Ssh {
+            self.problem(
+                &c.span(),
+                format!("ssh_config is for transport `ssh`, not `{transport}`"),
+            );
+        } else if c.get_ref().is_empty() || c.get_ref().contains('\0') {
+            self.problem(&c.span(), "ssh_config must name a file".to_string());
+        } else {
+            return Some(c.get_ref().clone());
+        }
+        None
+    }
+
+    /// The cluster's `protocol`: 1 to 255 and no well-known one, else the default.
+    fn protocol(&mut self, rc: &RawCluster) -> u8 {
+        let Some(p) = &rc.protocol else {
+            return DEFAULT_PROTOCOL;
+        };
+        let n = *p.get_ref();
+        match u8::try_from(n) {
+            Ok(n) if n > 0 => {
+                let Some((_, name)) = WELL_KNOWN_PROTOCOLS.iter().find(|(k, _)| *k == n) else {
+                    return n;
+                };
+                self.problem(
+                    &p.span(),
+                    format!(
+                        "protocol {n} is the well-known protocol `{name}`: routectl owns \
+                         every route of its protocol, so it must be a number no other \
+                         software uses (default {DEFAULT_PROTOCOL})"
+                    ),
+                );
+            }
+            _ => self.problem(
+                &p.span(),
+                format!("protocol {n} is out of range: expected a number from 1 to 255"),
+            ),
+        }
+        DEFAULT_PROTOCOL
+    }
+
+    /// The cluster's `metric` (a u32).
+    fn metric(&mut self, rc: &RawCluster) -> Option<u32> {
+        let m = rc.metric.as_ref()?;
+        match u32::try_from(*m.get_ref()) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.problem(
+                    &m.span(),
+                    format!(
+                        "metric {} is out of range: expected 0 to {}",
+                        m.get_ref(),
+                        u32::MAX
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A node's `persist`, or the cluster's.
+    fn node_persist(&mut self, rn: &Spanned<RawNode>, name: &str, cluster: Persist) -> Persist {
+        match &rn.get_ref().persist {
+            Some(p) => self.persist(Some(p), &format!("node `{name}`: persist")),
+            None => cluster,
+        }
+    }
+
+    /// Only an ssh node may leave its interface out; what persists the routes belongs to the
+    /// interface's manager, so it must be named.
+    fn persist_without_interface(&mut self, rn: &Spanned<RawNode>, node: &Node) {
+        let span = match &rn.get_ref().persist {
+            Some(p) => p.span(),
+            None => rn.get_ref().name.span(),
+        };
+        self.problem(
+            &span,
+            format!(
+                "node `{}`: persist = \"{}\" needs the route interface: set \
+                 `interface` (on the node or in [cluster])",
+                node.name,
+                node.persist.name()
+            ),
+        );
     }
 
     /// A `project` (LXD/Incus only).
@@ -394,6 +421,50 @@ impl Checker {
             Some(p) => self.project(p, transport, &format!("node `{name}`")),
             None => cluster_project.map(str::to_string),
         };
+        self.reach_keys(n, &name, transport);
+        // For ssh, what the transport addresses is the `address` (the internal IP by default,
+        // filled in below).
+        let instance = if ssh {
+            n.address.as_ref().map(|a| a.get_ref().clone())
+        } else {
+            n.instance.as_ref().map(|i| i.get_ref().clone())
+        };
+        let interface = self.node_interface(rn, &name, cluster_interface, ssh);
+        // What cannot be read as an address or prefix is reported here, at the item; the rules
+        // for the values read are [`node_rules`], shared with nodes built in code.
+        let ips_before = self.problems.len();
+        let internal_ips = self.internal_ips(n, &name);
+        let ips_ok = self.problems.len() == ips_before;
+        let pod_cidrs = match &n.pod_cidr {
+            Some(v) => self.cidrs(v, &format!("node `{name}`: pod_cidr")),
+            None => Vec::new(),
+        };
+
+        let default_instance = if ssh {
+            internal_ips
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        } else {
+            name.clone()
+        };
+        let node = Node {
+            instance: instance.clone().unwrap_or(default_instance),
+            name,
+            project,
+            interface,
+            internal_ips,
+            pod_cidrs,
+            line,
+            persist: Persist::None,
+        };
+        self.node_rule_problems(rn, &node, instance.is_some(), transport, ips_ok);
+        node
+    }
+
+    /// `address` is for ssh, `instance` for every other transport.
+    fn reach_keys(&mut self, n: &RawNode, name: &str, transport: TransportKind) {
+        let ssh = transport == TransportKind::Ssh;
         if let Some(a) = &n.address
             && !ssh
         {
@@ -416,14 +487,17 @@ impl Checker {
                 ),
             );
         }
-        // For ssh, what the transport addresses is the `address` (the internal IP by default,
-        // filled in below).
-        let instance = if ssh {
-            n.address.as_ref().map(|a| a.get_ref().clone())
-        } else {
-            n.instance.as_ref().map(|i| i.get_ref().clone())
-        };
-        let interface = match (&n.interface, cluster_interface) {
+    }
+
+    /// A node's interface: its own, or the cluster's; required but for ssh.
+    fn node_interface(
+        &mut self,
+        rn: &Spanned<RawNode>,
+        name: &str,
+        cluster_interface: Option<&str>,
+        ssh: bool,
+    ) -> Option<String> {
+        match (&rn.get_ref().interface, cluster_interface) {
             (Some(i), _) => Some(i.get_ref().clone()),
             (None, Some(i)) => Some(i.to_string()),
             // A machine reached over ssh need not name its device: routes then carry none and
@@ -439,11 +513,11 @@ impl Checker {
                 );
                 None
             }
-        };
+        }
+    }
 
-        // What cannot be read as an address or prefix is reported here, at the item; the rules
-        // for the values read are [`node_rules`], shared with nodes built in code.
-        let ips_before = self.problems.len();
+    /// A node's internal IPs that can be read, at most one per family, in family order.
+    fn internal_ips(&mut self, n: &RawNode, name: &str) -> Vec<IpAddr> {
         let mut internal_ips: Vec<IpAddr> = Vec::new();
         for (s, span) in items(&n.internal_ip) {
             match parse_addr(&s) {
@@ -469,33 +543,23 @@ impl Checker {
                 }
             }
         }
-        let ips_ok = self.problems.len() == ips_before;
         internal_ips.sort_by_key(Family::of_addr);
-        let pod_cidrs = match &n.pod_cidr {
-            Some(v) => self.cidrs(v, &format!("node `{name}`: pod_cidr")),
-            None => Vec::new(),
-        };
+        internal_ips
+    }
 
-        let default_instance = if ssh {
-            internal_ips
-                .first()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        } else {
-            name.clone()
-        };
-        let node = Node {
-            instance: instance.clone().unwrap_or(default_instance),
-            name,
-            project,
-            interface,
-            internal_ips,
-            pod_cidrs,
-            line,
-            persist: Persist::None,
-        };
+    /// The rules of [`node_rules`] for a node read from the file, each at its key.
+    fn node_rule_problems(
+        &mut self,
+        rn: &Spanned<RawNode>,
+        node: &Node,
+        instance_given: bool,
+        transport: TransportKind,
+        ips_ok: bool,
+    ) {
+        let n = rn.get_ref();
+        let ssh = transport == TransportKind::Ssh;
         let key_span = if ssh { &n.address } else { &n.instance };
-        for (key, message) in node_rules(&node, instance.is_some(), transport) {
+        for (key, message) in node_rules(node, instance_given, transport) {
             let span = match key {
                 Key::Name => n.name.span(),
                 // An ssh node's default address (its internal IP) is checked as the IP.
@@ -515,7 +579,6 @@ impl Checker {
             };
             self.problem(&span, message);
         }
-        node
     }
 
     fn cross_checks(

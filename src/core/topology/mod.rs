@@ -24,6 +24,8 @@ use crate::core::route::Family;
 
 pub mod across;
 pub mod check;
+#[cfg(test)]
+pub mod fixtures;
 pub mod names;
 mod raw;
 mod suggest;

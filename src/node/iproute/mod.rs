@@ -461,6 +461,8 @@ impl RawRoute<'_> {
     /// Converts to a [`Route`]. Refuses (with the reason) an object without a destination, and
     /// one whose metric, TOS or source prefix (parts of the kernel's key, which decide what a
     /// `del` or `replace` hits) cannot be read: every route `ip` prints has readable ones.
+    // Over 80 lines: to be split with the rework of this file.
+    #[allow(clippy::too_many_lines)]
     fn into_route(self) -> Result<Route, String> {
         let dst_text = text(&self.dst).ok_or("has no `dst`")?;
         let next_hop = match self.nexthops {

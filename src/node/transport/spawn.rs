@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -201,33 +201,7 @@ impl Drop for Stream {
 /// Starts a local long-running command (`lxc monitor --type=lifecycle --format=json`).
 pub fn spawn_stream(argv: &[String]) -> Result<Stream, CommandError> {
     let line = argv.join(" ");
-    if !crate::interrupt::may_start() {
-        return Err(CommandError::Interrupted {
-            argv: line,
-            signal: crate::interrupt::signal_name().to_string(),
-        });
-    }
-    let Some((program, args)) = argv.split_first() else {
-        return Err(CommandError::Spawn {
-            argv: line,
-            message: "empty command".to_string(),
-        });
-    };
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| CommandError::Spawn {
-            argv: line.clone(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
-                format!("`{program}` was not found on PATH")
-            } else {
-                e.to_string()
-            },
-        })?;
+    let mut child = start(argv, &line, Stdio::null(), Stdio::null())?;
     let stdout = child.stdout.take().map(LineReader::new);
     let live = child_pid(&child).map(Registered::new);
     Ok(Stream {
@@ -262,36 +236,12 @@ pub(super) fn run_shown(
     timeout: Duration,
 ) -> Result<Output, CommandError> {
     let line = line.to_string();
-    if !crate::interrupt::may_start() {
-        return Err(CommandError::Interrupted {
-            argv: line,
-            signal: crate::interrupt::signal_name().to_string(),
-        });
-    }
-    let Some((program, args)) = argv.split_first() else {
-        return Err(CommandError::Spawn {
-            argv: line,
-            message: "empty command".to_string(),
-        });
+    let input = if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
     };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd.spawn().map_err(|e| CommandError::Spawn {
-        argv: line.clone(),
-        message: if e.kind() == std::io::ErrorKind::NotFound {
-            format!("`{program}` was not found on PATH")
-        } else {
-            e.to_string()
-        },
-    })?;
+    let mut child = start(argv, &line, input, Stdio::piped())?;
     let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
     let _live = pid.map(Registered::new);
 
@@ -316,42 +266,9 @@ pub(super) fn run_shown(
         status
     });
 
-    // Wait in short steps: a SIGINT/SIGTERM to routectl is passed on to the child's group
-    // (also here, in case it came between spawn and registration) and the child gets
-    // `interrupt::GRACE` to end before SIGKILL. routectl never leaves a child running behind.
-    let started = Instant::now();
-    let mut interrupted_at: Option<Instant> = None;
-    let mut timed_out = false;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if let Some(sig) = crate::interrupt::signal() {
-            match interrupted_at {
-                None => {
-                    if let Some(sig) = Signal::from_named_raw(sig) {
-                        kill_group(pid, sig);
-                    }
-                    interrupted_at = Some(Instant::now());
-                }
-                Some(at) if at.elapsed() >= crate::interrupt::GRACE => {
-                    kill_group(pid, Signal::KILL);
-                }
-                Some(_) => {}
-            }
-        }
-        if started.elapsed() >= timeout && interrupted_at.is_none() {
-            kill_group(pid, Signal::TERM);
-            if rx.recv_timeout(Duration::from_millis(500)).is_err() {
-                kill_group(pid, Signal::KILL);
-            }
-            timed_out = true;
-            break;
-        }
-    }
+    let (timed_out, interrupted) = watch_child(&rx, pid, timeout);
     let status = waiter.join().ok().and_then(|s| s.ok());
-    if timed_out || interrupted_at.is_some() {
+    if timed_out || interrupted {
         // Descendants may still hold the pipes: make sure the group is gone before joining.
         kill_group(pid, Signal::KILL);
     }
@@ -384,6 +301,76 @@ pub(super) fn run_shown(
         stdout,
         stderr,
     })
+}
+
+/// Starts `argv` in its own process group (stdout piped; `line` is the command line messages
+/// show), unless a SIGINT/SIGTERM stops new commands: the one preamble of every spawn.
+fn start(argv: &[String], line: &str, stdin: Stdio, stderr: Stdio) -> Result<Child, CommandError> {
+    if !crate::interrupt::may_start() {
+        return Err(CommandError::Interrupted {
+            argv: line.to_string(),
+            signal: crate::interrupt::signal_name().to_string(),
+        });
+    }
+    let Some((program, args)) = argv.split_first() else {
+        return Err(CommandError::Spawn {
+            argv: line.to_string(),
+            message: "empty command".to_string(),
+        });
+    };
+    Command::new(program)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| CommandError::Spawn {
+            argv: line.to_string(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                format!("`{program}` was not found on PATH")
+            } else {
+                e.to_string()
+            },
+        })
+}
+
+/// Waits for the child whose waiter signals `exited`, in short steps: a SIGINT/SIGTERM to
+/// routectl is passed on to the child's group (also here, in case it came between spawn and
+/// registration) and the child gets `interrupt::GRACE` to end before SIGKILL; at `timeout` the
+/// group gets SIGTERM, then SIGKILL. routectl never leaves a child running behind. Returns
+/// whether it timed out and whether it was interrupted.
+fn watch_child(exited: &mpsc::Receiver<()>, pid: Option<Pid>, timeout: Duration) -> (bool, bool) {
+    let started = Instant::now();
+    let mut interrupted_at: Option<Instant> = None;
+    loop {
+        match exited.recv_timeout(Duration::from_millis(50)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(sig) = crate::interrupt::signal() {
+            match interrupted_at {
+                None => {
+                    if let Some(sig) = Signal::from_named_raw(sig) {
+                        kill_group(pid, sig);
+                    }
+                    interrupted_at = Some(Instant::now());
+                }
+                Some(at) if at.elapsed() >= crate::interrupt::GRACE => {
+                    kill_group(pid, Signal::KILL);
+                }
+                Some(_) => {}
+            }
+        }
+        if started.elapsed() >= timeout && interrupted_at.is_none() {
+            kill_group(pid, Signal::TERM);
+            if exited.recv_timeout(Duration::from_millis(500)).is_err() {
+                kill_group(pid, Signal::KILL);
+            }
+            return (true, false);
+        }
+    }
+    (false, interrupted_at.is_some())
 }
 
 /// The most routectl reads from one command's stdout or stderr (a node with 100,000 routes

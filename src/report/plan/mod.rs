@@ -358,9 +358,8 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     if s.dropins > 0 {
         let _ = write!(
             line,
-            ", {} persisted file{} to write",
-            s.dropins,
-            super::plural(s.dropins)
+            ", {} to write",
+            crate::core::text::count(s.dropins, "persisted file", "persisted files")
         );
     }
     let _ = write!(
@@ -380,26 +379,23 @@ pub fn summary_line(s: &Summary, adopt: bool) -> String {
     if s.nodes_unreachable > 0 {
         let _ = write!(
             line,
-            "; {} node{} unreachable",
-            s.nodes_unreachable,
-            super::plural(s.nodes_unreachable)
+            "; {} unreachable",
+            crate::core::text::nodes(s.nodes_unreachable)
         );
     }
     if s.nodes_misfit > 0 {
         let _ = write!(
             line,
-            "; {} node{} cannot carry {} routes",
-            s.nodes_misfit,
-            super::plural(s.nodes_misfit),
+            "; {} cannot carry {} routes",
+            crate::core::text::nodes(s.nodes_misfit),
             if s.nodes_misfit == 1 { "its" } else { "their" }
         );
     }
     if s.nodes_unpersistable > 0 {
         let _ = write!(
             line,
-            "; {} node{} cannot persist as asked",
-            s.nodes_unpersistable,
-            super::plural(s.nodes_unpersistable)
+            "; {} cannot persist as asked",
+            crate::core::text::nodes(s.nodes_unpersistable)
         );
     }
     line.push('.');
@@ -421,10 +417,9 @@ pub fn plan_markdown(plan: &Plan, topology: &Topology) -> String {
         for h in &plan.held_back {
             let _ = writeln!(
                 out,
-                "> - `{}`: {} deletion{} ({})",
+                "> - `{}`: {} ({})",
                 h.node,
-                h.deletions,
-                super::plural(h.deletions),
+                crate::core::text::count(h.deletions, "deletion", "deletions"),
                 h.why()
             );
         }
