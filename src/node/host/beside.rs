@@ -6,7 +6,9 @@
 //! and compares the values.
 
 use crate::core::persist::{self, NodeFacts};
-use crate::node::transport::read_script::{binding_line, binding_of, first_field_line, whole_lines};
+use crate::node::transport::read_script::{
+    binding_line, binding_of, first_field_line, whole_lines,
+};
 
 /// A node's files as the read script sees them. Paths are absolute paths in the node. A file
 /// that cannot be read, or is not a regular file, is `None`, as the script's `[ -f ]` and
@@ -143,4 +145,99 @@ fn own_file(files: &dyn NodeFiles, path: &str) -> Result<Option<String>, String>
         .read(path, MAX_FILE)?
         .ok_or_else(|| format!("{path}: cannot be read"))?;
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node's files in memory: paths to contents, and the links among them.
+    struct Files {
+        files: std::collections::BTreeMap<&'static str, &'static [u8]>,
+        links: Vec<&'static str>,
+        procs: Vec<&'static [u8]>,
+    }
+
+    impl NodeFiles for Files {
+        fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+            match self.files.get(path) {
+                Some(b) if b.len() as u64 > limit => Err(format!("{path} is too large")),
+                Some(b) => Ok(Some(b.to_vec())),
+                None => Ok(None),
+            }
+        }
+        fn exists(&self, path: &str) -> bool {
+            self.files.contains_key(path) || self.links.contains(&path)
+        }
+        fn is_link(&self, path: &str) -> bool {
+            self.links.contains(&path)
+        }
+        fn is_file(&self, path: &str) -> bool {
+            self.files.contains_key(path)
+        }
+        fn process_names(&self) -> Vec<Vec<u8>> {
+            self.procs.iter().map(|p| p.to_vec()).collect()
+        }
+        fn netns(&self) -> Option<String> {
+            Some("net:[4026532281]".into())
+        }
+    }
+
+    /// A node that networkd manages, with a drop-in of routectl's and a record without its
+    /// last newline.
+    #[test]
+    fn the_binding_record_and_facts_are_read_from_the_nodes_files() {
+        let mut files = Files {
+            files: [
+                ("/proc/sys/kernel/random/boot_id", &b"b00t\n"[..]),
+                (
+                    "/proc/1/stat",
+                    &b"1 (sys temd) S 0 1 1 0 -1 4194560 1 2 0 0 0 0 0 0 20 0 1 0 4242 1 2\n"[..],
+                ),
+                ("/r.json", &b"{\"v\":2}"[..]),
+                ("/sys/class/net/eth1/ifindex", &b"7\n"[..]),
+                (
+                    "/run/systemd/netif/links/7",
+                    &b"# x\nADMIN_STATE=configured\nNETWORK_FILE=/run/systemd/network/10-netplan-eth1.network\nOPER_STATE=routable"[..],
+                ),
+                (
+                    "/etc/systemd/network/10-netplan-eth1.network.d/50-routectl.conf",
+                    &b"[Route]\nDestination=10.1.1.0/24\n"[..],
+                ),
+                ("/etc/network/if-up.d/routectl", &b"#!/bin/sh\n"[..]),
+            ]
+            .into_iter()
+            .collect(),
+            links: vec!["/etc/NetworkManager/dispatcher.d/90-routectl"],
+            procs: vec![b"init\n", b"systemd-network\n"],
+        };
+        let b = read_beside(&files, "/r.json", Some("eth1")).unwrap();
+        assert_eq!(
+            b.binding.as_deref(),
+            Some("boot=b00t pid1=4242 netns=net:[4026532281]")
+        );
+        assert_eq!(b.record, b"{\"v\":2}\n");
+        let facts = b.facts.unwrap();
+        assert_eq!(
+            facts.network_file.as_deref(),
+            Some("/run/systemd/network/10-netplan-eth1.network")
+        );
+        assert_eq!(facts.admin_state.as_deref(), Some("configured"));
+        assert!(facts.networkd_running && !facts.networkmanager_running);
+        assert_eq!(
+            facts.dropin.as_deref(),
+            Some("[Route]\nDestination=10.1.1.0/24\n")
+        );
+        assert_eq!(facts.nm_hook.as_deref(), Some(persist::LINK_PLACEHOLDER));
+        assert_eq!(facts.ifupdown_hook.as_deref(), Some("#!/bin/sh\n"));
+        // A link where the drop-in's directory is: reported, not followed.
+        files
+            .links
+            .push("/etc/systemd/network/10-netplan-eth1.network.d");
+        let facts = node_facts(&files, "eth1").unwrap();
+        assert_eq!(facts.dropin.as_deref(), Some(persist::LINK_PLACEHOLDER));
+        // No interface asked for: no facts; no record: nothing.
+        let b = read_beside(&files, "/none.json", None).unwrap();
+        assert_eq!((b.record, b.facts), (Vec::new(), None));
+    }
 }

@@ -33,7 +33,12 @@ pub use write::{record_bytes, write_record};
 /// record is kept in the node, the record and its binding, and, where the transport sees the
 /// node's own files, the facts of its route interface (an ssh node without a declared
 /// interface: none is asked for). Where the record is kept on this host: routes alone.
-pub fn read_request(t: &dyn Transport, node: &Node, addresses: bool, snapshot: bool) -> ReadRequest {
+pub fn read_request(
+    t: &dyn Transport,
+    node: &Node,
+    addresses: bool,
+    snapshot: bool,
+) -> ReadRequest {
     let in_node = !t.records_on_host();
     ReadRequest {
         record: in_node.then(|| record::record_path(&node.instance)),
@@ -187,12 +192,11 @@ fn read_plain(
     node: &Node,
     snapshot: bool,
 ) -> Result<(ReadReply, Vec<Route>), NodeError> {
-    let mut reply = run_read(t, node, &read_request(t, node, false, snapshot)).map_err(|e| {
-        match e {
+    let mut reply =
+        run_read(t, node, &read_request(t, node, false, snapshot)).map_err(|e| match e {
             NodeError::Command(CommandError::Status { .. }) => diagnose(t, node, e),
             other => other,
-        }
-    })?;
+        })?;
     let routes = std::mem::replace(&mut reply.routes, Ok(Vec::new()));
     match routes {
         Ok(routes) => Ok((reply, routes)),
@@ -318,7 +322,6 @@ pub fn snapshot_record_path(dir: &Path, node: &Node) -> std::path::PathBuf {
     dir.join(format!("{}.last-applied.json", node.name))
 }
 
-
 /// A read with addresses, as `show` judges it: routes (parsed, and the table as the snapshot
 /// stores it) and interfaces; the record and the facts are filled in by [`read_show`].
 pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
@@ -374,6 +377,7 @@ mod tests {
 
     use super::*;
     use crate::core::topology::parse;
+    use crate::node::transport::Output;
 
     /// Answers each run with the next scripted answer, and counts runs.
     struct Scripted {
@@ -512,106 +516,6 @@ mod tests {
         let t = Scripted::new(vec![ok(""), timeout(), ok(ROUTES)]);
         assert_eq!(read_node(&t, &node()).unwrap().len(), 1);
         assert_eq!(t.runs().len(), 3);
-    }
-
-    /// A node's files in memory: paths to contents, and the links among them.
-    struct Files {
-        files: std::collections::BTreeMap<&'static str, &'static [u8]>,
-        links: Vec<&'static str>,
-        procs: Vec<&'static [u8]>,
-    }
-
-    impl NodeFiles for Files {
-        fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
-            match self.files.get(path) {
-                Some(b) if b.len() as u64 > limit => Err(format!("{path} is too large")),
-                Some(b) => Ok(Some(b.to_vec())),
-                None => Ok(None),
-            }
-        }
-        fn exists(&self, path: &str) -> bool {
-            self.files.contains_key(path) || self.links.contains(&path)
-        }
-        fn is_link(&self, path: &str) -> bool {
-            self.links.contains(&path)
-        }
-        fn is_file(&self, path: &str) -> bool {
-            self.files.contains_key(path)
-        }
-        fn process_names(&self) -> Vec<Vec<u8>> {
-            self.procs.iter().map(|p| p.to_vec()).collect()
-        }
-        fn netns(&self) -> Option<String> {
-            Some("net:[4026532281]".into())
-        }
-    }
-
-    /// The script's twin, on a node that networkd manages, with a drop-in of routectl's.
-    #[test]
-    fn the_script_tail_tells_the_binding_record_and_facts() {
-        let mut files = Files {
-            files: [
-                ("/proc/sys/kernel/random/boot_id", &b"b00t\n"[..]),
-                (
-                    "/proc/1/stat",
-                    &b"1 (sys temd) S 0 1 1 0 -1 4194560 1 2 0 0 0 0 0 0 20 0 1 0 4242 1 2\n"[..],
-                ),
-                ("/r.json", &b"{\"v\":2}"[..]),
-                ("/sys/class/net/eth1/ifindex", &b"7\n"[..]),
-                (
-                    "/run/systemd/netif/links/7",
-                    &b"# x\nADMIN_STATE=configured\nNETWORK_FILE=/run/systemd/network/10-netplan-eth1.network\nOPER_STATE=routable"[..],
-                ),
-                (
-                    "/etc/systemd/network/10-netplan-eth1.network.d/50-routectl.conf",
-                    &b"[Route]\nDestination=10.1.1.0/24\n"[..],
-                ),
-            ]
-            .into_iter()
-            .collect(),
-            links: Vec::new(),
-            procs: vec![b"init\n", b"systemd-network\n"],
-        };
-        let tail = script_tail(&files, "/r.json", "eth1").unwrap();
-        let out = [&b"[]\n"[..], &tail].concat();
-        let p = split_read(&out);
-        assert_eq!(p.ip, b"[]\n");
-        assert_eq!(
-            p.binding.and_then(binding_of).as_deref(),
-            Some("boot=b00t pid1=4242 netns=net:[4026532281]")
-        );
-        assert_eq!(p.record, b"{\"v\":2}\n");
-        let lxd = Sees {
-            files: true,
-            on_host: false,
-        };
-        let facts = facts_of(&lxd, &node(), p.facts).unwrap();
-        assert_eq!(
-            facts.network_file.as_deref(),
-            Some("/run/systemd/network/10-netplan-eth1.network")
-        );
-        assert_eq!(facts.admin_state.as_deref(), Some("configured"));
-        assert!(facts.networkd_running && !facts.networkmanager_running);
-        assert_eq!(
-            facts.dropin.as_deref(),
-            Some("[Route]\nDestination=10.1.1.0/24\n")
-        );
-        // A link where the drop-in's directory is: reported, not followed.
-        files
-            .links
-            .push("/etc/systemd/network/10-netplan-eth1.network.d");
-        let tail = script_tail(&files, "/r.json", "eth1").unwrap();
-        let facts = String::from_utf8(tail).unwrap();
-        assert!(
-            facts.ends_with("proc=systemd-networkd\ndropin_link=1\n"),
-            "{facts}"
-        );
-        // No interface asked for: no facts part at all.
-        let tail = script_tail(&files, "/none.json", "").unwrap();
-        assert_eq!(
-            tail,
-            b"\n--routectl-read-part--\nboot=b00t pid1=4242 netns=net:[4026532281]\n--routectl-read-part--\n"
-        );
     }
 
     #[test]
@@ -834,9 +738,21 @@ mod tests {
             on_host: false,
         };
         let out = b"[{\"dst\":\"10.0.2.0/24\"}]\n\n--routectl-read-part--\nboot=b pid1=1 netns=n\n--routectl-read-part--\n--routectl-read-part--\n#routectl-facts 1\nNETWORK_FILE=/etc/systemd/network/10-eth1.network\nADMIN_STATE=configured\n#routectl-dropin\n[Route]\nDestination=10.1.0.0/24\n";
-        let p = split_read(out);
-        assert_eq!(p.ip, b"[{\"dst\":\"10.0.2.0/24\"}]\n");
-        let facts = facts_of(&lxd, &n, p.facts).unwrap();
+        let req = read_request(&lxd, &n, false, false);
+        let reply = |stdout: &[u8]| {
+            read_script::parse_reply(
+                &req,
+                Output {
+                    argv: "sh".into(),
+                    status: Some(0),
+                    stdout: stdout.to_vec(),
+                    stderr: String::new(),
+                },
+            )
+        };
+        let r = reply(out);
+        assert_eq!(r.routes.as_ref().map(Vec::len), Ok(1));
+        let facts = facts_of(&lxd, &n, r.facts).unwrap();
         assert_eq!(
             facts.network_file.as_deref(),
             Some("/etc/systemd/network/10-eth1.network")
@@ -846,7 +762,7 @@ mod tests {
             Some("[Route]\nDestination=10.1.0.0/24\n")
         );
         // No facts in the output (a fake, an old wrapper): unknown, with the reason.
-        assert!(facts_of(&lxd, &n, split_read(b"[]\n").facts).is_err());
+        assert!(facts_of(&lxd, &n, reply(b"[]\n").facts).is_err());
         // A namespace: nothing manages it.
         let netns = Sees {
             files: false,

@@ -4,9 +4,9 @@
 //! is split into parts and parsed into a [`ReadReply`]. A read that needs no file of the node
 //! (a network namespace, whose record routectl keeps on this host) is `ip` alone.
 
+use crate::core::link::Link;
 use crate::core::persist::{self, NodeFacts};
 use crate::core::route::Route;
-use crate::core::link::Link;
 use crate::error::{CommandError, ParseError};
 use crate::node::iproute;
 use crate::node::request::{ReadReply, ReadRequest};
@@ -181,7 +181,10 @@ pub const SHOW_SCRIPT: &str = "route show table all\naddr show\n";
 /// are then not read either), else `ip` inside [`READ_SCRIPT`].
 pub fn read_invocation(req: &ReadRequest) -> Invocation {
     let ip_args: Vec<String> = if req.addresses {
-        let mut a: Vec<String> = iproute::READ_OPTIONS.iter().map(|s| s.to_string()).collect();
+        let mut a: Vec<String> = iproute::READ_OPTIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         a.extend(["-batch".to_string(), "-".to_string()]);
         a
     } else {
