@@ -53,18 +53,22 @@ pub(crate) fn same_reads(kind: TransportKind, nodes: &[Node]) {
                 "{}: the same record, binding and facts",
                 n.name
             );
-            let inv = observe::read_invocation(&exec, n);
-            assert_eq!(inv, observe::read_invocation(&host, n));
-            let tail = |t: &dyn Transport| {
-                let out = t.run(&n.instance, &inv).unwrap();
-                let parts = observe::split_read(&out.stdout);
-                let ip_len = parts.ip.len();
-                out.stdout[ip_len..].to_vec()
+            // The typed replies: exec's parsed from the read script's output, host access's
+            // read from netlink and the container's files.
+            let req = observe::read_request(&exec, n, false, false);
+            assert_eq!(req, observe::read_request(&host, n, false, false));
+            let beside = |t: &dyn Transport| {
+                let r = t.read(&n.instance, &req).unwrap();
+                (
+                    r.binding,
+                    String::from_utf8_lossy(&r.record).into_owned(),
+                    r.facts,
+                )
             };
             assert_eq!(
-                String::from_utf8_lossy(&tail(&exec)),
-                String::from_utf8_lossy(&tail(&host)),
-                "{}: what the read script prints after `ip`",
+                beside(&exec),
+                beside(&host),
+                "{}: the binding, record and facts beside the routes",
                 n.name
             );
             if (a == b && sa.routes == sb.routes && links.0 == links.1) || attempts == 5 {

@@ -35,8 +35,8 @@ use crate::node::iproute;
 use crate::node::lxd_api::{Instance, Server};
 use crate::node::netlink::{Netlink, NlError};
 use crate::node::request::{ApplyReply, ApplyRequest, FileChange, ReadReply, ReadRequest};
-use crate::node::transport::apply_script;
 use crate::node::transport::{HostRecord, Invocation, Output, Process, Reach, Transport};
+use crate::node::transport::{apply_script, read_script};
 
 mod beside;
 mod identity;
@@ -259,13 +259,16 @@ impl Transport for Host {
         if netns_files || self.elsewhere(instance) {
             return self.exec.read(instance, req);
         }
-        let what = match (req.addresses, req.record.is_some()) {
-            (true, true) => "routes, addresses, record and facts",
-            (true, false) => "routes and addresses",
-            (false, true) => "routes, record and facts",
-            (false, false) => "routes",
+        // Named as the `ip` command an exec transport runs for the routes (and addresses).
+        let ip = read_script::read_invocation(&ReadRequest {
+            record: None,
+            ..req.clone()
+        });
+        let ip = format!("ip {}", ip.args.join(" "));
+        let argv = match &req.record {
+            Some(_) => format!("host access to `{instance}`: {ip} (and the files beside it)"),
+            None => format!("host access to `{instance}`: {ip}"),
         };
-        let argv = format!("host access to `{instance}`: read of its {what}");
         if !crate::interrupt::may_start() {
             return Err(CommandError::Interrupted {
                 argv,
@@ -273,7 +276,7 @@ impl Transport for Host {
             });
         }
         if self.verbose {
-            eprintln!("+ (host access to {instance}) read of its {what}");
+            eprintln!("+ (host access to {instance}) {ip}");
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.read_natively(instance, req, argv)
