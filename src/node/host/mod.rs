@@ -1,13 +1,20 @@
-//! Host access (`access = "host"`): a [`Transport`] that serves routectl's own `ip` reads and
-//! writes from the host, in the node's network namespace, over in-process netlink
-//! ([`crate::node::netlink`]), with no process inside the node and none on the host.
+//! Host access (`access = "host"`): a [`Transport`] that carries out routectl's requests from
+//! the host, in the node's network namespace, over in-process netlink
+//! ([`crate::node::netlink`]) and in the container's root, with no process inside the node and
+//! none on the host.
 //!
-//! One plan model, two ways to reach a node: this transport answers the very invocations the
-//! exec path sends (`ip -N -d -j route show table all`, the `ip -batch` of a show, the batch of
-//! an apply with its `route add|replace|del … table T proto P metric M` lines and read-back) with
-//! the JSON `ip -N -d -j` prints, so the same parser turns it into the same [`Route`] values, and
-//! plans, JSON documents, verification and every safety rule are the ones of the exec path.
-//! Anything else (`ping` for `check`) goes to the exec transport.
+//! One plan model, two ways to reach a node. A [`ReadRequest`] is executed natively: the route
+//! (and address and link) dumps become routectl's own [`Route`] and [`Link`] values
+//! (`typed.rs`), and the record, its binding and the network-manager facts are read from the
+//! container's files (`beside.rs`, through [`RootFiles`]); no script text is recognised and no
+//! `ip` JSON is parsed, and the tests hold both conversions to the values the exec transports'
+//! parsers make of the same kernel state. An [`ApplyRequest`]'s route lines become netlink
+//! requests (`ip.rs`: the same header fields and attributes `ip route add|replace|del` sends),
+//! its read-back is the route dump in the snapshot format (what `ip -N -d -j route show table
+//! all` prints, which is also what `show --save` stores), and its record is written into the
+//! container's root. Plans, JSON documents, verification and every safety rule are those of the
+//! exec path. Anything else (`ping` for `check`, a persisted file's script) goes to the exec
+//! transport.
 //!
 //! Namespaces: `/run/netns/NAME` for the netns transport; for LXD and Incus containers
 //! `/proc/PID/ns/net` of the instance's init. Its identity comes from the daemon, never from
@@ -23,6 +30,7 @@
 //! resolves to routectl's own namespace are refused.
 //!
 //! [`Route`]: crate::core::route::Route
+//! [`Link`]: crate::core::link::Link
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -272,9 +272,12 @@ fn facts_part(iface: &str, part: Option<&[u8]>) -> Result<NodeFacts, String> {
     }
 }
 
+/// The routes, the route table in the snapshot format, and the interfaces of a read.
+pub type ShowPart = (Vec<Route>, Vec<u8>, Vec<Link>);
+
 /// Splits the `ip` part of a read with addresses into routes, the route table exactly as a
 /// lone `ip -N -d -j route show table all` prints it (the snapshot), and interfaces.
-pub fn parse_show_part(output: &[u8]) -> Result<(Vec<Route>, Vec<u8>, Vec<Link>), ParseError> {
+pub fn parse_show_part(output: &[u8]) -> Result<ShowPart, ParseError> {
     let parts = iproute::split_stream(output)?;
     let [routes, addrs] = parts.as_slice() else {
         return Err(ParseError::Invalid {
