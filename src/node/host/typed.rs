@@ -223,14 +223,11 @@ mod tests {
         h
     }
 
-    /// Odd routes of every kind the kernel dumps, read straight from netlink and read through
-    /// the text `ip -N -d -j` prints for them by the exec read's parser: the same values.
-    #[test]
-    fn netlink_routes_are_the_routes_the_exec_parser_reads() {
+    /// Routes with odd header fields and attributes: onlink with a preferred source, a TOS, an
+    /// IPv6 source prefix with a preference, a cache entry, a local route.
+    fn odd_headers() -> Vec<RouteMessage> {
         use AddressFamily::{Inet, Inet6};
         use RouteAttribute::*;
-        let names: HashMap<u32, String> =
-            [(2, "eth1".to_string()), (3, "cnio0".to_string())].into();
         let mut onlink = msg(
             Inet,
             24,
@@ -279,12 +276,14 @@ mod tests {
             vec![Destination(v4("10.0.2.20")), Oif(2)],
         );
         local.header.table = 255;
-        let routes = vec![
-            onlink,
-            tos,
-            from,
-            cloned,
-            local,
+        vec![onlink, tos, from, cloned, local]
+    }
+
+    /// Routes of odd kinds: multipath, defaults, blackhole, prohibit, an unknown type.
+    fn odd_kinds() -> Vec<RouteMessage> {
+        use AddressFamily::{Inet, Inet6};
+        use RouteAttribute::*;
+        vec![
             // ECMP, one hop through an IPv6 gateway (`via inet6`), one through a device alone.
             msg(
                 Inet,
@@ -337,7 +336,16 @@ mod tests {
                     Via(RouteVia::Inet(Ipv4Addr::new(10, 0, 2, 3))),
                 ],
             ),
-        ];
+        ]
+    }
+
+    /// Odd routes of every kind the kernel dumps, read straight from netlink and read through
+    /// the text `ip -N -d -j` prints for them by the exec read's parser: the same values.
+    #[test]
+    fn netlink_routes_are_the_routes_the_exec_parser_reads() {
+        let names: HashMap<u32, String> =
+            [(2, "eth1".to_string()), (3, "cnio0".to_string())].into();
+        let routes = [odd_headers(), odd_kinds()].concat();
         let by_text = iproute::parse_routes(&routes_json(&routes, &names)).unwrap();
         let typed = routes_of(&routes, &names);
         assert_eq!(typed.len(), routes.len() - 1, "the cache entry is left out");
