@@ -108,6 +108,8 @@ fn exotic_routes(lab: &NetnsLab) {
         "route add 10.57.0.1 via 10.0.2.21 proto 211",
         "route add default via 10.0.2.10",
         "route add 10.58.0.0/16 via 10.0.2.21 table 7",
+        "route add 10.59.0.0/16 via 10.0.2.21 src 10.0.2.20",
+        "route add prohibit 10.60.0.0/16 metric 3",
     ] {
         lab.ip("worker-0", r);
     }
@@ -144,6 +146,9 @@ fn host_and_exec_access_read_and_plan_the_same_on_netns() {
         "-6 route add unreachable fd0c::/64",
         "-6 route add fd0d::/64 nexthop via fd00::21 dev eth1 nexthop via fd00::22 dev eth1",
         "-6 route add default via fd00::10 metric 9",
+        "-6 route add fd0e::/64 via fd00::21 pref high",
+        "-6 route add unreachable default metric 4000",
+        "route add 10.61.0.0/16 via inet6 fd00::21 dev eth1",
     ] {
         lab.ip("worker-0", r);
     }
