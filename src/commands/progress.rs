@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::CommandError;
 use crate::node::observe::RETRY;
-use crate::node::request::{ApplyReply, ApplyRequest};
+use crate::node::request::{ApplyReply, ApplyRequest, ReadReply, ReadRequest};
 use crate::node::transport::{HostRecord, Invocation, Output, Transport};
 
 /// How long reads may take before the live line appears.
@@ -164,6 +164,14 @@ impl Transport for Watched<'_> {
 
     fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
         self.inner.host_record(instance, record_path)
+    }
+
+    fn read(&self, instance: &str, req: &ReadRequest) -> Result<ReadReply, CommandError> {
+        let reply = self.inner.read(instance, req);
+        if let Err(CommandError::Timeout { millis, .. }) = &reply {
+            self.progress.timed_out(instance, *millis);
+        }
+        reply
     }
 
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {

@@ -2,7 +2,7 @@
 //! digest and to what the node was when it was written (its boot, PID 1 and network namespace). It lives on the node (see
 //! docs/operations.md, "The last-applied record"), is read in the same process as the routes, and
 //! lets a plan tell drift (the node lost what routectl applied) from topology changes. Pure: the
-//! read is in `node/observe/script.rs`, the write in `node/observe/write.rs`.
+//! read is in `node/transport/read_script.rs`, the write in `node/observe/write.rs`.
 
 use serde::{Deserialize, Serialize};
 

@@ -24,7 +24,7 @@ use crate::core::access::{self, Accesses};
 use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::CommandError;
 use crate::node::lxd_api::{self, Instance, Server};
-use crate::node::request::{ApplyReply, ApplyRequest};
+use crate::node::request::{ApplyReply, ApplyRequest, ReadReply, ReadRequest};
 use crate::node::transport::{HostRecord, Invocation, Output, Transport};
 
 /// What the daemon says of a cluster and of a topology's instances.
@@ -238,6 +238,11 @@ impl Transport for Located {
 
     fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
         self.inner.host_record(instance, record_path)
+    }
+
+    fn read(&self, instance: &str, req: &ReadRequest) -> Result<ReadReply, CommandError> {
+        self.refuse(instance, "the read request")?;
+        self.inner.read(instance, req)
     }
 
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {

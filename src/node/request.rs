@@ -1,10 +1,12 @@
-//! What routectl asks of a node when it writes, as a typed value: an [`ApplyRequest`] (route
-//! lines, then a file that persists them and the manager's reload, then the last-applied
-//! record, then the read-back) and its [`ApplyReply`]. Defined here, beside nothing that
-//! executes it: each way of reaching a node carries it out in one round trip, the exec
-//! transports by rendering it as one fixed script with every file on stdin, length- and
-//! digest-checked (`crate::node::transport::apply_script`), host access through netlink and
-//! into the container's root (`crate::node::host`).
+//! What routectl asks of a node, as typed values: a [`ReadRequest`] (every route, optionally
+//! the addresses, the last-applied record and its binding, the network-manager facts) and its
+//! [`ReadReply`]; an [`ApplyRequest`] (route lines, then a file that persists them and the
+//! manager's reload, then the last-applied record, then the read-back) and its [`ApplyReply`].
+//! Defined here, beside nothing that executes them: each way of reaching a node carries each
+//! out in one round trip. The exec transports render a request as one fixed script and parse
+//! its one output (`crate::node::transport::read_script`, `crate::node::transport::apply_script`,
+//! the apply's files on stdin, length- and digest-checked); host access executes it natively,
+//! through netlink and the files of the container's root (`crate::node::host`).
 //!
 //! Nothing is half written: the script stores its whole input first and does nothing unless the
 //! input has the length (and, where `sha256sum` exists, the digest) routectl announced, so a
@@ -14,7 +16,10 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::CommandError;
+use crate::core::link::Link;
+use crate::core::persist::NodeFacts;
+use crate::core::route::Route;
+use crate::error::{CommandError, ParseError};
 
 /// What to do with one file of the node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -145,4 +150,44 @@ pub fn batch_text(lines: &[String]) -> String {
         text.push('\n');
     }
     text
+}
+
+/// One read of a node, carried out in one round trip: every route of every table (both
+/// families), and beside them what the request asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadRequest {
+    /// The last-applied record's path in the node, read with the binding that ties it to the
+    /// node as it is now (boot, PID 1's start, network namespace). `None` where routectl keeps
+    /// the record on this host (network namespaces): the read is then routes alone.
+    pub record: Option<String>,
+    /// The interface whose network-manager facts (networkd's link state and network file,
+    /// NetworkManager's, ifupdown's) and routectl's files for them are wanted (`None`: none).
+    pub facts_of: Option<String>,
+    /// Also every interface with its addresses, and the route table in the snapshot format
+    /// (what `show` reads and `show --save` stores).
+    pub addresses: bool,
+    /// Also the route table in the snapshot format (implied by `addresses`).
+    pub snapshot: bool,
+}
+
+/// What a node answered to a [`ReadRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadReply {
+    /// What ran, for messages.
+    pub argv: String,
+    /// Every route, in the order the kernel dumps them; or why the answer could not be read
+    /// ([`ParseError::Empty`]: nothing was printed, a read to try again).
+    pub routes: Result<Vec<Route>, ParseError>,
+    /// For a request with `addresses`: the interfaces and their addresses.
+    pub links: Option<Vec<Link>>,
+    /// For a request with `addresses` or `snapshot`: the route table in the snapshot format,
+    /// what `ip -N -d -j route show table all` prints (see `docs/json.md`); empty otherwise.
+    pub snapshot: Vec<u8>,
+    /// The binding line (`boot=… pid1=… netns=…`) when anything of it could be told.
+    pub binding: Option<String>,
+    /// The record's bytes (empty: there is none, or none was asked for).
+    pub record: Vec<u8>,
+    /// For a request with `facts_of`: the facts, or why they are unknown; `None` when the
+    /// answer holds none.
+    pub facts: Option<Result<NodeFacts, String>>,
 }

@@ -53,18 +53,22 @@ pub(crate) fn same_reads(kind: TransportKind, nodes: &[Node]) {
                 "{}: the same record, binding and facts",
                 n.name
             );
-            let inv = observe::read_invocation(&exec, n);
-            assert_eq!(inv, observe::read_invocation(&host, n));
-            let tail = |t: &dyn Transport| {
-                let out = t.run(&n.instance, &inv).unwrap();
-                let parts = observe::split_read(&out.stdout);
-                let ip_len = parts.ip.len();
-                out.stdout[ip_len..].to_vec()
+            // The typed replies: exec's parsed from the read script's output, host access's
+            // read from netlink and the container's files.
+            let req = observe::read_request(&exec, n, false, false);
+            assert_eq!(req, observe::read_request(&host, n, false, false));
+            let beside = |t: &dyn Transport| {
+                let r = t.read(&n.instance, &req).unwrap();
+                (
+                    r.binding,
+                    String::from_utf8_lossy(&r.record).into_owned(),
+                    r.facts,
+                )
             };
             assert_eq!(
-                String::from_utf8_lossy(&tail(&exec)),
-                String::from_utf8_lossy(&tail(&host)),
-                "{}: what the read script prints after `ip`",
+                beside(&exec),
+                beside(&host),
+                "{}: the binding, record and facts beside the routes",
                 n.name
             );
             if (a == b && sa.routes == sb.routes && links.0 == links.1) || attempts == 5 {
@@ -117,6 +121,8 @@ fn exotic_routes(lab: &NetnsLab) {
         "route add 10.57.0.1 via 10.0.2.21 proto 211",
         "route add default via 10.0.2.10",
         "route add 10.58.0.0/16 via 10.0.2.21 table 7",
+        "route add 10.59.0.0/16 via 10.0.2.21 src 10.0.2.20",
+        "route add prohibit 10.60.0.0/16 metric 3",
     ] {
         lab.ip("worker-0", r);
     }
@@ -153,6 +159,9 @@ fn host_and_exec_access_read_and_plan_the_same_on_netns() {
         "-6 route add unreachable fd0c::/64",
         "-6 route add fd0d::/64 nexthop via fd00::21 dev eth1 nexthop via fd00::22 dev eth1",
         "-6 route add default via fd00::10 metric 9",
+        "-6 route add fd0e::/64 via fd00::21 pref high",
+        "-6 route add unreachable default metric 4000",
+        "route add 10.61.0.0/16 via inet6 fd00::21 dev eth1",
     ] {
         lab.ip("worker-0", r);
     }

@@ -1,11 +1,14 @@
-//! `ip` over netlink: the route and address dumps printed as `ip -N -d -j` prints them, and
+//! `ip` over netlink: the route dump written in the snapshot format (what `ip -N -d -j route
+//! show table all` prints: what `show --save` stores and what an apply's read-back is), and
 //! the batch lines routectl sends (`route add|replace|del …`) turned into netlink requests.
+//! Reads get routectl's values straight from the dumps (`typed.rs`), never this text.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+#[cfg(test)]
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::route::{
@@ -125,6 +128,7 @@ struct IpHop {
 }
 
 /// One interface of `ip -N -j addr show`, with the keys the address parser reads.
+#[cfg(test)]
 #[derive(Serialize)]
 struct IpLink {
     ifindex: u32,
@@ -132,6 +136,7 @@ struct IpLink {
     addr_info: Vec<IpAddrInfo>,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct IpAddrInfo {
     family: &'static str,
@@ -170,8 +175,10 @@ pub(super) fn flag_names(flags: RouteFlags) -> Vec<&'static str> {
         .collect()
 }
 
-/// Renders routes as `ip -N -d -j route show table all` does, with the keys the route parser
-/// reads (cloned cache entries are skipped, as `ip` skips them).
+/// The snapshot format: routes written as `ip -N -d -j route show table all` writes them, with
+/// the keys the route parser reads (cloned cache entries are skipped, as `ip` skips them). For
+/// the routes of a lab node this is byte for byte what `ip` prints, so that a snapshot taken
+/// with host access is the one exec access takes.
 pub fn routes_json(routes: &[RouteMessage], names: &HashMap<u32, String>) -> Vec<u8> {
     let out: Vec<IpRoute> = routes
         .iter()
@@ -250,7 +257,8 @@ fn ip_hop(nh: &RouteNextHop, names: &HashMap<u32, String>) -> IpHop {
 }
 
 /// Renders interfaces and addresses as `ip -N -j addr show` does, with the keys the address
-/// parser reads.
+/// parser reads (for the tests that compare [`super::links_of`] with that parser).
+#[cfg(test)]
 pub fn addrs_json(
     links: &[LinkMessage],
     addrs: &[AddressMessage],

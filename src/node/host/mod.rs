@@ -1,13 +1,20 @@
-//! Host access (`access = "host"`): a [`Transport`] that serves routectl's own `ip` reads and
-//! writes from the host, in the node's network namespace, over in-process netlink
-//! ([`crate::node::netlink`]), with no process inside the node and none on the host.
+//! Host access (`access = "host"`): a [`Transport`] that carries out routectl's requests from
+//! the host, in the node's network namespace, over in-process netlink
+//! ([`crate::node::netlink`]) and in the container's root, with no process inside the node and
+//! none on the host.
 //!
-//! One plan model, two ways to reach a node: this transport answers the very invocations the
-//! exec path sends (`ip -N -d -j route show table all`, the `ip -batch` of a show, the batch of
-//! an apply with its `route add|replace|del … table T proto P metric M` lines and read-back) with
-//! the JSON `ip -N -d -j` prints, so the same parser turns it into the same [`Route`] values, and
-//! plans, JSON documents, verification and every safety rule are the ones of the exec path.
-//! Anything else (`ping` for `check`) goes to the exec transport.
+//! One plan model, two ways to reach a node. A [`ReadRequest`] is executed natively: the route
+//! (and address and link) dumps become routectl's own [`Route`] and [`Link`] values
+//! (`typed.rs`), and the record, its binding and the network-manager facts are read from the
+//! container's files (`beside.rs`, through [`RootFiles`]); no script text is recognised and no
+//! `ip` JSON is parsed, and the tests hold both conversions to the values the exec transports'
+//! parsers make of the same kernel state. An [`ApplyRequest`]'s route lines become netlink
+//! requests (`ip.rs`: the same header fields and attributes `ip route add|replace|del` sends),
+//! its read-back is the route dump in the snapshot format (what `ip -N -d -j route show table
+//! all` prints, which is also what `show --save` stores), and its record is written into the
+//! container's root. Plans, JSON documents, verification and every safety rule are those of the
+//! exec path. Anything else (`ping` for `check`, a persisted file's script) goes to the exec
+//! transport.
 //!
 //! Namespaces: `/run/netns/NAME` for the netns transport; for LXD and Incus containers
 //! `/proc/PID/ns/net` of the instance's init. Its identity comes from the daemon, never from
@@ -23,6 +30,7 @@
 //! resolves to routectl's own namespace are refused.
 //!
 //! [`Route`]: crate::core::route::Route
+//! [`Link`]: crate::core::link::Link
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -34,19 +42,22 @@ use crate::error::CommandError;
 use crate::node::iproute;
 use crate::node::lxd_api::{Instance, Server};
 use crate::node::netlink::{Netlink, NlError};
-use crate::node::observe;
-use crate::node::request::{ApplyReply, ApplyRequest, FileChange};
-use crate::node::transport::apply_script;
+use crate::node::request::{ApplyReply, ApplyRequest, FileChange, ReadReply, ReadRequest};
 use crate::node::transport::{HostRecord, Invocation, Output, Process, Reach, Transport};
+use crate::node::transport::{apply_script, read_script};
 
+mod beside;
 mod identity;
 mod ip;
 mod root;
+mod typed;
 
+pub use beside::{Beside, MAX_FILE, NodeFiles, node_facts, read_beside};
 pub use identity::{Place, Resolved};
 use ip::*;
-pub use ip::{RouteLine, addrs_json, parse_route_line, read_routes, route_request, routes_json};
+pub use ip::{RouteLine, parse_route_line, read_routes, route_request, routes_json};
 pub use root::RootFiles;
+pub use typed::{links_of, route_of, routes_of};
 
 /// The host-access transport.
 pub struct Host {
@@ -109,46 +120,24 @@ impl Host {
         }
     }
 
-    // Over 80 lines: to be split with the rework of this file.
-    #[allow(clippy::too_many_lines)]
+    /// Serves routectl's own `ip -batch` of a write (`route add|replace|del …` lines and the
+    /// `route show table all` of its read-back) over netlink, as `ip -N -d -j -force -batch -`
+    /// answers it: the read-back in the snapshot format, a failing line as `Command failed -:N`.
     fn serve(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        // The read script (`sh -c READ_SCRIPT sh RECORD IFACE ip ARGS…`): its `ip` part over
-        // netlink, then what the script prints after it, from the container's own files
-        // (`observe::script_tail`, the script's twin).
-        let request = observe::script_request(inv);
-        let ip_inv = request
-            .as_ref()
-            .map_or_else(|| inv.clone(), |r| r.ip.clone());
-        let inv = &ip_inv;
-        let argv = match &request {
-            Some(_) => format!(
-                "host access to `{instance}`: ip {} (and the rest of the read script)",
-                inv.args.join(" ")
-            ),
-            None => format!("host access to `{instance}`: ip {}", inv.args.join(" ")),
+        let argv = format!("host access to `{instance}`: ip {}", inv.args.join(" "));
+        let Some((lines, force)) = script(inv) else {
+            // Not one of routectl's own writes (`ip -V` for a diagnosis).
+            return Ok(Output {
+                argv,
+                status: Some(1),
+                stdout: Vec::new(),
+                stderr: "host access runs no `ip`; it serves only routectl's own reads and \
+                         route writes"
+                    .into(),
+            });
         };
-        let (lines, force) = match script(inv) {
-            Some(s) => s,
-            None => {
-                // Not one of routectl's own reads or writes (`ip -V` for a diagnosis).
-                return Ok(Output {
-                    argv,
-                    status: Some(1),
-                    stdout: Vec::new(),
-                    stderr: "host access runs no `ip`; it serves only routectl's route and \
-                             address reads and route writes"
-                        .into(),
-                });
-            }
-        };
-        let (ns, resolved) = self.namespace(instance)?;
-        let mut nl = Netlink::open_in(&ns, &[], Some(self.timeout)).map_err(|e| {
-            self.error(
-                instance,
-                "opening a netlink socket in its namespace",
-                with_hint(&e),
-            )
-        })?;
+        let (ns, _) = self.namespace(instance)?;
+        let mut nl = self.netlink(instance, &ns)?;
         let nlerr = |what: &str, e: NlError| self.error(instance, what, e.to_string());
         let links = nl
             .dump_links()
@@ -167,12 +156,6 @@ impl Host {
                     stdout.push(b'\n');
                     Ok(())
                 }
-                ["addr", "show"] => {
-                    let addrs = nl.dump_addrs().map_err(|e| nlerr("reading addresses", e))?;
-                    stdout.extend(addrs_json(&links, &addrs, &names));
-                    stdout.push(b'\n');
-                    Ok(())
-                }
                 ["route", verb @ ("add" | "replace" | "del"), rest @ ..] => {
                     write_route(&mut nl, verb, rest, &names)
                 }
@@ -186,19 +169,6 @@ impl Host {
                 }
             }
         }
-        if let Some(r) = &request
-            && !failed
-        {
-            let files = RootFiles::of(&resolved)
-                .map_err(|e| self.error(instance, "opening its root", e))?;
-            match observe::script_tail(&files, &r.record, &r.iface) {
-                Ok(tail) => stdout.extend(tail),
-                Err(e) => {
-                    stderr.push_str(&format!("{e}\n"));
-                    failed = true;
-                }
-            }
-        }
         Ok(Output {
             argv,
             status: Some(i32::from(failed)),
@@ -206,40 +176,118 @@ impl Host {
             stderr,
         })
     }
+
+    /// A netlink socket in the node's namespace.
+    fn netlink(&self, instance: &str, ns: &std::fs::File) -> Result<Netlink, CommandError> {
+        Netlink::open_in(ns, &[], Some(self.timeout)).map_err(|e| {
+            self.error(
+                instance,
+                "opening a netlink socket in its namespace",
+                with_hint(&e),
+            )
+        })
+    }
+
+    /// Carries out a read natively: the dumps over netlink turned into routectl's values, and
+    /// what the request asks beside the routes from the files of the container's root.
+    fn read_natively(
+        &self,
+        instance: &str,
+        req: &ReadRequest,
+        argv: String,
+    ) -> Result<ReadReply, CommandError> {
+        let (ns, resolved) = self.namespace(instance)?;
+        let mut nl = self.netlink(instance, &ns)?;
+        let nlerr = |what: &str, e: NlError| self.error(instance, what, e.to_string());
+        let links = nl
+            .dump_links()
+            .map_err(|e| nlerr("listing its interfaces", e))?;
+        let names = link_names(&links);
+        let msgs = read_routes(&mut nl).map_err(|e| nlerr("reading routes", e))?;
+        let mut snapshot = Vec::new();
+        if req.addresses || req.snapshot {
+            snapshot = routes_json(&msgs, &names);
+            snapshot.push(b'\n');
+        }
+        let links = match req.addresses {
+            true => {
+                let addrs = nl.dump_addrs().map_err(|e| nlerr("reading addresses", e))?;
+                Some(typed::links_of(&links, &addrs, &names))
+            }
+            false => None,
+        };
+        let beside = match &req.record {
+            Some(record) => {
+                let files = RootFiles::of(&resolved)
+                    .map_err(|e| self.error(instance, "opening its root", e))?;
+                read_beside(&files, record, req.facts_of.as_deref())
+                    .map_err(|e| self.error(instance, "reading its files", e))?
+            }
+            None => Beside::default(),
+        };
+        Ok(ReadReply {
+            argv,
+            routes: Ok(typed::routes_of(&msgs, &names)),
+            links,
+            snapshot,
+            binding: beside.binding,
+            record: beside.record,
+            facts: beside.facts.map(Ok),
+        })
+    }
 }
 
 impl Transport for Host {
     fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        let served = match observe::script_request(inv) {
-            // A network namespace's read is `ip` alone (its record is on this host); a script
-            // for one would read this host's files as the node's: exec runs it.
-            Some(_) if self.kind == TransportKind::Netns => None,
-            Some(r) => Some(r.ip),
-            None if inv.program == "ip" => Some(inv.clone()),
-            // `ping` for `check`, the record's write script, the networkd drop-in's scripts:
-            // through the exec transport.
-            None => None,
-        };
-        let Some(ip) = served else {
-            return self.exec.run(instance, inv);
-        };
-        if self.elsewhere(instance) {
-            // On another member of a cluster: through the cluster, as exec access reaches it.
+        // `ping` for `check`, the scripts of a persisted file, anything for an instance on
+        // another member of a cluster (reached through the cluster): the exec transport.
+        if inv.program != "ip" || self.elsewhere(instance) {
             return self.exec.run(instance, inv);
         }
         // As the exec transport starts no process after SIGINT/SIGTERM (until reads are allowed
         // again for the read-back), host access starts no read or write then.
         if !crate::interrupt::may_start() {
             return Err(CommandError::Interrupted {
-                argv: format!("host access to `{instance}`: ip {}", ip.args.join(" ")),
+                argv: format!("host access to `{instance}`: ip {}", inv.args.join(" ")),
                 signal: crate::interrupt::signal_name().to_string(),
             });
         }
         if self.verbose {
-            eprintln!("+ (host access to {instance}) ip {}", ip.args.join(" "));
+            eprintln!("+ (host access to {instance}) ip {}", inv.args.join(" "));
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.serve(instance, inv)
+    }
+
+    /// The routes (and addresses) over netlink, the record, its binding and the facts from the
+    /// container's root. A read that asks for files of a network namespace (which shares this
+    /// host's) or of an instance on another cluster member goes through the exec transport.
+    fn read(&self, instance: &str, req: &ReadRequest) -> Result<ReadReply, CommandError> {
+        let netns_files = self.kind == TransportKind::Netns && req.record.is_some();
+        if netns_files || self.elsewhere(instance) {
+            return self.exec.read(instance, req);
+        }
+        // Named as the `ip` command an exec transport runs for the routes (and addresses).
+        let ip = read_script::read_invocation(&ReadRequest {
+            record: None,
+            ..req.clone()
+        });
+        let ip = format!("ip {}", ip.args.join(" "));
+        let argv = match &req.record {
+            Some(_) => format!("host access to `{instance}`: {ip} (and the files beside it)"),
+            None => format!("host access to `{instance}`: {ip}"),
+        };
+        if !crate::interrupt::may_start() {
+            return Err(CommandError::Interrupted {
+                argv,
+                signal: crate::interrupt::signal_name().to_string(),
+            });
+        }
+        if self.verbose {
+            eprintln!("+ (host access to {instance}) {ip}");
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.read_natively(instance, req, argv)
     }
 
     fn commands_run(&self) -> usize {
@@ -321,9 +369,6 @@ fn with_hint(e: &std::io::Error) -> String {
 /// a failing line (`-force`); `None` for anything else.
 fn script(inv: &Invocation) -> Option<(Vec<String>, bool)> {
     let args: Vec<&str> = inv.args.iter().map(String::as_str).collect();
-    if inv.args == iproute::read_args() {
-        return Some((vec![iproute::SHOW_ALL_LINE.to_string()], false));
-    }
     let (opts, tail) = args.split_at(args.len().checked_sub(2)?);
     if tail != ["-batch", "-"] || !opts.starts_with(iproute::READ_OPTIONS) {
         return None;
@@ -407,11 +452,13 @@ mod tests {
         );
     }
 
-    /// The read script's twin prints what the script prints: both run here, on this machine's
-    /// own files (its root, its /proc and /sys), for an interface that exists and one that does
-    /// not, with a record that lacks its last newline.
+    /// Host access reads what the read script reads: both run here, on this machine's own
+    /// files (its root, its /proc and /sys), for an interface that exists and one that does
+    /// not, with a record that lacks its last newline; the script's output, parsed as the exec
+    /// transports parse it, gives the same binding, record and facts.
     #[test]
-    fn the_script_tail_is_what_the_read_script_prints() {
+    fn the_files_beside_the_routes_are_what_the_read_script_reads() {
+        use crate::node::transport::read_script::{READ_SCRIPT, parse_reply};
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("record.json");
         std::fs::write(&record, b"{\"a\":1}\n{\"b\":2}").unwrap();
@@ -427,59 +474,35 @@ mod tests {
             ("/nonexistent/r.json", "no-such-if0"),
         ] {
             let out = std::process::Command::new("sh")
-                .args([
-                    "-c",
-                    observe::READ_SCRIPT,
-                    "sh",
-                    record,
-                    iface,
-                    "echo",
-                    "[]",
-                ])
+                .args(["-c", READ_SCRIPT, "sh", record, iface, "echo", "[]"])
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{out:?}");
-            let tail = observe::script_tail(&files, record, iface).unwrap();
+            let req = ReadRequest {
+                record: Some(record.to_string()),
+                facts_of: Some(iface.to_string()).filter(|i| !i.is_empty()),
+                ..ReadRequest::default()
+            };
+            let out = Output {
+                argv: "sh".into(),
+                status: Some(0),
+                stdout: out.stdout,
+                stderr: String::new(),
+            };
+            let by_exec = parse_reply(&req, out);
+            let beside = read_beside(&files, record, req.facts_of.as_deref()).unwrap();
+            assert_eq!(by_exec.routes, Ok(Vec::new()));
             assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                format!("[]\n{}", String::from_utf8_lossy(&tail)),
+                (by_exec.binding, by_exec.record, by_exec.facts),
+                (beside.binding, beside.record, beside.facts.map(Ok)),
                 "{record} {iface}"
             );
         }
     }
 
     #[test]
-    fn the_read_script_s_request_is_read_back() {
-        let inv = Invocation {
-            program: "sh".into(),
-            args: [
-                "-c",
-                observe::READ_SCRIPT,
-                "sh",
-                "/r.json",
-                "eth1",
-                "ip",
-                "-j",
-            ]
-            .map(String::from)
-            .to_vec(),
-            stdin: Some(b"x".to_vec()),
-            label: Some("read script"),
-        };
-        let r = observe::script_request(&inv).unwrap();
-        assert_eq!((r.record.as_str(), r.iface.as_str()), ("/r.json", "eth1"));
-        assert_eq!(
-            r.ip,
-            Invocation::ip(vec!["-j".into()]).with_stdin(b"x".to_vec())
-        );
-        let mut other = inv.clone();
-        other.args[1] = "true".into();
-        assert_eq!(observe::script_request(&other), None);
-    }
-
-    #[test]
     fn only_routectl_s_own_invocations_are_served() {
-        assert!(script(&Invocation::ip(iproute::read_args())).is_some());
+        assert!(script(&Invocation::ip(iproute::read_args())).is_none());
         assert!(script(&Invocation::ip(vec!["-V".into()])).is_none());
         let (lines, force) = script(
             &Invocation::ip(iproute::batch_args()).with_stdin(b"route show table all\n".to_vec()),

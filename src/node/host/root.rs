@@ -12,7 +12,6 @@
 
 use std::os::fd::OwnedFd;
 
-use crate::node::observe;
 use crate::node::request::FileChange;
 
 use super::Resolved;
@@ -256,7 +255,7 @@ fn chown(fd: &OwnedFd, owner: Owner) -> rustix::io::Result<()> {
     )
 }
 
-impl observe::NodeFiles for RootFiles {
+impl super::beside::NodeFiles for RootFiles {
     fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
         use rustix::fs::OFlags;
         use std::io::Read;
@@ -339,7 +338,7 @@ impl observe::NodeFiles for RootFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::observe::NodeFiles;
+    use crate::node::host::NodeFiles;
 
     fn me() -> Owner {
         Owner {

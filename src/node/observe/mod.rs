@@ -1,7 +1,9 @@
-//! Reading what nodes have: one process per node (both families, every table, and the node's
-//! last-applied record and network-manager facts in the same process), retried when a transport
-//! returns nothing, diagnosed when `ip` is too old. Also parses snapshots saved by
-//! `routectl show --save`, so plans can be made offline.
+//! Reading what nodes have: one typed [`ReadRequest`] per node (both families, every table,
+//! and the node's last-applied record and network-manager facts in the same round trip),
+//! carried out by the transport ([`Transport::read`]: the read script for the exec transports,
+//! netlink and the container's files for host access), retried when a transport returns
+//! nothing, diagnosed when `ip` is too old. Also parses snapshots saved by `routectl show
+//! --save`, so plans can be made offline.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,58 +17,74 @@ use crate::core::topology::Node;
 use crate::error::ParseError;
 use crate::error::{CommandError, NodeError};
 use crate::node::iproute;
-use crate::node::transport::{HostRecord, Invocation, Output, Transport};
+use crate::node::request::{ReadReply, ReadRequest};
+use crate::node::transport::read_script;
+use crate::node::transport::{HostRecord, Invocation, Transport};
 
-mod script;
 mod write;
 
-pub use script::{
-    MAX_TAIL_FILE, NodeFiles, READ_SCRIPT, ReadParts, SEPARATOR, ScriptRequest, binding_line,
-    binding_of, script_invocation, script_request, script_tail, split_read,
+pub use crate::node::transport::read_script::{
+    READ_SCRIPT, ReadParts, SEPARATOR, SHOW_SCRIPT, binding_line, binding_of, split_read,
 };
 pub use write::{record_bytes, write_record};
 
-/// The network-manager facts of a read: parsed from its facts part; for a transport that
-/// cannot see the node's files, those of a node that no network manager manages; `Err` says
-/// why they are unknown.
-fn facts_of(t: &dyn Transport, node: &Node, part: Option<&[u8]>) -> Result<NodeFacts, String> {
+/// What a read of `node` through `t` asks for: every route; with `addresses`, the interfaces
+/// and the route table in the snapshot format; with `snapshot`, that table alone. Where the
+/// record is kept in the node, the record and its binding, and, where the transport sees the
+/// node's own files, the facts of its route interface (an ssh node without a declared
+/// interface: none is asked for). Where the record is kept on this host: routes alone.
+pub fn read_request(
+    t: &dyn Transport,
+    node: &Node,
+    addresses: bool,
+    snapshot: bool,
+) -> ReadRequest {
+    let in_node = !t.records_on_host();
+    ReadRequest {
+        record: in_node.then(|| record::record_path(&node.instance)),
+        facts_of: node
+            .interface
+            .clone()
+            .filter(|i| in_node && t.sees_node_files() && !i.is_empty()),
+        addresses,
+        snapshot,
+    }
+}
+
+/// The network-manager facts of a read; for a transport that cannot see the node's files,
+/// those of a node that no network manager manages; `Err` says why they are unknown.
+fn facts_of(
+    t: &dyn Transport,
+    node: &Node,
+    facts: Option<Result<NodeFacts, String>>,
+) -> Result<NodeFacts, String> {
     if !t.sees_node_files() {
         return Ok(NodeFacts {
             interface: node.interface.clone().unwrap_or_default(),
             ..NodeFacts::default()
         });
     }
-    let Some(iface) = node.interface.as_deref() else {
+    if node.interface.is_none() {
         return Err(
             "the node declares no route interface (an ssh node without `interface`), so what \
              manages it is not read"
                 .to_string(),
         );
-    };
-    let Some(part) = part else {
-        return Err("the read printed no network-manager facts".to_string());
-    };
-    let text = String::from_utf8_lossy(part);
-    match text.strip_prefix(&format!("{}\n", persist::FACTS_MARKER)) {
-        Some(facts) => Ok(NodeFacts::parse(iface, facts)),
-        None => Err("the read printed network-manager facts in an unknown form".to_string()),
     }
+    facts.unwrap_or_else(|| Err("the read printed no network-manager facts".to_string()))
 }
 
 /// A read's routes with what the read tells beside them: the record (checked against the
 /// binding), the binding, and the facts. Where the transport keeps records on this host, the
 /// record and the binding are read there.
-fn observed(t: &dyn Transport, node: &Node, parts: &ReadParts<'_>, routes: Vec<Route>) -> Observed {
-    let facts = facts_of(t, node, parts.facts);
+fn observed(t: &dyn Transport, node: &Node, reply: ReadReply, routes: Vec<Route>) -> Observed {
+    let facts = facts_of(t, node, reply.facts);
     let (binding, record) = if t.records_on_host() {
         let HostRecord { binding, record } =
             t.host_record(&node.instance, &record::record_path(&node.instance));
         (binding, record)
     } else {
-        (
-            parts.binding.and_then(binding_of),
-            Ok(parts.record.to_vec()),
-        )
+        (reply.binding, Ok(reply.record))
     };
     let last_applied = record
         .map_err(|why| format!("the last-applied record could not be read ({why}); ignored"))
@@ -79,10 +97,9 @@ fn observed(t: &dyn Transport, node: &Node, parts: &ReadParts<'_>, routes: Vec<R
     }
 }
 
-/// The command that reads a node's routes (and its last-applied record, and what manages its
-/// route interface).
+/// The command an exec transport runs for the plan's read of a node (routes, record, facts).
 pub fn read_invocation(t: &dyn Transport, node: &Node) -> Invocation {
-    script_invocation(t, node, iproute::read_args())
+    read_script::read_invocation(&read_request(t, node, false, false))
 }
 
 /// How often a read that printed nothing is tried (a known `lxc exec` fault under load).
@@ -109,24 +126,24 @@ pub const RETRY: RetryPolicy = RetryPolicy {
     pause: Duration::from_millis(20),
 };
 
-/// Runs a read on a node under [`RETRY`] and returns its output when it exited 0 and printed
-/// something. A non-zero exit is returned as [`CommandError::Status`] at once (not retried: the
-/// caller diagnoses it); a timeout is retried once, an empty read up to
-/// [`READ_ATTEMPTS`] times in all.
-pub fn run_read(t: &dyn Transport, node: &Node, inv: &Invocation) -> Result<Output, NodeError> {
-    run_with(t, node, inv, &RETRY)
+/// Carries out a read of a node under [`RETRY`] and returns the reply when its routes part is
+/// not empty (it may still be unreadable: the caller diagnoses that). A failure is returned at
+/// once as [`CommandError::Status`] (not retried: the caller diagnoses it); a timeout is
+/// retried once, an empty read up to [`READ_ATTEMPTS`] times in all.
+pub fn run_read(t: &dyn Transport, node: &Node, req: &ReadRequest) -> Result<ReadReply, NodeError> {
+    run_with(t, node, req, &RETRY)
 }
 
 fn run_with(
     t: &dyn Transport,
     node: &Node,
-    inv: &Invocation,
+    req: &ReadRequest,
     policy: &RetryPolicy,
-) -> Result<Output, NodeError> {
+) -> Result<ReadReply, NodeError> {
     let mut timeouts = 0;
     let mut empties = 0;
     loop {
-        let out = match t.run(&node.instance, inv) {
+        let reply = match t.read(&node.instance, req) {
             Err(CommandError::Timeout { .. }) if timeouts < policy.timeout_retries => {
                 timeouts += 1;
                 continue;
@@ -140,21 +157,14 @@ fn run_with(
             }
             other => other?,
         };
-        if out.status != Some(0) {
-            return Err(NodeError::Command(out.status_error()));
-        }
         // The read script prints its separators always: what must not be empty is `ip`'s part.
-        if !split_read(&out.stdout)
-            .ip
-            .iter()
-            .all(u8::is_ascii_whitespace)
-        {
-            return Ok(out);
+        if reply.routes != Err(ParseError::Empty) {
+            return Ok(reply);
         }
         empties += 1;
         if empties >= policy.empty_attempts {
             return Err(NodeError::EmptyRead {
-                argv: out.argv,
+                argv: reply.argv,
                 attempts: empties,
             });
         }
@@ -164,55 +174,41 @@ fn run_with(
 
 /// Reads every route of a node.
 pub fn read_node(t: &dyn Transport, node: &Node) -> Result<Vec<Route>, NodeError> {
-    let out = read_raw(t, node)?;
-    parse_read(t, node, &out)
+    read_plain(t, node, false).map(|(_, routes)| routes)
 }
 
 /// Reads every route of a node, its last-applied record and what manages its route interface,
-/// in one command.
+/// in one round trip.
 pub fn read_observed(t: &dyn Transport, node: &Node) -> Result<Observed, NodeError> {
-    read_observed_raw(t, node).map(|(o, _)| o)
+    let (reply, routes) = read_plain(t, node, false)?;
+    Ok(observed(t, node, reply, routes))
 }
 
-/// [`read_observed`], also returning the raw `ip` part of the output.
-fn read_observed_raw(t: &dyn Transport, node: &Node) -> Result<(Observed, Vec<u8>), NodeError> {
-    let out = read_raw(t, node)?;
-    let parts = split_read(&out.stdout);
-    let routes = parse_bytes(t, node, &out.argv, parts.ip)?;
-    Ok((observed(t, node, &parts, routes), parts.ip.to_vec()))
-}
-
-/// Runs the route read and returns its successful output (stdout not yet parsed); a failure
-/// is diagnosed (a missing or old `ip` is named).
-pub fn read_raw(t: &dyn Transport, node: &Node) -> Result<Output, NodeError> {
-    run_read(t, node, &read_invocation(t, node)).map_err(|e| match e {
-        NodeError::Command(CommandError::Status { .. }) => diagnose(t, node, e),
-        other => other,
-    })
-}
-
-/// Parses a read's stdout (its `ip` part); a refusal is checked against the node's iproute2
-/// version.
-pub fn parse_read(t: &dyn Transport, node: &Node, out: &Output) -> Result<Vec<Route>, NodeError> {
-    parse_bytes(t, node, &out.argv, split_read(&out.stdout).ip)
-}
-
-fn parse_bytes(
+/// The plan's read of a node (with the route table in the snapshot format when `snapshot`):
+/// the reply and its routes; a failure, or routes that cannot be read, is diagnosed (a missing
+/// or old `ip` is named).
+fn read_plain(
     t: &dyn Transport,
     node: &Node,
-    argv: &str,
-    ip: &[u8],
-) -> Result<Vec<Route>, NodeError> {
-    iproute::parse_routes(ip).map_err(|error| {
-        diagnose(
+    snapshot: bool,
+) -> Result<(ReadReply, Vec<Route>), NodeError> {
+    let mut reply =
+        run_read(t, node, &read_request(t, node, false, snapshot)).map_err(|e| match e {
+            NodeError::Command(CommandError::Status { .. }) => diagnose(t, node, e),
+            other => other,
+        })?;
+    let routes = std::mem::replace(&mut reply.routes, Ok(Vec::new()));
+    match routes {
+        Ok(routes) => Ok((reply, routes)),
+        Err(error) => Err(diagnose(
             t,
             node,
             NodeError::Output {
-                argv: argv.to_string(),
+                argv: reply.argv,
                 error,
             },
-        )
-    })
+        )),
+    }
 }
 
 /// When `ip` failed or printed garbage, asks for its version: an old iproute2 is the likely
@@ -326,68 +322,46 @@ pub fn snapshot_record_path(dir: &Path, node: &Node) -> std::path::PathBuf {
     dir.join(format!("{}.last-applied.json", node.name))
 }
 
-/// The `ip -batch` script of a show read: routes first (exactly the lone route read), then
-/// addresses.
-pub const SHOW_SCRIPT: &str = "route show table all\naddr show\n";
-
-/// The command that reads a node's routes, addresses, last-applied record and network-manager
-/// facts in one process.
-pub fn show_invocation(t: &dyn Transport, node: &Node) -> Invocation {
-    let mut args: Vec<String> = iproute::READ_OPTIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(["-batch".to_string(), "-".to_string()]);
-    script_invocation(t, node, args).with_stdin(SHOW_SCRIPT.as_bytes().to_vec())
-}
-
-/// Splits a show read's `ip` part into routes (parsed and raw) and interfaces; the record and
-/// the facts are filled in by [`read_show`].
+/// A read with addresses, as `show` judges it: routes (parsed, and the table as the snapshot
+/// stores it) and interfaces; the record and the facts are filled in by [`read_show`].
 pub fn parse_show(output: &[u8]) -> Result<Observation, ParseError> {
-    let parts = iproute::split_stream(output)?;
-    let [routes, addrs] = parts.as_slice() else {
-        return Err(ParseError::Invalid {
-            message: format!(
-                "expected two JSON arrays (routes, then addresses), found {}",
-                parts.len()
-            ),
-            excerpt: String::from_utf8_lossy(output.get(..80).unwrap_or(output)).into_owned(),
-        });
-    };
+    let (routes, raw_routes, links) = read_script::parse_show_part(output)?;
     Ok(Observation {
-        routes: iproute::parse_routes(routes)?,
-        raw_routes: [routes, &b"\n"[..]].concat(),
-        links: Ok(iproute::parse_addrs(addrs)?),
+        routes,
+        raw_routes,
+        links: Ok(links),
         last_applied: Ok(None),
         facts: Err("not read".to_string()),
     })
 }
 
-/// Reads a node's routes, addresses, record and facts with one command, under the same
-/// [`RETRY`] policy as every read. When the combined read fails or prints something
-/// unreadable, the plain route read of [`read_raw`] is tried instead: it names an old iproute2
-/// when that is the cause, and when it succeeds the routes are shown and only the address
-/// checks are lost.
+/// Reads a node's routes, addresses, record and facts in one round trip, under the same
+/// [`RETRY`] policy as every read. When that read fails or answers something unreadable, the
+/// plain route read of [`read_node`] is tried instead: it names an old iproute2 when that is
+/// the cause, and when it succeeds the routes are shown and only the address checks are lost.
 pub fn read_show(t: &dyn Transport, node: &Node) -> Result<Observation, NodeError> {
-    let why = match run_read(t, node, &show_invocation(t, node)) {
-        Ok(out) => {
-            let parts = split_read(&out.stdout);
-            match parse_show(parts.ip) {
-                Ok(obs) => {
-                    let beside = observed(t, node, &parts, Vec::new());
-                    return Ok(Observation {
-                        last_applied: beside.last_applied,
-                        facts: beside.facts,
-                        ..obs
-                    });
-                }
-                Err(e) => format!("`{}`: {e}", out.argv),
+    let why = match run_read(t, node, &read_request(t, node, true, true)) {
+        Ok(mut reply) => match std::mem::replace(&mut reply.routes, Ok(Vec::new())) {
+            Ok(routes) => {
+                let links = reply.links.take().unwrap_or_default();
+                let raw_routes = std::mem::take(&mut reply.snapshot);
+                let beside = observed(t, node, reply, Vec::new());
+                return Ok(Observation {
+                    routes,
+                    raw_routes,
+                    links: Ok(links),
+                    last_applied: beside.last_applied,
+                    facts: beside.facts,
+                });
             }
-        }
+            Err(e) => format!("`{}`: {e}", reply.argv),
+        },
         Err(NodeError::Command(e @ CommandError::Status { .. })) => e.to_string(),
         Err(other) => return Err(other),
     };
-    let (plain, raw_routes) = read_observed_raw(t, node)?;
+    let (mut reply, routes) = read_plain(t, node, true)?;
+    let raw_routes = std::mem::take(&mut reply.snapshot);
+    let plain = observed(t, node, reply, routes);
     Ok(Observation {
         routes: plain.routes,
         raw_routes,
@@ -403,6 +377,7 @@ mod tests {
 
     use super::*;
     use crate::core::topology::parse;
+    use crate::node::transport::Output;
 
     /// Answers each run with the next scripted answer, and counts runs.
     struct Scripted {
@@ -541,106 +516,6 @@ mod tests {
         let t = Scripted::new(vec![ok(""), timeout(), ok(ROUTES)]);
         assert_eq!(read_node(&t, &node()).unwrap().len(), 1);
         assert_eq!(t.runs().len(), 3);
-    }
-
-    /// A node's files in memory: paths to contents, and the links among them.
-    struct Files {
-        files: std::collections::BTreeMap<&'static str, &'static [u8]>,
-        links: Vec<&'static str>,
-        procs: Vec<&'static [u8]>,
-    }
-
-    impl NodeFiles for Files {
-        fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
-            match self.files.get(path) {
-                Some(b) if b.len() as u64 > limit => Err(format!("{path} is too large")),
-                Some(b) => Ok(Some(b.to_vec())),
-                None => Ok(None),
-            }
-        }
-        fn exists(&self, path: &str) -> bool {
-            self.files.contains_key(path) || self.links.contains(&path)
-        }
-        fn is_link(&self, path: &str) -> bool {
-            self.links.contains(&path)
-        }
-        fn is_file(&self, path: &str) -> bool {
-            self.files.contains_key(path)
-        }
-        fn process_names(&self) -> Vec<Vec<u8>> {
-            self.procs.iter().map(|p| p.to_vec()).collect()
-        }
-        fn netns(&self) -> Option<String> {
-            Some("net:[4026532281]".into())
-        }
-    }
-
-    /// The script's twin, on a node that networkd manages, with a drop-in of routectl's.
-    #[test]
-    fn the_script_tail_tells_the_binding_record_and_facts() {
-        let mut files = Files {
-            files: [
-                ("/proc/sys/kernel/random/boot_id", &b"b00t\n"[..]),
-                (
-                    "/proc/1/stat",
-                    &b"1 (sys temd) S 0 1 1 0 -1 4194560 1 2 0 0 0 0 0 0 20 0 1 0 4242 1 2\n"[..],
-                ),
-                ("/r.json", &b"{\"v\":2}"[..]),
-                ("/sys/class/net/eth1/ifindex", &b"7\n"[..]),
-                (
-                    "/run/systemd/netif/links/7",
-                    &b"# x\nADMIN_STATE=configured\nNETWORK_FILE=/run/systemd/network/10-netplan-eth1.network\nOPER_STATE=routable"[..],
-                ),
-                (
-                    "/etc/systemd/network/10-netplan-eth1.network.d/50-routectl.conf",
-                    &b"[Route]\nDestination=10.1.1.0/24\n"[..],
-                ),
-            ]
-            .into_iter()
-            .collect(),
-            links: Vec::new(),
-            procs: vec![b"init\n", b"systemd-network\n"],
-        };
-        let tail = script_tail(&files, "/r.json", "eth1").unwrap();
-        let out = [&b"[]\n"[..], &tail].concat();
-        let p = split_read(&out);
-        assert_eq!(p.ip, b"[]\n");
-        assert_eq!(
-            p.binding.and_then(binding_of).as_deref(),
-            Some("boot=b00t pid1=4242 netns=net:[4026532281]")
-        );
-        assert_eq!(p.record, b"{\"v\":2}\n");
-        let lxd = Sees {
-            files: true,
-            on_host: false,
-        };
-        let facts = facts_of(&lxd, &node(), p.facts).unwrap();
-        assert_eq!(
-            facts.network_file.as_deref(),
-            Some("/run/systemd/network/10-netplan-eth1.network")
-        );
-        assert_eq!(facts.admin_state.as_deref(), Some("configured"));
-        assert!(facts.networkd_running && !facts.networkmanager_running);
-        assert_eq!(
-            facts.dropin.as_deref(),
-            Some("[Route]\nDestination=10.1.1.0/24\n")
-        );
-        // A link where the drop-in's directory is: reported, not followed.
-        files
-            .links
-            .push("/etc/systemd/network/10-netplan-eth1.network.d");
-        let tail = script_tail(&files, "/r.json", "eth1").unwrap();
-        let facts = String::from_utf8(tail).unwrap();
-        assert!(
-            facts.ends_with("proc=systemd-networkd\ndropin_link=1\n"),
-            "{facts}"
-        );
-        // No interface asked for: no facts part at all.
-        let tail = script_tail(&files, "/none.json", "").unwrap();
-        assert_eq!(
-            tail,
-            b"\n--routectl-read-part--\nboot=b00t pid1=4242 netns=net:[4026532281]\n--routectl-read-part--\n"
-        );
     }
 
     #[test]
@@ -863,9 +738,21 @@ mod tests {
             on_host: false,
         };
         let out = b"[{\"dst\":\"10.0.2.0/24\"}]\n\n--routectl-read-part--\nboot=b pid1=1 netns=n\n--routectl-read-part--\n--routectl-read-part--\n#routectl-facts 1\nNETWORK_FILE=/etc/systemd/network/10-eth1.network\nADMIN_STATE=configured\n#routectl-dropin\n[Route]\nDestination=10.1.0.0/24\n";
-        let p = split_read(out);
-        assert_eq!(p.ip, b"[{\"dst\":\"10.0.2.0/24\"}]\n");
-        let facts = facts_of(&lxd, &n, p.facts).unwrap();
+        let req = read_request(&lxd, &n, false, false);
+        let reply = |stdout: &[u8]| {
+            read_script::parse_reply(
+                &req,
+                Output {
+                    argv: "sh".into(),
+                    status: Some(0),
+                    stdout: stdout.to_vec(),
+                    stderr: String::new(),
+                },
+            )
+        };
+        let r = reply(out);
+        assert_eq!(r.routes.as_ref().map(Vec::len), Ok(1));
+        let facts = facts_of(&lxd, &n, r.facts).unwrap();
         assert_eq!(
             facts.network_file.as_deref(),
             Some("/etc/systemd/network/10-eth1.network")
@@ -875,7 +762,7 @@ mod tests {
             Some("[Route]\nDestination=10.1.0.0/24\n")
         );
         // No facts in the output (a fake, an old wrapper): unknown, with the reason.
-        assert!(facts_of(&lxd, &n, split_read(b"[]\n").facts).is_err());
+        assert!(facts_of(&lxd, &n, reply(b"[]\n").facts).is_err());
         // A namespace: nothing manages it.
         let netns = Sees {
             files: false,

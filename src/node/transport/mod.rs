@@ -25,9 +25,10 @@ use std::time::Duration;
 use crate::core::topology::Topology;
 use crate::core::topology::TransportKind;
 use crate::error::{CommandError, SshFailure};
-use crate::node::request::{ApplyReply, ApplyRequest, FileChange};
+use crate::node::request::{ApplyReply, ApplyRequest, FileChange, ReadReply, ReadRequest};
 
 pub mod apply_script;
+pub mod read_script;
 mod spawn;
 
 #[cfg(test)]
@@ -140,6 +141,12 @@ pub trait Transport: Sync {
             binding: None,
             record: Ok(Vec::new()),
         }
+    }
+
+    /// Carries out one read of a node in one round trip (see [`crate::node::request`]): for an
+    /// exec transport, the read script run through [`Transport::run`] and its output parsed.
+    fn read(&self, instance: &str, req: &ReadRequest) -> Result<ReadReply, CommandError> {
+        read_script::read_by_exec(self, instance, req)
     }
 
     /// Carries out one write to a node in one round trip (see [`crate::node::request`]).
@@ -320,6 +327,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn host_record(&self, instance: &str, record_path: &str) -> HostRecord {
         (**self).host_record(instance, record_path)
+    }
+
+    fn read(&self, instance: &str, req: &ReadRequest) -> Result<ReadReply, CommandError> {
+        (**self).read(instance, req)
     }
 
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
