@@ -35,8 +35,8 @@
 # daemon's answers host access waits for (the instance list, each node's `/state`).
 # --baseline BIN: the LXD plans and applies (both accesses) and the netns applies are also timed
 # with another routectl binary (an earlier build), in the same run, for before/after figures.
-# --lxd-nodes: the LXD lab's containers to use (default the three workers; the four-node lab
-# adds controller-0). The LXD part takes the lab's lock (the one the test suite takes,
+# --lxd-nodes: the LXD lab's containers to use (default the three workers; each needs eth1 and
+# a cnio0 bridge for its pod CIDR). The LXD part takes the lab's lock (the one the test suite takes,
 # /tmp/routectl-test-lxd-lab.lock), waiting for tests that hold it, and holds it to the end.
 # --watch SIZES: `reconcile --watch --interval 60s` on a netns lab of each size (the word `lxd`
 # instead of a size: none, only the LXD part), with host and
