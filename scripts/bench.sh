@@ -419,7 +419,7 @@ bench_lxd() {
         hf lxd "$n_nodes" "LXD API instances recursion=1 (curl)" "$RUNS" --warmup 2 -- \
             "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=1' >/dev/null"
         # What host access asks outside a cluster: the list and each node's state, side by side.
-        hf lxd "$n_nodes" "LXD API list and each /state in parallel (curl)" "$RUNS" --warmup 2 -- \
+        hf lxd "$n_nodes" "LXD API list and each state in parallel (curl)" "$RUNS" --warmup 2 -- \
             "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=1' >/dev/null &
              for n in $LXD_NODES; do curl -s --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances/\$n/state >/dev/null & done; wait"
     fi
