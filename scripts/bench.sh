@@ -6,6 +6,7 @@
 #                    [--lxd] [--with-ansible] [--offline "100 300 1000 2000"] [--no-build]
 #                    [--ssh] [--ssh-nodes "2 8"]
 #                    [--watch "40"] [--idle 60] [--no-host] [--no-exec-sweep]
+#                    [--baseline BIN] [--lxd-nodes "worker-0 worker-1 worker-2"]
 #
 # netns (default, needs root): for each size N, a lab of N network namespaces (eth1 on a shared
 # bridge in a hub namespace, an internal IP in 10.0.0.0/16, a /24 pod CIDR on an empty cnio0
@@ -30,7 +31,13 @@
 # the handshakes of 10 plans. The lab is left with 2 workers, as the tests expect.
 # Host access (`--access host`, netlink in the node's namespace; --no-host leaves it out): plan
 # and apply from empty / in sync on the netns and LXD labs beside the exec path, and on LXD the
-# read round through `nsenter -t PID -n ip` (PIDs from `lxc query`) it replaces.
+# read round through `nsenter -t PID -n ip` (PIDs from `lxc query`) it replaces, and the
+# daemon's answers host access waits for (the instance list, each node's `/state`).
+# --baseline BIN: the LXD plans and applies (both accesses) and the netns applies are also timed
+# with another routectl binary (an earlier build), in the same run, for before/after figures.
+# --lxd-nodes: the LXD lab's containers to use (default the three workers; each needs eth1 and
+# a cnio0 bridge for its pod CIDR). The LXD part takes the lab's lock (the one the test suite takes,
+# /tmp/routectl-test-lxd-lab.lock), waiting for tests that hold it, and holds it to the end.
 # --watch SIZES: `reconcile --watch --interval 60s` on a netns lab of each size (the word `lxd`
 # instead of a size: none, only the LXD part), with host and
 # with exec access: idle CPU of routectl and its `ip monitor` children over --idle seconds (from
@@ -65,6 +72,7 @@ WATCH=""
 IDLE=60
 HOST=1
 EXEC_SWEEP=1
+BASELINE=""
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -85,6 +93,8 @@ while [ $# -gt 0 ]; do
         --idle) IDLE=$2; shift ;;
         --no-host) HOST=0 ;;
         --no-exec-sweep) EXEC_SWEEP=0 ;;
+        --baseline) BASELINE=$2; shift ;;
+        --lxd-nodes) LXD_NODES=$2; shift ;;
         --out) OUT=$2; shift ;;
         -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -269,6 +279,10 @@ bench_netns() {
     hf netns "$n" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf netns "$n" "apply from empty" "$RUNS" --warmup 1 --prepare "$flush" -- \
         "$ROUTECTL -f $topo apply --auto-approve"
+    if [ -n "$BASELINE" ]; then
+        hf netns "$n" "apply from empty (baseline build)" "$RUNS" --warmup 1 --prepare "$flush" -- \
+            "$BASELINE -f $topo apply --auto-approve"
+    fi
     if [ "$HOST" = 1 ]; then
         (eval "$flush")
         hf netns "$n" "plan from empty (host access)" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo --access host plan"
@@ -335,19 +349,17 @@ lxd_skip() {
 
 bench_lxd() {
     command -v lxc >/dev/null || { lxd_skip "lxc is not installed"; return 0; }
+    # The lab is shared with the test suite: take its lock (held until this script exits).
+    exec {LAB_LOCK_FD}>>/tmp/routectl-test-lxd-lab.lock
+    flock -n "$LAB_LOCK_FD" || { echo "   waiting for the LXD lab's lock (a test holds it)"; flock "$LAB_LOCK_FD"; }
     lxc list >/dev/null 2>&1 || { lxd_skip "lxc list fails (is the LXD daemon up?)"; return 0; }
     for n in $LXD_NODES; do
         [ "$(lxc list --format json | jq -r --arg n "$n" '.[] | select(.name == $n) | .status')" = Running ] ||
             { lxd_skip "$n is not running"; return 0; }
     done
-    # The lab is shared: routes of protocol 211 on any of its nodes mean someone (a test) is using
-    # it. (Other labs on the daemon, such as the real-node lab, are not this lab.)
-    for n in $LXD_NODES; do
-        if [ -n "$(lxc exec "$n" -- ip route show proto 211)" ]; then
-            lxd_skip "$n has routes of protocol 211: the lab is in use; try again later"
-            return 0
-        fi
-    done
+    # With the lock held, routes of protocol 211 are what the last test left (each test resets
+    # the lab when it takes it): start from none.
+    for n in $LXD_NODES; do lxc exec "$n" -- ip route flush proto 211; done
     local dir="$WORK/lxd" topo n_nodes
     mkdir -p "$dir"
     lxd_topology >"$dir/topology.toml"
@@ -380,6 +392,10 @@ bench_lxd() {
     hf lxd "$n_nodes" "read round from empty (parallel)" "$RUNS" --warmup 2 -- "$reads"
     hf lxd "$n_nodes" "plan from empty" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo plan"
     hf lxd "$n_nodes" "apply from empty" "$RUNS" --warmup 1 --prepare "$flush" -- "$ROUTECTL -f $topo apply --auto-approve"
+    if [ -n "$BASELINE" ]; then
+        hf lxd "$n_nodes" "apply from empty (baseline build)" "$RUNS" --warmup 1 --prepare "$flush" -- \
+            "$BASELINE -f $topo apply --auto-approve"
+    fi
     if [ "$HOST" = 1 ]; then
         local pids="" nsenter_reads
         for node in $LXD_NODES; do pids+=" $(lxc query "/1.0/instances/$node/state" | jq -r .pid)"; done
@@ -390,11 +406,22 @@ bench_lxd() {
         hf lxd "$n_nodes" "apply from empty (host access)" "$RUNS" --warmup 1 --prepare "$flush" -- \
             "$ROUTECTL -f $topo --access host apply --auto-approve"
         hf lxd "$n_nodes" "plan in sync (host access)" "$RUNS" --warmup 1 -- "$ROUTECTL -f $topo --access host plan"
+        if [ -n "$BASELINE" ]; then
+            (eval "$flush")
+            hf lxd "$n_nodes" "plan from empty (host access, baseline build)" "$RUNS" --warmup 1 -- \
+                "$BASELINE -f $topo --access host plan"
+            hf lxd "$n_nodes" "apply from empty (host access, baseline build)" "$RUNS" --warmup 1 --prepare "$flush" -- \
+                "$BASELINE -f $topo --access host apply --auto-approve"
+        fi
         hf lxd "$n_nodes" "read round in sync via nsenter (parallel)" "$RUNS" --warmup 2 -- "$nsenter_reads"
         hf lxd "$n_nodes" "LXD API instances recursion=2 (curl)" "$RUNS" --warmup 2 -- \
             "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=2' >/dev/null"
         hf lxd "$n_nodes" "LXD API instances recursion=1 (curl)" "$RUNS" --warmup 2 -- \
             "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=1' >/dev/null"
+        # What host access asks outside a cluster: the list and each node's state, side by side.
+        hf lxd "$n_nodes" "LXD API list and each state in parallel (curl)" "$RUNS" --warmup 2 -- \
+            "curl -s --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances?recursion=1' >/dev/null &
+             for n in $LXD_NODES; do curl -s --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances/\$n/state >/dev/null & done; wait"
     fi
     check_commands "$n_nodes" "$dir" "$flush" "$topo" lxd
     hf lxd "$n_nodes" "read round in sync (parallel)" "$RUNS" --warmup 2 -- "$reads"

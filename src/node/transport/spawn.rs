@@ -1,7 +1,8 @@
 //! Spawning: the one place where routectl starts a process. Every child gets its own process
 //! group (killed on timeout, on SIGINT/SIGTERM to routectl, or when a stream is dropped), stdin
 //! written from its own thread, stdout and stderr drained by their own threads with a bound, so
-//! a large batch can never deadlock and a runaway child cannot fill memory.
+//! a large batch can never deadlock and a runaway child cannot fill memory; its exit is waited
+//! for through a pidfd.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -259,15 +260,10 @@ pub(super) fn run_shown(
     let mut err_pipe = child.stderr.take();
     let out_reader = std::thread::spawn(move || read_bounded(out_pipe.as_mut(), MAX_OUTPUT));
     let err_reader = std::thread::spawn(move || read_bounded(err_pipe.as_mut(), MAX_OUTPUT));
-    let (tx, rx) = mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let status = child.wait();
-        let _ = tx.send(());
-        status
-    });
+    let exit = Exit::watch(child);
 
-    let (timed_out, interrupted) = watch_child(&rx, pid, timeout);
-    let status = waiter.join().ok().and_then(|s| s.ok());
+    let (timed_out, interrupted) = watch_child(&exit, pid, timeout);
+    let status = exit.status();
     if timed_out || interrupted {
         // Descendants may still hold the pipes: make sure the group is gone before joining.
         kill_group(pid, Signal::KILL);
@@ -335,18 +331,17 @@ fn start(argv: &[String], line: &str, stdin: Stdio, stderr: Stdio) -> Result<Chi
         })
 }
 
-/// Waits for the child whose waiter signals `exited`, in short steps: a SIGINT/SIGTERM to
+/// Waits for the child's `exit`, in short steps: a SIGINT/SIGTERM to
 /// routectl is passed on to the child's group (also here, in case it came between spawn and
 /// registration) and the child gets `interrupt::GRACE` to end before SIGKILL; at `timeout` the
 /// group gets SIGTERM, then SIGKILL. routectl never leaves a child running behind. Returns
 /// whether it timed out and whether it was interrupted.
-fn watch_child(exited: &mpsc::Receiver<()>, pid: Option<Pid>, timeout: Duration) -> (bool, bool) {
+fn watch_child(exit: &Exit, pid: Option<Pid>, timeout: Duration) -> (bool, bool) {
     let started = Instant::now();
     let mut interrupted_at: Option<Instant> = None;
     loop {
-        match exited.recv_timeout(Duration::from_millis(50)) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        if exit.within(Duration::from_millis(50)) {
+            break;
         }
         if let Some(sig) = crate::interrupt::signal() {
             match interrupted_at {
@@ -364,13 +359,72 @@ fn watch_child(exited: &mpsc::Receiver<()>, pid: Option<Pid>, timeout: Duration)
         }
         if started.elapsed() >= timeout && interrupted_at.is_none() {
             kill_group(pid, Signal::TERM);
-            if exited.recv_timeout(Duration::from_millis(500)).is_err() {
+            if !exit.within(Duration::from_millis(500)) {
                 kill_group(pid, Signal::KILL);
             }
             return (true, false);
         }
     }
     (false, interrupted_at.is_some())
+}
+
+/// A child's exit, waited for in steps: through a pidfd (readable once the child exits), or,
+/// where the kernel has none, from a thread blocked in `wait`.
+enum Exit {
+    Pidfd(std::process::Child, std::os::fd::OwnedFd),
+    Thread(
+        std::thread::JoinHandle<std::io::Result<std::process::ExitStatus>>,
+        mpsc::Receiver<()>,
+    ),
+}
+
+impl Exit {
+    fn watch(mut child: std::process::Child) -> Exit {
+        let pidfd = child_pid(&child).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
+        match pidfd {
+            // The child is not reaped until `status`, so its PID is still its own.
+            Some(fd) => Exit::Pidfd(child, fd),
+            None => {
+                let (tx, rx) = mpsc::channel();
+                let waiter = std::thread::spawn(move || {
+                    let status = child.wait();
+                    let _ = tx.send(());
+                    status
+                });
+                Exit::Thread(waiter, rx)
+            }
+        }
+    }
+
+    /// Whether the child has exited, waiting at most `step` for it.
+    fn within(&self, step: Duration) -> bool {
+        match self {
+            Exit::Pidfd(_, fd) => {
+                use rustix::event::{PollFd, PollFlags, Timespec};
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                let t = Timespec {
+                    tv_sec: step.as_secs() as i64,
+                    tv_nsec: i64::from(step.subsec_nanos()),
+                };
+                // An interrupted poll (a signal to routectl) is a step without news.
+                matches!(rustix::event::poll(&mut fds, Some(&t)), Ok(n) if n > 0)
+            }
+            Exit::Thread(_, rx) => matches!(
+                rx.recv_timeout(step),
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected)
+            ),
+        }
+    }
+
+    /// The child's exit status (reaping it; after a kill this returns once it is gone).
+    fn status(self) -> Option<std::process::ExitStatus> {
+        match self {
+            Exit::Pidfd(mut child, _) => child.wait().ok(),
+            Exit::Thread(waiter, _) => waiter.join().ok().and_then(|s| s.ok()),
+        }
+    }
 }
 
 /// The most routectl reads from one command's stdout or stderr (a node with 100,000 routes
