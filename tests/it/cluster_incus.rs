@@ -226,3 +226,55 @@ fn a_watch_on_every_incus_member_repairs_its_own_nodes() {
     assert!(logs[0].contains("watching 2 nodes"), "{}", logs[0]);
     assert!(logs[2].contains("watching 1 nodes"), "{}", logs[2]);
 }
+
+#[test]
+#[ignore = "needs root and the Incus cluster lab (scripts/test.sh brings it up and runs these)"]
+fn member_local_with_a_hung_incus_member_costs_one_timeout_not_two() {
+    let lab = ClusterLab::take_incus();
+    assert_code(&lab.routectl("m0", &["apply", "--auto-approve"]), 0);
+    let leader = lab.database_leader();
+    let frozen = ["m2", "m1"].into_iter().find(|m| *m != leader).unwrap();
+    let started = Instant::now();
+    assert_code(&lab.routectl("m0", &["plan", "--member", "local"]), 0);
+    let healthy = started.elapsed();
+    let timeout = Duration::from_secs(4);
+    let thaw = lab.freeze_member(frozen);
+    // The daemon's instance list waits for the hung member: the selection of m0's nodes and
+    // the transport share one answer, so the wait is paid once.
+    for command in ["plan", "show"] {
+        let started = Instant::now();
+        let run = lab.routectl(
+            "m0",
+            &[
+                "--timeout",
+                "4s",
+                command,
+                "--member",
+                "local",
+                "--access",
+                "host",
+                "-o",
+                "json",
+            ],
+        );
+        let took = started.elapsed();
+        eprintln!("{command} --member local with {frozen} frozen: {took:?} (healthy: {healthy:?})");
+        assert_code(&run, 0);
+        assert!(
+            took < timeout + healthy + Duration::from_millis(1500),
+            "{command} with a hung member took {took:?} (timeout {timeout:?})"
+        );
+        let nodes = by_name(&run);
+        assert_eq!(
+            nodes.keys().collect::<Vec<_>>(),
+            ["ci-ctl", "ci-w0"],
+            "{run:?}"
+        );
+        assert!(
+            nodes
+                .values()
+                .all(|n| n["access"] == "host" && n["status"] == "ok")
+        );
+    }
+    drop(thaw);
+}
