@@ -1,34 +1,62 @@
 #!/usr/bin/env bash
-# The cluster lab of routectl: a real three-member LXD cluster on this machine. Each member is
-# an `lxd` daemon with its own LXD_DIR in its own network namespace; the members talk over a
-# private bridge, and the containers' eth1 of every member share one L2 segment. The nodes are
-# those of tests/labs/cluster.toml, placed on the members with --target.
+# The cluster labs of routectl: a real three-member LXD cluster on this machine, or with --incus
+# a three-member Incus cluster. Each member is a daemon (`lxd`, `incusd`) with its own LXD_DIR
+# (INCUS_DIR) in its own network namespace; the members talk over a private bridge, and the
+# containers' eth1 of every member share one L2 segment. The nodes are those of
+# tests/labs/cluster.toml (cluster-incus.toml), placed on the members with --target.
 #
-# Usage: scripts/lab-cluster.sh up|down|status|reset-routes|env
+# Usage: scripts/lab-cluster.sh [--incus] up|down|status|reset-routes|env
 # Run scripts/lab-cluster.sh --help for the details.
 
 set -euo pipefail
 
+# The flavour: LXD (the default) or Incus (--incus). Each has its own names, bridges, addresses
+# and state, so that both clusters live side by side and neither touches the other.
+FLAVOUR=lxd
+[ "${1:-}" != --incus ] || FLAVOUR=incus
+readonly FLAVOUR
 readonly MEMBERS=(m0 m1 m2)
-readonly STATE_DIR=/var/lib/routectl-lab/cluster  # LXD_DIR of member mN: $STATE_DIR/mN
-readonly NS_PREFIX=routectl-lab-cl-                # network namespace of mN: ${NS_PREFIX}mN
-readonly MGMT_BRIDGE=rtlab6                        # the members' own network (no host address)
-readonly LAB_BRIDGE=rtlab7                         # the containers' eth1 segment (no host address)
-readonly MGMT_NET=10.0.9                           # member mN listens on 10.0.9.(N+1):8443
 readonly IMAGE_ALIAS=routectl-lab                  # the default lab's image (scripts/lab.sh)
 readonly MARK_KEY=user.routectl-lab-cluster
 readonly NODE_CONF=/etc/routectl-lab.conf
 readonly NODE_APPLY=/usr/local/sbin/routectl-lab-apply
 readonly DEAD_PROXY=http://127.0.0.1:9
 readonly READY_TIMEOUT=${ROUTECTL_LAB_READY_TIMEOUT:-60}
-# The nodes: instance member internal-ip pod-gateway mac (tests/labs/cluster.toml says the same).
-readonly NODES=(
-	"cl-ctl m0 10.0.8.10/24 - 02:52:c1:00:00:10"
-	"cl-w0 m0 10.0.8.20/24 10.8.0.1/24 02:52:c1:00:00:20"
-	"cl-w1 m1 10.0.8.21/24 10.8.1.1/24 02:52:c1:00:00:21"
-	"cl-w2 m1 10.0.8.22/24 10.8.2.1/24 02:52:c1:00:00:22"
-	"cl-w3 m2 10.0.8.23/24 10.8.3.1/24 02:52:c1:00:00:23"
-)
+if [ "$FLAVOUR" = lxd ]; then
+	STATE_DIR=/var/lib/routectl-lab/cluster  # LXD_DIR of member mN: $STATE_DIR/mN
+	NS_PREFIX=routectl-lab-cl-               # network namespace of mN: ${NS_PREFIX}mN
+	VETH=rtcl                                # host ends of mN's veths: ${VETH}m-mN, ${VETH}e-mN
+	MGMT_BRIDGE=rtlab6                       # the members' own network (no host address)
+	LAB_BRIDGE=rtlab7                        # the containers' eth1 segment (no host address)
+	MGMT_NET=10.0.9                          # member mN listens on $MGMT_NET.(N+1):8443
+	DIR_VAR=LXD_DIR CLIENT=lxc DAEMON=lxd ADMIN=(lxd) GROUP=lxd TAG=routectl-lab-cluster
+	TOPOLOGY=tests/labs/cluster.toml
+	# The nodes: instance member internal-ip pod-gateway mac (the topology says the same).
+	NODES=(
+		"cl-ctl m0 10.0.8.10/24 - 02:52:c1:00:00:10"
+		"cl-w0 m0 10.0.8.20/24 10.8.0.1/24 02:52:c1:00:00:20"
+		"cl-w1 m1 10.0.8.21/24 10.8.1.1/24 02:52:c1:00:00:21"
+		"cl-w2 m1 10.0.8.22/24 10.8.2.1/24 02:52:c1:00:00:22"
+		"cl-w3 m2 10.0.8.23/24 10.8.3.1/24 02:52:c1:00:00:23"
+	)
+else
+	STATE_DIR=/var/lib/routectl-lab/cluster-incus
+	NS_PREFIX=routectl-lab-ci-
+	VETH=rtci
+	MGMT_BRIDGE=rtlab8
+	LAB_BRIDGE=rtlab9
+	MGMT_NET=10.0.11
+	DIR_VAR=INCUS_DIR CLIENT=incus DAEMON=/usr/libexec/incus/incusd ADMIN=(incus admin) GROUP=incus-admin
+	TAG=routectl-lab-cluster-incus TOPOLOGY=tests/labs/cluster-incus.toml
+	NODES=(
+		"ci-ctl m0 10.0.10.10/24 - 02:52:c2:00:00:10"
+		"ci-w0 m0 10.0.10.20/24 10.10.0.1/24 02:52:c2:00:00:20"
+		"ci-w1 m1 10.0.10.21/24 10.10.1.1/24 02:52:c2:00:00:21"
+		"ci-w2 m1 10.0.10.22/24 10.10.2.1/24 02:52:c2:00:00:22"
+		"ci-w3 m2 10.0.10.23/24 10.10.3.1/24 02:52:c2:00:00:23"
+	)
+fi
+readonly STATE_DIR NS_PREFIX VETH MGMT_BRIDGE LAB_BRIDGE MGMT_NET DIR_VAR CLIENT DAEMON ADMIN GROUP TAG TOPOLOGY NODES
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 readonly SCRIPT_DIR
@@ -42,15 +70,16 @@ die() {
 
 usage() {
 	cat <<EOF
-Usage: scripts/lab-cluster.sh COMMAND
+Usage: scripts/lab-cluster.sh [--incus] COMMAND
 
-A three-member LXD cluster on this machine (members ${MEMBERS[*]}), for routectl's tests:
-  - member mN is an lxd daemon with LXD_DIR=$STATE_DIR/mN, in the network namespace
+A three-member $FLAVOUR cluster on this machine (members ${MEMBERS[*]}), for routectl's tests
+(--incus: the Incus cluster, with its own names; this text shows the chosen flavour's):
+  - member mN is ${DAEMON##*/} with $DIR_VAR=$STATE_DIR/mN, in the network namespace
     ${NS_PREFIX}mN, with its own sysfs and the host's cgroup tree (so that containers get their
     lxc.payload.NAME cgroups), listening on $MGMT_NET.(N+1):8443 on bridge $MGMT_BRIDGE;
   - every member has a bridge br-eth1 in its namespace, joined by a veth to the host bridge
     $LAB_BRIDGE: the containers' eth1 (nictype=bridged) of every member share one L2 segment;
-  - the containers of tests/labs/cluster.toml, made from the default lab's image
+  - the containers of $TOPOLOGY, made from the default lab's image
     '$IMAGE_ALIAS' (scripts/lab.sh install builds it, without internet), placed with --target.
 Neither bridge has a host address; nothing touches ip_forward or NAT of the machine.
 
@@ -60,9 +89,9 @@ Commands:
   down          delete the containers, stop the daemons, remove namespaces, bridges and state
   status        show members and containers; exit 0 if everything is up
   reset-routes  delete every route of table main whose protocol is not 'kernel' in every node
-  env           print the LXD_DIR of each member (LXD_DIR=... lxc ... reaches that member)
+  env           print the $DIR_VAR of each member ($DIR_VAR=... $CLIENT ... reaches that member)
 
-A client reaches member mN with LXD_DIR=$STATE_DIR/mN (lxc, routectl).
+A client reaches member mN with $DIR_VAR=$STATE_DIR/mN ($CLIENT, routectl).
 EOF
 }
 
@@ -82,13 +111,18 @@ dir_of() { printf '%s/%s' "$STATE_DIR" "$1"; }
 ns_of() { printf '%s%s' "$NS_PREFIX" "$1"; }
 idx_of() { printf '%s' "${1#m}"; }
 addr_of() { printf '%s.%s' "$MGMT_NET" "$(($(idx_of "$1") + 1))"; }
-# on MEMBER lxc ARGS...: the lxc client of that member.
+# on MEMBER ARGS...: the client (lxc, incus) of that member.
 on() {
 	local m=$1
 	shift
-	LXD_DIR=$(dir_of "$m") timeout 120 lxc "$@"
+	env "$DIR_VAR=$(dir_of "$m")" timeout 120 "$CLIENT" "$@"
 }
-alive() { LXD_DIR=$(dir_of "$1") timeout 10 lxc query /1.0 >/dev/null 2>&1; }
+alive() { env "$DIR_VAR=$(dir_of "$1")" timeout 10 "$CLIENT" query /1.0 >/dev/null 2>&1; }
+admin() { # MEMBER SECONDS ARGS...: `lxd ARGS` or `incus admin ARGS` for that member
+	local m=$1 t=$2
+	shift 2
+	env "$DIR_VAR=$(dir_of "$m")" timeout "$t" "${ADMIN[@]}" "$@"
+}
 
 # ---------------------------------------------------------------------------------------------
 # Network: namespaces, the management bridge and the eth1 segment.
@@ -104,7 +138,7 @@ host_bridge() { # NAME
 
 member_net() { # MEMBER: its namespace, management veth and eth1 uplink
 	local m=$1 ns mport lport
-	ns=$(ns_of "$m") mport=rtclm-$m lport=rtcle-$m
+	ns=$(ns_of "$m") mport=${VETH}m-$m lport=${VETH}e-$m
 	if ! ip netns exec "$ns" true 2>/dev/null; then
 		rm -f "/run/netns/$ns"
 		ip netns add "$ns" || die "cannot create namespace $ns"
@@ -131,13 +165,13 @@ member_net() { # MEMBER: its namespace, management veth and eth1 uplink
 # ---------------------------------------------------------------------------------------------
 # Daemons
 
-daemon_pid() { # MEMBER -> the pid of its lxd (from its pid file, checked), or fails
+daemon_pid() { # MEMBER -> the pid of its daemon (from its pid file, checked), or fails
 	local f pid
 	f=$(dir_of "$1").pid
 	[ -f "$f" ] || return 1
 	pid=$(<"$f")
 	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "routectl-lab-cluster $1" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$TAG $1" || return 1
 	printf '%s\n' "$pid"
 }
 
@@ -148,33 +182,33 @@ start_daemon() { # MEMBER
 	d=$(dir_of "$m") cg=$(dir_of "$m").cgroup
 	mkdir -p "$d" "$cg"
 	rm -f "$d/unix.socket"
-	log "$m: starting lxd (LXD_DIR=$d, namespace $(ns_of "$m"))"
+	log "$m: starting $DAEMON ($DIR_VAR=$d, namespace $(ns_of "$m"))"
 	(
 		export http_proxy=$DEAD_PROXY https_proxy=$DEAD_PROXY HTTP_PROXY=$DEAD_PROXY HTTPS_PROXY=$DEAD_PROXY
-		export LXD_DIR=$d no_proxy=$MGMT_NET.0/24 NO_PROXY=$MGMT_NET.0/24
+		export "$DIR_VAR=$d" no_proxy=$MGMT_NET.0/24 NO_PROXY=$MGMT_NET.0/24
 		ulimit -n 65536 2>/dev/null || true
 		cd /
 		exec 9>&-
 		# shellcheck disable=SC2016 # expanded by the inner shell
 		exec setsid nohup nsenter "--net=/run/netns/$(ns_of "$m")" unshare --mount --propagation slave -- \
 			bash -c 'mount --rbind /sys/fs/cgroup "$1" && mount -t sysfs sysfs /sys && mount --move "$1" /sys/fs/cgroup &&
-				exec -a "lxd routectl-lab-cluster $2" lxd --group lxd --logfile "$3/lxd.log"' \
-			bash "$cg" "$m" "$d" </dev/null >>"$d.out" 2>&1
+				exec -a "$5 $2" "$4" --group "$6" --logfile "$3/$7.log"' \
+			bash "$cg" "$m" "$d" "$DAEMON" "${DAEMON##*/} $TAG" "$GROUP" "${DAEMON##*/}" </dev/null >>"$d.out" 2>&1
 	) &
 	echo $! >"$d.pid"
 }
 
 wait_daemon() { # MEMBER
-	if ! LXD_DIR=$(dir_of "$1") timeout 90 lxd waitready --timeout=80 >/dev/null 2>&1 || ! alive "$1"; then
-		tail -n 20 "$(dir_of "$1")/lxd.log" >&2 2>/dev/null || true
-		die "$1: lxd did not become ready (see $(dir_of "$1")/lxd.log)"
+	if ! admin "$1" 90 waitready --timeout=80 >/dev/null 2>&1 || ! alive "$1"; then
+		tail -n 20 "$(dir_of "$1")/${DAEMON##*/}.log" >&2 2>/dev/null || true
+		die "$1: $DAEMON did not become ready (see $(dir_of "$1")/${DAEMON##*/}.log)"
 	fi
 }
 
 stop_daemon() { # MEMBER
 	local pid
 	pid=$(daemon_pid "$1") || return 0
-	LXD_DIR=$(dir_of "$1") timeout 30 lxd shutdown --timeout=10 >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+	admin "$1" 30 shutdown --timeout=10 >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
 	for _ in $(seq 50); do
 		[ -d "/proc/$pid" ] || break
 		sleep 0.2
@@ -248,7 +282,7 @@ form_cluster() {
 	done
 	start_daemon m0
 	wait_daemon m0
-	preseed_bootstrap | LXD_DIR=$(dir_of m0) timeout 60 lxd init --preseed >/dev/null || die "m0: cluster bootstrap failed"
+	preseed_bootstrap | admin m0 60 init --preseed >/dev/null || die "m0: cluster bootstrap failed"
 	cert=$(on m0 query /1.0 | python3 -c 'import json,sys; print(json.load(sys.stdin)["environment"]["certificate"])') ||
 		die "m0: cannot read its certificate"
 	for m in "${MEMBERS[@]:1}"; do
@@ -256,8 +290,8 @@ form_cluster() {
 		[ -n "$token" ] || die "$m: no join token"
 		start_daemon "$m"
 		wait_daemon "$m"
-		# lxd init fetches the certificate of the member in the token itself: from the namespace.
-		preseed_join "$m" "$token" "$cert" | LXD_DIR=$(dir_of "$m") timeout 120 nsenter "--net=/run/netns/$(ns_of "$m")" lxd init --preseed >/dev/null ||
+		# init fetches the certificate of the member in the token itself: from the namespace.
+		preseed_join "$m" "$token" "$cert" | timeout 120 nsenter "--net=/run/netns/$(ns_of "$m")" env "$DIR_VAR=$(dir_of "$m")" "${ADMIN[@]}" init --preseed >/dev/null ||
 			die "$m: joining the cluster failed"
 	done
 	cluster_ok || die "the cluster did not form (online: $(online_members | tr '\n' ' '))"
@@ -342,7 +376,7 @@ node_up() { # "NAME MEMBER IP GW MAC" CURRENT-LOCATION CURRENT-STATUS
 	if [ "$loc" = none ]; then
 		log "$name: creating on $member"
 		quiet on m0 init -q "$IMAGE_ALIAS" "$name" --target "$member" -c "$MARK_KEY=true" -c boot.autostart=false ||
-			die "$name: lxc init failed"
+			die "$name: $CLIENT init failed"
 		quiet on m0 config device add "$name" eth1 nic nictype=bridged parent=br-eth1 name=eth1 hwaddr="$mac" ||
 			die "$name: cannot add eth1"
 		tmp=$(mktemp)
@@ -356,7 +390,7 @@ node_up() { # "NAME MEMBER IP GW MAC" CURRENT-LOCATION CURRENT-STATUS
 	Frozen) quiet on m0 start "$name" || die "$name: cannot unfreeze" ;;
 	*)
 		[ "$st" = Stopped ] || quiet on m0 stop --force "$name" || true
-		quiet on m0 start "$name" || die "$name: lxc start failed"
+		quiet on m0 start "$name" || die "$name: $CLIENT start failed"
 		;;
 	esac
 	deadline=$((SECONDS + READY_TIMEOUT))
@@ -389,6 +423,8 @@ nodes_up() {
 cmd_up() {
 	command -v lxd >/dev/null && command -v lxc >/dev/null || "$SCRIPT_DIR/lab.sh" install --lxd ||
 		die "cannot install LXD"
+	[ "$FLAVOUR" = lxd ] || { command -v incus >/dev/null && [ -x "$DAEMON" ]; } ||
+		"$SCRIPT_DIR/lab.sh" install --lab incus || die "cannot install Incus"
 	mkdir -p "$STATE_DIR"
 	host_bridge "$MGMT_BRIDGE"
 	host_bridge "$LAB_BRIDGE"
@@ -410,8 +446,8 @@ cmd_down() {
 	fi
 	for m in "${MEMBERS[@]}"; do
 		stop_daemon "$m"
-		ip link del dev "rtclm-$m" 2>/dev/null || true
-		ip link del dev "rtcle-$m" 2>/dev/null || true
+		ip link del dev "${VETH}m-$m" 2>/dev/null || true
+		ip link del dev "${VETH}e-$m" 2>/dev/null || true
 		ip netns del "$(ns_of "$m")" 2>/dev/null || true
 	done
 	ip link del dev "$MGMT_BRIDGE" 2>/dev/null || true
@@ -423,7 +459,7 @@ cmd_down() {
 cmd_status() {
 	local m ok=0 list n name
 	for m in "${MEMBERS[@]}"; do
-		if alive "$m"; then echo "member $m: up (LXD_DIR=$(dir_of "$m"))"; else
+		if alive "$m"; then echo "member $m: up ($DIR_VAR=$(dir_of "$m"))"; else
 			echo "member $m: DOWN"
 			ok=1
 		fi
@@ -461,6 +497,7 @@ cmd_reset_routes() {
 }
 
 main() {
+	[ "${1:-}" != --incus ] || shift
 	[ $# = 1 ] || {
 		usage >&2
 		exit 2
@@ -472,14 +509,14 @@ main() {
 		;;
 	env)
 		local m
-		for m in "${MEMBERS[@]}"; do echo "$m LXD_DIR=$(dir_of "$m")"; done
+		for m in "${MEMBERS[@]}"; do echo "$m $DIR_VAR=$(dir_of "$m")"; done
 		return 0
 		;;
 	esac
 	need_root
 	if [ "$1" != status ]; then
 		mkdir -p "${STATE_DIR%/*}"
-		exec 9>"${STATE_DIR%/*}/cluster.lock"
+		exec 9>"$STATE_DIR.lock"
 		flock -w 300 9 || die "another lab-cluster.sh is running"
 	fi
 	case $1 in

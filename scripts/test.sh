@@ -16,7 +16,9 @@
 #        - the loopback LXD remote routectl-lab-loop,
 #        - the SSH lab (scripts/lab-ssh.sh: sshd in namespaces on rtlab2),
 #        - the cluster lab (scripts/lab-cluster.sh: a three-member LXD cluster on this machine,
-#          each member in its own network namespace, tests/labs/cluster.toml, rtlab5/rtlab6),
+#          each member in its own network namespace, tests/labs/cluster.toml, rtlab6/rtlab7),
+#        - the Incus cluster lab (scripts/lab-cluster.sh --incus: the same with three incusd
+#          and INCUS_DIR, tests/labs/cluster-incus.toml, rtlab8/rtlab9),
 #   3. runs every test: unit tests, folder cases, black-box tests of the binary, end-to-end
 #      tests on network namespaces, the real LXD, real-node and Incus labs and real sshd (those
 #      that need root or a lab are `#[ignore = "needs root: …"]` for a plain `cargo test`, and are
@@ -79,6 +81,10 @@ scripts/lab-ssh.sh reset-routes
 say "bringing up the cluster lab (three LXD daemons forming one cluster)"
 scripts/lab-cluster.sh up
 scripts/lab-cluster.sh reset-routes
+
+say "bringing up the Incus cluster lab (three incusd daemons forming one cluster)"
+scripts/lab-cluster.sh --incus up
+scripts/lab-cluster.sh --incus reset-routes
 
 say "running every test (including the LXD, real-node, Incus and SSH lab tests)"
 cargo test --locked -- --include-ignored "$@"

@@ -27,11 +27,17 @@ incus_ensure_installed() {
 	[ -x "$INCUSD" ] && type -P incus >/dev/null || die "incus/incusd not found after installation"
 }
 
-incus_pids() { # live incusd processes (not zombies)
-	local p st
+# Live incusd daemons (not zombies, not fork* helpers, not the cluster lab's members, whose
+# argv[0] is "incusd routectl-lab-cluster-incus mN").
+incus_pids() {
+	local p st arg0 arg1
 	for p in $(pgrep -x incusd || true); do
 		st=$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' "/proc/$p/stat" 2>/dev/null || true)
-		[ -n "$st" ] && [ "$st" != Z ] && printf '%s\n' "$p"
+		[ -n "$st" ] && [ "$st" != Z ] || continue
+		{ IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1; } <"/proc/$p/cmdline" 2>/dev/null || arg1=''
+		[ "${arg0##*/}" = incusd ] || continue
+		case $arg1 in fork* | callhook | activateifneeded | waitready) continue ;; esac
+		printf '%s\n' "$p"
 	done
 	return 0
 }

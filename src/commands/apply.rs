@@ -16,7 +16,7 @@ use crate::node::rollout::{self, Rollout};
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, live_plan, out, out_json};
+use super::{Asked, check_nodes, live_plan, out, out_json};
 
 /// A saved plan's binding to the state it was made from, and its document.
 type Binding = Option<(saved::Binding, serde_json::Value)>;
@@ -24,19 +24,24 @@ type Binding = Option<(saved::Binding, serde_json::Value)>;
 /// Runs `apply`.
 pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     // Load and validate everything before touching the lock or any node.
-    let (topology, options, binding) = load(g, a)?;
+    let (topology, options, binding, mut asked) = load(g, a)?;
     check_canaries(&topology, &options, &a.canaries)?;
     let what = format!("apply -f {}", topology.source);
     let lock_path = g.lock_path()?;
+    let mut waited = false;
     let _lock = lock::acquire(&lock_path, g.lock_timeout, &what, |holder| {
+        waited = true;
         g.info(&format!(
             "routectl: waiting up to {:.0} s for the lock `{}` ({holder})",
             g.lock_timeout.as_secs_f64(),
             lock_path.display()
         ));
     })?;
-
-    let (transport, access) = g.transport_with_access(&topology)?;
+    if waited {
+        // Instances may have moved while another run held the lock: ask the daemon again.
+        asked = Asked::default();
+    }
+    let (transport, access) = g.transport_with_access(&topology, &asked)?;
     let mut plan = live_plan(
         &topology,
         &options,
@@ -80,24 +85,31 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
 }
 
 /// The topology and options of the apply: a saved plan's (its topology checked against the
-/// file given with it), or the file's and the command line's.
-fn load(g: &Global, a: &ApplyArgs) -> Result<(Topology, Options, Binding), Error> {
+/// file given with it), or the file's and the command line's; and what the daemon said when
+/// `--member` selected the nodes (shared with the transport).
+fn load(g: &Global, a: &ApplyArgs) -> Result<(Topology, Options, Binding, Asked), Error> {
     if let Some(file) = &a.plan_file {
         let s = crate::local::files::load_saved_plan(file)?;
         if g.topology_given().is_some() {
             saved::check_topology(&s.binding, &g.load()?)?;
         }
-        return Ok((s.topology, s.options, Some((s.binding, s.doc))));
+        return Ok((
+            s.topology,
+            s.options,
+            Some((s.binding, s.doc)),
+            Asked::default(),
+        ));
     }
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
-    let only = g.select(&t, &a.nodes, a.member.as_deref())?;
+    let asked = Asked::default();
+    let only = g.select(&t, &a.nodes, a.member.as_deref(), &asked)?;
     let options = Options {
         adopt: a.adopt,
         take_over: a.take_over,
         only,
     };
-    Ok((t, options, None))
+    Ok((t, options, None, asked))
 }
 
 /// Every `--canary` is a node of the topology among those planned.

@@ -6,14 +6,15 @@ use crate::exit::Outcome;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, out, out_json};
+use super::{Asked, check_nodes, out, out_json};
 
 /// Runs `check`.
 pub fn run(g: &Global, a: &CheckArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
-    let only = g.select(&t, &a.nodes, a.member.as_deref())?;
-    let transport = g.transport(&t)?;
+    let asked = Asked::default();
+    let only = g.select(&t, &a.nodes, a.member.as_deref(), &asked)?;
+    let transport = g.transport(&t, &asked)?;
     let started = std::time::Instant::now();
     let report = crate::node::probe::run(&t, &only, g.parallelism(), &transport);
     if g.verbose > 0 {

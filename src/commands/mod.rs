@@ -134,8 +134,8 @@ impl Global {
     /// For LXD and Incus the daemon is asked first where the instances run ([`View::fetch`]): on
     /// a cluster, a node whose member does not answer is refused at once ([`Located`]), and host
     /// access takes the instance lists from the same answer.
-    pub fn transport(&self, t: &Topology) -> Result<Box<dyn Transport>, Error> {
-        self.transport_with_access(t)
+    pub fn transport(&self, t: &Topology, asked: &Asked) -> Result<Box<dyn Transport>, Error> {
+        self.transport_with_access(t, asked)
             .map(|(transport, _)| transport)
     }
 
@@ -144,12 +144,13 @@ impl Global {
     pub fn transport_with_access(
         &self,
         t: &Topology,
+        asked: &Asked,
     ) -> Result<(Box<dyn Transport>, Accesses), Error> {
         common_cause(t, self.access(t))?;
         let reach = self.reach(t)?;
         let kind = t.cluster.transport;
         let verbose = self.verbose > 0;
-        let view = self.cluster_view(t);
+        let view = asked.view(self, t).and_then(|v| v.as_ref().ok()).cloned();
         let inner: Box<dyn Transport> = match self.access(t) {
             Access::Exec => Box::new(Process::new(kind, self.timeout, verbose).with_reach(reach)),
             Access::Host => {
@@ -168,17 +169,6 @@ impl Global {
         Ok((transport, access))
     }
 
-    /// What the LXD/Incus daemon says of the topology's instances (`None` for other transports
-    /// or when the daemon cannot be asked: the transport then reports each node on its own).
-    pub fn cluster_view(&self, t: &Topology) -> Option<View> {
-        matches!(
-            t.cluster.transport,
-            TransportKind::Lxc | TransportKind::Incus
-        )
-        .then(|| View::fetch(t.cluster.transport, t, self.timeout).ok())
-        .flatten()
-    }
-
     /// The nodes a command runs on: `--node`'s, narrowed by `--member` to those running there
     /// (none running there is an error: an empty selection would mean every node).
     pub(crate) fn select(
@@ -186,11 +176,12 @@ impl Global {
         t: &Topology,
         nodes: &[String],
         member: Option<&str>,
+        asked: &Asked,
     ) -> Result<Vec<String>, Error> {
         let Some(m) = member else {
             return Ok(nodes.to_vec());
         };
-        let mine = self.member_nodes(t, m, nodes)?;
+        let mine = self.member_nodes(t, m, nodes, asked)?;
         if mine.is_empty() {
             return Err(Error::Member {
                 member: m.to_string(),
@@ -207,21 +198,19 @@ impl Global {
         t: &Topology,
         member: &str,
         only: &[String],
+        asked: &Asked,
     ) -> Result<Vec<String>, Error> {
         let refuse = |why: String| Error::Member {
             member: member.to_string(),
             why,
         };
-        if !matches!(
-            t.cluster.transport,
-            TransportKind::Lxc | TransportKind::Incus
-        ) {
+        let Some(answer) = asked.view(self, t) else {
             return Err(refuse(format!(
                 "the topology's transport is {}; members are those of an LXD or Incus cluster",
                 t.cluster.transport.name()
             )));
-        }
-        let view = View::fetch(t.cluster.transport, t, self.timeout).map_err(refuse)?;
+        };
+        let view = answer.as_ref().map_err(|e| refuse(e.clone()))?;
         if !view.server.clustered && member != "local" {
             return Err(refuse(
                 "the daemon is not a member of a cluster (use --member local, or no --member)"
@@ -288,6 +277,27 @@ impl Global {
         if !self.quiet {
             crate::console::errln(&crate::core::text::escape_lines(msg));
         }
+    }
+}
+
+/// What the LXD/Incus daemon says of a topology's instances ([`View`]), asked at most once and
+/// only when needed: the node selection (`--member`) and the transport of one command (or one
+/// `reconcile` round) share the one answer, so a daemon that hangs costs one timeout, not two.
+#[derive(Debug, Default)]
+pub struct Asked(std::cell::OnceCell<Option<Result<View, String>>>);
+
+impl Asked {
+    /// The daemon's answer for `t` (asked now if not yet): `None` for transports other than
+    /// LXD and Incus, `Err` why the daemon could not be asked (the transport then reports each
+    /// node on its own).
+    pub fn view(&self, g: &Global, t: &Topology) -> Option<&Result<View, String>> {
+        self.0
+            .get_or_init(|| {
+                let kind = t.cluster.transport;
+                matches!(kind, TransportKind::Lxc | TransportKind::Incus)
+                    .then(|| View::fetch(kind, t, g.timeout))
+            })
+            .as_ref()
     }
 }
 

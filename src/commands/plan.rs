@@ -10,7 +10,7 @@ use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, live_plan, out, out_with};
+use super::{Asked, check_nodes, live_plan, out, out_with};
 
 pub(crate) fn print_plan(
     g: &Global,
@@ -86,7 +86,8 @@ fn save(
 pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
-    let only = g.select(&t, &a.nodes, a.member.as_deref())?;
+    let asked = Asked::default();
+    let only = g.select(&t, &a.nodes, a.member.as_deref(), &asked)?;
     let options = Options {
         adopt: a.adopt,
         take_over: a.take_over,
@@ -99,7 +100,7 @@ pub fn run(g: &Global, a: &PlanArgs) -> Result<Outcome, Error> {
             (plan, 0)
         }
         None => {
-            let (transport, access) = g.transport_with_access(&t)?;
+            let (transport, access) = g.transport_with_access(&t, &asked)?;
             let mut plan = live_plan(&t, &options, &transport, g.parallelism(), g.progress());
             plan.access = access;
             (plan, transport.commands_run())

@@ -19,7 +19,7 @@ use crate::report::reconcile::{
     self, Metrics, Round, RoundDetail, Start, Stop, WatchNote, Watching,
 };
 
-use super::live_plan;
+use super::{Asked, live_plan};
 
 /// What one round did, for the log.
 struct RoundLog {
@@ -219,7 +219,7 @@ fn watched(
 ) -> crate::core::topology::Topology {
     let mut t = t.clone();
     if let Some(m) = &a.member
-        && let Ok(mine) = g.member_nodes(&t, m, &[])
+        && let Ok(mine) = g.member_nodes(&t, m, &[], &Asked::default())
     {
         t.nodes.retain(|n| mine.contains(&n.name));
     }
@@ -272,10 +272,11 @@ fn round(
             };
         }
     };
+    let asked = Asked::default();
     let member = || {
         a.member
             .as_ref()
-            .map(|m| g.member_nodes(&topology, m, &[]))
+            .map(|m| g.member_nodes(&topology, m, &[], &asked))
             .transpose()
     };
     let valid = state.topology_valid;
@@ -306,7 +307,18 @@ fn round(
             };
         }
     };
-    apply_round(g, a, state, now, &topology, covered, notes)
+    let subject = Subject {
+        topology: &topology,
+        asked,
+    };
+    apply_round(g, a, state, now, subject, covered, notes)
+}
+
+/// The topology of a round and what the daemon said of it when `--member` chose the nodes
+/// (shared with the round's transport: the daemon is asked once a round).
+struct Subject<'a> {
+    topology: &'a Topology,
+    asked: Asked,
 }
 
 /// The topology of a round: the file, or when it does not validate the last one that did (a
@@ -340,26 +352,35 @@ fn apply_round(
     a: &ReconcileArgs,
     state: &mut State,
     now: Instant,
-    topology: &Topology,
+    subject: Subject<'_>,
     covered: Covered,
     mut notes: Vec<String>,
 ) -> RoundLog {
+    let Subject {
+        topology,
+        mut asked,
+    } = subject;
     let Covered { only, waiting } = covered;
     let lock_path = match g.lock_path() {
         Ok(p) => p,
         Err(e) => return skipped(state, &e),
     };
     let what = format!("reconcile -f {}", topology.source);
-    let _lock = match lock::acquire(&lock_path, g.lock_timeout, &what, |_| {}) {
+    let mut waited = false;
+    let _lock = match lock::acquire(&lock_path, g.lock_timeout, &what, |_| waited = true) {
         Ok(l) => l,
         Err(e) => return skipped(state, &e),
     };
+    if waited {
+        // Instances may have moved while another run held the lock: ask the daemon again.
+        asked = Asked::default();
+    }
     let options = Options {
         adopt: a.adopt,
         take_over: false,
         only,
     };
-    let transport = match g.transport(topology) {
+    let transport = match g.transport(topology, &asked) {
         Ok(t) => t,
         Err(e) => return skipped(state, &e),
     };

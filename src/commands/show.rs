@@ -8,14 +8,15 @@ use crate::node::observe;
 use crate::node::transport::Transport;
 use crate::report::{self, Format};
 
-use super::{check_nodes, out, out_json};
+use super::{Asked, check_nodes, out, out_json};
 
 /// Runs `show`.
 pub fn run(g: &Global, a: &ShowArgs) -> Result<Outcome, Error> {
     let t = g.load()?;
     check_nodes(&t, &a.nodes)?;
-    let only = g.select(&t, &a.nodes, a.member.as_deref())?;
-    let (transport, access) = g.transport_with_access(&t)?;
+    let asked = Asked::default();
+    let only = g.select(&t, &a.nodes, a.member.as_deref(), &asked)?;
+    let (transport, access) = g.transport_with_access(&t, &asked)?;
     let started = std::time::Instant::now();
     let mut report = show::compute(&t, &only, g.parallelism(), |node| {
         observe::read_show(&transport, node)

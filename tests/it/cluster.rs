@@ -173,13 +173,13 @@ fn a_killed_member_makes_its_nodes_unknown_at_once_and_the_others_go_on() {
 }
 
 /// `reconcile --watch --member local` in the background through one member; killed on drop.
-struct MemberWatch(std::process::Child);
+pub(crate) struct MemberWatch(std::process::Child);
 
 impl MemberWatch {
-    fn start(lab: &ClusterLab, member: &str, dir: &std::path::Path) -> MemberWatch {
+    pub(crate) fn start(lab: &ClusterLab, member: &str, dir: &std::path::Path) -> MemberWatch {
         let log = dir.join(format!("{member}.log"));
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_routectl"))
-            .env("LXD_DIR", crate::support::cluster::lxd_dir(member))
+            .env(lab.flavour.dir_var, lab.flavour.dir(member))
             .arg("-f")
             .arg(&lab.topology)
             .arg("--lock-file")

@@ -59,6 +59,7 @@ mod cases;
 mod cli;
 mod cli_discover_show_check;
 mod cluster;
+mod cluster_incus;
 mod conventions;
 mod incus;
 mod layout;

@@ -1,8 +1,10 @@
-//! The cluster lab (scripts/lab-cluster.sh): a three-member LXD cluster on this machine
+//! The cluster labs (scripts/lab-cluster.sh): a three-member LXD cluster on this machine
 //! (members m0, m1, m2, each an `lxd` with its own `LXD_DIR` in its own network namespace),
-//! tests/labs/cluster.toml's five containers placed on them. A test takes
-//! [`ClusterLab::take`], which brings the lab up (idempotent: a member a test killed is started
-//! again), removes every non-kernel route and every last-applied record.
+//! tests/labs/cluster.toml's five containers placed on them; and the same with Incus
+//! (`--incus`: `incusd` and `INCUS_DIR`, tests/labs/cluster-incus.toml). A test takes
+//! [`ClusterLab::take`] (or [`ClusterLab::take_incus`]), which brings the lab up (idempotent: a
+//! member a test killed is started again), removes every non-kernel route and every
+//! last-applied record.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -12,11 +14,8 @@ use super::Run;
 
 static LAB: Mutex<()> = Mutex::new(());
 
-/// Where the test processes of every checkout on this machine lock the cluster lab.
-const LAB_LOCK: &str = "/tmp/routectl-test-cluster-lab.lock";
-
-/// The lab's state directory: member `mN`'s `LXD_DIR` is `STATE/mN`, its daemon's PID is in
-/// `STATE/mN.pid`.
+/// The LXD cluster lab's state directory: member `mN`'s `LXD_DIR` is `STATE/mN`, its daemon's
+/// PID is in `STATE/mN.pid`.
 pub const STATE: &str = "/var/lib/routectl-lab/cluster";
 
 /// The nodes and the member each runs on.
@@ -28,28 +27,111 @@ pub const PLACEMENT: &[(&str, &str)] = &[
     ("cl-w3", "m2"),
 ];
 
-/// The `LXD_DIR` of a member.
-pub fn lxd_dir(member: &str) -> String {
-    format!("{STATE}/{member}")
+/// The Incus cluster lab's nodes and the member each runs on.
+pub const INCUS_PLACEMENT: &[(&str, &str)] = &[
+    ("ci-ctl", "m0"),
+    ("ci-w0", "m0"),
+    ("ci-w1", "m1"),
+    ("ci-w2", "m1"),
+    ("ci-w3", "m2"),
+];
+
+/// What tells the two cluster labs apart.
+#[derive(Debug)]
+pub struct Flavour {
+    /// The client (`lxc`, `incus`).
+    pub client: &'static str,
+    /// The variable that points a client at a member (`LXD_DIR`, `INCUS_DIR`).
+    pub dir_var: &'static str,
+    state: &'static str,
+    /// The arguments of scripts/lab-cluster.sh before its command.
+    script: &'static [&'static str],
+    topology: &'static str,
+    /// The nodes and the member each runs on.
+    pub placement: &'static [(&'static str, &'static str)],
+    /// What a member's daemon has in its command line before its name.
+    tag: &'static str,
+    /// Where the test processes of every checkout on this machine lock the lab.
+    lock: &'static str,
 }
 
-/// The cluster lab, held by one test.
+pub const LXD: Flavour = Flavour {
+    client: "lxc",
+    dir_var: "LXD_DIR",
+    state: STATE,
+    script: &[],
+    topology: "tests/labs/cluster.toml",
+    placement: PLACEMENT,
+    tag: "routectl-lab-cluster",
+    lock: "/tmp/routectl-test-cluster-lab.lock",
+};
+
+pub const INCUS: Flavour = Flavour {
+    client: "incus",
+    dir_var: "INCUS_DIR",
+    state: "/var/lib/routectl-lab/cluster-incus",
+    script: &["--incus"],
+    topology: "tests/labs/cluster-incus.toml",
+    placement: INCUS_PLACEMENT,
+    tag: "routectl-lab-cluster-incus",
+    lock: "/tmp/routectl-test-cluster-incus-lab.lock",
+};
+
+impl Flavour {
+    /// The `LXD_DIR` (`INCUS_DIR`) of a member.
+    pub fn dir(&self, member: &str) -> String {
+        format!("{}/{member}", self.state)
+    }
+
+    /// The client through member m0.
+    fn client(&self) -> Command {
+        let mut c = Command::new(self.client);
+        c.env(self.dir_var, self.dir("m0")).stdin(Stdio::null());
+        c
+    }
+
+    /// scripts/lab-cluster.sh [--incus] COMMAND.
+    fn script(&self, command: &'static str) -> Vec<&'static str> {
+        let mut args = self.script.to_vec();
+        args.push(command);
+        args
+    }
+}
+
+/// The `LXD_DIR` of a member of the LXD cluster lab.
+pub fn lxd_dir(member: &str) -> String {
+    LXD.dir(member)
+}
+
+/// A cluster lab, held by one test.
 pub struct ClusterLab {
-    /// tests/labs/cluster.toml.
+    /// tests/labs/cluster.toml (cluster-incus.toml).
     pub topology: PathBuf,
+    /// Which lab.
+    pub flavour: &'static Flavour,
     _file_lock: std::fs::File,
     _guard: MutexGuard<'static, ()>,
 }
 
 impl ClusterLab {
-    /// Takes the lab: up, no routes but the kernel's, no records.
+    /// Takes the LXD cluster lab: up, no routes but the kernel's, no records.
     pub fn take() -> ClusterLab {
+        ClusterLab::take_flavour(&LXD)
+    }
+
+    /// Takes the Incus cluster lab: up, no routes but the kernel's, no records.
+    pub fn take_incus() -> ClusterLab {
+        ClusterLab::take_flavour(&INCUS)
+    }
+
+    fn take_flavour(flavour: &'static Flavour) -> ClusterLab {
         let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
-        let file_lock = super::lock_across_processes(LAB_LOCK);
-        super::run_lab_script("lab-cluster.sh", &["up"]);
-        super::run_lab_script("lab-cluster.sh", &["reset-routes"]);
+        let file_lock = super::lock_across_processes(flavour.lock);
+        super::run_lab_script("lab-cluster.sh", &flavour.script("up"));
+        super::run_lab_script("lab-cluster.sh", &flavour.script("reset-routes"));
         let lab = ClusterLab {
-            topology: super::repo().join("tests/labs/cluster.toml"),
+            topology: super::repo().join(flavour.topology),
+            flavour,
             _file_lock: file_lock,
             _guard: guard,
         };
@@ -57,11 +139,17 @@ impl ClusterLab {
         lab
     }
 
+    /// Brings the lab up again (a killed member started); panics when it cannot.
+    pub fn restore(&self) {
+        super::run_lab_script("lab-cluster.sh", &self.flavour.script("up"));
+    }
+
     /// Removes routectl's last-applied records from every node (never panics).
     pub fn forget_records(&self) {
-        for (node, _) in PLACEMENT {
-            let _ = Command::new("lxc")
-                .env("LXD_DIR", lxd_dir("m0"))
+        for (node, _) in self.flavour.placement {
+            let _ = self
+                .flavour
+                .client()
                 .args([
                     "exec",
                     node,
@@ -77,22 +165,19 @@ impl ClusterLab {
         }
     }
 
-    /// Runs routectl on the lab's topology through member `member` (`LXD_DIR`).
+    /// Runs routectl on the lab's topology through member `member` (`LXD_DIR`, `INCUS_DIR`).
     pub fn routectl(&self, member: &str, args: &[&str]) -> Run {
-        super::routectl_with(&self.topology, args, &[("LXD_DIR", &lxd_dir(member))])
+        let f = self.flavour;
+        super::routectl_with(&self.topology, args, &[(f.dir_var, &f.dir(member))])
     }
 
-    /// Runs `lxc ARGS` through member m0, returning stdout; panics on failure.
+    /// Runs `lxc ARGS` (`incus ARGS`) through member m0, returning stdout; panics on failure.
     pub fn lxc(&self, args: &[&str]) -> String {
-        let out = Command::new("lxc")
-            .env("LXD_DIR", lxd_dir("m0"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("lxc");
+        let out = self.flavour.client().args(args).output().expect("client");
         assert!(
             out.status.success(),
-            "lxc {args:?} failed: {}",
+            "{} {args:?} failed: {}",
+            self.flavour.client,
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -110,7 +195,7 @@ impl ClusterLab {
     /// Kills a member's daemon (SIGKILL; its containers keep running). `take` (or the drop of
     /// the lab) starts it again.
     pub fn kill_member(&self, member: &str) {
-        let pid = daemon_pid(member);
+        let pid = daemon_pid(self.flavour, member);
         let ok = Command::new("kill")
             .args(["-9", &pid])
             .status()
@@ -132,12 +217,12 @@ fn lxc_quiet(args: &[&str]) -> bool {
 }
 
 /// A member's daemon PID, from the lab's pid file, checked against its command line.
-fn daemon_pid(member: &str) -> String {
-    let pid = std::fs::read_to_string(format!("{STATE}/{member}.pid")).unwrap();
+fn daemon_pid(flavour: &Flavour, member: &str) -> String {
+    let pid = std::fs::read_to_string(format!("{}.pid", flavour.dir(member))).unwrap();
     let pid = pid.trim().to_string();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     assert!(
-        String::from_utf8_lossy(&cmdline).contains(&format!("routectl-lab-cluster {member}")),
+        String::from_utf8_lossy(&cmdline).contains(&format!("{} {member}", flavour.tag)),
         "PID {pid} is not member {member}'s daemon"
     );
     pid
@@ -220,7 +305,7 @@ impl ClusterLab {
 
     /// Freezes a member's daemon (SIGSTOP) until the guard drops.
     pub fn freeze_member(&self, member: &str) -> Frozen {
-        let pid = daemon_pid(member);
+        let pid = daemon_pid(self.flavour, member);
         let guard = Frozen { pid: pid.clone() };
         let ok = Command::new("kill")
             .args(["-STOP", &pid])
@@ -255,7 +340,7 @@ impl Drop for ClusterLab {
     fn drop(&mut self) {
         // A test may have killed a member: the next one finds the cluster whole.
         let _ = Command::new(super::repo().join("scripts/lab-cluster.sh"))
-            .arg("up")
+            .args(self.flavour.script("up"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
