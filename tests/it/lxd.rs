@@ -3,7 +3,7 @@
 //! container, a hung or missing `ip` inside one, reconcile across a container restart and a new
 //! container. They need the lab (and root), so they are ignored by a plain `cargo test`;
 //! scripts/test.sh brings the lab up and runs them with `--include-ignored`. Without the lab
-//! they fail, loudly. The scenarios every lab runs are in tests/it/scenarios.rs.
+//! they fail, loudly. The scenarios every lab runs are in tests/it/scenarios/.
 
 use crate::support::{assert_code, run_lab_script, run_lab_script_best_effort};
 

@@ -20,7 +20,7 @@
 //! Nodes can be made unreachable in several ways (`lxc`-like errors, empty output, garbage,
 //! timeouts), or time out after a write has run.
 //! Every call is recorded. [`Model::compare_with_kernel`] style tests check this model against a
-//! real network namespace (tests/it/properties.rs, `model_matches_the_kernel`).
+//! real network namespace (tests/it/properties/kernel.rs, `model_matches_the_kernel`).
 
 #![allow(dead_code)]
 
