@@ -75,10 +75,30 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         .collect();
     let m = Model::new(nodes);
     let opts = options(c);
-    let p = c.protocol;
 
     let plan = Plan::compute(&t, &opts, 1, |n| observe::read_node(&m, n));
-    let plan_calls = m.calls();
+    check_plan(c, &plan, &m.calls())?;
+
+    m.clear_calls();
+    let report = apply::apply(&plan, &t, &m, 1);
+    let apply_calls = m.calls();
+    for (i, spec) in c.nodes.iter().enumerate() {
+        let name = format!("node-{i}");
+        let was = &before[&name];
+        let now = m.routes(&name);
+        if !selected(c, i) || !spec.reach.readable() {
+            check_untouched(c, i, &apply_calls, &report, was, &now)?;
+            continue;
+        }
+        check_writes(c, &name, &apply_calls)?;
+        check_routes(c, i, was, &now)?;
+        check_outcome(&plan, &report, &name)?;
+    }
+    check_second_round(c, &t, &opts, &plan, &m)
+}
+
+/// Planning writes nothing, and plans exactly the selected nodes, readable or not as generated.
+fn check_plan(c: &Case, plan: &Plan, plan_calls: &[Call]) -> Result<(), TestCaseError> {
     prop_assert!(
         plan_calls.iter().all(|call| !call.is_write()),
         "planning wrote: {plan_calls:?}"
@@ -99,129 +119,168 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
             prop_assert!(!selected(c, i));
         }
     }
+    Ok(())
+}
 
-    m.clear_calls();
-    let report = apply::apply(&plan, &t, &m, 1);
-    let apply_calls = m.calls();
+/// An unselected or unreadable node gets no command during apply and keeps its routes.
+fn check_untouched(
+    c: &Case,
+    i: usize,
+    apply_calls: &[Call],
+    report: &apply::Report,
+    was: &[KRoute],
+    now: &[KRoute],
+) -> Result<(), TestCaseError> {
+    let name = format!("node-{i}");
+    let spec = &c.nodes[i];
+    prop_assert!(
+        apply_calls.iter().all(|call| call.instance != name),
+        "{name} ({:?}, selected {}) got a command during apply",
+        spec.reach,
+        selected(c, i)
+    );
+    prop_assert_eq!(was, now, "{} changed", name);
+    if selected(c, i) {
+        let r = report.nodes.iter().find(|r| r.name == name);
+        prop_assert_eq!(r.map(|r| r.outcome), Some(Outcome::Unreachable));
+    }
+    Ok(())
+}
 
-    for (i, spec) in c.nodes.iter().enumerate() {
-        let name = format!("node-{i}");
-        let was = &before[&name];
-        let now = m.routes(&name);
-        if !selected(c, i) || !spec.reach.readable() {
+/// At most one write per node, every line of it in table main with routectl's protocol.
+fn check_writes(c: &Case, name: &str, apply_calls: &[Call]) -> Result<(), TestCaseError> {
+    let p = c.protocol;
+    prop_assert!(writes(apply_calls, name) <= 1, "{name}: several writes");
+    for call in apply_calls
+        .iter()
+        .filter(|c| c.instance == name && c.is_write())
+    {
+        let script = call.stdin.clone().unwrap_or_default();
+        for line in script.lines().filter(|l| !l.starts_with("route show")) {
             prop_assert!(
-                apply_calls.iter().all(|call| call.instance != name),
-                "{name} ({:?}, selected {}) got a command during apply",
-                spec.reach,
-                selected(c, i)
+                line.contains(" table 254 ") && line.contains(&format!(" proto {p} ")),
+                "{name}: line without table main and proto: {line}"
             );
-            prop_assert_eq!(was, &now, "{} changed", name);
-            if selected(c, i) {
-                let r = report.nodes.iter().find(|r| r.name == name);
-                prop_assert_eq!(r.map(|r| r.outcome), Some(Outcome::Unreachable));
-            }
-            continue;
         }
-        prop_assert!(writes(&apply_calls, &name) <= 1, "{name}: several writes");
-        for call in apply_calls
-            .iter()
-            .filter(|c| c.instance == name && c.is_write())
-        {
-            let script = call.stdin.clone().unwrap_or_default();
-            for line in script.lines().filter(|l| !l.starts_with("route show")) {
-                prop_assert!(
-                    line.contains(" table 254 ") && line.contains(&format!(" proto {p} ")),
-                    "{name}: line without table main and proto: {line}"
-                );
-            }
-        }
-        let want = desired(c, i);
+    }
+    Ok(())
+}
 
-        // Nothing outside table main changes.
-        let outside =
-            |v: &[KRoute]| sorted(v.iter().filter(|r| r.table != MAIN).cloned().collect());
-        prop_assert_eq!(
-            outside(was),
-            outside(&now),
-            "{}: another table changed",
-            name
+/// What apply did to one node's routes: nothing outside table main, no foreign route changed
+/// (but adopted), only owned undesired routes removed, every unblocked desired route in place.
+fn check_routes(c: &Case, i: usize, was: &[KRoute], now: &[KRoute]) -> Result<(), TestCaseError> {
+    let name = format!("node-{i}");
+    let p = c.protocol;
+    let want = desired(c, i);
+
+    // Nothing outside table main changes.
+    let outside = |v: &[KRoute]| sorted(v.iter().filter(|r| r.table != MAIN).cloned().collect());
+    prop_assert_eq!(
+        outside(was),
+        outside(now),
+        "{}: another table changed",
+        name
+    );
+
+    check_foreign(c, &name, &want, was, now)?;
+
+    // What disappeared was owned and not desired.
+    let mut gone = was.to_vec();
+    for r in now {
+        if let Some(k) = gone.iter().position(|g| g == r) {
+            gone.remove(k);
+        }
+    }
+    for g in &gone {
+        let adopted_away = c.adopt && !owned(g, p);
+        prop_assert!(
+            (owned(g, p) && !want.contains(g)) || adopted_away,
+            "{name}: removed {g:?}"
         );
+    }
 
-        // Foreign routes stay, route by route; with --adopt one identical to a desired route may
-        // come back with routectl's protocol, and nothing else about it changes.
-        let foreign = |v: &[KRoute]| sorted(v.iter().filter(|r| !owned(r, p)).cloned().collect());
-        let mut now_foreign = foreign(&now);
-        if c.adopt {
-            for r in &now {
-                if owned(r, p) && want.contains(r) && !was.contains(r) {
-                    let mut back = r.clone();
-                    for proto in 0..=255u8 {
-                        back.protocol = proto;
-                        if proto != p && was.contains(&back) && !now.contains(&back) {
-                            now_foreign.push(back.clone());
-                            break;
-                        }
+    // Every desired route is in place, unless a foreign route to its destination (in table
+    // main, not adoptable) blocks it.
+    for w in &want {
+        let owned_key = was.iter().any(|r| owned(r, p) && r.key() == w.key());
+        let blocked = was
+            .iter()
+            .any(|r| r.table == MAIN && r.dst == w.dst && !owned(r, p));
+        prop_assert!(
+            now.contains(w) || (blocked && !owned_key),
+            "{name}: desired route missing: {w:?}\nafter: {now:#?}"
+        );
+    }
+    Ok(())
+}
+
+/// Foreign routes stay, route by route; with --adopt one identical to a desired route may come
+/// back with routectl's protocol, and nothing else about it changes.
+fn check_foreign(
+    c: &Case,
+    name: &str,
+    want: &[KRoute],
+    was: &[KRoute],
+    now: &[KRoute],
+) -> Result<(), TestCaseError> {
+    let p = c.protocol;
+    let foreign = |v: &[KRoute]| sorted(v.iter().filter(|r| !owned(r, p)).cloned().collect());
+    let mut now_foreign = foreign(now);
+    if c.adopt {
+        for r in now {
+            if owned(r, p) && want.contains(r) && !was.contains(r) {
+                let mut back = r.clone();
+                for proto in 0..=255u8 {
+                    back.protocol = proto;
+                    if proto != p && was.contains(&back) && !now.contains(&back) {
+                        now_foreign.push(back.clone());
+                        break;
                     }
                 }
             }
         }
-        prop_assert_eq!(
-            foreign(was),
-            sorted(now_foreign),
-            "{}: foreign routes changed\nbefore: {:#?}\nafter: {:#?}",
-            name,
-            was,
-            now
-        );
-
-        // What disappeared was owned and not desired.
-        let mut gone = was.clone();
-        for r in &now {
-            if let Some(k) = gone.iter().position(|g| g == r) {
-                gone.remove(k);
-            }
-        }
-        for g in &gone {
-            let adopted_away = c.adopt && !owned(g, p);
-            prop_assert!(
-                (owned(g, p) && !want.contains(g)) || adopted_away,
-                "{name}: removed {g:?}"
-            );
-        }
-
-        // Every desired route is in place, unless a foreign route to its destination (in table
-        // main, not adoptable) blocks it.
-        for w in &want {
-            let owned_key = was.iter().any(|r| owned(r, p) && r.key() == w.key());
-            let blocked = was
-                .iter()
-                .any(|r| r.table == MAIN && r.dst == w.dst && !owned(r, p));
-            prop_assert!(
-                now.contains(w) || (blocked && !owned_key),
-                "{name}: desired route missing: {w:?}\nafter: {now:#?}"
-            );
-        }
-
-        let had_conflict = !conflicts(&plan, &name).is_empty();
-        let outcome = report
-            .nodes
-            .iter()
-            .find(|r| r.name == name)
-            .map(|r| r.outcome);
-        if had_conflict {
-            prop_assert_eq!(outcome, Some(Outcome::Failed), "{}", name);
-        } else {
-            prop_assert!(
-                matches!(outcome, Some(Outcome::InSync | Outcome::Converged)),
-                "{name}: {outcome:?}: {:?}",
-                report.nodes.iter().find(|r| r.name == name)
-            );
-        }
     }
+    prop_assert_eq!(
+        foreign(was),
+        sorted(now_foreign),
+        "{}: foreign routes changed\nbefore: {:#?}\nafter: {:#?}",
+        name,
+        was,
+        now
+    );
+    Ok(())
+}
 
-    // A re-plan has no operation and the same conflicts; a second apply sends nothing.
+/// A node with a conflict fails; any other is in sync or converged.
+fn check_outcome(plan: &Plan, report: &apply::Report, name: &str) -> Result<(), TestCaseError> {
+    let had_conflict = !conflicts(plan, name).is_empty();
+    let outcome = report
+        .nodes
+        .iter()
+        .find(|r| r.name == name)
+        .map(|r| r.outcome);
+    if had_conflict {
+        prop_assert_eq!(outcome, Some(Outcome::Failed), "{}", name);
+    } else {
+        prop_assert!(
+            matches!(outcome, Some(Outcome::InSync | Outcome::Converged)),
+            "{name}: {outcome:?}: {:?}",
+            report.nodes.iter().find(|r| r.name == name)
+        );
+    }
+    Ok(())
+}
+
+/// A re-plan has no operation and the same conflicts; a second apply sends nothing.
+fn check_second_round(
+    c: &Case,
+    t: &Topology,
+    opts: &Options,
+    plan: &Plan,
+    m: &Model,
+) -> Result<(), TestCaseError> {
     m.clear_calls();
-    let again = Plan::compute(&t, &opts, 1, |n| observe::read_node(&m, n));
+    let again = Plan::compute(t, opts, 1, |n| observe::read_node(m, n));
     for np in &again.nodes {
         // Only nodes that were read and applied must be converged (an unread one may answer now).
         let first = plan.nodes.iter().find(|n| n.name == np.name);
@@ -235,10 +294,10 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
             .map(|ch| format!("{:?} {}", ch.action, ch.route))
             .collect();
         prop_assert!(ops.is_empty(), "{}: not converged: {ops:?}", np.name);
-        prop_assert_eq!(conflicts(&plan, &np.name), conflicts(&again, &np.name));
+        prop_assert_eq!(conflicts(plan, &np.name), conflicts(&again, &np.name));
     }
     m.clear_calls();
-    let _ = apply::apply(&again, &t, &m, 1);
+    let _ = apply::apply(&again, t, m, 1);
     let second = m.calls();
     let read_first = |name: &str| plan.nodes.iter().any(|n| n.name == name && n.state.is_ok());
     prop_assert!(

@@ -92,11 +92,8 @@ fn groups(stdout: &str) -> Groups {
         .collect()
 }
 
-#[test]
-#[ignore = "needs root: a network namespace"]
-fn model_matches_the_kernel() {
-    let ns = Netns::new("model");
-    let setup = "link set lo up
+/// The namespace's starting table: every kind of route the model knows, foreign and owned.
+const SETUP: &str = "link set lo up
 link add eth1 type bridge
 link set eth1 up
 link add eth0 type bridge
@@ -124,7 +121,48 @@ route add fd01:3::/64 nexthop via fd00::21 dev eth1 nexthop via fd00::22 dev eth
 route add blackhole fd02::/64 proto 211
 route add fd05::/64 from fd06::/64 via fd00::21 dev eth1 proto 211
 ";
-    let (_, err, status) = ns.batch(&[], setup);
+
+/// The batches run on both, each followed by a dump.
+const SCRIPTS: [&str; 4] = [
+    // File exists; replace creating and overwriting (a foreign route); del of another
+    // protocol's route; IPv4 del with metric 0 matching any metric; IPv6 metric 0 -> 1024.
+    "route add 10.1.1.0/24 via 10.0.2.29 dev eth1 table 254 proto 211 metric 0
+route replace 10.1.6.0/24 via 10.0.2.26 dev eth1 table 254 proto 211 metric 0
+route replace 10.1.2.0/24 via 10.0.2.27 dev eth1 table 254 proto 211 metric 5
+route del 10.9.0.0/24 table 254 proto 211 metric 0
+route del 10.1.5.0/24 table 254 proto 211 metric 0
+route add fd01:7::/64 via fd00::27 dev eth1 table 254 proto 211 metric 0
+route add fd01:1::/64 via fd00::29 dev eth1 table 254 proto 211 metric 1024
+route show table all",
+    // Device and gateway errors, host bits, tos and from on del, the shared keys.
+    "route add 10.1.21.0/24 via 10.0.2.21 dev eth9 table 254 proto 211 metric 0
+route add 10.1.22.0/24 via 10.9.9.9 dev eth1 table 254 proto 211 metric 0
+route add 10.1.23.0/24 via 10.0.2.21 dev eth0 table 254 proto 211 metric 0
+route add 10.1.24.1/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0
+route del 10.1.4.0/24 table 254 proto 211 metric 0
+route del 10.1.4.0/24 table 254 proto 211 metric 0 tos 0x10
+route del fd05::/64 table 254 proto 211 metric 1024
+route del fd05::/64 table 254 proto 211 metric 1024 from fd06::/64
+route replace 10.1.30.0/24 via 10.0.2.33 dev eth1 table 254 proto 211 metric 0
+route del 10.1.31.0/24 table 254 proto 211 metric 0
+route replace fd01:3::/64 via fd00::23 dev eth1 table 254 proto 211 metric 1024
+route del fd02::/64 table 254 proto 211 metric 1024
+route del 10.1.32.7/32 table 254 proto 211 metric 0
+route show table all
+route show table all",
+    // An argument error aborts the batch; the lines before it stay done.
+    "route add 10.1.40.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0
+route add 10.1.41.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric x
+route show table all",
+    "route frobnicate
+route show table all",
+];
+
+#[test]
+#[ignore = "needs root: a network namespace"]
+fn model_matches_the_kernel() {
+    let ns = Netns::new("model");
+    let (_, err, status) = ns.batch(&[], SETUP);
     assert_eq!(status, 0, "setup: {err}");
 
     // The kernel adds some routes of links that just came up on its own time (IPv6 link-local
@@ -148,41 +186,7 @@ route add fd05::/64 from fd06::/64 via fd00::21 dev eth1 proto 211
         "printing"
     );
 
-    let scripts = [
-        // File exists; replace creating and overwriting (a foreign route); del of another
-        // protocol's route; IPv4 del with metric 0 matching any metric; IPv6 metric 0 -> 1024.
-        "route add 10.1.1.0/24 via 10.0.2.29 dev eth1 table 254 proto 211 metric 0
-route replace 10.1.6.0/24 via 10.0.2.26 dev eth1 table 254 proto 211 metric 0
-route replace 10.1.2.0/24 via 10.0.2.27 dev eth1 table 254 proto 211 metric 5
-route del 10.9.0.0/24 table 254 proto 211 metric 0
-route del 10.1.5.0/24 table 254 proto 211 metric 0
-route add fd01:7::/64 via fd00::27 dev eth1 table 254 proto 211 metric 0
-route add fd01:1::/64 via fd00::29 dev eth1 table 254 proto 211 metric 1024
-route show table all",
-        // Device and gateway errors, host bits, tos and from on del, the shared keys.
-        "route add 10.1.21.0/24 via 10.0.2.21 dev eth9 table 254 proto 211 metric 0
-route add 10.1.22.0/24 via 10.9.9.9 dev eth1 table 254 proto 211 metric 0
-route add 10.1.23.0/24 via 10.0.2.21 dev eth0 table 254 proto 211 metric 0
-route add 10.1.24.1/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0
-route del 10.1.4.0/24 table 254 proto 211 metric 0
-route del 10.1.4.0/24 table 254 proto 211 metric 0 tos 0x10
-route del fd05::/64 table 254 proto 211 metric 1024
-route del fd05::/64 table 254 proto 211 metric 1024 from fd06::/64
-route replace 10.1.30.0/24 via 10.0.2.33 dev eth1 table 254 proto 211 metric 0
-route del 10.1.31.0/24 table 254 proto 211 metric 0
-route replace fd01:3::/64 via fd00::23 dev eth1 table 254 proto 211 metric 1024
-route del fd02::/64 table 254 proto 211 metric 1024
-route del 10.1.32.7/32 table 254 proto 211 metric 0
-route show table all
-route show table all",
-        // An argument error aborts the batch; the lines before it stay done.
-        "route add 10.1.40.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0
-route add 10.1.41.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric x
-route show table all",
-        "route frobnicate
-route show table all",
-    ];
-    for script in scripts {
+    for script in SCRIPTS {
         let (out, err, status) = ns.batch(&["-N", "-d", "-j", "-force"], &format!("{script}\n"));
         let (mout, merr, mstatus) = node.batch(&format!("{script}\n"));
         assert_eq!(

@@ -286,12 +286,11 @@ fn starting_node(c: &Case, i: usize) -> Node {
     node
 }
 
-fn seed_route(c: &Case, i: usize, s: &Seed, want: &[KRoute]) -> Option<KRoute> {
-    let dev = iface(&c.nodes[i]);
+/// A seed's destination, and the gateway that would be right for it.
+fn seed_dst(c: &Case, i: usize, s: &Seed, want: &[KRoute]) -> Option<(String, String)> {
     let x = usize::from(s.x);
     let other = (i + 1 + x) % c.nodes.len().max(1);
-    // Destination (and the gateway that would be right for it).
-    let (dst, right_gw): (String, String) = match s.dst {
+    Some(match s.dst {
         0..=3 if !want.is_empty() => {
             let w = &want[usize::from(s.dst) % want.len()];
             (w.dst.to_string(), w.gateway?.to_string())
@@ -306,7 +305,13 @@ fn seed_route(c: &Case, i: usize, s: &Seed, want: &[KRoute]) -> Option<KRoute> {
         7 => (format!("10.1.{other}.7/32"), v4(other)),
         _ if s.v6 => (pod6(i), v6(other)),
         _ => (pod4(i), v4(other)),
-    };
+    })
+}
+
+fn seed_route(c: &Case, i: usize, s: &Seed, want: &[KRoute]) -> Option<KRoute> {
+    let dev = iface(&c.nodes[i]);
+    let other = (i + 1 + usize::from(s.x)) % c.nodes.len().max(1);
+    let (dst, right_gw) = seed_dst(c, i, s, want)?;
     let dst: IpNet = dst.parse().ok()?;
     let is6 = matches!(dst, IpNet::V6(_));
     let host = |n: usize| if is6 { v6(n) } else { v4(n) };

@@ -47,6 +47,32 @@ fn files_of(node: &str) -> (String, Option<Vec<String>>) {
     (dropin, routes)
 }
 
+/// The drop-in and the record (when there is one) of every node are each one of the whole
+/// files `whole` holds for it: never a torn mix after a kill at `delay`.
+fn assert_files_whole(whole: &Whole, delay: Duration) {
+    for node in NODES {
+        let (dropin, routes) = files_of(node);
+        let known = &whole[node];
+        assert!(
+            known.iter().any(|(d, _)| *d == dropin),
+            "{node}: a drop-in that is neither the old nor the new after a kill at \
+             {delay:?} ({} [Route] sections)",
+            dropin.matches("[Route]").count()
+        );
+        if let Some(routes) = routes {
+            assert!(
+                known.iter().any(|(_, r)| *r == routes),
+                "{node}: a record that is neither the old nor the new after a kill at \
+                 {delay:?} ({} routes)",
+                routes.len()
+            );
+        }
+    }
+}
+
+/// The whole drop-in and record of each node, per topology applied without interruption.
+type Whole = std::collections::BTreeMap<&'static str, Vec<(String, Vec<String>)>>;
+
 /// routectl killed with SIGKILL at random points of an apply that rewrites every route, the
 /// drop-in and the record of each node (about 150 routes each, alternating between two
 /// topologies): the drop-in and the record on every node are each whole, either the old or the
@@ -67,7 +93,7 @@ fn kill_9_during_a_persisted_apply_never_leaves_a_torn_dropin_or_record() {
         lab.routectl(t, &args)
     };
     // The whole files of each topology, from applies nobody interrupted.
-    let mut whole = std::collections::BTreeMap::new();
+    let mut whole = Whole::new();
     let mut took = Duration::ZERO;
     for t in [&a, &b] {
         let started = Instant::now();
@@ -78,7 +104,7 @@ fn kill_9_during_a_persisted_apply_never_leaves_a_torn_dropin_or_record() {
             assert!(dropin.matches("[Route]").count() >= 150, "{node}: {dropin}");
             whole
                 .entry(node)
-                .or_insert_with(Vec::new)
+                .or_default()
                 .push((dropin, routes.unwrap()));
         }
     }
@@ -111,24 +137,7 @@ fn kill_9_during_a_persisted_apply_never_leaves_a_torn_dropin_or_record() {
         }
         // Whatever the node-side script was doing has ended or is ending: give it a moment.
         std::thread::sleep(Duration::from_millis(300));
-        for node in NODES {
-            let (dropin, routes) = files_of(node);
-            let known = &whole[node];
-            assert!(
-                known.iter().any(|(d, _)| *d == dropin),
-                "{node}: a drop-in that is neither the old nor the new after a kill at \
-                 {delay:?} ({} [Route] sections)",
-                dropin.matches("[Route]").count()
-            );
-            if let Some(routes) = routes {
-                assert!(
-                    known.iter().any(|(_, r)| *r == routes),
-                    "{node}: a record that is neither the old nor the new after a kill at \
-                     {delay:?} ({} routes)",
-                    routes.len()
-                );
-            }
-        }
+        assert_files_whole(&whole, delay);
     }
     eprintln!("{killed_mid_write} of 12 applies killed before they ended (window {window} ms)");
     assert!(

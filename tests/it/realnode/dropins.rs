@@ -10,6 +10,39 @@ use crate::support::{Routectl, assert_code};
 
 use super::*;
 
+/// A symbolic link planted in place of worker-0's drop-in `path` is neither read nor
+/// followed: apply replaces it.
+fn assert_a_planted_link_is_replaced(lab: &RealLab, path: &str) {
+    exec(
+        "rn-worker-0",
+        &format!("rm {path} && ln -s /etc/shadow {path}"),
+    );
+    let plan = lab.routectl(&lab.persisted, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 3, "{plan:?}");
+    assert!(
+        plan.stdout.contains("a symbolic link: not read"),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.stdout.contains("root:"),
+        "the link's target leaked: {plan:?}"
+    );
+    let shadow = exec("rn-worker-0", "sha256sum /etc/shadow");
+    assert_code(
+        &lab.routectl(&lab.persisted, &["apply", "--auto-approve"]),
+        0,
+    );
+    assert_eq!(exec("rn-worker-0", "sha256sum /etc/shadow"), shadow);
+    assert_eq!(
+        exec(
+            "rn-worker-0",
+            &format!("test -L {path} && echo link || echo file")
+        ),
+        "file\n"
+    );
+    lab.assert_in_sync(&lab.persisted, "the link was replaced");
+}
+
 #[test]
 #[ignore = "needs root and the real-node lab: scripts/test.sh"]
 fn a_dropin_edited_or_deleted_by_hand_is_a_pending_change() {
@@ -62,34 +95,7 @@ fn a_dropin_edited_or_deleted_by_hand_is_a_pending_change() {
     lab.assert_in_sync(&lab.persisted, "apply after the edits");
 
     // A symbolic link planted in its place is neither read nor followed: apply replaces it.
-    exec(
-        "rn-worker-0",
-        &format!("rm {path} && ln -s /etc/shadow {path}"),
-    );
-    let plan = lab.routectl(&lab.persisted, &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 3, "{plan:?}");
-    assert!(
-        plan.stdout.contains("a symbolic link: not read"),
-        "{plan:?}"
-    );
-    assert!(
-        !plan.stdout.contains("root:"),
-        "the link's target leaked: {plan:?}"
-    );
-    let shadow = exec("rn-worker-0", "sha256sum /etc/shadow");
-    assert_code(
-        &lab.routectl(&lab.persisted, &["apply", "--auto-approve"]),
-        0,
-    );
-    assert_eq!(exec("rn-worker-0", "sha256sum /etc/shadow"), shadow);
-    assert_eq!(
-        exec(
-            "rn-worker-0",
-            &format!("test -L {path} && echo link || echo file")
-        ),
-        "file\n"
-    );
-    lab.assert_in_sync(&lab.persisted, "the link was replaced");
+    assert_a_planted_link_is_replaced(&lab, path);
 
     // Turning persistence off removes routectl's drop-ins (and nothing else).
     let off = lab.routectl(&lab.plain, &["plan", "--detailed-exitcode"]);

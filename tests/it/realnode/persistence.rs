@@ -60,6 +60,34 @@ fn without_persist_every_node_is_warned_about_and_a_reconfigure_loses_the_routes
     assert!(plan.stdout.contains("rn-worker-0: 1 to add"), "{plan:?}");
 }
 
+/// A routine action of networkd, run on one node.
+type Action = (&'static str, fn(&str));
+
+/// The routine networkd actions persisted routes must survive (`netplan apply` only on the
+/// netplan node).
+fn networkd_actions() -> [Action; 4] {
+    [
+        ("networkctl reconfigure eth1", |n| {
+            exec(n, "networkctl reconfigure eth1");
+        }),
+        ("systemctl restart systemd-networkd", |n| {
+            exec(n, "systemctl restart systemd-networkd");
+        }),
+        ("touch the network file && networkctl reload", |n| {
+            exec(
+                n,
+                "f=$(sed -n 's/^NETWORK_FILE=//p' /run/systemd/netif/links/$(cat /sys/class/net/eth1/ifindex)); \
+                 touch \"$f\" && networkctl reload",
+            );
+        }),
+        ("netplan apply", |n| {
+            if n == NETPLAN_NODE {
+                exec(n, "netplan apply 2>/dev/null");
+            }
+        }),
+    ]
+}
+
 #[test]
 #[ignore = "needs root and the real-node lab: scripts/test.sh"]
 fn persisted_routes_survive_every_networkd_action_and_a_restart() {
@@ -102,28 +130,7 @@ fn persisted_routes_survive_every_networkd_action_and_a_restart() {
         "{again:?}"
     );
 
-    type Action = (&'static str, fn(&str));
-    let actions: [Action; 4] = [
-        ("networkctl reconfigure eth1", |n| {
-            exec(n, "networkctl reconfigure eth1");
-        }),
-        ("systemctl restart systemd-networkd", |n| {
-            exec(n, "systemctl restart systemd-networkd");
-        }),
-        ("touch the network file && networkctl reload", |n| {
-            exec(
-                n,
-                "f=$(sed -n 's/^NETWORK_FILE=//p' /run/systemd/netif/links/$(cat /sys/class/net/eth1/ifindex)); \
-                 touch \"$f\" && networkctl reload",
-            );
-        }),
-        ("netplan apply", |n| {
-            if n == NETPLAN_NODE {
-                exec(n, "netplan apply 2>/dev/null");
-            }
-        }),
-    ];
-    for (what, act) in actions {
+    for (what, act) in networkd_actions() {
         for node in NODES {
             if what == "netplan apply" && node != NETPLAN_NODE {
                 continue;

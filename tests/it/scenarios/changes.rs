@@ -9,19 +9,7 @@ use crate::support::lab::Lab;
 /// key deleted by its identity before the add), through a saved plan; a foreign route in no
 /// desired route's way is kept, and without the flag nothing foreign is touched.
 pub fn take_over_replaces_exactly_the_routes_in_the_way(lab: &dyn Lab) {
-    lab.ip("worker-1", "route add 10.1.0.0/24 via 10.0.2.99 dev eth1");
-    lab.ip(
-        "worker-1",
-        "route add 10.1.2.0/24 via 10.0.2.99 dev eth1 proto static metric 10",
-    );
-    lab.ip(
-        "controller-0",
-        "route add 10.1.1.0/24 via 10.0.2.99 dev eth1 proto static",
-    );
-    lab.ip(
-        "worker-0",
-        "route add 10.1.99.0/24 via 10.0.2.99 dev eth1 proto static",
-    );
+    add_routes_in_the_way(lab);
     let kept = "10.1.99.0/24 via 10.0.2.99 dev eth1 proto static";
 
     // Without --take-over: conflicts, and apply changes nothing foreign.
@@ -48,28 +36,7 @@ pub fn take_over_replaces_exactly_the_routes_in_the_way(lab: &dyn Lab) {
     assert_eq!(j["take_over"], true);
     assert_eq!(j["summary"]["take_over"], 3, "{j:#}");
     assert_eq!(j["summary"]["conflict"], 0);
-    let w1 = &j["nodes"][2];
-    let takes: Vec<serde_json::Value> = w1["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] == "take_over")
-        .map(|c| serde_json::json!([c["dst"], c["gateway"], c["current"], c["in_place"]]))
-        .collect();
-    assert_eq!(
-        takes,
-        [
-            serde_json::json!(["10.1.0.0/24", "10.0.2.20", {
-                "dst": "10.1.0.0/24", "gateway": "10.0.2.99", "dev": "eth1",
-                "protocol": 3, "metric": 0
-            }, true]),
-            serde_json::json!(["10.1.2.0/24", "10.0.2.22", {
-                "dst": "10.1.2.0/24", "gateway": "10.0.2.99", "dev": "eth1",
-                "protocol": 4, "metric": 10
-            }, false]),
-        ],
-        "{w1:#}"
-    );
+    assert_worker_1_takes_over(&j);
     let text = lab.run(&["plan", "--take-over"]);
     assert!(
         text.stdout.contains(
@@ -122,6 +89,51 @@ pub fn take_over_replaces_exactly_the_routes_in_the_way(lab: &dyn Lab) {
     assert_eq!(lab.broken_paths(), Vec::<String>::new());
     code(&lab.run(&["plan", "--detailed-exitcode", "--take-over"]), 0);
     assert!(lab.has("worker-0", kept));
+}
+
+/// Foreign routes in desired routes' way (two on worker-1: one alone in the desired route's
+/// key, one of another key; one on controller-0) and one in no desired route's way (worker-0).
+fn add_routes_in_the_way(lab: &dyn Lab) {
+    lab.ip("worker-1", "route add 10.1.0.0/24 via 10.0.2.99 dev eth1");
+    lab.ip(
+        "worker-1",
+        "route add 10.1.2.0/24 via 10.0.2.99 dev eth1 proto static metric 10",
+    );
+    lab.ip(
+        "controller-0",
+        "route add 10.1.1.0/24 via 10.0.2.99 dev eth1 proto static",
+    );
+    lab.ip(
+        "worker-0",
+        "route add 10.1.99.0/24 via 10.0.2.99 dev eth1 proto static",
+    );
+}
+
+/// What the plan says worker-1's take-overs are: which route replaces which, and whether in
+/// place.
+fn assert_worker_1_takes_over(j: &serde_json::Value) {
+    let w1 = &j["nodes"][2];
+    let takes: Vec<serde_json::Value> = w1["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "take_over")
+        .map(|c| serde_json::json!([c["dst"], c["gateway"], c["current"], c["in_place"]]))
+        .collect();
+    assert_eq!(
+        takes,
+        [
+            serde_json::json!(["10.1.0.0/24", "10.0.2.20", {
+                "dst": "10.1.0.0/24", "gateway": "10.0.2.99", "dev": "eth1",
+                "protocol": 3, "metric": 0
+            }, true]),
+            serde_json::json!(["10.1.2.0/24", "10.0.2.22", {
+                "dst": "10.1.2.0/24", "gateway": "10.0.2.99", "dev": "eth1",
+                "protocol": 4, "metric": 10
+            }, false]),
+        ],
+        "{w1:#}"
+    );
 }
 
 /// The last-applied record: `show` reports it; an owned route deleted by hand is drift, next to

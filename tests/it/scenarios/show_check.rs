@@ -9,9 +9,9 @@ use crate::support::without_manager;
 
 use super::*;
 
-/// `show` marks every route (owned, foreign, kernel, desired-missing), checks each node's
-/// addresses, reads each node with one command, and calls missing exactly what plan adds.
-pub fn show_marks_every_route_and_agrees_with_the_plan(lab: &dyn Lab) {
+/// `show` of the lab before any apply: one command per node, every desired route missing,
+/// every address where the topology says.
+fn assert_show_before_apply(lab: &dyn Lab) {
     let before = lab.run(&["show", "--output", "json", "-v"]);
     code(&before, 0);
     assert!(
@@ -43,6 +43,12 @@ pub fn show_marks_every_route_and_agrees_with_the_plan(lab: &dyn Lab) {
         j["nodes"][3]["addresses"][1]["found"][0]["interface"],
         "cnio0"
     );
+}
+
+/// `show` marks every route (owned, foreign, kernel, desired-missing), checks each node's
+/// addresses, reads each node with one command, and calls missing exactly what plan adds.
+pub fn show_marks_every_route_and_agrees_with_the_plan(lab: &dyn Lab) {
+    assert_show_before_apply(lab);
 
     code(&lab.run(&["apply", "--auto-approve"]), 0);
     lab.ip(
