@@ -18,6 +18,8 @@
 //! `routectl plan --observed` at several sizes.
 // A test or bench may panic: that is how it reports a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
+// Functions stay short enough to read whole, as in the library (clippy.toml: 80 lines).
+#![warn(clippy::too_many_lines)]
 
 mod common;
 
@@ -144,51 +146,56 @@ fn bench_size(b: &Bench, n: usize) {
         (State::Drifted, "drifted"),
         (State::Empty, "empty"),
     ] {
-        let names = [
-            format!("plan cluster {word} {n} (1 thread)"),
-            format!("plan cluster {word} {n} (2 threads)"),
-            format!("render text {word} {n}"),
-            format!("render json {word} {n}"),
-            format!("render json in parallel {word} {n}"),
-        ];
-        if !names.iter().any(|name| b.wanted(name)) {
-            continue;
-        }
-        let captures: Vec<Vec<u8>> = (0..n).map(|i| common::capture(n, i, state)).collect();
-        let plan_of = |lanes: usize| {
-            Plan::compute(&t, &Options::default(), lanes, |node| {
-                let i: usize = node.name["node-".len()..].parse().expect("node-NNNNN");
-                iproute::parse_routes(&captures[i]).map_err(|error| {
-                    routectl::error::NodeError::Output {
-                        argv: String::new(),
-                        error,
-                    }
-                })
-            })
-        };
-        b.run(&format!("plan cluster {word} {n} (1 thread)"), 1, || {
-            plan_of(1)
-        });
-        b.run(&format!("plan cluster {word} {n} (2 threads)"), 1, || {
-            plan_of(2)
-        });
-        let plan = plan_of(2);
-        // Both rendered the way the command writes them: streamed, here into a sink.
-        b.run(&format!("render text {word} {n}"), 1, || {
-            report::write_plan_text(&mut std::io::sink(), &plan, &Style { color: false })
-                .expect("rendered")
-        });
-        b.run(&format!("render json {word} {n}"), 1, || {
-            report::write_json(
-                std::io::sink(),
-                &report::plan_json(&plan, &t),
-                report::Layout::Compact,
-            )
-            .expect("rendered")
-        });
-        b.run(&format!("render json in parallel {word} {n}"), 1, || {
-            report::write_plan_json(&mut std::io::sink(), &plan, &t, 2, report::Layout::Compact)
-                .expect("rendered")
-        });
+        bench_cluster(b, &t, n, state, word);
     }
+}
+
+/// The whole-cluster cases of one state: planning every node, and rendering the plan.
+fn bench_cluster(b: &Bench, t: &topology::Topology, n: usize, state: State, word: &str) {
+    let names = [
+        format!("plan cluster {word} {n} (1 thread)"),
+        format!("plan cluster {word} {n} (2 threads)"),
+        format!("render text {word} {n}"),
+        format!("render json {word} {n}"),
+        format!("render json in parallel {word} {n}"),
+    ];
+    if !names.iter().any(|name| b.wanted(name)) {
+        return;
+    }
+    let captures: Vec<Vec<u8>> = (0..n).map(|i| common::capture(n, i, state)).collect();
+    let plan_of = |lanes: usize| {
+        Plan::compute(t, &Options::default(), lanes, |node| {
+            let i: usize = node.name["node-".len()..].parse().expect("node-NNNNN");
+            iproute::parse_routes(&captures[i]).map_err(|error| {
+                routectl::error::NodeError::Output {
+                    argv: String::new(),
+                    error,
+                }
+            })
+        })
+    };
+    b.run(&format!("plan cluster {word} {n} (1 thread)"), 1, || {
+        plan_of(1)
+    });
+    b.run(&format!("plan cluster {word} {n} (2 threads)"), 1, || {
+        plan_of(2)
+    });
+    let plan = plan_of(2);
+    // Both rendered the way the command writes them: streamed, here into a sink.
+    b.run(&format!("render text {word} {n}"), 1, || {
+        report::write_plan_text(&mut std::io::sink(), &plan, &Style { color: false })
+            .expect("rendered")
+    });
+    b.run(&format!("render json {word} {n}"), 1, || {
+        report::write_json(
+            std::io::sink(),
+            &report::plan_json(&plan, t),
+            report::Layout::Compact,
+        )
+        .expect("rendered")
+    });
+    b.run(&format!("render json in parallel {word} {n}"), 1, || {
+        report::write_plan_json(&mut std::io::sink(), &plan, t, 2, report::Layout::Compact)
+            .expect("rendered")
+    });
 }

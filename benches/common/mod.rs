@@ -65,34 +65,29 @@ pub enum State {
 
 /// The bytes `ip -N -d -j route show table all` prints on node `i` of an `n`-node cluster.
 pub fn capture(n: usize, i: usize, state: State) -> Vec<u8> {
-    let me = internal_ip(i);
-    let gw = pod_gateway(i);
+    let mut objects = main_table(n, i, state);
+    objects.extend(local_table(i));
+    objects.extend(ipv6_routes());
     let mut s = String::with_capacity(160 * (n + 20));
     s.push('[');
-    let mut first = true;
-    let mut push = |s: &mut String, obj: &str| {
-        if !first {
-            s.push(',');
-        }
-        first = false;
-        s.push_str(obj);
-    };
-    // Table main, IPv4, in the kernel's (address) order: connected subnets and the peers.
-    push(
-        &mut s,
-        &format!(
-            r#"{{"type":"1","dst":"10.0.0.0/16","dev":"eth1","table":"254","protocol":"2","scope":"253","prefsrc":"{me}","flags":[]}}"#
-        ),
-    );
+    s.push_str(&objects.join(","));
+    s.push_str("]\n");
+    s.into_bytes()
+}
+
+/// Table main, IPv4, in the kernel's (address) order: connected subnets and the peers.
+fn main_table(n: usize, i: usize, state: State) -> Vec<String> {
+    let me = internal_ip(i);
+    let gw = pod_gateway(i);
+    let mut out = vec![format!(
+        r#"{{"type":"1","dst":"10.0.0.0/16","dev":"eth1","table":"254","protocol":"2","scope":"253","prefsrc":"{me}","flags":[]}}"#
+    )];
     for j in 0..n {
         if j == i {
-            push(
-                &mut s,
-                &format!(
-                    r#"{{"type":"1","dst":"{}/24","dev":"cnio0","table":"254","protocol":"2","scope":"253","prefsrc":"{gw}","flags":[]}}"#,
-                    pod_net(i)
-                ),
-            );
+            out.push(format!(
+                r#"{{"type":"1","dst":"{}/24","dev":"cnio0","table":"254","protocol":"2","scope":"253","prefsrc":"{gw}","flags":[]}}"#,
+                pod_net(i)
+            ));
             continue;
         }
         let mut via = internal_ip(j);
@@ -106,22 +101,25 @@ pub fn capture(n: usize, i: usize, state: State) -> Vec<u8> {
             },
             State::Drifted => {}
         }
-        push(
-            &mut s,
-            &format!(
-                r#"{{"type":"1","dst":"{}/24","gateway":"{via}","dev":"eth1","table":"254","protocol":"211","scope":"0","flags":[]}}"#,
-                pod_net(j)
-            ),
-        );
+        out.push(format!(
+            r#"{{"type":"1","dst":"{}/24","gateway":"{via}","dev":"eth1","table":"254","protocol":"211","scope":"0","flags":[]}}"#,
+            pod_net(j)
+        ));
     }
     if state == State::Drifted {
         // A stale owned route (a node that left the cluster).
-        push(
-            &mut s,
-            r#"{"type":"1","dst":"10.127.255.0/24","gateway":"10.0.0.9","dev":"eth1","table":"254","protocol":"211","scope":"0","flags":[]}"#,
+        out.push(
+            r#"{"type":"1","dst":"10.127.255.0/24","gateway":"10.0.0.9","dev":"eth1","table":"254","protocol":"211","scope":"0","flags":[]}"#.to_string(),
         );
     }
-    // Table local, IPv4.
+    out
+}
+
+/// Table local, IPv4.
+fn local_table(i: usize) -> Vec<String> {
+    let me = internal_ip(i);
+    let gw = pod_gateway(i);
+    let mut out = Vec::new();
     for (kind, dst, dev, scope, src) in [
         ("2", me.to_string(), "eth1", "254", me),
         ("3", "10.0.255.255".to_string(), "eth1", "253", me),
@@ -155,34 +153,30 @@ pub fn capture(n: usize, i: usize, state: State) -> Vec<u8> {
             Ipv4Addr::LOCALHOST,
         ),
     ] {
-        push(
-            &mut s,
-            &format!(
-                r#"{{"type":"{kind}","dst":"{dst}","dev":"{dev}","table":"255","protocol":"2","scope":"{scope}","prefsrc":"{src}","flags":[]}}"#
-            ),
-        );
+        out.push(format!(
+            r#"{{"type":"{kind}","dst":"{dst}","dev":"{dev}","table":"255","protocol":"2","scope":"{scope}","prefsrc":"{src}","flags":[]}}"#
+        ));
     }
-    // IPv6: link-local per device, loopback, multicast.
-    for dev in ["eth1", "cnio0"] {
-        push(
-            &mut s,
-            &format!(
+    out
+}
+
+/// IPv6: link-local per device, loopback, multicast.
+fn ipv6_routes() -> Vec<String> {
+    let mut out: Vec<String> = ["eth1", "cnio0"]
+        .iter()
+        .map(|dev| {
+            format!(
                 r#"{{"type":"1","dst":"fe80::/64","dev":"{dev}","table":"254","protocol":"2","scope":"0","metric":256,"flags":[],"pref":"medium"}}"#
-            ),
-        );
-    }
-    push(
-        &mut s,
-        r#"{"type":"2","dst":"::1","dev":"lo","table":"255","protocol":"2","scope":"0","metric":0,"flags":[],"pref":"medium"}"#,
+            )
+        })
+        .collect();
+    out.push(
+        r#"{"type":"2","dst":"::1","dev":"lo","table":"255","protocol":"2","scope":"0","metric":0,"flags":[],"pref":"medium"}"#.to_string(),
     );
     for dev in ["eth1", "cnio0"] {
-        push(
-            &mut s,
-            &format!(
-                r#"{{"type":"5","dst":"ff00::/8","dev":"{dev}","table":"255","protocol":"2","scope":"0","metric":256,"flags":[],"pref":"medium"}}"#
-            ),
-        );
+        out.push(format!(
+            r#"{{"type":"5","dst":"ff00::/8","dev":"{dev}","table":"255","protocol":"2","scope":"0","metric":256,"flags":[],"pref":"medium"}}"#
+        ));
     }
-    s.push_str("]\n");
-    s.into_bytes()
+    out
 }

@@ -11,19 +11,16 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::core::change::Action;
+use crate::core::change::{Action, Change};
 use crate::core::diff::{self, Policy};
 use crate::core::link::Link;
 use crate::core::persist::{self, Manager};
 use crate::core::plan::Plan;
 use crate::core::record::LastApplied;
-use crate::core::route::{Family, Route, TABLE_MAIN};
+use crate::core::route::{Family, PROTOCOL_KERNEL, Route, TABLE_MAIN};
 use crate::core::topology::{Node, Topology};
 use crate::error::NodeError;
 use crate::parallel;
-
-/// The routing protocol number the kernel gives connected routes (`RTPROT_KERNEL`).
-pub const PROTOCOL_KERNEL: u8 = 2;
 
 /// What one read of a node saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,79 +237,10 @@ pub fn compute(
 }
 
 /// Marks a node's routes and checks its addresses. Pure.
-// Over 80 lines: to be split with the rework of this file.
-#[allow(clippy::too_many_lines)]
 pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation) -> NodeView {
     let desired = crate::core::desired::routes_for(topology, node);
     let d = diff::diff(&desired, &obs.routes, policy);
-
-    let mut entries: Vec<Entry> = obs
-        .routes
-        .iter()
-        .filter(|r| r.table == TABLE_MAIN)
-        .map(|r| Entry {
-            mark: Mark::of(r, policy.protocol),
-            route: r.clone(),
-            note: None,
-        })
-        .collect();
-    for c in &d.changes {
-        let note_current = |entries: &mut Vec<Entry>, note: String| {
-            if let Some(cur) = &c.current
-                && let Some(e) = entries
-                    .iter_mut()
-                    .find(|e| e.mark != Mark::DesiredMissing && e.route == *cur)
-            {
-                e.note = Some(note);
-            }
-        };
-        match c.action {
-            Action::Add => entries.push(Entry {
-                mark: Mark::DesiredMissing,
-                route: c.route.clone(),
-                note: None,
-            }),
-            Action::Replace => {
-                note_current(&mut entries, format!("plan replaces it with `{}`", c.route))
-            }
-            Action::Delete => note_current(&mut entries, "not desired: plan deletes it".into()),
-            Action::Adopt => note_current(
-                &mut entries,
-                "identical to a desired route: `apply --adopt` takes it over".into(),
-            ),
-            Action::TakeOver => {
-                note_current(
-                    &mut entries,
-                    format!("in the way of desired `{}`: plan takes it over", c.route),
-                );
-                if !c.in_place
-                    && !entries
-                        .iter()
-                        .any(|e| e.mark == Mark::DesiredMissing && e.route == c.route)
-                {
-                    entries.push(Entry {
-                        mark: Mark::DesiredMissing,
-                        route: c.route.clone(),
-                        note: None,
-                    });
-                }
-            }
-            Action::Conflict => {
-                note_current(&mut entries, format!("blocks desired `{}`", c.route));
-                if !entries
-                    .iter()
-                    .any(|e| e.mark == Mark::DesiredMissing && e.route == c.route)
-                {
-                    entries.push(Entry {
-                        mark: Mark::DesiredMissing,
-                        route: c.route.clone(),
-                        note: Some("blocked by a foreign route to the same destination".into()),
-                    });
-                }
-            }
-        }
-    }
-    entries.sort_by(|a, b| (&a.route.dst, a.mark, &a.route).cmp(&(&b.route.dst, b.mark, &b.route)));
+    let entries = entries(&obs.routes, policy, &d.changes);
 
     let mut warnings = d.warnings;
     let last_applied = match obs.last_applied {
@@ -346,7 +274,112 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
     if let Err(why) = &persist_plan {
         warnings.push(why.clone());
     }
-    let checks = match &obs.links {
+    let checks = address_view(
+        topology,
+        node,
+        policy,
+        &desired,
+        &obs.routes,
+        &obs.links,
+        &mut warnings,
+    );
+    NodeView {
+        other_tables: obs.routes.iter().filter(|r| r.table != TABLE_MAIN).count(),
+        entries,
+        checks,
+        raw_routes: obs.raw_routes,
+        warnings,
+        last_applied,
+        manager,
+        persist: persist_plan,
+    }
+}
+
+/// The entries of table main: each observed route with its mark, the plan's verdict on it as a
+/// note, and the desired routes the node lacks; sorted by destination.
+fn entries(routes: &[Route], policy: &Policy, changes: &[Change]) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = routes
+        .iter()
+        .filter(|r| r.table == TABLE_MAIN)
+        .map(|r| Entry {
+            mark: Mark::of(r, policy.protocol),
+            route: r.clone(),
+            note: None,
+        })
+        .collect();
+    for c in changes {
+        mark_change(&mut entries, c);
+    }
+    entries.sort_by(|a, b| (&a.route.dst, a.mark, &a.route).cmp(&(&b.route.dst, b.mark, &b.route)));
+    entries
+}
+
+/// Notes one change of the plan on the route it touches, and adds the desired route it wants
+/// when that is missing.
+fn mark_change(entries: &mut Vec<Entry>, c: &Change) {
+    let note_current = |entries: &mut Vec<Entry>, note: String| {
+        if let Some(cur) = &c.current
+            && let Some(e) = entries
+                .iter_mut()
+                .find(|e| e.mark != Mark::DesiredMissing && e.route == *cur)
+        {
+            e.note = Some(note);
+        }
+    };
+    let missing = |entries: &[Entry]| {
+        !entries
+            .iter()
+            .any(|e| e.mark == Mark::DesiredMissing && e.route == c.route)
+    };
+    match c.action {
+        Action::Add => entries.push(Entry {
+            mark: Mark::DesiredMissing,
+            route: c.route.clone(),
+            note: None,
+        }),
+        Action::Replace => note_current(entries, format!("plan replaces it with `{}`", c.route)),
+        Action::Delete => note_current(entries, "not desired: plan deletes it".into()),
+        Action::Adopt => note_current(
+            entries,
+            "identical to a desired route: `apply --adopt` takes it over".into(),
+        ),
+        Action::TakeOver => {
+            note_current(
+                entries,
+                format!("in the way of desired `{}`: plan takes it over", c.route),
+            );
+            if !c.in_place && missing(entries) {
+                entries.push(Entry {
+                    mark: Mark::DesiredMissing,
+                    route: c.route.clone(),
+                    note: None,
+                });
+            }
+        }
+        Action::Conflict => {
+            note_current(entries, format!("blocks desired `{}`", c.route));
+            if missing(entries) {
+                entries.push(Entry {
+                    mark: Mark::DesiredMissing,
+                    route: c.route.clone(),
+                    note: Some("blocked by a foreign route to the same destination".into()),
+                });
+            }
+        }
+    }
+}
+
+/// Checks the node's addresses when they could be read, adding what is wrong to `warnings`.
+fn address_view(
+    topology: &Topology,
+    node: &Node,
+    policy: &Policy,
+    desired: &[Route],
+    routes: &[Route],
+    links: &Result<Vec<Link>, String>,
+    warnings: &mut Vec<String>,
+) -> Vec<AddrCheck> {
+    match links {
         Ok(links) => {
             let checks = address_checks(node, links);
             warnings.extend(checks.iter().filter(|c| !c.ok).map(|c| c.message.clone()));
@@ -354,7 +387,7 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
             // The plan's judgement (which refuses the node): what the address checks above
             // do not already say.
             warnings.extend(
-                crate::core::fit::misfits(topology, node, &desired, links, &obs.routes)
+                crate::core::fit::misfits(topology, node, desired, links, routes)
                     .into_iter()
                     .filter(|m| matches!(m, crate::core::fit::Misfit::GatewayOffLink { .. }))
                     .map(|m| m.to_string()),
@@ -365,16 +398,6 @@ pub fn view(topology: &Topology, node: &Node, policy: &Policy, obs: Observation)
             warnings.push(format!("addresses not checked: {why}"));
             Vec::new()
         }
-    };
-    NodeView {
-        other_tables: obs.routes.iter().filter(|r| r.table != TABLE_MAIN).count(),
-        entries,
-        checks,
-        raw_routes: obs.raw_routes,
-        warnings,
-        last_applied,
-        manager,
-        persist: persist_plan,
     }
 }
 
@@ -404,106 +427,121 @@ fn locate(links: &[Link], addr: IpAddr) -> Vec<(String, String, u8)> {
 }
 
 /// Checks the node's declared internal IPs (on its interface) and pod gateways (anywhere).
-// Over 80 lines: to be split with the rework of this file.
-#[allow(clippy::too_many_lines)]
 pub fn address_checks(node: &Node, links: &[Link]) -> Vec<AddrCheck> {
-    let mut checks = Vec::new();
-    for ip in &node.internal_ips {
-        let found = locate(links, *ip);
-        let Some(declared) = node.interface.as_deref() else {
-            // No declared interface (ssh): the address must simply be on the node.
-            let message = match found.first() {
-                Some((i, _, _)) => format!("internal_ip {ip} is on {i}"),
-                None => format!("internal_ip {ip} is on no interface of the node"),
-            };
-            checks.push(AddrCheck {
-                kind: CheckKind::InternalIp,
-                address: *ip,
-                pod_cidr: None,
-                interface: None,
-                ok: !found.is_empty(),
-                found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
-                message,
-            });
-            continue;
-        };
-        let on_iface = found.iter().any(|(i, _, _)| i == declared);
-        let iface = links.iter().find(|l| l.name == declared);
-        let message = if on_iface {
-            format!("internal_ip {ip} is on {declared}")
-        } else if let Some((other, _, _)) = found.first() {
-            format!(
-                "internal_ip {ip} is on {}, not on the declared interface {declared}",
-                crate::core::text::escape(other),
-            )
-        } else {
-            let family = Family::of_addr(ip);
-            let what = match iface {
-                None => format!("the node has no interface {declared}"),
-                Some(l) => {
-                    let same: Vec<String> = l
-                        .addresses
-                        .iter()
-                        .filter(|a| Family::of_addr(&a.addr) == family && a.is_global())
-                        .map(|a| a.to_string())
-                        .collect();
-                    if same.is_empty() {
-                        format!("{declared} has no {family} address")
-                    } else {
-                        format!("{declared} has {}", same.join(", "))
-                    }
-                }
-            };
-            format!("internal_ip {ip} is on no interface of the node ({what})")
-        };
-        checks.push(AddrCheck {
-            kind: CheckKind::InternalIp,
-            address: *ip,
-            pod_cidr: None,
-            interface: Some(declared.to_string()),
-            found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
-            ok: on_iface,
-            message,
-        });
-    }
-    for net in &node.pod_cidrs {
-        let gw = pod_gateway(net);
-        let found = locate(links, gw);
-        let exact = found.iter().find(|(_, _, len)| *len == net.prefix_len());
-        let (ok, message) = match (exact, found.first()) {
-            (Some((iface, _, _)), _) => (
-                true,
-                format!(
-                    "pod gateway {gw} ({net}) is on {}",
-                    crate::core::text::escape(iface)
-                ),
-            ),
-            (None, Some((iface, shown, _))) => (
-                false,
-                format!(
-                    "pod gateway {gw} is on {} as {shown}, but the declared pod_cidr is {net}",
-                    crate::core::text::escape(iface)
-                ),
-            ),
-            (None, None) => (
-                false,
-                format!(
-                    "pod gateway {gw} (first host of pod_cidr {net}) is on no interface of the \
-                     node: is the pod bridge up, and is pod_cidr right?"
-                ),
-            ),
-        };
-        checks.push(AddrCheck {
-            kind: CheckKind::PodGateway,
-            address: gw,
-            pod_cidr: Some(*net),
-            interface: None,
-            found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
-            ok,
-            message,
-        });
-    }
+    let mut checks: Vec<AddrCheck> = node
+        .internal_ips
+        .iter()
+        .map(|ip| internal_ip_check(node, links, *ip))
+        .collect();
+    checks.extend(
+        node.pod_cidrs
+            .iter()
+            .map(|net| pod_gateway_check(links, net)),
+    );
     checks
+}
+
+/// Whether an internal IP is on the node's declared interface (or, with none declared, on the
+/// node at all).
+fn internal_ip_check(node: &Node, links: &[Link], ip: IpAddr) -> AddrCheck {
+    let found = locate(links, ip);
+    let Some(declared) = node.interface.as_deref() else {
+        // No declared interface (ssh): the address must simply be on the node.
+        let message = match found.first() {
+            Some((i, _, _)) => format!("internal_ip {ip} is on {i}"),
+            None => format!("internal_ip {ip} is on no interface of the node"),
+        };
+        return AddrCheck {
+            kind: CheckKind::InternalIp,
+            address: ip,
+            pod_cidr: None,
+            interface: None,
+            ok: !found.is_empty(),
+            found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
+            message,
+        };
+    };
+    let on_iface = found.iter().any(|(i, _, _)| i == declared);
+    let message = if on_iface {
+        format!("internal_ip {ip} is on {declared}")
+    } else if let Some((other, _, _)) = found.first() {
+        format!(
+            "internal_ip {ip} is on {}, not on the declared interface {declared}",
+            crate::core::text::escape(other),
+        )
+    } else {
+        let what = declared_has(links, declared, Family::of_addr(&ip));
+        format!("internal_ip {ip} is on no interface of the node ({what})")
+    };
+    AddrCheck {
+        kind: CheckKind::InternalIp,
+        address: ip,
+        pod_cidr: None,
+        interface: Some(declared.to_string()),
+        found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
+        ok: on_iface,
+        message,
+    }
+}
+
+/// What the declared interface has instead of a missing internal IP: its global addresses of
+/// the same family, none, or no such interface at all.
+fn declared_has(links: &[Link], declared: &str, family: Family) -> String {
+    match links.iter().find(|l| l.name == declared) {
+        None => format!("the node has no interface {declared}"),
+        Some(l) => {
+            let same: Vec<String> = l
+                .addresses
+                .iter()
+                .filter(|a| Family::of_addr(&a.addr) == family && a.is_global())
+                .map(|a| a.to_string())
+                .collect();
+            if same.is_empty() {
+                format!("{declared} has no {family} address")
+            } else {
+                format!("{declared} has {}", same.join(", "))
+            }
+        }
+    }
+}
+
+/// Whether a pod CIDR's gateway is on some interface of the node with the CIDR's length.
+fn pod_gateway_check(links: &[Link], net: &IpNet) -> AddrCheck {
+    let gw = pod_gateway(net);
+    let found = locate(links, gw);
+    let exact = found.iter().find(|(_, _, len)| *len == net.prefix_len());
+    let (ok, message) = match (exact, found.first()) {
+        (Some((iface, _, _)), _) => (
+            true,
+            format!(
+                "pod gateway {gw} ({net}) is on {}",
+                crate::core::text::escape(iface)
+            ),
+        ),
+        (None, Some((iface, shown, _))) => (
+            false,
+            format!(
+                "pod gateway {gw} is on {} as {shown}, but the declared pod_cidr is {net}",
+                crate::core::text::escape(iface)
+            ),
+        ),
+        (None, None) => (
+            false,
+            format!(
+                "pod gateway {gw} (first host of pod_cidr {net}) is on no interface of the \
+                 node: is the pod bridge up, and is pod_cidr right?"
+            ),
+        ),
+    };
+    AddrCheck {
+        kind: CheckKind::PodGateway,
+        address: gw,
+        pod_cidr: Some(*net),
+        interface: None,
+        found: found.into_iter().map(|(i, a, _)| (i, a)).collect(),
+        ok,
+        message,
+    }
 }
 
 /// Addresses of the node inside the cluster's pod ranges but outside its own pod CIDRs: a pod
@@ -559,32 +597,7 @@ fn stray_pod_addresses(
 mod tests {
     use super::*;
     use crate::core::link::LinkAddr;
-    use crate::core::topology::parse;
-
-    const LAB: &str = r#"
-[cluster]
-interface = "eth1"
-pod_cidr = "10.1.0.0/16"
-[[nodes]]
-name = "controller-0"
-internal_ip = "10.0.2.10"
-[[nodes]]
-name = "worker-0"
-internal_ip = "10.0.2.20"
-pod_cidr = "10.1.0.0/24"
-[[nodes]]
-name = "worker-1"
-internal_ip = "10.0.2.21"
-pod_cidr = "10.1.1.0/24"
-[[nodes]]
-name = "worker-2"
-internal_ip = "10.0.2.22"
-pod_cidr = "10.1.2.0/24"
-"#;
-
-    fn lab() -> Topology {
-        parse(LAB.as_bytes(), "t.toml", None).unwrap()
-    }
+    use crate::core::topology::fixtures::lab;
 
     /// An interface with one global address.
     fn link(name: &str, addr: &str, prefix_len: u8) -> Link {

@@ -393,7 +393,7 @@ pub fn read_back_interrupted(
     parallelism: usize,
 ) {
     crate::interrupt::allow_reads();
-    let policy = Plan::policy(topology);
+    let policy = plan.policy_of(topology);
     let todo: Vec<(usize, &NodePlan)> = report
         .nodes
         .iter()
@@ -625,6 +625,78 @@ mod tests {
                 "route replace 10.1.2.0/24 via 10.0.2.98 dev eth1 table 254 proto 211 metric 0",
                 "route add 10.1.9.0/24 via 10.0.2.29 dev eth1 table 254 proto 211 metric 0",
             ]
+        );
+    }
+
+    /// Answers every run with the same `ip -j route` output: a node read back.
+    struct ReadsBack(String);
+
+    impl Transport for ReadsBack {
+        fn run(
+            &self,
+            _: &str,
+            _: &crate::node::transport::Invocation,
+        ) -> Result<crate::node::transport::Output, CommandError> {
+            Ok(crate::node::transport::Output {
+                argv: "ip ...".into(),
+                status: Some(0),
+                stdout: self.0.clone().into_bytes(),
+                stderr: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn an_interrupted_take_over_is_read_back_with_the_plans_policy() {
+        let t = crate::core::topology::fixtures::lab();
+        let proto = t.cluster.protocol;
+        let foreign = route("10.1.1.0/24", "10.0.2.99", 3);
+        let options = crate::core::plan::Options {
+            adopt: false,
+            take_over: true,
+            only: vec!["worker-0".into()],
+        };
+        let plan = Plan::compute(&t, &options, 1, |_| {
+            Ok::<_, NodeError>(vec![foreign.clone()])
+        });
+        assert!(
+            plan.nodes[0]
+                .changes()
+                .iter()
+                .any(|c| c.action == Action::TakeOver)
+        );
+        let mut report = Report {
+            nodes: vec![NodeResult {
+                name: "worker-0".into(),
+                outcome: Outcome::Failed,
+                sent: plan.nodes[0].batch_lines(false),
+                failures: Vec::new(),
+                remaining: Vec::new(),
+                applied: 0,
+                error: None,
+                record_error: None,
+                interrupted_write: true,
+                dropin: None,
+            }],
+            adopt: false,
+            elapsed: std::time::Duration::ZERO,
+        };
+        // Cut short after the add, before the foreign route was taken over.
+        let node = ReadsBack(format!(
+            r#"[{{"dst":"10.1.1.0/24","gateway":"10.0.2.99","dev":"eth1","protocol":"boot","table":"main"}},
+               {{"dst":"10.1.2.0/24","gateway":"10.0.2.22","dev":"eth1","protocol":"{proto}","table":"main"}}]"#
+        ));
+        read_back_interrupted(&mut report, &plan, &t, &node, 1);
+        let r = &report.nodes[0];
+        assert_eq!(r.outcome, Outcome::Failed);
+        // What is left is the take-over the plan asked for, not a conflict it would refuse.
+        assert_eq!(
+            r.remaining,
+            [Change::take_over(
+                route("10.1.1.0/24", "10.0.2.21", proto),
+                foreign,
+                true
+            )]
         );
     }
 }

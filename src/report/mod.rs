@@ -304,11 +304,6 @@ impl<'a> RouteDoc<'a> {
     }
 }
 
-/// `s` when `n` is not 1 (a count and its noun: [`crate::core::text::count`]).
-pub(crate) fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
 #[cfg(test)]
 pub(crate) mod samples;
 

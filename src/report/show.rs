@@ -6,11 +6,11 @@ use std::net::IpAddr;
 use serde::{Serialize, Serializer};
 
 use super::style::Style;
-use super::{AccessDoc, FORMAT_VERSION, Text, TopologyDoc, plural};
+use super::{AccessDoc, FORMAT_VERSION, Text, TopologyDoc};
 use crate::core::access::NodeAccess;
 use crate::core::persist::{Manager, PersistPlan};
 use crate::core::show::{self, AddrCheck, CheckKind, Entry, Mark, NodeShow, NodeView, Report};
-use crate::core::text::{code_block, escape, shown};
+use crate::core::text::{code_block, count, escape, shown};
 use crate::core::topology::Topology;
 use crate::error::NodeErrorJson;
 
@@ -65,15 +65,13 @@ fn last_applied_line(r: Option<&crate::core::record::LastApplied>) -> String {
 /// `Show: 4 nodes; 6 owned, 1 foreign, 8 kernel, 3 desired-missing routes; 1 warning.`
 pub fn show_summary_line(s: &show::Summary) -> String {
     let mut line = format!(
-        "Show: {} node{}; {} owned, {} foreign, {} kernel, {} desired-missing routes; {} warning{}",
-        s.nodes,
-        plural(s.nodes),
+        "Show: {}; {} owned, {} foreign, {} kernel, {} desired-missing routes; {}",
+        count(s.nodes, "node", "nodes"),
         s.owned,
         s.foreign,
         s.kernel,
         s.desired_missing,
-        s.warnings,
-        plural(s.warnings)
+        count(s.warnings, "warning", "warnings"),
     );
     if s.nodes_unreadable > 0 {
         let _ = write!(line, "; {} unreadable", s.nodes_unreadable);
@@ -164,9 +162,8 @@ fn view_text(v: &NodeView, style: &Style, out: &mut String) {
             out,
             "  {}",
             style.dim(&format!(
-                "({} route{} in other tables not listed)",
-                v.other_tables,
-                plural(v.other_tables)
+                "({} in other tables not listed)",
+                count(v.other_tables, "route", "routes")
             ))
         );
     }

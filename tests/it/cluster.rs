@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::assert_code;
 use crate::support::cluster::{ClusterLab, PLACEMENT};
+use crate::support::{Routectl, assert_code};
 
 const OWNED_ROUTES: usize = 4; // every node but cl-ctl has a pod CIDR; cl-ctl gets 4, workers 3
 
@@ -178,12 +178,10 @@ pub(crate) struct MemberWatch(std::process::Child);
 impl MemberWatch {
     pub(crate) fn start(lab: &ClusterLab, member: &str, dir: &std::path::Path) -> MemberWatch {
         let log = dir.join(format!("{member}.log"));
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_routectl"))
+        let child = Routectl::new()
             .env(lab.flavour.dir_var, lab.flavour.dir(member))
-            .arg("-f")
-            .arg(&lab.topology)
-            .arg("--lock-file")
-            .arg(dir.join(format!("{member}.lock")))
+            .topology(&lab.topology)
+            .lock_file(dir.join(format!("{member}.lock")))
             .args([
                 "reconcile",
                 "--watch",
@@ -193,11 +191,7 @@ impl MemberWatch {
                 "host",
             ])
             .args(["--interval", "60s"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+            .spawn_logged(&log);
         let started = Instant::now();
         while !std::fs::read_to_string(&log)
             .unwrap_or_default()

@@ -1,6 +1,6 @@
 //! What only the Incus lab shows (scripts/lab.sh --lab incus: Incus 6.0 from bookworm-backports
 //! beside LXD, topology.example.toml's four nodes on bridge rtlab3, tests/labs/incus.toml). Every
-//! scenario of tests/it/scenarios.rs runs on this lab too (`scenarios::incus::`). Ignored by a
+//! scenario of tests/it/scenarios/ runs on this lab too (`scenarios::incus::`). Ignored by a
 //! plain `cargo test`; scripts/test.sh installs Incus, brings the lab up and runs them.
 
 use crate::support::assert_code;

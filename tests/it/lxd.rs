@@ -3,7 +3,7 @@
 //! container, a hung or missing `ip` inside one, reconcile across a container restart and a new
 //! container. They need the lab (and root), so they are ignored by a plain `cargo test`;
 //! scripts/test.sh brings the lab up and runs them with `--include-ignored`. Without the lab
-//! they fail, loudly. The scenarios every lab runs are in tests/it/scenarios.rs.
+//! they fail, loudly. The scenarios every lab runs are in tests/it/scenarios/.
 
 use crate::support::{assert_code, run_lab_script, run_lab_script_best_effort};
 
@@ -83,6 +83,29 @@ fn a_hung_ip_times_out_and_a_missing_ip_is_named() {
     assert_code(&lab.run(&["apply", "--auto-approve"]), 0);
 }
 
+/// Waits until `ok` holds, at most `limit`; returns how long that took.
+fn wait_for(what: &str, limit: std::time::Duration, ok: &dyn Fn() -> bool) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while !ok() {
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    started.elapsed()
+}
+
+/// Starts a fourth worker container and appends it to the topology file `file`.
+fn add_worker_3(lab: &LxdLab, file: &std::path::Path) {
+    let grown = lab.dir().join("grown.toml");
+    let text = std::fs::read_to_string(file).unwrap()
+        + "\n[[nodes]]\nname = \"worker-3\"\ninternal_ip = \"10.0.2.23\"\npod_cidr = \"10.1.3.0/24\"\n";
+    std::fs::write(&grown, &text).unwrap();
+    run_lab_script("lab.sh", &["up", "--lxd", grown.to_str().unwrap()]);
+    std::fs::write(file, &text).unwrap();
+}
+
 #[test]
 #[ignore = "needs root: the LXD lab (scripts/test.sh brings it up and runs these)"]
 fn reconcile_repairs_a_restart_routes_a_new_container_survives_a_bad_file_and_stops_on_sigterm() {
@@ -101,17 +124,6 @@ fn reconcile_repairs_a_restart_routes_a_new_container_survives_a_bad_file_and_st
     // Should an assertion fail half-way, stop the reconciler and put the lab back to the
     // example topology (removing worker-3), so that the next test finds the lab it expects.
     let cleanup = OnPanic(Some(child.id()));
-    let wait_for = |what: &str, limit: Duration, ok: &dyn Fn() -> bool| {
-        let started = Instant::now();
-        while !ok() {
-            assert!(
-                started.elapsed() < limit,
-                "timed out after {limit:?} waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        started.elapsed()
-    };
     wait_for("first convergence", interval * 3, &|| {
         lab.table("worker-2").len() == 2
     });
@@ -131,12 +143,7 @@ fn reconcile_repairs_a_restart_routes_a_new_container_survives_a_bad_file_and_st
     assert_eq!(lab.table("worker-0"), before);
 
     // A fourth worker container is started and appended to the topology.
-    let grown = lab.dir().join("grown.toml");
-    let text = std::fs::read_to_string(&file).unwrap()
-        + "\n[[nodes]]\nname = \"worker-3\"\ninternal_ip = \"10.0.2.23\"\npod_cidr = \"10.1.3.0/24\"\n";
-    std::fs::write(&grown, &text).unwrap();
-    run_lab_script("lab.sh", &["up", "--lxd", grown.to_str().unwrap()]);
-    std::fs::write(&file, &text).unwrap();
+    add_worker_3(&lab, &file);
     let took = wait_for("routes to worker-3", interval * 3, &|| {
         lab.table("worker-0")
             .contains(&"10.1.3.0/24 via 10.0.2.23 dev eth1 proto 211".to_string())

@@ -5,7 +5,7 @@
 //! `--include-ignored`. Without `lxc` or the lab they fail, loudly. Each test takes the lab
 //! alone (tests/it/support/lxd.rs), starts from no routes but the kernel's and leaves it that
 //! way. The show and check scenarios run on every lab, LXD included, from
-//! tests/it/scenarios.rs.
+//! tests/it/scenarios/.
 
 use crate::support::assert_code;
 use crate::support::lab::Lab;

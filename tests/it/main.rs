@@ -11,16 +11,16 @@
 //! | `node_files` | a node's terminal or FIFO where its record is read: never routectl's terminal, never waited on | root, the LXD lab for one |
 //! | `node_text` | text a node writes (its last-applied record) reaches every format escaped, Markdown fences it cannot close | root |
 //! | `perf_equivalence` | the fast paths compute what the plain ones did | nothing |
-//! | `properties` | plan + apply against an in-memory kernel model, and the model against a kernel | root for one test |
-//! | `scenarios` | end-to-end scenarios written once, run on every real lab | root, the labs |
+//! | `properties` | plan + apply against an in-memory kernel model (`properties/`: the generator in `mod.rs`, `convergence`, `scenarios`), and the model against a kernel (`kernel`) | root for one test |
+//! | `scenarios` | end-to-end scenarios written once, run on every real lab, one submodule per behaviour (`scenarios/`): converge, guards, show and check, changes, canary | root, the labs |
 //! | `netns`, `netns_show_check`, `netns_reconcile` | what only network namespaces can show | root |
 //! | `netns_mistakes` | mistakes a plan stops before any write (addresses, interfaces, segments) | root |
 //! | `lxd`, `lxd_discover` | what only the LXD lab can show | root, the LXD lab |
 //! | `incus` | real Incus containers (scripts/lab.sh --lab incus) | root, the Incus lab |
 //! | `lxd_projects` | LXD projects and a loopback remote (scripts/lab.sh --lab project, remote) | root, the project lab |
 //! | `ssh` | the ssh transport against real sshd (scripts/lab-ssh.sh) | root, the SSH lab |
-//! | `access` | host access against exec access (reads, plans, writes), stale namespaces, `reconcile --watch` | root, the LXD lab for some |
-//! | `realnode` | networkd, netplan and `persist` on the real-node lab (`scripts/lab.sh --realnode`) | root, the real-node lab |
+//! | `access` | host access against exec access, one submodule per behaviour (`access/`): reads and plans, writes, node identity (stale namespaces, restarted containers, impostors), `reconcile --watch` | root, the LXD lab for some |
+//! | `realnode` | networkd, netplan and `persist` on the real-node lab (`scripts/lab.sh --realnode`), one submodule per behaviour (`realnode/`): persistence, drop-ins, host access, a crash mid-apply | root, the real-node lab |
 //! | `safety` | the holes an adversarial review found, one submodule per behaviour (`safety/`): lock, signals, saved plans, bounded reads, output and atomic writes, route identity, messages (real files, FIFOs, /dev/full, signals, namespaces) | root for most |
 //! | `layout` | this crate stays the only integration-test target | nothing |
 //!
@@ -37,8 +37,9 @@
 //! `--include-ignored`, where a missing lab is a failure, never a skip.
 //!
 //! Where a new test goes:
-//! - a behaviour every lab should prove: a function of `&dyn Lab` in `scenarios.rs`, listed in
-//!   its `every_lab!` call (it then runs on netns, LXD and every lab added later);
+//! - a behaviour every lab should prove: a function of `&dyn Lab` in `scenarios/`, listed in
+//!   the `every_lab!` call of `scenarios/mod.rs` (it then runs on netns, LXD and every lab
+//!   added later);
 //! - a new lab: `support/NAME.rs` implementing `support::lab::Lab`, one line in `every_lab!`
 //!   (see support/lab.rs);
 //! - something only one lab can show: that lab's module (`netns*.rs`, `lxd*.rs`, or a new
@@ -51,6 +52,8 @@
 
 // A test may panic: that is how it reports a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::string_slice)]
+// Functions stay short enough to read whole, as in the library (clippy.toml: 80 lines).
+#![warn(clippy::too_many_lines)]
 
 mod support;
 

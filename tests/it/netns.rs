@@ -2,7 +2,7 @@
 //! a hung `ip` for one namespace, an instance pointed elsewhere): every test builds its own
 //! lab (tests/it/support/netns.rs), runs the binary with the netns transport, and checks the
 //! kernel's tables and real pod-to-pod reachability. Needs root and `ping`, so the tests are
-//! ignored by a plain `cargo test`. The scenarios every lab runs are in tests/it/scenarios.rs.
+//! ignored by a plain `cargo test`. The scenarios every lab runs are in tests/it/scenarios/.
 
 use crate::support::lab::Lab;
 use crate::support::netns::NetnsLab;

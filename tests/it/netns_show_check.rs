@@ -3,7 +3,7 @@
 //! pointed elsewhere): every test builds its own lab (tests/it/support/netns.rs) and compares
 //! with the kernel's tables and with pings of its own. Needs root and `ping`, so ignored by a
 //! plain `cargo test`. The show and check scenarios every lab runs are in
-//! tests/it/scenarios.rs.
+//! tests/it/scenarios/.
 
 use crate::support::assert_code;
 use crate::support::lab::Lab;

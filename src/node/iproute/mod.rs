@@ -461,11 +461,28 @@ impl RawRoute<'_> {
     /// Converts to a [`Route`]. Refuses (with the reason) an object without a destination, and
     /// one whose metric, TOS or source prefix (parts of the kernel's key, which decide what a
     /// `del` or `replace` hits) cannot be read: every route `ip` prints has readable ones.
-    // Over 80 lines: to be split with the rework of this file.
-    #[allow(clippy::too_many_lines)]
-    fn into_route(self) -> Result<Route, String> {
+    fn into_route(mut self) -> Result<Route, String> {
         let dst_text = text(&self.dst).ok_or("has no `dst`")?;
-        let next_hop = match self.nexthops {
+        let next_hop = self.next_hop();
+        let dst = parse_dst(&dst_text, gateway_family(&next_hop));
+        let (kind, table, protocol) = self.names();
+        Ok(Route {
+            dst,
+            table,
+            kind,
+            protocol,
+            metric: self.metric()?,
+            tos: self.tos()?,
+            from: self.source()?,
+            next_hop,
+            nhid: self.nhid()?,
+            flags: self.flags,
+        })
+    }
+
+    /// The next hop: the listed `nexthops` of a multipath route, or the route's own gateway.
+    fn next_hop(&mut self) -> NextHop {
+        match self.nexthops.take() {
             Some(hops) if !hops.is_empty() => {
                 NextHop::Multipath(hops.into_iter().map(RawHop::into_hop).collect())
             }
@@ -473,14 +490,13 @@ impl RawRoute<'_> {
                 gateway: addr(&self.gateway).or_else(|| addr(&self.via)),
                 dev: text(&self.dev),
             }),
-        };
-        let gateway_family = match &next_hop {
-            NextHop::Single(h) => h.gateway.as_ref().map(Family::of_addr),
-            NextHop::Multipath(hs) => hs
-                .iter()
-                .find_map(|h| h.gateway.as_ref().map(Family::of_addr)),
-        };
-        let dst = parse_dst(&dst_text, gateway_family);
+        }
+    }
+
+    /// The type, table and protocol, as numbers or names. What cannot be read becomes a value
+    /// routectl never owns: a protocol we cannot read is foreign (u8 0, "unspec", is never
+    /// owned).
+    fn names(&self) -> (u8, u32, u8) {
         let kind = match &self.kind {
             None => TYPE_UNICAST,
             Some(s) => {
@@ -499,7 +515,6 @@ impl RawRoute<'_> {
                     .unwrap_or(u32::MAX)
             }
         };
-        // A protocol we cannot read as a number is foreign: u8 0 ("unspec") is never owned.
         let protocol = match &self.protocol {
             None => 3,
             Some(s) => {
@@ -509,45 +524,59 @@ impl RawRoute<'_> {
                     .unwrap_or(0)
             }
         };
-        let metric = match &self.metric {
-            None => 0,
+        (kind, table, protocol)
+    }
+
+    /// The metric (part of the kernel's key): refused when present but unreadable.
+    fn metric(&self) -> Result<u32, String> {
+        match &self.metric {
+            None => Ok(0),
             Some(m) => number(&self.metric)
                 .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| format!("has a metric `{}` that is not a 32-bit number", m.0))?,
-        };
-        let tos = match &self.tos {
-            None => 0,
+                .ok_or_else(|| format!("has a metric `{}` that is not a 32-bit number", m.0)),
+        }
+    }
+
+    /// The TOS (part of the kernel's key): refused when present but unreadable.
+    fn tos(&self) -> Result<u8, String> {
+        match &self.tos {
+            None => Ok(0),
             Some(t) => number(&self.tos)
                 .and_then(|n| u8::try_from(n).ok())
-                .ok_or_else(|| format!("has a tos `{}` that is not an 8-bit number", t.0))?,
-        };
-        let from = match text(&self.from) {
-            None => None,
+                .ok_or_else(|| format!("has a tos `{}` that is not an 8-bit number", t.0)),
+        }
+    }
+
+    /// The source prefix (part of the kernel's key): refused when present but not a prefix.
+    fn source(&self) -> Result<Option<IpNet>, String> {
+        match text(&self.from) {
+            None => Ok(None),
             Some(f) => match parse_dst(&f, None) {
-                Destination::Net(n) => Some(n),
-                _ => return Err(format!("has a `from` `{f}` that is not a prefix")),
+                Destination::Net(n) => Ok(Some(n)),
+                _ => Err(format!("has a `from` `{f}` that is not a prefix")),
             },
-        };
-        let nhid = match &self.nhid {
-            None => None,
-            Some(n) => Some(
-                number(&self.nhid)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| format!("has an nhid `{}` that is not a 32-bit number", n.0))?,
-            ),
-        };
-        Ok(Route {
-            dst,
-            table,
-            kind,
-            protocol,
-            metric,
-            tos,
-            from,
-            next_hop,
-            nhid,
-            flags: self.flags,
-        })
+        }
+    }
+
+    /// The nexthop object id: refused when present but unreadable.
+    fn nhid(&self) -> Result<Option<u32>, String> {
+        match &self.nhid {
+            None => Ok(None),
+            Some(n) => number(&self.nhid)
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| format!("has an nhid `{}` that is not a 32-bit number", n.0)),
+        }
+    }
+}
+
+/// The address family of a next hop's gateway(s), which decides what `default` means.
+fn gateway_family(next_hop: &NextHop) -> Option<Family> {
+    match next_hop {
+        NextHop::Single(h) => h.gateway.as_ref().map(Family::of_addr),
+        NextHop::Multipath(hs) => hs
+            .iter()
+            .find_map(|h| h.gateway.as_ref().map(Family::of_addr)),
     }
 }
 

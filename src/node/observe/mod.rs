@@ -783,28 +783,8 @@ mod show_reads {
     use super::*;
     use crate::core::plan::Plan;
     use crate::core::show::{Mark, NodeView, view};
-    use crate::core::topology::{Topology, parse};
-
-    const LAB: &str = r#"
-[cluster]
-interface = "eth1"
-pod_cidr = "10.1.0.0/16"
-[[nodes]]
-name = "controller-0"
-internal_ip = "10.0.2.10"
-[[nodes]]
-name = "worker-0"
-internal_ip = "10.0.2.20"
-pod_cidr = "10.1.0.0/24"
-[[nodes]]
-name = "worker-1"
-internal_ip = "10.0.2.21"
-pod_cidr = "10.1.1.0/24"
-[[nodes]]
-name = "worker-2"
-internal_ip = "10.0.2.22"
-pod_cidr = "10.1.2.0/24"
-"#;
+    use crate::core::topology::fixtures::lab;
+    use crate::core::topology::parse;
 
     /// Captured on the LXD lab before any route was added (see iproute's tests).
     const WORKER_0: &[u8] = include_bytes!(concat!(
@@ -815,10 +795,6 @@ pod_cidr = "10.1.2.0/24"
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/lab/controller-0.show.json"
     ));
-
-    fn lab() -> Topology {
-        parse(LAB.as_bytes(), "t.toml", None).unwrap()
-    }
 
     fn lines(v: &NodeView) -> Vec<String> {
         v.entries
@@ -913,7 +889,8 @@ pod_cidr = "10.1.2.0/24"
     fn address_disagreements_are_warnings() {
         // worker-0's real addresses checked against a topology that has them wrong.
         let t = parse(
-            LAB.replace("internal_ip = \"10.0.2.20\"", "internal_ip = \"10.0.2.30\"")
+            crate::core::topology::fixtures::LAB
+                .replace("internal_ip = \"10.0.2.20\"", "internal_ip = \"10.0.2.30\"")
                 .replace("\"10.1.0.0/24\"", "\"10.1.3.0/24\"")
                 .as_bytes(),
             "t.toml",

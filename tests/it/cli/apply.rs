@@ -384,6 +384,22 @@ fn apply_verbose_shows_commands_and_the_script() {
         .stderr_has("  |   \"node\": \"worker-0\",");
 }
 
+/// What the read script prints on worker-0 of the empty lab: `ip`'s part, the binding, the
+/// record.
+fn worker_0_read(binding: &str, record: &[u8]) -> Vec<u8> {
+    let mut read = case_json("empty-lab", "worker-0");
+    read.extend(
+        format!(
+            "\n{}\n{binding}\n{}\n",
+            observe::SEPARATOR,
+            observe::SEPARATOR
+        )
+        .as_bytes(),
+    );
+    read.extend(record);
+    read
+}
+
 /// After a write and its read-back, the node's record is stored through the transport (the
 /// record on stdin), bound to what the read before the write computed the node to be; a later
 /// read that finds it with the same binding calls the lost routes drift.
@@ -392,19 +408,7 @@ fn the_record_written_after_an_apply_turns_lost_routes_into_drift() {
     let lab = Fake::case("empty-lab");
     lab.batches_converge();
     // What the read script prints on a node: `ip`'s part, the binding, the record (none yet).
-    let with = |binding: &str, record: &[u8]| {
-        let mut read = case_json("empty-lab", "worker-0");
-        read.extend(
-            format!(
-                "\n{}\n{binding}\n{}\n",
-                observe::SEPARATOR,
-                observe::SEPARATOR
-            )
-            .as_bytes(),
-        );
-        read.extend(record);
-        read
-    };
+    let with = worker_0_read;
     let binding = "boot=6c77b6a2 pid1=11070 netns=net:[4026532269]";
     lab.reads("worker-0", &with(binding, b""));
     lab.run(&["apply", "-y"]).code(0);

@@ -57,6 +57,42 @@ fn plan_in_sync_exits_0_with_detailed_exitcode() {
     assert_eq!(json["summary"]["nodes_in_sync"], 4);
 }
 
+/// One change of the empty lab's plan: an add to a peer's pod CIDR via the peer, each fact
+/// once.
+fn assert_add_change(c: &serde_json::Value) {
+    let gateway = |cidr: &str| match cidr {
+        "10.1.0.0/24" => "10.0.2.20",
+        "10.1.1.0/24" => "10.0.2.21",
+        "10.1.2.0/24" => "10.0.2.22",
+        other => panic!("unexpected destination {other}"),
+    };
+    let dst = c["dst"].as_str().unwrap();
+    assert_eq!(c["action"], "add");
+    assert_eq!(c["gateway"], gateway(dst));
+    assert_eq!(c["dev"], "eth1");
+    assert_eq!(c["protocol"], 211);
+    assert_eq!(c["metric"], 0);
+    assert_eq!(c["operation"], true);
+    // Each fact once: no `route` or `command` string repeating the fields.
+    let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        // (Sorted: the test's `serde_json` keeps no order.)
+        [
+            "action",
+            "cause",
+            "current",
+            "dev",
+            "dst",
+            "gateway",
+            "in_place",
+            "metric",
+            "operation",
+            "protocol"
+        ]
+    );
+}
+
 #[test]
 fn plan_json_document() {
     let lab = Fake::case("empty-lab");
@@ -88,12 +124,6 @@ fn plan_json_document() {
     let nodes = json["nodes"].as_array().unwrap();
     let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(names, NODES, "topology order");
-    let gateway = |cidr: &str| match cidr {
-        "10.1.0.0/24" => "10.0.2.20",
-        "10.1.1.0/24" => "10.0.2.21",
-        "10.1.2.0/24" => "10.0.2.22",
-        other => panic!("unexpected destination {other}"),
-    };
     let own = ["", "10.1.0.0/24", "10.1.1.0/24", "10.1.2.0/24"];
     for (i, n) in nodes.iter().enumerate() {
         assert_eq!(n["status"], "ok", "{n}");
@@ -102,31 +132,7 @@ fn plan_json_document() {
         let want: Vec<&str> = own[1..].iter().copied().filter(|d| *d != own[i]).collect();
         assert_eq!(dsts, want, "{}", n["name"]);
         for c in changes {
-            let dst = c["dst"].as_str().unwrap();
-            assert_eq!(c["action"], "add");
-            assert_eq!(c["gateway"], gateway(dst));
-            assert_eq!(c["dev"], "eth1");
-            assert_eq!(c["protocol"], 211);
-            assert_eq!(c["metric"], 0);
-            assert_eq!(c["operation"], true);
-            // Each fact once: no `route` or `command` string repeating the fields.
-            let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
-            assert_eq!(
-                keys,
-                // (Sorted: the test's `serde_json` keeps no order.)
-                [
-                    "action",
-                    "cause",
-                    "current",
-                    "dev",
-                    "dst",
-                    "gateway",
-                    "in_place",
-                    "metric",
-                    "operation",
-                    "protocol"
-                ]
-            );
+            assert_add_change(c);
         }
     }
     let s = &json["summary"];

@@ -17,6 +17,45 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
+/// Copies of the saved plan `plan` (of the lab whose topology is `text`), each edited in one
+/// way a saved plan must be refused for.
+fn edited_copies(plan: &Path, text: &str) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        (
+            "topology text",
+            edited(plan, |v| {
+                v["saved"]["topology_text"] = text.replace("10.1.1.0/24", "10.1.77.0/24").into();
+            }),
+        ),
+        (
+            "no fingerprints",
+            edited(plan, |v| v["saved"]["fingerprints"] = serde_json::json!([])),
+        ),
+        (
+            "adopt",
+            edited(plan, |v| {
+                v["saved"]["adopt"] = true.into();
+                v["adopt"] = true.into();
+            }),
+        ),
+        (
+            "nodes",
+            edited(plan, |v| {
+                v["saved"]["nodes"] = serde_json::json!(["worker-0", "worker-1"]);
+                let fp = v["saved"]["fingerprints"][0][1].clone();
+                v["saved"]["fingerprints"] =
+                    serde_json::json!([["worker-0", fp], ["worker-1", fp]]);
+            }),
+        ),
+        (
+            "changes",
+            edited(plan, |v| {
+                v["nodes"][0]["changes"].as_array_mut().unwrap().pop();
+            }),
+        ),
+    ]
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn an_edited_saved_plan_is_refused() {
@@ -42,42 +81,7 @@ fn an_edited_saved_plan_is_refused() {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     let text = lab.topology_text();
-    let cases: Vec<(&str, PathBuf)> = vec![
-        (
-            "topology text",
-            edited(&plan, |v| {
-                v["saved"]["topology_text"] = text.replace("10.1.1.0/24", "10.1.77.0/24").into();
-            }),
-        ),
-        (
-            "no fingerprints",
-            edited(&plan, |v| {
-                v["saved"]["fingerprints"] = serde_json::json!([])
-            }),
-        ),
-        (
-            "adopt",
-            edited(&plan, |v| {
-                v["saved"]["adopt"] = true.into();
-                v["adopt"] = true.into();
-            }),
-        ),
-        (
-            "nodes",
-            edited(&plan, |v| {
-                v["saved"]["nodes"] = serde_json::json!(["worker-0", "worker-1"]);
-                let fp = v["saved"]["fingerprints"][0][1].clone();
-                v["saved"]["fingerprints"] =
-                    serde_json::json!([["worker-0", fp], ["worker-1", fp]]);
-            }),
-        ),
-        (
-            "changes",
-            edited(&plan, |v| {
-                v["nodes"][0]["changes"].as_array_mut().unwrap().pop();
-            }),
-        ),
-    ];
+    let cases = edited_copies(&plan, &text);
     // A duplicate key: the reviewer sees the first value, serde_json would apply the last.
     let dup = lab.dir().join("dup.json");
     let raw = std::fs::read_to_string(&plan).unwrap();

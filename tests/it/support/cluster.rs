@@ -339,12 +339,7 @@ impl ClusterLab {
 impl Drop for ClusterLab {
     fn drop(&mut self) {
         // A test may have killed a member: the next one finds the cluster whole.
-        let _ = Command::new(super::repo().join("scripts/lab-cluster.sh"))
-            .args(self.flavour.script("up"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        super::run_lab_script_best_effort("lab-cluster.sh", &self.flavour.script("up"));
         self.forget_records();
     }
 }

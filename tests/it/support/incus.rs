@@ -1,6 +1,6 @@
 //! The Incus lab (scripts/lab.sh up --lab incus, tests/labs/incus.toml): topology.example.toml's
 //! four nodes as real Incus containers on their own bridge rtlab3, so that every scenario of
-//! tests/it/scenarios.rs runs on Incus as on LXD. [`IncusLab::take`] holds the same lock as the
+//! tests/it/scenarios/ runs on Incus as on LXD. [`IncusLab::take`] holds the same lock as the
 //! Incus-only tests (support/labs.rs), starts stopped containers and removes every non-kernel
 //! route; without Incus or the lab it fails, loudly.
 

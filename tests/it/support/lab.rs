@@ -1,5 +1,5 @@
 //! The one interface to a real lab, so that an end-to-end scenario is written once
-//! (tests/it/scenarios.rs) and runs on every lab.
+//! (tests/it/scenarios/) and runs on every lab.
 //!
 //! A lab is: a topology file (topology.example.toml's four nodes: controller-0, worker-0/1/2
 //! with the same internal IPs, pod CIDRs and interface `eth1`, whatever their instance names; a
@@ -23,7 +23,7 @@
 //!    [`Lab::transport`], [`Lab::dir`], [`Lab::command`] (argv elements, never a shell string
 //!    built from topology values), [`Lab::restart`], and override [`Lab::reset_routes`] or
 //!    [`Lab::delete_route`] only if the lab cannot use `ip` directly.
-//! 3. Add one line to the `every_lab!` call at the end of tests/it/scenarios.rs:
+//! 3. Add one line to the `every_lab!` call at the end of tests/it/scenarios/mod.rs:
 //!    `NAME: "needs root: …" => NameLab::take(),` (the reason the tests are ignored by a plain
 //!    `cargo test`). Every scenario then runs on it, as `scenarios::NAME::SCENARIO`.
 //! 4. A new transport: say how `routectl -v` shows a command over it in

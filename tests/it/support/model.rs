@@ -20,7 +20,7 @@
 //! Nodes can be made unreachable in several ways (`lxc`-like errors, empty output, garbage,
 //! timeouts), or time out after a write has run.
 //! Every call is recorded. [`Model::compare_with_kernel`] style tests check this model against a
-//! real network namespace (tests/it/properties.rs, `model_matches_the_kernel`).
+//! real network namespace (tests/it/properties/kernel.rs, `model_matches_the_kernel`).
 
 #![allow(dead_code)]
 
@@ -613,6 +613,49 @@ impl Model {
 
 const VERSION_6_1: &str = "ip utility, iproute2-6.1.0, libbpf 1.1.2\n";
 
+impl Model {
+    /// routectl's read script (`sh -c READ_SCRIPT sh PATH IFACE ip ARGS…`) is the `ip` it
+    /// wraps, followed by the record's parts: the binding the script would compute (one per
+    /// instance: a model node is never restarted) and the record.
+    fn run_read_script(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
+        use routectl::node::observe::SEPARATOR;
+        let inner = Invocation {
+            program: inv.args.get(5).cloned().unwrap_or_default(),
+            args: inv.args.iter().skip(6).cloned().collect(),
+            stdin: inv.stdin.clone(),
+            label: None,
+        };
+        let mut out = self.run(instance, &inner)?;
+        if out.status == Some(0) && !out.stdout.is_empty() {
+            let record = self
+                .records
+                .lock()
+                .expect("lock")
+                .get(instance)
+                .cloned()
+                .unwrap_or_default();
+            let binding = format!("boot=model pid1=1 netns=net:[{instance}]");
+            out.stdout
+                .extend(format!("\n{SEPARATOR}\n{binding}\n{SEPARATOR}\n").as_bytes());
+            out.stdout.extend(record);
+        }
+        Ok(out)
+    }
+
+    /// Notes a command run in a node, for the tests to inspect.
+    fn record_call(&self, instance: &str, inv: &Invocation) {
+        self.calls.lock().expect("lock").push(Call {
+            instance: instance.to_string(),
+            program: inv.program.clone(),
+            args: inv.args.clone(),
+            stdin: inv
+                .stdin
+                .as_ref()
+                .map(|s| String::from_utf8_lossy(s).into_owned()),
+        });
+    }
+}
+
 impl Transport for Model {
     /// An apply as the apply script carries it out: the route lines and the read-back as one
     /// `ip -batch` call on the model, then (when every line succeeded) the record, kept aside.
@@ -642,42 +685,12 @@ impl Transport for Model {
     }
 
     fn run(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        use routectl::node::observe::{READ_SCRIPT, SEPARATOR};
-        // routectl's read script (`sh -c READ_SCRIPT sh PATH IFACE ip ARGS…`) is the `ip` it
-        // wraps, followed by the record's parts: the binding the script would compute (one per
-        // instance: a model node is never restarted) and the record.
-        if inv.program == "sh" && inv.args.get(1).map(String::as_str) == Some(READ_SCRIPT) {
-            let inner = Invocation {
-                program: inv.args.get(5).cloned().unwrap_or_default(),
-                args: inv.args.iter().skip(6).cloned().collect(),
-                stdin: inv.stdin.clone(),
-                label: None,
-            };
-            let mut out = self.run(instance, &inner)?;
-            if out.status == Some(0) && !out.stdout.is_empty() {
-                let record = self
-                    .records
-                    .lock()
-                    .expect("lock")
-                    .get(instance)
-                    .cloned()
-                    .unwrap_or_default();
-                let binding = format!("boot=model pid1=1 netns=net:[{instance}]");
-                out.stdout
-                    .extend(format!("\n{SEPARATOR}\n{binding}\n{SEPARATOR}\n").as_bytes());
-                out.stdout.extend(record);
-            }
-            return Ok(out);
+        if inv.program == "sh"
+            && inv.args.get(1).map(String::as_str) == Some(routectl::node::observe::READ_SCRIPT)
+        {
+            return self.run_read_script(instance, inv);
         }
-        self.calls.lock().expect("lock").push(Call {
-            instance: instance.to_string(),
-            program: inv.program.clone(),
-            args: inv.args.clone(),
-            stdin: inv
-                .stdin
-                .as_ref()
-                .map(|s| String::from_utf8_lossy(s).into_owned()),
-        });
+        self.record_call(instance, inv);
         let argv = format!(
             "lxc exec {instance} --force-noninteractive -- {} {}",
             inv.program,

@@ -1,0 +1,169 @@
+//! End-to-end tests on the real-node lab (`scripts/lab.sh up --realnode`, topology
+//! tests/labs/realnode.toml): Debian 12 containers with systemd as PID 1, systemd-networkd
+//! configuring eth1 (rn-worker-1 through netplan). They prove what docs/persistence.md claims:
+//! without `persist` every node is warned about and a routine networkd action loses the routes;
+//! with `persist = "networkd"` every such action and a container restart leave the routes in
+//! place (or back within seconds, without routectl running), `check` passes and `plan` is in
+//! sync; a drop-in edited or deleted by hand is a pending change; `reconcile` puts back routes
+//! that a flush removed without a route event. The lab must be up (scripts/test.sh brings it
+//! up): a missing lab fails these tests, it never skips them.
+//!
+//! One submodule per behaviour: `persistence`, `dropins`, `host_access`, `crash`; the lab
+//! itself ([`RealLab`]) is here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::support::{Routectl, Run, repo, run_lab_script, run_lab_script_best_effort};
+
+mod crash;
+mod dropins;
+mod host_access;
+mod persistence;
+
+static LAB: Mutex<()> = Mutex::new(());
+
+const NODES: [&str; 3] = ["rn-controller-0", "rn-worker-0", "rn-worker-1"];
+const NETPLAN_NODE: &str = "rn-worker-1";
+/// The routes each node should have (tests/labs/realnode.toml).
+const ROUTES: usize = 4;
+
+/// Runs `lxc ARGS`; panics (loudly: the lab is required) on failure.
+fn lxc(args: &[&str]) -> String {
+    let out = Command::new("lxc")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run lxc {args:?} ({e}): the real-node lab is required (scripts/test.sh brings it up)")
+        });
+    assert!(
+        out.status.success(),
+        "lxc {args:?} failed: {} (is the real-node lab up? scripts/lab.sh up --realnode)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn exec(node: &str, script: &str) -> String {
+    lxc(&["exec", node, "--", "sh", "-c", script])
+}
+
+/// The lab, taken by one test at a time, reset to kernel routes only and no routectl drop-in.
+struct RealLab {
+    dir: tempfile::TempDir,
+    /// tests/labs/realnode.toml (persist off).
+    plain: PathBuf,
+    /// The same with `persist = "networkd"` in [cluster].
+    persisted: PathBuf,
+    _guard: MutexGuard<'static, ()>,
+}
+
+impl RealLab {
+    fn take() -> RealLab {
+        let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let plain = repo().join("tests/labs/realnode.toml");
+        let text = std::fs::read_to_string(&plain).unwrap();
+        let persisted = dir.path().join("persisted.toml");
+        std::fs::write(
+            &persisted,
+            text.replace(
+                "pod_cidr = \"10.2.0.0/16\"\n",
+                "pod_cidr = \"10.2.0.0/16\"\npersist = \"networkd\"\n",
+            ),
+        )
+        .unwrap();
+        let lab = RealLab {
+            dir,
+            plain,
+            persisted,
+            _guard: guard,
+        };
+        // Repairs a node a previous test restarted or left half-configured, then resets.
+        run_lab_script("lab.sh", &["up", "--realnode"]);
+        run_lab_script("lab.sh", &["reset-routes", "--realnode"]);
+        lab
+    }
+
+    fn routectl(&self, topology: &Path, args: &[&str]) -> Run {
+        Routectl::new()
+            .topology(topology)
+            .lock_file(self.dir.path().join("lock"))
+            .args(args)
+            .run()
+    }
+
+    /// routectl's routes on a node (`ip route show proto 211`, one line each).
+    fn owned(&self, node: &str) -> Vec<String> {
+        exec(node, "ip -4 route show table main proto 211")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn total_owned(&self) -> usize {
+        NODES.iter().map(|n| self.owned(n).len()).sum()
+    }
+
+    /// Waits until every node has all its routes again; returns how long that took.
+    fn wait_all_routes(&self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let n = self.total_owned();
+            if n == ROUTES {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "only {n} of {ROUTES} routes after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn assert_in_sync(&self, topology: &Path, after: &str) {
+        let plan = self.routectl(topology, &["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "plan not in sync after {after}: {plan:?}");
+        let check = self.routectl(topology, &["check"]);
+        assert_eq!(check.code, 0, "check fails after {after}: {check:?}");
+    }
+}
+
+impl Drop for RealLab {
+    /// Leaves the lab as the next user expects it: no routectl routes, no drop-ins.
+    fn drop(&mut self) {
+        run_lab_script_best_effort("lab.sh", &["reset-routes", "--realnode"]);
+    }
+}
+
+/// Waits for a node's eth1 to be configured by networkd again (after a restart or reload).
+fn wait_configured(node: &str) {
+    let started = Instant::now();
+    loop {
+        let out = Command::new("lxc")
+            .args([
+                "exec",
+                node,
+                "--",
+                "networkctl",
+                "--no-legend",
+                "list",
+                "eth1",
+            ])
+            .stdin(Stdio::null())
+            .output();
+        if let Ok(o) = out
+            && String::from_utf8_lossy(&o.stdout).contains("configured")
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{node}: eth1 not configured after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
