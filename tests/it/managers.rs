@@ -19,6 +19,9 @@ use crate::support::{
 };
 
 static LAB: Mutex<()> = Mutex::new(());
+/// Where the test processes of every checkout on this machine take this lab (the mutex only
+/// serializes the tests of one process); a killed test process releases it.
+const LAB_LOCK: &str = "/tmp/routectl-test-managers-lab.lock";
 
 const NM: &str = "rn-nm-0";
 const NMPLAN: &str = "rn-nmplan-0";
@@ -58,11 +61,13 @@ struct ManagersLab {
     /// The same with `persist = "auto"` in [cluster].
     auto: PathBuf,
     _guard: MutexGuard<'static, ()>,
+    _across: std::fs::File,
 }
 
 impl ManagersLab {
     fn take() -> ManagersLab {
         let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let across = crate::support::lock_across_processes(LAB_LOCK);
         let dir = tempfile::tempdir().unwrap();
         let plain = repo().join("tests/labs/managers.toml");
         let text = std::fs::read_to_string(&plain).unwrap();
@@ -83,6 +88,7 @@ impl ManagersLab {
             plain,
             auto,
             _guard: guard,
+            _across: across,
         }
     }
 

@@ -24,6 +24,9 @@ mod host_access;
 mod persistence;
 
 static LAB: Mutex<()> = Mutex::new(());
+/// Where the test processes of every checkout on this machine take this lab (the mutex only
+/// serializes the tests of one process); a killed test process releases it.
+const LAB_LOCK: &str = "/tmp/routectl-test-realnode-lab.lock";
 
 const NODES: [&str; 3] = ["rn-controller-0", "rn-worker-0", "rn-worker-1"];
 const NETPLAN_NODE: &str = "rn-worker-1";
@@ -59,11 +62,13 @@ struct RealLab {
     /// The same with `persist = "networkd"` in [cluster].
     persisted: PathBuf,
     _guard: MutexGuard<'static, ()>,
+    _across: std::fs::File,
 }
 
 impl RealLab {
     fn take() -> RealLab {
         let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+        let across = crate::support::lock_across_processes(LAB_LOCK);
         let dir = tempfile::tempdir().unwrap();
         let plain = repo().join("tests/labs/realnode.toml");
         let text = std::fs::read_to_string(&plain).unwrap();
@@ -81,6 +86,7 @@ impl RealLab {
             plain,
             persisted,
             _guard: guard,
+            _across: across,
         };
         // Repairs a node a previous test restarted or left half-configured, then resets.
         run_lab_script("lab.sh", &["up", "--realnode"]);

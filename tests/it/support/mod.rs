@@ -50,7 +50,6 @@ pub fn without_access(mut plan: serde_json::Value) -> serde_json::Value {
     plan
 }
 
-/// The repository (where Cargo.toml is).
 /// Takes a shared lab across processes: an exclusive `flock` on `path`, held until the file is
 /// closed (a killed test process releases it). A mutex only serializes the tests of one
 /// process; the test processes of every checkout on the machine share the labs.
@@ -125,6 +124,7 @@ pub fn run_lab_script_best_effort(name: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The repository (where Cargo.toml is).
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
