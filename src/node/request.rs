@@ -1,6 +1,6 @@
 //! What routectl asks of a node, as typed values: a [`ReadRequest`] (every route, optionally
 //! the addresses, the last-applied record and its binding, the network-manager facts) and its
-//! [`ReadReply`]; an [`ApplyRequest`] (route lines, then a file that persists them and the
+//! [`ReadReply`]; an [`ApplyRequest`] (route operations, then a file that persists them and the
 //! manager's reload, then the last-applied record, then the read-back) and its [`ApplyReply`].
 //! Defined here, beside nothing that executes them: each way of reaching a node carries each
 //! out in one round trip. The exec transports render a request as one fixed script and parse
@@ -12,10 +12,11 @@
 //! input has the length (and, where `sha256sum` exists, the digest) routectl announced, so a
 //! routectl killed while sending leaves the node as it was. Each file is written to a fresh
 //! temporary file beside it and renamed over it. The record is written last, and only when every
-//! route line (and the drop-in) succeeded, so that it never claims what is not there.
+//! route operation (and the drop-in) succeeded, so that it never claims what is not there.
 
 use sha2::{Digest, Sha256};
 
+use crate::core::change::RouteOp;
 use crate::core::link::Link;
 use crate::core::persist::NodeFacts;
 use crate::core::route::Route;
@@ -74,10 +75,12 @@ pub struct PersistedFile {
 /// One write to a node, carried out in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApplyRequest {
-    /// `ip -batch` lines (`route add|replace|del …`), run with `-force`: every line is tried.
-    pub routes: Vec<String>,
+    /// The route operations, in order, each tried whatever became of the one before (as
+    /// `ip -force -batch` does): an exec transport sends them as `ip -batch` lines
+    /// ([`RouteOp::line`]), host access as netlink requests.
+    pub routes: Vec<RouteOp>,
     /// The persisted file (a networkd drop-in, followed by `networkctl reload` when changed; a
-    /// NetworkManager dispatcher script; an ifupdown hook). Done only when every route line
+    /// NetworkManager dispatcher script; an ifupdown hook). Done only when every route operation
     /// succeeded.
     pub persisted: Option<PersistedFile>,
     /// The last-applied record's path in the node and what to do with it. Done last, only when
@@ -94,10 +97,12 @@ pub struct ApplyReply {
     pub argv: String,
     /// The exit status: 0 when everything asked for was done.
     pub status: Option<i32>,
-    /// What the route lines (and the writes) said; failing lines as `Command failed -:N`.
+    /// What the route operations (and the writes) said; a failing operation N (counted from 1)
+    /// as its message and `Command failed -:N`, as `ip -batch` reports line N.
     pub stderr: String,
-    /// The read-back, as `ip -N -d -j route show table all` prints it (`None`: not read).
-    pub read_back: Option<Vec<u8>>,
+    /// The read-back: every route of every table after the write, or why the answer could not
+    /// be read (`None`: not read).
+    pub read_back: Option<Result<Vec<Route>, ParseError>>,
     /// Whether the persisted file was written or removed (and networkd reloaded for a drop-in).
     pub persisted_done: bool,
     /// Whether the record was written or removed.
@@ -142,11 +147,11 @@ pub fn temp_suffix() -> String {
     crate::core::hex(&h.finalize()[..8])
 }
 
-/// The route lines as `ip -batch` reads them.
-pub fn batch_text(lines: &[String]) -> String {
-    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-    for l in lines {
-        text.push_str(l);
+/// The route operations as `ip -batch` reads them, one line each.
+pub fn batch_text(ops: &[RouteOp]) -> String {
+    let mut text = String::with_capacity(ops.len() * 80);
+    for op in ops {
+        text.push_str(&op.line());
         text.push('\n');
     }
     text
