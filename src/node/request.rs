@@ -1,18 +1,24 @@
 //! What routectl asks of a node, as typed values: a [`ReadRequest`] (every route, optionally
 //! the addresses, the last-applied record and its binding, the network-manager facts) and its
 //! [`ReadReply`]; an [`ApplyRequest`] (route operations, then a file that persists them and the
-//! manager's reload, then the last-applied record, then the read-back) and its [`ApplyReply`].
+//! manager's reload, then the last-applied record, then the read-back) and its [`ApplyReply`];
+//! a [`ProbeRequest`] (one ping of a path) and a [`WatchRequest`] (what a watch follows).
 //! Defined here, beside nothing that executes them: each way of reaching a node carries each
-//! out in one round trip. The exec transports render a request as one fixed script and parse
-//! its one output (`crate::node::transport::read_script`, `crate::node::transport::apply_script`,
-//! the apply's files on stdin, length- and digest-checked); host access executes it natively,
-//! through netlink and the files of the container's root (`crate::node::host`).
+//! out in one round trip. The exec transports render a read or an apply as one fixed script and
+//! parse its one output (`crate::node::transport::read_script`,
+//! `crate::node::transport::apply_script`, the apply's files on stdin, length- and
+//! digest-checked), and a probe or a watch as its one command line
+//! (`crate::node::transport::commands`); host access executes them natively, through netlink
+//! and the files of the container's root (`crate::node::host`). No other code builds a command
+//! line for a node.
 //!
 //! Nothing is half written: the script stores its whole input first and does nothing unless the
 //! input has the length (and, where `sha256sum` exists, the digest) routectl announced, so a
 //! routectl killed while sending leaves the node as it was. Each file is written to a fresh
 //! temporary file beside it and renamed over it. The record is written last, and only when every
 //! route operation (and the drop-in) succeeded, so that it never claims what is not there.
+
+use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
@@ -195,4 +201,28 @@ pub struct ReadReply {
     /// For a request with `facts_of`: the facts, or why they are unknown; `None` when the
     /// answer holds none.
     pub facts: Option<Result<NodeFacts, String>>,
+}
+
+/// One ping of a path from inside a node (`check`'s probes, a canary's proofs): from an address
+/// of the node to an address of another. The exec transports run `ping` in the node; host
+/// access hands it to its exec transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// The source address (an address of the node the ping runs in).
+    pub from: IpAddr,
+    /// The destination.
+    pub to: IpAddr,
+}
+
+/// What a watch follows (`reconcile --watch`). Host access follows a node's changes over
+/// netlink in its namespace; an exec transport starts a long-running command for each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchRequest {
+    /// The route and address changes of one node, as they happen.
+    Changes {
+        /// The node's instance (container, namespace, host).
+        instance: String,
+    },
+    /// The instance lifecycle events of every project of the daemon (LXD, Incus).
+    Lifecycle,
 }
