@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::CommandError;
 use crate::node::observe::RETRY;
-use crate::node::request::{ApplyReply, ApplyRequest, ReadReply, ReadRequest};
+use crate::node::request::{ApplyReply, ApplyRequest, ProbeRequest, ReadReply, ReadRequest};
 use crate::node::transport::{HostRecord, Invocation, Output, Transport};
 
 /// How long reads may take before the live line appears.
@@ -176,6 +176,10 @@ impl Transport for Watched<'_> {
 
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
         self.inner.apply(instance, req)
+    }
+
+    fn probe(&self, instance: &str, req: &ProbeRequest) -> Result<Output, CommandError> {
+        self.inner.probe(instance, req)
     }
 }
 

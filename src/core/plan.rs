@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::core::change::{Action, Cause, Change};
+use crate::core::change::{Action, Cause, Change, RouteOp};
 use crate::core::desired;
 use crate::core::diff::{self, NodeDiff, Policy};
 use crate::core::fit;
@@ -99,9 +99,14 @@ impl NodePlan {
         }
     }
 
-    /// The `ip -batch` lines that `apply` runs on this node: in-place replacements first, then
-    /// additions, then deletions (make before break).
+    /// The `ip -batch` lines of [`NodePlan::route_ops`].
     pub fn batch_lines(&self, adopt: bool) -> Vec<String> {
+        self.route_ops(adopt).iter().map(RouteOp::line).collect()
+    }
+
+    /// The route operations that `apply` performs on this node: in-place replacements first,
+    /// then additions, then deletions (make before break).
+    pub fn route_ops(&self, adopt: bool) -> Vec<RouteOp> {
         let mut ops: Vec<&Change> = self
             .changes()
             .iter()
@@ -123,7 +128,7 @@ impl NodePlan {
             Action::Add => 2,
             _ => 3,
         });
-        ops.iter().filter_map(|c| c.batch_line()).collect()
+        ops.iter().filter_map(|c| c.op()).collect()
     }
 
     /// True when the node needs nothing and nothing blocks it.

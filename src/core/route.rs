@@ -116,7 +116,7 @@ impl fmt::Display for Destination {
 }
 
 /// One next hop of a route.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Hop {
     /// The gateway (`via`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::core::change::{self, Action};
+use crate::core::change::{Action, RouteOp};
 use crate::core::desired;
 use crate::core::diff::{self, Policy};
 use crate::core::persist::Mechanism;
@@ -20,7 +20,7 @@ use crate::node::iproute;
 use crate::node::networkd;
 use crate::node::observe;
 use crate::node::request::{ApplyReply, ApplyRequest, FileChange, PersistedFile};
-use crate::node::transport::{Invocation, Transport};
+use crate::node::transport::Transport;
 use crate::parallel;
 
 pub use crate::core::applied::{LineFailure, NodeResult, Outcome, Report};
@@ -163,13 +163,13 @@ fn apply_routes(
         return result;
     };
 
-    let lines = np.batch_lines(adopt);
-    if lines.is_empty() {
+    let ops = np.route_ops(adopt);
+    if ops.is_empty() {
         // Only conflicts stand: nothing to run, and the node is not as declared.
         result.remaining = np.changes().to_vec();
         return result;
     }
-    result.sent = lines.clone();
+    result.sent = ops.iter().map(RouteOp::line).collect();
     let desired = desired_of(topology, np);
     // The record the node gets if every line succeeds, stored in the same round trip.
     let planned = planned_record(np, topology, &desired, adopt);
@@ -178,7 +178,7 @@ fn apply_routes(
         _ => None,
     };
     let req = ApplyRequest {
-        routes: lines,
+        routes: ops,
         persisted: persisted.as_ref().map(|(_, f)| f.clone()),
         record: Some((
             record::record_path(&node.instance),
@@ -209,7 +209,7 @@ fn apply_routes(
                 *stored = Some(planned);
             }
             let write_ms = started.elapsed().as_millis() as u64;
-            take_reply(&mut result, &req.routes, persisted.as_ref(), out, write_ms)
+            take_reply(&mut result, persisted.as_ref(), out, write_ms)
         }
     };
     let readback = match read_back {
@@ -256,14 +256,13 @@ fn nothing_to_send(np: &NodePlan, adopt: bool, result: &mut NodeResult) -> bool 
 /// round trip (`None`: read them again).
 fn take_reply(
     result: &mut NodeResult,
-    lines: &[String],
     persisted: Option<&(Mechanism, PersistedFile)>,
     out: ApplyReply,
     write_ms: u64,
 ) -> Option<Vec<Route>> {
     let failures = iproute::batch_failures(&out.stderr);
     for f in &failures {
-        if let Some(cmd) = lines.get(f.line.wrapping_sub(1)) {
+        if let Some(cmd) = result.sent.get(f.line.wrapping_sub(1)) {
             result.failures.push(LineFailure {
                 command: cmd.clone(),
                 message: f.message.clone(),
@@ -297,10 +296,7 @@ fn take_reply(
             _ => NodeError::Command(out.status_error()),
         });
     }
-    match out.read_back.as_deref().map(iproute::parse_stream) {
-        Some(Ok(mut tables)) if !tables.is_empty() => Some(tables.pop().unwrap_or_default()),
-        _ => None,
-    }
+    out.read_back.and_then(Result::ok)
 }
 
 /// The record a node gets when every planned operation succeeds: what it will then have of its
@@ -501,13 +497,15 @@ fn rollback_node(
     let node = topology
         .node(&np.name)
         .ok_or_else(|| format!("node `{}` is not in the topology", np.name))?;
-    let lines = undo_lines(np, adopt);
-    if !lines.is_empty() {
-        let mut script = lines.join("\n");
-        script.push('\n');
-        let inv = Invocation::ip(iproute::batch_args()).with_stdin(script.into_bytes());
+    let ops = undo_ops(np, adopt);
+    if !ops.is_empty() {
+        // Every operation is tried; what stands is judged from the read that follows.
+        let req = ApplyRequest {
+            routes: ops,
+            ..ApplyRequest::default()
+        };
         transport
-            .run(&node.instance, &inv)
+            .apply(&node.instance, &req)
             .map_err(|e| e.to_string())?;
     }
     let routes = observe::read_node(transport, node).map_err(|e| e.to_string())?;
@@ -535,41 +533,25 @@ fn rollback_node(
     }
 }
 
-/// The `ip -batch` lines that undo a node's planned operations, in an order that works: the
+/// The route operations that undo a node's planned operations, in an order that works: the
 /// routes routectl added or took over are removed first, then what was there is put back.
-pub fn undo_lines(np: &NodePlan, adopt: bool) -> Vec<String> {
+pub fn undo_ops(np: &NodePlan, adopt: bool) -> Vec<RouteOp> {
     let mut removes = Vec::new();
     let mut restores = Vec::new();
     for c in np.changes().iter().filter(|c| c.is_operation(adopt)) {
+        let put_back = || c.current.as_ref().and_then(RouteOp::add_exactly);
         match c.action {
-            Action::Add => removes.extend(change::delete_exactly(&c.route)),
-            Action::Delete => restores.extend(c.current.as_ref().and_then(change::add_exactly)),
-            Action::Replace | Action::Adopt => {
-                // Same key: rewriting it with the old route puts it back exactly.
-                restores.extend(
-                    c.current
-                        .as_ref()
-                        .and_then(change::add_exactly)
-                        .map(|l| l.replacen("route add ", "route replace ", 1)),
-                );
-            }
-            Action::TakeOver => {
-                if c.in_place {
-                    restores.extend(
-                        c.current
-                            .as_ref()
-                            .and_then(change::add_exactly)
-                            .map(|l| l.replacen("route add ", "route replace ", 1)),
-                    );
-                } else {
-                    restores.extend(c.current.as_ref().and_then(change::add_exactly));
-                }
-            }
+            Action::Add => removes.extend(RouteOp::delete_exactly(&c.route)),
+            Action::Delete => restores.extend(put_back()),
+            // Same key: rewriting it with the old route puts it back exactly.
+            Action::Replace | Action::Adopt => restores.extend(put_back().map(RouteOp::replacing)),
+            Action::TakeOver if c.in_place => restores.extend(put_back().map(RouteOp::replacing)),
+            Action::TakeOver => restores.extend(put_back()),
             Action::Conflict => {}
         }
     }
     // A take-over that was not in place came with an add of the desired route: removed above.
-    removes.sort();
+    removes.sort_by_cached_key(RouteOp::line);
     removes.dedup();
     removes.extend(restores);
     removes
@@ -618,7 +600,10 @@ mod tests {
             binding: None,
         };
         assert_eq!(
-            undo_lines(&np, false),
+            undo_ops(&np, false)
+                .iter()
+                .map(RouteOp::line)
+                .collect::<Vec<_>>(),
             [
                 "route del 10.1.3.0/24 via 10.0.2.23 dev eth1 table 254 proto 211 metric 0",
                 "route replace 10.1.1.0/24 via 10.0.2.99 dev eth1 table 254 proto 3 metric 0",

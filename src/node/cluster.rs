@@ -24,7 +24,7 @@ use crate::core::access::{self, Accesses};
 use crate::core::topology::{Access, Topology, TransportKind};
 use crate::error::CommandError;
 use crate::node::lxd_api::{self, Instance, Server};
-use crate::node::request::{ApplyReply, ApplyRequest, ReadReply, ReadRequest};
+use crate::node::request::{ApplyReply, ApplyRequest, ProbeRequest, ReadReply, ReadRequest};
 use crate::node::transport::{HostRecord, Invocation, Output, Transport};
 
 /// What the daemon says of a cluster and of a topology's instances.
@@ -248,6 +248,11 @@ impl Transport for Located {
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
         self.refuse(instance, "the apply request")?;
         self.inner.apply(instance, req)
+    }
+
+    fn probe(&self, instance: &str, req: &ProbeRequest) -> Result<Output, CommandError> {
+        self.refuse(instance, "the probe")?;
+        self.inner.probe(instance, req)
     }
 }
 

@@ -8,27 +8,9 @@ use crate::core::check::{Outcome, PING_ATTEMPTS, Probe, Report, compute};
 use crate::core::topology::{Node, Topology};
 use crate::error::CommandError;
 use crate::node::observe;
-use crate::node::transport::{Invocation, Transport};
+use crate::node::request::ProbeRequest;
+use crate::node::transport::Transport;
 use crate::parallel;
-
-/// `ping -c1 -W1 -I SOURCE DESTINATION`, run inside the source node.
-pub fn ping_invocation(p: &Probe) -> Invocation {
-    ping_addrs(p.source, p.destination)
-}
-
-fn ping_addrs(source: IpAddr, destination: IpAddr) -> Invocation {
-    Invocation {
-        program: "ping".to_string(),
-        args: vec![
-            "-c1".to_string(),
-            "-W1".to_string(),
-            "-I".to_string(),
-            source.to_string(),
-            destination.to_string(),
-        ],
-        ..Invocation::default()
-    }
-}
 
 /// Pings a path through a transport, trying again once when the first ping gets no reply.
 pub fn ping(t: &dyn Transport, node: &Node, p: &Probe) -> Outcome {
@@ -42,10 +24,13 @@ pub fn ping_between(
     source: IpAddr,
     destination: IpAddr,
 ) -> Outcome {
-    let inv = ping_addrs(source, destination);
+    let req = ProbeRequest {
+        from: source,
+        to: destination,
+    };
     let mut detail = String::new();
     for attempt in 1..=PING_ATTEMPTS {
-        match t.run(&node.instance, &inv) {
+        match t.probe(&node.instance, &req) {
             Ok(out) if out.status == Some(0) => return Outcome::Pass { attempts: attempt },
             Ok(out) => detail = ping_failure(&out.stdout, Some(out.status_error())),
             Err(e) => detail = e.to_string(),
@@ -114,16 +99,38 @@ pub fn run(
 mod tests {
     use super::*;
     use crate::core::check::probes;
-    use crate::node::transport::Output;
+    use crate::node::transport::{Invocation, Output};
 
     use crate::core::topology::fixtures::dual_stack as lab;
 
     #[test]
-    fn a_probe_pings_once_from_its_source_gateway() {
-        let all = probes(&lab(), &[]);
+    fn a_probe_pings_from_its_source_gateway() {
+        use std::sync::Mutex;
+        struct Seen(Mutex<Vec<ProbeRequest>>);
+        impl Transport for Seen {
+            fn run(&self, _: &str, _: &Invocation) -> Result<Output, CommandError> {
+                unreachable!("a probe is a typed request")
+            }
+            fn probe(&self, i: &str, req: &ProbeRequest) -> Result<Output, CommandError> {
+                self.0.lock().unwrap().push(*req);
+                Ok(Output {
+                    argv: i.into(),
+                    status: Some(0),
+                    stdout: Vec::new(),
+                    stderr: String::new(),
+                })
+            }
+        }
+        let t = lab();
+        let all = probes(&t, &[]);
+        let seen = Seen(Mutex::new(Vec::new()));
+        ping(&seen, t.node("worker-0").unwrap(), &all[0]);
         assert_eq!(
-            ping_invocation(&all[0]).args.join(" "),
-            "-c1 -W1 -I 10.1.0.1 10.1.1.1"
+            seen.0.lock().unwrap()[..],
+            [ProbeRequest {
+                from: "10.1.0.1".parse().unwrap(),
+                to: "10.1.1.1".parse().unwrap()
+            }]
         );
     }
 

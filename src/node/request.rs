@@ -1,21 +1,28 @@
 //! What routectl asks of a node, as typed values: a [`ReadRequest`] (every route, optionally
 //! the addresses, the last-applied record and its binding, the network-manager facts) and its
-//! [`ReadReply`]; an [`ApplyRequest`] (route lines, then a file that persists them and the
-//! manager's reload, then the last-applied record, then the read-back) and its [`ApplyReply`].
+//! [`ReadReply`]; an [`ApplyRequest`] (route operations, then a file that persists them and the
+//! manager's reload, then the last-applied record, then the read-back) and its [`ApplyReply`];
+//! a [`ProbeRequest`] (one ping of a path) and a [`WatchRequest`] (what a watch follows).
 //! Defined here, beside nothing that executes them: each way of reaching a node carries each
-//! out in one round trip. The exec transports render a request as one fixed script and parse
-//! its one output (`crate::node::transport::read_script`, `crate::node::transport::apply_script`,
-//! the apply's files on stdin, length- and digest-checked); host access executes it natively,
-//! through netlink and the files of the container's root (`crate::node::host`).
+//! out in one round trip. The exec transports render a read or an apply as one fixed script and
+//! parse its one output (`crate::node::transport::read_script`,
+//! `crate::node::transport::apply_script`, the apply's files on stdin, length- and
+//! digest-checked), and a probe or a watch as its one command line
+//! (`crate::node::transport::commands`); host access executes them natively, through netlink
+//! and the files of the container's root (`crate::node::host`). No other code builds a command
+//! line for a node.
 //!
 //! Nothing is half written: the script stores its whole input first and does nothing unless the
 //! input has the length (and, where `sha256sum` exists, the digest) routectl announced, so a
 //! routectl killed while sending leaves the node as it was. Each file is written to a fresh
 //! temporary file beside it and renamed over it. The record is written last, and only when every
-//! route line (and the drop-in) succeeded, so that it never claims what is not there.
+//! route operation (and the drop-in) succeeded, so that it never claims what is not there.
+
+use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
+use crate::core::change::RouteOp;
 use crate::core::link::Link;
 use crate::core::persist::NodeFacts;
 use crate::core::route::Route;
@@ -74,10 +81,12 @@ pub struct PersistedFile {
 /// One write to a node, carried out in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApplyRequest {
-    /// `ip -batch` lines (`route add|replace|del …`), run with `-force`: every line is tried.
-    pub routes: Vec<String>,
+    /// The route operations, in order, each tried whatever became of the one before (as
+    /// `ip -force -batch` does): an exec transport sends them as `ip -batch` lines
+    /// ([`RouteOp::line`]), host access as netlink requests.
+    pub routes: Vec<RouteOp>,
     /// The persisted file (a networkd drop-in, followed by `networkctl reload` when changed; a
-    /// NetworkManager dispatcher script; an ifupdown hook). Done only when every route line
+    /// NetworkManager dispatcher script; an ifupdown hook). Done only when every route operation
     /// succeeded.
     pub persisted: Option<PersistedFile>,
     /// The last-applied record's path in the node and what to do with it. Done last, only when
@@ -94,10 +103,12 @@ pub struct ApplyReply {
     pub argv: String,
     /// The exit status: 0 when everything asked for was done.
     pub status: Option<i32>,
-    /// What the route lines (and the writes) said; failing lines as `Command failed -:N`.
+    /// What the route operations (and the writes) said; a failing operation N (counted from 1)
+    /// as its message and `Command failed -:N`, as `ip -batch` reports line N.
     pub stderr: String,
-    /// The read-back, as `ip -N -d -j route show table all` prints it (`None`: not read).
-    pub read_back: Option<Vec<u8>>,
+    /// The read-back: every route of every table after the write, or why the answer could not
+    /// be read (`None`: not read).
+    pub read_back: Option<Result<Vec<Route>, ParseError>>,
     /// Whether the persisted file was written or removed (and networkd reloaded for a drop-in).
     pub persisted_done: bool,
     /// Whether the record was written or removed.
@@ -142,11 +153,11 @@ pub fn temp_suffix() -> String {
     crate::core::hex(&h.finalize()[..8])
 }
 
-/// The route lines as `ip -batch` reads them.
-pub fn batch_text(lines: &[String]) -> String {
-    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-    for l in lines {
-        text.push_str(l);
+/// The route operations as `ip -batch` reads them, one line each.
+pub fn batch_text(ops: &[RouteOp]) -> String {
+    let mut text = String::with_capacity(ops.len() * 80);
+    for op in ops {
+        text.push_str(&op.line());
         text.push('\n');
     }
     text
@@ -190,4 +201,28 @@ pub struct ReadReply {
     /// For a request with `facts_of`: the facts, or why they are unknown; `None` when the
     /// answer holds none.
     pub facts: Option<Result<NodeFacts, String>>,
+}
+
+/// One ping of a path from inside a node (`check`'s probes, a canary's proofs): from an address
+/// of the node to an address of another. The exec transports run `ping` in the node; host
+/// access hands it to its exec transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// The source address (an address of the node the ping runs in).
+    pub from: IpAddr,
+    /// The destination.
+    pub to: IpAddr,
+}
+
+/// What a watch follows (`reconcile --watch`). Host access follows a node's changes over
+/// netlink in its namespace; an exec transport starts a long-running command for each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchRequest {
+    /// The route and address changes of one node, as they happen.
+    Changes {
+        /// The node's instance (container, namespace, host).
+        instance: String,
+    },
+    /// The instance lifecycle events of every project of the daemon (LXD, Incus).
+    Lifecycle,
 }

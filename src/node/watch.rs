@@ -28,9 +28,8 @@ use std::time::{Duration, Instant};
 use crate::core::topology::{Access, Topology, TransportKind};
 use crate::node::host::Host;
 use crate::node::netlink::{self, Netlink, NlError};
-use crate::node::transport::{
-    Invocation, Killer, Line, MAX_LINE, Process, Reach, Stream, spawn_stream,
-};
+use crate::node::request::WatchRequest;
+use crate::node::transport::{Killer, Line, MAX_LINE, Process, Reach, Stream};
 
 /// How long a host watcher waits for an event before checking its namespace.
 const POLL: Duration = Duration::from_millis(500);
@@ -193,7 +192,7 @@ impl Watch {
         }
         if matches!(kind, TransportKind::Lxc | TransportKind::Incus) {
             let sh = shared.clone();
-            std::thread::spawn(move || lifecycle_watcher(kind, &by_instance, &sh));
+            std::thread::spawn(move || lifecycle_watcher(kind, &process, &by_instance, &sh));
         }
         Watch {
             shared,
@@ -330,16 +329,6 @@ fn host_watcher(node: &str, instance: &str, host: &Host, sh: &Shared) {
     }
 }
 
-/// `ip -j monitor route address` inside the node.
-pub fn monitor_invocation() -> Invocation {
-    Invocation::ip(
-        ["-j", "monitor", "route", "address"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    )
-}
-
 fn register(sh: &Shared, k: Killer) {
     let mut ks = sh.killers.lock().unwrap_or_else(|p| p.into_inner());
     ks.retain(|k| k.is_alive());
@@ -394,7 +383,10 @@ fn exec_watcher(node: &str, instance: &str, process: &Process, sh: &Shared) {
     while !sh.stopped() {
         let started = Instant::now();
         let mut ended = Ended::Exited;
-        match process.stream(instance, &monitor_invocation()) {
+        let req = WatchRequest::Changes {
+            instance: instance.to_string(),
+        };
+        match process.watch(&req) {
             Ok(mut s) => {
                 register(sh, s.killer());
                 // A monitor that is still running after a moment really watches (a stopped
@@ -514,23 +506,13 @@ pub fn lifecycle_change(line: &str) -> Option<Lifecycle> {
 /// The nodes of a topology by (project, instance); a node without a project is in `default`.
 pub type ByInstance = BTreeMap<(String, String), String>;
 
-fn lifecycle_watcher(kind: TransportKind, nodes: &ByInstance, sh: &Shared) {
+fn lifecycle_watcher(kind: TransportKind, process: &Process, nodes: &ByInstance, sh: &Shared) {
     // Every project's events, each with its project: a namesake in another project is not
     // one of the nodes.
-    let argv: Vec<String> = [
-        kind.name(),
-        "monitor",
-        "--type=lifecycle",
-        "--format=json",
-        "--all-projects",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
     let mut backoff = Backoff::new();
     while !sh.stopped() {
         let started = Instant::now();
-        match spawn_stream(&argv) {
+        match process.watch(&WatchRequest::Lifecycle) {
             Ok(mut s) => {
                 register(sh, s.killer());
                 while let Some(line) = s.next_line() {
@@ -550,8 +532,8 @@ fn lifecycle_watcher(kind: TransportKind, nodes: &ByInstance, sh: &Shared) {
             return;
         }
         sh.note(format!(
-            "lifecycle watch: `{}` ended; restarting it",
-            argv.join(" ")
+            "lifecycle watch: `{} monitor` ended; restarting it",
+            kind.name()
         ));
         if started.elapsed() > Duration::from_secs(10) {
             backoff.reset();

@@ -1,7 +1,8 @@
 //! `ip` over netlink: the route dump written in the snapshot format (what `ip -N -d -j route
-//! show table all` prints: what `show --save` stores and what an apply's read-back is), and
-//! the batch lines routectl sends (`route add|replace|del …`) turned into netlink requests.
-//! Reads get routectl's values straight from the dumps (`typed.rs`), never this text.
+//! show table all` prints: what `show --save` stores), and an apply's route operations turned
+//! into the netlink requests `ip route add|replace|del` sends for their lines. Reads and an
+//! apply's read-back get routectl's values straight from the dumps (`typed.rs`), never this
+//! text.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,11 +14,13 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
-    RouteProtocol, RouteScope, RouteType, RouteVia,
+    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use serde::Serialize;
 
+use crate::core::change::{RouteOp, Verb};
+use crate::core::route::{NextHop, TYPE_UNICAST};
 use crate::node::netlink::{self, Netlink, NlError};
 
 pub(super) fn link_names(links: &[LinkMessage]) -> HashMap<u32, String> {
@@ -302,158 +305,133 @@ pub fn addrs_json(
     serde_json::to_vec(&out).unwrap_or_else(|_| b"[]".to_vec())
 }
 
-/// What a `route add|replace|del` line of routectl's batch says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteLine {
-    /// `add`, `replace` or `del`.
-    pub verb: String,
-    /// Destination.
-    pub dst: IpNet,
-    /// `via`.
-    pub gateway: Option<IpAddr>,
-    /// `dev`.
-    pub dev: Option<String>,
-    /// `table`.
-    pub table: u32,
-    /// `proto`.
-    pub protocol: Option<u8>,
-    /// `metric`.
-    pub metric: Option<u32>,
-    /// `tos`.
-    pub tos: u8,
-    /// `from`.
-    pub from: Option<IpNet>,
-    /// `nhid`: the nexthop object a route goes through (what identifies it for a delete).
-    pub nhid: Option<u32>,
-}
-
-/// Reads the words after `route VERB` of a line routectl wrote ([`crate::core::change`]).
-pub fn parse_route_line(verb: &str, words: &[&str]) -> Result<RouteLine, String> {
-    let prefix = |s: &str| -> Result<IpNet, String> {
-        s.parse::<IpNet>()
-            .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-            .map(|n| n.trunc())
-            .map_err(|_| format!("Error: an inet prefix is expected rather than \"{s}\"."))
-    };
-    let Some((dst, mut rest)) = words.split_first() else {
-        return Err("Error: a destination is expected.".into());
-    };
-    let mut line = RouteLine {
-        verb: verb.to_string(),
-        dst: prefix(dst)?,
-        gateway: None,
-        dev: None,
-        table: crate::core::route::TABLE_MAIN,
-        protocol: None,
-        metric: None,
-        tos: 0,
-        from: None,
-        nhid: None,
-    };
-    let bad = |k: &str, v: &str| format!("Error: argument \"{v}\" is wrong: {k}");
-    while let [key, value, tail @ ..] = rest {
-        match *key {
-            "via" => line.gateway = Some(value.parse().map_err(|_| bad(key, value))?),
-            "dev" => line.dev = Some(value.to_string()),
-            "table" => line.table = value.parse().map_err(|_| bad(key, value))?,
-            "proto" => line.protocol = Some(value.parse().map_err(|_| bad(key, value))?),
-            "metric" => line.metric = Some(value.parse().map_err(|_| bad(key, value))?),
-            "tos" => {
-                let v = value.strip_prefix("0x").unwrap_or(value);
-                line.tos = u8::from_str_radix(v, 16).map_err(|_| bad(key, value))?;
-            }
-            "from" => line.from = Some(prefix(value)?),
-            "nhid" => line.nhid = Some(value.parse().map_err(|_| bad(key, value))?),
-            _ => return Err(format!("Error: host access does not know `{key}`.")),
-        }
-        rest = tail;
-    }
-    if let [extra] = rest {
-        return Err(format!("Error: \"{extra}\" has no value."));
-    }
-    Ok(line)
-}
-
-/// The netlink request `ip route VERB …` sends for a line: the same header fields (`add` and
-/// `replace`: unicast, scope universe; `del`: scope nowhere) and attributes.
+/// The netlink request `ip route VERB …` sends for the operation's line: the same header
+/// fields and attributes (`add` and `replace`: the type named or unicast, the scope `ip` gives
+/// it; `del`: the type named or none, scope nowhere).
 pub fn route_request(
-    line: &RouteLine,
+    op: &RouteOp,
     indexes: &HashMap<&str, u32>,
 ) -> Result<(RouteNetlinkMessage, u16), String> {
     let mut m = RouteMessage::default();
-    let (family, addr) = match line.dst {
+    let dst = op.dst.trunc();
+    let (family, addr) = match dst {
         IpNet::V4(n) => (AddressFamily::Inet, RouteAddress::Inet(n.addr())),
         IpNet::V6(n) => (AddressFamily::Inet6, RouteAddress::Inet6(n.addr())),
     };
     m.header.address_family = family;
-    m.header.destination_prefix_length = line.dst.prefix_len();
-    m.header.tos = line.tos;
-    if line.table < 256 {
-        m.header.table = line.table as u8;
+    m.header.destination_prefix_length = dst.prefix_len();
+    m.header.tos = op.tos;
+    if op.table < 256 {
+        m.header.table = op.table as u8;
     } else {
         m.header.table = RouteHeader::RT_TABLE_UNSPEC;
-        m.attributes.push(RouteAttribute::Table(line.table));
+        m.attributes.push(RouteAttribute::Table(op.table));
     }
-    let del = line.verb == "del";
-    m.header.protocol = RouteProtocol::from(line.protocol.unwrap_or(if del { 0 } else { 3 }));
-    if del {
-        m.header.scope = RouteScope::NoWhere;
-        m.header.kind = RouteType::from(0);
-    } else {
-        m.header.scope = RouteScope::Universe;
-        m.header.kind = RouteType::Unicast;
-    }
+    let del = op.verb == Verb::Del;
+    m.header.protocol = RouteProtocol::from(op.protocol);
+    let kind = op.kind.unwrap_or(if del { 0 } else { TYPE_UNICAST });
+    m.header.kind = RouteType::from(kind);
+    let gateways = match &op.next_hop {
+        NextHop::Single(h) => h.gateway.is_some(),
+        NextHop::Multipath(hops) => !hops.is_empty(),
+    };
+    m.header.scope = scope(kind, del, gateways || op.nhid.is_some());
     m.attributes.push(RouteAttribute::Destination(addr));
-    if let Some(from) = line.from {
+    if let Some(from) = op.from {
         m.header.source_prefix_length = from.prefix_len();
         m.attributes
             .push(RouteAttribute::Source(RouteAddress::from(from.addr())));
     }
-    if let Some(g) = line.gateway {
-        let same = matches!(
-            (g, line.dst),
-            (IpAddr::V4(_), IpNet::V4(_)) | (IpAddr::V6(_), IpNet::V6(_))
-        );
-        m.attributes.push(if same {
-            RouteAttribute::Gateway(RouteAddress::from(g))
-        } else {
-            RouteAttribute::Via(match g {
-                IpAddr::V4(a) => RouteVia::Inet(a),
-                IpAddr::V6(a) => RouteVia::Inet6(a),
-            })
-        });
+    let dev_index = |dev: &str| {
+        indexes
+            .get(dev)
+            .copied()
+            .ok_or_else(|| format!("Cannot find device \"{dev}\""))
+    };
+    match &op.next_hop {
+        NextHop::Single(h) => {
+            if let Some(g) = h.gateway {
+                m.attributes.push(gateway(g, &dst));
+            }
+            if let Some(dev) = &h.dev {
+                m.attributes.push(RouteAttribute::Oif(dev_index(dev)?));
+            }
+            if op.onlink {
+                m.header.flags = RouteFlags::from_bits_retain(RTNH_F_ONLINK);
+            }
+        }
+        NextHop::Multipath(hops) => {
+            let mut out = Vec::with_capacity(hops.len());
+            for (i, h) in hops.iter().enumerate() {
+                let mut nh = RouteNextHop::default();
+                if let Some(dev) = &h.dev {
+                    nh.interface_index = dev_index(dev)?;
+                }
+                if let Some(g) = h.gateway {
+                    nh.attributes.push(gateway(g, &dst));
+                }
+                // `ip` reads a trailing `onlink` as a flag of the last next hop.
+                if op.onlink && i + 1 == hops.len() {
+                    nh.flags = RouteNextHopFlags::from_bits_retain(RTNH_F_ONLINK as u8);
+                }
+                out.push(nh);
+            }
+            m.attributes.push(RouteAttribute::MultiPath(out));
+        }
     }
-    if let Some(dev) = &line.dev {
-        let Some(i) = indexes.get(dev.as_str()) else {
-            return Err(format!("Cannot find device \"{dev}\""));
-        };
-        m.attributes.push(RouteAttribute::Oif(*i));
-    }
-    if let Some(metric) = line.metric {
-        m.attributes.push(RouteAttribute::Priority(metric));
-    }
-    if let Some(id) = line.nhid {
+    m.attributes.push(RouteAttribute::Priority(op.metric));
+    if let Some(id) = op.nhid {
         m.attributes.push(RouteAttribute::NhId(id));
     }
-    Ok(match line.verb.as_str() {
-        "add" => (RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL),
-        "replace" => (
+    Ok(match op.verb {
+        Verb::Add => (RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL),
+        Verb::Replace => (
             RouteNetlinkMessage::NewRoute(m),
             NLM_F_CREATE | NLM_F_REPLACE,
         ),
-        _ => (RouteNetlinkMessage::DelRoute(m), 0),
+        Verb::Del => (RouteNetlinkMessage::DelRoute(m), 0),
     })
 }
 
+/// `RTNH_F_ONLINK`.
+const RTNH_F_ONLINK: u32 = 0x04;
+
+/// The scope `ip route` gives a route it sends (iproute2 `iproute_modify`): host for local and
+/// NAT routes, link for broadcast, multicast and anycast ones; for unicast (or an unnamed type)
+/// nowhere on a delete, link for an add without a gateway, universe otherwise.
+fn scope(kind: u8, del: bool, gateways: bool) -> RouteScope {
+    match kind {
+        2 | 10 => RouteScope::Host,
+        3..=5 => RouteScope::Link,
+        0 | 1 if del => RouteScope::NoWhere,
+        0 | 1 if !gateways => RouteScope::Link,
+        _ => RouteScope::Universe,
+    }
+}
+
+/// A gateway of the destination's family as `RTA_GATEWAY`, of the other one as `RTA_VIA`.
+fn gateway(g: IpAddr, dst: &IpNet) -> RouteAttribute {
+    let same = matches!(
+        (g, dst),
+        (IpAddr::V4(_), IpNet::V4(_)) | (IpAddr::V6(_), IpNet::V6(_))
+    );
+    if same {
+        RouteAttribute::Gateway(RouteAddress::from(g))
+    } else {
+        RouteAttribute::Via(match g {
+            IpAddr::V4(a) => RouteVia::Inet(a),
+            IpAddr::V6(a) => RouteVia::Inet6(a),
+        })
+    }
+}
+
+/// Sends one route operation; what the kernel refused, as `ip` says it.
 pub(super) fn write_route(
     nl: &mut Netlink,
-    verb: &str,
-    words: &[&str],
-    names: &HashMap<u32, String>,
+    op: &RouteOp,
+    indexes: &HashMap<&str, u32>,
 ) -> Result<(), String> {
-    let line = parse_route_line(verb, words)?;
-    let indexes: HashMap<&str, u32> = names.iter().map(|(i, n)| (n.as_str(), *i)).collect();
-    let (msg, flags) = route_request(&line, &indexes)?;
+    let (msg, flags) = route_request(op, indexes)?;
     nl.request(msg, flags).map_err(|e| match e {
         NlError::Kernel(errno) => format!("RTNETLINK answers: {}", netlink::strerror(errno)),
         NlError::KernelSaid(_, why) => why,

@@ -39,7 +39,6 @@ use std::time::Duration;
 
 use crate::core::topology::TransportKind;
 use crate::error::CommandError;
-use crate::node::iproute;
 use crate::node::lxd_api::{Instance, Server};
 use crate::node::netlink::{Netlink, NlError};
 use crate::node::request::{ApplyReply, ApplyRequest, FileChange, ReadReply, ReadRequest};
@@ -55,7 +54,7 @@ mod typed;
 pub use beside::{Beside, MAX_FILE, NodeFiles, node_facts, read_beside};
 pub use identity::{Place, Resolved};
 use ip::*;
-pub use ip::{RouteLine, parse_route_line, read_routes, route_request, routes_json};
+pub use ip::{read_routes, route_request, routes_json};
 pub use root::RootFiles;
 pub use typed::{links_of, route_of, routes_of};
 
@@ -120,22 +119,45 @@ impl Host {
         }
     }
 
-    /// Serves routectl's own `ip -batch` of a write (`route add|replace|del …` lines and the
-    /// `route show table all` of its read-back) over netlink, as `ip -N -d -j -force -batch -`
-    /// answers it: the read-back in the snapshot format, a failing line as `Command failed -:N`.
-    fn serve(&self, instance: &str, inv: &Invocation) -> Result<Output, CommandError> {
-        let argv = format!("host access to `{instance}`: ip {}", inv.args.join(" "));
-        let Some((lines, force)) = script(inv) else {
-            // Not one of routectl's own writes (`ip -V` for a diagnosis).
-            return Ok(Output {
-                argv,
-                status: Some(1),
-                stdout: Vec::new(),
-                stderr: "host access runs no `ip`; it serves only routectl's own reads and \
-                         route writes"
-                    .into(),
-            });
+    /// Carries out the route operations of an apply natively, each as the netlink request its
+    /// `ip -batch` line makes `ip` send, every one tried (as `-force` does); a failing one is
+    /// reported as `ip -batch` reports line N (its message, then `Command failed -:N`). Then, if
+    /// asked, the read-back, as routectl's own values.
+    fn routes_natively(
+        &self,
+        instance: &str,
+        req: &ApplyRequest,
+    ) -> Result<ApplyReply, CommandError> {
+        let argv = format!("host access to `{instance}`: ip route (netlink)");
+        let mut reply = ApplyReply {
+            argv: argv.clone(),
+            status: Some(0),
+            stderr: String::new(),
+            read_back: None,
+            persisted_done: false,
+            record_done: false,
         };
+        if req.routes.is_empty() && !req.read_back {
+            return Ok(reply);
+        }
+        if !crate::interrupt::may_start() {
+            return Err(CommandError::Interrupted {
+                argv,
+                signal: crate::interrupt::signal_name().to_string(),
+            });
+        }
+        if self.verbose {
+            eprintln!(
+                "+ (host access to {instance}) {} route operation(s){}",
+                req.routes.len(),
+                if req.read_back {
+                    ", then the read-back"
+                } else {
+                    ""
+                }
+            );
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
         let (ns, _) = self.namespace(instance)?;
         let mut nl = self.netlink(instance, &ns)?;
         let nlerr = |what: &str, e: NlError| self.error(instance, what, e.to_string());
@@ -143,38 +165,20 @@ impl Host {
             .dump_links()
             .map_err(|e| nlerr("listing its interfaces", e))?;
         let names = link_names(&links);
-        let mut stdout = Vec::new();
-        let mut stderr = String::new();
-        let mut failed = false;
-        for (i, line) in lines.iter().enumerate() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let result: Result<(), String> = match words.as_slice() {
-                [] => Ok(()),
-                ["route", "show", "table", "all"] => {
-                    let routes = read_routes(&mut nl).map_err(|e| nlerr("reading routes", e))?;
-                    stdout.extend(routes_json(&routes, &names));
-                    stdout.push(b'\n');
-                    Ok(())
-                }
-                ["route", verb @ ("add" | "replace" | "del"), rest @ ..] => {
-                    write_route(&mut nl, verb, rest, &names)
-                }
-                _ => Err(format!("host access does not run `{line}`")),
-            };
-            if let Err(message) = result {
-                stderr.push_str(&format!("{message}\nCommand failed -:{}\n", i + 1));
-                failed = true;
-                if !force {
-                    break;
-                }
+        let indexes: HashMap<&str, u32> = names.iter().map(|(i, n)| (n.as_str(), *i)).collect();
+        for (i, op) in req.routes.iter().enumerate() {
+            if let Err(message) = write_route(&mut nl, op, &indexes) {
+                reply
+                    .stderr
+                    .push_str(&format!("{message}\nCommand failed -:{}\n", i + 1));
+                reply.status = Some(1);
             }
         }
-        Ok(Output {
-            argv,
-            status: Some(i32::from(failed)),
-            stdout,
-            stderr,
-        })
+        if req.read_back {
+            let msgs = read_routes(&mut nl).map_err(|e| nlerr("reading routes", e))?;
+            reply.read_back = Some(Ok(typed::routes_of(&msgs, &names)));
+        }
+        Ok(reply)
     }
 
     /// A netlink socket in the node's namespace.
@@ -244,19 +248,15 @@ impl Transport for Host {
         if inv.program != "ip" || self.elsewhere(instance) {
             return self.exec.run(instance, inv);
         }
-        // As the exec transport starts no process after SIGINT/SIGTERM (until reads are allowed
-        // again for the read-back), host access starts no read or write then.
-        if !crate::interrupt::may_start() {
-            return Err(CommandError::Interrupted {
-                argv: format!("host access to `{instance}`: ip {}", inv.args.join(" ")),
-                signal: crate::interrupt::signal_name().to_string(),
-            });
-        }
-        if self.verbose {
-            eprintln!("+ (host access to {instance}) ip {}", inv.args.join(" "));
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.serve(instance, inv)
+        // Reads and writes are typed requests ([`Transport::read`], [`Transport::apply`]);
+        // an `ip` command line (`ip -V` for a diagnosis) is not one of them.
+        Ok(Output {
+            argv: format!("host access to `{instance}`: ip {}", inv.args.join(" ")),
+            status: Some(1),
+            stdout: Vec::new(),
+            stderr: "host access runs no `ip`; it serves only routectl's own reads and writes"
+                .into(),
+        })
     }
 
     /// The routes (and addresses) over netlink, the record, its binding and the facts from the
@@ -308,20 +308,20 @@ impl Transport for Host {
         self.exec.host_record(instance, record_path)
     }
 
-    /// The route lines and the read-back over netlink, the record into the container's root;
-    /// a persisted file (written by the apply script), a remote or an instance on another
-    /// cluster member goes through the exec transport, whole.
+    /// The route operations and the read-back over netlink, the record into the container's
+    /// root (a network namespace's on this host); a persisted file (written by the apply
+    /// script), a remote or an instance on another cluster member goes through the exec
+    /// transport, whole.
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
         if self.kind == TransportKind::Netns {
-            // The routes over netlink (`run` serves the batch), the record on this host.
-            return apply_script::apply_by_exec(self, instance, req);
+            let reply = self.routes_natively(instance, req)?;
+            return Ok(apply_script::finish_on_host_record(req, reply));
         }
         let reload = req.persisted.as_ref().is_some_and(|f| f.change.is_change());
         if reload || instance.contains(':') || self.elsewhere(instance) {
             return self.exec.apply(instance, req);
         }
-        let mut reply =
-            apply_script::batch_round(self, instance, req, format!("host access to `{instance}`"))?;
+        let mut reply = self.routes_natively(instance, req)?;
         if let Some((path, change)) = &req.record
             && change.is_change()
             && reply.status == Some(0)
@@ -365,74 +365,103 @@ fn with_hint(e: &std::io::Error) -> String {
     }
 }
 
-/// The script lines of one of routectl's own `ip` invocations, and whether it keeps going past
-/// a failing line (`-force`); `None` for anything else.
-fn script(inv: &Invocation) -> Option<(Vec<String>, bool)> {
-    let args: Vec<&str> = inv.args.iter().map(String::as_str).collect();
-    let (opts, tail) = args.split_at(args.len().checked_sub(2)?);
-    if tail != ["-batch", "-"] || !opts.starts_with(iproute::READ_OPTIONS) {
-        return None;
-    }
-    let force = match &opts[iproute::READ_OPTIONS.len()..] {
-        [] => false,
-        ["-force"] => true,
-        _ => return None,
-    };
-    let text = String::from_utf8_lossy(inv.stdin.as_deref().unwrap_or_default()).into_owned();
-    Some((text.lines().map(str::to_string).collect(), force))
-}
-
 #[cfg(test)]
 mod tests {
-    use ipnet::IpNet;
-    use netlink_packet_route::route::{RouteAttribute, RouteFlags};
+    use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+    use netlink_packet_route::route::{
+        RouteAttribute, RouteFlags, RouteMessage, RouteScope, RouteType,
+    };
     use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+    use crate::core::change::{Action, Change, RouteOp};
+    use crate::core::route::{Hop, NextHop, Route};
     use serde_json::Value;
 
     use super::*;
 
+    fn message(op: &RouteOp, idx: &HashMap<&str, u32>) -> (RouteMessage, u16, bool) {
+        match route_request(op, idx).unwrap() {
+            (RouteNetlinkMessage::NewRoute(m), f) => (m, f, false),
+            (RouteNetlinkMessage::DelRoute(m), f) => (m, f, true),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A route operation becomes the request `ip` sends for its line: header fields, the
+    /// attributes named and nothing else, a device by its index.
     #[test]
-    fn reads_the_lines_routectl_writes() {
-        let l = parse_route_line(
-            "replace",
-            &"10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0"
-                .split_whitespace()
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        assert_eq!(l.dst, "10.1.1.0/24".parse::<IpNet>().unwrap());
-        assert_eq!(l.gateway, Some("10.0.2.21".parse().unwrap()));
-        assert_eq!(l.dev.as_deref(), Some("eth1"));
-        assert_eq!((l.table, l.protocol, l.metric), (254, Some(211), Some(0)));
-        let d = parse_route_line(
-            "del",
-            &"fd00:1::/64 via fd00::21 table 254 proto 211 metric 1024 from fd00:9::/64"
-                .split_whitespace()
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        assert_eq!(d.from, Some("fd00:9::/64".parse().unwrap()));
-        let n = parse_route_line(
-            "del",
-            &"10.1.2.0/24 nhid 7 table 254 proto 211 metric 0"
-                .split_whitespace()
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        assert_eq!((n.nhid, n.gateway), (Some(7), None));
-        assert!(matches!(
-            route_request(&n, &HashMap::new()).unwrap().0,
-            RouteNetlinkMessage::DelRoute(m) if m.attributes.contains(&RouteAttribute::NhId(7))
-        ));
-        assert!(parse_route_line("add", &["10.0.0.0/8", "weight"]).is_err());
-        assert!(parse_route_line("add", &["10.0.0.0/8", "nexthop", "x"]).is_err());
+    fn route_operations_become_the_requests_ip_sends() {
+        let r = Route::unicast(
+            "10.1.1.0/24".parse().unwrap(),
+            "10.0.2.21".parse().unwrap(),
+            Some("eth1"),
+            211,
+            0,
+        );
         let mut idx = HashMap::new();
         idx.insert("eth1", 3);
-        assert!(route_request(&l, &idx).is_ok());
+        let add = Change::new(Action::Replace, r.clone(), None).op().unwrap();
+        let (m, flags, del) = message(&add, &idx);
+        assert_eq!((flags, del), (NLM_F_CREATE | NLM_F_REPLACE, false));
         assert_eq!(
-            route_request(&l, &HashMap::new()).unwrap_err(),
+            (m.header.kind, m.header.scope, u8::from(m.header.protocol)),
+            (RouteType::Unicast, RouteScope::Universe, 211)
+        );
+        assert!(m.attributes.contains(&RouteAttribute::Oif(3)));
+        assert!(m.attributes.contains(&RouteAttribute::Priority(0)));
+        assert_eq!(
+            route_request(&add, &HashMap::new()).unwrap_err(),
             "Cannot find device \"eth1\""
         );
+        // A delete through a nexthop object names the object, not the gateway.
+        let via_nh = Route {
+            nhid: Some(7),
+            ..r.clone()
+        };
+        let d = Change::new(Action::Delete, via_nh.clone(), Some(via_nh))
+            .op()
+            .unwrap();
+        let (m, flags, del) = message(&d, &idx);
+        assert_eq!((flags, del, m.header.scope), (0, true, RouteScope::NoWhere));
+        assert!(m.attributes.contains(&RouteAttribute::NhId(7)));
+        assert!(
+            !m.attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Gateway(_)))
+        );
+        // An exact delete of a blackhole route names its type; an IPv4 route through an IPv6
+        // gateway goes `via`; a multipath route lists its hops.
+        let mut hole = r.clone();
+        hole.kind = 6;
+        hole.next_hop = NextHop::Single(Hop::default());
+        let (m, _, _) = message(&RouteOp::delete_exactly(&hole).unwrap(), &idx);
+        assert_eq!(m.header.kind, RouteType::BlackHole);
+        let mut cross = r.clone();
+        cross.next_hop = NextHop::Single(Hop {
+            gateway: Some("fe80::1".parse().unwrap()),
+            dev: Some("eth1".into()),
+        });
+        let (m, _, _) = message(&RouteOp::add_exactly(&cross).unwrap(), &idx);
+        assert!(
+            m.attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Via(_)))
+        );
+        let mut multi = r;
+        multi.next_hop = NextHop::Multipath(vec![
+            Hop {
+                gateway: Some("10.0.2.21".parse().unwrap()),
+                dev: Some("eth1".into()),
+            },
+            Hop {
+                gateway: Some("10.0.2.22".parse().unwrap()),
+                dev: Some("eth1".into()),
+            },
+        ]);
+        let (m, _, _) = message(&RouteOp::add_exactly(&multi).unwrap(), &idx);
+        assert!(m.attributes.iter().any(
+            |a| matches!(a, RouteAttribute::MultiPath(h) if h.len() == 2 && h[1].interface_index == 3)
+        ));
     }
 
     #[test]
@@ -498,16 +527,5 @@ mod tests {
                 "{record} {iface}"
             );
         }
-    }
-
-    #[test]
-    fn only_routectl_s_own_invocations_are_served() {
-        assert!(script(&Invocation::ip(iproute::read_args())).is_none());
-        assert!(script(&Invocation::ip(vec!["-V".into()])).is_none());
-        let (lines, force) = script(
-            &Invocation::ip(iproute::batch_args()).with_stdin(b"route show table all\n".to_vec()),
-        )
-        .unwrap();
-        assert_eq!((lines.len(), force), (1, true));
     }
 }

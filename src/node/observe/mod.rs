@@ -18,8 +18,8 @@ use crate::error::ParseError;
 use crate::error::{CommandError, NodeError};
 use crate::node::iproute;
 use crate::node::request::{ReadReply, ReadRequest};
-use crate::node::transport::read_script;
 use crate::node::transport::{HostRecord, Invocation, Transport};
+use crate::node::transport::{commands, read_script};
 
 mod write;
 
@@ -239,7 +239,7 @@ fn diagnose(t: &dyn Transport, node: &Node, err: NodeError) -> NodeError {
         _ => return err,
     };
     let version = t
-        .run(&node.instance, &Invocation::ip(vec!["-V".to_string()]))
+        .run(&node.instance, &commands::ip_version_invocation())
         .ok()
         .filter(|o| o.status == Some(0))
         .and_then(|o| iproute::parse_version(&String::from_utf8_lossy(&o.stdout)));

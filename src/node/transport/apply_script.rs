@@ -10,7 +10,8 @@
 use sha2::{Digest, Sha256};
 
 use super::{Invocation, Transport};
-use crate::error::CommandError;
+use crate::core::route::Route;
+use crate::error::{CommandError, ParseError};
 use crate::node::iproute;
 use crate::node::request::{ApplyReply, ApplyRequest, FileChange, batch_text, temp_suffix};
 
@@ -138,7 +139,7 @@ pub fn parse_apply_output(
     };
     let rest = &text[first + marker.len()..];
     let (done, read_back) = match find(rest) {
-        Some(i) => (&rest[..i], Some(rest[i + marker.len()..].to_vec())),
+        Some(i) => (&rest[..i], Some(&rest[i + marker.len()..])),
         None => (rest, None),
     };
     let done = String::from_utf8_lossy(done);
@@ -146,8 +147,14 @@ pub fn parse_apply_output(
         reply.persisted_done = words.split_whitespace().any(|w| w == "persisted");
         reply.record_done = words.split_whitespace().any(|w| w == "record");
     }
-    reply.read_back = read_back;
+    reply.read_back = read_back.map(parse_read_back);
     reply
+}
+
+/// The routes of a read-back as `ip -N -d -j route show table all` printed them (the last
+/// table of the output, which for `ip -batch` follows whatever the route lines printed).
+pub fn parse_read_back(output: &[u8]) -> Result<Vec<Route>, ParseError> {
+    iproute::parse_stream(output).and_then(|mut tables| tables.pop().ok_or(ParseError::Empty))
 }
 
 /// Carries out `req` through a transport that runs commands in the node: one script (or, for
@@ -172,8 +179,8 @@ pub fn apply_by_exec<T: Transport + ?Sized>(
 }
 
 /// The route lines of `req` and its read-back as one `ip -batch` through `t`, for a transport
-/// that serves `ip` itself (a network namespace, host access's netlink); nothing else of the
-/// request is done. Every line is tried (`-force`). `argv` names the reply when nothing ran.
+/// that runs `ip` in the node with nothing of the node's own around it (a network namespace);
+/// nothing else of the request is done. Every line is tried (`-force`). `argv` names the reply when nothing ran.
 pub fn batch_round<T: Transport + ?Sized>(
     t: &T,
     instance: &str,
@@ -199,7 +206,7 @@ pub fn batch_round<T: Transport + ?Sized>(
         reply.argv = out.argv;
         reply.status = out.status;
         reply.stderr = out.stderr;
-        reply.read_back = req.read_back.then_some(out.stdout);
+        reply.read_back = req.read_back.then(|| parse_read_back(&out.stdout));
     }
     Ok(reply)
 }
@@ -211,13 +218,20 @@ fn apply_on_host_record<T: Transport + ?Sized>(
     instance: &str,
     req: &ApplyRequest,
 ) -> Result<ApplyReply, CommandError> {
-    let mut reply = batch_round(t, instance, req, String::new())?;
+    let reply = batch_round(t, instance, req, String::new())?;
+    Ok(finish_on_host_record(req, reply))
+}
+
+/// The rest of an apply to a network namespace once its routes are done (`reply`): a persisted
+/// file is refused (a namespace has no network manager), the record is written on this host
+/// when every route operation succeeded.
+pub fn finish_on_host_record(req: &ApplyRequest, mut reply: ApplyReply) -> ApplyReply {
     if req.persisted.as_ref().is_some_and(|f| f.change.is_change()) {
         reply.status = Some(1);
         reply
             .stderr
             .push_str("a network namespace has no network manager: no file is persisted\n");
-        return Ok(reply);
+        return reply;
     }
     if let Some((path, change)) = &req.record
         && change.is_change()
@@ -226,13 +240,25 @@ fn apply_on_host_record<T: Transport + ?Sized>(
         let written = super::write_host_record(std::path::Path::new(path), change);
         reply.record_written(path, written.map_err(|e| e.to_string()));
     }
-    Ok(reply)
+    reply
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::change::{Action, Change, RouteOp};
     use crate::node::request::PersistedFile;
+
+    fn op() -> RouteOp {
+        let r = crate::core::route::Route::unicast(
+            "10.1.0.0/24".parse().unwrap(),
+            "10.0.2.20".parse().unwrap(),
+            None,
+            211,
+            0,
+        );
+        Change::new(Action::Add, r, None).op().unwrap()
+    }
 
     fn run_script(req: &ApplyRequest, dir: &std::path::Path, cut: Option<usize>) -> ApplyReply {
         let record = dir.join("rc/last-applied/n.json");
@@ -292,7 +318,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("rc/last-applied/n.json");
         let req = ApplyRequest {
-            routes: vec!["route add 10.1.0.0/24 via 10.0.2.20".into()],
+            routes: vec![op()],
             persisted: None,
             record: Some((
                 record.display().to_string(),
@@ -310,11 +336,11 @@ mod tests {
         let r = run_script(&req, dir.path(), None);
         assert_eq!(r.status, Some(0), "{r:?}");
         assert!(r.record_done && !r.persisted_done);
-        assert_eq!(r.read_back.as_deref(), Some(&b"[]\n"[..]));
+        assert_eq!(r.read_back, Some(Ok(Vec::new())));
         assert_eq!(std::fs::read(&record).unwrap(), b"{\"v\":2}\n");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("batch")).unwrap(),
-            "route add 10.1.0.0/24 via 10.0.2.20\n"
+            "route add 10.1.0.0/24 via 10.0.2.20 table 254 proto 211 metric 0\n"
         );
         // Nothing is left behind but the record.
         let left: Vec<_> = std::fs::read_dir(record.parent().unwrap())
@@ -342,7 +368,7 @@ mod tests {
         let dropin = dir.path().join("net/10-eth1.network.d/50-routectl.conf");
         std::fs::create_dir(dir.path().join("net")).unwrap();
         let req = ApplyRequest {
-            routes: vec!["route add 10.1.0.0/24 via 10.0.2.20".into()],
+            routes: vec![op()],
             persisted: Some(PersistedFile {
                 path: dropin.display().to_string(),
                 change: FileChange::Write(b"[Route]\nDestination=10.1.0.0/24\n".to_vec()),

@@ -25,9 +25,12 @@ use std::time::Duration;
 use crate::core::topology::Topology;
 use crate::core::topology::TransportKind;
 use crate::error::{CommandError, SshFailure};
-use crate::node::request::{ApplyReply, ApplyRequest, FileChange, ReadReply, ReadRequest};
+use crate::node::request::{
+    ApplyReply, ApplyRequest, FileChange, ProbeRequest, ReadReply, ReadRequest, WatchRequest,
+};
 
 pub mod apply_script;
+pub mod commands;
 pub mod read_script;
 mod spawn;
 
@@ -152,6 +155,12 @@ pub trait Transport: Sync {
     /// Carries out one write to a node in one round trip (see [`crate::node::request`]).
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
         apply_script::apply_by_exec(self, instance, req)
+    }
+
+    /// Pings one path from inside a node: `ping` run through [`Transport::run`] (exit 0: a
+    /// reply came).
+    fn probe(&self, instance: &str, req: &ProbeRequest) -> Result<Output, CommandError> {
+        self.run(instance, &commands::probe_invocation(req))
     }
 }
 
@@ -331,6 +340,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn read(&self, instance: &str, req: &ReadRequest) -> Result<ReadReply, CommandError> {
         (**self).read(instance, req)
+    }
+
+    fn probe(&self, instance: &str, req: &ProbeRequest) -> Result<Output, CommandError> {
+        (**self).probe(instance, req)
     }
 
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
@@ -532,10 +545,16 @@ fn shell_word(w: &str) -> String {
 }
 
 impl Process {
-    /// Starts `inv` inside `instance` as a long-running command whose stdout is read as it
-    /// comes (`ip -j monitor route address` for `reconcile --watch`).
-    pub fn stream(&self, instance: &str, inv: &Invocation) -> Result<Stream, CommandError> {
-        let argv = self.argv(instance, inv);
+    /// Starts what `req` follows as a long-running command whose stdout is read as it comes
+    /// (`reconcile --watch`): `ip -j monitor route address` inside the node, or the daemon's
+    /// lifecycle monitor on this host.
+    pub fn watch(&self, req: &WatchRequest) -> Result<Stream, CommandError> {
+        let argv = match req {
+            WatchRequest::Changes { instance } => {
+                self.argv(instance, &commands::changes_invocation())
+            }
+            WatchRequest::Lifecycle => commands::lifecycle_argv(self.kind),
+        };
         if self.verbose {
             eprintln!("+ {} (watching)", argv.join(" "));
         }
