@@ -351,11 +351,24 @@ node_conf() { # NAME IP GW MAC
 }
 
 # The cluster's instances: name location status mark, one a line.
+# The cluster's instances, one a line: NAME LOCATION STATUS MARK. A member that was just
+# restarted may still report its instances without their configuration (null): asked again
+# until every instance has one, for READY_TIMEOUT seconds at most.
 instances() {
-	on m0 query '/1.0/instances?recursion=1' | python3 -c '
+	local deadline=$((SECONDS + READY_TIMEOUT)) out
+	until out=$(on m0 query '/1.0/instances?recursion=1' | python3 -c '
 import json, sys
+rows = []
 for i in json.load(sys.stdin):
-    print(i["name"], i.get("location") or "-", i["status"], i["config"].get("'"$MARK_KEY"'", "-"))'
+    if i.get("config") is None:
+        sys.exit(3)
+    rows.append("%s %s %s %s" % (i["name"], i.get("location") or "-", i["status"],
+                                 i["config"].get("'"$MARK_KEY"'", "-")))
+print("\n".join(rows))'); do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.5
+	done
+	[ -z "$out" ] || printf '%s\n' "$out"
 }
 
 node_check() { # NAME IP GW -> status 0 if eth1 and cnio0 hold their addresses

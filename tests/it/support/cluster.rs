@@ -232,12 +232,47 @@ fn daemon_pid(flavour: &Flavour, member: &str) -> String {
 /// SIGCONT on drop, a panic included.
 pub struct Frozen {
     pid: String,
+    member: String,
+    flavour: &'static Flavour,
 }
+
+/// How long a thawed member must stay online before the next test may count on it: longer than
+/// the cluster's default `cluster.offline_threshold` (20 s), so that a heartbeat the member
+/// missed while frozen cannot mark it offline in the middle of the next test.
+const STEADY: std::time::Duration = std::time::Duration::from_secs(25);
 
 impl Drop for Frozen {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-CONT", &self.pid]).status();
+        let deadline = std::time::Instant::now() + STEADY * 3;
+        let mut online_since: Option<std::time::Instant> = None;
+        while std::time::Instant::now() < deadline {
+            if member_online(self.flavour, &self.member) {
+                let since = *online_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= STEADY {
+                    return;
+                }
+            } else {
+                online_since = None;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
+}
+
+/// Whether the cluster counts `member` as online (false when it cannot be asked).
+fn member_online(flavour: &Flavour, member: &str) -> bool {
+    let Ok(out) = flavour
+        .client()
+        .args(["query", "/1.0/cluster/members?recursion=1"])
+        .output()
+    else {
+        return false;
+    };
+    let members: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    members.as_array().into_iter().flatten().any(|m| {
+        m["server_name"].as_str() == Some(member) && m["status"].as_str() == Some("Online")
+    })
 }
 
 /// An instance moved to another member (`lxc move --target`, stopped and started again); moved
@@ -306,7 +341,11 @@ impl ClusterLab {
     /// Freezes a member's daemon (SIGSTOP) until the guard drops.
     pub fn freeze_member(&self, member: &str) -> Frozen {
         let pid = daemon_pid(self.flavour, member);
-        let guard = Frozen { pid: pid.clone() };
+        let guard = Frozen {
+            pid: pid.clone(),
+            member: member.to_string(),
+            flavour: self.flavour,
+        };
         let ok = Command::new("kill")
             .args(["-STOP", &pid])
             .status()
