@@ -18,7 +18,7 @@ hf() {
         { cat "$OUT/logs/hyperfine.log" >&2; die "hyperfine failed: $scenario $n $name"; }
     jq -r --arg s "$scenario" --arg n "$n" --arg c "$name" --arg l "$load" \
         '.results[0] | [$s, $n, $c, (.median*1000|.*100|round/100), (.mean*1000|.*100|round/100),
-          (.stddev*1000|.*100|round/100), (.min*1000|.*100|round/100), (.max*1000|.*100|round/100),
+          ((.stddev // 0)*1000|.*100|round/100), (.min*1000|.*100|round/100), (.max*1000|.*100|round/100),
           (.times|length), $l] | @tsv' "$file" | tee -a "$RESULTS"
 }
 
