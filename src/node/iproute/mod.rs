@@ -5,14 +5,13 @@
 //! output that is not JSON at all (or not an array of objects) is refused, because a route table
 //! that cannot be read must never look like an empty one. Nothing here runs a process.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::core::route::{
     Destination, Family, Hop, NextHop, Route, TABLE_MAIN, TYPE_UNICAST, protocol_number,
@@ -22,7 +21,10 @@ use crate::error::ParseError;
 
 mod addrs;
 mod batch;
+mod json;
 mod version;
+
+use json::{Hops, KeyName, Scalar, Strings};
 
 pub use addrs::parse_addrs;
 pub use batch::{BatchFailure, batch_failures};
@@ -178,212 +180,6 @@ struct RawHop<'de> {
     gateway: Option<Scalar<'de>>,
     via: Option<Scalar<'de>>,
     dev: Option<Scalar<'de>>,
-}
-
-/// A JSON scalar, whatever its JSON type; objects such as `via` keep their `host`.
-#[derive(Debug, Clone)]
-struct Scalar<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Scalar<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a scalar")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
-                Ok(Scalar(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
-                Ok(Scalar(Cow::Owned(v.to_string())))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar(Cow::Owned(v.to_string())))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar(Cow::Owned(v.to_string())))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar(Cow::Owned(v.to_string())))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
-                Ok(Scalar(Cow::Owned(v.to_string())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
-                Ok(Scalar(Cow::Borrowed("")))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar(Cow::Borrowed("")))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
-                // `"via": {"family": "inet6", "host": "fe80::1"}`: keep the host.
-                let mut host = Cow::Borrowed("");
-                while let Some(k) = map.next_key::<String>()? {
-                    if k == "host" {
-                        host = map.next_value::<Scalar<'de>>()?.0;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(Scalar(host))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A list of strings; anything else is ignored.
-struct Strings(Vec<String>);
-
-impl<'de> Deserialize<'de> for Strings {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Strings;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of strings")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strings, A::Error> {
-                let mut v = Vec::new();
-                while let Some(s) = seq.next_element::<Scalar<'de>>()? {
-                    if !s.0.is_empty() {
-                        v.push(s.0.into_owned());
-                    }
-                }
-                Ok(Strings(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Strings, E> {
-                Ok(Strings(vec![v.to_string()]))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strings, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Strings(Vec::new()))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Strings, E> {
-                Ok(Strings(Vec::new()))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Strings, E> {
-                Ok(Strings(Vec::new()))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Strings, E> {
-                Ok(Strings(Vec::new()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Strings, E> {
-                Ok(Strings(Vec::new()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A list of next-hop objects; anything else is ignored.
-struct Hops<'de>(Vec<RawHop<'de>>);
-
-impl<'de> Deserialize<'de> for Hops<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Hops<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of next hops")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Hops<'de>, A::Error> {
-                let mut v = Vec::new();
-                while let Some(h) = seq.next_element::<RawHopOrOther>()? {
-                    if let Some(h) = h.0 {
-                        v.push(h);
-                    }
-                }
-                Ok(Hops(v))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hops<'de>, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Hops(Vec::new()))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Hops<'de>, E> {
-                Ok(Hops(Vec::new()))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Hops<'de>, E> {
-                Ok(Hops(Vec::new()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Hops<'de>, E> {
-                Ok(Hops(Vec::new()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-struct RawHopOrOther<'de>(Option<RawHop<'de>>);
-
-impl<'de> Deserialize<'de> for RawHopOrOther<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawHopOrOther<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a next hop")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<RawHopOrOther<'de>, A::Error> {
-                let mut h = RawHop::default();
-                while let Some(k) = map.next_key::<KeyName>()? {
-                    match &*k.0 {
-                        "gateway" => h.gateway = Some(map.next_value()?),
-                        "via" => h.via = Some(map.next_value()?),
-                        "dev" => h.dev = Some(map.next_value()?),
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(RawHopOrOther(Some(h)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<RawHopOrOther<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(RawHopOrOther(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<RawHopOrOther<'de>, E> {
-                Ok(RawHopOrOther(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawHopOrOther<'de>, E> {
-                Ok(RawHopOrOther(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<RawHopOrOther<'de>, E> {
-                Ok(RawHopOrOther(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A map key, borrowed when possible.
-struct KeyName<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for KeyName<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = KeyName<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<KeyName<'de>, E> {
-                Ok(KeyName(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyName<'de>, E> {
-                Ok(KeyName(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(V)
-    }
 }
 
 impl<'de> Deserialize<'de> for RawRoute<'de> {
