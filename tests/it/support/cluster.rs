@@ -201,6 +201,41 @@ impl ClusterLab {
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "cannot kill member {member} (PID {pid})");
+        self.wait_for_quorum(member);
+    }
+
+    /// Waits (at most 60 s) until m0's database answers again after `member` died: a killed
+    /// raft leader costs the survivors an election of several seconds, during which every
+    /// request that touches the database (the instance list, an exec's placement) waits. That
+    /// wait is the cluster's, not routectl's: a test that times routectl starts after it.
+    fn wait_for_quorum(&self, member: &str) {
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(60) {
+            let answered = Command::new("timeout")
+                .args([
+                    "20",
+                    self.flavour.client,
+                    "cluster",
+                    "list",
+                    "--format",
+                    "csv",
+                ])
+                .env(self.flavour.dir_var, self.flavour.dir("m0"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if answered {
+                eprintln!(
+                    "{member} killed: the survivors' database answered after {:?}",
+                    started.elapsed()
+                );
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("with {member} killed, m0's database did not answer within 60 s");
     }
 }
 
