@@ -42,6 +42,9 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         asked = Asked::default();
     }
     let (transport, access) = g.transport_with_access(&topology, &asked)?;
+    // Nothing is asked between the read and the write: each node's read waits for its write.
+    let hold = (a.auto_approve || binding.is_some()) && a.canaries.is_empty();
+    let held = Holding::start(&transport, hold);
     let mut plan = live_plan(
         &topology,
         &options,
@@ -50,6 +53,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
         g.progress(),
     );
     plan.access = access;
+    held.keep(&plan);
     if let Some((binding, doc)) = &binding {
         check_saved(binding, doc, &plan, &topology)?;
     }
@@ -82,6 +86,36 @@ pub fn run(g: &Global, a: &ApplyArgs) -> Result<Outcome, Error> {
     }
     guard::settle(&mut report, &plan);
     finish(g, a, &topology, &plan, &report, &transport, None)
+}
+
+/// The reads held for the writes that follow them (see [`crate::node::transport::held`]):
+/// released when the apply is over, whatever its end.
+struct Holding<'a>(&'a dyn Transport);
+
+impl<'a> Holding<'a> {
+    fn start(transport: &'a dyn Transport, on: bool) -> Holding<'a> {
+        if on {
+            transport.hold_reads();
+        }
+        Holding(transport)
+    }
+
+    /// Holds no further read, and lets go of every node the plan could not read.
+    fn keep(&self, plan: &Plan) {
+        let keep: Vec<String> = plan
+            .nodes
+            .iter()
+            .filter(|n| n.state.is_ok())
+            .map(|n| n.instance.clone())
+            .collect();
+        self.0.release_held(&keep);
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.0.release_held(&[]);
+    }
 }
 
 /// The topology and options of the apply: a saved plan's (its topology checked against the

@@ -254,6 +254,13 @@ impl Transport for Located {
         self.refuse(instance, "the probe")?;
         self.inner.probe(instance, req)
     }
+    fn hold_reads(&self) {
+        self.inner.hold_reads()
+    }
+
+    fn release_held(&self, keep: &[String]) {
+        self.inner.release_held(keep)
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Reaching nodes: commands inside nodes (`lxc exec`, `incus exec`, network namespaces, `ssh`)
 //! and the few local commands routectl needs (`lxc list`). Their processes are started by
-//! `spawn.rs`, the only code in routectl that spawns one.
+//! `spawn/`, the only code in routectl that spawns one.
 //!
 //! Arguments are always argv elements, never a shell string. Every command has a timeout after
 //! which its process group is killed. stdin is written from its own thread and stdout/stderr are
@@ -24,13 +24,14 @@ use std::time::Duration;
 
 use crate::core::topology::Topology;
 use crate::core::topology::TransportKind;
-use crate::error::{CommandError, SshFailure};
+use crate::error::CommandError;
 use crate::node::request::{
     ApplyReply, ApplyRequest, FileChange, ProbeRequest, ReadReply, ReadRequest, WatchRequest,
 };
 
 pub mod apply_script;
 pub mod commands;
+pub mod held;
 pub mod read_script;
 mod spawn;
 
@@ -162,6 +163,14 @@ pub trait Transport: Sync {
     fn probe(&self, instance: &str, req: &ProbeRequest) -> Result<Output, CommandError> {
         self.run(instance, &commands::probe_invocation(req))
     }
+
+    /// From now on, keeps each read's process waiting for the write that follows it (see
+    /// [`held`]); a transport that cannot does nothing.
+    fn hold_reads(&self) {}
+
+    /// Stops holding reads and releases every held process but those of the instances in
+    /// `keep`, which the next [`Transport::apply`] uses.
+    fn release_held(&self, _keep: &[String]) {}
 }
 
 /// A node's last-applied record as kept on this host, and what binds it to the node.
@@ -349,6 +358,14 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
         (**self).apply(instance, req)
     }
+
+    fn hold_reads(&self) {
+        (**self).hold_reads()
+    }
+
+    fn release_held(&self, keep: &[String]) {
+        (**self).release_held(keep)
+    }
 }
 
 /// The real transport: spawns `lxc`, `incus` or `ip` found on PATH.
@@ -359,6 +376,13 @@ pub struct Process {
     verbose: bool,
     reach: Reach,
     count: AtomicUsize,
+    sessions: held::Sessions,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.release(&[]);
+    }
 }
 
 impl Process {
@@ -370,6 +394,7 @@ impl Process {
             verbose,
             reach: Reach::default(),
             count: AtomicUsize::new(0),
+            sessions: held::Sessions::default(),
         }
     }
 
@@ -485,16 +510,31 @@ impl Transport for Process {
             inv.stdin.as_deref(),
             self.timeout,
         )?;
-        if self.kind == TransportKind::Ssh && out.status == Some(255) {
-            // ssh's own failures exit 255 (so does `ip` for a bad argument, which routectl does
-            // not write): the node is unknown, never an empty table.
-            return Err(CommandError::Ssh {
-                argv: out.argv,
-                failure: SshFailure::classify(&out.stderr),
-                stderr: out.stderr,
-            });
+        // ssh's own failures exit 255 (so does `ip` for a bad argument, which routectl does
+        // not write): the node is unknown, never an empty table.
+        self.ssh_checked(out)
+    }
+
+    fn read(&self, instance: &str, req: &ReadRequest) -> Result<ReadReply, CommandError> {
+        match self.read_held(instance, req) {
+            Some(reply) => reply,
+            None => read_script::read_by_exec(self, instance, req),
         }
-        Ok(out)
+    }
+
+    fn apply(&self, instance: &str, req: &ApplyRequest) -> Result<ApplyReply, CommandError> {
+        match self.apply_held(instance, req) {
+            Some(reply) => reply,
+            None => apply_script::apply_by_exec(self, instance, req),
+        }
+    }
+
+    fn hold_reads(&self) {
+        self.hold();
+    }
+
+    fn release_held(&self, keep: &[String]) {
+        self.release(keep);
     }
 
     fn commands_run(&self) -> usize {

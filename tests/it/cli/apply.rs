@@ -379,7 +379,10 @@ fn apply_verbose_shows_commands_and_the_script() {
     lab.batches_converge();
     let r = lab.run(&["apply", "--auto-approve", "-v", "--node", "worker-0"]);
     r.code(0)
-        .stderr_has("+ lxc exec worker-0 --force-noninteractive -- sh -c set -u; umask 077;")
+        // The read, held for the write; the write through it, with what it is sent.
+        .stderr_has("+ lxc exec worker-0 --force-noninteractive -- sh -c sb=$1; shift;")
+        .stderr_has("(held for the write)")
+        .stderr_has("+ (held) worker-0: apply script /run/routectl/last-applied/worker-0.json")
         .stderr_has("  | route add 10.1.1.0/24 via 10.0.2.21 dev eth1 table 254 proto 211 metric 0")
         .stderr_has("  |   \"node\": \"worker-0\",");
 }

@@ -16,6 +16,9 @@ use rustix::process::{Pid, Signal};
 use super::Output;
 use crate::error::CommandError;
 
+mod held;
+pub use held::{Held, Ready, Started, release_all, start_held};
+
 /// A long-running child whose stdout is read line by line; its process group is killed when
 /// the `Stream` is dropped. stdin is closed and stderr discarded, so it can never block on them.
 #[derive(Debug)]
@@ -376,6 +379,8 @@ enum Exit {
         std::thread::JoinHandle<std::io::Result<std::process::ExitStatus>>,
         mpsc::Receiver<()>,
     ),
+    /// Reaped already (a held child once it is finished or released).
+    Done,
 }
 
 impl Exit {
@@ -415,6 +420,7 @@ impl Exit {
                 rx.recv_timeout(step),
                 Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected)
             ),
+            Exit::Done => true,
         }
     }
 
@@ -423,6 +429,7 @@ impl Exit {
         match self {
             Exit::Pidfd(mut child, _) => child.wait().ok(),
             Exit::Thread(waiter, _) => waiter.join().ok().and_then(|s| s.ok()),
+            Exit::Done => None,
         }
     }
 }
