@@ -12,10 +12,15 @@ fn routectl_runs_incus_exec_and_a_stopped_container_is_unreachable_until_it_is_b
     let lab = ContainerLab::take("incus");
     let apply = lab.routectl(&["-v", "apply", "--auto-approve"]);
     assert_code(&apply, 0);
+    // The read through `incus exec`, held for the write, which goes through the same process.
     assert!(
         apply
             .stderr
-            .contains("+ incus exec worker-0 --force-noninteractive -- sh -c set -u; umask 077;"),
+            .contains("+ incus exec worker-0 --force-noninteractive -- sh -c sb=$1; shift;"),
+        "{apply:?}"
+    );
+    assert!(
+        apply.stderr.contains("+ (held) worker-0: apply script "),
         "{apply:?}"
     );
     lab.client(&["stop", "--force", "worker-1"]);
