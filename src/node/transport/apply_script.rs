@@ -41,11 +41,12 @@ pub const APPLY_SCRIPT: &str = concat!(
     r#"mkdir -m 0700 -- "$x" || exit 1; if [ -L "$x" ] || [ ! -O "$x" ]; then "#,
     r#"echo "routectl: $x is not a directory of mine" >&2; exit 1; fi; done; "#,
     r#"i=$d/.in.$n; rt=$d/.rec.$n; dt=; trap 'rm -f -- "$i" "$rt" ${dt:+"$dt"}' EXIT; "#,
-    r#"set -C; cat > "$i" || exit 1; set +C; l=$(wc -c < "$i"); t=$((bl + dl + rl)); "#,
-    r#"if [ "$l" -ne "$t" ]; then echo "routectl: the input ended after $l of $t bytes; "#,
-    r#"nothing was changed" >&2; exit 75; fi; if command -v sha256sum >/dev/null 2>&1; then "#,
-    r#"s=$(sha256sum < "$i"); if [ "${s%% *}" != "$sum" ]; then echo "routectl: the input "#,
-    r#"does not match its digest; nothing was changed" >&2; exit 75; fi; fi; st=0; w=; "#,
+    r#"set -C; cat > "$i" || exit 1; set +C; t=$((bl + dl + rl)); s=; "#,
+    r#"if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$i"); s=${s%% *}; fi; "#,
+    r#"if [ "$s" != "$sum" ]; then l=$(wc -c < "$i"); if [ "$l" -ne "$t" ]; then "#,
+    r#"echo "routectl: the input ended after $l of $t bytes; nothing was changed" >&2; "#,
+    r#"exit 75; elif [ -n "$s" ]; then echo "routectl: the input does not match its digest; "#,
+    r#"nothing was changed" >&2; exit 75; fi; fi; st=0; w=; "#,
     r#"if [ "$bl" -gt 0 ]; then head -c "$bl" "$i" | "$@" -force -batch -; st=$?; fi; "#,
     r#"if [ "$st" -eq 0 ] && [ "$dm" != keep ]; then dd=${dp%/*}; dn=${dp##*/}; "#,
     r#"if [ -L "$dd" ]; then echo "routectl: $dd is a symbolic link" >&2; st=1; "#,
@@ -330,9 +331,34 @@ mod tests {
         for cut in [0, 1, 20, full - 1] {
             let r = run_script(&req, dir.path(), Some(cut));
             assert_eq!(r.status, Some(TORN_INPUT), "cut at {cut}: {r:?}");
+            assert!(
+                r.stderr
+                    .contains(&format!("ended after {cut} of {full} bytes"))
+            );
             assert!(!record.exists());
             assert!(!dir.path().join("batch").exists());
         }
+        // Whole in length, damaged in content: the digest tells.
+        let mut damaged = apply_invocation(&req, record.to_str().unwrap());
+        if let Some(stdin) = damaged.stdin.as_mut() {
+            stdin[0] ^= 1;
+        }
+        let out = std::process::Command::new("sh")
+            .args(&damaged.args[..damaged.args.len() - 4])
+            .arg("true")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(&damaged.stdin.unwrap())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert_eq!(out.status.code(), Some(TORN_INPUT));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("does not match its digest"));
+        assert!(!record.exists());
         let r = run_script(&req, dir.path(), None);
         assert_eq!(r.status, Some(0), "{r:?}");
         assert!(r.record_done && !r.persisted_done);
