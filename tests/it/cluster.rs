@@ -328,26 +328,40 @@ fn a_frozen_member_costs_at_most_the_per_node_timeout_and_nothing_is_deleted() {
 #[test]
 #[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
 fn an_instance_moved_to_another_member_is_served_by_that_member_s_routectl() {
-    let lab = ClusterLab::take();
+    a_moved_instance_is_served_by_its_new_member(&ClusterLab::take(), "cl", "10.0.8");
+}
+
+/// Node `P-w3` (internal IP `NET.23`) moves from m2 to m0, the lab's daemons being LXD or
+/// Incus: m0's watch picks it up, m0's own run serves it with host access, m2's has nothing
+/// left to serve, and through m2 it is another member's instance, reached through the cluster.
+pub(crate) fn a_moved_instance_is_served_by_its_new_member(lab: &ClusterLab, p: &str, net: &str) {
+    let (w3, ctl, w0) = (format!("{p}-w3"), format!("{p}-ctl"), format!("{p}-w0"));
+    let expected = |node: &str| {
+        if node.ends_with("-ctl") {
+            OWNED_ROUTES
+        } else {
+            OWNED_ROUTES - 1
+        }
+    };
     let dir = tempfile::tempdir().unwrap();
     // Rounds every 60 s: what picks up the moved instance sooner is its lifecycle event.
-    let _watch = MemberWatch::start(&lab, "m0", dir.path());
+    let _watch = MemberWatch::start(lab, "m0", dir.path());
     let started = Instant::now();
-    // cl-w3 from m2 to m0: stopped, moved, started (its routes are gone with the restart).
-    let moved = lab.move_instance("cl-w3", "m0", "10.0.8.23");
+    // w3 from m2 to m0: stopped, moved, started (its routes are gone with the restart).
+    let moved = lab.move_instance(&w3, "m0", &format!("{net}.23"));
     let back = Instant::now();
-    eprintln!("cl-w3 moved to m0 and up again in {:?}", back - started);
+    eprintln!("{w3} moved to m0 and up again in {:?}", back - started);
     // m0's watch serves it now.
-    while lab.table("cl-w3").len() != routes_expected("cl-w3") {
+    while lab.table(&w3).len() != expected(&w3) {
         assert!(
             back.elapsed() < Duration::from_secs(10),
-            "m0's watch did not pick up cl-w3: {}",
+            "m0's watch did not pick up {w3}: {}",
             std::fs::read_to_string(dir.path().join("m0.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!(
-        "cl-w3's routes back through m0's watch {:?} after it was up",
+        "{w3}'s routes back through m0's watch {:?} after it was up",
         back.elapsed()
     );
     // m0's own run serves it with host access; m2's run has no node left to serve.
@@ -367,33 +381,29 @@ fn an_instance_moved_to_another_member_is_served_by_that_member_s_routectl() {
     assert_code(&run, 0);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let nodes = by_name(&doc);
-    assert_eq!(
-        nodes.keys().collect::<Vec<_>>(),
-        ["cl-ctl", "cl-w0", "cl-w3"],
-        "{doc}"
-    );
-    assert_eq!(nodes["cl-w3"]["access"], "host", "{doc}");
-    assert_eq!(nodes["cl-w3"]["location"], "m0", "{doc}");
+    assert_eq!(nodes.keys().collect::<Vec<_>>(), [&ctl, &w0, &w3], "{doc}");
+    assert_eq!(nodes[&w3]["access"], "host", "{doc}");
+    assert_eq!(nodes[&w3]["location"], "m0", "{doc}");
     assert_code(&lab.routectl("m2", &["plan", "--member", "local"]), 2);
-    // Through m2 with host access, cl-w3 is another member's now: reached through the cluster.
+    // Through m2 with host access, w3 is another member's now: reached through the cluster.
     let run = lab.routectl("m2", &["plan", "--access", "host", "-o", "json"]);
     assert_code(&run, 0);
     let nodes = by_name(&serde_json::from_str(&run.stdout).unwrap());
-    assert_eq!(nodes["cl-w3"]["access"], "exec");
-    assert_eq!(nodes["cl-w3"]["access_fallback"], "elsewhere");
-    assert_eq!(nodes["cl-w3"]["location"], "m0");
+    assert_eq!(nodes[&w3]["access"], "exec");
+    assert_eq!(nodes[&w3]["access_fallback"], "elsewhere");
+    assert_eq!(nodes[&w3]["location"], "m0");
     let show = lab.routectl("m0", &["show", "--member", "local", "--access", "host"]);
     assert_code(&show, 0);
     assert!(
-        show.stdout.contains("cl-w3 (on m0, host access):"),
+        show.stdout.contains(&format!("{w3} (on m0, host access):")),
         "{}",
         show.stdout
     );
     drop(moved);
     assert_eq!(
-        lab.lxc(&["list", "cl-w3", "-c", "L", "-f", "csv"]).trim(),
+        lab.lxc(&["list", &w3, "-c", "L", "-f", "csv"]).trim(),
         "m2",
-        "cl-w3 is home again"
+        "{w3} is home again"
     );
 }
 

@@ -278,3 +278,13 @@ fn member_local_with_a_hung_incus_member_costs_one_timeout_not_two() {
     }
     drop(thaw);
 }
+
+#[test]
+#[ignore = "needs root and the Incus cluster lab (scripts/test.sh brings it up and runs these)"]
+fn an_instance_moved_to_another_incus_member_is_served_by_that_member_s_routectl() {
+    crate::cluster::a_moved_instance_is_served_by_its_new_member(
+        &ClusterLab::take_incus(),
+        "ci",
+        "10.0.10",
+    );
+}

@@ -98,11 +98,6 @@ impl Flavour {
     }
 }
 
-/// The `LXD_DIR` of a member of the LXD cluster lab.
-pub fn lxd_dir(member: &str) -> String {
-    LXD.dir(member)
-}
-
 /// A cluster lab, held by one test.
 pub struct ClusterLab {
     /// tests/labs/cluster.toml (cluster-incus.toml).
@@ -250,12 +245,12 @@ impl ClusterLab {
     }
 }
 
-/// `lxc ARGS` through member m0, quietly; whether it succeeded (for guards: never panics).
-fn lxc_quiet(args: &[&str]) -> bool {
-    Command::new("lxc")
-        .env("LXD_DIR", lxd_dir("m0"))
+/// `lxc ARGS` (`incus ARGS`) through member m0, quietly; whether it succeeded (for guards:
+/// never panics).
+fn client_quiet(flavour: &Flavour, args: &[&str]) -> bool {
+    flavour
+        .client()
         .args(args)
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -325,32 +320,33 @@ fn member_online(flavour: &Flavour, member: &str) -> bool {
 /// back on drop, a panic included (and should that fail, the lab's `up` makes it again where it
 /// belongs).
 pub struct Moved {
+    flavour: &'static Flavour,
     instance: String,
     home: String,
     internal_ip: String,
 }
 
 impl Moved {
-    fn to(instance: &str, member: &str, internal_ip: &str) -> bool {
-        lxc_quiet(&["stop", "--force", instance])
-            && lxc_quiet(&["move", instance, "--target", member])
-            && lxc_quiet(&["start", instance])
-            && wait_for_address(instance, internal_ip)
+    fn to(flavour: &Flavour, instance: &str, member: &str, internal_ip: &str) -> bool {
+        client_quiet(flavour, &["stop", "--force", instance])
+            && client_quiet(flavour, &["move", instance, "--target", member])
+            && client_quiet(flavour, &["start", instance])
+            && wait_for_address(flavour, instance, internal_ip)
     }
 }
 
 impl Drop for Moved {
     fn drop(&mut self) {
-        let _ = Moved::to(&self.instance, &self.home, &self.internal_ip);
+        let _ = Moved::to(self.flavour, &self.instance, &self.home, &self.internal_ip);
     }
 }
 
 /// Waits (20 s at most) until a node's eth1 holds its internal IP after a start.
-fn wait_for_address(instance: &str, ip: &str) -> bool {
+fn wait_for_address(flavour: &Flavour, instance: &str, ip: &str) -> bool {
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(20) {
-        let out = Command::new("lxc")
-            .env("LXD_DIR", lxd_dir("m0"))
+        let out = flavour
+            .client()
             .args([
                 "exec", instance, "--", "ip", "-o", "addr", "show", "dev", "eth1",
             ])
@@ -403,18 +399,21 @@ impl ClusterLab {
     /// Moves a node's instance to `member` (stopped, moved, started, its address back) until
     /// the guard drops; `internal_ip` tells when it is up again.
     pub fn move_instance(&self, instance: &str, member: &str, internal_ip: &str) -> Moved {
-        let home = PLACEMENT
+        let home = self
+            .flavour
+            .placement
             .iter()
             .find(|(n, _)| *n == instance)
             .map(|(_, m)| m.to_string())
             .expect("a lab node");
         let guard = Moved {
+            flavour: self.flavour,
             instance: instance.to_string(),
             home,
             internal_ip: internal_ip.to_string(),
         };
         assert!(
-            Moved::to(instance, member, internal_ip),
+            Moved::to(self.flavour, instance, member, internal_ip),
             "cannot move {instance} to {member}"
         );
         guard
