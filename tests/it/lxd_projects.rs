@@ -23,10 +23,12 @@ fn a_project_is_passed_to_every_lxc_call_and_the_default_projects_namesakes_are_
     let before = default_lab_tables();
     let apply = lab.routectl(&["-v", "apply", "--auto-approve"]);
     assert_code(&apply, 0);
+    // Every process is an `lxc exec` in the project; the writes go through the reads held
+    // for them (`+ (held) NODE: …`, no process of their own).
     let commands: Vec<&str> = apply
         .stderr
         .lines()
-        .filter(|l| l.starts_with("+ "))
+        .filter(|l| l.starts_with("+ ") && !l.starts_with("+ (held) "))
         .collect();
     assert!(!commands.is_empty(), "{apply:?}");
     assert!(
@@ -35,6 +37,7 @@ fn a_project_is_passed_to_every_lxc_call_and_the_default_projects_namesakes_are_
             .all(|c| c.starts_with(&format!("+ lxc exec --project {PROJECT} "))),
         "{apply:?}"
     );
+    assert!(apply.stderr.contains("+ (held) worker-0: "), "{apply:?}");
     assert_eq!(
         lab.table("worker-0"),
         ["10.5.1.0/24 via 10.0.6.21 dev eth1 proto 211"]

@@ -130,10 +130,14 @@ fn an_interrupted_apply_stops_its_children_and_reports_with_its_own_code() {
         .iter()
         .map(|n| lab.table(n))
         .collect();
-    // Every batch (the writes) takes 2 s to start; reads are immediate.
+    // Every write takes 2 s to start; reads are immediate. A batch's `show` lines (a read
+    // held for its write sends those first) go through at once, its first other line (a route
+    // operation) 2 s later.
     let path = ip_wrapper(
         lab.dir(),
-        "case \" $* \" in *\" -batch \"*) sleep 2;; esac\nexec $real \"$@\"",
+        "case \" $* \" in *\" -batch \"*) { while IFS= read -r l; do case $l in *show*) \
+         printf '%s\\n' \"$l\";; *) sleep 2; printf '%s\\n' \"$l\"; break;; esac; done; \
+         exec cat; } | exec $real \"$@\";; esac\nexec $real \"$@\"",
     );
     let lock = lab.dir().join("lock");
     let mut child: Child = cmd(&[
