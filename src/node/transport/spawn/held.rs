@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
-use super::{Exit, MAX_OUTPUT, Registered, kill_group, start, watch_child};
+use super::{End, Exit, MAX_OUTPUT, Registered, kill_group, start, watch_child};
 use crate::error::CommandError;
 use crate::node::transport::Output;
 
@@ -236,30 +236,14 @@ impl Held {
             let _ = w.join();
         }
         let line = std::mem::take(&mut self.line);
-        if timed_out {
-            return Err(CommandError::Timeout {
-                argv: line,
-                millis: timeout.as_millis() as u64,
-                attempts: 1,
-            });
-        }
-        if self.cut || err_cut {
-            return Err(CommandError::OutputTooLarge {
-                argv: line,
-                limit_mib: MAX_OUTPUT >> 20,
-            });
-        }
-        let exit = std::mem::replace(&mut self.exit, Exit::Done);
-        let status = exit.status().ok_or_else(|| CommandError::Spawn {
-            argv: line.clone(),
-            message: "could not wait for the process".to_string(),
-        })?;
-        Ok(Output {
-            argv: line,
-            status: status.code(),
-            stdout: std::mem::take(&mut self.pending),
-            stderr,
-        })
+        let end = if timed_out {
+            End::TimedOut(timeout)
+        } else if self.cut || err_cut {
+            End::Cut
+        } else {
+            End::Exited(std::mem::replace(&mut self.exit, Exit::Done).status())
+        };
+        end.output(line, std::mem::take(&mut self.pending), stderr)
     }
 
     /// The stderr not yet returned.

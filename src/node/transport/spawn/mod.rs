@@ -277,29 +277,49 @@ pub(super) fn run_shown(
     if let Some(w) = writer {
         let _ = w.join();
     }
-    if timed_out {
-        return Err(CommandError::Timeout {
-            argv: line,
-            millis: timeout.as_millis() as u64,
-            attempts: 1,
-        });
+    let end = if timed_out {
+        End::TimedOut(timeout)
+    } else if out_cut || err_cut {
+        End::Cut
+    } else {
+        End::Exited(status)
+    };
+    end.output(line, stdout, stderr)
+}
+
+/// How a child's run ended, in the order it is judged: its timeout, then the output cap, then
+/// its exit status.
+enum End {
+    TimedOut(Duration),
+    Cut,
+    Exited(Option<std::process::ExitStatus>),
+}
+
+impl End {
+    /// The child's [`Output`], or the error its end is.
+    fn output(self, line: String, stdout: Vec<u8>, stderr: String) -> Result<Output, CommandError> {
+        match self {
+            End::TimedOut(timeout) => Err(CommandError::Timeout {
+                argv: line,
+                millis: timeout.as_millis() as u64,
+                attempts: 1,
+            }),
+            End::Cut => Err(CommandError::OutputTooLarge {
+                argv: line,
+                limit_mib: MAX_OUTPUT >> 20,
+            }),
+            End::Exited(None) => Err(CommandError::Spawn {
+                argv: line,
+                message: "could not wait for the process".to_string(),
+            }),
+            End::Exited(Some(status)) => Ok(Output {
+                argv: line,
+                status: status.code(),
+                stdout,
+                stderr,
+            }),
+        }
     }
-    if out_cut || err_cut {
-        return Err(CommandError::OutputTooLarge {
-            argv: line,
-            limit_mib: MAX_OUTPUT >> 20,
-        });
-    }
-    let status = status.ok_or_else(|| CommandError::Spawn {
-        argv: line.clone(),
-        message: "could not wait for the process".to_string(),
-    })?;
-    Ok(Output {
-        argv: line,
-        status: status.code(),
-        stdout,
-        stderr,
-    })
 }
 
 /// Starts `argv` in its own process group (stdout piped; `line` is the command line messages
