@@ -138,43 +138,11 @@ fn member_local_with_host_access_serves_only_that_incus_member_s_instances() {
 #[test]
 #[ignore = "needs root and the Incus cluster lab (scripts/test.sh brings it up and runs these)"]
 fn a_killed_incus_member_makes_its_nodes_unknown_at_once_and_the_others_go_on() {
-    let lab = ClusterLab::take_incus();
-    assert_code(&lab.routectl("m0", &["apply", "--auto-approve"]), 0);
-    let started = Instant::now();
-    assert_code(&lab.routectl("m0", &["plan", "--detailed-exitcode"]), 0);
-    let healthy = started.elapsed();
-    lab.kill_member("m2");
-    for access in ["exec", "host"] {
-        let started = Instant::now();
-        let run = lab.routectl("m0", &["plan", "--access", access, "-o", "json"]);
-        let dead = started.elapsed();
-        eprintln!("plan ({access} access) with m2 killed: {dead:?} (healthy: {healthy:?})");
-        assert_code(&run, 1);
-        assert!(
-            dead < healthy + Duration::from_secs(2),
-            "plan with a dead member took {dead:?} (healthy: {healthy:?})"
-        );
-        for (name, n) in by_name(&run) {
-            if name == "ci-w3" {
-                assert!(n.to_string().contains("member_down"), "{n}");
-            } else {
-                assert_eq!(n["status"], "ok", "{n}");
-                assert_eq!(n["changes"], serde_json::json!([]), "{n}");
-            }
-        }
-    }
-    // A route lost on a healthy member's node is repaired; the dead member's node is unknown,
-    // and nothing is deleted anywhere because of it.
-    lab.lxc(&["exec", "ci-w1", "--", "ip", "route", "del", "10.10.0.0/24"]);
-    let run = lab.routectl("m1", &["apply", "--auto-approve", "--access", "host"]);
-    assert_code(&run, 1);
-    assert_eq!(lab.table("ci-w1").len(), routes_expected("ci-w1"));
-    // m2 back: ci-w3 kept its routes (its container ran on), and the cluster is in sync.
-    lab.restore();
-    for (node, _) in INCUS_PLACEMENT {
-        assert_eq!(lab.table(node).len(), routes_expected(node), "{node}");
-    }
-    assert_code(&lab.routectl("m0", &["plan", "--detailed-exitcode"]), 0);
+    crate::cluster::a_killed_member_s_nodes_are_unknown_at_once(
+        &ClusterLab::take_incus(),
+        "ci",
+        "10.10",
+    );
 }
 
 #[test]
