@@ -242,27 +242,38 @@ impl Drop for MemberWatch {
 #[test]
 #[ignore = "needs root and the cluster lab (scripts/test.sh brings it up and runs these)"]
 fn a_watch_on_every_member_restores_a_deleted_route_on_its_own_nodes() {
-    let lab = ClusterLab::take();
+    a_watch_on_every_member_repairs_its_own_nodes(&ClusterLab::take(), "cl", "10.8");
+}
+
+/// `reconcile --watch --member local` on every member, the lab's daemons being LXD or Incus
+/// (pod CIDRs `PODS.N.0/24`): the nodes converge, a route deleted on a node of each member
+/// comes back within 4 s, and a restart on m2 (one `instance-restarted` event) that loses
+/// `P-w3`'s routes is repaired by m2's watch.
+pub(crate) fn a_watch_on_every_member_repairs_its_own_nodes(lab: &ClusterLab, p: &str, pods: &str) {
     let dir = tempfile::tempdir().unwrap();
     let _watches: Vec<MemberWatch> = ["m0", "m1", "m2"]
         .iter()
-        .map(|m| MemberWatch::start(&lab, m, dir.path()))
+        .map(|m| MemberWatch::start(lab, m, dir.path()))
         .collect();
-    let converged = || {
-        PLACEMENT
-            .iter()
-            .all(|(n, _)| lab.table(n).len() == routes_expected(n))
+    let expected = |node: &str| {
+        if node.ends_with("-ctl") {
+            OWNED_ROUTES
+        } else {
+            OWNED_ROUTES - 1
+        }
     };
+    let converged = |node: &str| lab.table(node).len() == expected(node);
     let started = Instant::now();
-    while !converged() {
+    while !lab.flavour.placement.iter().all(|(n, _)| converged(n)) {
         assert!(started.elapsed() < Duration::from_secs(20), "not converged");
         std::thread::sleep(Duration::from_millis(100));
     }
-    for node in ["cl-w1", "cl-w3", "cl-w0"] {
-        // Every one of these has a route to cl-w2's pod CIDR.
-        lab.lxc(&["exec", node, "--", "ip", "route", "del", "10.8.2.0/24"]);
+    for node in ["w1", "w3", "w0"].map(|w| format!("{p}-{w}")) {
+        // Every one of these has a route to w2's pod CIDR.
+        let w2_pods = format!("{pods}.2.0/24");
+        lab.lxc(&["exec", &node, "--", "ip", "route", "del", &w2_pods]);
         let deleted = Instant::now();
-        while lab.table(node).len() != routes_expected(node) {
+        while !converged(&node) {
             assert!(
                 deleted.elapsed() < Duration::from_secs(4),
                 "{node}: the deleted route is not back"
@@ -271,6 +282,21 @@ fn a_watch_on_every_member_restores_a_deleted_route_on_its_own_nodes() {
         }
         eprintln!("{node}: deleted route back in {:?}", deleted.elapsed());
     }
+    let w3 = format!("{p}-w3");
+    lab.lxc(&["restart", "--force", &w3]);
+    let restarted = Instant::now();
+    while !converged(&w3) {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(20),
+            "{w3} not repaired after its restart: {}",
+            std::fs::read_to_string(dir.path().join("m2.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "{w3}: routes back {:?} after its restart",
+        restarted.elapsed()
+    );
     let logs = ["m0", "m1", "m2"]
         .map(|m| std::fs::read_to_string(dir.path().join(format!("{m}.log"))).unwrap_or_default());
     assert!(logs[0].contains("watching 2 nodes"), "{}", logs[0]);

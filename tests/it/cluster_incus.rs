@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::MemberWatch;
 use crate::support::assert_code;
 use crate::support::cluster::{ClusterLab, INCUS_PLACEMENT};
 
@@ -148,51 +147,11 @@ fn a_killed_incus_member_makes_its_nodes_unknown_at_once_and_the_others_go_on() 
 #[test]
 #[ignore = "needs root and the Incus cluster lab (scripts/test.sh brings it up and runs these)"]
 fn a_watch_on_every_incus_member_repairs_its_own_nodes() {
-    let lab = ClusterLab::take_incus();
-    let dir = tempfile::tempdir().unwrap();
-    let _watches: Vec<MemberWatch> = ["m0", "m1", "m2"]
-        .iter()
-        .map(|m| MemberWatch::start(&lab, m, dir.path()))
-        .collect();
-    let converged = |node: &str| lab.table(node).len() == routes_expected(node);
-    let started = Instant::now();
-    while !INCUS_PLACEMENT.iter().all(|(n, _)| converged(n)) {
-        assert!(started.elapsed() < Duration::from_secs(20), "not converged");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for node in ["ci-w1", "ci-w3", "ci-w0"] {
-        // Every one of these has a route to ci-w2's pod CIDR.
-        lab.lxc(&["exec", node, "--", "ip", "route", "del", "10.10.2.0/24"]);
-        let deleted = Instant::now();
-        while !converged(node) {
-            assert!(
-                deleted.elapsed() < Duration::from_secs(4),
-                "{node}: not back"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("{node}: deleted route back in {:?}", deleted.elapsed());
-    }
-    // A restart on m2 (one `instance-restarted` event) loses ci-w3's routes: m2's watch
-    // restores them.
-    lab.lxc(&["restart", "--force", "ci-w3"]);
-    let restarted = Instant::now();
-    while !converged("ci-w3") {
-        assert!(
-            restarted.elapsed() < Duration::from_secs(20),
-            "ci-w3 not repaired after its restart: {}",
-            std::fs::read_to_string(dir.path().join("m2.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    eprintln!(
-        "ci-w3: routes back {:?} after its restart",
-        restarted.elapsed()
+    crate::cluster::a_watch_on_every_member_repairs_its_own_nodes(
+        &ClusterLab::take_incus(),
+        "ci",
+        "10.10",
     );
-    let logs = ["m0", "m1", "m2"]
-        .map(|m| std::fs::read_to_string(dir.path().join(format!("{m}.log"))).unwrap_or_default());
-    assert!(logs[0].contains("watching 2 nodes"), "{}", logs[0]);
-    assert!(logs[2].contains("watching 1 nodes"), "{}", logs[2]);
 }
 
 #[test]
