@@ -9,14 +9,12 @@
 //! hooks; a node removed from the topology leaves no route in the others' hooks. The lab must be
 //! up (scripts/test.sh brings it up): a missing lab fails these tests, it never skips them.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::support::{
-    Routectl, Run, assert_code, repo, run_lab_script, run_lab_script_best_effort,
-};
+use crate::support::systemd_lab::SystemdLab;
+use crate::support::{Routectl, assert_code, run_lab_script, run_lab_script_best_effort};
 
 static LAB: Mutex<()> = Mutex::new(());
 /// Where the test processes of every checkout on this machine take this lab (the mutex only
@@ -38,74 +36,38 @@ fn lab_sh(args: &[&str]) {
     run_lab_script("lab.sh", &all);
 }
 
+/// What brings this lab up.
+const UP: &str = "scripts/lab.sh up --realnode --lab managers";
+
 /// Runs `sh -c SCRIPT` in a node; panics (loudly: the lab is required) on failure.
 fn exec(node: &str, script: &str) -> String {
-    let out = Command::new("lxc")
-        .args(["exec", node, "--", "sh", "-c", script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run lxc ({e}): the network-manager lab is required"));
-    assert!(
-        out.status.success(),
-        "{node}: `{script}` failed: {} (is the lab up? scripts/lab.sh up --realnode --lab managers)",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::support::systemd_lab::exec_in(node, script, UP)
 }
 
-/// The lab, taken by one test at a time, reset to kernel routes only and no routectl file.
-struct ManagersLab {
-    dir: tempfile::TempDir,
-    /// tests/labs/managers.toml (persist off).
-    plain: PathBuf,
-    /// The same with `persist = "auto"` in [cluster].
-    auto: PathBuf,
-    _guard: MutexGuard<'static, ()>,
-    _across: std::fs::File,
+/// The lab, taken by one test at a time, reset to kernel routes only and no routectl file:
+/// tests/labs/managers.toml (`plain`) and the same with `persist = "auto"` (`persisted`).
+struct ManagersLab(SystemdLab);
+
+impl std::ops::Deref for ManagersLab {
+    type Target = SystemdLab;
+    fn deref(&self) -> &SystemdLab {
+        &self.0
+    }
 }
 
 impl ManagersLab {
     fn take() -> ManagersLab {
-        let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
-        let across = crate::support::lock_across_processes(LAB_LOCK);
-        let dir = tempfile::tempdir().unwrap();
-        let plain = repo().join("tests/labs/managers.toml");
-        let text = std::fs::read_to_string(&plain).unwrap();
-        let auto = dir.path().join("auto.toml");
-        std::fs::write(
-            &auto,
-            text.replace(
-                "pod_cidr = \"10.5.0.0/16\"\n",
-                "pod_cidr = \"10.5.0.0/16\"\npersist = \"auto\"\n",
-            ),
-        )
-        .unwrap();
+        let lab = ManagersLab(SystemdLab::take(
+            &LAB,
+            LAB_LOCK,
+            "tests/labs/managers.toml",
+            ("10.5.0.0/16", "auto"),
+            UP,
+        ));
         // Repairs a node a previous test restarted or left half-configured, then resets.
         lab_sh(&["up"]);
         lab_sh(&["reset-routes"]);
-        ManagersLab {
-            dir,
-            plain,
-            auto,
-            _guard: guard,
-            _across: across,
-        }
-    }
-
-    fn routectl(&self, topology: &Path, args: &[&str]) -> Run {
-        Routectl::new()
-            .topology(topology)
-            .lock_file(self.dir.path().join("lock"))
-            .args(args)
-            .run()
-    }
-
-    /// routectl's routes on a node (`ip route show proto 211`, one line each).
-    fn owned(&self, node: &str) -> Vec<String> {
-        exec(node, "ip -4 route show table main proto 211")
-            .lines()
-            .map(str::to_string)
-            .collect()
+        lab
     }
 
     /// Waits until `node` has all its routes again; returns how long that took.
@@ -122,13 +84,6 @@ impl ManagersLab {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    fn assert_in_sync(&self, topology: &Path, after: &str) {
-        let plan = self.routectl(topology, &["plan", "--detailed-exitcode"]);
-        assert_eq!(plan.code, 0, "plan not in sync after {after}: {plan:?}");
-        let check = self.routectl(topology, &["check"]);
-        assert_eq!(check.code, 0, "check fails after {after}: {check:?}");
     }
 }
 
@@ -256,7 +211,10 @@ fn without_persist_each_manager_is_warned_about_and_its_actions_lose_the_routes(
 #[ignore = "needs root and the network-manager lab: scripts/test.sh"]
 fn persist_auto_keeps_the_routes_through_each_removing_action_and_a_restart() {
     let lab = ManagersLab::take();
-    let plan = lab.routectl(&lab.auto, &["plan", "--detailed-exitcode", "-o", "json"]);
+    let plan = lab.routectl(
+        &lab.persisted,
+        &["plan", "--detailed-exitcode", "-o", "json"],
+    );
     assert_eq!(plan.code, 3, "{plan:?}");
     let j = plan.json();
     let paths = [NM_HOOK, NM_HOOK, IFUP_HOOK];
@@ -269,7 +227,7 @@ fn persist_auto_keeps_the_routes_through_each_removing_action_and_a_restart() {
         );
         assert_eq!(j["nodes"][i]["warnings"], serde_json::json!([]), "{j}");
     }
-    let text = lab.routectl(&lab.auto, &["plan"]);
+    let text = lab.routectl(&lab.persisted, &["plan"]);
     assert!(
         text.stdout.contains(&format!(
             "NetworkManager dispatcher script {NM_HOOK} (create):"
@@ -280,7 +238,7 @@ fn persist_auto_keeps_the_routes_through_each_removing_action_and_a_restart() {
         text.stdout.contains(&format!("+++ {IFUP_HOOK}")),
         "{text:?}"
     );
-    let apply = lab.routectl(&lab.auto, &["apply", "--auto-approve", "-o", "json"]);
+    let apply = lab.routectl(&lab.persisted, &["apply", "--auto-approve", "-o", "json"]);
     assert_code(&apply, 0);
     let a = apply.json();
     for (i, path) in paths.iter().enumerate() {
@@ -289,12 +247,16 @@ fn persist_auto_keeps_the_routes_through_each_removing_action_and_a_restart() {
         let stat = exec(NODES[i], &format!("stat -c '%a %u %g' {path}"));
         assert_eq!(stat.trim(), "755 0 0", "{}: {path}", NODES[i]);
     }
-    lab.assert_in_sync(&lab.auto, "apply");
+    lab.assert_in_sync(&lab.persisted, "apply");
     crate::access::same_reads(
         routectl::core::topology::TransportKind::Lxc,
-        &routectl::core::topology::parse(&std::fs::read(&lab.auto).unwrap(), "auto.toml", None)
-            .unwrap()
-            .nodes,
+        &routectl::core::topology::parse(
+            &std::fs::read(&lab.persisted).unwrap(),
+            "auto.toml",
+            None,
+        )
+        .unwrap()
+        .nodes,
     );
 
     for node in NODES {
@@ -308,7 +270,7 @@ fn persist_auto_keeps_the_routes_through_each_removing_action_and_a_restart() {
                 took.as_millis(),
                 started.elapsed().as_millis()
             );
-            lab.assert_in_sync(&lab.auto, action);
+            lab.assert_in_sync(&lab.persisted, action);
         }
     }
 }
@@ -317,10 +279,13 @@ fn persist_auto_keeps_the_routes_through_each_removing_action_and_a_restart() {
 #[ignore = "needs root and the network-manager lab: scripts/test.sh"]
 fn hooks_edited_deleted_turned_off_or_of_a_removed_node_are_pending_changes() {
     let lab = ManagersLab::take();
-    assert_code(&lab.routectl(&lab.auto, &["apply", "--auto-approve"]), 0);
+    assert_code(
+        &lab.routectl(&lab.persisted, &["apply", "--auto-approve"]),
+        0,
+    );
     // Edited by hand: pending (exit 3), shown as a diff, rewritten by apply.
     exec(NM, &format!("sed -i 's/10.0.5.31/10.0.5.99/' {NM_HOOK}"));
-    let plan = lab.routectl(&lab.auto, &["plan", "--detailed-exitcode"]);
+    let plan = lab.routectl(&lab.persisted, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 3, "{plan:?}");
     assert!(
         plan.stdout
@@ -334,16 +299,22 @@ fn hooks_edited_deleted_turned_off_or_of_a_removed_node_are_pending_changes() {
     );
     // Deleted: pending too.
     exec(IFUP, &format!("rm {IFUP_HOOK}"));
-    let plan = lab.routectl(&lab.auto, &["plan", "--detailed-exitcode", "-o", "json"]);
+    let plan = lab.routectl(
+        &lab.persisted,
+        &["plan", "--detailed-exitcode", "-o", "json"],
+    );
     assert_eq!(plan.code, 3, "{plan:?}");
     let j = plan.json();
     assert_eq!(j["nodes"][0]["persist"]["state"], "update", "{j}");
     assert_eq!(j["nodes"][2]["persist"]["state"], "create", "{j}");
-    assert_code(&lab.routectl(&lab.auto, &["apply", "--auto-approve"]), 0);
-    lab.assert_in_sync(&lab.auto, "rewriting the hooks");
+    assert_code(
+        &lab.routectl(&lab.persisted, &["apply", "--auto-approve"]),
+        0,
+    );
+    lab.assert_in_sync(&lab.persisted, "rewriting the hooks");
 
     // A node removed from the topology: no route to it stays in any node's hook.
-    let text = std::fs::read_to_string(&lab.auto).unwrap();
+    let text = std::fs::read_to_string(&lab.persisted).unwrap();
     let cut = text.find("[[nodes]]\nname = \"rn-ifup-0\"").unwrap();
     let two = lab.dir.path().join("two.toml");
     std::fs::write(&two, &text[..cut]).unwrap();

@@ -11,12 +11,12 @@
 //! One submodule per behaviour: `persistence`, `dropins`, `host_access`, `crash`; the lab
 //! itself ([`RealLab`]) is here.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::support::{Routectl, Run, repo, run_lab_script, run_lab_script_best_effort};
+use crate::support::systemd_lab::SystemdLab;
+use crate::support::{run_lab_script, run_lab_script_best_effort};
 
 mod crash;
 mod dropins;
@@ -39,75 +39,47 @@ fn lxc(args: &[&str]) -> String {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run lxc {args:?} ({e}): the real-node lab is required (scripts/test.sh brings it up)")
-        });
+        .unwrap_or_else(|e| panic!("cannot run lxc {args:?} ({e}): the lab is required ({UP})"));
     assert!(
         out.status.success(),
-        "lxc {args:?} failed: {} (is the real-node lab up? scripts/lab.sh up --realnode)",
+        "lxc {args:?} failed: {} (is the real-node lab up? {UP})",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `sh -c SCRIPT` in a node; panics (loudly: the lab is required) on failure.
 fn exec(node: &str, script: &str) -> String {
-    lxc(&["exec", node, "--", "sh", "-c", script])
+    crate::support::systemd_lab::exec_in(node, script, UP)
 }
 
-/// The lab, taken by one test at a time, reset to kernel routes only and no routectl drop-in.
-struct RealLab {
-    dir: tempfile::TempDir,
-    /// tests/labs/realnode.toml (persist off).
-    plain: PathBuf,
-    /// The same with `persist = "networkd"` in [cluster].
-    persisted: PathBuf,
-    _guard: MutexGuard<'static, ()>,
-    _across: std::fs::File,
+/// What brings this lab up.
+const UP: &str = "scripts/lab.sh up --realnode";
+
+/// The lab, taken by one test at a time, reset to kernel routes only and no routectl drop-in:
+/// tests/labs/realnode.toml (`plain`) and the same with `persist = "networkd"` (`persisted`).
+struct RealLab(SystemdLab);
+
+impl std::ops::Deref for RealLab {
+    type Target = SystemdLab;
+    fn deref(&self) -> &SystemdLab {
+        &self.0
+    }
 }
 
 impl RealLab {
     fn take() -> RealLab {
-        let guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
-        let across = crate::support::lock_across_processes(LAB_LOCK);
-        let dir = tempfile::tempdir().unwrap();
-        let plain = repo().join("tests/labs/realnode.toml");
-        let text = std::fs::read_to_string(&plain).unwrap();
-        let persisted = dir.path().join("persisted.toml");
-        std::fs::write(
-            &persisted,
-            text.replace(
-                "pod_cidr = \"10.2.0.0/16\"\n",
-                "pod_cidr = \"10.2.0.0/16\"\npersist = \"networkd\"\n",
-            ),
-        )
-        .unwrap();
-        let lab = RealLab {
-            dir,
-            plain,
-            persisted,
-            _guard: guard,
-            _across: across,
-        };
+        let lab = RealLab(SystemdLab::take(
+            &LAB,
+            LAB_LOCK,
+            "tests/labs/realnode.toml",
+            ("10.2.0.0/16", "networkd"),
+            UP,
+        ));
         // Repairs a node a previous test restarted or left half-configured, then resets.
         run_lab_script("lab.sh", &["up", "--realnode"]);
         run_lab_script("lab.sh", &["reset-routes", "--realnode"]);
         lab
-    }
-
-    fn routectl(&self, topology: &Path, args: &[&str]) -> Run {
-        Routectl::new()
-            .topology(topology)
-            .lock_file(self.dir.path().join("lock"))
-            .args(args)
-            .run()
-    }
-
-    /// routectl's routes on a node (`ip route show proto 211`, one line each).
-    fn owned(&self, node: &str) -> Vec<String> {
-        exec(node, "ip -4 route show table main proto 211")
-            .lines()
-            .map(str::to_string)
-            .collect()
     }
 
     fn total_owned(&self) -> usize {
@@ -128,13 +100,6 @@ impl RealLab {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    fn assert_in_sync(&self, topology: &Path, after: &str) {
-        let plan = self.routectl(topology, &["plan", "--detailed-exitcode"]);
-        assert_eq!(plan.code, 0, "plan not in sync after {after}: {plan:?}");
-        let check = self.routectl(topology, &["check"]);
-        assert_eq!(check.code, 0, "check fails after {after}: {check:?}");
     }
 }
 

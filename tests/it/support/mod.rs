@@ -11,6 +11,7 @@ pub mod lxd;
 pub mod model;
 pub mod netns;
 pub mod ssh;
+pub mod systemd_lab;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
