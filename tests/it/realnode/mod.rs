@@ -79,6 +79,11 @@ impl RealLab {
         // Repairs a node a previous test restarted or left half-configured, then resets.
         run_lab_script("lab.sh", &["up", "--realnode"]);
         run_lab_script("lab.sh", &["reset-routes", "--realnode"]);
+        // A node a previous test restarted may still be bringing eth1 up: networkd names its
+        // network file only once it is configured, and persistence needs that name.
+        for n in NODES {
+            wait_configured(n);
+        }
         lab
     }
 
