@@ -269,7 +269,13 @@ fn held_reads_leave_nothing_behind_even_when_routectl_is_killed() {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     };
-    for delay_ms in [0u64, 15, 30, 50, 70, 90, 120, 150, 200] {
+    // How long an apply from empty takes here; then kills spread over it, from before the
+    // reads to the end of the writes.
+    lab.reset_routes();
+    let started = std::time::Instant::now();
+    assert_code(&lab.run(&["apply", "--auto-approve"]), 0);
+    let took = started.elapsed().as_millis() as u64;
+    for delay_ms in (0..=10).map(|i| took * i / 9) {
         lab.reset_routes();
         let mut child = lab
             .routectl()

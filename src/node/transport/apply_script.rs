@@ -33,8 +33,9 @@ pub const TORN_INPUT: i32 = 75;
 /// `networkd`, `networkctl reload`); if that succeeded, the record (RMODE `write`: renamed over
 /// it; `remove`). It prints, after an [`APPLY_SEPARATOR`] line, what it did (`persisted`,
 /// `record`), and with READBACK `1`, after another, every route (`ip OPTIONS… route show table
-/// all`). It exits with the first failure's status. Values reach it only as positional
-/// parameters.
+/// all`). It exits with the first failure's status. Its stored input is removed before it
+/// prints anything: a client that dies on a closed pipe (routectl gone) gets the script killed
+/// mid-way, before its exit trap. Values reach it only as positional parameters.
 pub const APPLY_SCRIPT: &str = concat!(
     r#"set -u; umask 077; r=$1; n=$2; bl=$3; dl=$4; rl=$5; sum=$6; dm=$7; rm=$8; dp=$9; "#,
     r#"rb=${10}; pm=${11}; ld=${12}; shift 12; d=${r%/*}; for x in "${d%/*}" "$d"; do [ -d "$x" ] || "#,
@@ -60,7 +61,7 @@ pub const APPLY_SCRIPT: &str = concat!(
     r#"changed as asked" >&2; fi; fi; if [ "$st" -eq 0 ] && [ "$rm" = write ]; then "#,
     r#"set -C; if tail -c +$((bl + dl + 1)) "$i" > "$rt" && mv -f -- "$rt" "$r"; then "#,
     r#"w="$w record"; else st=1; fi; set +C; elif [ "$st" -eq 0 ] && [ "$rm" = remove ]; then "#,
-    r#"rm -f -- "$r" && w="$w record" || st=1; fi; echo; echo --routectl-apply-part--; "#,
+    r#"rm -f -- "$r" && w="$w record" || st=1; fi; rm -f -- "$i"; echo; echo --routectl-apply-part--; "#,
     r#"echo "done:$w"; if [ "$rb" = 1 ]; then echo --routectl-apply-part--; "#,
     r#""$@" route show table all || exit; fi; exit "$st""#
 );
