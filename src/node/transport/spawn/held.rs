@@ -190,7 +190,16 @@ impl Held {
             };
             match self.out.recv_timeout(left.min(Duration::from_millis(50))) {
                 Ok(Chunk::Data(d)) => self.pending.extend_from_slice(&d),
-                Ok(Chunk::Cut) => self.cut = true,
+                // More than MAX_OUTPUT before the read even ended: the rest is drained unseen,
+                // so the end would never be found; the child is ended now, not at the timeout.
+                Ok(Chunk::Cut) => {
+                    let line = self.line.clone();
+                    self.kill();
+                    return Err(CommandError::OutputTooLarge {
+                        argv: line,
+                        limit_mib: MAX_OUTPUT >> 20,
+                    });
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 // stdout closed before the child was ready: it is ending; its whole output.
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
