@@ -5,10 +5,11 @@
 //! The file is one part of an [`ApplyRequest`]: the exec transports carry it in the one apply
 //! script (content on stdin, length- and digest-checked, written to a fresh temporary file in
 //! the file's directory with the mode its manager requires, flushed, renamed over the file, the
-//! directory flushed; for a drop-in then `networkctl reload`), fused with the route lines when
-//! there are any. After a drop-in, networkd reconfigures the link: it drops and re-adds the
-//! link's address (the kernel flushes the link's routes) and installs the drop-in's routes
-//! itself, so the routes are read back until they are all there ([`settle`]). A NetworkManager
+//! directory flushed; for a drop-in then `networkctl reload` and a wait until networkd has
+//! reconfigured the links that use it), fused with the route lines when there are any. After a
+//! drop-in, networkd reconfigures the link: it drops and re-adds the link's address (the kernel
+//! flushes the link's routes) and installs the drop-in's routes itself, so the routes are read
+//! back until they are all there ([`settle`]). A NetworkManager
 //! dispatcher script or an ifupdown hook needs no reload: it acts at the manager's next `up`.
 
 use std::time::{Duration, Instant};

@@ -193,3 +193,56 @@ fn persist_on_nodes_networkd_does_not_manage_is_a_per_node_error() {
         "nothing was written"
     );
 }
+
+/// Puts back the node's own `networkctl` when the test ends, however it ends.
+struct DelayedReload(&'static str);
+
+impl Drop for DelayedReload {
+    fn drop(&mut self) {
+        exec(self.0, "rm -f /usr/local/bin/networkctl");
+    }
+}
+
+#[test]
+#[ignore = "needs root and the real-node lab: scripts/test.sh"]
+fn apply_waits_until_networkd_has_reconfigured_the_link_after_its_reload() {
+    // `networkctl reload` returns before networkd reconfigures the link (which flushes the
+    // link's routes and puts them back); here its effect is delayed by a second, so that a
+    // read-back that does not wait for networkd would be made before the flush.
+    let lab = RealLab::take();
+    let node = NETPLAN_NODE;
+    let _restore = DelayedReload(node);
+    exec(
+        node,
+        "printf '%s\\n' '#!/bin/sh' 'if [ \"$1\" = reload ]; then setsid sh -c \
+         \"sleep 1; exec /usr/bin/networkctl reload\" </dev/null >/dev/null 2>&1 & exit 0; fi' \
+         'exec /usr/bin/networkctl \"$@\"' > /usr/local/bin/networkctl && \
+         chmod 0755 /usr/local/bin/networkctl",
+    );
+    let apply = lab.routectl(&lab.persisted, &["apply", "--auto-approve", "-o", "json"]);
+    assert_code(&apply, 0);
+    // Right after apply: networkd has already rewritten the link's state after the drop-in.
+    let state = exec(
+        node,
+        "f=/run/systemd/netif/links/$(cat /sys/class/net/eth1/ifindex); \
+         find \"$f\" -newer /etc/systemd/network/10-netplan-eth1.network.d/50-routectl.conf; \
+         sed -n 's/^ADMIN_STATE=//p' \"$f\"",
+    );
+    assert!(
+        state.lines().count() == 2 && state.ends_with("configured\n"),
+        "apply returned before networkd reconfigured the link: {state:?}"
+    );
+    let j = apply.json();
+    let w = j["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == node)
+        .unwrap_or_else(|| panic!("{node} is missing: {j}"));
+    assert_eq!(w["dropin"]["action"], "written", "{j}");
+    assert!(
+        w["dropin"]["write_ms"].as_u64().unwrap() >= 1000,
+        "the write did not wait for the delayed reload: {j}"
+    );
+    lab.assert_in_sync(&lab.persisted, "apply with a late reload");
+}
