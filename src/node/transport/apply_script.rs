@@ -41,13 +41,7 @@ pub const TORN_INPUT: i32 = 75;
 /// prints anything: a client that dies on a closed pipe (routectl gone) gets the script killed
 /// mid-way, before its exit trap. Values reach it only as positional parameters.
 pub const APPLY_SCRIPT: &str = concat!(
-    r#"set -u; nl() { for f in /run/systemd/netif/links/*; do [ -f "$f" ] || continue; m=; "#,
-    r#"while IFS= read -r x; do case $x in "NETWORK_FILE="*/"$nf") m=1;; esac; done < "$f"; "#,
-    r#"[ -z "$m" ] || ls -i -- "$f"; done; }; nr() { while read -r o f; do [ -f "$f" ] || "#,
-    r#"continue; set -- $(ls -i -- "$f" 2>/dev/null); [ "${1:-$o}" != "$o" ] || return 1; z=; "#,
-    r#"while IFS= read -r x; do case $x in ADMIN_STATE=*) z=${x#*=};; esac; done < "$f"; "#,
-    r#"case $z in pending|initialized|configuring) return 1;; esac; done; }; "#,
-    r#"umask 077; r=$1; n=$2; bl=$3; dl=$4; rl=$5; sum=$6; dm=$7; rm=$8; dp=$9; "#,
+    r#"set -u; umask 077; r=$1; n=$2; bl=$3; dl=$4; rl=$5; sum=$6; dm=$7; rm=$8; dp=$9; "#,
     r#"rb=${10}; pm=${11}; ld=${12}; shift 12; d=${r%/*}; for x in "${d%/*}" "$d"; do [ -d "$x" ] || "#,
     r#"mkdir -m 0700 -- "$x" || exit 1; if [ -L "$x" ] || [ ! -O "$x" ]; then "#,
     r#"echo "routectl: $x is not a directory of mine" >&2; exit 1; fi; done; "#,
@@ -67,6 +61,12 @@ pub const APPLY_SCRIPT: &str = concat!(
     r#"&& { sync -- "$dd" 2>/dev/null || true; } || st=1; "#,
     r#"else rm -f -- "$dp" && { [ "$ld" != networkd ] || rmdir -- "$dd" 2>/dev/null || true; } "#,
     r#"|| st=1; fi; if [ "$st" -eq 0 ] && [ "$ld" = networkd ]; then nf=${dd##*/}; nf=${nf%.d}; "#,
+    r#"nl() { for f in /run/systemd/netif/links/*; do [ -f "$f" ] || continue; m=; "#,
+    r#"while IFS= read -r x; do case $x in "NETWORK_FILE="*/"$nf") m=1;; esac; done < "$f"; "#,
+    r#"[ -z "$m" ] || ls -i -- "$f"; done; }; nr() { while read -r o f; do [ -f "$f" ] || "#,
+    r#"continue; set -- $(ls -i -- "$f" 2>/dev/null); [ "${1:-$o}" != "$o" ] || return 1; z=; "#,
+    r#"while IFS= read -r x; do case $x in ADMIN_STATE=*) z=${x#*=};; esac; done < "$f"; "#,
+    r#"case $z in pending|initialized|configuring) return 1;; esac; done; }; "#,
     r#"w0=$(nl); networkctl reload || st=$?; c=0; while [ "$st" -eq 0 ] && [ -n "$w0" ] "#,
     r#"&& [ "$c" -lt 200 ] && ! printf '%s\n' "$w0" | nr; do sleep 0.025; c=$((c + 1)); done; fi; "#,
     r#"if [ "$st" -eq 0 ]; then w="$w persisted"; else echo "routectl: the file $dp was not "#,
