@@ -4,6 +4,8 @@
 //! lets a plan tell drift (the node lost what routectl applied) from topology changes. Pure: the
 //! read is in `node/transport/read_script.rs`, the write in `node/observe/write.rs`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::change::{Action, Cause, Change};
@@ -36,7 +38,8 @@ pub struct LastApplied {
     pub protocol: u8,
     /// What the node was when the record was written, as the read computes it (nothing is
     /// written into the node for it): in an LXD/Incus instance the boot id it sees, the start
-    /// time of its PID 1 and its network namespace (`boot=… pid1=… netns=net:[…]`); for a
+    /// time of its PID 1 (`boot=… pid1=…`; records written by earlier builds also name the
+    /// network namespace, `netns=net:[…]`, which [`same_binding`] leaves aside); for a
     /// network namespace, whose record is kept on this host, the boot id and the inode and
     /// ctime of `/run/netns/NAME` (`boot=… netns=… ctime=…`). A record whose binding is not what
     /// the node is now belongs to a node restarted or recreated since.
@@ -97,8 +100,26 @@ pub fn parse(bytes: &[u8], binding: Option<&str>) -> Result<Option<LastApplied>,
     r.restarted = r
         .binding
         .as_deref()
-        .is_some_and(|then| Some(then) != binding);
+        .is_some_and(|then| !binding.is_some_and(|now| same_binding(then, now)));
     Ok(Some(r))
+}
+
+/// Whether two bindings (`key=value` words) name the same node: they share a key, and every
+/// key they share has the same value. A key only one of them has is not compared: a record
+/// written when the read also named the container's network namespace (`netns=`, which lives
+/// and dies with its PID 1) still matches the node it was written on.
+pub fn same_binding(then: &str, now: &str) -> bool {
+    let pairs = |b: &str| -> BTreeMap<String, String> {
+        b.split_whitespace()
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    };
+    let (then, now) = (pairs(then), pairs(now));
+    let mut shared = then.iter().filter(|(k, _)| now.contains_key(*k)).peekable();
+    shared.peek().is_some() && shared.all(|(k, v)| now.get(k) == Some(v))
 }
 
 /// What a plan and `show` say of a node restarted since its last apply: `worker-2 restarted
@@ -304,6 +325,30 @@ mod tests {
         );
         mark_causes(&mut changes, None);
         assert!(changes.iter().all(|c| c.cause == Cause::Topology));
+    }
+
+    /// Bindings match on the keys both have; a record that also named the namespace matches
+    /// the node it was written on, and one with nothing in common matches nothing.
+    #[test]
+    fn bindings_are_compared_on_the_keys_both_have() {
+        let old = "boot=b1 pid1=7 netns=net:[1]";
+        assert!(same_binding(old, "boot=b1 pid1=7"));
+        assert!(same_binding("boot=b1 pid1=7", "boot=b1 pid1=7"));
+        assert!(!same_binding(old, "boot=b1 pid1=8"));
+        assert!(!same_binding(old, "boot=b2 pid1=7"));
+        assert!(!same_binding("boot=b1 pid1=7", "boot=b1 pid1="));
+        assert!(!same_binding("pid1=7", "ctime=7"));
+        assert!(!same_binding("", ""));
+        let rec = LastApplied {
+            binding: Some(old.into()),
+            ..record(&[route("10.1.1.0/24", "10.0.2.21")])
+        };
+        let text = serde_json::to_vec(&rec).unwrap();
+        let now = parse(&text, Some("boot=b1 pid1=7")).unwrap().unwrap();
+        assert!(!now.restarted);
+        let since = parse(&text, Some("boot=b1 pid1=9")).unwrap().unwrap();
+        assert!(since.restarted);
+        assert!(parse(&text, None).unwrap().unwrap().restarted);
     }
 
     #[test]

@@ -24,8 +24,6 @@ pub trait NodeFiles {
     fn is_file(&self, path: &str) -> bool;
     /// The contents of `/proc/[0-9]*/comm`, one per process that could be read.
     fn process_names(&self) -> Vec<Vec<u8>>;
-    /// What `readlink /proc/self/ns/net` prints in the node (`net:[4026532281]`).
-    fn netns(&self) -> Option<String>;
 }
 
 /// The most read of the record or of a drop-in or hook.
@@ -53,8 +51,7 @@ pub fn read_beside(
     let read = |path: &str| files.read(path, MAX_FILE);
     let boot = read("/proc/sys/kernel/random/boot_id")?.unwrap_or_default();
     let stat = read("/proc/1/stat")?.unwrap_or_default();
-    let netns = files.netns().unwrap_or_default();
-    let binding = binding_of(binding_line(&boot, &stat, &netns).as_bytes());
+    let binding = binding_of(binding_line(&boot, &stat).as_bytes());
     // Every line, the last one given its newline (`while IFS= read -r l || [ -n "$l" ]`).
     let mut bytes = read(record)?.unwrap_or_default();
     if !bytes.is_empty() && !bytes.ends_with(b"\n") {
@@ -178,9 +175,6 @@ mod tests {
         fn process_names(&self) -> Vec<Vec<u8>> {
             self.procs.iter().map(|p| p.to_vec()).collect()
         }
-        fn netns(&self) -> Option<String> {
-            Some("net:[4026532281]".into())
-        }
     }
 
     /// A node that networkd manages, with a drop-in of routectl's and a record without its
@@ -212,10 +206,7 @@ mod tests {
             procs: vec![b"init\n", b"systemd-network\n"],
         };
         let b = read_beside(&files, "/r.json", Some("eth1")).unwrap();
-        assert_eq!(
-            b.binding.as_deref(),
-            Some("boot=b00t pid1=4242 netns=net:[4026532281]")
-        );
+        assert_eq!(b.binding.as_deref(), Some("boot=b00t pid1=4242"));
         assert_eq!(b.record, b"{\"v\":2}\n");
         let facts = b.facts.unwrap();
         assert_eq!(

@@ -22,19 +22,18 @@ use super::Resolved;
 /// own mounts (its PID namespace, its network namespace).
 pub struct RootFiles {
     root: std::os::fd::OwnedFd,
-    netns: Option<String>,
 }
 
 impl RootFiles {
-    /// The files under `root` (a directory), in a network namespace whose `readlink` is `netns`.
-    pub fn new(root: &std::path::Path, netns: Option<String>) -> Result<RootFiles, String> {
+    /// The files under `root` (a directory).
+    pub fn new(root: &std::path::Path) -> Result<RootFiles, String> {
         let root = rustix::fs::open(
             root,
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
         .map_err(|e| format!("cannot open {}: {e}", root.display()))?;
-        Ok(RootFiles { root, netns })
+        Ok(RootFiles { root })
     }
 
     /// The files of the container whose namespace is `resolved` (`/proc/PID/ns/net`: its root
@@ -47,7 +46,7 @@ impl RootFiles {
             .filter(|_| resolved.path.starts_with("/proc"))
             .map(|proc_pid| proc_pid.join("root"))
             .ok_or_else(|| format!("no container root beside {}", resolved.path.display()))?;
-        RootFiles::new(&root, Some(format!("net:[{}]", resolved.inode)))
+        RootFiles::new(&root)
     }
 
     fn open(&self, path: &str, flags: rustix::fs::OFlags) -> rustix::io::Result<OwnedFd> {
@@ -329,10 +328,6 @@ impl super::beside::NodeFiles for RootFiles {
         }
         names
     }
-
-    fn netns(&self) -> Option<String> {
-        self.netns.clone()
-    }
 }
 
 #[cfg(test)]
@@ -364,7 +359,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("run")).unwrap();
-        let files = RootFiles::new(root.path(), None).unwrap();
+        let files = RootFiles::new(root.path()).unwrap();
         let path = "/run/routectl/last-applied/w0.json";
         files
             .put(path, &FileChange::Write(b"{\"v\":2}\n".to_vec()), me())
@@ -429,7 +424,7 @@ mod tests {
         .unwrap();
         std::os::unix::fs::symlink(d.join("fifo"), d.join("to-fifo")).unwrap();
         std::os::unix::fs::symlink("/dev/null", d.join("to-null")).unwrap();
-        let files = RootFiles::new(std::path::Path::new("/"), None).unwrap();
+        let files = RootFiles::new(std::path::Path::new("/")).unwrap();
         let at = |name: &str| d.join(name).display().to_string();
         assert_eq!(
             files.read(&at("record.json"), 100),

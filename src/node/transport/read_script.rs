@@ -24,8 +24,9 @@ pub const SEPARATOR: &str = "--routectl-read-part--";
 /// 1. the last-applied record's binding, computed and never written: the boot id the node sees
 ///    (`/proc/sys/kernel/random/boot_id`; LXD gives each container start its own), the start
 ///    time of the node's PID 1 (field 22 of `/proc/1/stat`, counted after the last `)` since
-///    the command name may hold spaces) and the network namespace (`readlink
-///    /proc/self/ns/net`): a restarted or recreated node has another;
+///    the command name may hold spaces): a restarted or recreated node has another (its
+///    network namespace lives and dies with its PID 1, so naming it would add nothing but a
+///    process);
 /// 2. the record at RECORD (nothing when there is none, or when it is not a regular file: a
 ///    FIFO or a terminal planted there is never opened);
 /// 3. unless IFACE is empty, what tells who manages IFACE: [`persist::FACTS_MARKER`], then
@@ -37,15 +38,15 @@ pub const SEPARATOR: &str = "--routectl-read-part--";
 ///    [`persist::DROPIN_MARKER`], to the end). A symbolic link at any of routectl's files is
 ///    reported, never followed.
 ///
-/// Values reach it only as positional parameters. Beyond `ip` it forks `readlink`, `base64` per
+/// Values reach it only as positional parameters. Beyond `ip` it forks `base64` per
 /// hook and `cat` when a drop-in exists; everything else is a shell builtin. One line without backslashes, so
 /// that logs of argv stay one line.
 pub const READ_SCRIPT: &str = concat!(
     r#"r=$1; i=$2; shift 2; "$@" || exit; b=; p=; "#,
     r#"{ read -r b </proc/sys/kernel/random/boot_id; } 2>/dev/null; "#,
     r#"{ read -r p </proc/1/stat; } 2>/dev/null; p=${p##*")"}; set -- $p; p=${20:-}; "#,
-    r#"n=$(readlink /proc/self/ns/net 2>/dev/null); echo; echo --routectl-read-part--; "#,
-    r#"printf 'boot=%s pid1=%s netns=%s' "$b" "$p" "$n"; echo; echo --routectl-read-part--; "#,
+    r#"echo; echo --routectl-read-part--; "#,
+    r#"printf 'boot=%s pid1=%s' "$b" "$p"; echo; echo --routectl-read-part--; "#,
     r#"if [ -f "$r" ]; then while IFS= read -r l || [ -n "$l" ]; do printf %s "$l"; echo; "#,
     r#"done <"$r"; fi; [ -n "$i" ] || exit 0; echo --routectl-read-part--; "#,
     r#"echo '#routectl-facts 1'; x=; nf=; "#,
@@ -87,15 +88,14 @@ pub fn whole_lines(bytes: &[u8]) -> Vec<&[u8]> {
     lines
 }
 
-/// The binding line [`READ_SCRIPT`] prints: `boot=B pid1=P netns=N`, from the first line of the
-/// boot id file, the first line of `/proc/1/stat` (its 22nd field, counted after the last
-/// `)`), and the namespace link.
-pub fn binding_line(boot_id: &[u8], pid1_stat: &[u8], netns: &str) -> String {
+/// The binding line [`READ_SCRIPT`] prints: `boot=B pid1=P`, from the first line of the boot
+/// id file and the first line of `/proc/1/stat` (its 22nd field, counted after the last `)`).
+pub fn binding_line(boot_id: &[u8], pid1_stat: &[u8]) -> String {
     let boot = first_field_line(boot_id);
     let stat = first_field_line(pid1_stat);
     let after = stat.rsplit(')').next().unwrap_or_default();
     let start = after.split_whitespace().nth(19).unwrap_or_default();
-    format!("boot={boot} pid1={start} netns={netns}")
+    format!("boot={boot} pid1={start}")
 }
 
 /// A read's output in its parts. An output without separators (a read that is `ip` alone) is
