@@ -37,18 +37,19 @@ pub const MAX_HELD_NETNS: usize = 256;
 pub const HELD_MARKER: &str = "--routectl-held--";
 
 /// The read script and the apply script in one process: `sh -c HELD_SCRIPT sh SHOW RECORD
-/// IFACE ip ARGS…`. With SHOW `a` (a read with addresses), [`read_script::SHOW_SCRIPT`] is
-/// piped to the read script, which otherwise runs as [`read_script::READ_SCRIPT`] does and whose
-/// failure ends the process with its status. Then it prints a newline and [`HELD_MARKER`] and
+/// IFACE ip ARGS…`. The read script ([`read_script::READ_SCRIPT`]) runs in a subshell (one
+/// process) with stdin `/dev/null`, or with SHOW `a` (a read with addresses) with
+/// [`read_script::SHOW_SCRIPT`] piped to it; its failure ends the process with its status. Then it prints a newline and [`HELD_MARKER`] and
 /// reads one line from stdin: at EOF it exits 0; else the line is the apply script's
 /// arguments, each quoted for the shell, and the rest of stdin the apply script's input, as
 /// [`apply_script::APPLY_SCRIPT`] describes.
 pub fn held_script() -> &'static str {
     static SCRIPT: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "sb=$1; shift; {{ [ \"$sb\" != a ] || printf '{}'; }} | ( {} ); s=$?; \
+            "sb=$1; shift; rd() ( {1} ); if [ \"$sb\" = a ]; then printf '{0}' | rd \"$@\"; \
+             else rd \"$@\" </dev/null; fi; s=$?; \
              [ \"$s\" -eq 0 ] || exit \"$s\"; printf '\\n{HELD_MARKER}\\n'; \
-             IFS= read -r a || exit 0; eval \"set -- $a\"; {}",
+             IFS= read -r a || exit 0; eval \"set -- $a\"; {2}",
             read_script::SHOW_SCRIPT.replace('\n', "\\n"),
             read_script::READ_SCRIPT,
             apply_script::APPLY_SCRIPT
