@@ -123,7 +123,9 @@ impl Host {
                 (f, r)
             }
             TransportKind::Lxc | TransportKind::Incus => match self.place(instance).map_err(err)? {
-                Place::Here(pid) => self.container_init(instance, pid).map_err(err)?,
+                Place::Here(pid) => self
+                    .container_init(instance, pid)
+                    .map_err(|why| err(self.explained(instance, why)))?,
                 Place::Elsewhere(member) => {
                     return Err(err(format!(
                         "it runs on cluster member `{member}`, not on this one: its PID is a \
@@ -167,6 +169,25 @@ impl Host {
                  cgroup {payload} (it is in {}): refusing to use it",
                 cgroup.lines().find(|l| l.starts_with("0::")).unwrap_or("?")
             ));
+        }
+        // A container's init has a PID namespace of its own; a hypervisor (the PID the daemon
+        // reports for a virtual machine) shares the host's.
+        let pid_ns =
+            |p: &str| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        match (
+            pid_ns(&format!("/proc/{pid}/ns/pid")),
+            pid_ns("/proc/self/ns/pid"),
+        ) {
+            (Ok(theirs), Ok(ours)) if theirs != ours => {}
+            (Ok(_), Ok(_)) => {
+                return Err(format!(
+                    "PID {pid}, which the daemon reports as its init, shares routectl's PID \
+                     namespace: it is no container's init"
+                ));
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(format!("cannot read the PID namespace of PID {pid}: {e}"));
+            }
         }
         let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
         let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
@@ -243,7 +264,7 @@ impl Host {
 
     /// Whether an instance runs on another member of a cluster (reached through `exec`): from
     /// the daemon's list alone, without asking for its state; outside a cluster, without asking
-    /// anything (so that [`Host::place`] can ask for the list and the state side by side).
+    /// anything (there [`Host::place`] asks only for the state).
     pub(super) fn elsewhere(&self, instance: &str) -> bool {
         matches!(self.kind, TransportKind::Lxc | TransportKind::Incus)
             && !instance.contains(':')
@@ -269,59 +290,53 @@ impl Host {
 
     /// Where a container runs and, on this machine, its init PID as the daemon reports it.
     ///
-    /// Outside a cluster every instance runs here, so its state (`/state`, the only answer that
-    /// carries the PID, 5-15 ms of the daemon's time) is asked beside the project's list rather
-    /// than after it; the PID is used only once the list says the instance is a running
-    /// container. On a cluster the list comes first (the state of an instance on another member
-    /// would be asked of that member, for a PID of another machine).
+    /// Outside a cluster every instance runs here, so only its state is asked (`/state`, the
+    /// only answer that carries the PID, 5-15 ms of the daemon's time); the PID is then checked
+    /// by [`Host::container_init`] (its payload cgroup, a PID namespace of its own), and the
+    /// project's list is asked only to say why an instance has no usable PID (missing, stopped,
+    /// a virtual machine). On a cluster the list comes first (the state of an instance on
+    /// another member would be asked of that member, for a PID of another machine).
     pub fn place(&self, instance: &str) -> Result<Place, String> {
         let project = self.projects.get(instance).map(String::as_str);
         let socket = lxd_api::socket_path(self.kind);
         let ask = || lxd_api::init_pid(&socket, project, instance, self.timeout);
         let server = self.server()?;
-        let (located, early) = if server.clustered || self.listed(instance) {
-            (self.located(instance), None)
-        } else {
-            std::thread::scope(|s| {
-                let state = s.spawn(ask);
-                let located = self.located(instance);
-                let state = state
-                    .join()
-                    .unwrap_or_else(|_| Err("the request for its state failed".into()));
-                (located, Some(state))
-            })
+        let no_init = || {
+            format!(
+                "{} reports no init process for it (not running)",
+                self.daemon()
+            )
         };
-        let (i, member) = located?;
+        if !server.clustered {
+            return match ask() {
+                Ok(pid) if pid > 0 => Ok(Place::Here(pid)),
+                Ok(_) => Err(self.explained(instance, no_init())),
+                Err(why) => Err(self.explained(instance, why)),
+            };
+        }
+        let (i, member) = self.located(instance)?;
         if let Some(member) = member {
             return Ok(Place::Elsewhere(member));
         }
         if i.status != "Running" {
             return Err(format!("the instance is {} (not running)", i.status));
         }
-        let pid = match early {
-            Some(state) => state?,
-            None => ask()?,
-        };
+        let pid = ask()?;
         if pid <= 0 {
-            return Err(format!(
-                "{} reports no init process for it (not running)",
-                self.daemon()
-            ));
+            return Err(no_init());
         }
         Ok(Place::Here(pid))
     }
 
-    /// Whether the daemon's list of an instance's project is known already (not while another
-    /// node's thread is still asking for it).
-    fn listed(&self, instance: &str) -> bool {
-        let project = self
-            .projects
-            .get(instance)
-            .map_or("default", String::as_str);
-        match self.instances.try_lock() {
-            Ok(cache) => cache.contains_key(project),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().contains_key(project),
-            Err(std::sync::TryLockError::WouldBlock) => false,
+    /// Why an instance has no usable init, as the daemon's list tells it (missing, not a
+    /// container, not running); `why` when the list has nothing more to say.
+    fn explained(&self, instance: &str, why: String) -> String {
+        match self.located(instance) {
+            Err(e) => e,
+            Ok((i, _)) if i.status != "Running" => {
+                format!("the instance is {} (not running)", i.status)
+            }
+            Ok(_) => why,
         }
     }
 }
