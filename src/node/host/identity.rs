@@ -292,7 +292,7 @@ impl Host {
     ///
     /// Outside a cluster every instance runs here, so only its state is asked (`/state`, the
     /// only answer that carries the PID, 5-15 ms of the daemon's time); the PID is then checked
-    /// by [`Host::container_init`] (its payload cgroup, a PID namespace of its own), and the
+    /// by `Host::container_init` (its payload cgroup, a PID namespace of its own), and the
     /// project's list is asked only to say why an instance has no usable PID (missing, stopped,
     /// a virtual machine). On a cluster the list comes first (the state of an instance on
     /// another member would be asked of that member, for a PID of another machine).
