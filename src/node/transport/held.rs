@@ -39,8 +39,9 @@ pub const HELD_MARKER: &str = "--routectl-held--";
 /// The read script and the apply script in one process: `sh -c HELD_SCRIPT sh SHOW RECORD
 /// IFACE ip ARGS…`. The read script ([`read_script::READ_SCRIPT`]) runs in a subshell (one
 /// process) with stdin `/dev/null`, or with SHOW `a` (a read with addresses) with
-/// [`read_script::SHOW_SCRIPT`] piped to it; its failure ends the process with its status. Then it prints a newline and [`HELD_MARKER`] and
-/// reads one line from stdin: at EOF it exits 0; else the line is the apply script's
+/// [`read_script::SHOW_SCRIPT`] piped to it; its failure ends the process with its status.
+/// Then it prints a newline and [`HELD_MARKER`] and reads one line from stdin: at EOF it exits
+/// 0; else the line is the apply script's
 /// arguments, each quoted for the shell, and the rest of stdin the apply script's input, as
 /// [`apply_script::APPLY_SCRIPT`] describes.
 pub fn held_script() -> &'static str {

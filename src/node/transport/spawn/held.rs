@@ -93,7 +93,6 @@ pub struct Held {
     out: mpsc::Receiver<Chunk>,
     /// stdout received after the read's part.
     pending: Vec<u8>,
-    cut: bool,
     err: Arc<Mutex<Vec<u8>>>,
     err_seen: usize,
     err_reader: Option<std::thread::JoinHandle<bool>>,
@@ -137,7 +136,6 @@ pub fn start_held(
         stdin,
         out,
         pending: Vec::new(),
-        cut: false,
         err,
         err_seen: 0,
         err_reader: Some(err_reader),
@@ -229,10 +227,11 @@ impl Held {
             kill_group(self.pid, Signal::KILL);
         }
         // Every chunk until the stdout pipe closes (all of the group is gone or done).
+        let mut cut = false;
         while let Ok(chunk) = self.out.recv() {
             match chunk {
                 Chunk::Data(d) => self.pending.extend_from_slice(&d),
-                Chunk::Cut => self.cut = true,
+                Chunk::Cut => cut = true,
             }
         }
         let err_cut = self
@@ -247,7 +246,7 @@ impl Held {
         let line = std::mem::take(&mut self.line);
         let end = if timed_out {
             End::TimedOut(timeout)
-        } else if self.cut || err_cut {
+        } else if cut || err_cut {
             End::Cut
         } else {
             End::Exited(std::mem::replace(&mut self.exit, Exit::Done).status())
