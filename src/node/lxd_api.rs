@@ -295,6 +295,15 @@ fn get(socket: &std::path::Path, path: &str, timeout: Duration) -> Result<Vec<u8
     split_answer(&answer).map_err(|e| format!("{at}: {e}"))
 }
 
+/// Whether an error of a request came from the daemon's answer (an HTTP status other than 200)
+/// rather than from a request that could not be made or was not answered in time.
+pub fn answered(error: &str) -> bool {
+    error.contains(ANSWERED)
+}
+
+/// What [`split_answer`] says of an answer with a status other than 200.
+const ANSWERED: &str = "HTTP status ";
+
 /// Splits an HTTP answer into status and body; only 200 is a success.
 fn split_answer(answer: &[u8]) -> Result<Vec<u8>, String> {
     let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -311,7 +320,7 @@ fn split_answer(answer: &[u8]) -> Result<Vec<u8>, String> {
         let why = serde_json::from_slice::<Answer<serde_json::Value>>(body)
             .map(|a| a.error)
             .unwrap_or_default();
-        return Err(format!("HTTP status {status} {why}").trim_end().to_string());
+        return Err(format!("{ANSWERED}{status} {why}").trim_end().to_string());
     }
     Ok(body.to_vec())
 }
@@ -346,6 +355,11 @@ mod tests {
             split_answer(refused).unwrap_err(),
             "HTTP status 403 not authorized"
         );
+        assert!(answered(&split_answer(refused).unwrap_err()));
+        assert!(!answered(&split_answer(b"HTTP/1.0 200").unwrap_err()));
+        let missing = std::path::Path::new("/nonexistent/unix.socket");
+        let unanswered = get(missing, "/1.0", std::time::Duration::from_millis(100)).unwrap_err();
+        assert!(!answered(&unanswered), "{unanswered}");
         let lone = Server::default();
         assert!(lone.hosts("none") && lone.hosts("") && lone.hosts("m1"));
         let m0 = Server {

@@ -311,6 +311,8 @@ impl Host {
             return match ask() {
                 Ok(pid) if pid > 0 => Ok(Place::Here(pid)),
                 Ok(_) => Err(self.explained(instance, no_init())),
+                // A daemon that did not answer is not asked again (one timeout, not two).
+                Err(why) if !lxd_api::answered(&why) => Err(why),
                 Err(why) => Err(self.explained(instance, why)),
             };
         }
