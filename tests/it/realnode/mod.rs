@@ -35,17 +35,7 @@ const ROUTES: usize = 4;
 
 /// Runs `lxc ARGS`; panics (loudly: the lab is required) on failure.
 fn lxc(args: &[&str]) -> String {
-    let out = Command::new("lxc")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run lxc {args:?} ({e}): the lab is required ({UP})"));
-    assert!(
-        out.status.success(),
-        "lxc {args:?} failed: {} (is the real-node lab up? {UP})",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::support::systemd_lab::lxc_for(args, UP)
 }
 
 /// Runs `sh -c SCRIPT` in a node; panics (loudly: the lab is required) on failure.

@@ -90,14 +90,20 @@ impl SystemdLab {
 
 /// Runs `sh -c SCRIPT` in a node through `lxc exec`; panics on failure, naming `up`.
 pub fn exec_in(node: &str, script: &str, up: &str) -> String {
+    lxc_for(&["exec", node, "--", "sh", "-c", script], up)
+}
+
+/// Runs `lxc ARGS`, returning its stdout; panics (loudly: the lab `up` brings up is required)
+/// on failure.
+pub fn lxc_for(args: &[&str], up: &str) -> String {
     let out = Command::new("lxc")
-        .args(["exec", node, "--", "sh", "-c", script])
+        .args(args)
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run lxc ({e}): the lab is required ({up})"));
+        .unwrap_or_else(|e| panic!("cannot run lxc {args:?} ({e}): the lab is required ({up})"));
     assert!(
         out.status.success(),
-        "{node}: `{script}` failed: {} (is the lab up? {up})",
+        "lxc {args:?} failed: {} (is the lab up? {up})",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
